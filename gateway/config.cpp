@@ -1,0 +1,208 @@
+#include "gateway/config.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace rabta::gateway {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string at(const std::string& file, const toml::node& n) {
+  return file + ":" + std::to_string(n.source().begin.line);
+}
+
+class Reader {
+ public:
+  Reader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
+
+  void fail(const toml::node& n, const std::string& reason) const { throw ConfigError(at(file_, n) + ": " + reason); }
+
+  void known(const toml::table& t, const std::set<std::string>& keys, const std::string& where) const {
+    for (const auto& [k, v] : t)
+      if (!keys.count(std::string(k.str()))) fail(v, where + ": unknown key '" + std::string(k.str()) + "'");
+  }
+
+  void str(const toml::table& t, const char* key, std::string& out) const {
+    if (const toml::node* n = t.get(key)) {
+      auto v = n->value<std::string>();
+      if (!v) fail(*n, std::string("'") + key + "' must be a string");
+      out = *v;
+    }
+  }
+  void path(const toml::table& t, const char* key, std::string& out) const {
+    str(t, key, out);
+    if (t.get(key)) out = resolve(out);
+  }
+  std::string resolve(const std::string& p) const {
+    if (p.empty() || fs::path(p).is_absolute()) return p;
+    return (base_ / p).lexically_normal().string();
+  }
+  template <typename Int>
+  void integer(const toml::table& t, const char* key, Int& out, std::int64_t lo, std::int64_t hi) const {
+    if (const toml::node* n = t.get(key)) {
+      auto v = n->value<std::int64_t>();
+      if (!v) fail(*n, std::string("'") + key + "' must be an integer");
+      if (*v < lo || *v > hi)
+        fail(*n, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      out = static_cast<Int>(*v);
+    }
+  }
+  void millis(const toml::table& t, const char* key, std::chrono::milliseconds& out, std::int64_t lo,
+              std::int64_t hi) const {
+    std::int64_t v = out.count();
+    integer(t, key, v, lo, hi);
+    out = std::chrono::milliseconds(v);
+  }
+  void boolean(const toml::table& t, const char* key, bool& out) const {
+    if (const toml::node* n = t.get(key)) {
+      auto v = n->value<bool>();
+      if (!v) fail(*n, std::string("'") + key + "' must be true or false");
+      out = *v;
+    }
+  }
+  const toml::table* table(const toml::table& doc, const char* key) const {
+    const toml::node* n = doc.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(*n, std::string("[") + key + "] must be a table");
+    return n->as_table();
+  }
+
+ private:
+  std::string file_;
+  fs::path base_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot read the file");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+Config load_config(const std::string& path) {
+  Config c;
+  c.source = path;
+  const std::string text = read_file(path);
+  toml::table doc;
+  try {
+    doc = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ": not valid TOML: " +
+                      std::string(e.description()));
+  }
+  const fs::path base = fs::absolute(path).parent_path();
+  Reader r(path, base);
+  r.known(doc, {"server", "database", "keys", "flows", "sessions", "log", "adapters"}, "rabta.toml");
+  c.database = r.resolve(c.database);
+  c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
+  if (const auto* t = r.table(doc, "server")) {
+    r.known(*t, {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
+                 "max_connections_per_peer", "threads"},
+            "[server]");
+    r.str(*t, "host", c.host);
+    r.integer(*t, "port", c.port, 0, 65535);
+    r.integer(*t, "body_limit", c.body_limit, 512, 1 << 20);
+    r.integer(*t, "header_limit", c.header_limit, 512, 1 << 20);
+    r.millis(*t, "read_timeout_ms", c.read_timeout, 100, 120'000);
+    r.millis(*t, "idle_timeout_ms", c.idle_timeout, 100, 600'000);
+    r.integer(*t, "max_connections_per_peer", c.max_connections_per_peer, 1, 100'000);
+    r.integer(*t, "threads", c.threads, 1, 64);
+  }
+  if (const auto* t = r.table(doc, "database")) {
+    r.known(*t, {"path", "synchronous"}, "[database]");
+    r.path(*t, "path", c.database);
+    std::string sync = "full";
+    r.str(*t, "synchronous", sync);
+    if (sync != "full" && sync != "normal") r.fail(*t->get("synchronous"), "'synchronous' must be \"full\" or \"normal\"");
+    c.synchronous_full = sync == "full";
+  }
+  if (const auto* t = r.table(doc, "keys")) {
+    r.known(*t, {"pseudonym_key_file", "pseudonym_key_env"}, "[keys]");
+    r.path(*t, "pseudonym_key_file", c.pseudonym_key_file);
+    r.str(*t, "pseudonym_key_env", c.pseudonym_key_env);
+  }
+  std::string flow_dir = "flows";
+  bool have_files = false;
+  c.flows_settings = r.resolve(c.flows_settings);
+  c.flows_lists = r.resolve(c.flows_lists);
+  c.flows_directory = r.resolve(c.flows_directory);
+  if (const auto* t = r.table(doc, "flows")) {
+    r.known(*t, {"settings", "lists", "directory", "dir", "files"}, "[flows]");
+    r.path(*t, "settings", c.flows_settings);
+    r.path(*t, "lists", c.flows_lists);
+    r.path(*t, "directory", c.flows_directory);
+    r.str(*t, "dir", flow_dir);
+    if (const toml::node* files = t->get("files")) {
+      const toml::array* arr = files->as_array();
+      if (!arr) r.fail(*files, "'files' must be an array of paths");
+      for (const auto& f : *arr) {
+        auto v = f.value<std::string>();
+        if (!v) r.fail(f, "'files' must contain strings");
+        c.flow_files.push_back(r.resolve(*v));
+      }
+      have_files = true;
+    }
+  }
+  if (!have_files) {
+    const fs::path dir = r.resolve(flow_dir);
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) throw ConfigError(path + ": [flows] dir '" + dir.string() + "' is not a folder");
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".toml") c.flow_files.push_back(e.path().string());
+    std::sort(c.flow_files.begin(), c.flow_files.end());
+    if (c.flow_files.empty()) throw ConfigError(path + ": [flows] dir '" + dir.string() + "' has no .toml flow files");
+  }
+  if (const auto* t = r.table(doc, "sessions")) {
+    r.known(*t, {"idle_timeout_ms", "resume_window_ms", "quiet_period_ms"}, "[sessions]");
+    r.millis(*t, "idle_timeout_ms", c.session_idle, 1'000, 3'600'000);
+    r.millis(*t, "resume_window_ms", c.resume_window, 0, 7 * 86'400'000LL);
+    r.millis(*t, "quiet_period_ms", c.quiet_period, 0, 30 * 86'400'000LL);
+  }
+  if (const auto* t = r.table(doc, "log")) {
+    r.known(*t, {"level"}, "[log]");
+    r.str(*t, "level", c.log_level);
+    static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+    if (!levels.count(c.log_level)) r.fail(*t->get("level"), "'level' must be one of trace, debug, info, warn, error, off");
+  }
+  if (const auto* adapters = r.table(doc, "adapters")) {
+    r.known(*adapters, {"africastalking"}, "[adapters]");
+    if (const auto* t = r.table(*adapters, "africastalking")) {
+      r.known(*t, {"enabled", "path", "secret_env", "secret_file"}, "[adapters.africastalking]");
+      r.boolean(*t, "enabled", c.africastalking.enabled);
+      r.str(*t, "path", c.africastalking.path);
+      r.str(*t, "secret_env", c.africastalking.secret_env);
+      r.path(*t, "secret_file", c.africastalking.secret_file);
+      if (c.africastalking.path.empty() || c.africastalking.path[0] != '/')
+        r.fail(*t, "[adapters.africastalking] 'path' must start with '/'");
+    }
+  }
+  return c;
+}
+
+flows::LoadResult load_flows(const Config& config) {
+  flows::FlowSources src;
+  auto read = [](const std::string& p) { return flows::SourceText{p, read_file(p)}; };
+  flows::LoadResult fail;
+  try {
+    src.settings = read(config.flows_settings);
+    if (!config.flows_lists.empty() && fs::exists(config.flows_lists)) src.lists = read(config.flows_lists);
+    if (!config.flows_directory.empty() && fs::exists(config.flows_directory)) src.directory = read(config.flows_directory);
+    for (const auto& f : config.flow_files) src.flows.push_back(read(f));
+  } catch (const ConfigError& e) {
+    fail.errors.push_back({{}, e.what()});
+    return fail;
+  }
+  return flows::load_flow_set(src);
+}
+
+}  // namespace rabta::gateway

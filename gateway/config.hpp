@@ -1,0 +1,73 @@
+// rabta.toml: the operator's configuration, read and checked at start-up and by `rabta check`.
+// Relative paths in the file are resolved against the file's own folder.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "flows/flow.hpp"
+
+namespace rabta::gateway {
+
+// A configuration problem: "file:line: reason" (never a secret's value).
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct AfricasTalkingConfig {
+  bool enabled = true;
+  std::string path = "/ussd/africastalking";  // the events callback is path + "/events"
+  // The shared secret expected as ?key= in the callback URL: from the environment variable
+  // `secret_env` when set there, else from `secret_file`.
+  std::string secret_env = "RABTA_AT_SECRET";
+  std::string secret_file;
+};
+
+struct Config {
+  std::string source;  // the file it was read from
+
+  // [server]
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::size_t body_limit = 8 * 1024;
+  std::size_t header_limit = 8 * 1024;
+  std::chrono::milliseconds read_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::size_t max_connections_per_peer = 256;
+  unsigned threads = 1;
+
+  // [database]
+  std::string database = "rabta.db";
+  bool synchronous_full = true;
+
+  // [keys]
+  std::string pseudonym_key_file = "keys/pseudonym.key";
+  std::string pseudonym_key_env = "RABTA_PSEUDONYM_KEY";
+
+  // [flows]
+  std::string flows_settings = "messages.toml";
+  std::string flows_lists = "lists.toml";
+  std::string flows_directory = "directory.toml";
+  std::vector<std::string> flow_files;  // from `dir` (every *.toml, sorted) or `files`
+
+  // [sessions]
+  std::chrono::milliseconds session_idle{180'000};    // an active USSD session with no hop this long is incomplete
+  std::chrono::milliseconds resume_window{1'800'000}; // an unfinished session can be resumed this long
+  std::chrono::milliseconds quiet_period{86'400'000}; // nothing is sent to her this long after a quick exit
+
+  // [log]
+  std::string log_level = "info";
+
+  AfricasTalkingConfig africastalking;
+};
+
+// Reads and checks the file. Throws ConfigError.
+Config load_config(const std::string& path);
+
+// Reads the flow files named by the config and validates them (pure loader in flows/).
+flows::LoadResult load_flows(const Config& config);
+
+}  // namespace rabta::gateway
