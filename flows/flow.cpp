@@ -134,8 +134,9 @@ class Parser {
         error(pos(file, item), where + ": each effect is a table with exactly one of save, open_case, consent");
         continue;
       }
-      const auto& [name_key, body] = *t->begin();
-      const std::string name(name_key.str());
+      const auto first = t->begin();
+      const std::string name(first->first.str());
+      const toml::node& body = first->second;
       const toml::table* b = body.as_table();
       const std::string w = where + ": effect '" + name + "'";
       if (!b) {
@@ -529,7 +530,12 @@ LoadResult load_flow_set(const FlowSources& sources) {
   if (sources.lists) parser.lists(*sources.lists, set->lists);
   if (sources.directory) parser.directory(*sources.directory, set->directory);
   for (const auto& f : sources.flows) parser.flow(f, *set);
-  if (sources.flows.empty()) result.errors.push_back({{sources.settings.name, 0}, "no flow files were given"});
+  if (sources.flows.empty()) {
+    Diagnostic none;
+    none.pos.file = sources.settings.name;
+    none.reason = "no flow files were given";
+    result.errors.push_back(std::move(none));
+  }
   if (result.errors.empty()) {
     Validator(*set, result.errors, result.warnings).run();
   }

@@ -199,7 +199,9 @@ flows::LoadResult load_flows(const Config& config) {
     if (!config.flows_directory.empty() && fs::exists(config.flows_directory)) src.directory = read(config.flows_directory);
     for (const auto& f : config.flow_files) src.flows.push_back(read(f));
   } catch (const ConfigError& e) {
-    fail.errors.push_back({{}, e.what()});
+    flows::Diagnostic d;
+    d.reason = e.what();
+    fail.errors.push_back(std::move(d));
     return fail;
   }
   return flows::load_flow_set(src);

@@ -25,7 +25,6 @@ inline constexpr const char* finished = "finished";      // reached an END scree
 inline constexpr const char* quick_exit = "quick_exit";  // she used the quick-exit input
 inline constexpr const char* incomplete = "incomplete";  // dropped mid-way (aggregator or idle)
 inline constexpr const char* resumed = "resumed";        // continued by a later session
-inline constexpr const char* failed = "failed";          // the aggregator reported an error
 }  // namespace session_status
 
 struct SessionRecord {

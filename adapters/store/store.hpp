@@ -49,6 +49,9 @@ class Tx {
   // Marks active sessions not updated since `idle_before` as incomplete (end_reason "idle").
   virtual int expire_idle_sessions(Millis idle_before, Millis now) = 0;
 
+  // Writes a heartbeat row: proves the database takes writes (GET /healthz).
+  virtual void heartbeat(Millis now) = 0;
+
   // Throws DuplicateReference when the reference exists. Returns the new id.
   virtual std::int64_t insert_case(const CaseRecord& c) = 0;
   virtual std::optional<CaseRecord> find_case(std::string_view reference) = 0;

@@ -5,7 +5,10 @@
 namespace rabta::flows {
 
 std::string numbered(std::uint32_t number, const std::string& label) {
-  return std::to_string(number) + ". " + label;
+  std::string out = std::to_string(number);
+  out += ". ";
+  out += label;
+  return out;
 }
 
 std::string fill(const std::string& text, const Vars& vars) {

@@ -1,0 +1,161 @@
+#include "adapters/store/migrations.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <stdexcept>
+
+#include "adapters/store/store.hpp"
+
+namespace rabta::store {
+namespace detail {
+namespace {
+
+// Plain SQL that ports to PostgreSQL: there INTEGER PRIMARY KEY becomes
+// BIGINT GENERATED ALWAYS AS IDENTITY and the INTEGER times become BIGINT.
+// Times are epoch milliseconds. session_id columns of cases/answers/consents are NULL when the row
+// did not come from a session (records carry 0 for that).
+constexpr std::string_view kVersion1 = R"sql(
+CREATE TABLE contacts (
+  id INTEGER PRIMARY KEY,
+  pseudonym TEXT NOT NULL UNIQUE,
+  language TEXT NOT NULL DEFAULT '',
+  quiet_until INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+  id INTEGER PRIMARY KEY,
+  provider TEXT NOT NULL,
+  provider_session_id TEXT NOT NULL,
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  channel TEXT NOT NULL,
+  state TEXT NOT NULL,
+  last_input_path TEXT NOT NULL DEFAULT '',
+  last_reply TEXT NOT NULL DEFAULT '',
+  hop_count INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL,
+  end_reason TEXT NOT NULL DEFAULT '',
+  started_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  ended_at INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (provider, provider_session_id)
+);
+CREATE INDEX sessions_contact_channel_updated ON sessions (contact_id, channel, updated_at);
+CREATE INDEX sessions_status_updated ON sessions (status, updated_at);
+
+CREATE TABLE cases (
+  id INTEGER PRIMARY KEY,
+  reference TEXT NOT NULL UNIQUE,
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  session_id INTEGER REFERENCES sessions(id),
+  flow TEXT NOT NULL,
+  category TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX cases_contact ON cases (contact_id);
+
+CREATE TABLE answers (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER REFERENCES sessions(id),
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX answers_session ON answers (session_id);
+
+-- Append-only: the newest row per (contact_id, purpose) is her current choice.
+CREATE TABLE consents (
+  id INTEGER PRIMARY KEY,
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  session_id INTEGER REFERENCES sessions(id),
+  purpose TEXT NOT NULL,
+  granted INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX consents_contact_purpose ON consents (contact_id, purpose, id);
+
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  dedupe_key TEXT NOT NULL UNIQUE,
+  payload TEXT NOT NULL,
+  cause TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  not_before INTEGER NOT NULL DEFAULT 0,
+  expires_at INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_status_not_before ON outbox (status, not_before);
+
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql";
+
+constexpr std::array kMigrations{
+    Migration{1, kVersion1},
+};
+
+}  // namespace
+
+std::span<const Migration> migrations() {
+  return kMigrations;
+}
+
+int read_user_version(SQLite::Database& db) {
+  return db.execAndGet("PRAGMA user_version").getInt();
+}
+
+int migrate(SQLite::Database& db, const std::string& path) {
+  int version = read_user_version(db);
+  const int from = version;
+  for (const Migration& m : kMigrations) {
+    if (m.version <= version) continue;
+    // Versions without gaps: a skipped script would leave a schema no code expects.
+    if (m.version != version + 1) {
+      throw std::logic_error("store migrations are not numbered consecutively");
+    }
+    try {
+      // IMMEDIATE takes the write lock first, so a second process migrating the same file waits
+      // and then sees the new user_version instead of applying the script twice.
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        if (read_user_version(db) < m.version) {
+          db.exec(std::string(m.sql));
+          // user_version lives in the file header and is part of this transaction.
+          db.exec("PRAGMA user_version = " + std::to_string(m.version));
+        }
+        db.exec("COMMIT");
+      } catch (...) {
+        db.tryExec("ROLLBACK");
+        throw;
+      }
+    } catch (const SQLite::Exception& e) {
+      throw std::runtime_error("database " + path + ": migration to schema version " +
+                               std::to_string(m.version) + " failed: " + e.what());
+    }
+    version = read_user_version(db);
+  }
+  if (version != from) {
+    spdlog::info("store: migrated {} from schema version {} to {}", path, from, version);
+  }
+  return version;
+}
+
+}  // namespace detail
+
+int latest_schema_version() {
+  return detail::kMigrations.back().version;
+}
+
+}  // namespace rabta::store

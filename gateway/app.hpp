@@ -1,0 +1,57 @@
+// Routes HTTP requests to adapters and services: a function of (request) -> response, with the
+// response completed after the store committed. No sockets here (see http_server for those).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "adapters/common/crypto.hpp"
+#include "adapters/store/store.hpp"
+#include "gateway/config.hpp"
+#include "gateway/http_types.hpp"
+#include "gateway/ussd_service.hpp"
+
+namespace rabta::gateway {
+
+// Runs `fn` after `delay` on the event loop (used to bound how long /healthz waits).
+using Timer = std::function<void(std::chrono::milliseconds delay, std::function<void()> fn)>;
+
+struct AppOptions {
+  AfricasTalkingConfig africastalking;
+  std::string africastalking_secret;
+  std::chrono::milliseconds health_timeout{2000};
+};
+
+struct AppCounters {
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> hops{0};
+  std::atomic<std::uint64_t> store_failures{0};
+};
+
+class App {
+ public:
+  App(AppOptions options, store::Store& store, UssdService& ussd, const common::Pseudonymizer& pseudonymizer,
+      Timer timer);
+
+  void handle(HttpRequest&& request, Responder respond);
+  const AppCounters& counters() const { return counters_; }
+
+ private:
+  void ussd_hop(const HttpRequest& request, Responder respond);
+  void ussd_event(const HttpRequest& request, Responder respond);
+  void healthz(Responder respond);
+  HttpResponse reject(const HttpRequest& request, int status, const std::string& reason);
+
+  AppOptions options_;
+  store::Store& store_;
+  UssdService& ussd_;
+  const common::Pseudonymizer& pseudonymizer_;
+  Timer timer_;
+  AppCounters counters_;
+};
+
+}  // namespace rabta::gateway

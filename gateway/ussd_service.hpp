@@ -1,0 +1,64 @@
+// One USSD hop, from decoded request to reply, inside a store transaction. Runs on the store's
+// writer thread (so hops of one session are applied in order); the reply is sent only after the
+// transaction commits.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "adapters/store/store.hpp"
+#include "flows/engine.hpp"
+#include "gateway/clock.hpp"
+
+namespace rabta::gateway {
+
+struct UssdHop {
+  std::string provider;     // adapter name
+  std::string session_id;   // the aggregator's
+  std::string pseudonym;    // of her phone number; the number itself never gets this far
+  std::string text;         // the aggregator's accumulated input path
+};
+
+struct UssdReply {
+  bool end = false;
+  std::string text;          // without CON/END
+  std::int64_t session = 0;  // rabta's session id, for logs
+  std::string outcome;       // what happened, for logs and metrics (never what she typed)
+};
+
+struct SessionPolicy {
+  std::chrono::milliseconds resume_window{1'800'000};
+  std::chrono::milliseconds quiet_period{86'400'000};
+};
+
+class UssdService {
+ public:
+  // `ids` is used only on the writer thread.
+  UssdService(std::shared_ptr<const flows::Engine> engine, SessionPolicy policy, const Clock& clock,
+              flows::IdSource& ids);
+
+  UssdReply handle_hop(store::Tx& tx, const UssdHop& hop);
+  // The aggregator's end-of-session notification. Returns false when the session is unknown.
+  bool handle_end(store::Tx& tx, const std::string& provider, const std::string& session_id,
+                  const std::string& status);
+
+  // The input a hop carries, from the previous hop's path and this one's (see PROTOCOLS §1.1:
+  // the path grows by '*' + input; an input may itself contain '*').
+  static std::string new_input(const std::string& previous_path, const std::string& path);
+
+ private:
+  flows::StepResult step_new_session(store::Tx& tx, const store::ContactRecord& contact,
+                                     const UssdHop& hop);
+  void apply_effects(store::Tx& tx, const flows::StepResult& r, const store::SessionRecord& session);
+  // Steps and retries with a fresh reference when one is taken already (before any write).
+  template <typename StepFn>
+  flows::StepResult step_with_unique_reference(store::Tx& tx, StepFn step);
+
+  std::shared_ptr<const flows::Engine> engine_;
+  SessionPolicy policy_;
+  const Clock& clock_;
+  flows::IdSource& ids_;
+};
+
+}  // namespace rabta::gateway

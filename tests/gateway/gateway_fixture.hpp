@@ -1,0 +1,100 @@
+// The gateway in-process: real HTTP server on a loopback port, real SQLite file, the shipped
+// flows, a manual clock and seeded case references.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "adapters/common/crypto.hpp"
+#include "adapters/store/store.hpp"
+#include "gateway/app.hpp"
+#include "gateway/clock.hpp"
+#include "gateway/config.hpp"
+#include "gateway/http_server.hpp"
+#include "gateway/ussd_service.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace rabta::test {
+
+inline constexpr const char* test_secret = "test-secret-0123456789abcdef";
+
+class Gateway {
+ public:
+  explicit Gateway(std::size_t body_limit = 8 * 1024) {
+    config_ = gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml");
+    auto loaded = gateway::load_flows(config_);
+    if (!loaded.flows) throw std::runtime_error("shipped flows do not load");
+    engine_ = std::make_shared<const flows::Engine>(loaded.flows);
+    store::StoreOptions so;
+    so.path = db_path();
+    store = store::open_sqlite_store(so);
+    service_ = std::make_unique<gateway::UssdService>(
+        engine_, gateway::SessionPolicy{config_.resume_window, config_.quiet_period}, clock, ids);
+    gateway::AppOptions ao;
+    ao.africastalking = config_.africastalking;
+    ao.africastalking_secret = test_secret;
+    gateway::HttpServerOptions ho;
+    ho.port = 0;
+    ho.body_limit = body_limit;
+    server_ = std::make_unique<gateway::HttpServer>(
+        ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) { app_->handle(std::move(r), std::move(respond)); });
+    app_ = std::make_unique<gateway::App>(ao, *store, *service_, pseudonymizer, nullptr);
+    server_->listen();
+    thread_ = std::thread([this] { server_->run(); });
+    base = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  ~Gateway() {
+    server_->stop();
+    thread_.join();
+    store->close();
+  }
+
+  std::string ussd_url(const std::string& key = test_secret) const {
+    return base + config_.africastalking.path + (key.empty() ? "" : "?key=" + key);
+  }
+  std::string events_url(const std::string& key = test_secret) const {
+    return base + config_.africastalking.path + "/events" + (key.empty() ? "" : "?key=" + key);
+  }
+  std::string db_path() const { return dir.file("rabta.db"); }
+
+  // Row count of a table, read through a separate connection (what is committed).
+  int count(const std::string& table, const std::string& where = "") const {
+    SQLite::Database db(db_path(), SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM " + table + (where.empty() ? "" : " WHERE " + where)).getInt();
+  }
+  std::string text(const std::string& sql) const {
+    SQLite::Database db(db_path(), SQLite::OPEN_READONLY);
+    return db.execAndGet(sql).getString();
+  }
+
+  // One USSD hop as Africa's Talking sends it.
+  HttpResult hop(const std::string& session, const std::string& phone, const std::string& text) {
+    return http.post(ussd_url(), form({{"sessionId", session},
+                                       {"serviceCode", "*786#"},
+                                       {"phoneNumber", phone},
+                                       {"networkCode", "99999"},
+                                       {"text", text}}));
+  }
+
+  TempDir dir;
+  gateway::ManualClock clock{1'790'000'000'000};
+  flows::SeededIds ids{99};
+  common::Pseudonymizer pseudonymizer{std::string(32, 'k')};
+  std::unique_ptr<store::Store> store;
+  HttpClient http;
+  std::string base;
+
+ private:
+  gateway::Config config_;
+  std::shared_ptr<const flows::Engine> engine_;
+  std::unique_ptr<gateway::UssdService> service_;
+  std::unique_ptr<gateway::App> app_;
+  std::unique_ptr<gateway::HttpServer> server_;
+  std::thread thread_;
+};
+
+}  // namespace rabta::test
