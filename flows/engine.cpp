@@ -23,11 +23,16 @@ std::string SeededIds::case_reference(std::size_t length) {
 
 const char* to_string(Outcome o) {
   switch (o) {
-    case Outcome::shown: return "shown";
-    case Outcome::invalid: return "invalid";
-    case Outcome::ended: return "ended";
-    case Outcome::too_many_invalid: return "too_many_invalid";
-    case Outcome::quick_exit: return "quick_exit";
+    case Outcome::shown:
+      return "shown";
+    case Outcome::invalid:
+      return "invalid";
+    case Outcome::ended:
+      return "ended";
+    case Outcome::too_many_invalid:
+      return "too_many_invalid";
+    case Outcome::quick_exit:
+      return "quick_exit";
   }
   return "?";
 }
@@ -51,7 +56,9 @@ struct Engine::Run {
 
   const Node& current() const {
     const Node* n = set.find(result.state.flow, result.state.node);
-    if (!n) throw std::runtime_error("session is at unknown node '" + result.state.flow + ":" + result.state.node + "'");
+    if (!n)
+      throw std::runtime_error("session is at unknown node '" + result.state.flow + ":" +
+                               result.state.node + "'");
     return *n;
   }
 
@@ -149,7 +156,8 @@ struct Engine::Run {
     }
     const std::string& err = msg("invalid");
     const std::string full = err + "\n" + again.full();
-    result.screen = fits_ussd_screen(full) || again.choices.empty() ? full : err + "\n" + again.choices;
+    result.screen =
+        fits_ussd_screen(full) || again.choices.empty() ? full : err + "\n" + again.choices;
     result.end = false;
   }
 };
@@ -157,8 +165,8 @@ struct Engine::Run {
 StepResult Engine::start(const std::string& language, IdSource& ids) const {
   Run run{*flows_, &ids, {}};
   const Settings& s = flows_->settings;
-  const bool known = !language.empty() &&
-                     std::find(s.languages.begin(), s.languages.end(), language) != s.languages.end();
+  const bool known = !language.empty() && std::find(s.languages.begin(), s.languages.end(),
+                                                    language) != s.languages.end();
   run.result.state.language = known ? language : "";
   run.enter("", known ? s.entry : s.language_node);
   return run.result;
@@ -179,11 +187,13 @@ std::string Engine::screen(const SessionState& state) const {
   Run run{*flows_, nullptr, {}};
   run.result.state = state;
   if (state.resume_pending)
-    return run.msg("resume") + "\n" + numbered(1, run.msg("resume_yes")) + "\n" + numbered(2, run.msg("resume_restart"));
+    return run.msg("resume") + "\n" + numbered(1, run.msg("resume_yes")) + "\n" +
+           numbered(2, run.msg("resume_restart"));
   return run.render().full();
 }
 
-StepResult Engine::step(const SessionState& state, std::string_view raw_input, IdSource& ids) const {
+StepResult Engine::step(const SessionState& state, std::string_view raw_input,
+                        IdSource& ids) const {
   Run run{*flows_, &ids, {}};
   run.result.state = state;
   const Settings& s = flows_->settings;
@@ -199,7 +209,8 @@ StepResult Engine::step(const SessionState& state, std::string_view raw_input, I
 
   if (input == s.quick_exit) {
     // Leave at once on neutral text. A report she started is still raised (SAFETY S3).
-    const Flow& flow = flows_->flows.at(state.flow.empty() ? flows_->find(s.entry)->flow : state.flow);
+    const Flow& flow =
+        flows_->flows.at(state.flow.empty() ? flows_->find(s.entry)->flow : state.flow);
     if (flow.exit_case && !state.resume_pending) run.apply(*flow.exit_case);
     Effect qe;
     qe.kind = EffectKind::quick_exit;
@@ -225,7 +236,8 @@ StepResult Engine::step(const SessionState& state, std::string_view raw_input, I
     }
     Screen again;
     again.text = run.msg("resume");
-    again.choices = numbered(1, run.msg("resume_yes")) + "\n" + numbered(2, run.msg("resume_restart"));
+    again.choices =
+        numbered(1, run.msg("resume_yes")) + "\n" + numbered(2, run.msg("resume_restart"));
     run.invalid(again);
     return run.result;
   }

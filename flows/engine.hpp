@@ -37,11 +37,11 @@ class SeededIds final : public IdSource {
 
 struct Effect {
   EffectKind kind = EffectKind::save_answer;
-  std::string key;       // save_answer: answer name; consent: purpose
-  std::string value;     // save_answer: answer; consent: "granted"/"declined"; set_language: code
-  std::string category;  // open_case
-  std::string severity;  // open_case
-  std::string reference; // open_case
+  std::string key;        // save_answer: answer name; consent: purpose
+  std::string value;      // save_answer: answer; consent: "granted"/"declined"; set_language: code
+  std::string category;   // open_case
+  std::string severity;   // open_case
+  std::string reference;  // open_case
   bool operator==(const Effect&) const = default;
 };
 

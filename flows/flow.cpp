@@ -1,11 +1,11 @@
 #include "flows/flow.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "flows/node_kind.hpp"
 #include "flows/text.hpp"
@@ -62,28 +62,31 @@ class Parser {
   SourcePos pos(const std::string& file, const toml::node& n) const {
     return {file, n.source().begin.line};
   }
-  void error(SourcePos p, std::string reason) { errors_.push_back({std::move(p), std::move(reason)}); }
+  void error(SourcePos p, std::string reason) {
+    errors_.push_back({std::move(p), std::move(reason)});
+  }
 
   std::optional<toml::table> parse(const SourceText& src) {
     try {
       return toml::parse(src.text, src.name);
     } catch (const toml::parse_error& e) {
-      error({src.name, e.source().begin.line}, std::string("not valid TOML: ") + std::string(e.description()));
+      error({src.name, e.source().begin.line},
+            std::string("not valid TOML: ") + std::string(e.description()));
       return std::nullopt;
     }
   }
 
   // Only the keys in `allowed` may appear (catches misspellings early).
-  void known_keys(const std::string& file, const toml::table& t, const std::set<std::string>& allowed,
-                  const std::string& where) {
+  void known_keys(const std::string& file, const toml::table& t,
+                  const std::set<std::string>& allowed, const std::string& where) {
     for (const auto& [k, v] : t) {
       if (!allowed.count(std::string(k.str())))
         error(pos(file, v), where + ": unknown key '" + std::string(k.str()) + "'");
     }
   }
 
-  std::string str(const std::string& file, const toml::table& t, const char* key, const std::string& where,
-                  bool required) {
+  std::string str(const std::string& file, const toml::table& t, const char* key,
+                  const std::string& where, bool required) {
     const toml::node* n = t.get(key);
     if (!n) {
       if (required) error(pos(file, t), where + ": missing '" + key + "'");
@@ -94,8 +97,8 @@ class Parser {
     return {};
   }
 
-  std::optional<std::int64_t> integer(const std::string& file, const toml::table& t, const char* key,
-                                      const std::string& where) {
+  std::optional<std::int64_t> integer(const std::string& file, const toml::table& t,
+                                      const char* key, const std::string& where) {
     const toml::node* n = t.get(key);
     if (!n) return std::nullopt;
     if (auto v = n->value<std::int64_t>()) return *v;
@@ -115,12 +118,14 @@ class Parser {
       if (auto s = v.value<std::string>())
         t.by_language[std::string(k.str())] = *s;
       else
-        error(pos(file, v), where + ": translation '" + std::string(k.str()) + "' must be a string");
+        error(pos(file, v),
+              where + ": translation '" + std::string(k.str()) + "' must be a string");
     }
     return t;
   }
 
-  std::vector<EffectSpec> effects(const std::string& file, const toml::node* n, const std::string& where) {
+  std::vector<EffectSpec> effects(const std::string& file, const toml::node* n,
+                                  const std::string& where) {
     std::vector<EffectSpec> out;
     if (!n) return out;
     const toml::array* arr = n->as_array();
@@ -131,7 +136,8 @@ class Parser {
     for (const toml::node& item : *arr) {
       const toml::table* t = item.as_table();
       if (!t || t->size() != 1) {
-        error(pos(file, item), where + ": each effect is a table with exactly one of save, open_case, consent");
+        error(pos(file, item),
+              where + ": each effect is a table with exactly one of save, open_case, consent");
         continue;
       }
       const auto first = t->begin();
@@ -185,10 +191,11 @@ class Parser {
         for (const auto& v : *order)
           if (auto code = v.value<std::string>()) s.languages.push_back(*code);
       }
-      if (s.languages.empty()) error(pos(f, *l), "[languages]: 'order' must list at least one language code");
+      if (s.languages.empty())
+        error(pos(f, *l), "[languages]: 'order' must list at least one language code");
       s.default_language = str(f, *l, "default", "[languages]", true);
-      if (!s.default_language.empty() &&
-          std::find(s.languages.begin(), s.languages.end(), s.default_language) == s.languages.end())
+      if (!s.default_language.empty() && std::find(s.languages.begin(), s.languages.end(),
+                                                   s.default_language) == s.languages.end())
         error(pos(f, *l), "[languages]: default '" + s.default_language + "' is not in 'order'");
       if (const toml::node* names = l->get("names")) {
         Translated t = translated(f, *names, "[languages] names");
@@ -201,24 +208,33 @@ class Parser {
       error({f, 1}, "missing [languages] table");
     }
     if (const toml::table* e = (*doc)["engine"].as_table()) {
-      known_keys(f, *e, {"entry", "language_screen", "quick_exit", "max_invalid", "reference_length"}, "[engine]");
+      known_keys(f, *e,
+                 {"entry", "language_screen", "quick_exit", "max_invalid", "reference_length"},
+                 "[engine]");
       s.entry = str(f, *e, "entry", "[engine]", true);
       s.language_node = str(f, *e, "language_screen", "[engine]", true);
-      if (e->get("quick_exit")) s.quick_exit = normalise_input(str(f, *e, "quick_exit", "[engine]", true));
+      if (e->get("quick_exit"))
+        s.quick_exit = normalise_input(str(f, *e, "quick_exit", "[engine]", true));
       if (s.quick_exit.empty()) error(pos(f, *e), "[engine]: 'quick_exit' must not be empty");
       if (auto m = integer(f, *e, "max_invalid", "[engine]")) {
-        if (*m < 1 || *m > 10) error(pos(f, *e), "[engine]: 'max_invalid' must be between 1 and 10");
-        else s.max_invalid = static_cast<std::uint32_t>(*m);
+        if (*m < 1 || *m > 10)
+          error(pos(f, *e), "[engine]: 'max_invalid' must be between 1 and 10");
+        else
+          s.max_invalid = static_cast<std::uint32_t>(*m);
       }
       if (auto r = integer(f, *e, "reference_length", "[engine]")) {
-        if (*r < 5 || *r > 12) error(pos(f, *e), "[engine]: 'reference_length' must be between 5 and 12");
-        else s.reference_length = static_cast<std::uint32_t>(*r);
+        if (*r < 5 || *r > 12)
+          error(pos(f, *e), "[engine]: 'reference_length' must be between 5 and 12");
+        else
+          s.reference_length = static_cast<std::uint32_t>(*r);
       }
     } else {
       error({f, 1}, "missing [engine] table");
     }
     if (const toml::table* m = (*doc)["messages"].as_table()) {
-      for (const auto& [k, v] : *m) s.messages[std::string(k.str())] = translated(f, v, "[messages." + std::string(k.str()) + "]");
+      for (const auto& [k, v] : *m)
+        s.messages[std::string(k.str())] =
+            translated(f, v, "[messages." + std::string(k.str()) + "]");
       for (const auto& key : required_messages)
         if (!s.messages.count(key)) error(pos(f, *m), "[messages]: missing message '" + key + "'");
     } else {
@@ -233,7 +249,8 @@ class Parser {
       const std::string list(name.str());
       const toml::array* arr = v.as_array();
       if (!arr) {
-        error(pos(src.name, v), "list '" + list + "' must be an array of tables ([[" + list + "]])");
+        error(pos(src.name, v),
+              "list '" + list + "' must be an array of tables ([[" + list + "]])");
         continue;
       }
       std::set<std::string> keys;
@@ -247,9 +264,12 @@ class Parser {
         known_keys(src.name, *t, {"key", "label"}, w);
         ListItem li;
         li.key = str(src.name, *t, "key", w, true);
-        if (!keys.insert(li.key).second) error(pos(src.name, item), w + ": duplicate key '" + li.key + "'");
-        if (const toml::node* l = t->get("label")) li.label = translated(src.name, *l, w + " item '" + li.key + "' label");
-        else error(pos(src.name, item), w + " item '" + li.key + "': missing 'label'");
+        if (!keys.insert(li.key).second)
+          error(pos(src.name, item), w + ": duplicate key '" + li.key + "'");
+        if (const toml::node* l = t->get("label"))
+          li.label = translated(src.name, *l, w + " item '" + li.key + "' label");
+        else
+          error(pos(src.name, item), w + " item '" + li.key + "': missing 'label'");
         out[list].push_back(std::move(li));
       }
     }
@@ -272,8 +292,10 @@ class Parser {
       DirectoryEntry d;
       d.key = str(src.name, *t, "key", w, true);
       d.number = str(src.name, *t, "number", w + " '" + d.key + "'", true);
-      if (const toml::node* n = t->get("name")) d.name = translated(src.name, *n, w + " '" + d.key + "' name");
-      else error(pos(src.name, item), w + " '" + d.key + "': missing 'name'");
+      if (const toml::node* n = t->get("name"))
+        d.name = translated(src.name, *n, w + " '" + d.key + "' name");
+      else
+        error(pos(src.name, item), w + " '" + d.key + "': missing 'name'");
       d.recheck = t->get("recheck") && t->get("recheck")->value<bool>().value_or(false);
       d.name.pos = pos(src.name, item);
       out.push_back(std::move(d));
@@ -331,8 +353,8 @@ class Parser {
         continue;
       }
       known_keys(f, *t,
-                 {"kind", "text", "options", "next", "save", "format", "min_length", "max_length", "list",
-                  "effects"},
+                 {"kind", "text", "options", "next", "save", "format", "min_length", "max_length",
+                  "list", "effects"},
                  w);
       n.kind = str(f, *t, "kind", w, true);
       if (const toml::node* tx = t->get("text")) n.text = translated(f, *tx, w + " text");
@@ -340,12 +362,16 @@ class Parser {
       n.save = str(f, *t, "save", w, false);
       n.format = str(f, *t, "format", w, false);
       n.list = str(f, *t, "list", w, false);
-      if (auto v2 = integer(f, *t, "min_length", w)) n.min_length = static_cast<std::uint32_t>(std::max<std::int64_t>(0, *v2));
-      if (auto v2 = integer(f, *t, "max_length", w)) n.max_length = static_cast<std::uint32_t>(std::max<std::int64_t>(0, *v2));
+      if (auto v2 = integer(f, *t, "min_length", w))
+        n.min_length = static_cast<std::uint32_t>(std::max<std::int64_t>(0, *v2));
+      if (auto v2 = integer(f, *t, "max_length", w))
+        n.max_length = static_cast<std::uint32_t>(std::max<std::int64_t>(0, *v2));
       n.effects = effects(f, t->get("effects"), w);
       if (const toml::node* opts = t->get("options")) {
         const toml::array* arr = opts->as_array();
-        if (!arr) error(pos(f, *opts), w + ": 'options' must be an array of tables ([[nodes." + n.id + ".options]])");
+        if (!arr)
+          error(pos(f, *opts),
+                w + ": 'options' must be an array of tables ([[nodes." + n.id + ".options]])");
         std::uint32_t number = 0;
         static const toml::array no_options;
         for (const auto& o : arr ? *arr : no_options) {  // by reference: a copy loses positions
@@ -361,8 +387,10 @@ class Parser {
           // Tables inside [[arrays]] carry no position of their own in toml++: use a key's.
           const toml::node* anchor = ot->get("next") ? ot->get("next") : ot->get("label");
           opt.pos = pos(f, anchor ? *anchor : o);
-          if (const toml::node* l = ot->get("label")) opt.label = translated(f, *l, ow + " label");
-          else error(opt.pos, ow + ": missing 'label'");
+          if (const toml::node* l = ot->get("label"))
+            opt.label = translated(f, *l, ow + " label");
+          else
+            error(opt.pos, ow + ": missing 'label'");
           opt.value = str(f, *ot, "value", ow, false);
           opt.next = str(f, *ot, "next", ow, true);
           opt.effects = effects(f, ot->get("effects"), ow);
@@ -398,30 +426,38 @@ class Validator {
     }
   }
 
-  void reference(const std::string& from_flow, const std::string& ref, const SourcePos& p, const std::string& where) {
+  void reference(const std::string& from_flow, const std::string& ref, const SourcePos& p,
+                 const std::string& where) {
     if (ref.empty()) return;
-    if (!set_.find(from_flow, ref)) error(p, where + ": transition to unknown node '" + ref + "'");
-    else reached_.insert(set_.find(from_flow, ref)->qualified());
+    if (!set_.find(from_flow, ref))
+      error(p, where + ": transition to unknown node '" + ref + "'");
+    else
+      reached_.insert(set_.find(from_flow, ref)->qualified());
   }
 
   void effect(const EffectSpec& e, const std::string& where) {
     if (e.kind == EffectKind::open_case && !e.severity.empty() && e.severity[0] != '$' &&
         !severities.count(e.severity))
-      error(e.pos, where + ": severity '" + e.severity + "' is not one of low, normal, high, critical");
+      error(e.pos,
+            where + ": severity '" + e.severity + "' is not one of low, normal, high, critical");
     if (e.kind == EffectKind::open_case && e.severity.rfind('$', 0) == 0) {
       const auto bar = e.severity.find('|');
       if (bar == std::string::npos || !severities.count(e.severity.substr(bar + 1)))
-        error(e.pos, where + ": a severity taken from an answer needs a default, e.g. \"$severity|normal\"");
+        error(
+            e.pos,
+            where + ": a severity taken from an answer needs a default, e.g. \"$severity|normal\"");
     }
   }
 
-  void screen_fits(const std::string& text, const SourcePos& p, const std::string& where, const std::string& lang) {
+  void screen_fits(const std::string& text, const SourcePos& p, const std::string& where,
+                   const std::string& lang) {
     const TextLength len = measure(text);
     const std::size_t limit = ussd_limit(len.encoding);
     if (len.units > limit) {
-      std::string why = where + " in '" + lang + "' is " + std::to_string(len.units) +
-                        (len.encoding == Encoding::gsm7 ? " GSM-7 characters" : " UCS-2 characters") +
-                        ", over the USSD limit of " + std::to_string(limit);
+      std::string why =
+          where + " in '" + lang + "' is " + std::to_string(len.units) +
+          (len.encoding == Encoding::gsm7 ? " GSM-7 characters" : " UCS-2 characters") +
+          ", over the USSD limit of " + std::to_string(limit);
       if (len.encoding == Encoding::ucs2) {
         const auto chars = non_gsm7_characters(text);
         if (lang != "ur" && !chars.empty()) {
@@ -438,23 +474,29 @@ class Validator {
     const Settings& s = set_.settings;
     for (const auto& [key, msg] : s.messages) translations(msg, "message '" + key + "'");
     const Node* entry = set_.find(s.entry);
-    if (!entry) error(s.pos, "[engine] entry '" + s.entry + "' is not a node (use \"flow:node\")");
-    else reached_.insert(entry->qualified());
+    if (!entry)
+      error(s.pos, "[engine] entry '" + s.entry + "' is not a node (use \"flow:node\")");
+    else
+      reached_.insert(entry->qualified());
     const Node* lang_node = set_.find(s.language_node);
-    if (!lang_node) error(s.pos, "[engine] language_screen '" + s.language_node + "' is not a node");
+    if (!lang_node)
+      error(s.pos, "[engine] language_screen '" + s.language_node + "' is not a node");
     else {
       reached_.insert(lang_node->qualified());
       if (lang_node->kind != "language")
-        error(lang_node->pos, "node '" + lang_node->id + "' is the language screen but its kind is '" +
-                                  lang_node->kind + "', not 'language'");
+        error(lang_node->pos, "node '" + lang_node->id +
+                                  "' is the language screen but its kind is '" + lang_node->kind +
+                                  "', not 'language'");
     }
     for (const auto& [lname, items] : set_.lists)
-      for (const auto& item : items) translations(item.label, "list '" + lname + "' item '" + item.key + "'");
+      for (const auto& item : items)
+        translations(item.label, "list '" + lname + "' item '" + item.key + "'");
     for (const auto& d : set_.directory) {
       translations(d.name, "directory entry '" + d.key + "'");
       if (d.recheck)
-        warnings_.push_back({d.name.pos, "directory entry '" + d.key + "' (" + d.number +
-                                             ") is marked recheck: confirm the number before launch"});
+        warnings_.push_back(
+            {d.name.pos, "directory entry '" + d.key + "' (" + d.number +
+                             ") is marked recheck: confirm the number before launch"});
     }
 
     std::string ref_sample(s.reference_length, 'W');
@@ -466,7 +508,8 @@ class Validator {
         const NodeKind* kind = find_node_kind(n.kind);
         if (!kind) {
           std::string known;
-          for (const auto* k : node_kinds()) known += (known.empty() ? "" : ", ") + std::string(k->name());
+          for (const auto* k : node_kinds())
+            known += (known.empty() ? "" : ", ") + std::string(k->name());
           error(n.pos, where + ": unknown kind '" + n.kind + "' (known: " + known + ")");
           continue;
         }
@@ -493,8 +536,11 @@ class Validator {
             if (!sc.end) {
               const std::string& err = invalid.in(lang, s.default_language);
               const std::string reprompt =
-                  err + "\n" + (fits_ussd_screen(err + "\n" + sc.full()) || sc.choices.empty() ? sc.full() : sc.choices);
-              screen_fits(reprompt, n.pos, where + page_note + " re-prompt after an invalid answer", lang);
+                  err + "\n" +
+                  (fits_ussd_screen(err + "\n" + sc.full()) || sc.choices.empty() ? sc.full()
+                                                                                  : sc.choices);
+              screen_fits(reprompt, n.pos, where + page_note + " re-prompt after an invalid answer",
+                          lang);
             }
           }
         }
@@ -502,9 +548,10 @@ class Validator {
     }
     // Resume prompt.
     for (const auto& lang : s.languages) {
-      const std::string resume = set_.message("resume").in(lang, s.default_language) + "\n" +
-                                 numbered(1, set_.message("resume_yes").in(lang, s.default_language)) + "\n" +
-                                 numbered(2, set_.message("resume_restart").in(lang, s.default_language));
+      const std::string resume =
+          set_.message("resume").in(lang, s.default_language) + "\n" +
+          numbered(1, set_.message("resume_yes").in(lang, s.default_language)) + "\n" +
+          numbered(2, set_.message("resume_restart").in(lang, s.default_language));
       screen_fits(resume, set_.message("resume").pos, "message 'resume' screen", lang);
     }
     for (const auto& [fid, fl] : set_.flows)
@@ -539,9 +586,10 @@ LoadResult load_flow_set(const FlowSources& sources) {
   if (result.errors.empty()) {
     Validator(*set, result.errors, result.warnings).run();
   }
-  std::stable_sort(result.errors.begin(), result.errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    return std::tie(a.pos.file, a.pos.line) < std::tie(b.pos.file, b.pos.line);
-  });
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.pos.file, a.pos.line) < std::tie(b.pos.file, b.pos.line);
+                   });
   if (result.errors.empty()) result.flows = std::move(set);
   return result;
 }

@@ -98,13 +98,13 @@ struct Flow {
 };
 
 struct Settings {
-  std::vector<std::string> languages;              // codes, in menu order
+  std::vector<std::string> languages;                 // codes, in menu order
   std::map<std::string, std::string> language_names;  // code -> name in its own script
   std::string default_language;
-  std::string entry;               // "flow:node" of the first screen
-  std::string language_node;       // "flow:node" shown first to a caller with no language yet
-  std::string quick_exit = "00";   // normalised input that ends the session at once
-  std::uint32_t max_invalid = 3;   // invalid answers at one screen before a polite END
+  std::string entry;              // "flow:node" of the first screen
+  std::string language_node;      // "flow:node" shown first to a caller with no language yet
+  std::string quick_exit = "00";  // normalised input that ends the session at once
+  std::uint32_t max_invalid = 3;  // invalid answers at one screen before a polite END
   std::uint32_t reference_length = 6;
   SourcePos pos;  // the settings file
   // Engine messages (each translated): invalid, too_many_invalid, quick_exit, resume,

@@ -23,9 +23,9 @@ struct Screen {
 
 struct Answer {
   enum class Kind { invalid, next, page } kind = Kind::invalid;
-  std::string next;                  // Kind::next: node reference
-  std::uint32_t page = 0;            // Kind::page: the page to show
-  std::vector<EffectSpec> effects;   // run before moving on
+  std::string next;                                        // Kind::next: node reference
+  std::uint32_t page = 0;                                  // Kind::page: the page to show
+  std::vector<EffectSpec> effects;                         // run before moving on
   std::vector<std::pair<std::string, std::string>> saves;  // answers to record
 };
 
@@ -34,9 +34,11 @@ class NodeKind {
   virtual ~NodeKind() = default;
   virtual std::string_view name() const = 0;
   // Kind-specific checks: required fields, references; append problems to `errors`.
-  virtual void check(const Node& node, const FlowSet& set, std::vector<Diagnostic>& errors) const = 0;
+  virtual void check(const Node& node, const FlowSet& set,
+                     std::vector<Diagnostic>& errors) const = 0;
   // How many pages the node has in `language` (1 for unpaged kinds).
-  virtual std::uint32_t pages(const Node& node, const FlowSet& set, const std::string& language) const {
+  virtual std::uint32_t pages(const Node& node, const FlowSet& set,
+                              const std::string& language) const {
     (void)node, (void)set, (void)language;
     return 1;
   }

@@ -5,15 +5,10 @@
 namespace rabta::flows {
 
 std::string SessionState::to_json() const {
-  nlohmann::json j = {{"flow", flow},
-                      {"node", node},
-                      {"lang", language},
-                      {"vars", vars},
-                      {"invalid", invalid},
-                      {"page", page},
-                      {"ref", case_reference},
-                      {"resume", resume_pending},
-                      {"ended", ended}};
+  nlohmann::json j = {
+      {"flow", flow},       {"node", node}, {"lang", language},      {"vars", vars},
+      {"invalid", invalid}, {"page", page}, {"ref", case_reference}, {"resume", resume_pending},
+      {"ended", ended}};
   return j.dump();
 }
 

@@ -80,8 +80,8 @@ std::string utf8_encode(std::u32string_view s) {
 namespace {
 
 bool is_space(char32_t c) {
-  return c == U' ' || c == U'\t' || c == U'\n' || c == U'\r' || c == U'\u00A0' ||
-         c == U'\u200F' || c == U'\u200E' || c == U'\u200C' || c == U'\u200D' || c == U'\uFEFF';
+  return c == U' ' || c == U'\t' || c == U'\n' || c == U'\r' || c == U'\u00A0' || c == U'\u200F' ||
+         c == U'\u200E' || c == U'\u200C' || c == U'\u200D' || c == U'\uFEFF';
 }
 
 }  // namespace
@@ -130,7 +130,7 @@ constexpr std::array<char32_t, 128> gsm7_basic = {
     U'x',      U'y',      U'z',      U'\u00E4', U'\u00F6', U'\u00F1', U'\u00FC', U'\u00E0'};
 
 // Extension table characters: each costs two septets (ESC + code).
-constexpr std::array<char32_t, 10> gsm7_extension = {U'\f', U'^', U'{', U'}',  U'\\',
+constexpr std::array<char32_t, 10> gsm7_extension = {U'\f', U'^', U'{', U'}', U'\\',
                                                      U'[',  U'~', U']', U'|', U'\u20AC'};
 
 // 0 = not in GSM-7, 1 = basic, 2 = extension.

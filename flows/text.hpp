@@ -23,7 +23,8 @@ enum class Encoding { gsm7, ucs2 };
 
 struct TextLength {
   Encoding encoding = Encoding::gsm7;
-  std::size_t units = 0;  // septets for GSM-7 (extension characters count 2), UTF-16 units for UCS-2
+  std::size_t units =
+      0;  // septets for GSM-7 (extension characters count 2), UTF-16 units for UCS-2
 };
 
 // Classifies a text as GSM-7 (default alphabet + extension table) or UCS-2 and measures it.

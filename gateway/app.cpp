@@ -8,9 +8,13 @@ namespace rabta::gateway {
 
 namespace at = adapters::africastalking;
 
-App::App(AppOptions options, store::Store& store, UssdService& ussd, const common::Pseudonymizer& pseudonymizer,
-         Timer timer)
-    : options_(std::move(options)), store_(store), ussd_(ussd), pseudonymizer_(pseudonymizer), timer_(std::move(timer)) {}
+App::App(AppOptions options, store::Store& store, UssdService& ussd,
+         const common::Pseudonymizer& pseudonymizer, Timer timer)
+    : options_(std::move(options)),
+      store_(store),
+      ussd_(ussd),
+      pseudonymizer_(pseudonymizer),
+      timer_(std::move(timer)) {}
 
 HttpResponse App::reject(const HttpRequest& request, int status, const std::string& reason) {
   ++counters_.rejected;
@@ -40,7 +44,8 @@ void App::handle(HttpRequest&& request, Responder respond) {
 
 void App::ussd_hop(const HttpRequest& request, Responder respond) {
   auto decoded = at::decode_ussd(request.header("content-type"), request.body);
-  if (auto* r = std::get_if<at::Rejection>(&decoded)) return respond(reject(request, r->status, r->reason));
+  if (auto* r = std::get_if<at::Rejection>(&decoded))
+    return respond(reject(request, r->status, r->reason));
   auto& req = std::get<at::UssdRequest>(decoded);
   UssdHop hop;
   hop.provider = at::provider_name;
@@ -70,7 +75,8 @@ void App::ussd_hop(const HttpRequest& request, Responder respond) {
 
 void App::ussd_event(const HttpRequest& request, Responder respond) {
   auto decoded = at::decode_session_event(request.header("content-type"), request.body);
-  if (auto* r = std::get_if<at::Rejection>(&decoded)) return respond(reject(request, r->status, r->reason));
+  if (auto* r = std::get_if<at::Rejection>(&decoded))
+    return respond(reject(request, r->status, r->reason));
   auto ev = std::get<at::SessionEvent>(std::move(decoded));
   auto known = std::make_shared<bool>(false);
   store_.submit(

@@ -34,8 +34,8 @@ struct AppCounters {
 
 class App {
  public:
-  App(AppOptions options, store::Store& store, UssdService& ussd, const common::Pseudonymizer& pseudonymizer,
-      Timer timer);
+  App(AppOptions options, store::Store& store, UssdService& ussd,
+      const common::Pseudonymizer& pseudonymizer, Timer timer);
 
   void handle(HttpRequest&& request, Responder respond);
   const AppCounters& counters() const { return counters_; }

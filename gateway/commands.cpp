@@ -1,11 +1,11 @@
 #include "gateway/commands.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -39,7 +39,8 @@ std::string read_secret(const AfricasTalkingConfig& c) {
 
 void apply_listen(Config& c, const std::string& listen) {
   const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw ConfigError("--listen: expected HOST:PORT, got '" + listen + "'");
+  if (colon == std::string::npos)
+    throw ConfigError("--listen: expected HOST:PORT, got '" + listen + "'");
   c.host = listen.substr(0, colon);
   try {
     const int port = std::stoi(listen.substr(colon + 1));
@@ -58,19 +59,26 @@ void setup_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// The config, or its problem written to `err`.
+std::optional<Config> config_or_report(const std::string& path, std::ostream& err) {
+  try {
+    return load_config(path);
+  } catch (const ConfigError& e) {
+    err << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
-  Config config;
-  try {
-    config = load_config(config_path);
-  } catch (const ConfigError& e) {
-    err << e.what() << "\n";
-    return 2;
-  }
+  const std::optional<Config> loaded_config = config_or_report(config_path, err);
+  if (!loaded_config) return 2;
+  const Config& config = *loaded_config;
   namespace fs = std::filesystem;
   try {
-    for (const std::string& p : {config.database, config.pseudonym_key_file, config.africastalking.secret_file}) {
+    for (const std::string& p :
+         {config.database, config.pseudonym_key_file, config.africastalking.secret_file}) {
       if (p.empty()) continue;
       const fs::path dir = fs::path(p).parent_path();
       if (!dir.empty() && !fs::exists(dir)) {
@@ -80,18 +88,21 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
     }
     if (!fs::exists(config.pseudonym_key_file)) {
       common::Pseudonymizer::create_key_file(config.pseudonym_key_file);
-      out << "created pseudonym key " << config.pseudonym_key_file << " (keep it out of database backups)\n";
+      out << "created pseudonym key " << config.pseudonym_key_file
+          << " (keep it out of database backups)\n";
     }
     if (config.africastalking.enabled && !config.africastalking.secret_file.empty() &&
         !fs::exists(config.africastalking.secret_file)) {
       // The same generator as the key: 32 random bytes, hex.
       common::Pseudonymizer::create_key_file(config.africastalking.secret_file);
-      out << "created Africa's Talking callback secret " << config.africastalking.secret_file << "\n";
+      out << "created Africa's Talking callback secret " << config.africastalking.secret_file
+          << "\n";
     }
     store::StoreOptions so;
     so.path = config.database;
     auto store = store::open_sqlite_store(so);
-    out << "database " << config.database << " at schema version " << store->schema_version() << "\n";
+    out << "database " << config.database << " at schema version " << store->schema_version()
+        << "\n";
     store->close();
   } catch (const std::exception& e) {
     err << "rabta init: " << e.what() << "\n";
@@ -101,13 +112,9 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
 }
 
 int check(const std::string& config_path, std::ostream& out, std::ostream& err) {
-  Config config;
-  try {
-    config = load_config(config_path);
-  } catch (const ConfigError& e) {
-    err << e.what() << "\n";
-    return 2;
-  }
+  const std::optional<Config> loaded_config = config_or_report(config_path, err);
+  if (!loaded_config) return 2;
+  const Config& config = *loaded_config;
   const flows::LoadResult flows = load_flows(config);
   for (const auto& e : flows.errors) err << e.to_string() << "\n";
   for (const auto& w : flows.warnings) out << "warning: " << w.to_string() << "\n";
@@ -117,8 +124,9 @@ int check(const std::string& config_path, std::ostream& out, std::ostream& err) 
   }
   std::size_t nodes = 0;
   for (const auto& [id, f] : flows.flows->flows) nodes += f.nodes.size();
-  out << "ok: " << config_path << ", " << flows.flows->flows.size() << " flows, " << nodes << " nodes, "
-      << flows.flows->settings.languages.size() << " languages, every screen within the USSD limit\n";
+  out << "ok: " << config_path << ", " << flows.flows->flows.size() << " flows, " << nodes
+      << " nodes, " << flows.flows->settings.languages.size()
+      << " languages, every screen within the USSD limit\n";
   return 0;
 }
 
@@ -144,8 +152,8 @@ int serve(const ServeOptions& options) {
 
   std::unique_ptr<common::Pseudonymizer> pseudonymizer;
   try {
-    pseudonymizer = std::make_unique<common::Pseudonymizer>(
-        common::Pseudonymizer::load_key(config.pseudonym_key_file, config.pseudonym_key_env.c_str()));
+    pseudonymizer = std::make_unique<common::Pseudonymizer>(common::Pseudonymizer::load_key(
+        config.pseudonym_key_file, config.pseudonym_key_env.c_str()));
   } catch (const std::exception& e) {
     spdlog::critical("refusing to start: pseudonym key: {}", e.what());
     return 2;
@@ -155,9 +163,10 @@ int serve(const ServeOptions& options) {
   if (config.africastalking.enabled) {
     app_options.africastalking_secret = read_secret(config.africastalking);
     if (app_options.africastalking_secret.size() < 16) {
-      spdlog::critical("refusing to start: the Africa's Talking secret (env {} or file {}) is missing or "
-                       "shorter than 16 characters",
-                       config.africastalking.secret_env, config.africastalking.secret_file);
+      spdlog::critical(
+          "refusing to start: the Africa's Talking secret (env {} or file {}) is missing or "
+          "shorter than 16 characters",
+          config.africastalking.secret_env, config.africastalking.secret_file);
       return 2;
     }
   }
@@ -172,8 +181,6 @@ int serve(const ServeOptions& options) {
     spdlog::critical("refusing to start: {}", e.what());
     return 2;
   }
-  spdlog::info("database {} at schema version {} (synchronous={})", config.database, store->schema_version(),
-               config.synchronous_full ? "FULL" : "NORMAL");
 
   SystemClock clock;
   RandomIds ids;
@@ -192,15 +199,18 @@ int serve(const ServeOptions& options) {
   ho.threads = config.threads;
 
   std::unique_ptr<App> app;
-  HttpServer server(ho, [&app](HttpRequest&& req, Responder respond) { app->handle(std::move(req), std::move(respond)); });
+  HttpServer server(ho, [&app](HttpRequest&& req, Responder respond) {
+    app->handle(std::move(req), std::move(respond));
+  });
   boost::asio::io_context& ctx = server.context();
-  app = std::make_unique<App>(app_options, *store, ussd, *pseudonymizer,
-                              [&ctx](std::chrono::milliseconds delay, std::function<void()> fn) {
-                                auto t = std::make_shared<boost::asio::steady_timer>(ctx, delay);
-                                t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& ec) {
-                                  if (!ec) fn();
-                                });
-                              });
+  app = std::make_unique<App>(
+      app_options, *store, ussd, *pseudonymizer,
+      [&ctx](std::chrono::milliseconds delay, std::function<void()> fn) {
+        auto t = std::make_shared<boost::asio::steady_timer>(ctx, delay);
+        t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& ec) {
+          if (!ec) fn();
+        });
+      });
 
   // Sessions with no hop for the idle time are marked incomplete (resumable), every 30 s.
   boost::asio::steady_timer sweep(ctx);
@@ -233,8 +243,8 @@ int serve(const ServeOptions& options) {
     spdlog::critical("refusing to start: {}", e.what());
     return 2;
   }
-  spdlog::info("rabta listening on http://{}:{} ({} flows, Africa's Talking USSD at {})", config.host,
-               server.port(), loaded.flows->flows.size(), config.africastalking.path);
+  spdlog::info("rabta listening on http://{}:{} ({} flows, Africa's Talking USSD at {})",
+               config.host, server.port(), loaded.flows->flows.size(), config.africastalking.path);
   server.run();
   store->close();
   const auto st = store->stats();

@@ -10,7 +10,7 @@ namespace rabta::gateway {
 
 struct ServeOptions {
   std::string config_path;
-  std::optional<std::string> listen;  // "HOST:PORT", overrides [server]
+  std::optional<std::string> listen;    // "HOST:PORT", overrides [server]
   std::optional<std::string> database;  // overrides [database] path
 };
 

@@ -1,12 +1,12 @@
 #include "gateway/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 namespace rabta::gateway {
 
@@ -22,11 +22,15 @@ class Reader {
  public:
   Reader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
 
-  void fail(const toml::node& n, const std::string& reason) const { throw ConfigError(at(file_, n) + ": " + reason); }
+  void fail(const toml::node& n, const std::string& reason) const {
+    throw ConfigError(at(file_, n) + ": " + reason);
+  }
 
-  void known(const toml::table& t, const std::set<std::string>& keys, const std::string& where) const {
+  void known(const toml::table& t, const std::set<std::string>& keys,
+             const std::string& where) const {
     for (const auto& [k, v] : t)
-      if (!keys.count(std::string(k.str()))) fail(v, where + ": unknown key '" + std::string(k.str()) + "'");
+      if (!keys.count(std::string(k.str())))
+        fail(v, where + ": unknown key '" + std::string(k.str()) + "'");
   }
 
   void str(const toml::table& t, const char* key, std::string& out) const {
@@ -45,17 +49,19 @@ class Reader {
     return (base_ / p).lexically_normal().string();
   }
   template <typename Int>
-  void integer(const toml::table& t, const char* key, Int& out, std::int64_t lo, std::int64_t hi) const {
+  void integer(const toml::table& t, const char* key, Int& out, std::int64_t lo,
+               std::int64_t hi) const {
     if (const toml::node* n = t.get(key)) {
       auto v = n->value<std::int64_t>();
       if (!v) fail(*n, std::string("'") + key + "' must be an integer");
       if (*v < lo || *v > hi)
-        fail(*n, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+        fail(*n, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " +
+                     std::to_string(hi));
       out = static_cast<Int>(*v);
     }
   }
-  void millis(const toml::table& t, const char* key, std::chrono::milliseconds& out, std::int64_t lo,
-              std::int64_t hi) const {
+  void millis(const toml::table& t, const char* key, std::chrono::milliseconds& out,
+              std::int64_t lo, std::int64_t hi) const {
     std::int64_t v = out.count();
     integer(t, key, v, lo, hi);
     out = std::chrono::milliseconds(v);
@@ -97,17 +103,19 @@ Config load_config(const std::string& path) {
   try {
     doc = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
-    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ": not valid TOML: " +
-                      std::string(e.description()));
+    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) +
+                      ": not valid TOML: " + std::string(e.description()));
   }
   const fs::path base = fs::absolute(path).parent_path();
   Reader r(path, base);
-  r.known(doc, {"server", "database", "keys", "flows", "sessions", "log", "adapters"}, "rabta.toml");
+  r.known(doc, {"server", "database", "keys", "flows", "sessions", "log", "adapters"},
+          "rabta.toml");
   c.database = r.resolve(c.database);
   c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
   if (const auto* t = r.table(doc, "server")) {
-    r.known(*t, {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
-                 "max_connections_per_peer", "threads"},
+    r.known(*t,
+            {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
+             "max_connections_per_peer", "threads"},
             "[server]");
     r.str(*t, "host", c.host);
     r.integer(*t, "port", c.port, 0, 65535);
@@ -123,7 +131,8 @@ Config load_config(const std::string& path) {
     r.path(*t, "path", c.database);
     std::string sync = "full";
     r.str(*t, "synchronous", sync);
-    if (sync != "full" && sync != "normal") r.fail(*t->get("synchronous"), "'synchronous' must be \"full\" or \"normal\"");
+    if (sync != "full" && sync != "normal")
+      r.fail(*t->get("synchronous"), "'synchronous' must be \"full\" or \"normal\"");
     c.synchronous_full = sync == "full";
   }
   if (const auto* t = r.table(doc, "keys")) {
@@ -156,11 +165,14 @@ Config load_config(const std::string& path) {
   if (!have_files) {
     const fs::path dir = r.resolve(flow_dir);
     std::error_code ec;
-    if (!fs::is_directory(dir, ec)) throw ConfigError(path + ": [flows] dir '" + dir.string() + "' is not a folder");
+    if (!fs::is_directory(dir, ec))
+      throw ConfigError(path + ": [flows] dir '" + dir.string() + "' is not a folder");
     for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_regular_file() && e.path().extension() == ".toml") c.flow_files.push_back(e.path().string());
+      if (e.is_regular_file() && e.path().extension() == ".toml")
+        c.flow_files.push_back(e.path().string());
     std::sort(c.flow_files.begin(), c.flow_files.end());
-    if (c.flow_files.empty()) throw ConfigError(path + ": [flows] dir '" + dir.string() + "' has no .toml flow files");
+    if (c.flow_files.empty())
+      throw ConfigError(path + ": [flows] dir '" + dir.string() + "' has no .toml flow files");
   }
   if (const auto* t = r.table(doc, "sessions")) {
     r.known(*t, {"idle_timeout_ms", "resume_window_ms", "quiet_period_ms"}, "[sessions]");
@@ -172,7 +184,8 @@ Config load_config(const std::string& path) {
     r.known(*t, {"level"}, "[log]");
     r.str(*t, "level", c.log_level);
     static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
-    if (!levels.count(c.log_level)) r.fail(*t->get("level"), "'level' must be one of trace, debug, info, warn, error, off");
+    if (!levels.count(c.log_level))
+      r.fail(*t->get("level"), "'level' must be one of trace, debug, info, warn, error, off");
   }
   if (const auto* adapters = r.table(doc, "adapters")) {
     r.known(*adapters, {"africastalking"}, "[adapters]");
@@ -195,8 +208,10 @@ flows::LoadResult load_flows(const Config& config) {
   flows::LoadResult fail;
   try {
     src.settings = read(config.flows_settings);
-    if (!config.flows_lists.empty() && fs::exists(config.flows_lists)) src.lists = read(config.flows_lists);
-    if (!config.flows_directory.empty() && fs::exists(config.flows_directory)) src.directory = read(config.flows_directory);
+    if (!config.flows_lists.empty() && fs::exists(config.flows_lists))
+      src.lists = read(config.flows_lists);
+    if (!config.flows_directory.empty() && fs::exists(config.flows_directory))
+      src.directory = read(config.flows_directory);
     for (const auto& f : config.flow_files) src.flows.push_back(read(f));
   } catch (const ConfigError& e) {
     flows::Diagnostic d;

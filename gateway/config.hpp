@@ -54,9 +54,12 @@ struct Config {
   std::vector<std::string> flow_files;  // from `dir` (every *.toml, sorted) or `files`
 
   // [sessions]
-  std::chrono::milliseconds session_idle{180'000};    // an active USSD session with no hop this long is incomplete
-  std::chrono::milliseconds resume_window{1'800'000}; // an unfinished session can be resumed this long
-  std::chrono::milliseconds quiet_period{86'400'000}; // nothing is sent to her this long after a quick exit
+  std::chrono::milliseconds session_idle{
+      180'000};  // an active USSD session with no hop this long is incomplete
+  std::chrono::milliseconds resume_window{
+      1'800'000};  // an unfinished session can be resumed this long
+  std::chrono::milliseconds quiet_period{
+      86'400'000};  // nothing is sent to her this long after a quick exit
 
   // [log]
   std::string log_level = "info";

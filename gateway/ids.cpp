@@ -14,7 +14,8 @@ std::string RandomIds::case_reference(std::size_t length) {
   std::string out;
   out.reserve(length);
   const auto n = static_cast<std::uint32_t>(flows::reference_alphabet.size());
-  for (std::size_t i = 0; i < length; ++i) out.push_back(flows::reference_alphabet[randombytes_uniform(n)]);
+  for (std::size_t i = 0; i < length; ++i)
+    out.push_back(flows::reference_alphabet[randombytes_uniform(n)]);
   return out;
 }
 

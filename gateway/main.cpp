@@ -1,7 +1,6 @@
 // rabta: an SMS/USSD gateway for well-being check-ins. Thin: parses the command line and calls
 // the subcommands in gateway/commands.cpp.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "gateway/commands.hpp"
@@ -15,23 +14,31 @@ int main(int argc, char** argv) {
   std::string listen;
   std::string database;
   auto* serve_cmd = cli.add_subcommand("serve", "Serve the aggregators' webhooks");
-  serve_cmd->add_option("--config", serve.config_path, "rabta.toml")->required()->check(CLI::ExistingFile);
+  serve_cmd->add_option("--config", serve.config_path, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
   serve_cmd->add_option("--listen", listen, "HOST:PORT (overrides [server])");
   serve_cmd->add_option("--db", database, "SQLite database file (overrides [database] path)");
 
   std::string init_config;
-  auto* init_cmd = cli.add_subcommand("init", "Create missing key and secret files and the database");
+  auto* init_cmd =
+      cli.add_subcommand("init", "Create missing key and secret files and the database");
   init_cmd->add_option("--config", init_config, "rabta.toml")->required()->check(CLI::ExistingFile);
 
   std::string check_config;
-  auto* check_cmd = cli.add_subcommand("check", "Validate the config and every flow, without serving");
-  check_cmd->add_option("--config", check_config, "rabta.toml")->required()->check(CLI::ExistingFile);
+  auto* check_cmd =
+      cli.add_subcommand("check", "Validate the config and every flow, without serving");
+  check_cmd->add_option("--config", check_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
 
   rabta::gateway::SimulatorOptions sim;
-  auto* sim_cmd = cli.add_subcommand("simulate", "A phone in the terminal, speaking Africa's Talking USSD");
+  auto* sim_cmd =
+      cli.add_subcommand("simulate", "A phone in the terminal, speaking Africa's Talking USSD");
   sim_cmd->add_option("--url", sim.url, "the gateway's USSD URL, with ?key=...")->required();
   sim_cmd->add_option("--phone", sim.phone, "the phone number to dial from")->required();
-  sim_cmd->add_option("--code", sim.code, "the USSD code dialled, e.g. *786#")->default_val("*786#");
+  sim_cmd->add_option("--code", sim.code, "the USSD code dialled, e.g. *786#")
+      ->default_val("*786#");
   sim_cmd->add_option("--session", sim.session_id, "session id (default: random)");
 
   CLI11_PARSE(cli, argc, argv);

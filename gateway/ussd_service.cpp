@@ -1,7 +1,8 @@
 #include "gateway/ussd_service.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
 
 namespace rabta::gateway {
 
@@ -15,7 +16,8 @@ UssdService::UssdService(std::shared_ptr<const flows::Engine> engine, SessionPol
 
 std::string UssdService::new_input(const std::string& previous_path, const std::string& path) {
   if (previous_path.empty()) return path;
-  if (path.size() > previous_path.size() && path.compare(0, previous_path.size(), previous_path) == 0 &&
+  if (path.size() > previous_path.size() &&
+      path.compare(0, previous_path.size(), previous_path) == 0 &&
       path[previous_path.size()] == '*')
     return path.substr(previous_path.size() + 1);
   // Not an extension of the last path: an aggregator that sends only the newest input, or one
@@ -42,12 +44,14 @@ StepResult UssdService::step_new_session(store::Tx& tx, const store::ContactReco
   const flows::FlowSet& set = engine_->flows();
   // A dropped session of hers, recent enough and past the first screens, is offered to continue.
   if (policy_.resume_window.count() > 0) {
-    if (auto old = tx.find_resumable_session(contact.id, "ussd", now - policy_.resume_window.count())) {
+    if (auto old =
+            tx.find_resumable_session(contact.id, "ussd", now - policy_.resume_window.count())) {
       auto state = SessionState::from_json(old->state);
       const flows::Node* entry = set.find(set.settings.entry);
       const flows::Node* lang = set.find(set.settings.language_node);
-      const bool at_start = state && ((entry && state->flow == entry->flow && state->node == entry->id) ||
-                                      (lang && state->flow == lang->flow && state->node == lang->id));
+      const bool at_start =
+          state && ((entry && state->flow == entry->flow && state->node == entry->id) ||
+                    (lang && state->flow == lang->flow && state->node == lang->id));
       if (state && !state->ended && !at_start && old->provider_session_id != hop.session_id) {
         old->status = store::session_status::resumed;
         old->end_reason = "resumed";
@@ -75,7 +79,8 @@ StepResult UssdService::step_new_session(store::Tx& tx, const store::ContactReco
   return r;
 }
 
-void UssdService::apply_effects(store::Tx& tx, const StepResult& r, const store::SessionRecord& session) {
+void UssdService::apply_effects(store::Tx& tx, const StepResult& r,
+                                const store::SessionRecord& session) {
   const std::int64_t now = clock_.now_ms();
   for (const auto& e : r.effects) {
     switch (e.kind) {
@@ -97,19 +102,17 @@ void UssdService::apply_effects(store::Tx& tx, const StepResult& r, const store:
         o.kind = "case_alert";
         o.dedupe_key = "case:" + e.reference;
         o.cause = "case:" + e.reference;
-        o.payload = nlohmann::json{{"reference", e.reference},
-                                   {"category", e.category},
-                                   {"severity", e.severity},
-                                   {"flow", r.state.flow},
-                                   {"channel", session.channel},
-                                   {"session", session.id},
+        o.payload = nlohmann::json{{"reference", e.reference},   {"category", e.category},
+                                   {"severity", e.severity},     {"flow", r.state.flow},
+                                   {"channel", session.channel}, {"session", session.id},
                                    {"created_at", now}}
                         .dump();
         o.created_at = now;
         o.not_before = now;
         tx.insert_outbox(o);
-        spdlog::info("session {}: case {} opened (category {}, severity {})", session.id, e.reference,
-                     e.category, e.severity);
+        // The category is derived from her answers: it stays out of the logs (SAFETY D5).
+        spdlog::info("session {}: case {} opened, severity {}", session.id, e.reference,
+                     e.severity);
         break;
       }
       case EffectKind::consent:
@@ -161,7 +164,9 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   if (existing) {
     session = *existing;
     auto state = SessionState::from_json(session.state);
-    if (!state) throw std::runtime_error("session " + std::to_string(session.id) + " has an unreadable state");
+    if (!state)
+      throw std::runtime_error("session " + std::to_string(session.id) +
+                               " has an unreadable state");
     const std::string input = new_input(session.last_input_path, hop.text);
     result = step_with_unique_reference(tx, [&] { return engine_->step(*state, input, ids_); });
   } else {
@@ -197,8 +202,8 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   return reply;
 }
 
-bool UssdService::handle_end(store::Tx& tx, const std::string& provider, const std::string& session_id,
-                             const std::string& status) {
+bool UssdService::handle_end(store::Tx& tx, const std::string& provider,
+                             const std::string& session_id, const std::string& status) {
   auto s = tx.find_session(provider, session_id);
   if (!s) return false;
   const std::int64_t now = clock_.now_ms();

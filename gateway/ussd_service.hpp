@@ -14,10 +14,10 @@
 namespace rabta::gateway {
 
 struct UssdHop {
-  std::string provider;     // adapter name
-  std::string session_id;   // the aggregator's
-  std::string pseudonym;    // of her phone number; the number itself never gets this far
-  std::string text;         // the aggregator's accumulated input path
+  std::string provider;    // adapter name
+  std::string session_id;  // the aggregator's
+  std::string pseudonym;   // of her phone number; the number itself never gets this far
+  std::string text;        // the aggregator's accumulated input path
 };
 
 struct UssdReply {
@@ -50,7 +50,8 @@ class UssdService {
  private:
   flows::StepResult step_new_session(store::Tx& tx, const store::ContactRecord& contact,
                                      const UssdHop& hop);
-  void apply_effects(store::Tx& tx, const flows::StepResult& r, const store::SessionRecord& session);
+  void apply_effects(store::Tx& tx, const flows::StepResult& r,
+                     const store::SessionRecord& session);
   // Steps and retries with a fresh reference when one is taken already (before any write).
   template <typename StepFn>
   flows::StepResult step_with_unique_reference(store::Tx& tx, StepFn step);

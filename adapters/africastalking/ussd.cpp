@@ -19,7 +19,8 @@ bool is_form(std::string_view content_type) {
 }
 
 // Parses the form and checks it is UTF-8; a Rejection when not.
-std::variant<std::vector<FormField>, Rejection> form_of(std::string_view content_type, std::string_view body) {
+std::variant<std::vector<FormField>, Rejection> form_of(std::string_view content_type,
+                                                        std::string_view body) {
   if (!is_form(content_type))
     return Rejection{415, "expected Content-Type application/x-www-form-urlencoded"};
   auto parsed = common::parse_form(body);
@@ -27,7 +28,8 @@ std::variant<std::vector<FormField>, Rejection> form_of(std::string_view content
   auto fields = std::get<std::vector<FormField>>(std::move(parsed));
   for (const auto& f : fields)
     if (!common::is_valid_utf8(f.value) || !common::is_valid_utf8(f.name))
-      return Rejection{400, "field '" + (common::is_valid_utf8(f.name) ? f.name : std::string("?")) +
+      return Rejection{400, "field '" +
+                                (common::is_valid_utf8(f.name) ? f.name : std::string("?")) +
                                 "' is not valid UTF-8"};
   return fields;
 }
@@ -46,7 +48,8 @@ bool take(const std::vector<FormField>& fields, const char* name, std::string& o
 
 }  // namespace
 
-std::variant<UssdRequest, Rejection> decode_ussd(std::string_view content_type, std::string_view body) {
+std::variant<UssdRequest, Rejection> decode_ussd(std::string_view content_type,
+                                                 std::string_view body) {
   auto form = form_of(content_type, body);
   if (auto* r = std::get_if<Rejection>(&form)) return *r;
   const auto& fields = std::get<std::vector<FormField>>(form);
@@ -72,7 +75,8 @@ std::variant<SessionEvent, Rejection> decode_session_event(std::string_view cont
   const auto& fields = std::get<std::vector<FormField>>(form);
   SessionEvent ev;
   Rejection why;
-  if (!take(fields, "sessionId", ev.session_id, true, why) || !take(fields, "status", ev.status, true, why) ||
+  if (!take(fields, "sessionId", ev.session_id, true, why) ||
+      !take(fields, "status", ev.status, true, why) ||
       !take(fields, "phoneNumber", ev.phone_number, false, why) ||
       !take(fields, "hopsCount", ev.hops_count, false, why) ||
       !take(fields, "durationInMillis", ev.duration_ms, false, why) ||

@@ -15,7 +15,7 @@ struct UssdRequest {
   std::string service_code;
   std::string phone_number;  // raw: turned into a pseudonym at once, never stored or logged
   std::string network_code;
-  std::string text;          // all inputs so far joined by '*'; "" on the first hop
+  std::string text;  // all inputs so far joined by '*'; "" on the first hop
 };
 
 struct SessionEvent {
@@ -33,7 +33,8 @@ struct Rejection {
   std::string reason;
 };
 
-std::variant<UssdRequest, Rejection> decode_ussd(std::string_view content_type, std::string_view body);
+std::variant<UssdRequest, Rejection> decode_ussd(std::string_view content_type,
+                                                 std::string_view body);
 std::variant<SessionEvent, Rejection> decode_session_event(std::string_view content_type,
                                                            std::string_view body);
 

@@ -11,8 +11,8 @@ using Millis = std::int64_t;
 
 struct ContactRecord {
   std::int64_t id = 0;
-  std::string pseudonym;  // HMAC of the normalised phone number; never the number itself
-  std::string language;   // "" until she picks one
+  std::string pseudonym;   // HMAC of the normalised phone number; never the number itself
+  std::string language;    // "" until she picks one
   Millis quiet_until = 0;  // after a quick exit nothing is sent to her before this time
   Millis created_at = 0;
   Millis updated_at = 0;
@@ -32,13 +32,13 @@ struct SessionRecord {
   std::string provider;             // adapter name, e.g. "africastalking"
   std::string provider_session_id;  // the aggregator's session id
   std::int64_t contact_id = 0;
-  std::string channel;              // "ussd" or "sms"
-  std::string state;                // flows::SessionState, serialised (JSON)
-  std::string last_input_path;      // USSD: the aggregator's accumulated `text` of the last hop
-  std::string last_reply;           // the last reply sent, to answer a retried hop identically
+  std::string channel;          // "ussd" or "sms"
+  std::string state;            // flows::SessionState, serialised (JSON)
+  std::string last_input_path;  // USSD: the aggregator's accumulated `text` of the last hop
+  std::string last_reply;       // the last reply sent, to answer a retried hop identically
   int hop_count = 0;
   std::string status = session_status::active;
-  std::string end_reason;           // e.g. "Incomplete", "idle", "quick_exit"
+  std::string end_reason;  // e.g. "Incomplete", "idle", "quick_exit"
   Millis started_at = 0;
   Millis updated_at = 0;
   Millis ended_at = 0;

@@ -71,9 +71,9 @@ using Job = std::function<void(Tx&)>;
 using Done = std::function<void(const JobResult&)>;
 
 struct StoreOptions {
-  std::string path;                       // SQLite file; created when missing
-  bool synchronous_full = true;           // false = synchronous=NORMAL (benchmark comparison only)
-  std::size_t max_batch = 512;            // jobs per commit at most
+  std::string path;              // SQLite file; created when missing
+  bool synchronous_full = true;  // false = synchronous=NORMAL (benchmark comparison only)
+  std::size_t max_batch = 512;   // jobs per commit at most
   std::chrono::milliseconds busy_timeout{5000};
 };
 

@@ -46,7 +46,9 @@ std::string page_text(const FlowSet& set, const std::string& language, const Tra
   (void)page;
   std::string text;
   for (const auto& l : lines) text += (text.empty() ? "" : "\n") + l;
-  if (more) text += "\n" + numbered(more_choice, set.message("more").in(language, set.settings.default_language));
+  if (more)
+    text += "\n" +
+            numbered(more_choice, set.message("more").in(language, set.settings.default_language));
   (void)header;
   return text;
 }

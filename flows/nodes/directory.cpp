@@ -13,7 +13,9 @@ std::string entry_line(const FlowSet& set, const std::string& lang, std::size_t 
 
 std::vector<PageRange> pages_of(const Node& n, const FlowSet& set) {
   return paginate(set, n.text, set.directory.size(), false,
-                  [&](const std::string& lang, std::size_t i, std::uint32_t) { return entry_line(set, lang, i); });
+                  [&](const std::string& lang, std::size_t i, std::uint32_t) {
+                    return entry_line(set, lang, i);
+                  });
 }
 
 class DirectoryKind final : public NodeKind {

@@ -16,8 +16,10 @@ class InputKind final : public NodeKind {
       errors.push_back({n.pos, w + ": 'format' must be \"digits\" or \"text\""});
     if (n.max_length == 0) errors.push_back({n.pos, w + ": an input needs 'max_length'"});
     if (n.max_length > 160) errors.push_back({n.pos, w + ": 'max_length' must be at most 160"});
-    if (n.min_length > n.max_length) errors.push_back({n.pos, w + ": 'min_length' is larger than 'max_length'"});
-    if (n.save.empty()) errors.push_back({n.pos, w + ": an input needs 'save' (the answer's name)"});
+    if (n.min_length > n.max_length)
+      errors.push_back({n.pos, w + ": 'min_length' is larger than 'max_length'"});
+    if (n.save.empty())
+      errors.push_back({n.pos, w + ": an input needs 'save' (the answer's name)"});
     if (n.next.empty()) errors.push_back({n.pos, w + ": an input needs 'next'"});
     if (!n.options.empty()) errors.push_back({n.pos, w + ": an input has no 'options'"});
   }

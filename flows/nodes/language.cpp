@@ -9,10 +9,14 @@ class LanguageKind final : public NodeKind {
   std::string_view name() const override { return "language"; }
 
   void check(const Node& n, const FlowSet& set, std::vector<Diagnostic>& errors) const override {
-    if (n.text.empty()) errors.push_back({n.pos, "node '" + n.id + "': a language screen needs 'text'"});
-    if (n.next.empty()) errors.push_back({n.pos, "node '" + n.id + "': a language screen needs 'next'"});
+    if (n.text.empty())
+      errors.push_back({n.pos, "node '" + n.id + "': a language screen needs 'text'"});
+    if (n.next.empty())
+      errors.push_back({n.pos, "node '" + n.id + "': a language screen needs 'next'"});
     if (!n.options.empty())
-      errors.push_back({n.pos, "node '" + n.id + "': a language screen lists the configured languages; remove 'options'"});
+      errors.push_back(
+          {n.pos, "node '" + n.id +
+                      "': a language screen lists the configured languages; remove 'options'"});
     if (set.settings.languages.size() > 9)
       errors.push_back({n.pos, "node '" + n.id + "': more than 9 languages cannot be numbered"});
   }

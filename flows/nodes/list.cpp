@@ -27,8 +27,10 @@ class ListKind final : public NodeKind {
   void check(const Node& n, const FlowSet& set, std::vector<Diagnostic>& errors) const override {
     const std::string w = "node '" + n.id + "'";
     if (n.text.empty()) errors.push_back({n.pos, w + ": a list needs 'text'"});
-    if (n.list.empty()) errors.push_back({n.pos, w + ": a list needs 'list' (the name of a list in the lists file)"});
-    else if (items_of(n, set).empty()) errors.push_back({n.pos, w + ": list '" + n.list + "' is not defined or empty"});
+    if (n.list.empty())
+      errors.push_back({n.pos, w + ": a list needs 'list' (the name of a list in the lists file)"});
+    else if (items_of(n, set).empty())
+      errors.push_back({n.pos, w + ": list '" + n.list + "' is not defined or empty"});
     if (n.save.empty()) errors.push_back({n.pos, w + ": a list needs 'save' (the answer's name)"});
     if (n.next.empty()) errors.push_back({n.pos, w + ": a list needs 'next'"});
   }

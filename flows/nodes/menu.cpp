@@ -12,13 +12,16 @@ class MenuKind final : public NodeKind {
   void check(const Node& n, const FlowSet&, std::vector<Diagnostic>& errors) const override {
     const std::string w = "node '" + n.id + "'";
     if (n.text.empty()) errors.push_back({n.pos, w + ": a menu needs 'text'"});
-    if (n.options.empty()) errors.push_back({n.pos, w + ": a menu needs at least one [[nodes." + n.id + ".options]]"});
+    if (n.options.empty())
+      errors.push_back({n.pos, w + ": a menu needs at least one [[nodes." + n.id + ".options]]"});
     if (n.options.size() > 9) errors.push_back({n.pos, w + ": a menu can have at most 9 options"});
-    if (!n.next.empty()) errors.push_back({n.pos, w + ": a menu goes on through its options' 'next', not 'next'"});
+    if (!n.next.empty())
+      errors.push_back({n.pos, w + ": a menu goes on through its options' 'next', not 'next'"});
     if (n.save.empty())
       for (const auto& o : n.options)
         if (!o.value.empty()) {
-          errors.push_back({o.pos, w + ": an option has a 'value' but the menu has no 'save' name"});
+          errors.push_back(
+              {o.pos, w + ": an option has a 'value' but the menu has no 'save' name"});
           break;
         }
   }
@@ -28,8 +31,9 @@ class MenuKind final : public NodeKind {
     Screen s;
     s.text = fill(n.text.in(language, set.settings.default_language), vars);
     for (std::size_t i = 0; i < n.options.size(); ++i)
-      s.choices += (i ? "\n" : "") + numbered(static_cast<std::uint32_t>(i + 1),
-                                               n.options[i].label.in(language, set.settings.default_language));
+      s.choices += (i ? "\n" : "") +
+                   numbered(static_cast<std::uint32_t>(i + 1),
+                            n.options[i].label.in(language, set.settings.default_language));
     return s;
   }
 
@@ -42,7 +46,8 @@ class MenuKind final : public NodeKind {
     a.kind = Answer::Kind::next;
     a.next = o.next;
     a.effects = o.effects;
-    if (!n.save.empty()) a.saves.emplace_back(n.save, o.value.empty() ? std::to_string(k) : o.value);
+    if (!n.save.empty())
+      a.saves.emplace_back(n.save, o.value.empty() ? std::to_string(k) : o.value);
     return a;
   }
 };

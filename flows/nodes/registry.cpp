@@ -12,12 +12,7 @@ const NodeKind& directory_kind();
 
 std::vector<const NodeKind*> node_kinds() {
   return {
-      &language_kind(),
-      &menu_kind(),
-      &input_kind(),
-      &list_kind(),
-      &end_kind(),
-      &directory_kind(),
+      &language_kind(), &menu_kind(), &input_kind(), &list_kind(), &end_kind(), &directory_kind(),
   };
 }
 

@@ -24,8 +24,9 @@ class Rabta {
  public:
   Rabta(const TempDir& dir, int run) {
     proc_ = std::make_unique<Process>(
-        std::vector<std::string>{RABTA_BINARY, "serve", "--config", std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml",
-                                 "--listen", "127.0.0.1:0", "--db", dir.file("rabta.db")},
+        std::vector<std::string>{RABTA_BINARY, "serve", "--config",
+                                 std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml", "--listen",
+                                 "127.0.0.1:0", "--db", dir.file("rabta.db")},
         std::vector<std::string>{"RABTA_PSEUDONYM_KEY=" + key_hex, "RABTA_AT_SECRET=" + secret},
         dir.file("rabta-" + std::to_string(run) + ".log"));
     const std::string rest = proc_->wait_for_log("rabta listening on http://127.0.0.1:");
@@ -62,8 +63,11 @@ class Caller {
  private:
   std::string send() {
     started_ = true;
-    const auto r = http_.post(ussd_, form({{"sessionId", session_}, {"serviceCode", "*786#"}, {"phoneNumber", phone_},
-                                           {"networkCode", "41001"}, {"text", path_}}));
+    const auto r = http_.post(ussd_, form({{"sessionId", session_},
+                                           {"serviceCode", "*786#"},
+                                           {"phoneNumber", phone_},
+                                           {"networkCode", "41001"},
+                                           {"text", path_}}));
     last_status = std::to_string(r.status);
     return r.status == 200 ? r.body : "HTTP " + std::to_string(r.status) + " " + r.body + r.error;
   }
@@ -142,7 +146,9 @@ TEST(UssdEndToEnd, ReportsAndCheckInsSurviveSigkillAndRestart) {
     e.press("3");
     HttpClient http;
     EXPECT_EQ(http.post(rabta.url() + "/ussd/africastalking/events?key=" + secret,
-                        form({{"sessionId", "e2e-e1"}, {"status", "Incomplete"}, {"phoneNumber", "+923001110005"}}))
+                        form({{"sessionId", "e2e-e1"},
+                              {"status", "Incomplete"},
+                              {"phoneNumber", "+923001110005"}}))
                   .status,
               200);
     Caller e2(rabta, "e2e-e2", "+923001110005");
@@ -164,7 +170,8 @@ TEST(UssdEndToEnd, ReportsAndCheckInsSurviveSigkillAndRestart) {
     for (int t = 0; t < 8; ++t) {
       phones.emplace_back([&, t] {
         for (int i = 0; i < 5; ++i) {
-          Caller x(rabta, "burst-" + std::to_string(t) + "-" + std::to_string(i), "+92300222" + std::to_string(1000 + t * 10 + i));
+          Caller x(rabta, "burst-" + std::to_string(t) + "-" + std::to_string(i),
+                   "+92300222" + std::to_string(1000 + t * 10 + i));
           x.dial();
           for (const char* in : {"3", "2", "1", "1", "1", "2", "1", "1"}) x.press(in);
           const std::string ref = reference_in(x.press("1"), "END Received. Reference: ");
@@ -195,15 +202,22 @@ TEST(UssdEndToEnd, ReportsAndCheckInsSurviveSigkillAndRestart) {
     SQLite::Database db(dir.file("rabta.db"), SQLite::OPEN_READONLY);
     EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
     for (const auto& ref : acknowledged) {
-      SQLite::Statement q(db, "SELECT count(*) FROM cases c JOIN outbox o ON o.dedupe_key = 'case:' || c.reference "
-                              "WHERE c.reference = ?");
+      SQLite::Statement q(
+          db,
+          "SELECT count(*) FROM cases c JOIN outbox o ON o.dedupe_key = 'case:' || c.reference "
+          "WHERE c.reference = ?");
       q.bind(1, ref);
       ASSERT_TRUE(q.executeStep());
       EXPECT_EQ(q.getColumn(0).getInt(), 1) << "acknowledged reference " << ref << " lost";
     }
-    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM cases WHERE category = 'interrupted_report'").getInt(), 1)
+    EXPECT_EQ(
+        db.execAndGet("SELECT count(*) FROM cases WHERE category = 'interrupted_report'").getInt(),
+        1)
         << "the quick-exited report is still raised";
-    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sessions WHERE provider_session_id = 'e2e-e1' AND status = 'resumed'").getInt(), 1);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sessions WHERE provider_session_id = 'e2e-e1' "
+                            "AND status = 'resumed'")
+                  .getInt(),
+              1);
   }
   // A graceful stop after the restart: SIGTERM, exit 0.
   again.process().signal(SIGTERM);
@@ -234,6 +248,7 @@ TEST(UssdEndToEnd, ABrokenFlowFileIsRefusedAtStartWithFileLineAndReason) {
   const std::string log = p.log();
   EXPECT_NE(log.find("flows/incident.toml:"), std::string::npos) << log;
   EXPECT_NE(log.find("transition to unknown node 'refr'"), std::string::npos) << log;
-  Process check({RABTA_BINARY, "check", "--config", dir.file("rabta.toml")}, {}, dir.file("check.log"));
+  Process check({RABTA_BINARY, "check", "--config", dir.file("rabta.toml")}, {},
+                dir.file("check.log"));
   EXPECT_EQ(check.wait(), 2);
 }

@@ -165,10 +165,13 @@ TEST_F(EngineTest, FreeTextKeepsHerCaseAndAStarInside) {
   r = engine.step(r.state, "30", ids);
   r = engine.step(r.state, " Ali*Home ", ids);
   EXPECT_EQ(r.state.vars.at("note"), "Ali*Home");
-  EXPECT_EQ(engine.step(engine.step(engine.step(engine.start("en", ids).state, "1", ids).state, "30", ids).state,
-                        "this is too long", ids)
-                .outcome,
-            Outcome::invalid);
+  EXPECT_EQ(
+      engine
+          .step(engine.step(engine.step(engine.start("en", ids).state, "1", ids).state, "30", ids)
+                    .state,
+                "this is too long", ids)
+          .outcome,
+      Outcome::invalid);
 }
 
 TEST_F(EngineTest, EndOpensOneCaseWithAnswersAndShowsItsReference) {
@@ -258,7 +261,8 @@ TEST(SeededIds, AreDeterministicAndUseOnlyUnambiguousCharacters) {
   EXPECT_EQ(ra, b.case_reference(6));
   EXPECT_NE(ra, c.case_reference(6));
   for (int i = 0; i < 200; ++i)
-    for (char ch : a.case_reference(8)) EXPECT_NE(reference_alphabet.find(ch), std::string_view::npos);
+    for (char ch : a.case_reference(8))
+      EXPECT_NE(reference_alphabet.find(ch), std::string_view::npos);
 }
 
 // SAFETY S3: from every node of every shipped flow, the quick-exit input ends the session at once

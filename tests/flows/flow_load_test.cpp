@@ -91,7 +91,8 @@ TEST(FlowLoad, UnknownNodeKindIsRefused) {
 }
 
 TEST(FlowLoad, MissingTranslationIsRefused) {
-  const LoadResult r = load(replace(good_flow, "text = { en = \"Bye\", ur = \"خدا حافظ\" }", "text = { en = \"Bye\" }"));
+  const LoadResult r = load(
+      replace(good_flow, "text = { en = \"Bye\", ur = \"خدا حافظ\" }", "text = { en = \"Bye\" }"));
   ASSERT_EQ(r.errors.size(), 1u) << all(r);
   EXPECT_NE(r.errors[0].reason.find("missing translation 'ur'"), std::string::npos) << all(r);
   EXPECT_EQ(r.errors[0].pos.line, 19u);
@@ -102,13 +103,16 @@ TEST(FlowLoad, ScreenOverTheUssdLimitIsRefusedPerLanguage) {
   for (int i = 0; i < 75; ++i) long_urdu += "م";  // 75 + "\n1. ختم" > 80 UCS-2 characters
   const LoadResult r = load(replace(good_flow, "ur = \"سلام\"", "ur = \"" + long_urdu + "\""));
   ASSERT_FALSE(r.errors.empty());
-  EXPECT_NE(all(r).find("in 'ur' is 82 UCS-2 characters, over the USSD limit of 80"), std::string::npos) << all(r);
+  EXPECT_NE(all(r).find("in 'ur' is 82 UCS-2 characters, over the USSD limit of 80"),
+            std::string::npos)
+      << all(r);
   EXPECT_EQ(all(r).find("in 'en'"), std::string::npos) << all(r);
 }
 
 TEST(FlowLoad, OneCurlyQuoteInRomanUrduIsExplained) {
   std::string text(170, 'a');
-  const LoadResult r = load(replace(good_flow, "en = \"Hello\"", "en = \"" + text + "\xE2\x80\x99\""));
+  const LoadResult r =
+      load(replace(good_flow, "en = \"Hello\"", "en = \"" + text + "\xE2\x80\x99\""));
   EXPECT_NE(all(r).find("UCS-2 because of '\xE2\x80\x99'"), std::string::npos) << all(r);
 }
 
@@ -126,7 +130,8 @@ TEST(FlowLoad, MisspelledKeyIsRefused) {
 
 TEST(FlowLoad, InputNeedsALengthAndFormat) {
   std::string f = good_flow;
-  f += "\n[nodes.ask]\nkind = \"input\"\ntext = { en = \"Age?\", ur = \"عمر؟\" }\nsave = \"age\"\nnext = \"bye\"\n";
+  f += "\n[nodes.ask]\nkind = \"input\"\ntext = { en = \"Age?\", ur = \"عمر؟\" }\nsave = "
+       "\"age\"\nnext = \"bye\"\n";
   const LoadResult r = load(f);
   EXPECT_NE(all(r).find("'format' must be \"digits\" or \"text\""), std::string::npos) << all(r);
   EXPECT_NE(all(r).find("needs 'max_length'"), std::string::npos) << all(r);
@@ -134,7 +139,8 @@ TEST(FlowLoad, InputNeedsALengthAndFormat) {
 
 TEST(FlowLoad, SeverityMustBeKnown) {
   std::string f = replace(good_flow, "text = { en = \"Bye\", ur = \"خدا حافظ\" }",
-                          "text = { en = \"Bye\", ur = \"خدا حافظ\" }\neffects = [ { open_case = { category = \"x\", severity = \"urgent\" } } ]");
+                          "text = { en = \"Bye\", ur = \"خدا حافظ\" }\neffects = [ { open_case = { "
+                          "category = \"x\", severity = \"urgent\" } } ]");
   const LoadResult r = load(f);
   EXPECT_NE(all(r).find("severity 'urgent' is not one of"), std::string::npos) << all(r);
 }

@@ -27,11 +27,16 @@ std::string read(const fs::path& p) {
 
 std::string effect_line(const Effect& e) {
   switch (e.kind) {
-    case EffectKind::save_answer: return "! save " + e.key + "=" + e.value;
-    case EffectKind::open_case: return "! open_case " + e.category + "/" + e.severity + " ref=" + e.reference;
-    case EffectKind::consent: return "! consent " + e.key + " " + e.value;
-    case EffectKind::set_language: return "! language " + e.value;
-    case EffectKind::quick_exit: return "! quick_exit";
+    case EffectKind::save_answer:
+      return "! save " + e.key + "=" + e.value;
+    case EffectKind::open_case:
+      return "! open_case " + e.category + "/" + e.severity + " ref=" + e.reference;
+    case EffectKind::consent:
+      return "! consent " + e.key + " " + e.value;
+    case EffectKind::set_language:
+      return "! language " + e.value;
+    case EffectKind::quick_exit:
+      return "! quick_exit";
   }
   return "! ?";
 }
@@ -46,7 +51,8 @@ void screen_lines(std::ostringstream& out, const StepResult& r) {
     first = false;
   }
   if (first) out << "\n";
-  if (r.outcome == Outcome::invalid || r.outcome == Outcome::too_many_invalid || r.outcome == Outcome::quick_exit)
+  if (r.outcome == Outcome::invalid || r.outcome == Outcome::too_many_invalid ||
+      r.outcome == Outcome::quick_exit)
     out << "~ " << to_string(r.outcome) << "\n";
   for (const auto& e : r.effects) out << effect_line(e) << "\n";
 }
@@ -63,13 +69,15 @@ std::shared_ptr<const FlowSet> load_flows_named(const std::string& name) {
   if (auto it = cache.find(name); it != cache.end()) return it->second;
   LoadResult r;
   if (name == "shipped") {
-    r = gateway::load_flows(gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml"));
+    r = gateway::load_flows(
+        gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml"));
   } else if (name.rfind("nodes/", 0) == 0) {
     const fs::path dir = fs::path(RABTA_SOURCE_DIR) / "tests/fixtures/nodes";
     FlowSources src;
     src.settings = {(dir / "data-settings.toml").string(), read(dir / "data-settings.toml")};
     src.lists = SourceText{(dir / "data-lists.toml").string(), read(dir / "data-lists.toml")};
-    src.directory = SourceText{(dir / "data-directory.toml").string(), read(dir / "data-directory.toml")};
+    src.directory =
+        SourceText{(dir / "data-directory.toml").string(), read(dir / "data-directory.toml")};
     const fs::path flow = dir / (name.substr(6) + ".toml");
     src.flows.push_back({flow.string(), read(flow)});
     r = load_flow_set(src);
@@ -99,11 +107,16 @@ ScenarioRun run_scenario(const std::string& path, Coverage* coverage) {
   while (std::getline(in, line)) {
     if (!body) {
       out << line << "\n";
-      if (line == "---") body = true;
-      else if (line.rfind("@flows ", 0) == 0) flows_name = line.substr(7);
-      else if (line.rfind("@language ", 0) == 0) language = line.substr(10);
-      else if (line.rfind("@seed ", 0) == 0) seed = std::stoull(line.substr(6));
-      else if (!line.empty() && line[0] != '#' && line[0] != '@') run.error = "unexpected header line: " + line;
+      if (line == "---")
+        body = true;
+      else if (line.rfind("@flows ", 0) == 0)
+        flows_name = line.substr(7);
+      else if (line.rfind("@language ", 0) == 0)
+        language = line.substr(10);
+      else if (line.rfind("@seed ", 0) == 0)
+        seed = std::stoull(line.substr(6));
+      else if (!line.empty() && line[0] != '#' && line[0] != '@')
+        run.error = "unexpected header line: " + line;
       continue;
     }
     if (line.rfind("> ", 0) == 0) inputs.push_back(line.substr(2));
@@ -138,18 +151,21 @@ ScenarioRun run_scenario(const std::string& path, Coverage* coverage) {
         run.error = "input '" + input + "' after the session ended";
         break;
       }
-      const std::string lang = state->language.empty() ? set->settings.default_language : state->language;
+      const std::string lang =
+          state->language.empty() ? set->settings.default_language : state->language;
       const Node* node = set->find(state->flow, state->node);
       r = engine.step(*state, input, ids);
       if (coverage && node && !state->resume_pending && r.outcome != Outcome::invalid &&
           r.outcome != Outcome::quick_exit && r.outcome != Outcome::too_many_invalid) {
         const std::uint32_t k = choice_number(normalise_input(input));
-        if ((node->kind == "menu" && k >= 1 && k <= node->options.size()) || node->kind == "language")
+        if ((node->kind == "menu" && k >= 1 && k <= node->options.size()) ||
+            node->kind == "language")
           coverage->options[lang].insert(node->qualified() + "#" + std::to_string(k));
       }
     }
     if (coverage && !r.state.resume_pending) {
-      const std::string lang = r.state.language.empty() ? set->settings.default_language : r.state.language;
+      const std::string lang =
+          r.state.language.empty() ? set->settings.default_language : r.state.language;
       coverage->nodes[lang].insert(r.state.flow + ":" + r.state.node);
     }
     screen_lines(out, r);

@@ -1,13 +1,14 @@
 // Golden scenarios for every shipped path in every language, node-kind fixtures, and the checks
 // that keep them complete: every node and every option is exercised in every language, and every
 // registered node kind has its fixture.
+#include "tests/flows/scenario.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "flows/node_kind.hpp"
-#include "tests/flows/scenario.hpp"
 
 namespace fs = std::filesystem;
 using namespace rabta;
@@ -36,17 +37,21 @@ void check_golden(const std::string& path, scenario::Coverage* coverage) {
     std::ofstream(path, std::ios::binary) << run.actual;
     return;
   }
-  EXPECT_EQ(run.expected, run.actual) << path << " differs; if the change is intended, run the tests with "
-                                      << "RABTA_UPDATE_GOLDEN=1 and review the diff";
+  EXPECT_EQ(run.expected, run.actual)
+      << path << " differs; if the change is intended, run the tests with "
+      << "RABTA_UPDATE_GOLDEN=1 and review the diff";
 }
 
 }  // namespace
 
 class ShippedScenario : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(ShippedScenario, MatchesGolden) { check_golden(GetParam(), nullptr); }
+TEST_P(ShippedScenario, MatchesGolden) {
+  check_golden(GetParam(), nullptr);
+}
 
-INSTANTIATE_TEST_SUITE_P(Shipped, ShippedScenario, ::testing::ValuesIn(scenario_files("scenarios")), test_name);
+INSTANTIATE_TEST_SUITE_P(Shipped, ShippedScenario, ::testing::ValuesIn(scenario_files("scenarios")),
+                         test_name);
 
 TEST(ShippedCoverage, EveryNodeAndOptionIsExercisedInEveryLanguage) {
   scenario::Coverage coverage;
@@ -59,7 +64,8 @@ TEST(ShippedCoverage, EveryNodeAndOptionIsExercisedInEveryLanguage) {
             << "no scenario in '" << lang << "' reaches " << node.qualified();
         for (std::size_t k = 1; k <= node.options.size(); ++k)
           EXPECT_TRUE(coverage.options[lang].count(node.qualified() + "#" + std::to_string(k)))
-              << "no scenario in '" << lang << "' chooses option " << k << " of " << node.qualified();
+              << "no scenario in '" << lang << "' chooses option " << k << " of "
+              << node.qualified();
         if (node.kind == "language") {
           // Picking a language is shown from whatever language came before; every language must be
           // picked somewhere.
@@ -77,14 +83,18 @@ TEST(ShippedCoverage, EveryNodeAndOptionIsExercisedInEveryLanguage) {
 
 class NodeKindFixture : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(NodeKindFixture, MatchesGolden) { check_golden(GetParam(), nullptr); }
+TEST_P(NodeKindFixture, MatchesGolden) {
+  check_golden(GetParam(), nullptr);
+}
 
-INSTANTIATE_TEST_SUITE_P(Nodes, NodeKindFixture, ::testing::ValuesIn(scenario_files("nodes")), test_name);
+INSTANTIATE_TEST_SUITE_P(Nodes, NodeKindFixture, ::testing::ValuesIn(scenario_files("nodes")),
+                         test_name);
 
 TEST(NodeKindRegistry, EveryKindHasAFixtureThatUsesIt) {
   for (const flows::NodeKind* kind : flows::node_kinds()) {
     const std::string name(kind->name());
-    const fs::path scenario = fs::path(RABTA_SOURCE_DIR) / "tests/fixtures/nodes" / (name + ".scenario");
+    const fs::path scenario =
+        fs::path(RABTA_SOURCE_DIR) / "tests/fixtures/nodes" / (name + ".scenario");
     ASSERT_TRUE(fs::exists(scenario)) << "node kind '" << name << "' has no fixture " << scenario;
     scenario::Coverage coverage;
     const auto run = scenario::run_scenario(scenario.string(), &coverage);

@@ -27,7 +27,7 @@ TEST(Measure, Gsm7CountsSeptetsWithExtensionCharactersAsTwo) {
   EXPECT_EQ(measure("Hello").encoding, Encoding::gsm7);
   EXPECT_EQ(measure("Hello").units, 5u);
   EXPECT_EQ(measure("a{b}").units, 6u);
-  EXPECT_EQ(measure("\xE2\x82\xAC").units, 2u);  // euro sign is an extension character
+  EXPECT_EQ(measure("\xE2\x82\xAC").units, 2u);             // euro sign is an extension character
   EXPECT_EQ(measure("\xC3\xA9").encoding, Encoding::gsm7);  // é is in the default alphabet
 }
 
@@ -36,7 +36,8 @@ TEST(Measure, UrduAndCurlyQuotesNeedUcs2) {
   EXPECT_EQ(urdu.encoding, Encoding::ucs2);
   EXPECT_EQ(urdu.units, 3u);
   EXPECT_EQ(measure("Shukriya\xE2\x80\x99").encoding, Encoding::ucs2);  // right single quote
-  EXPECT_EQ(non_gsm7_characters("Shukriya\xE2\x80\x99 ok"), std::vector<std::string>{"\xE2\x80\x99"});
+  EXPECT_EQ(non_gsm7_characters("Shukriya\xE2\x80\x99 ok"),
+            std::vector<std::string>{"\xE2\x80\x99"});
   EXPECT_EQ(measure("\xF0\x9F\x98\x80").units, 2u);  // emoji outside the BMP: a surrogate pair
 }
 

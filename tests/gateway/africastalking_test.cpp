@@ -17,7 +17,11 @@ namespace {
 const std::string phone = "+923001234567";
 
 std::string hop_body(const std::string& session, const std::string& text) {
-  return form({{"sessionId", session}, {"serviceCode", "*786#"}, {"phoneNumber", phone}, {"networkCode", "99999"}, {"text", text}});
+  return form({{"sessionId", session},
+               {"serviceCode", "*786#"},
+               {"phoneNumber", phone},
+               {"networkCode", "99999"},
+               {"text", text}});
 }
 
 }  // namespace
@@ -25,7 +29,8 @@ std::string hop_body(const std::string& session, const std::string& text) {
 TEST(AfricasTalkingDecode, TakesTheDocumentedFields) {
   namespace at = adapters::africastalking;
   auto r = at::decode_ussd("application/x-www-form-urlencoded; charset=UTF-8",
-                           "sessionId=ATUid_1&serviceCode=*384*1234%23&phoneNumber=%2B254700000002&networkCode=99999&text=2*1");
+                           "sessionId=ATUid_1&serviceCode=*384*1234%23&phoneNumber=%2B254700000002&"
+                           "networkCode=99999&text=2*1");
   ASSERT_TRUE(std::holds_alternative<at::UssdRequest>(r));
   const auto& u = std::get<at::UssdRequest>(r);
   EXPECT_EQ(u.session_id, "ATUid_1");
@@ -70,26 +75,33 @@ TEST(AfricasTalkingHttp, BadRequestsGetAReasonAndStoreNothing) {
   Gateway g;
   const std::string form_type = "application/x-www-form-urlencoded";
   const std::vector<BadRequest> cases = {
-      {"wrong key", "not-the-secret-at-all", form_type, hop_body("a", ""), 403, "missing or wrong key"},
+      {"wrong key", "not-the-secret-at-all", form_type, hop_body("a", ""), 403,
+       "missing or wrong key"},
       {"no key", "", form_type, hop_body("a", ""), 403, "missing or wrong key"},
       {"missing sessionId", test::test_secret, form_type,
-       form({{"serviceCode", "*786#"}, {"phoneNumber", phone}, {"text", ""}}), 400, "missing field 'sessionId'"},
+       form({{"serviceCode", "*786#"}, {"phoneNumber", phone}, {"text", ""}}), 400,
+       "missing field 'sessionId'"},
       {"missing phoneNumber", test::test_secret, form_type,
-       form({{"sessionId", "a"}, {"serviceCode", "*786#"}, {"text", ""}}), 400, "missing field 'phoneNumber'"},
+       form({{"sessionId", "a"}, {"serviceCode", "*786#"}, {"text", ""}}), 400,
+       "missing field 'phoneNumber'"},
       {"missing text", test::test_secret, form_type,
-       form({{"sessionId", "a"}, {"serviceCode", "*786#"}, {"phoneNumber", phone}}), 400, "missing field 'text'"},
+       form({{"sessionId", "a"}, {"serviceCode", "*786#"}, {"phoneNumber", phone}}), 400,
+       "missing field 'text'"},
       {"not a phone number", test::test_secret, form_type,
-       form({{"sessionId", "a"}, {"serviceCode", "*786#"}, {"phoneNumber", "abc"}, {"text", ""}}), 400,
-       "field 'phoneNumber' is not a phone number"},
+       form({{"sessionId", "a"}, {"serviceCode", "*786#"}, {"phoneNumber", "abc"}, {"text", ""}}),
+       400, "field 'phoneNumber' is not a phone number"},
       {"bytes that are not UTF-8", test::test_secret, form_type,
-       "sessionId=a&serviceCode=*786%23&phoneNumber=%2B923001234567&text=%FF%FE", 400, "field 'text' is not valid UTF-8"},
+       "sessionId=a&serviceCode=*786%23&phoneNumber=%2B923001234567&text=%FF%FE", 400,
+       "field 'text' is not valid UTF-8"},
       {"malformed percent-encoding", test::test_secret, form_type,
-       "sessionId=a&serviceCode=*786%23&phoneNumber=%2B923001234567&text=%G1", 400, "malformed percent-encoding in field 'text'"},
-      {"JSON instead of a form", test::test_secret, "application/json", "{\"sessionId\":\"a\"}", 415,
-       "expected Content-Type application/x-www-form-urlencoded"},
+       "sessionId=a&serviceCode=*786%23&phoneNumber=%2B923001234567&text=%G1", 400,
+       "malformed percent-encoding in field 'text'"},
+      {"JSON instead of a form", test::test_secret, "application/json", "{\"sessionId\":\"a\"}",
+       415, "expected Content-Type application/x-www-form-urlencoded"},
   };
   for (const auto& c : cases) {
-    const std::string url = g.base + "/ussd/africastalking" + (c.url_key.empty() ? "" : "?key=" + c.url_key);
+    const std::string url =
+        g.base + "/ussd/africastalking" + (c.url_key.empty() ? "" : "?key=" + c.url_key);
     const auto r = g.http.post(url, c.body, c.content_type);
     EXPECT_EQ(r.status, c.status) << c.name;
     EXPECT_NE(r.body.find(c.reason), std::string::npos) << c.name << ": " << r.body;
@@ -132,14 +144,23 @@ TEST(AfricasTalkingHttp, RepeatedHopIsAnsweredAgainWithoutASecondEffect) {
 TEST(AfricasTalkingHttp, EndOfSessionNotificationRecordsHowItEnded) {
   Gateway g;
   g.hop("s1", phone, "");
-  const auto ok = g.http.post(g.events_url(), form({{"sessionId", "s1"}, {"status", "Incomplete"}, {"phoneNumber", phone},
-                                                    {"hopsCount", "1"}, {"date", "2026-11-24 10:00:00"}}));
+  const auto ok = g.http.post(g.events_url(), form({{"sessionId", "s1"},
+                                                    {"status", "Incomplete"},
+                                                    {"phoneNumber", phone},
+                                                    {"hopsCount", "1"},
+                                                    {"date", "2026-11-24 10:00:00"}}));
   EXPECT_EQ(ok.status, 200);
   EXPECT_EQ(g.text("SELECT status || '/' || end_reason FROM sessions"), "incomplete/Incomplete");
   // Unknown sessions are accepted (a retry cannot make them known) and change nothing.
-  EXPECT_EQ(g.http.post(g.events_url(), form({{"sessionId", "zzz"}, {"status", "Success"}})).status, 200);
-  EXPECT_EQ(g.http.post(g.events_url(), form({{"sessionId", "s1"}, {"status", "Weird"}})).status, 400);
-  EXPECT_EQ(g.http.post(g.events_url("wrong-key-wrong-key"), form({{"sessionId", "s1"}, {"status", "Success"}})).status, 403);
+  EXPECT_EQ(g.http.post(g.events_url(), form({{"sessionId", "zzz"}, {"status", "Success"}})).status,
+            200);
+  EXPECT_EQ(g.http.post(g.events_url(), form({{"sessionId", "s1"}, {"status", "Weird"}})).status,
+            400);
+  EXPECT_EQ(g.http
+                .post(g.events_url("wrong-key-wrong-key"),
+                      form({{"sessionId", "s1"}, {"status", "Success"}}))
+                .status,
+            403);
   EXPECT_EQ(g.text("SELECT status FROM sessions"), "incomplete");
 }
 

@@ -41,7 +41,9 @@ class Gateway {
     ho.port = 0;
     ho.body_limit = body_limit;
     server_ = std::make_unique<gateway::HttpServer>(
-        ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) { app_->handle(std::move(r), std::move(respond)); });
+        ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
+          app_->handle(std::move(r), std::move(respond));
+        });
     app_ = std::make_unique<gateway::App>(ao, *store, *service_, pseudonymizer, nullptr);
     server_->listen();
     thread_ = std::thread([this] { server_->run(); });
@@ -64,7 +66,8 @@ class Gateway {
   // Row count of a table, read through a separate connection (what is committed).
   int count(const std::string& table, const std::string& where = "") const {
     SQLite::Database db(db_path(), SQLite::OPEN_READONLY);
-    return db.execAndGet("SELECT count(*) FROM " + table + (where.empty() ? "" : " WHERE " + where)).getInt();
+    return db.execAndGet("SELECT count(*) FROM " + table + (where.empty() ? "" : " WHERE " + where))
+        .getInt();
   }
   std::string text(const std::string& sql) const {
     SQLite::Database db(db_path(), SQLite::OPEN_READONLY);

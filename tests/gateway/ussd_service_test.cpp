@@ -58,18 +58,20 @@ TEST(UssdService, IncidentReportOpensACaseAndItsOutboxRowWithTheReferenceShown) 
   test::Gateway g;
   Phone p{g, "s1"};
   p.dial();
-  p.press("3");  // English
-  p.press("2");  // tell us something
-  p.press("1");  // physical violence
-  p.press("1");  // today
-  p.press("2");  // not safe now -> high severity
-  p.press("2");  // not safe to call
-  p.press("5");  // Lahore
+  p.press("3");                           // English
+  p.press("2");                           // tell us something
+  p.press("1");                           // physical violence
+  p.press("1");                           // today
+  p.press("2");                           // not safe now -> high severity
+  p.press("2");                           // not safe to call
+  p.press("5");                           // Lahore
   const std::string last = p.press("3");  // share with neither
   ASSERT_EQ(last.rfind("END Received. Reference: ", 0), 0u) << last;
   const std::string ref = last.substr(std::string("END Received. Reference: ").size());
   EXPECT_EQ(ref.size(), 6u);
-  EXPECT_EQ(g.count("cases", "reference = '" + ref + "' AND category = 'physical_violence' AND severity = 'high'"), 1);
+  EXPECT_EQ(g.count("cases", "reference = '" + ref +
+                                 "' AND category = 'physical_violence' AND severity = 'high'"),
+            1);
   EXPECT_EQ(g.count("outbox", "dedupe_key = 'case:" + ref + "' AND kind = 'case_alert'"), 1);
   EXPECT_EQ(g.count("answers", "key = 'district' AND value = 'lahore'"), 1);
   EXPECT_EQ(g.count("consents", "purpose = 'referral_police' AND granted = 0"), 1);
@@ -86,7 +88,9 @@ TEST(UssdService, TheChosenLanguageIsRememberedForHerNextSession) {
   p.dial();
   p.press("2");  // Roman Urdu
   Phone q{g, "s2"};
-  EXPECT_EQ(q.dial(), "CON Sehat aur khairiyat\n1. Hafta-waar rabta\n2. Kuch batayen\n3. Mufeed number\n4. Zubaan");
+  EXPECT_EQ(
+      q.dial(),
+      "CON Sehat aur khairiyat\n1. Hafta-waar rabta\n2. Kuch batayen\n3. Mufeed number\n4. Zubaan");
 }
 
 TEST(UssdService, ADroppedSessionCanBeResumedWithinTheWindow) {
@@ -103,7 +107,8 @@ TEST(UssdService, ADroppedSessionCanBeResumedWithinTheWindow) {
   EXPECT_EQ(g.text("SELECT status FROM sessions WHERE provider_session_id = 's1'"), "resumed");
   // Once resumed, the old session is not offered again.
   Phone r{g, "s3"};
-  EXPECT_EQ(r.dial().rfind("CON Continue where you left off?", 0), 0u) << "s2 is now the unfinished one";
+  EXPECT_EQ(r.dial().rfind("CON Continue where you left off?", 0), 0u)
+      << "s2 is now the unfinished one";
 }
 
 TEST(UssdService, NoResumeOfferAfterTheWindowOrAfterAQuickExit) {
@@ -119,7 +124,8 @@ TEST(UssdService, NoResumeOfferAfterTheWindowOrAfterAQuickExit) {
   q.press("1");
   EXPECT_EQ(q.press("00"), "END Thank you. Goodbye.");
   Phone r{g, "s3"};
-  EXPECT_EQ(r.dial().rfind("CON Health and well-being", 0), 0u) << "a quick exit is never offered back";
+  EXPECT_EQ(r.dial().rfind("CON Health and well-being", 0), 0u)
+      << "a quick exit is never offered back";
 }
 
 TEST(UssdService, QuickExitMidReportRaisesTheCaseAndStartsTheQuietPeriod) {
@@ -141,24 +147,25 @@ TEST(UssdService, ATakenReferenceIsNeverReused) {
   // The first reference the seeded source will produce already belongs to another case.
   flows::SeededIds same(99);
   const std::string taken = same.case_reference(6);
-  ASSERT_TRUE(g.store->run([&](store::Tx& tx) {
-                  const auto c = tx.upsert_contact("other", 1);
-                  store::SessionRecord s;
-                  s.provider = "x";
-                  s.provider_session_id = "x";
-                  s.contact_id = c.id;
-                  s.channel = "ussd";
-                  s.state = "{}";
-                  const auto sid = tx.insert_session(s);
-                  store::CaseRecord k;
-                  k.reference = taken;
-                  k.contact_id = c.id;
-                  k.session_id = sid;
-                  k.flow = "x";
-                  k.category = "x";
-                  k.severity = "low";
-                  tx.insert_case(k);
-                })
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    const auto c = tx.upsert_contact("other", 1);
+                    store::SessionRecord s;
+                    s.provider = "x";
+                    s.provider_session_id = "x";
+                    s.contact_id = c.id;
+                    s.channel = "ussd";
+                    s.state = "{}";
+                    const auto sid = tx.insert_session(s);
+                    store::CaseRecord k;
+                    k.reference = taken;
+                    k.contact_id = c.id;
+                    k.session_id = sid;
+                    k.flow = "x";
+                    k.category = "x";
+                    k.severity = "low";
+                    tx.insert_case(k);
+                  })
                   .ok);
   Phone p{g, "s1"};
   p.dial();

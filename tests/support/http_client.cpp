@@ -13,7 +13,9 @@ size_t write_body(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-CURL* handle(void* p) { return static_cast<CURL*>(p); }
+CURL* handle(void* p) {
+  return static_cast<CURL*>(p);
+}
 
 }  // namespace
 
@@ -21,15 +23,21 @@ HttpClient::HttpClient() : curl_(curl_easy_init()) {
   if (!curl_) throw std::runtime_error("curl_easy_init failed");
 }
 
-HttpClient::~HttpClient() { curl_easy_cleanup(handle(curl_)); }
+HttpClient::~HttpClient() {
+  curl_easy_cleanup(handle(curl_));
+}
 
-HttpResult HttpClient::get(const std::string& url) { return perform(url, nullptr, ""); }
+HttpResult HttpClient::get(const std::string& url) {
+  return perform(url, nullptr, "");
+}
 
-HttpResult HttpClient::post(const std::string& url, const std::string& body, const std::string& content_type) {
+HttpResult HttpClient::post(const std::string& url, const std::string& body,
+                            const std::string& content_type) {
   return perform(url, &body, content_type);
 }
 
-HttpResult HttpClient::perform(const std::string& url, const std::string* body, const std::string& content_type) {
+HttpResult HttpClient::perform(const std::string& url, const std::string* body,
+                               const std::string& content_type) {
   CURL* c = handle(curl_);
   HttpResult r;
   curl_easy_reset(c);

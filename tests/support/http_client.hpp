@@ -26,7 +26,8 @@ class HttpClient {
                   const std::string& content_type = "application/x-www-form-urlencoded");
 
  private:
-  HttpResult perform(const std::string& url, const std::string* body, const std::string& content_type);
+  HttpResult perform(const std::string& url, const std::string* body,
+                     const std::string& content_type);
   void* curl_;
 };
 

@@ -21,7 +21,8 @@ namespace rabta::test {
 
 class Process {
  public:
-  Process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, const std::string& log_path)
+  Process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+          const std::string& log_path)
       : log_path_(log_path) {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -73,11 +74,13 @@ class Process {
     return s.str();
   }
   // Polls the log for `needle` (bounded); returns the log text after it, or "" on timeout.
-  std::string wait_for_log(const std::string& needle, std::chrono::milliseconds limit = std::chrono::seconds(15)) const {
+  std::string wait_for_log(const std::string& needle,
+                           std::chrono::milliseconds limit = std::chrono::seconds(15)) const {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       const std::string text = log();
-      if (const auto at = text.find(needle); at != std::string::npos) return text.substr(at + needle.size());
+      if (const auto at = text.find(needle); at != std::string::npos)
+        return text.substr(at + needle.size());
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return {};
