@@ -172,6 +172,18 @@ StepResult Engine::start(const std::string& language, IdSource& ids) const {
   return run.result;
 }
 
+StepResult Engine::start_at(const std::string& node, const std::string& language,
+                            IdSource& ids) const {
+  if (!flows_->find(node)) throw std::invalid_argument("no node '" + node + "'");
+  Run run{*flows_, &ids, {}};
+  const Settings& s = flows_->settings;
+  const bool known =
+      std::find(s.languages.begin(), s.languages.end(), language) != s.languages.end();
+  run.result.state.language = known ? language : "";
+  run.enter("", node);
+  return run.result;
+}
+
 StepResult Engine::offer_resume(const SessionState& unfinished) const {
   Run run{*flows_, nullptr, {}};
   run.result.state = unfinished;

@@ -62,6 +62,9 @@ class Engine {
   // A new session. `language` is the one she chose before ("" = unknown: show the language
   // screen first).
   StepResult start(const std::string& language, IdSource& ids) const;
+  // A new session at a given node ("flow:node"), e.g. from an SMS keyword. Throws
+  // std::invalid_argument when there is no such node.
+  StepResult start_at(const std::string& node, const std::string& language, IdSource& ids) const;
   // Her next input at the current screen.
   StepResult step(const SessionState& state, std::string_view raw_input, IdSource& ids) const;
   // A new session offered to continue an unfinished one (state copied from it).

@@ -170,6 +170,14 @@ bool fits_ussd_screen(std::string_view utf8) {
   return len.units <= ussd_limit(len.encoding);
 }
 
+std::size_t sms_segments(const TextLength& length) {
+  const bool gsm = length.encoding == Encoding::gsm7;
+  const std::size_t single = gsm ? 160 : 70;
+  const std::size_t part = gsm ? 153 : 67;
+  if (length.units <= single) return 1;
+  return (length.units + part - 1) / part;
+}
+
 std::vector<std::string> non_gsm7_characters(std::string_view utf8, std::size_t max) {
   std::vector<std::string> out;
   for (char32_t c : utf8_decode(utf8)) {

@@ -36,6 +36,10 @@ inline constexpr std::size_t ussd_ucs2_limit = 80;
 std::size_t ussd_limit(Encoding e);
 bool fits_ussd_screen(std::string_view utf8);
 
+// SMS segments a text costs: GSM-7 160 in one SMS, 153 per part when concatenated; UCS-2 70 / 67
+// (shared/PROTOCOLS.md §6). An empty text is one segment.
+std::size_t sms_segments(const TextLength& length);
+
 // The first characters of `utf8` that force UCS-2 (for messages that explain a length problem).
 std::vector<std::string> non_gsm7_characters(std::string_view utf8, std::size_t max = 3);
 

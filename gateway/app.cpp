@@ -8,11 +8,12 @@ namespace rabta::gateway {
 
 namespace at = adapters::africastalking;
 
-App::App(AppOptions options, store::Store& store, UssdService& ussd,
+App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
          const common::Pseudonymizer& pseudonymizer, Timer timer)
     : options_(std::move(options)),
       store_(store),
       ussd_(ussd),
+      sms_(sms),
       pseudonymizer_(pseudonymizer),
       timer_(std::move(timer)) {}
 
@@ -39,7 +40,93 @@ void App::handle(HttpRequest&& request, Responder respond) {
     if (request.path == at_cfg.path) return ussd_hop(request, std::move(respond));
     return ussd_event(request, std::move(respond));
   }
+  // A channel owns its path and everything below it (e.g. Twilio's status callback at /status).
+  for (const auto& channel : options_.channels)
+    if (sms_ && (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0))
+      return sms(channel, request, std::move(respond));
   respond(reject(request, 404, "no such endpoint"));
+}
+
+namespace {
+
+HttpResponse to_response(const adapters::sms::HttpReply& r) {
+  HttpResponse out;
+  out.status = r.status;
+  out.content_type = r.content_type;
+  out.body = r.body;
+  out.headers = r.headers;
+  return out;
+}
+
+}  // namespace
+
+void App::sms(const SmsChannel& channel, const HttpRequest& request, Responder respond) {
+  namespace sms = adapters::sms;
+  sms::InboundHttp in;
+  in.method = request.method;
+  in.public_url = options_.public_url + request.target;
+  in.path = request.path;
+  in.query = request.query;
+  in.headers = request.headers;
+  in.body = request.body;
+  // The adapter authenticates before it decodes anything (SAFETY T1).
+  auto decoded = channel.adapter->decode(in);
+  if (auto* r = std::get_if<sms::Rejection>(&decoded))
+    return respond(reject(request, r->status, r->reason));
+  auto& inbound = std::get<sms::Inbound>(decoded);
+  const auto* adapter = channel.adapter.get();
+
+  if (auto* dlr = std::get_if<sms::DeliveryReport>(&inbound)) {
+    ++counters_.delivery_reports;
+    auto known = std::make_shared<bool>(false);
+    const std::string name = channel.name;
+    store_.submit(
+        [dlr = *dlr, name, known](store::Tx& tx) {
+          const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count();
+          const std::string status = sms::to_string(dlr.status);
+          *known = dlr.outbox_id > 0
+                       ? tx.update_delivery_by_id(dlr.outbox_id, status, now)
+                       : tx.update_delivery(name, dlr.provider_message_id, status, now);
+        },
+        [this, adapter, known, name, respond = std::move(respond)](const store::JobResult& r) {
+          if (!r.ok) {
+            ++counters_.store_failures;
+            spdlog::error("delivery report on {} not stored: {}", name, r.error);
+            return respond(HttpResponse::text(503, "not stored, retry\n"));
+          }
+          // Accepted either way: an error would only make the aggregator retry forever.
+          if (!*known) spdlog::info("delivery report on {} for an unknown message", name);
+          respond(to_response(adapter->encode_reply("", false)));
+        });
+    return;
+  }
+
+  auto& msg = std::get<sms::InboundSms>(inbound);
+  ++counters_.sms_in;
+  SmsIn in_sms;
+  in_sms.channel = channel.name;
+  in_sms.provider_message_id = msg.provider_message_id;
+  in_sms.pseudonym = pseudonymizer_.pseudonym(msg.from);
+  in_sms.phone = common::normalise_msisdn(msg.from);
+  in_sms.text = std::move(msg.text);
+  auto out = std::make_shared<SmsOut>();
+  const bool in_band = adapter->replies_in_band();
+  store_.submit([this, in_sms = std::move(in_sms), out,
+                 in_band](store::Tx& tx) { *out = sms_->handle(tx, in_sms, in_band); },
+                [this, adapter, out, name = channel.name,
+                 respond = std::move(respond)](const store::JobResult& r) {
+                  if (!r.ok) {
+                    ++counters_.store_failures;
+                    spdlog::error("sms on {} not stored: {}", name, r.error);
+                    // Nothing committed: the aggregator must retry (Kannel and Twilio do on 5xx).
+                    return respond(HttpResponse::text(503, "not stored, retry\n"));
+                  }
+                  spdlog::debug("sms on {}: {} (session {})", name, out->outcome, out->session);
+                  if (out->queued && options_.outbox_ready) options_.outbox_ready();
+                  respond(to_response(adapter->encode_reply(out->reply, out->ucs2)));
+                });
 }
 
 void App::ussd_hop(const HttpRequest& request, Responder respond) {

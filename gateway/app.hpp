@@ -9,9 +9,11 @@
 #include <string>
 
 #include "adapters/common/crypto.hpp"
+#include "adapters/sms/sms_adapter.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/config.hpp"
 #include "gateway/http_types.hpp"
+#include "gateway/sms_service.hpp"
 #include "gateway/ussd_service.hpp"
 
 namespace rabta::gateway {
@@ -19,22 +21,34 @@ namespace rabta::gateway {
 // Runs `fn` after `delay` on the event loop (used to bound how long /healthz waits).
 using Timer = std::function<void(std::chrono::milliseconds delay, std::function<void()> fn)>;
 
+struct SmsChannel {
+  std::string name;
+  std::string path;
+  std::shared_ptr<const adapters::sms::SmsAdapter> adapter;
+};
+
 struct AppOptions {
   AfricasTalkingConfig africastalking;
   std::string africastalking_secret;
   std::chrono::milliseconds health_timeout{2000};
+  std::string public_url;              // scheme://host[:port] as aggregators call rabta
+  std::vector<SmsChannel> channels;    // SMS channels and the paths their callbacks arrive on
+  std::function<void()> outbox_ready;  // called after a commit that queued outbound messages
 };
 
 struct AppCounters {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> hops{0};
+  std::atomic<std::uint64_t> sms_in{0};
+  std::atomic<std::uint64_t> delivery_reports{0};
   std::atomic<std::uint64_t> store_failures{0};
 };
 
 class App {
  public:
-  App(AppOptions options, store::Store& store, UssdService& ussd,
+  // `sms` may be null when no SMS channel is configured.
+  App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
       const common::Pseudonymizer& pseudonymizer, Timer timer);
 
   void handle(HttpRequest&& request, Responder respond);
@@ -43,12 +57,14 @@ class App {
  private:
   void ussd_hop(const HttpRequest& request, Responder respond);
   void ussd_event(const HttpRequest& request, Responder respond);
+  void sms(const SmsChannel& channel, const HttpRequest& request, Responder respond);
   void healthz(Responder respond);
   HttpResponse reject(const HttpRequest& request, int status, const std::string& reason);
 
   AppOptions options_;
   store::Store& store_;
   UssdService& ussd_;
+  SmsService* sms_;
   const common::Pseudonymizer& pseudonymizer_;
   Timer timer_;
   AppCounters counters_;

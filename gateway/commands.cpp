@@ -6,18 +6,29 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <random>
 #include <sstream>
+#include <thread>
 
+#include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
+#include "adapters/sms/sms_adapter.hpp"
 #include "adapters/store/store.hpp"
 #include "flows/text.hpp"
 #include "gateway/app.hpp"
 #include "gateway/clock.hpp"
 #include "gateway/config.hpp"
+#include "gateway/dispatcher.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/local_time.hpp"
+#include "gateway/scheduler.hpp"
+#include "gateway/sms_service.hpp"
+#include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
 
 namespace rabta::gateway {
@@ -59,6 +70,13 @@ void setup_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+flows::Diagnostic diagnostic(const std::string& file, std::string reason) {
+  flows::Diagnostic d;
+  d.pos.file = file;
+  d.reason = std::move(reason);
+  return d;
+}
+
 // The config, or its problem written to `err`.
 std::optional<Config> config_or_report(const std::string& path, std::ostream& err) {
   try {
@@ -76,28 +94,39 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
   if (!loaded_config) return 2;
   const Config& config = *loaded_config;
   namespace fs = std::filesystem;
-  try {
-    for (const std::string& p :
-         {config.database, config.pseudonym_key_file, config.africastalking.secret_file}) {
-      if (p.empty()) continue;
-      const fs::path dir = fs::path(p).parent_path();
-      if (!dir.empty() && !fs::exists(dir)) {
-        fs::create_directories(dir);
-        fs::permissions(dir, fs::perms::owner_all);
-      }
+  auto make_parent = [](const std::string& p) {
+    const fs::path dir = fs::path(p).parent_path();
+    if (!dir.empty() && !fs::exists(dir)) {
+      fs::create_directories(dir);
+      fs::permissions(dir, fs::perms::owner_all);
     }
+  };
+  // A secret that only rabta and the aggregator share: 32 random bytes, hex, mode 0600.
+  auto make_secret = [&](const std::string& path, const std::string& what) {
+    if (path.empty() || fs::exists(path)) return;
+    make_parent(path);
+    common::Pseudonymizer::create_key_file(path);
+    out << "created " << what << " " << path << "\n";
+  };
+  try {
+    make_parent(config.database);
     if (!fs::exists(config.pseudonym_key_file)) {
+      make_parent(config.pseudonym_key_file);
       common::Pseudonymizer::create_key_file(config.pseudonym_key_file);
       out << "created pseudonym key " << config.pseudonym_key_file
           << " (keep it out of database backups)\n";
     }
-    if (config.africastalking.enabled && !config.africastalking.secret_file.empty() &&
-        !fs::exists(config.africastalking.secret_file)) {
-      // The same generator as the key: 32 random bytes, hex.
-      common::Pseudonymizer::create_key_file(config.africastalking.secret_file);
-      out << "created Africa's Talking callback secret " << config.africastalking.secret_file
-          << "\n";
+    if (!fs::exists(config.field_key_file)) {
+      make_parent(config.field_key_file);
+      common::FieldCipher::create_key_file(config.field_key_file);
+      out << "created field encryption key " << config.field_key_file
+          << " (keep it out of database backups)\n";
     }
+    if (config.africastalking.enabled)
+      make_secret(config.africastalking.secret_file, "Africa's Talking callback secret");
+    for (const auto& ch : config.channels)
+      for (const auto& [setting, file] : ch.files)
+        make_secret(file, "[channels." + ch.name + "] " + setting);
     store::StoreOptions so;
     so.path = config.database;
     auto store = store::open_sqlite_store(so);
@@ -116,19 +145,66 @@ int check(const std::string& config_path, std::ostream& out, std::ostream& err) 
   if (!loaded_config) return 2;
   const Config& config = *loaded_config;
   const flows::LoadResult flows = load_flows(config);
-  for (const auto& e : flows.errors) err << e.to_string() << "\n";
+  std::vector<flows::Diagnostic> errors = flows.errors;
+  SmsTexts texts;
+  if (flows.flows)
+    texts = load_sms_texts(config.sms.keywords, config.sms.templates, *flows.flows, errors);
+  if (!parse_zone(config.checkins.timezone))
+    errors.push_back(diagnostic(
+        config.source, "[checkins] timezone '" + config.checkins.timezone + "' is not known"));
+  for (const auto& ch : config.channels) {
+    if (std::find(adapters::sms::adapter_kinds().begin(), adapters::sms::adapter_kinds().end(),
+                  ch.kind) == adapters::sms::adapter_kinds().end())
+      errors.push_back(diagnostic(
+          config.source, "[channels." + ch.name + "] kind '" + ch.kind + "' is not an adapter"));
+  }
+  for (const auto& e : errors) err << e.to_string() << "\n";
   for (const auto& w : flows.warnings) out << "warning: " << w.to_string() << "\n";
-  if (!flows.errors.empty()) {
-    err << flows.errors.size() << " error(s); rabta would refuse to start\n";
+  if (!errors.empty()) {
+    err << errors.size() << " error(s); rabta would refuse to start\n";
     return 2;
+  }
+  // What each outbound text costs on the air, in every language (SMS segments).
+  out << "SMS templates (encoding, characters, segments):\n";
+  for (const auto& [name, t] : texts.templates) {
+    for (const auto& lang : flows.flows->settings.languages) {
+      const std::string& text = t.in(lang, flows.flows->settings.default_language);
+      const flows::TextLength len = flows::measure(text);
+      out << "  " << name << " [" << lang
+          << "]: " << (len.encoding == flows::Encoding::gsm7 ? "GSM-7" : "UCS-2") << ", "
+          << len.units << ", " << flows::sms_segments(len) << " segment(s)\n";
+      const auto chars = flows::non_gsm7_characters(text);
+      if (len.encoding == flows::Encoding::ucs2 && lang != "ur" && !chars.empty()) {
+        out << "warning: " << t.pos.file << ":" << t.pos.line << ": template '" << name << "' in '"
+            << lang << "' needs UCS-2 because of";
+        for (const auto& c : chars) out << " '" << c << "'";
+        out << " (" << flows::sms_segments(len) << " segment(s) instead of "
+            << flows::sms_segments({flows::Encoding::gsm7, len.units}) << ")\n";
+      }
+    }
   }
   std::size_t nodes = 0;
   for (const auto& [id, f] : flows.flows->flows) nodes += f.nodes.size();
   out << "ok: " << config_path << ", " << flows.flows->flows.size() << " flows, " << nodes
       << " nodes, " << flows.flows->settings.languages.size()
-      << " languages, every screen within the USSD limit\n";
+      << " languages, every screen within the USSD limit, " << texts.keywords.size()
+      << " keyword sets, " << texts.templates.size() << " templates, " << config.channels.size()
+      << " SMS channel(s)\n";
   return 0;
 }
+
+namespace {
+
+// Channel settings that name a file the operator has not created, e.g. a secret.
+std::string missing_files_hint(const ChannelConfig& ch) {
+  std::string hint;
+  for (const auto& [setting, file] : ch.files)
+    if (!ch.settings.count(setting))
+      hint += " (" + setting + ": file " + file + " is missing; `rabta init` creates it)";
+  return hint;
+}
+
+}  // namespace
 
 int serve(const ServeOptions& options) {
   Config config;
@@ -143,19 +219,35 @@ int serve(const ServeOptions& options) {
   setup_logging(config.log_level);
 
   const flows::LoadResult loaded = load_flows(config);
-  if (!loaded.errors.empty()) {
+  std::vector<flows::Diagnostic> sms_errors;
+  std::shared_ptr<const SmsTexts> texts;
+  if (loaded.flows)
+    texts = std::make_shared<const SmsTexts>(
+        load_sms_texts(config.sms.keywords, config.sms.templates, *loaded.flows, sms_errors));
+  if (!loaded.errors.empty() || !sms_errors.empty()) {
     for (const auto& e : loaded.errors) spdlog::critical("{}", e.to_string());
-    spdlog::critical("refusing to start: {} error(s) in the flow files", loaded.errors.size());
+    for (const auto& e : sms_errors) spdlog::critical("{}", e.to_string());
+    spdlog::critical("refusing to start: {} error(s) in the flow and SMS files",
+                     loaded.errors.size() + sms_errors.size());
     return 2;
   }
   for (const auto& w : loaded.warnings) spdlog::warn("{}", w.to_string());
 
   std::unique_ptr<common::Pseudonymizer> pseudonymizer;
+  std::unique_ptr<common::FieldCipher> cipher;
   try {
     pseudonymizer = std::make_unique<common::Pseudonymizer>(common::Pseudonymizer::load_key(
         config.pseudonym_key_file, config.pseudonym_key_env.c_str()));
+    cipher = std::make_unique<common::FieldCipher>(
+        common::FieldCipher::load(config.field_key_file, config.field_key_env.c_str()));
   } catch (const std::exception& e) {
-    spdlog::critical("refusing to start: pseudonym key: {}", e.what());
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+  std::optional<Zone> zone = parse_zone(config.checkins.timezone);
+  if (!zone) {
+    spdlog::critical("refusing to start: {}: [checkins] timezone '{}' is not known", config.source,
+                     config.checkins.timezone);
     return 2;
   }
   AppOptions app_options;
@@ -182,12 +274,6 @@ int serve(const ServeOptions& options) {
     return 2;
   }
 
-  SystemClock clock;
-  RandomIds ids;
-  auto engine = std::make_shared<const flows::Engine>(loaded.flows);
-  SessionPolicy policy{config.resume_window, config.quiet_period};
-  UssdService ussd(engine, policy, clock, ids);
-
   HttpServerOptions ho;
   ho.host = config.host;
   ho.port = config.port;
@@ -197,14 +283,77 @@ int serve(const ServeOptions& options) {
   ho.idle_timeout = config.idle_timeout;
   ho.max_connections_per_peer = config.max_connections_per_peer;
   ho.threads = config.threads;
-
   std::unique_ptr<App> app;
   HttpServer server(ho, [&app](HttpRequest&& req, Responder respond) {
     app->handle(std::move(req), std::move(respond));
   });
+  try {
+    server.listen();
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+  if (config.public_url.empty())
+    config.public_url = "http://" + config.host + ":" + std::to_string(server.port());
+
+  // SMS channels: one adapter each, built from its settings.
+  std::vector<ChannelRuntime> runtimes;
+  for (auto ch : config.channels) {
+    // Kannel's delivery reports come back to this channel's own path (the adapter adds its key).
+    if (ch.kind == "kannel" && !ch.settings.count("dlr_url"))
+      ch.settings["dlr_url"] = config.public_url + ch.path;
+    try {
+      std::shared_ptr<const adapters::sms::SmsAdapter> adapter =
+          adapters::sms::make_adapter(ch.kind, ch.settings);
+      app_options.channels.push_back({ch.name, ch.path, adapter});
+      runtimes.push_back({ch.name, adapter, ch.rate_per_second});
+    } catch (const std::invalid_argument& e) {
+      spdlog::critical("refusing to start: {}: [channels.{}]: {}{}", config.source, ch.name,
+                       e.what(), missing_files_hint(ch));
+      return 2;
+    }
+  }
+  std::string checkin_channel = config.checkins.channel;
+  if (checkin_channel.empty() && !config.channels.empty())
+    checkin_channel = config.channels.front().name;
+  if (config.checkins.enabled && !checkin_channel.empty()) {
+    bool found = false;
+    for (const auto& ch : config.channels) found |= ch.name == checkin_channel;
+    if (!found) {
+      spdlog::critical("refusing to start: {}: [checkins] channel '{}' is not a [channels.X]",
+                       config.source, checkin_channel);
+      return 2;
+    }
+  }
+
+  SystemClock clock;
+  RandomIds ids;
+  auto engine = std::make_shared<const flows::Engine>(loaded.flows);
+  SessionPolicy policy{config.resume_window, config.quiet_period, texts->answer_key};
+  UssdService ussd(engine, policy, clock, ids);
+  SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
+                       config.sms.throttle_max_messages, config.sms.loop_window,
+                       config.sms.loop_max_repeats,      config.sms.reply_ttl};
+  SmsService sms(engine, texts, sms_policy, policy, clock, ids, *cipher);
+
+  DispatcherOptions dispatch_options;
+  dispatch_options.max_attempts = config.outbox.max_attempts;
+  dispatch_options.backoff_base = config.outbox.backoff_base;
+  dispatch_options.backoff_cap = config.outbox.backoff_cap;
+  dispatch_options.poll_interval = config.outbox.poll_interval;
+  std::random_device seed;
+  std::mt19937_64 rng(seed());
+  std::mutex rng_mutex;
+  Dispatcher dispatcher(*store, runtimes, *cipher, clock, *zone, dispatch_options, [&] {
+    std::lock_guard lock(rng_mutex);
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  });
+  app_options.public_url = config.public_url;
+  app_options.outbox_ready = [&dispatcher] { dispatcher.wake(); };
+
   boost::asio::io_context& ctx = server.context();
   app = std::make_unique<App>(
-      app_options, *store, ussd, *pseudonymizer,
+      app_options, *store, ussd, &sms, *pseudonymizer,
       [&ctx](std::chrono::milliseconds delay, std::function<void()> fn) {
         auto t = std::make_shared<boost::asio::steady_timer>(ctx, delay);
         t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& ec) {
@@ -229,6 +378,38 @@ int serve(const ServeOptions& options) {
   };
   schedule_sweep();
 
+  // The weekly check-ins run on their own thread: a pass blocks on the store.
+  std::unique_ptr<Scheduler> scheduler;
+  std::thread scheduler_thread;
+  std::mutex scheduler_mutex;
+  std::condition_variable scheduler_cv;
+  bool stopping = false;
+  if (config.checkins.enabled && !checkin_channel.empty()) {
+    SchedulerOptions so;
+    so.zone = *zone;
+    so.channel = checkin_channel;
+    so.reminder_after = config.checkins.reminder_after;
+    so.deadline = config.checkins.deadline;
+    so.missed_severity = config.checkins.missed_severity;
+    so.missed_again_severity = config.checkins.missed_again_severity;
+    scheduler = std::make_unique<Scheduler>(*store, texts, loaded.flows, *cipher, clock, ids, so);
+    scheduler_thread = std::thread([&] {
+      std::unique_lock lock(scheduler_mutex);
+      while (!stopping) {
+        lock.unlock();
+        try {
+          const auto r = scheduler->run_once();
+          if (r.queued || r.reminded) dispatcher.wake();
+        } catch (const std::exception& e) {
+          spdlog::error("check-in scheduler: {}", e.what());
+        }
+        lock.lock();
+        scheduler_cv.wait_for(lock, config.checkins.interval, [&] { return stopping; });
+      }
+    });
+  }
+  dispatcher.start();
+
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -237,15 +418,18 @@ int serve(const ServeOptions& options) {
     server.stop();
   });
 
-  try {
-    server.listen();
-  } catch (const std::exception& e) {
-    spdlog::critical("refusing to start: {}", e.what());
-    return 2;
-  }
-  spdlog::info("rabta listening on http://{}:{} ({} flows, Africa's Talking USSD at {})",
-               config.host, server.port(), loaded.flows->flows.size(), config.africastalking.path);
+  spdlog::info(
+      "rabta listening on http://{}:{} ({} flows, Africa's Talking USSD at {}, {} SMS channel(s))",
+      config.host, server.port(), loaded.flows->flows.size(), config.africastalking.path,
+      config.channels.size());
   server.run();
+  {
+    std::lock_guard lock(scheduler_mutex);
+    stopping = true;
+  }
+  scheduler_cv.notify_all();
+  if (scheduler_thread.joinable()) scheduler_thread.join();
+  dispatcher.stop();
   store->close();
   const auto st = store->stats();
   spdlog::info("stopped cleanly: {} jobs in {} commits", st.jobs, st.commits);

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -108,10 +109,15 @@ Config load_config(const std::string& path) {
   }
   const fs::path base = fs::absolute(path).parent_path();
   Reader r(path, base);
-  r.known(doc, {"server", "database", "keys", "flows", "sessions", "log", "adapters"},
+  r.known(doc,
+          {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
+           "outbox", "channels"},
           "rabta.toml");
   c.database = r.resolve(c.database);
   c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
+  c.field_key_file = r.resolve(c.field_key_file);
+  c.sms.keywords = r.resolve(c.sms.keywords);
+  c.sms.templates = r.resolve(c.sms.templates);
   if (const auto* t = r.table(doc, "server")) {
     r.known(*t,
             {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
@@ -125,6 +131,7 @@ Config load_config(const std::string& path) {
     r.millis(*t, "idle_timeout_ms", c.idle_timeout, 100, 600'000);
     r.integer(*t, "max_connections_per_peer", c.max_connections_per_peer, 1, 100'000);
     r.integer(*t, "threads", c.threads, 1, 64);
+    r.str(*t, "public_url", c.public_url);
   }
   if (const auto* t = r.table(doc, "database")) {
     r.known(*t, {"path", "synchronous"}, "[database]");
@@ -136,9 +143,12 @@ Config load_config(const std::string& path) {
     c.synchronous_full = sync == "full";
   }
   if (const auto* t = r.table(doc, "keys")) {
-    r.known(*t, {"pseudonym_key_file", "pseudonym_key_env"}, "[keys]");
+    r.known(*t, {"pseudonym_key_file", "pseudonym_key_env", "field_key_file", "field_key_env"},
+            "[keys]");
     r.path(*t, "pseudonym_key_file", c.pseudonym_key_file);
     r.str(*t, "pseudonym_key_env", c.pseudonym_key_env);
+    r.path(*t, "field_key_file", c.field_key_file);
+    r.str(*t, "field_key_env", c.field_key_env);
   }
   std::string flow_dir = "flows";
   bool have_files = false;
@@ -197,6 +207,97 @@ Config load_config(const std::string& path) {
       r.path(*t, "secret_file", c.africastalking.secret_file);
       if (c.africastalking.path.empty() || c.africastalking.path[0] != '/')
         r.fail(*t, "[adapters.africastalking] 'path' must start with '/'");
+    }
+  }
+  if (const auto* t = r.table(doc, "sms")) {
+    r.known(*t,
+            {"keywords", "templates", "conversation_timeout_ms", "throttle_window_ms",
+             "throttle_max_messages", "loop_window_ms", "loop_max_repeats", "reply_ttl_ms"},
+            "[sms]");
+    r.path(*t, "keywords", c.sms.keywords);
+    r.path(*t, "templates", c.sms.templates);
+    r.millis(*t, "conversation_timeout_ms", c.sms.conversation_timeout, 60'000, 7 * 86'400'000LL);
+    r.millis(*t, "throttle_window_ms", c.sms.throttle_window, 1'000, 86'400'000);
+    r.integer(*t, "throttle_max_messages", c.sms.throttle_max_messages, 1, 10'000);
+    r.millis(*t, "loop_window_ms", c.sms.loop_window, 1'000, 86'400'000);
+    r.integer(*t, "loop_max_repeats", c.sms.loop_max_repeats, 1, 1'000);
+    r.millis(*t, "reply_ttl_ms", c.sms.reply_ttl, 1'000, 7 * 86'400'000LL);
+  }
+  if (const auto* t = r.table(doc, "checkins")) {
+    r.known(*t,
+            {"enabled", "timezone", "channel", "reminder_after_ms", "deadline_ms",
+             "missed_severity", "missed_again_severity", "interval_ms"},
+            "[checkins]");
+    r.boolean(*t, "enabled", c.checkins.enabled);
+    r.str(*t, "timezone", c.checkins.timezone);
+    r.str(*t, "channel", c.checkins.channel);
+    r.millis(*t, "reminder_after_ms", c.checkins.reminder_after, 0, 7 * 86'400'000LL);
+    r.millis(*t, "deadline_ms", c.checkins.deadline, 60'000, 14 * 86'400'000LL);
+    r.str(*t, "missed_severity", c.checkins.missed_severity);
+    r.str(*t, "missed_again_severity", c.checkins.missed_again_severity);
+    r.millis(*t, "interval_ms", c.checkins.interval, 1'000, 3'600'000);
+    static const std::set<std::string> severities = {"low", "normal", "high", "critical"};
+    if (!severities.count(c.checkins.missed_severity) ||
+        !severities.count(c.checkins.missed_again_severity))
+      r.fail(*t, "[checkins] severities must be low, normal, high or critical");
+  }
+  if (const auto* t = r.table(doc, "outbox")) {
+    r.known(*t, {"max_attempts", "backoff_base_ms", "backoff_cap_ms", "poll_interval_ms"},
+            "[outbox]");
+    r.integer(*t, "max_attempts", c.outbox.max_attempts, 1, 100);
+    r.millis(*t, "backoff_base_ms", c.outbox.backoff_base, 10, 3'600'000);
+    r.millis(*t, "backoff_cap_ms", c.outbox.backoff_cap, 10, 86'400'000);
+    r.millis(*t, "poll_interval_ms", c.outbox.poll_interval, 10, 60'000);
+  }
+  if (const auto* channels = r.table(doc, "channels")) {
+    for (const auto& [name, node] : *channels) {
+      const toml::table* t = node.as_table();
+      const std::string where = "[channels." + std::string(name.str()) + "]";
+      if (!t) r.fail(node, where + " must be a table");
+      ChannelConfig ch;
+      ch.name = std::string(name.str());
+      r.str(*t, "kind", ch.kind);
+      r.str(*t, "path", ch.path);
+      if (ch.kind.empty()) r.fail(*t, where + ": missing 'kind'");
+      if (ch.path.empty() || ch.path[0] != '/') r.fail(*t, where + ": 'path' must start with '/'");
+      if (ch.path == c.africastalking.path || ch.path == c.africastalking.path + "/events" ||
+          ch.path == "/healthz")
+        r.fail(*t, where + ": 'path' is already used");
+      for (const auto& other : c.channels)
+        if (other.path == ch.path)
+          r.fail(*t, where + ": 'path' is already used by [channels." + other.name + "]");
+      if (const toml::node* rate = t->get("rate_per_second")) {
+        auto v = rate->value<double>();
+        if (!v || *v < 0) r.fail(*rate, where + ": 'rate_per_second' must be a number >= 0");
+        ch.rate_per_second = *v;
+      }
+      for (const auto& [k, v] : *t) {
+        std::string key(k.str());
+        if (key == "kind" || key == "path" || key == "rate_per_second") continue;
+        auto value = v.value<std::string>();
+        if (!value) r.fail(v, where + ": '" + key + "' must be a string");
+        auto ends = [&](const std::string& suffix) {
+          return key.size() > suffix.size() &&
+                 key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        if (ends("_env")) {
+          const std::string target = key.substr(0, key.size() - 4);
+          if (const char* e = std::getenv(value->c_str()); e && *e) ch.settings[target] = e;
+        } else if (ends("_file")) {
+          const std::string target = key.substr(0, key.size() - 5);
+          ch.files[target] = r.resolve(*value);
+          if (ch.settings.count(target)) continue;  // the environment won
+          std::ifstream in(ch.files[target]);
+          std::string line;
+          if (in && std::getline(in, line)) {
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+            ch.settings[target] = line;
+          }
+        } else if (!ch.settings.count(key)) {
+          ch.settings[key] = *value;
+        }
+      }
+      c.channels.push_back(std::move(ch));
     }
   }
   return c;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +27,46 @@ struct AfricasTalkingConfig {
   std::string secret_file;
 };
 
+// One SMS channel: [channels.<name>]. `settings` go to the adapter (adapters/sms); a setting
+// `x_env` or `x_file` provides setting `x` from the environment (wins) or a file's first line.
+struct ChannelConfig {
+  std::string name;
+  std::string kind;  // a registered adapter: africastalking, twilio, kannel
+  std::string path;  // where its callbacks arrive, e.g. "/sms/kannel"
+  double rate_per_second = 10;
+  std::map<std::string, std::string> settings;
+  std::map<std::string, std::string> files;  // setting -> the file it is read from (x_file)
+};
+
+struct SmsConfig {
+  std::string keywords = "keywords.toml";
+  std::string templates = "templates.toml";
+  std::chrono::milliseconds conversation_timeout{3'600'000};
+  std::chrono::milliseconds throttle_window{600'000};
+  int throttle_max_messages = 20;
+  std::chrono::milliseconds loop_window{600'000};
+  int loop_max_repeats = 3;
+  std::chrono::milliseconds reply_ttl{3'600'000};
+};
+
+struct CheckinConfig {
+  bool enabled = true;
+  std::string timezone = "Asia/Karachi";
+  std::string channel;  // the [channels.X] that sends check-ins ("" = the first channel)
+  std::chrono::milliseconds reminder_after{7'200'000};
+  std::chrono::milliseconds deadline{172'800'000};
+  std::string missed_severity = "normal";
+  std::string missed_again_severity = "high";
+  std::chrono::milliseconds interval{60'000};
+};
+
+struct OutboxConfig {
+  int max_attempts = 8;
+  std::chrono::milliseconds backoff_base{2'000};
+  std::chrono::milliseconds backoff_cap{600'000};
+  std::chrono::milliseconds poll_interval{500};
+};
+
 struct Config {
   std::string source;  // the file it was read from
 
@@ -43,9 +84,13 @@ struct Config {
   std::string database = "rabta.db";
   bool synchronous_full = true;
 
+  std::string public_url;  // how aggregators reach rabta ("" = http://host:port as listening)
+
   // [keys]
   std::string pseudonym_key_file = "keys/pseudonym.key";
   std::string pseudonym_key_env = "RABTA_PSEUDONYM_KEY";
+  std::string field_key_file = "keys/field.key";  // AEAD key(s) for phone numbers and free text
+  std::string field_key_env = "RABTA_FIELD_KEY";
 
   // [flows]
   std::string flows_settings = "messages.toml";
@@ -65,6 +110,10 @@ struct Config {
   std::string log_level = "info";
 
   AfricasTalkingConfig africastalking;
+  SmsConfig sms;
+  CheckinConfig checkins;
+  OutboxConfig outbox;
+  std::vector<ChannelConfig> channels;  // in file order
 };
 
 // Reads and checks the file. Throws ConfigError.

@@ -1,9 +1,12 @@
 // rabta: an SMS/USSD gateway for well-being check-ins. Thin: parses the command line and calls
 // the subcommands in gateway/commands.cpp.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "gateway/commands.hpp"
+#include "gateway/operator_commands.hpp"
 #include "gateway/simulator.hpp"
 
 int main(int argc, char** argv) {
@@ -41,6 +44,38 @@ int main(int argc, char** argv) {
       ->default_val("*786#");
   sim_cmd->add_option("--session", sim.session_id, "session id (default: random)");
 
+  std::string config;
+  auto* contacts_cmd =
+      cli.add_subcommand("contacts", "Enrolled women: import, list, pause, resume, remove");
+  contacts_cmd->require_subcommand(1);
+  std::string csv;
+  auto* import_cmd = contacts_cmd->add_subcommand("import", "Enrol the women listed in a CSV file");
+  import_cmd->add_option("FILE", csv, "CSV with columns phone, language, weekday, window, ...")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* list_cmd =
+      contacts_cmd->add_subcommand("list", "List enrolled contacts (no numbers shown)");
+  std::string who;
+  auto* pause_cmd = contacts_cmd->add_subcommand("pause", "Stop her weekly check-ins for now");
+  auto* resume_cmd = contacts_cmd->add_subcommand("resume", "Resume her weekly check-ins");
+  auto* remove_cmd =
+      contacts_cmd->add_subcommand("remove", "Remove her and erase her stored number");
+  for (auto* c : {pause_cmd, resume_cmd, remove_cmd})
+    c->add_option("WHO", who, "contact id or phone number")->required();
+  contacts_cmd->add_option("--config", config, "rabta.toml")->required()->check(CLI::ExistingFile);
+
+  std::string outbox_config;
+  bool dead_only = false;
+  int limit = 50;
+  auto* outbox_cmd = cli.add_subcommand("outbox", "Outbound messages and alerts");
+  outbox_cmd->require_subcommand(1);
+  auto* outbox_list_cmd = outbox_cmd->add_subcommand("list", "List the newest outbox rows");
+  outbox_list_cmd->add_flag("--dead", dead_only, "only dead letters");
+  outbox_list_cmd->add_option("--limit", limit, "rows")->default_val(50);
+  outbox_cmd->add_option("--config", outbox_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
+
   CLI11_PARSE(cli, argc, argv);
 
   if (*serve_cmd) {
@@ -50,6 +85,16 @@ int main(int argc, char** argv) {
   }
   if (*init_cmd) return rabta::gateway::init(init_config, std::cout, std::cerr);
   if (*check_cmd) return rabta::gateway::check(check_config, std::cout, std::cerr);
+  if (*contacts_cmd) {
+    using namespace rabta::gateway;
+    if (*import_cmd) return contacts_import(config, csv, std::cout, std::cerr, isatty(2) != 0);
+    if (*list_cmd) return contacts_list(config, std::cout, std::cerr);
+    if (*pause_cmd) return contacts_set_status(config, who, "paused", std::cout, std::cerr);
+    if (*resume_cmd) return contacts_set_status(config, who, "active", std::cout, std::cerr);
+    if (*remove_cmd) return contacts_set_status(config, who, "removed", std::cout, std::cerr);
+  }
+  if (*outbox_cmd)
+    return rabta::gateway::outbox_list(outbox_config, dead_only, limit, std::cout, std::cerr);
   if (*sim_cmd) return rabta::gateway::run_simulator(sim, std::cin, std::cout, std::cerr);
   return 1;
 }

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <nlohmann/json.hpp>
+#include "gateway/effects.hpp"
 
 namespace rabta::gateway {
 
@@ -24,18 +24,6 @@ std::string UssdService::new_input(const std::string& previous_path, const std::
   // that restarted the path. The newest input is then the last '*'-separated element.
   const auto star = path.rfind('*');
   return star == std::string::npos ? path : path.substr(star + 1);
-}
-
-template <typename StepFn>
-StepResult UssdService::step_with_unique_reference(store::Tx& tx, StepFn step) {
-  for (int attempt = 0;; ++attempt) {
-    StepResult r = step();
-    bool taken = false;
-    for (const auto& e : r.effects)
-      if (e.kind == EffectKind::open_case && tx.find_case(e.reference)) taken = true;
-    if (!taken) return r;
-    if (attempt >= 8) throw std::runtime_error("could not find a free case reference");
-  }
 }
 
 StepResult UssdService::step_new_session(store::Tx& tx, const store::ContactRecord& contact,
@@ -79,65 +67,6 @@ StepResult UssdService::step_new_session(store::Tx& tx, const store::ContactReco
   return r;
 }
 
-void UssdService::apply_effects(store::Tx& tx, const StepResult& r,
-                                const store::SessionRecord& session) {
-  const std::int64_t now = clock_.now_ms();
-  for (const auto& e : r.effects) {
-    switch (e.kind) {
-      case EffectKind::save_answer:
-        tx.insert_answer({session.id, session.contact_id, e.key, e.value, now});
-        break;
-      case EffectKind::open_case: {
-        store::CaseRecord c;
-        c.reference = e.reference;
-        c.contact_id = session.contact_id;
-        c.session_id = session.id;
-        c.flow = r.state.flow;
-        c.category = e.category;
-        c.severity = e.severity;
-        c.created_at = now;
-        tx.insert_case(c);
-        // The responder queue picks this up; same transaction as the case (transactional outbox).
-        store::OutboxRecord o;
-        o.kind = "case_alert";
-        o.dedupe_key = "case:" + e.reference;
-        o.cause = "case:" + e.reference;
-        o.payload = nlohmann::json{{"reference", e.reference},   {"category", e.category},
-                                   {"severity", e.severity},     {"flow", r.state.flow},
-                                   {"channel", session.channel}, {"session", session.id},
-                                   {"created_at", now}}
-                        .dump();
-        o.created_at = now;
-        o.not_before = now;
-        tx.insert_outbox(o);
-        // The category is derived from her answers: it stays out of the logs (SAFETY D5).
-        spdlog::info("session {}: case {} opened, severity {}", session.id, e.reference,
-                     e.severity);
-        break;
-      }
-      case EffectKind::consent:
-        tx.insert_consent({session.contact_id, session.id, e.key, e.value == "granted", now});
-        break;
-      case EffectKind::set_language:
-        tx.set_contact_language(session.contact_id, e.value, now);
-        break;
-      case EffectKind::quick_exit:
-        tx.set_contact_quiet_until(session.contact_id, now + policy_.quiet_period.count(), now);
-        break;
-    }
-  }
-}
-
-namespace {
-
-const char* status_for(const StepResult& r) {
-  if (!r.end) return store::session_status::active;
-  return r.outcome == flows::Outcome::quick_exit ? store::session_status::quick_exit
-                                                 : store::session_status::finished;
-}
-
-}  // namespace
-
 UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   const std::int64_t now = clock_.now_ms();
   UssdReply reply;
@@ -168,7 +97,7 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
       throw std::runtime_error("session " + std::to_string(session.id) +
                                " has an unreadable state");
     const std::string input = new_input(session.last_input_path, hop.text);
-    result = step_with_unique_reference(tx, [&] { return engine_->step(*state, input, ids_); });
+    result = with_unique_reference(tx, [&] { return engine_->step(*state, input, ids_); });
   } else {
     const store::ContactRecord contact = tx.upsert_contact(hop.pseudonym, now);
     session.provider = hop.provider;
@@ -176,12 +105,12 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     session.contact_id = contact.id;
     session.channel = "ussd";
     session.started_at = now;
-    result = step_with_unique_reference(tx, [&] { return step_new_session(tx, contact, hop); });
+    result = with_unique_reference(tx, [&] { return step_new_session(tx, contact, hop); });
     session.state = result.state.to_json();
     session.updated_at = now;
     session.id = tx.insert_session(session);
   }
-  apply_effects(tx, result, session);
+  record_effects(tx, result, session, {now, policy_.quiet_period, policy_.checkin_answer_key});
 
   reply.end = result.end;
   reply.text = result.screen;
@@ -192,7 +121,7 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   session.last_input_path = hop.text;
   session.last_reply = (result.end ? "END " : "CON ") + result.screen;
   session.hop_count += 1;
-  session.status = status_for(result);
+  session.status = session_status_for(result);
   session.updated_at = now;
   if (result.end) {
     session.ended_at = now;

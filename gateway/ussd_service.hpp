@@ -30,6 +30,7 @@ struct UssdReply {
 struct SessionPolicy {
   std::chrono::milliseconds resume_window{1'800'000};
   std::chrono::milliseconds quiet_period{86'400'000};
+  std::string checkin_answer_key;  // saving this answer answers her open weekly check-in
 };
 
 class UssdService {

@@ -102,8 +102,70 @@ CREATE TABLE meta (
 );
 )sql";
 
+// Enrolment, SMS dispatch, inbound messages and weekly check-ins. Columns added to existing tables
+// carry defaults, so a version 1 file keeps its rows: a contact who only ever dialled in is a
+// 'caller' with no check-in (weekday 0), and an existing outbox row goes to nobody in particular.
+// phone_enc is ciphertext and so a BLOB (BYTEA in PostgreSQL).
+constexpr std::string_view kVersion2 = R"sql(
+ALTER TABLE contacts ADD COLUMN status TEXT NOT NULL DEFAULT 'caller';
+ALTER TABLE contacts ADD COLUMN phone_enc BLOB NOT NULL DEFAULT x'';
+ALTER TABLE contacts ADD COLUMN district TEXT NOT NULL DEFAULT '';
+ALTER TABLE contacts ADD COLUMN checkin_weekday INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN window_start_hour INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN window_end_hour INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+ALTER TABLE contacts ADD COLUMN sms_ok INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN confirm_ok INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN missed_in_row INTEGER NOT NULL DEFAULT 0;
+-- The check-in scheduler: status = 'active' AND checkin_weekday = ? AND window_start_hour <= ?.
+CREATE INDEX contacts_checkin_schedule ON contacts (status, checkin_weekday, window_start_hour, id);
+
+ALTER TABLE outbox ADD COLUMN contact_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN sent_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN provider_message_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN delivery_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN segments INTEGER NOT NULL DEFAULT 0;
+-- Delivery reports name the message by the provider's id.
+CREATE INDEX outbox_channel_provider_message ON outbox (channel, provider_message_id);
+
+-- Every inbound SMS once: a provider's redelivery hits the UNIQUE constraint. text_hash, never
+-- the text.
+CREATE TABLE inbound (
+  id INTEGER PRIMARY KEY,
+  provider TEXT NOT NULL,
+  provider_message_id TEXT NOT NULL,
+  contact_id INTEGER NOT NULL,
+  text_hash TEXT NOT NULL,
+  reply TEXT NOT NULL DEFAULT '',
+  received_at INTEGER NOT NULL,
+  UNIQUE (provider, provider_message_id)
+);
+CREATE INDEX inbound_contact_received ON inbound (contact_id, received_at);
+
+-- One row per contact and ISO week ("2026-W48", which sorts as text).
+CREATE TABLE checkins (
+  id INTEGER PRIMARY KEY,
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  week TEXT NOT NULL,
+  status TEXT NOT NULL,
+  sent_at INTEGER NOT NULL DEFAULT 0,
+  remind_at INTEGER NOT NULL DEFAULT 0,
+  deadline_at INTEGER NOT NULL DEFAULT 0,
+  answered_at INTEGER NOT NULL DEFAULT 0,
+  answer TEXT NOT NULL DEFAULT '',
+  case_reference TEXT NOT NULL DEFAULT '',
+  UNIQUE (contact_id, week)
+);
+CREATE INDEX checkins_status_remind ON checkins (status, remind_at);
+CREATE INDEX checkins_status_deadline ON checkins (status, deadline_at);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kVersion1},
+    Migration{2, kVersion2},
 };
 
 }  // namespace

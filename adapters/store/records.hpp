@@ -9,6 +9,15 @@ namespace rabta::store {
 
 using Millis = std::int64_t;
 
+// Contact status values (contacts.status).
+namespace contact_status {
+inline constexpr const char* caller = "caller";        // reached us herself, not enrolled
+inline constexpr const char* active = "active";        // enrolled: weekly check-ins
+inline constexpr const char* paused = "paused";        // enrolled, check-ins paused by the operator
+inline constexpr const char* opted_out = "opted_out";  // she sent STOP: nothing unsolicited
+inline constexpr const char* removed = "removed";      // removed by the operator; number erased
+}  // namespace contact_status
+
 struct ContactRecord {
   std::int64_t id = 0;
   std::string pseudonym;   // HMAC of the normalised phone number; never the number itself
@@ -16,6 +25,17 @@ struct ContactRecord {
   Millis quiet_until = 0;  // after a quick exit nothing is sent to her before this time
   Millis created_at = 0;
   Millis updated_at = 0;
+  // Enrolment (schema 2). A contact who only ever dialled in keeps the defaults.
+  std::string status = contact_status::caller;
+  std::string phone_enc;      // her number, AEAD-encrypted (binary); "" when not needed
+  std::string district;       // a key of the districts list, or ""
+  int checkin_weekday = 0;    // 1 = Monday .. 7 = Sunday; 0 = no weekly check-in
+  int window_start_hour = 0;  // local hours [start, end) in which she may be contacted
+  int window_end_hour = 0;
+  std::string channel;      // "sms" (prompt by SMS) or "ussd" (a reminder to dial in)
+  bool sms_ok = false;      // consent to unsolicited SMS (SAFETY S1)
+  bool confirm_ok = false;  // consent to an SMS confirming a report (SAFETY S5)
+  int missed_in_row = 0;    // weekly check-ins missed in a row
 };
 
 // Session status values (sessions.status).
@@ -72,17 +92,68 @@ struct ConsentRecord {
   Millis created_at = 0;
 };
 
+// Outbox status values (outbox.status).
+namespace outbox_status {
+inline constexpr const char* pending = "pending";  // waiting for not_before
+inline constexpr const char* sending = "sending";  // claimed by the dispatcher until lease_until
+inline constexpr const char* sent = "sent";        // accepted by the provider
+inline constexpr const char* dead = "dead";        // permanent failure or attempts exhausted
+inline constexpr const char* expired = "expired";  // past expires_at before it could be sent
+}  // namespace outbox_status
+
 struct OutboxRecord {
   std::int64_t id = 0;
-  std::string kind;        // e.g. "case_alert"
+  std::string kind;        // e.g. "case_alert", "sms"
   std::string dedupe_key;  // unique: a second insert with the same key is a no-op
   std::string payload;     // JSON
   std::string cause;       // what produced it, e.g. "case:K7P2QX"
-  std::string status = "pending";
+  std::string status = outbox_status::pending;
   int attempts = 0;
   Millis created_at = 0;
   Millis not_before = 0;
   Millis expires_at = 0;  // 0 = never
+  std::string last_error;
+  // Schema 2: outbound messages.
+  std::int64_t contact_id = 0;  // the woman it goes to, 0 = not a woman (e.g. a responder)
+  std::string channel;          // adapter name that sends it, "" for non-SMS kinds
+  Millis lease_until = 0;       // while status = sending
+  Millis sent_at = 0;
+  std::string provider_message_id;  // the provider's id once sent
+  std::string
+      delivery_status;   // from delivery reports: "", "queued", "sent", "delivered", "failed", ...
+  std::string encoding;  // "gsm7" or "ucs2"
+  int segments = 0;
+};
+
+struct InboundRecord {
+  std::int64_t id = 0;
+  std::string provider;
+  std::string provider_message_id;  // unique per provider: a second delivery is a duplicate
+  std::int64_t contact_id = 0;
+  std::string text_hash;  // SHA-256 of the normalised text (loop detection), never the text
+  std::string reply;      // what was answered in-band, to answer a duplicate identically
+  Millis received_at = 0;
+};
+
+// Check-in status values (checkins.status).
+namespace checkin_status {
+inline constexpr const char* sent = "sent";          // prompt queued
+inline constexpr const char* reminded = "reminded";  // reminder queued
+inline constexpr const char* answered = "answered";
+inline constexpr const char* missed = "missed";  // deadline passed without an answer
+}  // namespace checkin_status
+
+struct CheckinRecord {
+  std::int64_t id = 0;
+  std::int64_t contact_id = 0;
+  std::string week;  // ISO week of her local time, e.g. "2026-W48"; unique per contact
+  std::string status = checkin_status::sent;
+  Millis sent_at = 0;
+  Millis remind_at = 0;  // 0 = no reminder due
+  Millis deadline_at = 0;
+  Millis answered_at = 0;
+  std::string answer;          // "fine", "talk", "help_now"
+  std::string case_reference;  // the case a missed check-in opened
 };
 
 }  // namespace rabta::store

@@ -13,6 +13,7 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "adapters/store/migrations.hpp"
+#include "adapters/store/queries.hpp"
 #include "adapters/store/store.hpp"
 
 namespace rabta::store {
@@ -53,12 +55,84 @@ enum class Sql : std::size_t {
   insert_consent,
   insert_outbox,
   heartbeat,
+  // schema 2
+  find_contact_by_id,
+  enrol_contact,
+  set_contact_status,
+  set_contact_phone,
+  set_contact_missed,
+  list_contacts,
+  insert_inbound,
+  find_inbound,
+  set_inbound_reply,
+  count_inbound_since,
+  count_inbound_text_since,
+  expire_outbox,
+  claim_outbox,
+  release_stale_outbox,
+  outbox_sent,
+  outbox_retry,
+  outbox_dead,
+  find_outbox,
+  list_outbox,
+  list_outbox_all,
+  update_delivery,
+  update_delivery_by_id,
+  outbox_status_counts,
+  outbox_oldest_pending,
+  due_checkins,
+  max_contact_id,
+  insert_checkin,
+  open_checkin,
+  update_checkin,
+  checkins_to_remind,
+  checkins_overdue,
+  previous_checkin,
   count,
 };
 
 constexpr std::size_t kSqlCount = static_cast<std::size_t>(Sql::count);
 
-const char* sql_text(Sql id) {
+// Column lists in the order contact_from/outbox_from/inbound_from/checkin_from read them.
+constexpr std::string_view kContactColumns =
+    "id, pseudonym, language, quiet_until, created_at, updated_at, status, phone_enc, district, "
+    "checkin_weekday, window_start_hour, window_end_hour, channel, sms_ok, confirm_ok, "
+    "missed_in_row";
+constexpr std::string_view kOutboxColumns =
+    "id, kind, dedupe_key, payload, cause, status, attempts, created_at, not_before, expires_at, "
+    "last_error, contact_id, channel, lease_until, sent_at, provider_message_id, delivery_status, "
+    "encoding, segments";
+constexpr std::string_view kInboundColumns =
+    "id, provider, provider_message_id, contact_id, text_hash, reply, received_at";
+constexpr std::string_view kCheckinColumns =
+    "id, contact_id, week, status, sent_at, remind_at, deadline_at, answered_at, answer, "
+    "case_reference";
+
+// "SELECT <columns> FROM <rest>"
+std::string select(std::string_view columns, std::string_view rest) {
+  std::string sql = "SELECT ";
+  sql += columns;
+  sql += " FROM ";
+  sql += rest;
+  return sql;
+}
+
+// "<head> RETURNING <columns>"
+std::string returning(std::string_view head, std::string_view columns) {
+  std::string sql(head);
+  sql += " RETURNING ";
+  sql += columns;
+  return sql;
+}
+
+// The outbox rows of a kind: an exact, case-sensitive prefix match. (LIKE would take the '_' of
+// "case_alert" for a wildcard and ignore case.) An empty prefix matches every kind.
+std::string kind_has_prefix(std::string_view param) {
+  const std::string p(param);
+  return "substr(kind, 1, length(" + p + ")) = " + p;
+}
+
+std::string sql_text(Sql id) {
   switch (id) {
     case Sql::begin:
       return "BEGIN";
@@ -75,10 +149,11 @@ const char* sql_text(Sql id) {
     case Sql::rollback_to:
       return "ROLLBACK TO j";
     case Sql::find_contact:
-      return "SELECT id, pseudonym, language, quiet_until, created_at, updated_at FROM contacts "
-             "WHERE pseudonym = ?1";
+      return select(kContactColumns, "contacts WHERE pseudonym = ?1");
     case Sql::insert_contact:
-      return "INSERT INTO contacts (pseudonym, created_at, updated_at) VALUES (?1, ?2, ?2)";
+      return returning(
+          "INSERT INTO contacts (pseudonym, created_at, updated_at) VALUES (?1, ?2, ?2)",
+          kContactColumns);
     case Sql::set_contact_language:
       return "UPDATE contacts SET language = ?1, updated_at = ?2 WHERE id = ?3";
     case Sql::set_contact_quiet_until:
@@ -122,8 +197,130 @@ const char* sql_text(Sql id) {
              "VALUES (?1, ?2, ?3, ?4, ?5)";
     case Sql::insert_outbox:
       return "INSERT INTO outbox (kind, dedupe_key, payload, cause, status, attempts, created_at, "
-             "not_before, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+             "not_before, expires_at, last_error, contact_id, channel, lease_until, sent_at, "
+             "provider_message_id, delivery_status, encoding, segments) VALUES (?1, ?2, ?3, ?4, "
+             "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
              "ON CONFLICT (dedupe_key) DO NOTHING";
+
+    case Sql::find_contact_by_id:
+      return select(kContactColumns, "contacts WHERE id = ?1");
+    case Sql::enrol_contact:
+      // quiet_until and missed_in_row are not enrolment fields: a new contact gets the defaults,
+      // an existing one keeps hers.
+      return "INSERT INTO contacts (pseudonym, language, created_at, updated_at, status, "
+             "phone_enc, district, checkin_weekday, window_start_hour, window_end_hour, channel, "
+             "sms_ok, confirm_ok) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+             "ON CONFLICT (pseudonym) DO UPDATE SET language = excluded.language, "
+             "updated_at = excluded.updated_at, status = excluded.status, "
+             "phone_enc = excluded.phone_enc, district = excluded.district, "
+             "checkin_weekday = excluded.checkin_weekday, "
+             "window_start_hour = excluded.window_start_hour, "
+             "window_end_hour = excluded.window_end_hour, channel = excluded.channel, "
+             "sms_ok = excluded.sms_ok, confirm_ok = excluded.confirm_ok RETURNING id";
+    case Sql::set_contact_status:
+      return "UPDATE contacts SET status = ?1, updated_at = ?2 WHERE id = ?3";
+    case Sql::set_contact_phone:
+      return "UPDATE contacts SET phone_enc = ?1, updated_at = ?2 WHERE id = ?3";
+    case Sql::set_contact_missed:
+      return "UPDATE contacts SET missed_in_row = ?1, updated_at = ?2 WHERE id = ?3";
+    case Sql::list_contacts:
+      return select(kContactColumns, "contacts WHERE id > ?1 ORDER BY id LIMIT ?2");
+
+    case Sql::insert_inbound:
+      return "INSERT INTO inbound (provider, provider_message_id, contact_id, text_hash, reply, "
+             "received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+             "ON CONFLICT (provider, provider_message_id) DO NOTHING";
+    case Sql::find_inbound:
+      return select(kInboundColumns, "inbound WHERE provider = ?1 AND provider_message_id = ?2");
+    case Sql::set_inbound_reply:
+      return "UPDATE inbound SET reply = ?1 WHERE id = ?2";
+    case Sql::count_inbound_since:
+      return "SELECT COUNT(*) FROM inbound WHERE contact_id = ?1 AND received_at >= ?2";
+    case Sql::count_inbound_text_since:
+      return "SELECT COUNT(*) FROM inbound WHERE contact_id = ?1 AND received_at >= ?2 "
+             "AND text_hash = ?3";
+
+    case Sql::expire_outbox:
+      return "UPDATE outbox SET status = 'expired', lease_until = 0 WHERE status = 'pending' "
+             "AND expires_at != 0 AND expires_at <= ?1 AND " +
+             kind_has_prefix("?2");
+    case Sql::claim_outbox:
+      return returning(
+          "UPDATE outbox SET status = 'sending', lease_until = ?2, attempts = attempts + 1 "
+          "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ?1 "
+          "AND " +
+              kind_has_prefix("?3") + " ORDER BY not_before, id LIMIT ?4)",
+          kOutboxColumns);
+    case Sql::release_stale_outbox:
+      return "UPDATE outbox SET status = 'pending', lease_until = 0 "
+             "WHERE status = 'sending' AND lease_until < ?1";
+    case Sql::outbox_sent:
+      return "UPDATE outbox SET status = 'sent', sent_at = ?2, provider_message_id = ?3, "
+             "lease_until = 0 WHERE id = ?1";
+    case Sql::outbox_retry:
+      return "UPDATE outbox SET status = 'pending', not_before = ?2, last_error = ?3, "
+             "lease_until = 0 WHERE id = ?1";
+    case Sql::outbox_dead:
+      return "UPDATE outbox SET status = 'dead', last_error = ?2, lease_until = 0 WHERE id = ?1";
+    case Sql::find_outbox:
+      return select(kOutboxColumns, "outbox WHERE id = ?1");
+    case Sql::list_outbox:
+      return select(kOutboxColumns, "outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2");
+    case Sql::list_outbox_all:
+      return select(kOutboxColumns, "outbox ORDER BY id DESC LIMIT ?1");
+    // Reports arrive in any order (Kannel sends "delivered" before "sent" at times): a final
+    // status (delivered, failed) is never replaced by a later non-final one.
+    case Sql::update_delivery:
+      return "UPDATE outbox SET delivery_status = CASE WHEN delivery_status IN ('delivered', "
+             "'failed') "
+             "AND ?3 NOT IN ('delivered', 'failed') THEN delivery_status ELSE ?3 END "
+             "WHERE channel = ?1 AND provider_message_id = ?2 AND provider_message_id != ''";
+    case Sql::update_delivery_by_id:
+      return "UPDATE outbox SET delivery_status = CASE WHEN delivery_status IN ('delivered', "
+             "'failed') "
+             "AND ?2 NOT IN ('delivered', 'failed') THEN delivery_status ELSE ?2 END WHERE id = ?1";
+    case Sql::outbox_status_counts:
+      return "SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status";
+    case Sql::outbox_oldest_pending:
+      return "SELECT COALESCE(MIN(created_at), 0) FROM outbox WHERE status = 'pending'";
+
+    case Sql::due_checkins:
+      // One index seek per start hour 0..hour (the recursive CTE lists them), so that
+      // id > ?4 AND id <= ?6 bound each seek: a plain window_start_hour <= ?3 would make the id
+      // only a filter, and every page would read every candidate again. Only the window's rows
+      // are sorted. The week's row is a lookup in checkins' UNIQUE (contact_id, week) index.
+      return select(kContactColumns,
+                    "contacts WHERE status = 'active' AND checkin_weekday = ?2 "
+                    "AND window_start_hour IN (WITH RECURSIVE h(x) AS (SELECT 0 UNION ALL "
+                    "SELECT x + 1 FROM h WHERE x < ?3) SELECT x FROM h) "
+                    "AND window_end_hour > ?3 AND id > ?4 AND id <= ?6 "
+                    "AND NOT EXISTS (SELECT 1 FROM checkins WHERE checkins.contact_id = "
+                    "contacts.id AND checkins.week = ?1) ORDER BY id LIMIT ?5");
+    case Sql::max_contact_id:
+      return "SELECT COALESCE(MAX(id), 0) FROM contacts";
+    case Sql::insert_checkin:
+      return "INSERT INTO checkins (contact_id, week, status, sent_at, remind_at, deadline_at, "
+             "answered_at, answer, case_reference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+             "ON CONFLICT (contact_id, week) DO NOTHING";
+    case Sql::open_checkin:
+      return select(kCheckinColumns,
+                    "checkins WHERE contact_id = ?1 AND status IN ('sent', 'reminded') "
+                    "ORDER BY week DESC LIMIT 1");
+    case Sql::update_checkin:
+      return "UPDATE checkins SET contact_id = ?1, week = ?2, status = ?3, sent_at = ?4, "
+             "remind_at = ?5, deadline_at = ?6, answered_at = ?7, answer = ?8, "
+             "case_reference = ?9 WHERE id = ?10";
+    case Sql::checkins_to_remind:
+      return select(kCheckinColumns,
+                    "checkins WHERE status = 'sent' AND remind_at > 0 AND remind_at <= ?1 "
+                    "ORDER BY remind_at, id LIMIT ?2");
+    case Sql::checkins_overdue:
+      return select(kCheckinColumns,
+                    "checkins WHERE status IN ('sent', 'reminded') AND deadline_at <= ?1 "
+                    "ORDER BY deadline_at, id LIMIT ?2");
+    case Sql::previous_checkin:
+      return select(kCheckinColumns,
+                    "checkins WHERE contact_id = ?1 AND week < ?2 ORDER BY week DESC LIMIT 1");
     case Sql::count:
       break;
   }
@@ -208,6 +405,24 @@ void bind_session_id(SQLite::Statement& st, int index, std::int64_t session_id) 
   }
 }
 
+// Binds bytes as a BLOB (ciphertext is not text). No copy: `bytes` must outlive the step.
+void bind_blob(SQLite::Statement& st, int index, const std::string& bytes) {
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw std::length_error("store: a value is too large");
+  }
+  st.bindNoCopy(index, static_cast<const void*>(bytes.data()), static_cast<int>(bytes.size()));
+}
+
+std::string blob_from(const SQLite::Column& column) {
+  // sqlite3_column_blob first, then _bytes (the order SQLite asks for); a zero-length BLOB reads
+  // as a null pointer.
+  const void* data = column.getBlob();
+  const int size = column.getBytes();
+  if (data == nullptr || size <= 0) return {};
+  return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
+}
+
+// Reads a row of kContactColumns.
 ContactRecord contact_from(const SQLite::Statement& st) {
   ContactRecord c;
   c.id = st.getColumn(0).getInt64();
@@ -216,7 +431,92 @@ ContactRecord contact_from(const SQLite::Statement& st) {
   c.quiet_until = st.getColumn(3).getInt64();
   c.created_at = st.getColumn(4).getInt64();
   c.updated_at = st.getColumn(5).getInt64();
+  c.status = st.getColumn(6).getString();
+  c.phone_enc = blob_from(st.getColumn(7));
+  c.district = st.getColumn(8).getString();
+  c.checkin_weekday = st.getColumn(9).getInt();
+  c.window_start_hour = st.getColumn(10).getInt();
+  c.window_end_hour = st.getColumn(11).getInt();
+  c.channel = st.getColumn(12).getString();
+  c.sms_ok = st.getColumn(13).getInt() != 0;
+  c.confirm_ok = st.getColumn(14).getInt() != 0;
+  c.missed_in_row = st.getColumn(15).getInt();
   return c;
+}
+
+// Reads a row of kOutboxColumns.
+OutboxRecord outbox_from(const SQLite::Statement& st) {
+  OutboxRecord o;
+  o.id = st.getColumn(0).getInt64();
+  o.kind = st.getColumn(1).getString();
+  o.dedupe_key = st.getColumn(2).getString();
+  o.payload = st.getColumn(3).getString();
+  o.cause = st.getColumn(4).getString();
+  o.status = st.getColumn(5).getString();
+  o.attempts = st.getColumn(6).getInt();
+  o.created_at = st.getColumn(7).getInt64();
+  o.not_before = st.getColumn(8).getInt64();
+  o.expires_at = st.getColumn(9).getInt64();
+  o.last_error = st.getColumn(10).getString();
+  o.contact_id = st.getColumn(11).getInt64();
+  o.channel = st.getColumn(12).getString();
+  o.lease_until = st.getColumn(13).getInt64();
+  o.sent_at = st.getColumn(14).getInt64();
+  o.provider_message_id = st.getColumn(15).getString();
+  o.delivery_status = st.getColumn(16).getString();
+  o.encoding = st.getColumn(17).getString();
+  o.segments = st.getColumn(18).getInt();
+  return o;
+}
+
+// Reads a row of kInboundColumns.
+InboundRecord inbound_from(const SQLite::Statement& st) {
+  InboundRecord m;
+  m.id = st.getColumn(0).getInt64();
+  m.provider = st.getColumn(1).getString();
+  m.provider_message_id = st.getColumn(2).getString();
+  m.contact_id = st.getColumn(3).getInt64();
+  m.text_hash = st.getColumn(4).getString();
+  m.reply = st.getColumn(5).getString();
+  m.received_at = st.getColumn(6).getInt64();
+  return m;
+}
+
+// Reads a row of kCheckinColumns.
+CheckinRecord checkin_from(const SQLite::Statement& st) {
+  CheckinRecord c;
+  c.id = st.getColumn(0).getInt64();
+  c.contact_id = st.getColumn(1).getInt64();
+  c.week = st.getColumn(2).getString();
+  c.status = st.getColumn(3).getString();
+  c.sent_at = st.getColumn(4).getInt64();
+  c.remind_at = st.getColumn(5).getInt64();
+  c.deadline_at = st.getColumn(6).getInt64();
+  c.answered_at = st.getColumn(7).getInt64();
+  c.answer = st.getColumn(8).getString();
+  c.case_reference = st.getColumn(9).getString();
+  return c;
+}
+
+// Steps through every row, reading each with `from`.
+template <typename From>
+auto all_rows(SQLite::Statement& st, From from) {
+  std::vector<decltype(from(st))> rows;
+  while (st.executeStep()) rows.push_back(from(st));
+  return rows;
+}
+
+// Binds the check-in columns in the order of insert_checkin/update_checkin (?1..?9).
+void bind_checkin(SQLite::Statement& st, const CheckinRecord& c) {
+  st.bind(1, c.contact_id);
+  st.bindNoCopy(2, c.week);
+  st.bindNoCopy(3, c.status);
+  st.bind(4, c.sent_at);
+  st.bind(5, c.remind_at);
+  st.bind(6, c.deadline_at);
+  st.bind(7, c.answered_at);
+  st.bindNoCopy(8, c.answer);
+  st.bindNoCopy(9, c.case_reference);
 }
 
 SessionRecord session_from(const SQLite::Statement& st) {
@@ -286,16 +586,13 @@ class SqliteTx final : public Tx {
   ContactRecord upsert_contact(std::string_view pseudonym, Millis now) override {
     if (auto found = find_contact(pseudonym)) return *std::move(found);
     return guarded("upsert_contact", [&] {
-      ContactRecord c;
-      c.pseudonym = std::string(pseudonym);
-      c.created_at = now;
-      c.updated_at = now;
+      const std::string key(pseudonym);
       Stmt st = use(Sql::insert_contact);
-      st->bindNoCopy(1, c.pseudonym);
+      st->bindNoCopy(1, key);
       st->bind(2, now);
-      st->exec();
-      c.id = conn_.db().getLastInsertRowid();
-      return c;
+      // RETURNING: the row as stored, with every column's default.
+      if (!st->executeStep()) throw std::runtime_error("store: upsert_contact: no row returned");
+      return contact_from(st.get());
     });
   }
 
@@ -453,7 +750,380 @@ class SqliteTx final : public Tx {
       st->bind(7, o.created_at);
       st->bind(8, o.not_before);
       st->bind(9, o.expires_at);
+      st->bindNoCopy(10, o.last_error);
+      st->bind(11, o.contact_id);
+      st->bindNoCopy(12, o.channel);
+      st->bind(13, o.lease_until);
+      st->bind(14, o.sent_at);
+      st->bindNoCopy(15, o.provider_message_id);
+      st->bindNoCopy(16, o.delivery_status);
+      st->bindNoCopy(17, o.encoding);
+      st->bind(18, o.segments);
       return st->exec() > 0;  // 0 changes: DO NOTHING took the conflict
+    });
+  }
+
+  // --- Enrolment
+
+  std::optional<ContactRecord> find_contact_by_id(std::int64_t id) override {
+    return guarded("find_contact_by_id", [&]() -> std::optional<ContactRecord> {
+      Stmt st = use(Sql::find_contact_by_id);
+      st->bind(1, id);
+      if (!st->executeStep()) return std::nullopt;
+      return contact_from(st.get());
+    });
+  }
+
+  std::int64_t enrol_contact(const ContactRecord& c, Millis now) override {
+    return guarded("enrol_contact", [&] {
+      Stmt st = use(Sql::enrol_contact);
+      st->bindNoCopy(1, c.pseudonym);
+      st->bindNoCopy(2, c.language);
+      st->bind(3, now);
+      st->bindNoCopy(4, c.status);
+      bind_blob(*st, 5, c.phone_enc);
+      st->bindNoCopy(6, c.district);
+      st->bind(7, c.checkin_weekday);
+      st->bind(8, c.window_start_hour);
+      st->bind(9, c.window_end_hour);
+      st->bindNoCopy(10, c.channel);
+      st->bind(11, c.sms_ok ? 1 : 0);
+      st->bind(12, c.confirm_ok ? 1 : 0);
+      if (!st->executeStep()) throw std::runtime_error("store: enrol_contact: no row returned");
+      return st->getColumn(0).getInt64();
+    });
+  }
+
+  void set_contact_status(std::int64_t contact_id, std::string_view status, Millis now) override {
+    guarded("set_contact_status", [&] {
+      const std::string value(status);
+      Stmt st = use(Sql::set_contact_status);
+      st->bindNoCopy(1, value);
+      st->bind(2, now);
+      st->bind(3, contact_id);
+      if (st->exec() == 0) throw std::runtime_error("store: set_contact_status: no such contact");
+    });
+  }
+
+  void set_contact_phone(std::int64_t contact_id, std::string_view phone_enc, Millis now) override {
+    guarded("set_contact_phone", [&] {
+      const std::string value(phone_enc);
+      Stmt st = use(Sql::set_contact_phone);
+      bind_blob(*st, 1, value);
+      st->bind(2, now);
+      st->bind(3, contact_id);
+      if (st->exec() == 0) throw std::runtime_error("store: set_contact_phone: no such contact");
+    });
+  }
+
+  void set_contact_missed(std::int64_t contact_id, int missed_in_row, Millis now) override {
+    guarded("set_contact_missed", [&] {
+      Stmt st = use(Sql::set_contact_missed);
+      st->bind(1, missed_in_row);
+      st->bind(2, now);
+      st->bind(3, contact_id);
+      if (st->exec() == 0) throw std::runtime_error("store: set_contact_missed: no such contact");
+    });
+  }
+
+  std::vector<ContactRecord> list_contacts(std::int64_t after_id, int limit) override {
+    return guarded("list_contacts", [&] {
+      Stmt st = use(Sql::list_contacts);
+      st->bind(1, after_id);
+      st->bind(2, limit);
+      return all_rows(*st, contact_from);
+    });
+  }
+
+  // --- Inbound messages
+
+  bool insert_inbound(const InboundRecord& m) override {
+    return guarded("insert_inbound", [&] {
+      Stmt st = use(Sql::insert_inbound);
+      st->bindNoCopy(1, m.provider);
+      st->bindNoCopy(2, m.provider_message_id);
+      st->bind(3, m.contact_id);
+      st->bindNoCopy(4, m.text_hash);
+      st->bindNoCopy(5, m.reply);
+      st->bind(6, m.received_at);
+      return st->exec() > 0;  // 0 changes: a redelivery
+    });
+  }
+
+  std::optional<InboundRecord> find_inbound(std::string_view provider,
+                                            std::string_view provider_message_id) override {
+    return guarded("find_inbound", [&]() -> std::optional<InboundRecord> {
+      const std::string p(provider);
+      const std::string id(provider_message_id);
+      Stmt st = use(Sql::find_inbound);
+      st->bindNoCopy(1, p);
+      st->bindNoCopy(2, id);
+      if (!st->executeStep()) return std::nullopt;
+      return inbound_from(st.get());
+    });
+  }
+
+  void set_inbound_reply(std::int64_t inbound_id, std::string_view reply) override {
+    guarded("set_inbound_reply", [&] {
+      const std::string value(reply);
+      Stmt st = use(Sql::set_inbound_reply);
+      st->bindNoCopy(1, value);
+      st->bind(2, inbound_id);
+      if (st->exec() == 0) throw std::runtime_error("store: set_inbound_reply: no such message");
+    });
+  }
+
+  int count_inbound_since(std::int64_t contact_id, Millis since) override {
+    return guarded("count_inbound_since", [&] {
+      Stmt st = use(Sql::count_inbound_since);
+      st->bind(1, contact_id);
+      st->bind(2, since);
+      st->executeStep();
+      return st->getColumn(0).getInt();
+    });
+  }
+
+  int count_inbound_text_since(std::int64_t contact_id, std::string_view text_hash,
+                               Millis since) override {
+    return guarded("count_inbound_text_since", [&] {
+      const std::string hash(text_hash);
+      Stmt st = use(Sql::count_inbound_text_since);
+      st->bind(1, contact_id);
+      st->bind(2, since);
+      st->bindNoCopy(3, hash);
+      st->executeStep();
+      return st->getColumn(0).getInt();
+    });
+  }
+
+  // --- Outbox dispatch
+
+  std::vector<OutboxRecord> claim_outbox(Millis now, Millis lease_until, int limit,
+                                         std::string_view kind_prefix) override {
+    return guarded("claim_outbox", [&] {
+      const std::string prefix(kind_prefix);
+      {
+        Stmt st = use(Sql::expire_outbox);
+        st->bind(1, now);
+        st->bindNoCopy(2, prefix);
+        st->exec();
+      }
+      std::vector<OutboxRecord> claimed;
+      if (limit <= 0) return claimed;  // SQLite would read a negative LIMIT as "no limit"
+      {
+        Stmt st = use(Sql::claim_outbox);
+        st->bind(1, now);
+        st->bind(2, lease_until);
+        st->bindNoCopy(3, prefix);
+        st->bind(4, limit);
+        claimed = all_rows(*st, outbox_from);
+      }
+      // RETURNING yields rows in no promised order.
+      std::sort(claimed.begin(), claimed.end(), [](const OutboxRecord& a, const OutboxRecord& b) {
+        return a.not_before != b.not_before ? a.not_before < b.not_before : a.id < b.id;
+      });
+      return claimed;
+    });
+  }
+
+  int release_stale_outbox(Millis now) override {
+    return guarded("release_stale_outbox", [&] {
+      Stmt st = use(Sql::release_stale_outbox);
+      st->bind(1, now);
+      return st->exec();
+    });
+  }
+
+  void outbox_sent(std::int64_t id, std::string_view provider_message_id, Millis now) override {
+    guarded("outbox_sent", [&] {
+      const std::string message_id(provider_message_id);
+      Stmt st = use(Sql::outbox_sent);
+      st->bind(1, id);
+      st->bind(2, now);
+      st->bindNoCopy(3, message_id);
+      if (st->exec() == 0) throw std::runtime_error("store: outbox_sent: no such outbox row");
+    });
+  }
+
+  // `now` is part of the interface for symmetry; the outbox keeps no updated_at.
+  void outbox_retry(std::int64_t id, Millis not_before, std::string_view error,
+                    Millis /*now*/) override {
+    guarded("outbox_retry", [&] {
+      const std::string reason(error);
+      Stmt st = use(Sql::outbox_retry);
+      st->bind(1, id);
+      st->bind(2, not_before);
+      st->bindNoCopy(3, reason);
+      if (st->exec() == 0) throw std::runtime_error("store: outbox_retry: no such outbox row");
+    });
+  }
+
+  void outbox_dead(std::int64_t id, std::string_view error, Millis /*now*/) override {
+    guarded("outbox_dead", [&] {
+      const std::string reason(error);
+      Stmt st = use(Sql::outbox_dead);
+      st->bind(1, id);
+      st->bindNoCopy(2, reason);
+      if (st->exec() == 0) throw std::runtime_error("store: outbox_dead: no such outbox row");
+    });
+  }
+
+  std::optional<OutboxRecord> find_outbox(std::int64_t id) override {
+    return guarded("find_outbox", [&]() -> std::optional<OutboxRecord> {
+      Stmt st = use(Sql::find_outbox);
+      st->bind(1, id);
+      if (!st->executeStep()) return std::nullopt;
+      return outbox_from(st.get());
+    });
+  }
+
+  std::vector<OutboxRecord> list_outbox(std::string_view status, int limit) override {
+    return guarded("list_outbox", [&] {
+      if (status.empty()) {
+        Stmt st = use(Sql::list_outbox_all);
+        st->bind(1, limit);
+        return all_rows(*st, outbox_from);
+      }
+      const std::string value(status);
+      Stmt st = use(Sql::list_outbox);
+      st->bindNoCopy(1, value);
+      st->bind(2, limit);
+      return all_rows(*st, outbox_from);
+    });
+  }
+
+  bool update_delivery(std::string_view channel, std::string_view provider_message_id,
+                       std::string_view delivery_status, Millis /*now*/) override {
+    if (provider_message_id.empty()) return false;  // unsent rows all have ""
+    return guarded("update_delivery", [&] {
+      const std::string ch(channel);
+      const std::string message_id(provider_message_id);
+      const std::string value(delivery_status);
+      Stmt st = use(Sql::update_delivery);
+      st->bindNoCopy(1, ch);
+      st->bindNoCopy(2, message_id);
+      st->bindNoCopy(3, value);
+      return st->exec() > 0;
+    });
+  }
+
+  bool update_delivery_by_id(std::int64_t outbox_id, std::string_view delivery_status,
+                             Millis /*now*/) override {
+    return guarded("update_delivery_by_id", [&] {
+      const std::string value(delivery_status);
+      Stmt st = use(Sql::update_delivery_by_id);
+      st->bind(1, outbox_id);
+      st->bindNoCopy(2, value);
+      return st->exec() > 0;
+    });
+  }
+
+  std::vector<std::pair<std::string, std::int64_t>> outbox_counts() override {
+    return guarded("outbox_counts", [&] {
+      std::vector<std::pair<std::string, std::int64_t>> counts;
+      {
+        Stmt st = use(Sql::outbox_status_counts);
+        while (st->executeStep()) {
+          counts.emplace_back(st->getColumn(0).getString(), st->getColumn(1).getInt64());
+        }
+      }
+      Stmt st = use(Sql::outbox_oldest_pending);
+      st->executeStep();
+      counts.emplace_back("oldest_pending_created_at", st->getColumn(0).getInt64());
+      return counts;
+    });
+  }
+
+  // --- Weekly check-ins
+
+  // The statement reads the id range (lo, hi] only; the range doubles until `limit` rows are
+  // found or the ids run out. Each page so costs about the rows it returns (plus up to as many
+  // again), where one unbounded query per page would read every candidate after after_id: a
+  // scheduler paging through 1,000,000 contacts would read them quadratically often.
+  std::vector<ContactRecord> due_checkins(std::string_view week, int weekday, int hour,
+                                          std::int64_t after_id, int limit) override {
+    return guarded("due_checkins", [&] {
+      std::vector<ContactRecord> due;
+      if (limit <= 0 || hour < 0) return due;  // hours are 0..23: nothing starts before 0
+      std::int64_t max_id = 0;
+      {
+        Stmt st = use(Sql::max_contact_id);
+        st->executeStep();
+        max_id = st->getColumn(0).getInt64();
+      }
+      const std::string w(week);
+      std::int64_t lo = after_id;
+      std::int64_t span = std::max<std::int64_t>(limit, 64) * 16;
+      while (lo < max_id && std::cmp_less(due.size(), limit)) {
+        const std::int64_t hi = max_id - lo <= span ? max_id : lo + span;
+        Stmt st = use(Sql::due_checkins);
+        st->bindNoCopy(1, w);
+        st->bind(2, weekday);
+        st->bind(3, hour);
+        st->bind(4, lo);
+        st->bind(5, limit - static_cast<int>(due.size()));
+        st->bind(6, hi);
+        while (st->executeStep()) due.push_back(contact_from(st.get()));
+        lo = hi;
+        if (span <= std::numeric_limits<std::int64_t>::max() / 2) span *= 2;
+      }
+      return due;
+    });
+  }
+
+  bool insert_checkin(const CheckinRecord& c) override {
+    return guarded("insert_checkin", [&] {
+      Stmt st = use(Sql::insert_checkin);
+      bind_checkin(*st, c);
+      return st->exec() > 0;  // 0 changes: she has that week's row already
+    });
+  }
+
+  std::optional<CheckinRecord> open_checkin(std::int64_t contact_id) override {
+    return guarded("open_checkin", [&]() -> std::optional<CheckinRecord> {
+      Stmt st = use(Sql::open_checkin);
+      st->bind(1, contact_id);
+      if (!st->executeStep()) return std::nullopt;
+      return checkin_from(st.get());
+    });
+  }
+
+  void update_checkin(const CheckinRecord& c) override {
+    guarded("update_checkin", [&] {
+      Stmt st = use(Sql::update_checkin);
+      bind_checkin(*st, c);
+      st->bind(10, c.id);
+      if (st->exec() == 0) throw std::runtime_error("store: update_checkin: no such check-in");
+    });
+  }
+
+  std::vector<CheckinRecord> checkins_to_remind(Millis now, int limit) override {
+    return guarded("checkins_to_remind", [&] {
+      Stmt st = use(Sql::checkins_to_remind);
+      st->bind(1, now);
+      st->bind(2, limit);
+      return all_rows(*st, checkin_from);
+    });
+  }
+
+  std::vector<CheckinRecord> checkins_overdue(Millis now, int limit) override {
+    return guarded("checkins_overdue", [&] {
+      Stmt st = use(Sql::checkins_overdue);
+      st->bind(1, now);
+      st->bind(2, limit);
+      return all_rows(*st, checkin_from);
+    });
+  }
+
+  std::optional<CheckinRecord> previous_checkin(std::int64_t contact_id,
+                                                std::string_view week) override {
+    return guarded("previous_checkin", [&]() -> std::optional<CheckinRecord> {
+      const std::string w(week);
+      Stmt st = use(Sql::previous_checkin);
+      st->bind(1, contact_id);
+      st->bindNoCopy(2, w);
+      if (!st->executeStep()) return std::nullopt;
+      return checkin_from(st.get());
     });
   }
 
@@ -861,6 +1531,14 @@ void SqliteStore::record_batch(const std::vector<JobResult>& results) {
 }
 
 }  // namespace
+
+namespace detail {
+
+std::string due_checkins_sql() {
+  return sql_text(Sql::due_checkins);
+}
+
+}  // namespace detail
 
 std::unique_ptr<Store> open_sqlite_store(const StoreOptions& options) {
   return std::make_unique<SqliteStore>(options);

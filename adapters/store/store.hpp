@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "adapters/store/records.hpp"
@@ -49,6 +50,69 @@ class Tx {
   // Marks active sessions not updated since `idle_before` as incomplete (end_reason "idle").
   virtual int expire_idle_sessions(Millis idle_before, Millis now) = 0;
 
+  // --- Enrolment (schema 2)
+  virtual std::optional<ContactRecord> find_contact_by_id(std::int64_t id) = 0;
+  // Creates or updates the contact with every enrolment field of `c` (matched by pseudonym);
+  // keeps quiet_until and missed_in_row. Returns the id.
+  virtual std::int64_t enrol_contact(const ContactRecord& c, Millis now) = 0;
+  virtual void set_contact_status(std::int64_t contact_id, std::string_view status, Millis now) = 0;
+  virtual void set_contact_phone(std::int64_t contact_id, std::string_view phone_enc,
+                                 Millis now) = 0;
+  virtual void set_contact_missed(std::int64_t contact_id, int missed_in_row, Millis now) = 0;
+  // Ordered by id, after `after_id`.
+  virtual std::vector<ContactRecord> list_contacts(std::int64_t after_id, int limit) = 0;
+
+  // --- Inbound messages (schema 2)
+  // Returns false (and changes nothing) when (provider, provider_message_id) was seen before.
+  virtual bool insert_inbound(const InboundRecord& m) = 0;
+  virtual std::optional<InboundRecord> find_inbound(std::string_view provider,
+                                                    std::string_view provider_message_id) = 0;
+  virtual void set_inbound_reply(std::int64_t inbound_id, std::string_view reply) = 0;
+  // Messages from her since `since`, and how many of them had this text hash.
+  virtual int count_inbound_since(std::int64_t contact_id, Millis since) = 0;
+  virtual int count_inbound_text_since(std::int64_t contact_id, std::string_view text_hash,
+                                       Millis since) = 0;
+
+  // --- Outbox dispatch (schema 2)
+  // Marks up to `limit` pending rows with not_before <= now as sending until lease_until and
+  // returns them, oldest first. Rows past expires_at are marked expired instead (not returned).
+  virtual std::vector<OutboxRecord> claim_outbox(Millis now, Millis lease_until, int limit,
+                                                 std::string_view kind_prefix) = 0;
+  // Sending rows whose lease ran out (the process died mid-send) go back to pending.
+  virtual int release_stale_outbox(Millis now) = 0;
+  virtual void outbox_sent(std::int64_t id, std::string_view provider_message_id, Millis now) = 0;
+  virtual void outbox_retry(std::int64_t id, Millis not_before, std::string_view error,
+                            Millis now) = 0;
+  virtual void outbox_dead(std::int64_t id, std::string_view error, Millis now) = 0;
+  virtual std::optional<OutboxRecord> find_outbox(std::int64_t id) = 0;
+  // Status "" = every status. Newest first.
+  virtual std::vector<OutboxRecord> list_outbox(std::string_view status, int limit) = 0;
+  // A delivery report: by the provider's id, or by our outbox id when the provider echoes it
+  // (Kannel's dlr-url). Returns false when no such message exists.
+  virtual bool update_delivery(std::string_view channel, std::string_view provider_message_id,
+                               std::string_view delivery_status, Millis now) = 0;
+  virtual bool update_delivery_by_id(std::int64_t outbox_id, std::string_view delivery_status,
+                                     Millis now) = 0;
+  // How many rows in each status, and the oldest pending row's created_at (0 = none).
+  virtual std::vector<std::pair<std::string, std::int64_t>> outbox_counts() = 0;
+
+  // --- Weekly check-ins (schema 2)
+  // Active enrolled contacts whose check-in weekday is `weekday` and whose window contains
+  // `hour`, with no check-in row for `week`; at most `limit`, after contact id `after_id`.
+  virtual std::vector<ContactRecord> due_checkins(std::string_view week, int weekday, int hour,
+                                                  std::int64_t after_id, int limit) = 0;
+  // Returns false when she already has a row for that week.
+  virtual bool insert_checkin(const CheckinRecord& c) = 0;
+  // Her newest check-in with status sent or reminded.
+  virtual std::optional<CheckinRecord> open_checkin(std::int64_t contact_id) = 0;
+  virtual void update_checkin(const CheckinRecord& c) = 0;  // by id
+  // Open check-ins with remind_at in (0, now], and those past deadline_at.
+  virtual std::vector<CheckinRecord> checkins_to_remind(Millis now, int limit) = 0;
+  virtual std::vector<CheckinRecord> checkins_overdue(Millis now, int limit) = 0;
+  // Her previous check-in before `week` (to count missed weeks in a row).
+  virtual std::optional<CheckinRecord> previous_checkin(std::int64_t contact_id,
+                                                        std::string_view week) = 0;
+
   // Writes a heartbeat row: proves the database takes writes (GET /healthz).
   virtual void heartbeat(Millis now) = 0;
 
@@ -57,7 +121,8 @@ class Tx {
   virtual std::optional<CaseRecord> find_case(std::string_view reference) = 0;
   virtual void insert_answer(const AnswerRecord& a) = 0;
   virtual void insert_consent(const ConsentRecord& c) = 0;
-  // Returns false (and changes nothing) when dedupe_key exists already.
+  // Returns false (and changes nothing) when dedupe_key exists already. Stores every field
+  // including the schema-2 ones (contact_id, channel, encoding, segments).
   virtual bool insert_outbox(const OutboxRecord& o) = 0;
 };
 

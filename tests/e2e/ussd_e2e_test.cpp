@@ -20,12 +20,22 @@ namespace {
 const std::string secret = "e2e-secret-0123456789abcdef";
 const std::string key_hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
+// A copy of the shipped config/ in the test's folder, set up by `rabta init` as an operator would.
+std::string install_config(const TempDir& dir) {
+  const std::filesystem::path src = std::filesystem::path(RABTA_SOURCE_DIR) / "config";
+  std::filesystem::copy(src, dir.path() / "config", std::filesystem::copy_options::recursive);
+  const std::string config = (dir.path() / "config/rabta.toml").string();
+  Process init({RABTA_BINARY, "init", "--config", config}, {}, dir.file("init.log"));
+  if (init.wait() != 0) throw std::runtime_error("rabta init failed:\n" + init.log());
+  return config;
+}
+
 class Rabta {
  public:
   Rabta(const TempDir& dir, int run) {
+    const std::string config = (dir.path() / "config/rabta.toml").string();
     proc_ = std::make_unique<Process>(
-        std::vector<std::string>{RABTA_BINARY, "serve", "--config",
-                                 std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml", "--listen",
+        std::vector<std::string>{RABTA_BINARY, "serve", "--config", config, "--listen",
                                  "127.0.0.1:0", "--db", dir.file("rabta.db")},
         std::vector<std::string>{"RABTA_PSEUDONYM_KEY=" + key_hex, "RABTA_AT_SECRET=" + secret},
         dir.file("rabta-" + std::to_string(run) + ".log"));
@@ -89,6 +99,7 @@ std::string reference_in(const std::string& reply, const std::string& prefix) {
 
 TEST(UssdEndToEnd, ReportsAndCheckInsSurviveSigkillAndRestart) {
   TempDir dir;
+  install_config(dir);
   std::set<std::string> acknowledged;  // every reference a woman was shown
   {
     Rabta rabta(dir, 1);
@@ -228,27 +239,24 @@ TEST(UssdEndToEnd, ReportsAndCheckInsSurviveSigkillAndRestart) {
 TEST(UssdEndToEnd, ABrokenFlowFileIsRefusedAtStartWithFileLineAndReason) {
   TempDir dir;
   // A copy of the shipped config whose flows folder has a dangling transition.
-  const std::string src = std::string(RABTA_SOURCE_DIR) + "/config";
-  std::filesystem::create_directories(dir.path() / "flows");
-  for (const char* f : {"messages.toml", "lists.toml", "directory.toml", "rabta.toml"})
-    std::filesystem::copy_file(src + "/" + f, dir.path() / f);
-  for (const char* f : {"main.toml", "checkin.toml", "incident.toml"})
-    std::filesystem::copy_file(src + "/flows/" + f, dir.path() / "flows" / f);
+  install_config(dir);
   {
-    std::ifstream in(dir.path() / "flows/incident.toml");
+    const auto path = dir.path() / "config/flows/incident.toml";
+    std::ifstream in(path);
     std::stringstream s;
     s << in.rdbuf();
     std::string text = s.str();
     text.replace(text.find("next = \"refer\""), 14, "next = \"refr\"");
-    std::ofstream(dir.path() / "flows/incident.toml") << text;
+    std::ofstream(path) << text;
   }
-  Process p({RABTA_BINARY, "serve", "--config", dir.file("rabta.toml"), "--listen", "127.0.0.1:0"},
-            {"RABTA_PSEUDONYM_KEY=" + key_hex, "RABTA_AT_SECRET=" + secret}, dir.file("out.log"));
+  Process p(
+      {RABTA_BINARY, "serve", "--config", dir.file("config/rabta.toml"), "--listen", "127.0.0.1:0"},
+      {"RABTA_PSEUDONYM_KEY=" + key_hex, "RABTA_AT_SECRET=" + secret}, dir.file("out.log"));
   EXPECT_EQ(p.wait(), 2);
   const std::string log = p.log();
   EXPECT_NE(log.find("flows/incident.toml:"), std::string::npos) << log;
   EXPECT_NE(log.find("transition to unknown node 'refr'"), std::string::npos) << log;
-  Process check({RABTA_BINARY, "check", "--config", dir.file("rabta.toml")}, {},
+  Process check({RABTA_BINARY, "check", "--config", dir.file("config/rabta.toml")}, {},
                 dir.file("check.log"));
   EXPECT_EQ(check.wait(), 2);
 }

@@ -292,3 +292,12 @@ TEST(ShippedFlows, QuickExitWorksFromEveryNode) {
   }
   EXPECT_GT(checked, 60);
 }
+
+TEST_F(EngineTest, StartAtANamedNodeRunsItsEffects) {
+  const StepResult r = engine.start_at("f:age", "en", ids);
+  EXPECT_EQ(r.state.node, "age");
+  EXPECT_EQ(r.screen, "Age?");
+  EXPECT_THROW(engine.start_at("f:nope", "en", ids), std::invalid_argument);
+  EXPECT_EQ(engine.start_at("f:root", "", ids).screen, "سلام\n1. خطرہ\n2. ٹھیک")
+      << "no language: the default";
+}

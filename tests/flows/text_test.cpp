@@ -56,3 +56,18 @@ TEST(Utf8, RoundTrip) {
   const std::string s = "a مدد \xF0\x9F\x98\x80";
   EXPECT_EQ(utf8_encode(utf8_decode(s)), s);
 }
+
+TEST(SmsSegments, Gsm7And153PerPartUcs2And67PerPart) {
+  EXPECT_EQ(sms_segments({Encoding::gsm7, 0}), 1u);
+  EXPECT_EQ(sms_segments({Encoding::gsm7, 160}), 1u);
+  EXPECT_EQ(sms_segments({Encoding::gsm7, 161}), 2u);
+  EXPECT_EQ(sms_segments({Encoding::gsm7, 306}), 2u);
+  EXPECT_EQ(sms_segments({Encoding::gsm7, 307}), 3u);
+  EXPECT_EQ(sms_segments({Encoding::ucs2, 70}), 1u);
+  EXPECT_EQ(sms_segments({Encoding::ucs2, 71}), 2u);
+  EXPECT_EQ(sms_segments({Encoding::ucs2, 134}), 2u);
+  EXPECT_EQ(sms_segments({Encoding::ucs2, 135}), 3u);
+  // One curly quote turns a 100-character Roman Urdu text from one GSM-7 SMS into two UCS-2 ones.
+  EXPECT_EQ(sms_segments(measure(std::string(99, 'a') + "\xE2\x80\x99")), 2u);
+  EXPECT_EQ(sms_segments(measure(std::string(100, 'a'))), 1u);
+}

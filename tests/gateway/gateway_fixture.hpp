@@ -8,12 +8,16 @@
 #include <string>
 #include <thread>
 
+#include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
+#include "adapters/sms/sms_adapter.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/app.hpp"
 #include "gateway/clock.hpp"
 #include "gateway/config.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/sms_service.hpp"
+#include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -22,9 +26,37 @@ namespace rabta::test {
 
 inline constexpr const char* test_secret = "test-secret-0123456789abcdef";
 
+inline constexpr const char* kannel_secret = "kannel-secret-0123456789abcdef";
+
+// Field encryption key for tests (one key, id 1).
+inline common::FieldCipher test_cipher() {
+  common::FieldCipher::Key key;
+  key.fill(0xAA);
+  return common::FieldCipher({{1, key}}, 1);
+}
+
+// The default SMS channels: Kannel (answers in the HTTP response) and Africa's Talking (replies
+// through the outbox).
+inline std::vector<gateway::SmsChannel> default_channels() {
+  return {
+      {"kannel", "/sms/kannel",
+       adapters::sms::make_adapter("kannel", {{"sendsms_url", "http://127.0.0.1:9/cgi-bin/sendsms"},
+                                              {"username", "u"},
+                                              {"password", "p"},
+                                              {"from", "12345"},
+                                              {"secret", kannel_secret},
+                                              {"dlr_url", "http://127.0.0.1:9/sms/kannel"}})},
+      {"at", "/sms/at",
+       adapters::sms::make_adapter(
+           "africastalking",
+           {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}})}};
+}
+
 class Gateway {
  public:
-  explicit Gateway(std::size_t body_limit = 8 * 1024) {
+  explicit Gateway(std::size_t body_limit = 8 * 1024,
+                   std::vector<gateway::SmsChannel> channels = default_channels(),
+                   std::string public_url = "http://127.0.0.1") {
     config_ = gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml");
     auto loaded = gateway::load_flows(config_);
     if (!loaded.flows) throw std::runtime_error("shipped flows do not load");
@@ -32,11 +64,20 @@ class Gateway {
     store::StoreOptions so;
     so.path = db_path();
     store = store::open_sqlite_store(so);
-    service_ = std::make_unique<gateway::UssdService>(
-        engine_, gateway::SessionPolicy{config_.resume_window, config_.quiet_period}, clock, ids);
+    std::vector<flows::Diagnostic> errors;
+    texts = std::make_shared<const gateway::SmsTexts>(gateway::load_sms_texts(
+        config_.sms.keywords, config_.sms.templates, *loaded.flows, errors));
+    if (!errors.empty())
+      throw std::runtime_error("shipped SMS texts do not load: " + errors.front().to_string());
+    gateway::SessionPolicy sessions{config_.resume_window, config_.quiet_period, texts->answer_key};
+    service_ = std::make_unique<gateway::UssdService>(engine_, sessions, clock, ids);
+    sms_ = std::make_unique<gateway::SmsService>(engine_, texts, sms_policy, sessions, clock, ids,
+                                                 cipher);
     gateway::AppOptions ao;
     ao.africastalking = config_.africastalking;
     ao.africastalking_secret = test_secret;
+    ao.channels = std::move(channels);
+    ao.public_url = std::move(public_url);
     gateway::HttpServerOptions ho;
     ho.port = 0;
     ho.body_limit = body_limit;
@@ -44,7 +85,8 @@ class Gateway {
         ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
           app_->handle(std::move(r), std::move(respond));
         });
-    app_ = std::make_unique<gateway::App>(ao, *store, *service_, pseudonymizer, nullptr);
+    app_ =
+        std::make_unique<gateway::App>(ao, *store, *service_, sms_.get(), pseudonymizer, nullptr);
     server_->listen();
     thread_ = std::thread([this] { server_->run(); });
     base = "http://127.0.0.1:" + std::to_string(server_->port());
@@ -74,6 +116,18 @@ class Gateway {
     return db.execAndGet(sql).getString();
   }
 
+  // One SMS as Kannel's get-url sends it.
+  HttpResult kannel_sms(const std::string& id, const std::string& phone, const std::string& text) {
+    return http.get(base + "/sms/kannel?" +
+                    form({{"key", kannel_secret},
+                          {"id", id},
+                          {"from", phone},
+                          {"to", "12345"},
+                          {"text", text},
+                          {"coding", "0"},
+                          {"charset", "UTF-8"}}));
+  }
+
   // One USSD hop as Africa's Talking sends it.
   HttpResult hop(const std::string& session, const std::string& phone, const std::string& text) {
     return http.post(ussd_url(), form({{"sessionId", session},
@@ -87,6 +141,9 @@ class Gateway {
   gateway::ManualClock clock{1'790'000'000'000};
   flows::SeededIds ids{99};
   common::Pseudonymizer pseudonymizer{std::string(32, 'k')};
+  common::FieldCipher cipher = test_cipher();
+  gateway::SmsPolicy sms_policy;
+  std::shared_ptr<const gateway::SmsTexts> texts;
   std::unique_ptr<store::Store> store;
   HttpClient http;
   std::string base;
@@ -95,6 +152,7 @@ class Gateway {
   gateway::Config config_;
   std::shared_ptr<const flows::Engine> engine_;
   std::unique_ptr<gateway::UssdService> service_;
+  std::unique_ptr<gateway::SmsService> sms_;
   std::unique_ptr<gateway::App> app_;
   std::unique_ptr<gateway::HttpServer> server_;
   std::thread thread_;

@@ -4,17 +4,23 @@
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "adapters/store/migrations.hpp"
+#include "adapters/store/queries.hpp"
 #include "adapters/store/store.hpp"
 
 namespace rabta::store {
@@ -167,12 +173,14 @@ TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
   }
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), latest_schema_version());
-  for (const char* table :
-       {"contacts", "sessions", "cases", "answers", "consents", "outbox", "meta"}) {
+  for (const char* table : {"contacts", "sessions", "cases", "answers", "consents", "outbox",
+                            "meta", "inbound", "checkins"}) {
     EXPECT_TRUE(db.tableExists(table)) << table;
   }
-  for (const char* index : {"sessions_contact_channel_updated", "sessions_status_updated",
-                            "outbox_status_not_before"}) {
+  for (const char* index :
+       {"sessions_contact_channel_updated", "sessions_status_updated", "outbox_status_not_before",
+        "contacts_checkin_schedule", "outbox_channel_provider_message", "inbound_contact_received",
+        "checkins_status_remind", "checkins_status_deadline"}) {
     SQLite::Statement q(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?");
     q.bind(1, index);
     ASSERT_TRUE(q.executeStep());
@@ -562,6 +570,1011 @@ TEST_F(StoreTest, OutboxDedupes) {
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("SELECT payload FROM outbox").getString(), R"({"n":1})");
   EXPECT_EQ(db.execAndGet("SELECT status FROM outbox").getString(), "pending");
+}
+
+// ---- schema 2: migration from version 1 ----
+
+TEST_F(StoreTest, MigratesVersion1FileKeepingRows) {
+  ASSERT_EQ(latest_schema_version(), 2);
+  {
+    // A file as a version-1 rabta left it: only migration 1's script, user_version 1.
+    const auto scripts = detail::migrations();
+    ASSERT_FALSE(scripts.empty());
+    ASSERT_EQ(scripts.front().version, 1);
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(std::string(scripts.front().sql));
+    db.exec("PRAGMA user_version = 1");
+    db.exec(
+        "INSERT INTO contacts (pseudonym, language, quiet_until, created_at, updated_at) "
+        "VALUES ('old-contact', 'sw', 4242, 10, 20)");
+    db.exec(
+        "INSERT INTO outbox (kind, dedupe_key, payload, cause, status, attempts, created_at, "
+        "not_before, expires_at, last_error) VALUES ('case_alert', 'case:OLD:ngo', '{}', "
+        "'case:OLD', 'pending', 2, 30, 40, 50, 'timeout')");
+    ASSERT_FALSE(db.tableExists("checkins"));
+  }
+
+  auto store = open();
+  EXPECT_EQ(store->schema_version(), 2);
+  store->read([](Tx& tx) {
+    const auto c = tx.find_contact("old-contact");
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->language, "sw");
+    EXPECT_EQ(c->quiet_until, 4242);
+    EXPECT_EQ(c->created_at, 10);
+    EXPECT_EQ(c->updated_at, 20);
+    EXPECT_EQ(c->status, contact_status::caller);
+    EXPECT_EQ(c->phone_enc, "");
+    EXPECT_EQ(c->district, "");
+    EXPECT_EQ(c->checkin_weekday, 0);
+    EXPECT_EQ(c->window_start_hour, 0);
+    EXPECT_EQ(c->window_end_hour, 0);
+    EXPECT_EQ(c->channel, "");
+    EXPECT_FALSE(c->sms_ok);
+    EXPECT_FALSE(c->confirm_ok);
+    EXPECT_EQ(c->missed_in_row, 0);
+
+    const auto rows = tx.list_outbox("", 10);
+    ASSERT_EQ(rows.size(), 1U);
+    const OutboxRecord& o = rows.front();
+    EXPECT_EQ(o.kind, "case_alert");
+    EXPECT_EQ(o.dedupe_key, "case:OLD:ngo");
+    EXPECT_EQ(o.cause, "case:OLD");
+    EXPECT_EQ(o.status, outbox_status::pending);
+    EXPECT_EQ(o.attempts, 2);
+    EXPECT_EQ(o.created_at, 30);
+    EXPECT_EQ(o.not_before, 40);
+    EXPECT_EQ(o.expires_at, 50);
+    EXPECT_EQ(o.last_error, "timeout");
+    EXPECT_EQ(o.contact_id, 0);
+    EXPECT_EQ(o.channel, "");
+    EXPECT_EQ(o.lease_until, 0);
+    EXPECT_EQ(o.sent_at, 0);
+    EXPECT_EQ(o.provider_message_id, "");
+    EXPECT_EQ(o.delivery_status, "");
+    EXPECT_EQ(o.encoding, "");
+    EXPECT_EQ(o.segments, 0);
+  });
+
+  // The migrated contact can be enrolled; her quick-exit quiet time stays.
+  ContactRecord enrol;
+  enrol.pseudonym = "old-contact";
+  enrol.status = contact_status::active;
+  enrol.language = "en";
+  enrol.checkin_weekday = 2;
+  std::int64_t id = 0;
+  ASSERT_TRUE(store->run([&](Tx& tx) { id = tx.enrol_contact(enrol, 99); }).ok);
+  store->read([&](Tx& tx) {
+    const auto c = tx.find_contact_by_id(id);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->pseudonym, "old-contact");
+    EXPECT_EQ(c->status, contact_status::active);
+    EXPECT_EQ(c->quiet_until, 4242);
+  });
+  store->close();
+
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 2);
+  EXPECT_TRUE(db.tableExists("inbound"));
+  EXPECT_TRUE(db.tableExists("checkins"));
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM contacts").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM outbox").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+}
+
+// ---- schema 2: enrolment ----
+
+ContactRecord make_enrolled(const std::string& pseudonym, int weekday, int start_hour, int end_hour,
+                            const char* status = contact_status::active) {
+  ContactRecord c;
+  c.pseudonym = pseudonym;
+  c.language = "sw";
+  c.status = status;
+  c.phone_enc = std::string("enc:") + pseudonym;
+  c.district = "kinondoni";
+  c.checkin_weekday = weekday;
+  c.window_start_hour = start_hour;
+  c.window_end_hour = end_hour;
+  c.channel = "sms";
+  c.sms_ok = true;
+  c.confirm_ok = false;
+  return c;
+}
+
+std::int64_t enrol(Store& store, const ContactRecord& c, Millis now = 1000) {
+  std::int64_t id = 0;
+  const JobResult r = store.run([&](Tx& tx) { id = tx.enrol_contact(c, now); });
+  EXPECT_TRUE(r.ok) << r.error;
+  return id;
+}
+
+TEST_F(StoreTest, EnrolContactCreatesThenUpdatesKeepingQuietAndMissed) {
+  auto store = open();
+  // Ciphertext: NUL bytes and bytes that are not UTF-8 must come back exactly.
+  const std::string cipher(
+      "\x00\x01\xff\xfe"
+      "ab\x00\x80"
+      "c\x00",
+      11);
+  ContactRecord c = make_enrolled("p-enrol", 3, 9, 17);
+  c.phone_enc = cipher;
+  c.confirm_ok = true;
+  const std::int64_t id = enrol(*store, c, 1000);
+  ASSERT_GT(id, 0);
+
+  store->read([&](Tx& tx) {
+    const auto found = tx.find_contact_by_id(id);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->pseudonym, "p-enrol");
+    EXPECT_EQ(found->language, "sw");
+    EXPECT_EQ(found->status, contact_status::active);
+    EXPECT_EQ(found->phone_enc, cipher);
+    EXPECT_EQ(found->phone_enc.size(), 11U);
+    EXPECT_EQ(found->district, "kinondoni");
+    EXPECT_EQ(found->checkin_weekday, 3);
+    EXPECT_EQ(found->window_start_hour, 9);
+    EXPECT_EQ(found->window_end_hour, 17);
+    EXPECT_EQ(found->channel, "sms");
+    EXPECT_TRUE(found->sms_ok);
+    EXPECT_TRUE(found->confirm_ok);
+    EXPECT_EQ(found->missed_in_row, 0);
+    EXPECT_EQ(found->quiet_until, 0);
+    EXPECT_EQ(found->created_at, 1000);
+    EXPECT_EQ(found->updated_at, 1000);
+    // find_contact and upsert_contact carry the same fields.
+    const auto by_pseudonym = tx.find_contact("p-enrol");
+    ASSERT_TRUE(by_pseudonym.has_value());
+    EXPECT_EQ(by_pseudonym->id, id);
+    EXPECT_EQ(by_pseudonym->phone_enc, cipher);
+    EXPECT_FALSE(tx.find_contact_by_id(id + 1000).has_value());
+  });
+  EXPECT_EQ(count("SELECT COUNT(*) FROM contacts WHERE typeof(phone_enc) = 'blob' AND "
+                  "length(phone_enc) = 11"),
+            1);
+
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.set_contact_quiet_until(id, 5000, 1100);
+                    tx.set_contact_missed(id, 2, 1200);
+                    const ContactRecord existing = tx.upsert_contact("p-enrol", 1300);
+                    EXPECT_EQ(existing.id, id);
+                    EXPECT_EQ(existing.phone_enc, cipher);
+                    EXPECT_EQ(existing.checkin_weekday, 3);
+                    EXPECT_EQ(existing.missed_in_row, 2);
+                  })
+                  .ok);
+
+  // Enrolling again by pseudonym replaces every enrolment field, keeps the id, created_at,
+  // quiet_until and missed_in_row.
+  ContactRecord again = make_enrolled("p-enrol", 5, 18, 21, contact_status::paused);
+  again.language = "en";
+  again.phone_enc = "new";
+  again.district = "";
+  again.channel = "ussd";
+  again.sms_ok = false;
+  again.quiet_until = 1;    // not an enrolment field: ignored
+  again.missed_in_row = 9;  // likewise
+  EXPECT_EQ(enrol(*store, again, 2000), id);
+  store->read([&](Tx& tx) {
+    const auto found = tx.find_contact_by_id(id);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->language, "en");
+    EXPECT_EQ(found->status, contact_status::paused);
+    EXPECT_EQ(found->phone_enc, "new");
+    EXPECT_EQ(found->district, "");
+    EXPECT_EQ(found->checkin_weekday, 5);
+    EXPECT_EQ(found->window_start_hour, 18);
+    EXPECT_EQ(found->window_end_hour, 21);
+    EXPECT_EQ(found->channel, "ussd");
+    EXPECT_FALSE(found->sms_ok);
+    EXPECT_FALSE(found->confirm_ok);
+    EXPECT_EQ(found->quiet_until, 5000);
+    EXPECT_EQ(found->missed_in_row, 2);
+    EXPECT_EQ(found->created_at, 1000);
+    EXPECT_EQ(found->updated_at, 2000);
+  });
+  EXPECT_EQ(count("SELECT COUNT(*) FROM contacts"), 1);
+
+  // A contact who only dialled in has the defaults.
+  const JobResult r = store->run([](Tx& tx) {
+    const ContactRecord caller = tx.upsert_contact("p-caller", 3000);
+    EXPECT_EQ(caller.status, contact_status::caller);
+    EXPECT_EQ(caller.phone_enc, "");
+    EXPECT_EQ(caller.checkin_weekday, 0);
+    EXPECT_EQ(caller.created_at, 3000);
+    EXPECT_FALSE(caller.sms_ok);
+  });
+  EXPECT_TRUE(r.ok) << r.error;
+}
+
+TEST_F(StoreTest, SetContactStatusPhoneMissed) {
+  auto store = open();
+  const std::int64_t id = enrol(*store, make_enrolled("p1", 1, 8, 12));
+  const std::string cipher("\x00\x00\x00", 3);
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.set_contact_status(id, contact_status::opted_out, 2000);
+                    tx.set_contact_phone(id, cipher, 2100);
+                    tx.set_contact_missed(id, 3, 2200);
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    const auto c = tx.find_contact_by_id(id);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->status, contact_status::opted_out);
+    EXPECT_EQ(c->phone_enc, cipher);
+    EXPECT_EQ(c->missed_in_row, 3);
+    EXPECT_EQ(c->updated_at, 2200);
+  });
+  // Erasing the number leaves an empty blob, never NULL.
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.set_contact_phone(id, "", 2300); }).ok);
+  store->read([&](Tx& tx) { EXPECT_EQ(tx.find_contact_by_id(id)->phone_enc, ""); });
+  EXPECT_EQ(count("SELECT length(phone_enc) FROM contacts"), 0);
+
+  for (auto job : std::vector<Job>{
+           [](Tx& tx) { tx.set_contact_status(4242, contact_status::removed, 1); },
+           [](Tx& tx) { tx.set_contact_phone(4242, "x", 1); },
+           [](Tx& tx) { tx.set_contact_missed(4242, 1, 1); },
+       }) {
+    const JobResult r = store->run(std::move(job));
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find("no such contact"), std::string::npos) << r.error;
+  }
+}
+
+TEST_F(StoreTest, ListContactsPagesById) {
+  auto store = open();
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(add_contact(*store, "p" + std::to_string(i)).id);
+  store->read([&](Tx& tx) {
+    auto page = tx.list_contacts(0, 2);
+    ASSERT_EQ(page.size(), 2U);
+    EXPECT_EQ(page[0].id, ids[0]);
+    EXPECT_EQ(page[1].id, ids[1]);
+    page = tx.list_contacts(page.back().id, 2);
+    ASSERT_EQ(page.size(), 2U);
+    EXPECT_EQ(page[0].id, ids[2]);
+    EXPECT_EQ(page[1].id, ids[3]);
+    page = tx.list_contacts(page.back().id, 2);
+    ASSERT_EQ(page.size(), 1U);
+    EXPECT_EQ(page[0].id, ids[4]);
+    EXPECT_EQ(page[0].pseudonym, "p4");
+    EXPECT_TRUE(tx.list_contacts(ids[4], 2).empty());
+  });
+}
+
+// ---- schema 2: inbound messages ----
+
+InboundRecord make_inbound(std::int64_t contact_id, const std::string& message_id,
+                           const std::string& hash, Millis received_at) {
+  InboundRecord m;
+  m.provider = "africastalking";
+  m.provider_message_id = message_id;
+  m.contact_id = contact_id;
+  m.text_hash = hash;
+  m.received_at = received_at;
+  return m;
+}
+
+TEST_F(StoreTest, InboundDedupesByProviderMessageId) {
+  auto store = open();
+  const auto her = add_contact(*store, "p1");
+  bool first = false;
+  bool duplicate = true;
+  bool other_provider = false;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    first = tx.insert_inbound(make_inbound(her.id, "m1", "h-stop", 100));
+                    InboundRecord again = make_inbound(her.id, "m1", "h-other", 999);
+                    again.reply = "changed";
+                    duplicate = tx.insert_inbound(again);
+                    InboundRecord elsewhere = make_inbound(her.id, "m1", "h-stop", 100);
+                    elsewhere.provider = "kannel";
+                    other_provider = tx.insert_inbound(elsewhere);
+                  })
+                  .ok);
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(duplicate);
+  EXPECT_TRUE(other_provider);
+
+  std::int64_t id = 0;
+  store->read([&](Tx& tx) {
+    const auto m = tx.find_inbound("africastalking", "m1");
+    ASSERT_TRUE(m.has_value());
+    id = m->id;
+    EXPECT_GT(m->id, 0);
+    EXPECT_EQ(m->provider, "africastalking");
+    EXPECT_EQ(m->provider_message_id, "m1");
+    EXPECT_EQ(m->contact_id, her.id);
+    EXPECT_EQ(m->text_hash, "h-stop");  // the duplicate changed nothing
+    EXPECT_EQ(m->reply, "");
+    EXPECT_EQ(m->received_at, 100);
+    EXPECT_FALSE(tx.find_inbound("africastalking", "m2").has_value());
+    EXPECT_FALSE(tx.find_inbound("other", "m1").has_value());
+  });
+
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.set_inbound_reply(id, "Asante. Reply 1 ..."); }).ok);
+  store->read([](Tx& tx) {
+    EXPECT_EQ(tx.find_inbound("africastalking", "m1")->reply, "Asante. Reply 1 ...");
+    EXPECT_EQ(tx.find_inbound("kannel", "m1")->reply, "");
+  });
+  const JobResult r = store->run([](Tx& tx) { tx.set_inbound_reply(4242, "x"); });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("set_inbound_reply"), std::string::npos) << r.error;
+}
+
+TEST_F(StoreTest, CountsInboundSinceAndByTextHash) {
+  auto store = open();
+  const auto her = add_contact(*store, "p1");
+  const auto other = add_contact(*store, "p2");
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.insert_inbound(make_inbound(her.id, "a", "h1", 100));
+                    tx.insert_inbound(make_inbound(her.id, "b", "h1", 200));
+                    tx.insert_inbound(make_inbound(her.id, "c", "h2", 300));
+                    tx.insert_inbound(make_inbound(her.id, "d", "h1", 400));
+                    tx.insert_inbound(make_inbound(other.id, "e", "h1", 400));
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    EXPECT_EQ(tx.count_inbound_since(her.id, 0), 4);
+    EXPECT_EQ(tx.count_inbound_since(her.id, 200), 3);  // at or after
+    EXPECT_EQ(tx.count_inbound_since(her.id, 401), 0);
+    EXPECT_EQ(tx.count_inbound_since(other.id, 0), 1);
+    EXPECT_EQ(tx.count_inbound_text_since(her.id, "h1", 0), 3);
+    EXPECT_EQ(tx.count_inbound_text_since(her.id, "h1", 200), 2);
+    EXPECT_EQ(tx.count_inbound_text_since(her.id, "h2", 301), 0);
+    EXPECT_EQ(tx.count_inbound_text_since(her.id, "h3", 0), 0);
+  });
+}
+
+// ---- schema 2: outbox dispatch ----
+
+OutboxRecord make_sms(const std::string& dedupe_key, const std::string& kind, Millis not_before,
+                      Millis expires_at = 0) {
+  OutboxRecord o = make_outbox(dedupe_key);
+  o.kind = kind;
+  o.created_at = not_before;
+  o.not_before = not_before;
+  o.expires_at = expires_at;
+  return o;
+}
+
+std::vector<std::string> keys_of(const std::vector<OutboxRecord>& rows) {
+  std::vector<std::string> keys;
+  for (const auto& r : rows) keys.push_back(r.dedupe_key);
+  return keys;
+}
+
+using Keys = std::vector<std::string>;
+
+TEST_F(StoreTest, InsertOutboxStoresEverySchema2Field) {
+  auto store = open();
+  const auto her = add_contact(*store, "p1");
+  OutboxRecord o = make_sms("sms:1", "sms", 500, 9000);
+  o.payload = R"({"text":"Habari"})";
+  o.contact_id = her.id;
+  o.channel = "africastalking";
+  o.encoding = "ucs2";
+  o.segments = 2;
+  ASSERT_TRUE(store->run([&](Tx& tx) { EXPECT_TRUE(tx.insert_outbox(o)); }).ok);
+  store->read([&](Tx& tx) {
+    const auto rows = tx.list_outbox("", 10);
+    ASSERT_EQ(rows.size(), 1U);
+    const auto found = tx.find_outbox(rows.front().id);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->kind, "sms");
+    EXPECT_EQ(found->dedupe_key, "sms:1");
+    EXPECT_EQ(found->payload, R"({"text":"Habari"})");
+    EXPECT_EQ(found->status, outbox_status::pending);
+    EXPECT_EQ(found->attempts, 0);
+    EXPECT_EQ(found->created_at, 500);
+    EXPECT_EQ(found->not_before, 500);
+    EXPECT_EQ(found->expires_at, 9000);
+    EXPECT_EQ(found->contact_id, her.id);
+    EXPECT_EQ(found->channel, "africastalking");
+    EXPECT_EQ(found->encoding, "ucs2");
+    EXPECT_EQ(found->segments, 2);
+    EXPECT_EQ(found->lease_until, 0);
+    EXPECT_EQ(found->provider_message_id, "");
+    EXPECT_FALSE(tx.find_outbox(found->id + 1).has_value());
+  });
+}
+
+TEST_F(StoreTest, ClaimOutboxTakesDueRowsOldestFirst) {
+  auto store = open();
+  ASSERT_TRUE(store
+                  ->run([](Tx& tx) {
+                    tx.insert_outbox(make_sms("s-100", "sms", 100));
+                    tx.insert_outbox(make_sms("s-50", "sms", 50));
+                    tx.insert_outbox(make_sms("s-future", "sms", 200));
+                    tx.insert_outbox(make_sms("s-ttl-passed", "sms", 10, 90));
+                    tx.insert_outbox(make_sms("s-ttl-150", "sms", 20, 150));  // expires_at <= now
+                    tx.insert_outbox(make_sms("s-ttl-ok", "sms", 10, 1000));
+                    tx.insert_outbox(make_sms("s-reminder", "sms_reminder", 60));
+                    OutboxRecord sent = make_sms("s-sent", "sms", 0);
+                    sent.status = outbox_status::sent;
+                    tx.insert_outbox(sent);
+                    tx.insert_outbox(make_sms("c-ttl-passed", "case_alert", 0, 100));
+                    tx.insert_outbox(make_sms("c-lookalike", "caseXalert", 0));
+                    tx.insert_outbox(make_sms("c-upper", "SMS", 0));
+                  })
+                  .ok);
+
+  // Limit 2, prefix "sms": the two oldest due sms* rows; passed TTLs of sms* rows expire.
+  std::vector<OutboxRecord> claimed;
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(150, 1150, 2, "sms"); }).ok);
+  EXPECT_EQ(keys_of(claimed), (Keys{"s-ttl-ok", "s-50"}));
+  for (const auto& o : claimed) {
+    EXPECT_EQ(o.status, outbox_status::sending);
+    EXPECT_EQ(o.lease_until, 1150);
+    EXPECT_EQ(o.attempts, 1);
+  }
+
+  // Rows already sending are not claimed again.
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(150, 1150, 10, "sms"); }).ok);
+  EXPECT_EQ(keys_of(claimed), (Keys{"s-reminder", "s-100"}));
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(150, 1150, 10, "sms"); }).ok);
+  EXPECT_TRUE(claimed.empty());
+
+  // An exact, case-sensitive prefix: neither "_" nor case acts as a wildcard.
+  ASSERT_TRUE(
+      store->run([&](Tx& tx) { claimed = tx.claim_outbox(150, 1150, 10, "case_alert"); }).ok);
+  EXPECT_TRUE(claimed.empty());
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(150, 1150, 0, ""); }).ok);
+  EXPECT_TRUE(claimed.empty());  // limit 0 claims nothing
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(150, 1150, 10, ""); }).ok);
+  EXPECT_EQ(keys_of(claimed), (Keys{"c-lookalike", "c-upper"}));
+
+  store->read([](Tx& tx) {
+    EXPECT_EQ(keys_of(tx.list_outbox(outbox_status::expired, 10)),
+              (Keys{"c-ttl-passed", "s-ttl-150", "s-ttl-passed"}));
+    EXPECT_EQ(keys_of(tx.list_outbox(outbox_status::pending, 10)), (Keys{"s-future"}));
+    EXPECT_EQ(keys_of(tx.list_outbox(outbox_status::sent, 10)), (Keys{"s-sent"}));
+    EXPECT_EQ(tx.list_outbox(outbox_status::sending, 10).size(), 6U);
+  });
+
+  // The future row becomes due.
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(200, 1200, 10, "sms"); }).ok);
+  EXPECT_EQ(keys_of(claimed), (Keys{"s-future"}));
+}
+
+TEST_F(StoreTest, ClaimOutboxExpiresRowsNotYetDue) {
+  auto store = open();
+  ASSERT_TRUE(store->run([](Tx& tx) { tx.insert_outbox(make_sms("late", "sms", 500, 300)); }).ok);
+  std::vector<OutboxRecord> claimed;
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(299, 999, 10, ""); }).ok);
+  EXPECT_TRUE(claimed.empty());
+  store->read(
+      [](Tx& tx) { EXPECT_EQ(tx.list_outbox("", 1).front().status, outbox_status::pending); });
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(300, 999, 10, ""); }).ok);
+  EXPECT_TRUE(claimed.empty());
+  store->read(
+      [](Tx& tx) { EXPECT_EQ(tx.list_outbox("", 1).front().status, outbox_status::expired); });
+}
+
+TEST_F(StoreTest, ReleasesStaleOutboxLeases) {
+  auto store = open();
+  std::vector<OutboxRecord> claimed;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.insert_outbox(make_sms("a", "sms", 0));
+                    tx.insert_outbox(make_sms("b", "sms", 0));
+                    claimed = tx.claim_outbox(100, 500, 1, "");
+                    EXPECT_EQ(keys_of(claimed), (Keys{"a"}));
+                    claimed = tx.claim_outbox(100, 700, 1, "");
+                    EXPECT_EQ(keys_of(claimed), (Keys{"b"}));
+                  })
+                  .ok);
+  int released = -1;
+  ASSERT_TRUE(store->run([&](Tx& tx) { released = tx.release_stale_outbox(500); }).ok);
+  EXPECT_EQ(released, 0);  // a lease is good until lease_until
+  ASSERT_TRUE(store->run([&](Tx& tx) { released = tx.release_stale_outbox(501); }).ok);
+  EXPECT_EQ(released, 1);
+  store->read([](Tx& tx) {
+    const auto pending = tx.list_outbox(outbox_status::pending, 10);
+    ASSERT_EQ(pending.size(), 1U);
+    EXPECT_EQ(pending.front().dedupe_key, "a");
+    EXPECT_EQ(pending.front().lease_until, 0);
+    EXPECT_EQ(pending.front().attempts, 1);
+    EXPECT_EQ(tx.list_outbox(outbox_status::sending, 10).front().dedupe_key, "b");
+  });
+  ASSERT_TRUE(store->run([&](Tx& tx) { claimed = tx.claim_outbox(600, 900, 10, ""); }).ok);
+  ASSERT_EQ(keys_of(claimed), (Keys{"a"}));
+  EXPECT_EQ(claimed.front().attempts, 2);
+}
+
+TEST_F(StoreTest, OutboxSentRetryDeadAndDeliveryReports) {
+  auto store = open();
+  std::vector<OutboxRecord> claimed;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    for (const char* key : {"a", "b", "c"}) {
+                      OutboxRecord o = make_sms(key, "sms", 0);
+                      o.channel = "africastalking";
+                      tx.insert_outbox(o);
+                    }
+                    claimed = tx.claim_outbox(10, 100, 10, "sms");
+                  })
+                  .ok);
+  ASSERT_EQ(claimed.size(), 3U);
+  const std::int64_t a = claimed[0].id;
+  const std::int64_t b = claimed[1].id;
+  const std::int64_t c = claimed[2].id;
+
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.outbox_sent(a, "ATXid_1", 50);
+                    tx.outbox_retry(b, 400, "HTTP 503", 50);
+                    tx.outbox_dead(c, "invalid number", 50);
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    const auto sent = tx.find_outbox(a);
+    ASSERT_TRUE(sent.has_value());
+    EXPECT_EQ(sent->status, outbox_status::sent);
+    EXPECT_EQ(sent->sent_at, 50);
+    EXPECT_EQ(sent->provider_message_id, "ATXid_1");
+    EXPECT_EQ(sent->lease_until, 0);
+    const auto retry = tx.find_outbox(b);
+    EXPECT_EQ(retry->status, outbox_status::pending);
+    EXPECT_EQ(retry->not_before, 400);
+    EXPECT_EQ(retry->last_error, "HTTP 503");
+    EXPECT_EQ(retry->attempts, 1);
+    const auto dead = tx.find_outbox(c);
+    EXPECT_EQ(dead->status, outbox_status::dead);
+    EXPECT_EQ(dead->last_error, "invalid number");
+    EXPECT_EQ(dead->sent_at, 0);
+  });
+
+  bool found = false;
+  bool wrong_channel = true;
+  bool unknown = true;
+  bool empty_id = true;
+  bool by_id = false;
+  bool by_missing_id = true;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    found = tx.update_delivery("africastalking", "ATXid_1", "delivered", 60);
+                    wrong_channel = tx.update_delivery("kannel", "ATXid_1", "failed", 60);
+                    unknown = tx.update_delivery("africastalking", "ATXid_9", "failed", 60);
+                    // Unsent rows have provider_message_id "": an empty id never matches them.
+                    empty_id = tx.update_delivery("africastalking", "", "failed", 60);
+                    by_id = tx.update_delivery_by_id(c, "failed", 60);
+                    by_missing_id = tx.update_delivery_by_id(4242, "failed", 60);
+                  })
+                  .ok);
+  EXPECT_TRUE(found);
+  EXPECT_FALSE(wrong_channel);
+  EXPECT_FALSE(unknown);
+  EXPECT_FALSE(empty_id);
+  EXPECT_TRUE(by_id);
+  EXPECT_FALSE(by_missing_id);
+  store->read([&](Tx& tx) {
+    EXPECT_EQ(tx.find_outbox(a)->delivery_status, "delivered");
+    EXPECT_EQ(tx.find_outbox(b)->delivery_status, "");
+    EXPECT_EQ(tx.find_outbox(c)->delivery_status, "failed");
+  });
+
+  for (auto job : std::vector<Job>{
+           [](Tx& tx) { tx.outbox_sent(4242, "x", 1); },
+           [](Tx& tx) { tx.outbox_retry(4242, 1, "x", 1); },
+           [](Tx& tx) { tx.outbox_dead(4242, "x", 1); },
+       }) {
+    const JobResult r = store->run(std::move(job));
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.error.find("no such outbox row"), std::string::npos) << r.error;
+  }
+}
+
+TEST_F(StoreTest, ListsAndCountsOutbox) {
+  auto store = open();
+  store->read([](Tx& tx) {
+    EXPECT_TRUE(tx.list_outbox("", 10).empty());
+    const auto counts = tx.outbox_counts();
+    ASSERT_EQ(counts.size(), 1U);
+    EXPECT_EQ(counts[0], (std::pair<std::string, std::int64_t>{"oldest_pending_created_at", 0}));
+  });
+  ASSERT_TRUE(store
+                  ->run([](Tx& tx) {
+                    tx.insert_outbox(make_sms("p1", "sms", 300));
+                    tx.insert_outbox(make_sms("p2", "sms", 200));
+                    tx.insert_outbox(make_sms("d1", "sms", 100));
+                    tx.insert_outbox(make_sms("s1", "sms", 100));
+                    tx.insert_outbox(make_sms("s2", "sms", 100));
+                    const auto all = tx.list_outbox("", 10);
+                    tx.outbox_dead(all[2].id, "x", 1);   // d1
+                    tx.outbox_sent(all[1].id, "m1", 1);  // s1
+                    tx.outbox_sent(all[0].id, "m2", 1);  // s2
+                  })
+                  .ok);
+  store->read([](Tx& tx) {
+    EXPECT_EQ(keys_of(tx.list_outbox("", 10)), (Keys{"s2", "s1", "d1", "p2", "p1"}));
+    EXPECT_EQ(keys_of(tx.list_outbox("", 2)), (Keys{"s2", "s1"}));
+    EXPECT_EQ(keys_of(tx.list_outbox(outbox_status::pending, 10)), (Keys{"p2", "p1"}));
+    EXPECT_TRUE(tx.list_outbox(outbox_status::expired, 10).empty());
+    const std::vector<std::pair<std::string, std::int64_t>> expected{
+        {"dead", 1}, {"pending", 2}, {"sent", 2}, {"oldest_pending_created_at", 200}};
+    EXPECT_EQ(tx.outbox_counts(), expected);
+  });
+}
+
+// ---- schema 2: weekly check-ins ----
+
+std::vector<std::int64_t> ids_of(const std::vector<ContactRecord>& contacts) {
+  std::vector<std::int64_t> ids;
+  for (const auto& c : contacts) ids.push_back(c.id);
+  return ids;
+}
+
+using Ids = std::vector<std::int64_t>;
+
+CheckinRecord make_checkin(std::int64_t contact_id, const std::string& week,
+                           const char* status = checkin_status::sent, Millis remind_at = 0,
+                           Millis deadline_at = 0) {
+  CheckinRecord c;
+  c.contact_id = contact_id;
+  c.week = week;
+  c.status = status;
+  c.sent_at = 100;
+  c.remind_at = remind_at;
+  c.deadline_at = deadline_at;
+  return c;
+}
+
+TEST_F(StoreTest, DueCheckinsHonoursWeekdayWindowStatusAndWeekRow) {
+  auto store = open();
+  const std::int64_t a = enrol(*store, make_enrolled("a", 3, 9, 12));
+  const std::int64_t b = enrol(*store, make_enrolled("b", 3, 10, 14));
+  enrol(*store, make_enrolled("paused", 3, 9, 12, contact_status::paused));
+  enrol(*store, make_enrolled("opted-out", 3, 9, 12, contact_status::opted_out));
+  enrol(*store, make_enrolled("thursday", 4, 9, 12));
+  add_contact(*store, "caller");
+  const std::int64_t f = enrol(*store, make_enrolled("f-done", 3, 9, 12));
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.insert_checkin(make_checkin(f, "2026-W48")); }).ok);
+
+  store->read([&](Tx& tx) {
+    const auto due = tx.due_checkins("2026-W48", 3, 10, 0, 100);
+    EXPECT_EQ(ids_of(due), (Ids{a, b}));
+    ASSERT_FALSE(due.empty());
+    EXPECT_EQ(due[0].pseudonym, "a");
+    EXPECT_EQ(due[0].phone_enc, "enc:a");
+    EXPECT_EQ(due[0].window_end_hour, 12);
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 3, 9, 0, 100)), (Ids{a}));
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 3, 11, 0, 100)), (Ids{a, b}));
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 3, 12, 0, 100)), (Ids{b}));  // end exclusive
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 3, 14, 0, 100)), Ids{});
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 3, 8, 0, 100)), Ids{});
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 2, 10, 0, 100)), Ids{});
+    // Another week: f's row for W48 does not count.
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W49", 3, 10, 0, 100)), (Ids{a, b, f}));
+    // Paging by id.
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W49", 3, 10, 0, 2)), (Ids{a, b}));
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W49", 3, 10, b, 2)), (Ids{f}));
+    EXPECT_EQ(ids_of(tx.due_checkins("2026-W49", 3, 10, f, 2)), Ids{});
+  });
+
+  // Once her row for the week exists she is no longer due.
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.insert_checkin(make_checkin(a, "2026-W48")); }).ok);
+  store->read(
+      [&](Tx& tx) { EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 3, 10, 0, 100)), (Ids{b})); });
+}
+
+TEST_F(StoreTest, InsertCheckinOncePerWeekAndUpdate) {
+  auto store = open();
+  const std::int64_t her = enrol(*store, make_enrolled("her", 1, 8, 20));
+  bool first = false;
+  bool duplicate = true;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    first = tx.insert_checkin(
+                        make_checkin(her, "2026-W48", checkin_status::sent, 500, 1000));
+                    duplicate = tx.insert_checkin(
+                        make_checkin(her, "2026-W48", checkin_status::answered, 7, 7));
+                  })
+                  .ok);
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(duplicate);
+
+  CheckinRecord open_one;
+  store->read([&](Tx& tx) {
+    const auto c = tx.open_checkin(her);
+    ASSERT_TRUE(c.has_value());
+    open_one = *c;
+    EXPECT_GT(c->id, 0);
+    EXPECT_EQ(c->contact_id, her);
+    EXPECT_EQ(c->week, "2026-W48");
+    EXPECT_EQ(c->status, checkin_status::sent);
+    EXPECT_EQ(c->sent_at, 100);
+    EXPECT_EQ(c->remind_at, 500);
+    EXPECT_EQ(c->deadline_at, 1000);
+    EXPECT_EQ(c->answered_at, 0);
+    EXPECT_EQ(c->answer, "");
+    EXPECT_EQ(c->case_reference, "");
+  });
+
+  open_one.status = checkin_status::answered;
+  open_one.answered_at = 700;
+  open_one.answer = "fine";
+  open_one.case_reference = "K7P2QX";
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.update_checkin(open_one); }).ok);
+  store->read([&](Tx& tx) {
+    EXPECT_FALSE(tx.open_checkin(her).has_value());
+    const auto c = tx.previous_checkin(her, "2026-W49");
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->id, open_one.id);
+    EXPECT_EQ(c->status, checkin_status::answered);
+    EXPECT_EQ(c->answered_at, 700);
+    EXPECT_EQ(c->answer, "fine");
+    EXPECT_EQ(c->case_reference, "K7P2QX");
+  });
+
+  CheckinRecord missing = open_one;
+  missing.id = 4242;
+  JobResult r = store->run([&](Tx& tx) { tx.update_checkin(missing); });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no such check-in"), std::string::npos) << r.error;
+  // A check-in for a contact that does not exist breaks the foreign key; the error names the
+  // operation, not the values.
+  r = store->run([](Tx& tx) { tx.insert_checkin(make_checkin(777, "1999-W01")); });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("insert_checkin"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("FOREIGN KEY"), std::string::npos) << r.error;
+  EXPECT_EQ(r.error.find("1999-W01"), std::string::npos) << r.error;
+}
+
+TEST_F(StoreTest, OpenCheckinIsTheNewestSentOrReminded) {
+  auto store = open();
+  const std::int64_t her = enrol(*store, make_enrolled("her", 1, 8, 20));
+  const std::int64_t other = enrol(*store, make_enrolled("other", 1, 8, 20));
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.insert_checkin(make_checkin(her, "2026-W46", checkin_status::reminded));
+                    tx.insert_checkin(make_checkin(her, "2026-W47", checkin_status::sent));
+                    tx.insert_checkin(make_checkin(her, "2026-W48", checkin_status::missed));
+                    tx.insert_checkin(make_checkin(other, "2026-W49", checkin_status::sent));
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    const auto c = tx.open_checkin(her);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->week, "2026-W47");
+    EXPECT_FALSE(tx.open_checkin(4242).has_value());
+  });
+}
+
+TEST_F(StoreTest, SelectsCheckinsToRemindAndOverdue) {
+  auto store = open();
+  std::vector<std::int64_t> c;
+  for (int i = 0; i < 5; ++i) {
+    c.push_back(enrol(*store, make_enrolled("p" + std::to_string(i), 1, 8, 20)));
+  }
+  const std::string week = "2026-W48";
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.insert_checkin(make_checkin(c[0], week, checkin_status::sent, 500, 1000));
+                    tx.insert_checkin(make_checkin(c[1], week, checkin_status::sent, 400, 900));
+                    tx.insert_checkin(
+                        make_checkin(c[2], week, checkin_status::sent, 0, 800));  // no reminder
+                    tx.insert_checkin(make_checkin(c[3], week, checkin_status::reminded, 300, 700));
+                    tx.insert_checkin(make_checkin(c[4], week, checkin_status::answered, 200, 600));
+                  })
+                  .ok);
+  const auto contacts_of = [](const std::vector<CheckinRecord>& rows) {
+    std::vector<std::int64_t> ids;
+    for (const auto& r : rows) ids.push_back(r.contact_id);
+    return ids;
+  };
+  store->read([&](Tx& tx) {
+    EXPECT_EQ(contacts_of(tx.checkins_to_remind(399, 10)), Ids{});
+    EXPECT_EQ(contacts_of(tx.checkins_to_remind(400, 10)), (Ids{c[1]}));
+    EXPECT_EQ(contacts_of(tx.checkins_to_remind(10000, 10)), (Ids{c[1], c[0]}));
+    EXPECT_EQ(contacts_of(tx.checkins_to_remind(10000, 1)), (Ids{c[1]}));
+
+    EXPECT_EQ(contacts_of(tx.checkins_overdue(699, 10)), Ids{});
+    EXPECT_EQ(contacts_of(tx.checkins_overdue(700, 10)), (Ids{c[3]}));
+    EXPECT_EQ(contacts_of(tx.checkins_overdue(10000, 10)), (Ids{c[3], c[2], c[1], c[0]}));
+    EXPECT_EQ(contacts_of(tx.checkins_overdue(10000, 2)), (Ids{c[3], c[2]}));
+  });
+
+  // Reminded: no second reminder, still overdue at its deadline.
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    auto open_one = tx.open_checkin(c[1]);
+                    ASSERT_TRUE(open_one.has_value());
+                    open_one->status = checkin_status::reminded;
+                    tx.update_checkin(*open_one);
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    EXPECT_EQ(contacts_of(tx.checkins_to_remind(10000, 10)), (Ids{c[0]}));
+    EXPECT_EQ(contacts_of(tx.checkins_overdue(900, 10)), (Ids{c[3], c[2], c[1]}));
+  });
+}
+
+TEST_F(StoreTest, PreviousCheckinIsTheNewestEarlierWeek) {
+  auto store = open();
+  const std::int64_t her = enrol(*store, make_enrolled("her", 1, 8, 20));
+  const std::int64_t other = enrol(*store, make_enrolled("other", 1, 8, 20));
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.insert_checkin(make_checkin(her, "2026-W02", checkin_status::missed));
+                    tx.insert_checkin(make_checkin(her, "2025-W52", checkin_status::answered));
+                    tx.insert_checkin(make_checkin(her, "2026-W01", checkin_status::missed));
+                    tx.insert_checkin(make_checkin(other, "2026-W03", checkin_status::sent));
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    auto prev = tx.previous_checkin(her, "2026-W03");
+    ASSERT_TRUE(prev.has_value());
+    EXPECT_EQ(prev->week, "2026-W02");
+    prev = tx.previous_checkin(her, "2026-W02");
+    ASSERT_TRUE(prev.has_value());
+    EXPECT_EQ(prev->week, "2026-W01");
+    prev = tx.previous_checkin(her, "2026-W01");  // across the year boundary
+    ASSERT_TRUE(prev.has_value());
+    EXPECT_EQ(prev->week, "2025-W52");
+    EXPECT_EQ(prev->status, checkin_status::answered);
+    EXPECT_FALSE(tx.previous_checkin(her, "2025-W52").has_value());
+    EXPECT_FALSE(tx.previous_checkin(other, "2026-W03").has_value());
+  });
+}
+
+// due_checkins reads growing id ranges; paging through it with any limit must give exactly what
+// the plain definition gives, also when the due contacts are sparse and far apart.
+TEST_F(StoreTest, DueCheckinsPagesMatchTheDefinition) {
+  constexpr int kContacts = 5000;
+  const std::string week = "2026-W10";
+  auto store = open();
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    for (int i = 0; i < kContacts; ++i) {
+                      // Dense due contacts among the first 100, then one in 397, then a gap.
+                      const bool due_kind = i < 100 ? i % 2 == 0 : (i < 4000 && i % 397 == 0);
+                      ContactRecord c =
+                          make_enrolled("p" + std::to_string(i), due_kind ? 2 : 5, 8, 12);
+                      if (i % 11 == 0) c.status = contact_status::paused;
+                      if (i % 13 == 0) c.window_start_hour = 11;
+                      if (i % 17 == 0) c.window_end_hour = 10;
+                      const std::int64_t id = tx.enrol_contact(c, 1);
+                      if (i % 19 == 0) tx.insert_checkin(make_checkin(id, week));
+                      if (i % 23 == 0) tx.insert_checkin(make_checkin(id, "2026-W09"));
+                    }
+                  })
+                  .ok);
+
+  std::vector<std::int64_t> expected;
+  store->read([&](Tx& tx) {
+    std::int64_t after = 0;
+    for (auto page = tx.list_contacts(after, 1000); !page.empty();
+         page = tx.list_contacts(after, 1000)) {
+      for (const auto& c : page) {
+        const int i = std::stoi(c.pseudonym.substr(1));
+        if (c.status == contact_status::active && c.checkin_weekday == 2 &&
+            c.window_start_hour <= 10 && 10 < c.window_end_hour && i % 19 != 0) {
+          expected.push_back(c.id);
+        }
+      }
+      after = page.back().id;
+    }
+  });
+  ASSERT_GT(expected.size(), 20U);
+
+  for (const int limit : {1, 3, 64, 1000}) {
+    std::vector<std::int64_t> got;
+    store->read([&](Tx& tx) {
+      std::int64_t after = 0;
+      for (auto page = tx.due_checkins(week, 2, 10, after, limit); !page.empty();
+           page = tx.due_checkins(week, 2, 10, after, limit)) {
+        EXPECT_LE(page.size(), static_cast<std::size_t>(limit));
+        for (const auto& c : page) got.push_back(c.id);
+        after = page.back().id;
+      }
+    });
+    EXPECT_EQ(got, expected) << "limit " << limit;
+  }
+  store->read([&](Tx& tx) {
+    EXPECT_TRUE(tx.due_checkins(week, 2, 10, expected.back(), 10).empty());
+    EXPECT_TRUE(tx.due_checkins(week, 2, 10, 0, 0).empty());
+    EXPECT_TRUE(tx.due_checkins(week, 2, -1, 0, 10).empty());
+    const auto from_middle = tx.due_checkins(week, 2, 10, expected[10] - 1, 2);
+    EXPECT_EQ(ids_of(from_middle), (Ids{expected[10], expected[11]}));
+  });
+}
+
+// Not a timed assertion: checks that the scheduler's query is an index search at scale and
+// prints how long it took, for information.
+TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
+  constexpr int kContacts = 200'000;
+  constexpr int kWeekday = 3;
+  constexpr int kHour = 12;
+  const std::string week = "2026-W48";
+  // Deterministic population: every weekday, windows [6,10) [8,12) [10,14) [12,16) [14,18), one
+  // in ten paused, and a third of the Wednesday contacts already have this week's row.
+  const auto weekday_of = [](int i) { return i % 7 + 1; };
+  const auto start_of = [](int i) { return 6 + (i / 7 % 5) * 2; };
+  const auto paused = [](int i) { return i % 10 == 0; };
+  const auto has_row = [](int i) { return i % 3 == 0; };
+
+  auto store = open();
+  const auto t0 = std::chrono::steady_clock::now();
+  const JobResult r = store->run([&](Tx& tx) {
+    ContactRecord c;
+    c.language = "sw";
+    c.channel = "sms";
+    c.sms_ok = true;
+    c.phone_enc = std::string(40, '\x01');
+    for (int i = 0; i < kContacts; ++i) {
+      c.pseudonym = "pseudonym-" + std::to_string(i);
+      c.status = paused(i) ? contact_status::paused : contact_status::active;
+      c.checkin_weekday = weekday_of(i);
+      c.window_start_hour = start_of(i);
+      c.window_end_hour = start_of(i) + 4;
+      const std::int64_t id = tx.enrol_contact(c, 1000);
+      if (weekday_of(i) == kWeekday && has_row(i)) tx.insert_checkin(make_checkin(id, week));
+    }
+  });
+  ASSERT_TRUE(r.ok) << r.error;
+  const auto t1 = std::chrono::steady_clock::now();
+
+  int expected = 0;
+  for (int i = 0; i < kContacts; ++i) {
+    if (weekday_of(i) == kWeekday && start_of(i) <= kHour && kHour < start_of(i) + 4 &&
+        !paused(i) && !has_row(i)) {
+      ++expected;
+    }
+  }
+  ASSERT_GT(expected, 1000);
+
+  std::string plan;
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READONLY);
+    SQLite::Statement explain(db, "EXPLAIN QUERY PLAN " + detail::due_checkins_sql());
+    while (explain.executeStep()) plan += explain.getColumn(3).getString() + "\n";
+  }
+  std::cout << "due_checkins plan:\n" << plan;
+  EXPECT_NE(plan.find("contacts USING INDEX contacts_checkin_schedule"), std::string::npos) << plan;
+  // The id range bounds the seek, instead of filtering every candidate.
+  EXPECT_NE(plan.find("window_start_hour=? AND id>? AND id<?"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("SCAN contacts"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("checkins USING COVERING INDEX"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("SCAN checkins"), std::string::npos) << plan;
+
+  int found = 0;
+  int pages = 0;
+  double first_page_ms = 0;
+  const auto t2 = std::chrono::steady_clock::now();
+  store->read([&](Tx& tx) {
+    std::int64_t after = 0;
+    for (;;) {
+      const auto page_start = std::chrono::steady_clock::now();
+      const auto page = tx.due_checkins(week, kWeekday, kHour, after, 500);
+      if (pages == 0) {
+        first_page_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - page_start)
+                .count();
+      }
+      if (page.empty()) break;
+      ++pages;
+      for (const auto& c : page) {
+        // Strictly increasing ids, each one due: with the count, exactly the due set.
+        EXPECT_GT(c.id, after);
+        after = c.id;
+        const int i = std::stoi(c.pseudonym.substr(std::string("pseudonym-").size()));
+        EXPECT_TRUE(weekday_of(i) == kWeekday && start_of(i) <= kHour && kHour < start_of(i) + 4 &&
+                    !paused(i) && !has_row(i))
+            << c.pseudonym;
+        ++found;
+      }
+    }
+  });
+  const auto t3 = std::chrono::steady_clock::now();
+  EXPECT_EQ(found, expected);
+  const auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::cout << "contacts: " << kContacts << ", enrolled in one job in " << ms(t1 - t0)
+            << " ms; due_checkins found " << found << " in " << pages
+            << " pages of 500: first page " << first_page_ms << " ms, all pages " << ms(t3 - t2)
+            << " ms\n";
 }
 
 // ---- the writer: commit, batching, failures, close ----

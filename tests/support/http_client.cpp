@@ -36,8 +36,14 @@ HttpResult HttpClient::post(const std::string& url, const std::string& body,
   return perform(url, &body, content_type);
 }
 
+HttpResult HttpClient::request(const std::string& method, const std::string& url,
+                               const std::vector<std::string>& headers, const std::string& body) {
+  return perform(url, method == "GET" ? nullptr : &body, "", method, headers);
+}
+
 HttpResult HttpClient::perform(const std::string& url, const std::string* body,
-                               const std::string& content_type) {
+                               const std::string& content_type, const std::string& method,
+                               const std::vector<std::string>& extra) {
   CURL* c = handle(curl_);
   HttpResult r;
   curl_easy_reset(c);
@@ -46,15 +52,20 @@ HttpResult HttpClient::perform(const std::string& url, const std::string* body,
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, write_body);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
   curl_slist* headers = nullptr;
   if (body) {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-    headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
+    if (!content_type.empty())
+      headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
     headers = curl_slist_append(headers, "Expect:");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   }
+  if (!method.empty()) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  for (const auto& h : extra) headers = curl_slist_append(headers, h.c_str());
+  if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
     r.error = curl_easy_strerror(rc);

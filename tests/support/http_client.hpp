@@ -11,6 +11,7 @@ struct HttpResult {
   long status = 0;  // 0 = transport error
   std::string body;
   std::string content_type;
+  std::string headers;  // the raw response header block
   std::string error;
 };
 
@@ -24,10 +25,14 @@ class HttpClient {
   HttpResult get(const std::string& url);
   HttpResult post(const std::string& url, const std::string& body,
                   const std::string& content_type = "application/x-www-form-urlencoded");
+  // Any method with these headers ("Name: value") and body.
+  HttpResult request(const std::string& method, const std::string& url,
+                     const std::vector<std::string>& headers, const std::string& body);
 
  private:
   HttpResult perform(const std::string& url, const std::string* body,
-                     const std::string& content_type);
+                     const std::string& content_type, const std::string& method = "",
+                     const std::vector<std::string>& extra = {});
   void* curl_;
 };
 

@@ -1,0 +1,93 @@
+#include "gateway/effects.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace rabta::gateway {
+
+using flows::EffectKind;
+
+const char* session_status_for(const flows::StepResult& r) {
+  if (!r.end) return store::session_status::active;
+  return r.outcome == flows::Outcome::quick_exit ? store::session_status::quick_exit
+                                                 : store::session_status::finished;
+}
+
+flows::StepResult with_unique_reference(store::Tx& tx,
+                                        const std::function<flows::StepResult()>& step) {
+  for (int attempt = 0;; ++attempt) {
+    flows::StepResult r = step();
+    bool taken = false;
+    for (const auto& e : r.effects)
+      if (e.kind == EffectKind::open_case && tx.find_case(e.reference)) taken = true;
+    if (!taken) return r;
+    if (attempt >= 8) throw std::runtime_error("could not find a free case reference");
+  }
+}
+
+void open_case(store::Tx& tx, const std::string& reference, std::int64_t contact_id,
+               std::int64_t session_id, const std::string& flow, const std::string& category,
+               const std::string& severity, const std::string& channel, std::int64_t now) {
+  store::CaseRecord c;
+  c.reference = reference;
+  c.contact_id = contact_id;
+  c.session_id = session_id;
+  c.flow = flow;
+  c.category = category;
+  c.severity = severity;
+  c.created_at = now;
+  tx.insert_case(c);
+  // The responder queue picks this up; same transaction as the case (transactional outbox).
+  store::OutboxRecord o;
+  o.kind = "case_alert";
+  o.dedupe_key = "case:" + reference;
+  o.cause = "case:" + reference;
+  o.payload =
+      nlohmann::json{{"reference", reference}, {"category", category}, {"severity", severity},
+                     {"flow", flow},           {"channel", channel},   {"session", session_id},
+                     {"created_at", now}}
+          .dump();
+  o.created_at = now;
+  o.not_before = now;
+  tx.insert_outbox(o);
+  // The category is derived from her answers: it stays out of the logs (SAFETY D5).
+  spdlog::info("case {} opened, severity {} (session {})", reference, severity, session_id);
+}
+
+void record_effects(store::Tx& tx, const flows::StepResult& r, const store::SessionRecord& session,
+                    const EffectContext& ctx) {
+  for (const auto& e : r.effects) {
+    switch (e.kind) {
+      case EffectKind::save_answer:
+        tx.insert_answer({session.id, session.contact_id, e.key, e.value, ctx.now});
+        if (!ctx.checkin_answer_key.empty() && e.key == ctx.checkin_answer_key) {
+          if (auto open = tx.open_checkin(session.contact_id)) {
+            open->status = store::checkin_status::answered;
+            open->answer = e.value;
+            open->answered_at = ctx.now;
+            open->remind_at = 0;
+            tx.update_checkin(*open);
+            tx.set_contact_missed(session.contact_id, 0, ctx.now);
+          }
+        }
+        break;
+      case EffectKind::open_case:
+        open_case(tx, e.reference, session.contact_id, session.id, r.state.flow, e.category,
+                  e.severity, session.channel, ctx.now);
+        break;
+      case EffectKind::consent:
+        tx.insert_consent({session.contact_id, session.id, e.key, e.value == "granted", ctx.now});
+        break;
+      case EffectKind::set_language:
+        tx.set_contact_language(session.contact_id, e.value, ctx.now);
+        break;
+      case EffectKind::quick_exit:
+        tx.set_contact_quiet_until(session.contact_id, ctx.now + ctx.quiet_period.count(), ctx.now);
+        break;
+    }
+  }
+}
+
+}  // namespace rabta::gateway

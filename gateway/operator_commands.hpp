@@ -1,0 +1,24 @@
+// Commands the operator runs beside the server (they open the same database; SQLite's WAL lets
+// them work while rabta serves).
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+namespace rabta::gateway {
+
+// Enrols the women listed in a CSV file (see docs/OPERATIONS.md for the columns). Prints a
+// summary and every rejected line with its reason; exit 0 = all imported, 1 = some rows were
+// rejected (the others were imported), 2 = nothing imported (bad file or config).
+int contacts_import(const std::string& config_path, const std::string& csv_path, std::ostream& out,
+                    std::ostream& err, bool progress);
+int contacts_list(const std::string& config_path, std::ostream& out, std::ostream& err);
+// `who` is a contact id or a phone number. status: "active" (resume), "paused", "removed"
+// (removal also erases her stored number).
+int contacts_set_status(const std::string& config_path, const std::string& who,
+                        const std::string& status, std::ostream& out, std::ostream& err);
+// Outbound messages and alerts; `dead_only` shows the dead letters. Never prints numbers or texts.
+int outbox_list(const std::string& config_path, bool dead_only, int limit, std::ostream& out,
+                std::ostream& err);
+
+}  // namespace rabta::gateway

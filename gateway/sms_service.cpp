@@ -1,0 +1,194 @@
+#include "gateway/sms_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "adapters/common/crypto.hpp"
+#include "flows/text.hpp"
+#include "gateway/effects.hpp"
+#include "gateway/outbound_sms.hpp"
+
+namespace rabta::gateway {
+
+using flows::StepResult;
+
+SmsService::SmsService(std::shared_ptr<const flows::Engine> engine,
+                       std::shared_ptr<const SmsTexts> texts, SmsPolicy policy,
+                       SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
+                       const common::FieldCipher& cipher)
+    : engine_(std::move(engine)),
+      texts_(std::move(texts)),
+      policy_(policy),
+      sessions_(std::move(sessions)),
+      clock_(clock),
+      ids_(ids),
+      cipher_(cipher) {}
+
+std::string SmsService::reply_text(const store::ContactRecord& contact, const StepResult& r) const {
+  // An SMS stays in her inbox: a screen that would confirm a report (it shows the case
+  // reference) is replaced by a neutral goodbye unless she asked for confirmations (SAFETY S5).
+  const bool confirms = r.end && !r.state.case_reference.empty() &&
+                        r.screen.find(r.state.case_reference) != std::string::npos;
+  if (confirms && !contact.confirm_ok) {
+    const auto& lang =
+        r.state.language.empty() ? engine_->flows().settings.default_language : r.state.language;
+    return texts_->text("closing", lang, engine_->flows().settings.default_language);
+  }
+  return r.screen;
+}
+
+SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
+  const std::int64_t now = clock_.now_ms();
+  const auto& settings = engine_->flows().settings;
+  SmsOut out;
+  store::ContactRecord contact = tx.upsert_contact(in.pseudonym, now);
+  const std::string normalised = flows::normalise_input(in.text);
+
+  store::InboundRecord rec;
+  rec.provider = in.channel;
+  rec.provider_message_id = in.provider_message_id;
+  rec.contact_id = contact.id;
+  rec.text_hash = common::sha256_hex(normalised);
+  rec.received_at = now;
+  if (!tx.insert_inbound(rec)) {
+    // The aggregator delivered the same message again: the same answer, no second effect (T2).
+    const auto prev = tx.find_inbound(in.channel, in.provider_message_id);
+    out.duplicate = true;
+    out.outcome = "duplicate";
+    if (prev && reply_in_band) {
+      out.reply = prev->reply;
+      out.ucs2 = flows::measure(out.reply).encoding == flows::Encoding::ucs2;
+    }
+    return out;
+  }
+  const auto inbound = tx.find_inbound(in.channel, in.provider_message_id);
+  const std::int64_t inbound_id = inbound ? inbound->id : 0;
+
+  // Loops and floods get no answer at all (SAFETY T6): counts include this message.
+  if (tx.count_inbound_since(contact.id, now - policy_.throttle_window.count()) >
+      policy_.throttle_max_messages) {
+    out.outcome = "throttled";
+    return out;
+  }
+  if (tx.count_inbound_text_since(contact.id, rec.text_hash, now - policy_.loop_window.count()) >
+      policy_.loop_max_repeats) {
+    out.outcome = "loop";
+    return out;
+  }
+
+  std::string language = contact.language;
+  auto conversation =
+      tx.find_resumable_session(contact.id, "sms", now - policy_.conversation_timeout.count());
+  auto close_conversation = [&](const char* reason) {
+    if (!conversation) return;
+    conversation->status = store::session_status::finished;
+    conversation->end_reason = reason;
+    conversation->ended_at = now;
+    conversation->updated_at = now;
+    tx.update_session(*conversation);
+    conversation.reset();
+  };
+
+  const KeywordMatch match = texts_->match_keyword(normalised);
+  std::string reply;
+  std::optional<StepResult> result;
+  if (match.keyword && match.keyword->action != KeywordAction::flow) {
+    const bool stop = match.keyword->action == KeywordAction::stop;
+    if (language.empty() && !match.language.empty()) {
+      language = match.language;
+      tx.set_contact_language(contact.id, language, now);
+    }
+    close_conversation(stop ? "stop" : "start");
+    if (stop) {
+      tx.set_contact_status(contact.id, store::contact_status::opted_out, now);
+    } else if (contact.status == store::contact_status::opted_out) {
+      tx.set_contact_status(contact.id,
+                            contact.checkin_weekday > 0 ? store::contact_status::active
+                                                        : store::contact_status::caller,
+                            now);
+    }
+    tx.insert_consent({contact.id, 0, "sms", !stop, now});
+    reply = texts_->text(stop ? "opt_out" : "opt_in",
+                         language.empty() ? settings.default_language : language,
+                         settings.default_language);
+    out.outcome = stop ? "opted_out" : "opted_in";
+  } else {
+    store::SessionRecord session;
+    if (match.keyword) {
+      if (language.empty() && !match.language.empty()) language = match.language;
+      close_conversation("restarted");
+      result = with_unique_reference(
+          tx, [&] { return engine_->start_at(match.keyword->target, language, ids_); });
+      if (contact.language.empty() && !language.empty())
+        tx.set_contact_language(contact.id, language, now);
+      out.outcome = "keyword " + match.keyword->name;
+    } else if (conversation) {
+      session = *conversation;
+      auto state = flows::SessionState::from_json(session.state);
+      if (!state || state->ended)
+        throw std::runtime_error("sms session " + std::to_string(session.id) +
+                                 " has an unreadable state");
+      result = with_unique_reference(tx, [&] { return engine_->step(*state, in.text, ids_); });
+      out.outcome = "step";
+    } else if (const int option =
+                   tx.open_checkin(contact.id) ? texts_->match_checkin_answer(normalised) : 0;
+               option > 0) {
+      // Her answer to the weekly check-in SMS: the check-in question, answered.
+      result = with_unique_reference(tx, [&] {
+        StepResult first = engine_->start_at(texts_->checkin_node, language, ids_);
+        StepResult next = engine_->step(first.state, std::to_string(option), ids_);
+        next.effects.insert(next.effects.begin(), first.effects.begin(), first.effects.end());
+        return next;
+      });
+      out.outcome = "checkin answer";
+    } else {
+      result = with_unique_reference(tx, [&] { return engine_->start(language, ids_); });
+      out.outcome = "new conversation";
+    }
+    if (session.id == 0) {  // a new conversation
+      session.provider = in.channel;
+      session.provider_session_id = "sms-" + std::to_string(inbound_id);
+      session.contact_id = contact.id;
+      session.channel = "sms";
+      session.started_at = now;
+      session.state = result->state.to_json();
+      session.updated_at = now;
+      session.id = tx.insert_session(session);
+    }
+    record_effects(tx, *result, session,
+                   {now, sessions_.quiet_period, sessions_.checkin_answer_key});
+    reply = reply_text(contact, *result);
+    session.state = result->state.to_json();
+    session.last_reply = reply;
+    session.hop_count += 1;
+    session.status = session_status_for(*result);
+    session.updated_at = now;
+    if (result->end) {
+      session.ended_at = now;
+      session.end_reason = flows::to_string(result->outcome);
+    }
+    tx.update_session(session);
+    out.session = session.id;
+  }
+
+  out.ucs2 = flows::measure(reply).encoding == flows::Encoding::ucs2;
+  if (reply_in_band) {
+    out.reply = reply;
+    tx.set_inbound_reply(inbound_id, reply);
+  } else if (!reply.empty()) {
+    // The aggregator cannot answer in the HTTP response: the reply is an outbox row.
+    SmsPayload p;
+    p.to = in.phone;
+    p.text = reply;
+    p.ucs2 = out.ucs2;
+    p.solicited = true;
+    p.purpose = "reply";
+    tx.insert_outbox(make_sms_outbox(in.channel,
+                                     "reply:" + in.channel + ":" + in.provider_message_id,
+                                     "inbound:" + std::to_string(inbound_id), contact.id, p, now,
+                                     now, policy_.reply_ttl.count(), cipher_));
+    out.queued = true;
+  }
+  return out;
+}
+
+}  // namespace rabta::gateway

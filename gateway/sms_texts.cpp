@@ -1,0 +1,232 @@
+#include "gateway/sms_texts.hpp"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "flows/text.hpp"
+
+namespace rabta::gateway {
+
+namespace {
+
+bool starts_with_word(const std::string& text, const std::string& word) {
+  if (word.empty() || text.compare(0, word.size(), word) != 0) return false;
+  return text.size() == word.size() || text[word.size()] == ' ';
+}
+
+std::optional<toml::table> parse_file(const std::string& path,
+                                      std::vector<flows::Diagnostic>& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    flows::Diagnostic d;
+    d.pos.file = path;
+    d.reason = "cannot read the file";
+    errors.push_back(std::move(d));
+    return std::nullopt;
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  try {
+    return toml::parse(s.str(), path);
+  } catch (const toml::parse_error& e) {
+    flows::Diagnostic d;
+    d.pos = {path, e.source().begin.line};
+    d.reason = std::string("not valid TOML: ") + std::string(e.description());
+    errors.push_back(std::move(d));
+    return std::nullopt;
+  }
+}
+
+void add(std::vector<flows::Diagnostic>& errors, const std::string& file, const toml::node& n,
+         std::string reason) {
+  flows::Diagnostic d;
+  d.pos = {file, n.source().begin.line};
+  d.reason = std::move(reason);
+  errors.push_back(std::move(d));
+}
+
+std::vector<std::string> words_of(const std::string& file, const toml::node& n,
+                                  const std::string& where,
+                                  std::vector<flows::Diagnostic>& errors) {
+  std::vector<std::string> out;
+  const toml::array* arr = n.as_array();
+  if (!arr) {
+    add(errors, file, n, where + " must be an array of words");
+    return out;
+  }
+  for (const auto& w : *arr) {
+    auto v = w.value<std::string>();
+    if (!v || flows::normalise_input(*v).empty()) {
+      add(errors, file, w, where + ": each word must be a non-empty string");
+      continue;
+    }
+    out.push_back(flows::normalise_input(*v));
+  }
+  return out;
+}
+
+}  // namespace
+
+KeywordMatch SmsTexts::match_keyword(const std::string& normalised) const {
+  for (const auto& k : keywords)
+    for (const auto& [lang, words] : k.words)
+      for (const auto& w : words)
+        if (starts_with_word(normalised, w)) return {&k, lang};
+  return {};
+}
+
+int SmsTexts::match_checkin_answer(const std::string& normalised) const {
+  // Longest word first, so that "theek nahin" is not read as "theek".
+  int best = 0;
+  std::size_t best_len = 0;
+  for (const auto& [option, words] : checkin_answers) {
+    if (normalised == std::to_string(option) ||
+        starts_with_word(normalised, std::to_string(option)))
+      return option;
+    for (const auto& w : words)
+      if (starts_with_word(normalised, w) && w.size() > best_len) {
+        best = option;
+        best_len = w.size();
+      }
+  }
+  return best;
+}
+
+const std::string& SmsTexts::text(const std::string& name, const std::string& language,
+                                  const std::string& fallback) const {
+  static const std::string none;
+  const auto it = templates.find(name);
+  return it == templates.end() ? none : it->second.in(language, fallback);
+}
+
+SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& templates_path,
+                        const flows::FlowSet& flows, std::vector<flows::Diagnostic>& errors) {
+  SmsTexts t;
+  const auto& languages = flows.settings.languages;
+  const std::set<std::string> known_languages(languages.begin(), languages.end());
+  if (auto doc = parse_file(keywords_path, errors)) {
+    const std::string& f = keywords_path;
+    std::map<std::string, std::string> seen;  // word -> keyword, to refuse ambiguity
+    for (const auto& [key, node] : *doc) {
+      const std::string name(key.str());
+      const toml::table* tab = node.as_table();
+      if (!tab) {
+        add(errors, f, node, "[" + name + "] must be a table");
+        continue;
+      }
+      if (name == "checkin_answers") {
+        t.checkin_node = tab->get("node") ? tab->get("node")->value_or(std::string()) : "";
+        t.answer_key =
+            tab->get("answer_key") ? tab->get("answer_key")->value_or(std::string()) : "";
+        const flows::Node* n = flows.find(t.checkin_node);
+        if (!n || n->kind != "menu")
+          add(errors, f, node,
+              "[checkin_answers] node '" + t.checkin_node + "' is not a menu node");
+        if (n && n->save != t.answer_key)
+          add(errors, f, node,
+              "[checkin_answers] answer_key '" + t.answer_key + "' is not what node '" +
+                  t.checkin_node + "' saves");
+        for (const auto& [k, v] : *tab) {
+          const std::string ks(k.str());
+          if (ks == "node" || ks == "answer_key") continue;
+          int option = 0;
+          try {
+            option = std::stoi(ks);
+          } catch (const std::exception&) {
+          }
+          if (option < 1 || (n && static_cast<std::size_t>(option) > n->options.size())) {
+            add(errors, f, v,
+                "[checkin_answers] '" + ks + "' is not an option number of '" + t.checkin_node +
+                    "'");
+            continue;
+          }
+          t.checkin_answers[option] = words_of(f, v, "[checkin_answers] " + ks, errors);
+        }
+        continue;
+      }
+      Keyword k;
+      k.name = name;
+      if (name == "stop")
+        k.action = KeywordAction::stop;
+      else if (name == "start")
+        k.action = KeywordAction::start;
+      for (const auto& [lk, v] : *tab) {
+        const std::string lang(lk.str());
+        if (lang == "target") {
+          k.target = v.value_or(std::string());
+          continue;
+        }
+        if (!known_languages.count(lang)) {
+          add(errors, f, v, "[" + name + "]: '" + lang + "' is not a configured language");
+          continue;
+        }
+        k.words[lang] = words_of(f, v, "[" + name + "] " + lang, errors);
+        for (const auto& w : k.words[lang]) {
+          auto [it, fresh] = seen.emplace(w, name);
+          if (!fresh && it->second != name)
+            add(errors, f, v,
+                "[" + name + "]: '" + w + "' is also a keyword of [" + it->second + "]");
+        }
+      }
+      if (k.action == KeywordAction::flow && !flows.find(k.target))
+        add(errors, f, node,
+            "[" + name + "]: target '" + k.target + "' is not a node (use \"flow:node\")");
+      if (k.action != KeywordAction::flow && !k.target.empty())
+        add(errors, f, node, "[" + name + "]: stop and start take no target");
+      t.keywords.push_back(std::move(k));
+    }
+    for (const char* required : {"stop", "start"}) {
+      bool found = false;
+      for (const auto& k : t.keywords) found |= k.name == required;
+      if (!found) {
+        flows::Diagnostic d;
+        d.pos.file = f;
+        d.reason = std::string("missing [") + required + "] keywords (opting out must always work)";
+        errors.push_back(std::move(d));
+      }
+    }
+    if (t.checkin_node.empty()) {
+      flows::Diagnostic d;
+      d.pos.file = f;
+      d.reason = "missing [checkin_answers]";
+      errors.push_back(std::move(d));
+    }
+  }
+  if (auto doc = parse_file(templates_path, errors)) {
+    const std::string& f = templates_path;
+    for (const auto& [key, node] : *doc) {
+      const std::string name(key.str());
+      flows::Translated tr;
+      tr.pos = {f, node.source().begin.line};
+      const toml::table* tab = node.as_table();
+      if (!tab) {
+        add(errors, f, node, "[" + name + "] must be a table of translations");
+        continue;
+      }
+      for (const auto& [lk, v] : *tab) {
+        auto s = v.value<std::string>();
+        if (!s)
+          add(errors, f, v, "[" + name + "] " + std::string(lk.str()) + " must be a string");
+        else
+          tr.by_language[std::string(lk.str())] = *s;
+      }
+      for (const auto& lang : languages)
+        if (tr.by_language[lang].empty())
+          add(errors, f, node, "[" + name + "]: missing translation '" + lang + "'");
+      t.templates[name] = std::move(tr);
+    }
+    for (const auto& required : required_templates)
+      if (!t.templates.count(required)) {
+        flows::Diagnostic d;
+        d.pos.file = f;
+        d.reason = "missing template [" + required + "]";
+        errors.push_back(std::move(d));
+      }
+  }
+  return t;
+}
+
+}  // namespace rabta::gateway

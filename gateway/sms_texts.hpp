@@ -1,0 +1,50 @@
+// SMS keywords and outbound templates (config/keywords.toml, config/templates.toml), checked
+// against the flows at start-up like the flows themselves.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "flows/flow.hpp"
+
+namespace rabta::gateway {
+
+enum class KeywordAction { flow, stop, start };
+
+struct Keyword {
+  std::string name;  // the table's name: incident, checkin, language, stop, start
+  KeywordAction action = KeywordAction::flow;
+  std::string target;                                     // "flow:node" for KeywordAction::flow
+  std::map<std::string, std::vector<std::string>> words;  // language -> normalised words
+};
+
+struct KeywordMatch {
+  const Keyword* keyword = nullptr;
+  std::string language;  // the language of the word that matched
+};
+
+struct SmsTexts {
+  std::vector<Keyword> keywords;
+  std::string checkin_node;                                 // "flow:node" of the check-in question
+  std::string answer_key;                                   // the answer that question saves
+  std::map<int, std::vector<std::string>> checkin_answers;  // option number -> normalised words
+  std::map<std::string, flows::Translated> templates;
+
+  // `normalised` is flows::normalise_input of her message. Matches a word at its start.
+  KeywordMatch match_keyword(const std::string& normalised) const;
+  // The check-in option her reply means (digits or words), 0 when none.
+  int match_checkin_answer(const std::string& normalised) const;
+  const std::string& text(const std::string& name, const std::string& language,
+                          const std::string& fallback) const;
+};
+
+// Template names every deployment needs.
+inline const std::vector<std::string> required_templates = {
+    "checkin_prompt", "checkin_reminder", "checkin_dial", "opt_out", "opt_in", "closing"};
+
+// Reads and checks both files against the flows. Problems as "file:line: reason" in `errors`.
+SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& templates_path,
+                        const flows::FlowSet& flows, std::vector<flows::Diagnostic>& errors);
+
+}  // namespace rabta::gateway

@@ -1,0 +1,133 @@
+// SMS conversations over real HTTP (Kannel's get-url and Africa's Talking's callback) with a real
+// SQLite file: keywords in three languages, the flows one question per message, STOP/START,
+// floods and loops, duplicate deliveries, and no report confirmation by SMS (SAFETY S5).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/gateway/gateway_fixture.hpp"
+
+using namespace rabta;
+
+namespace {
+
+const std::string phone = "+923001234567";
+
+}  // namespace
+
+TEST(SmsConversation, MadadStartsTheReportInRomanUrduAndEachAnswerGetsTheNextQuestion) {
+  test::Gateway g;
+  auto r = g.kannel_sms("m1", phone, "MADAD");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.rfind("Kya hua?\n1. Jismani tashaddud", 0), 0u) << r.body;
+  EXPECT_EQ(g.text("SELECT language FROM contacts"), "roman")
+      << "the keyword's language is remembered";
+  EXPECT_EQ(g.kannel_sms("m2", phone, "1").body.rfind("Kab?", 0), 0u);
+  g.kannel_sms("m3", phone, "1");  // today
+  g.kannel_sms("m4", phone, "2");  // not safe now
+  g.kannel_sms("m5", phone, "2");  // no call
+  g.kannel_sms("m6", phone, "5");  // Lahore
+  const auto last = g.kannel_sms("m7", phone, "3");
+  // The end screen would show the case reference: by SMS it is a neutral goodbye instead.
+  EXPECT_EQ(last.body, "Shukriya. Khuda hafiz");
+  EXPECT_EQ(g.count("cases", "category = 'physical_violence' AND severity = 'high'"), 1);
+  EXPECT_EQ(g.count("sessions", "channel = 'sms' AND status = 'finished'"), 1);
+}
+
+TEST(SmsConversation, UrduKeywordAnswersInUrduWithTheUcs2Header) {
+  test::Gateway g;
+  const auto r = g.kannel_sms("u1", phone, "مدد");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.rfind("کیا ہوا؟", 0), 0u) << r.body;
+  // Without X-Kannel-Coding: 2 Kannel would turn every Urdu letter into '?'.
+  EXPECT_NE(r.headers.find("X-Kannel-Coding: 2"), std::string::npos) << r.headers;
+  EXPECT_EQ(g.text("SELECT language FROM contacts"), "ur");
+}
+
+TEST(SmsConversation, DuplicateDeliveryGetsTheSameAnswerAndOneEffect) {
+  test::Gateway g;
+  const auto first = g.kannel_sms("d1", phone, "help");
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(g.kannel_sms("d1", phone, "help").body, first.body);
+  EXPECT_EQ(g.count("inbound"), 1);
+  EXPECT_EQ(g.count("sessions"), 1);
+}
+
+TEST(SmsConversation, StopOptsOutAndStartOptsBackIn) {
+  test::Gateway g;
+  EXPECT_EQ(g.kannel_sms("s1", phone, "STOP").body,
+            "You will get no more messages. Send START to begin again.");
+  EXPECT_EQ(g.text("SELECT status FROM contacts"), "opted_out");
+  EXPECT_EQ(g.kannel_sms("s2", phone, "بند").body.empty(), false);
+  EXPECT_EQ(g.kannel_sms("s3", phone, "start").body, "Welcome back. Send CHECK any time.");
+  EXPECT_EQ(g.text("SELECT status FROM contacts"), "caller");
+  EXPECT_EQ(g.count("consents", "purpose = 'sms' AND granted = 0"), 2);
+}
+
+TEST(SmsConversation, QuickExitEndsTheConversationOnNeutralText) {
+  test::Gateway g;
+  g.kannel_sms("q1", phone, "madad");
+  g.kannel_sms("q2", phone, "2");
+  EXPECT_EQ(g.kannel_sms("q3", phone, "00").body, "Shukriya. Khuda hafiz");
+  EXPECT_EQ(g.count("cases", "category = 'interrupted_report'"), 1);
+  EXPECT_GT(std::stoll(g.text("SELECT quiet_until FROM contacts")), 0);
+}
+
+TEST(SmsConversation, AFloodFromOneNumberIsThrottled) {
+  test::Gateway g;
+  int answered = 0;
+  for (int i = 0; i < 30; ++i)
+    if (!g.kannel_sms("f" + std::to_string(i), phone, "x" + std::to_string(i)).body.empty())
+      ++answered;
+  EXPECT_EQ(answered, g.sms_policy.throttle_max_messages);
+}
+
+TEST(SmsConversation, AnAutoReplyLoopStopsWithinTheLimit) {
+  test::Gateway g;
+  // Another machine answering every message with the same text.
+  int answered = 0;
+  for (int i = 0; i < 10; ++i)
+    if (!g.kannel_sms("l" + std::to_string(i), phone, "I am away, will reply later").body.empty())
+      ++answered;
+  EXPECT_EQ(answered, g.sms_policy.loop_max_repeats);
+}
+
+TEST(SmsConversation, ChannelsWithoutInBandRepliesQueueAnEncryptedReply) {
+  test::Gateway g;
+  const auto r = g.http.post(g.base + "/sms/at?key=" + test::kannel_secret,
+                             test::form({{"from", phone},
+                                         {"to", "12345"},
+                                         {"text", "check"},
+                                         {"id", "at-1"},
+                                         {"date", "2026-11-24 10:00:00"}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(g.count("outbox", "kind = 'sms:at' AND status = 'pending'"), 1);
+  const std::string payload = g.text("SELECT payload FROM outbox WHERE kind = 'sms:at'");
+  EXPECT_EQ(payload.find("3001234567"), std::string::npos)
+      << "the number is encrypted in the payload";
+  const auto j = nlohmann::json::parse(payload);
+  EXPECT_TRUE(j.at("solicited").get<bool>());
+  EXPECT_EQ(j.at("text").get<std::string>().rfind("How are you this week?", 0), 0u)
+      << "an English keyword sets English";
+}
+
+TEST(SmsConversation, AWrongKeyIsRefusedAndNothingIsStored) {
+  test::Gateway g;
+  const auto r = g.http.get(
+      g.base + "/sms/kannel?" +
+      test::form({{"key", "nope-nope-nope"}, {"id", "z"}, {"from", phone}, {"text", "madad"}}));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(g.count("inbound"), 0);
+  EXPECT_EQ(g.count("contacts"), 0);
+}
+
+TEST(SmsConversation, ADeliveryReportForAnUnknownMessageIsAcceptedNotAnErrorLoop) {
+  test::Gateway g;
+  const auto r = g.http.get(g.base + "/sms/kannel?" +
+                            test::form({{"key", test::kannel_secret},
+                                        {"dlr", "1"},
+                                        {"oid", "999"},
+                                        {"type", "1"},
+                                        {"fid", "abc"}}));
+  EXPECT_EQ(r.status, 200);
+}
