@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/common/crypto.hpp"
+
 namespace rabta::common {
 namespace {
 
@@ -169,38 +171,6 @@ std::string read_key_file(const std::string& path) {
     throw std::runtime_error("field key file '" + path + "' could not be read");
   }
   return data;
-}
-
-// Creates `path` with exactly mode 0600 and writes `text` to it, atomically refusing to
-// overwrite an existing file (O_EXCL: no window between a check and the create). Follows
-// Pseudonymizer::create_key_file; a partial file is removed so it never loads as a wrong key.
-void write_new_private_file(const std::string& path, std::string_view text,
-                            const std::string& what) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    const int e = errno;
-    if (e == EEXIST) {
-      throw std::runtime_error(what + " '" + path + "' already exists; refusing to overwrite it");
-    }
-    throw std::runtime_error("cannot create " + what + " '" + path + "': " + std::strerror(e));
-  }
-  // The umask may have dropped bits from the requested mode; make it exactly owner-only.
-  int err = ::fchmod(fd, 0600) == 0 ? 0 : errno;
-  std::size_t done = 0;
-  while (err == 0 && done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n >= 0) {
-      done += static_cast<std::size_t>(n);
-    } else if (errno != EINTR) {
-      err = errno;
-    }
-  }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) {
-    ::unlink(path.c_str());
-    throw std::runtime_error("cannot write " + what + " '" + path + "': " + std::strerror(err));
-  }
 }
 
 }  // namespace

@@ -231,17 +231,24 @@ void Pseudonymizer::create_key_file(const std::string& path) {
   std::string text = to_hex(raw.data(), raw.size()) + "\n";
   OPENSSL_cleanse(raw.data(), raw.size());
 
+  try {
+    write_new_private_file(path, text, "pseudonym key file");
+  } catch (...) {
+    OPENSSL_cleanse(text.data(), text.size());
+    throw;
+  }
+  OPENSSL_cleanse(text.data(), text.size());
+}
+
+void write_new_private_file(const std::string& path, std::string_view text,
+                            const std::string& what) {
   // O_EXCL makes "refuse to overwrite" atomic: no window between a check and the create.
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int e = errno;
-    OPENSSL_cleanse(text.data(), text.size());
-    if (e == EEXIST) {
-      throw std::runtime_error("pseudonym key file '" + path +
-                               "' already exists; refusing to overwrite it");
-    }
-    throw std::runtime_error("cannot create pseudonym key file '" + path +
-                             "': " + std::strerror(e));
+    if (e == EEXIST)
+      throw std::runtime_error(what + " '" + path + "' already exists; refusing to overwrite it");
+    throw std::runtime_error("cannot create " + what + " '" + path + "': " + std::strerror(e));
   }
   // The umask may have dropped bits from the requested mode; make it exactly owner-only.
   int err = ::fchmod(fd, 0600) == 0 ? 0 : errno;
@@ -256,11 +263,9 @@ void Pseudonymizer::create_key_file(const std::string& path) {
   }
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   if (::close(fd) != 0 && err == 0) err = errno;
-  OPENSSL_cleanse(text.data(), text.size());
   if (err != 0) {
     ::unlink(path.c_str());  // a partial key file would later load as a wrong key
-    throw std::runtime_error("cannot write pseudonym key file '" + path +
-                             "': " + std::strerror(err));
+    throw std::runtime_error("cannot write " + what + " '" + path + "': " + std::strerror(err));
   }
 }
 

@@ -28,6 +28,11 @@ std::string normalise_msisdn(std::string_view raw);
 // Keyed, one-way pseudonyms for phone numbers, so stores and logs can correlate a caller
 // without holding the number. Without the key a pseudonym cannot be brute-forced over the
 // (small) space of phone numbers, which a plain hash could.
+// Creates `path` with exactly mode 0600 and writes `text`, refusing to overwrite an existing
+// file; a partial file is removed. `what` names the file in errors ("pseudonym key file").
+void write_new_private_file(const std::string& path, std::string_view text,
+                            const std::string& what);
+
 class Pseudonymizer {
  public:
   static constexpr std::size_t kMinKeyBytes = 32;
