@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
       contacts_cmd->add_subcommand("remove", "Remove her and erase her stored number");
   for (auto* c : {pause_cmd, resume_cmd, remove_cmd})
     c->add_option("WHO", who, "contact id or phone number")->required();
+  // --config may also follow the sub-command: `rabta contacts import FILE --config X`.
+  for (auto* c : {import_cmd, list_cmd, pause_cmd, resume_cmd, remove_cmd}) c->fallthrough();
   contacts_cmd->add_option("--config", config, "rabta.toml")->required()->check(CLI::ExistingFile);
 
   std::string outbox_config;
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
   auto* outbox_list_cmd = outbox_cmd->add_subcommand("list", "List the newest outbox rows");
   outbox_list_cmd->add_flag("--dead", dead_only, "only dead letters");
   outbox_list_cmd->add_option("--limit", limit, "rows")->default_val(50);
+  outbox_list_cmd->fallthrough();
   outbox_cmd->add_option("--config", outbox_config, "rabta.toml")
       ->required()
       ->check(CLI::ExistingFile);

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "tests/gateway/gateway_fixture.hpp"
 
 using namespace rabta;
@@ -83,12 +85,22 @@ TEST(SmsConversation, AFloodFromOneNumberIsThrottled) {
 
 TEST(SmsConversation, AnAutoReplyLoopStopsWithinTheLimit) {
   test::Gateway g;
-  // Another machine answering every message with the same text.
-  int answered = 0;
-  for (int i = 0; i < 10; ++i)
-    if (!g.kannel_sms("l" + std::to_string(i), phone, "I am away, will reply later").body.empty())
-      ++answered;
-  EXPECT_EQ(answered, g.sms_policy.loop_max_repeats);
+  // Another machine answering every message with the same text: a menu, then re-prompts until
+  // the invalid-answer limit ends the conversation, then silence.
+  std::vector<bool> answered;
+  for (int i = 0; i < 12; ++i)
+    answered.push_back(!g.kannel_sms("l" + std::to_string(i), phone, "I am away, will reply later").body.empty());
+  const auto replies = std::count(answered.begin(), answered.end(), true);
+  EXPECT_LE(replies, g.sms_policy.loop_max_repeats + 3) << "bounded by the loop and invalid-answer limits";
+  for (std::size_t i = answered.size() - 6; i < answered.size(); ++i) EXPECT_FALSE(answered[i]) << "message " << i;
+}
+
+TEST(SmsConversation, TheSameValidAnswerManyTimesIsNotALoop) {
+  test::Gateway g;
+  g.kannel_sms("v0", phone, "madad");
+  // physical violence, today, safe now, may be called: four "1"s in a row, each answered.
+  for (int i = 1; i <= 4; ++i) EXPECT_FALSE(g.kannel_sms("v" + std::to_string(i), phone, "1").body.empty()) << i;
+  EXPECT_EQ(g.kannel_sms("v5", phone, "1").body.rfind("Zila", 0), 0u) << "morning, then the district list";
 }
 
 TEST(SmsConversation, ChannelsWithoutInBandRepliesQueueAnEncryptedReply) {

@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# rabta behind a real Kannel 1.4.5, end to end, on 127.0.0.1 only:
+#
+#   fakesmsc (the phones) --TCP--> bearerbox <-- smsbox --HTTP get-url--> rabta serve
+#                                              smsbox <--HTTP sendsms + dlr-url callbacks-- rabta
+#
+#   bash tests/kannel/kannel_e2e.sh build/release/gateway/rabta      (ctest -L kannel runs this)
+#
+# Uses config/ (copied into a temporary folder, with free ports, a fresh database and a 1 s
+# check-in interval) and config/kannel/kannel.conf (ports, log paths and secrets substituted).
+#   A  GSM-7: +923001112222 texts MADAD and answers the incident flow by SMS; the last SMS is the
+#      neutral closing text, not the case reference (SAFETY S5); one case in the database.
+#   B  UCS-2: +923001114444 texts مدد as UCS-2; the Urdu incident question comes back as UCS-2,
+#      and so does the next screen after she answers ۱ (Urdu digit one).
+#   C  Check-in: +923001113333 is enrolled for today (Asia/Karachi) in the current hour; the
+#      scheduler sends the weekly prompt through sendsms, Kannel's delivery reports mark it
+#      delivered, she answers 1 and the week is answered.
+#   D  +923001115555 reports with "1" five times in a row: an answer, not a loop to silence.
+#   and: no SMS went out twice, each phone got exactly the expected SMSes, rabta's logs name no
+#   phone number and have no errors, rabta stops cleanly on SIGTERM.
+#
+# Needs: kannel + kannel-extras (scripts/install-deps --test), python3 (3.11), curl, sqlite3.
+# Missing Kannel is a FAILURE, not a skip. Every process it starts is stopped by PID on exit;
+# every wait is bounded. Logs: a temporary folder, printed (and kept) on failure; KEEP=1 keeps it.
+set -euo pipefail
+
+RABTA=${1:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+HELPER=("python3" "$HERE/e2e_helper.py")
+BEARERBOX=${BEARERBOX:-/usr/sbin/bearerbox}
+SMSBOX=${SMSBOX:-/usr/sbin/smsbox}
+FAKESMSC=${FAKESMSC:-/usr/lib/kannel/test/fakesmsc}
+HOST=127.0.0.1
+SHORTCODE=12345                    # = [channels.kannel] from and the example's global-sender
+PHONE_A=+923001112222 PHONE_B=+923001114444 PHONE_C=+923001113333 PHONE_D=+923001115555
+REPLY_WAIT=20                      # seconds for one reply SMS
+
+PASSED=0 FAILED=0
+pass() { echo "PASS  $1"; PASSED=$((PASSED + 1)); }
+redact() { sed -e "s/${SECRET:-@no-secret@}/<SECRET>/g" -e "s/${PASSWORD:-@no-password@}/<SENDSMS_PASSWORD>/g"; }
+fail() { echo "FAIL  $1"; FAILED=$((FAILED + 1)); [ -z "${2:-}" ] || sed 's/^/      /' <<<"$2" | redact; }
+# check DESCRIPTION COMMAND...: PASS when the command succeeds; its output is shown on FAIL.
+check() {
+  local what=$1 out rc=0; shift
+  out=$("$@" 2>&1) || rc=$?
+  if [ "$rc" = 0 ]; then pass "$what"; else fail "$what" "$out"; fi
+  return 0
+}
+summary() { echo "$PASSED passed, $FAILED failed"; }
+
+# --- prerequisites: a missing Kannel fails the test ---------------------------------------------
+missing=()
+for b in "$BEARERBOX" "$SMSBOX" "$FAKESMSC"; do [ -x "$b" ] || missing+=("$b"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  fail "Kannel is installed" "missing: ${missing[*]}
+install it with: scripts/install-deps --test   (Debian packages kannel kannel-extras)"
+  summary; exit 1
+fi
+for c in python3 curl sqlite3 mkfifo; do
+  command -v "$c" >/dev/null || { fail "tool $c is installed" "scripts/install-deps --test installs it"; summary; exit 1; }
+done
+python3 -c 'import tomllib' 2>/dev/null || { fail "python3 >= 3.11 (tomllib)"; summary; exit 1; }
+if [ -z "$RABTA" ] || [ ! -x "$RABTA" ]; then
+  fail "rabta binary given" "usage: $0 PATH/TO/rabta (got '${RABTA}')"; summary; exit 1
+fi
+RABTA=$(cd "$(dirname "$RABTA")" && pwd)/$(basename "$RABTA")
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rabta-kannel-e2e.XXXXXX")
+LOGS=$WORK/logs
+mkdir -p "$LOGS"
+: >"$LOGS/rabta-cli.log"
+CFG=$WORK/config/rabta.toml
+FLOG=$LOGS/fakesmsc.log            # every MT the fake phones receive ("Got message N: <...>")
+FIFO=$WORK/mo.fifo                 # MO lines for the one long-lived fakesmsc
+PIDS=() NAMES=()
+
+stop_pid() {   # pid: SIGTERM, up to 10 s, then SIGKILL; reaps it
+  local pid=$1 n
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill "$pid" 2>/dev/null || true
+  for n in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  wait "$pid" 2>/dev/null || true
+}
+
+show_logs() {   # the end of each log (Kannel's without DEBUG lines); all of them stay in $WORK
+  local f
+  for f in rabta.log rabta-cli.log setup.log bearerbox.log smsbox.log fakesmsc.log; do
+    [ -s "$LOGS/$f" ] || continue
+    echo "---- $f (end)"
+    grep -v -E '^[0-9-]+ [0-9:]+ \[[0-9]+\] \[[0-9]+\] DEBUG: (Thread|Started thread|  |Parsing|HTTP: Opening|Octet string|smsc_fake)' \
+      "$LOGS/$f" | tail -n 30 | cut -c1-300 | redact
+  done
+  echo "---- all logs kept in $LOGS"
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done   # fakesmsc first
+  exec 7>&-
+  if [ "$rc" != 0 ] || [ "$FAILED" != 0 ] || [ -n "${KEEP:-}" ]; then
+    show_logs
+    summary   # again, as the last line
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() {   # name command... : runs it in the background, logs to $LOGS/name.log
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 7>&- &
+  PIDS+=($!) NAMES+=("$name")
+  echo "      started $name (pid $!)"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls every 0.2 s; gives up early when a process we
+# started has died.
+wait_for() {
+  local secs=$1 what=$2 n i; shift 2
+  for n in $(seq $((secs * 5))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    for i in "${!PIDS[@]}"; do
+      if ! kill -0 "${PIDS[i]}" 2>/dev/null; then
+        echo "      ${NAMES[i]} (pid ${PIDS[i]}) exited while waiting for: $what" >&2
+        return 1
+      fi
+    done
+    sleep 0.2
+  done
+  echo "      timeout after ${secs}s waiting for: $what" >&2
+  return 1
+}
+
+# must DESCRIPTION COMMAND...: a setup step; on failure the test stops here. Output: setup.log.
+must() {
+  local what=$1 out rc=0; shift
+  out=$("$@" 2>&1) || rc=$?
+  printf '== %s\n%s\n' "$what" "$out" >>"$LOGS/setup.log"
+  if [ "$rc" = 0 ]; then pass "$what"; return 0; fi
+  fail "$what" "$out"
+  summary
+  exit 1
+}
+
+port_listening() { "${HELPER[@]}" listening "$1"; }
+status_txt() { curl -fsS --max-time 2 "http://$HOST:$P_ADMIN/status.txt?password=$STATUS_PW"; }
+bearerbox_up() { status_txt >/dev/null && port_listening "$P_FAKE"; }
+smsbox_up() { port_listening "$P_SENDSMS" && status_txt | grep -q 'smsbox:(none), IP 127.0.0.1'; }
+fake_online() { status_txt | grep -q 'FAKE\[FAKE\].*(online'; }
+sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$1"; }
+mt_count() { "${HELPER[@]}" count "$FLOG" "$1"; }
+mt_count_above() { [ "$(mt_count "$1")" -gt "$2" ]; }
+log_settled() {   # the fakesmsc log has not grown for 0.4 s (a multi-line SMS is complete)
+  local a b
+  a=$(stat -c %s "$FLOG"); sleep 0.4; b=$(stat -c %s "$FLOG"); [ "$a" = "$b" ]
+}
+
+# sms PHONE TYPE TEXT: the phone sends one SMS; waits for the next MT to that phone and sets
+# MT_INDEX to its number (1 = the first SMS that phone received). Returns 1 if no reply came.
+sms() {
+  local phone=$1 type=$2 text=$3 before
+  before=$(mt_count "$phone")
+  printf '%s %s %s %s\n' "$phone" "$SHORTCODE" "$type" "$text" >&7
+  if ! wait_for "$REPLY_WAIT" "a reply SMS to $phone" mt_count_above "$phone" "$before"; then
+    MT_INDEX=0
+    return 1
+  fi
+  wait_for 5 "fakesmsc log to settle" log_settled || true
+  MT_INDEX=$((before + 1))
+}
+
+# reply_check DESCRIPTION PHONE TYPE TEXT EXPECT...: sends, then checks the reply.
+# Returns 1 (after a FAIL line) when no reply came, so the scenario can stop.
+reply_check() {
+  local what=$1 phone=$2 type=$3 text=$4; shift 4
+  if ! sms "$phone" "$type" "$text" 2>"$WORK/wait.err"; then
+    fail "$what" "no reply SMS within ${REPLY_WAIT}s
+$(cat "$WORK/wait.err")
+last requests smsbox made (smsbox.log):
+$(grep -E 'Starting to service|Parsing URL|ERROR|WARNING' "$LOGS/smsbox.log" 2>/dev/null | tail -n 8 | cut -c1-300)
+last rabta log lines:
+$(tail -n 8 "$LOGS/rabta.log")"
+    return 1
+  fi
+  check "$what" "${HELPER[@]}" check-mt "$WORK/config" "$FLOG" "$phone" "$MT_INDEX" "$@"
+}
+
+echo "== setup ($WORK)"
+read -r P_RABTA P_ADMIN P_BOX P_SENDSMS P_FAKE < <("${HELPER[@]}" ports 5)
+for p in $P_RABTA $P_ADMIN $P_BOX $P_SENDSMS $P_FAKE; do
+  if port_listening "$p"; then fail "port $p is free"; summary; exit 1; fi
+done
+echo "      ports: rabta $P_RABTA, kannel admin $P_ADMIN, smsbox $P_BOX, sendsms $P_SENDSMS, fake SMSC $P_FAKE"
+
+# rabta: a copy of the shipped config with test ports, a fresh database, a 1 s scheduler, no
+# reminders, Kannel's sendsms on the test port, debug logging (which must still name no number).
+unset RABTA_AT_SECRET RABTA_PSEUDONYM_KEY RABTA_FIELD_KEY
+cp -r "$SRC/config" "$WORK/config"
+DB=$WORK/var/rabta.db
+must "test config written" "${HELPER[@]}" edit-toml "$CFG" \
+  'server.host="127.0.0.1"' "server.port=$P_RABTA" "database.path=\"$DB\"" 'log.level="debug"' \
+  'checkins.enabled=true' 'checkins.channel="kannel"' 'checkins.interval_ms=1000' 'checkins.reminder_after_ms=0' \
+  "channels.kannel.sendsms_url=\"http://$HOST:$P_SENDSMS/cgi-bin/sendsms\"" "channels.kannel.from=\"$SHORTCODE\""
+must "rabta init creates keys, secrets and the database" "$RABTA" init --config "$CFG"
+must "rabta check accepts the test config" "$RABTA" check --config "$CFG"
+SECRET_FILE=$("${HELPER[@]}" resolve "$CFG" channels.kannel.secret_file)
+PASSWORD_FILE=$("${HELPER[@]}" resolve "$CFG" channels.kannel.password_file)
+must "rabta init created the Kannel secret and sendsms password" test -s "$SECRET_FILE" -a -s "$PASSWORD_FILE"
+SECRET=$(head -n 1 "$SECRET_FILE" | tr -d '\r\n ')
+PASSWORD=$(head -n 1 "$PASSWORD_FILE" | tr -d '\r\n ')
+ADMIN_PW=admin-$RANDOM$RANDOM STATUS_PW=status-$RANDOM$RANDOM
+
+# Kannel: config/kannel/kannel.conf as shipped, with test ports, log paths and the secrets.
+must "kannel.conf rendered from config/kannel/kannel.conf" "${HELPER[@]}" render-kannel \
+  "$SRC/config/kannel/kannel.conf" "$WORK/kannel.conf" \
+  "sub:<SECRET>=>$SECRET" "sub:<SENDSMS_PASSWORD>=>$PASSWORD" \
+  "sub:<ADMIN_PASSWORD>=>$ADMIN_PW" "sub:<STATUS_PASSWORD>=>$STATUS_PW" \
+  "sub:http://127.0.0.1:8080/sms/kannel?=>http://$HOST:$P_RABTA/sms/kannel?" \
+  "set:core:admin-port=$P_ADMIN" "set:core:smsbox-port=$P_BOX" \
+  "set:core:log-file=\"$LOGS/bearerbox.log\"" "set:core:log-level=0" \
+  "set:core:access-log=\"$LOGS/bearerbox-access.log\"" "set:core:store-location=\"$WORK/kannel.store\"" \
+  "set:smsc:fake:port=$P_FAKE" \
+  "set:smsbox:bearerbox-port=$P_BOX" "set:smsbox:sendsms-port=$P_SENDSMS" \
+  "set:smsbox:log-file=\"$LOGS/smsbox.log\"" "set:smsbox:log-level=0" \
+  "set:smsbox:access-log=\"$LOGS/smsbox-access.log\"" "set:smsbox:http-queue-delay=1"
+
+echo "== starting rabta, bearerbox, smsbox, fakesmsc"
+start rabta "$RABTA" serve --config "$CFG"
+must "rabta serves /healthz" wait_for 20 "rabta /healthz" curl -fsS --max-time 2 "http://$HOST:$P_RABTA/healthz"
+start bearerbox "$BEARERBOX" -v 1 "$WORK/kannel.conf"
+must "bearerbox is up (status page, fake SMSC port)" \
+  wait_for 20 "bearerbox status page and fake SMSC port" bearerbox_up
+start smsbox "$SMSBOX" -v 1 "$WORK/kannel.conf"
+must "smsbox is up and connected to bearerbox" \
+  wait_for 20 "smsbox sendsms port and its bearerbox connection" smsbox_up
+# One long-lived fakesmsc: with no message argument it sends each line of its standard input as
+# an MO and logs every MT. The FIFO is held open read-write here (fd 7) so that it never sees EOF
+# (fakesmsc 1.4.5 crashes with "double free" at EOF) and opening it never blocks.
+mkfifo "$FIFO"
+exec 7<>"$FIFO"
+"$FAKESMSC" -H "$HOST" -r "$P_FAKE" -i 0 <"$FIFO" >"$FLOG" 2>&1 7>&- &
+PIDS+=($!) NAMES+=(fakesmsc)
+echo "      started fakesmsc (pid $!)"
+must "fakesmsc connected (SMSC FAKE online)" wait_for 20 "SMSC FAKE online" fake_online
+
+# --- A: GSM-7 incident report over SMS ---------------------------------------------------------
+echo "== A: $PHONE_A reports an incident by SMS (GSM 7-bit)"
+scenario_a() {
+  reply_check "A1 MADAD -> Roman Urdu incident question, GSM 7-bit" "$PHONE_A" text MADAD \
+    coding=7bit screen=incident:what:roman || return 0
+  reply_check "A2 1 (physical violence) -> When?" "$PHONE_A" text 1 coding=7bit screen=incident:when:roman || return 0
+  reply_check "A3 1 (today) -> Are you safe now?" "$PHONE_A" text 1 coding=7bit screen=incident:safe_now:roman || return 0
+  reply_check "A4 1 (yes) -> Is it safe to call you?" "$PHONE_A" text 1 coding=7bit screen=incident:call_safe:roman || return 0
+  reply_check "A5 2 (no call) -> District list" "$PHONE_A" text 2 coding=7bit starts=incident:district:roman || return 0
+  reply_check "A6 5 (Lahore) -> May we share this?" "$PHONE_A" text 5 coding=7bit screen=incident:refer:roman || return 0
+  reply_check "A7 3 (neither) -> neutral closing text (S5)" "$PHONE_A" text 3 \
+    coding=7bit template=closing:roman lacks=Hawala || return 0
+  local ref
+  ref=$(sql "SELECT reference FROM cases ORDER BY id DESC LIMIT 1" 2>&1 || true)
+  check "A8 the closing SMS does not show the case reference (${ref:-no case})" \
+    "${HELPER[@]}" check-mt "$WORK/config" "$FLOG" "$PHONE_A" "$MT_INDEX" "lacks=${ref:-no case}"
+}
+scenario_a
+check "A9 database: exactly one case, on the SMS session, physical_violence/normal" bash -c '
+  db=$1
+  rows=$(sqlite3 -cmd ".timeout 5000" "$db" "SELECT s.channel, c.flow, c.category, c.severity FROM cases c LEFT JOIN sessions s ON s.id = c.session_id")
+  echo "cases: ${rows:-none}"
+  [ "$rows" = "sms|incident|physical_violence|normal" ]' _ "$DB"
+
+# --- B: UCS-2 ---------------------------------------------------------------------------------
+echo "== B: $PHONE_B texts مدد in UCS-2"
+scenario_b() {
+  local madad one
+  madad=$("${HELPER[@]}" ucs2-url "مدد")
+  one=$("${HELPER[@]}" ucs2-url "۱")
+  reply_check "B1 مدد (UCS-2) -> Urdu incident question, UCS-2" "$PHONE_B" ucs2 "$madad" \
+    coding=ucs2 screen=incident:what:ur || return 0
+  reply_check "B2 ۱ (Urdu digit, UCS-2) -> Urdu When?, UCS-2" "$PHONE_B" ucs2 "$one" \
+    coding=ucs2 screen=incident:when:ur || return 0
+}
+scenario_b
+
+# --- C: the weekly check-in through sendsms, with delivery reports ------------------------------
+echo "== C: $PHONE_C is enrolled for a check-in now (Asia/Karachi)"
+scenario_c() {
+  local left wd h end week csv out rc=0
+  # Not across midnight in Karachi: the weekday would change under the scheduler.
+  left=$(( 86400 - ( 10#$(TZ=Asia/Karachi date +%H) * 3600 + 10#$(TZ=Asia/Karachi date +%M) * 60 + 10#$(TZ=Asia/Karachi date +%S) ) ))
+  if [ "$left" -lt 90 ]; then echo "      waiting ${left}s for midnight in Karachi"; sleep $((left + 2)); fi
+  wd=$(TZ=Asia/Karachi date +%u)
+  h=$((10#$(TZ=Asia/Karachi date +%H)))
+  end=$((h + 2 > 24 ? 24 : h + 2))
+  week=$(TZ=Asia/Karachi date +%G-W%V)
+  csv=$WORK/contacts.csv
+  printf 'phone,language,weekday,window,channel,sms_ok\n%s,roman,%s,%s-%s,sms,yes\n' "$PHONE_C" "$wd" "$h" "$end" >"$csv"
+  echo "      weekday $wd, window $h-$end, week $week"
+  out=$("$RABTA" contacts --config "$CFG" import "$csv" 2>&1) || rc=$?
+  echo "$out" >>"$LOGS/rabta-cli.log"
+  if [ "$rc" = 0 ] && grep -q 'accepted 1, rejected 0' <<<"$out"; then pass "C1 contacts import accepts her row"
+  else fail "C1 contacts import accepts her row" "exit $rc: $out"; return 0; fi
+
+  if ! wait_for 30 "the check-in prompt at $PHONE_C" mt_count_above "$PHONE_C" 0 2>"$WORK/wait.err"; then
+    fail "C2 the scheduler sends the weekly prompt through sendsms" "$(cat "$WORK/wait.err")
+checkins: $(sql 'SELECT week, status, sent_at FROM checkins' 2>&1)
+outbox:
+$("$RABTA" outbox --config "$CFG" list 2>&1)
+sendsms requests (smsbox.log):
+$(grep -E 'sendsms|ERROR|WARNING' "$LOGS/smsbox.log" | tail -n 8)
+rabta log:
+$(tail -n 10 "$LOGS/rabta.log")"
+    return 0
+  fi
+  wait_for 5 "fakesmsc log to settle" log_settled || true
+  check "C2 the scheduler sends the Roman Urdu weekly prompt (GSM 7-bit)" \
+    "${HELPER[@]}" check-mt "$WORK/config" "$FLOG" "$PHONE_C" 1 coding=7bit template=checkin_prompt:roman
+
+  outbox_delivered() {
+    "$RABTA" outbox --config "$CFG" list >"$WORK/outbox.txt" 2>&1 || return 1
+    awk '$7 ~ /^checkin:/ && $3 == "sent" && $5 == "delivered" {ok = 1} END {exit !ok}' "$WORK/outbox.txt"
+  }
+  if wait_for 20 "outbox row sent/delivered" outbox_delivered 2>"$WORK/wait.err"; then
+    pass "C3 outbox: the prompt is sent, Kannel's DLR marked it delivered"
+  else
+    fail "C3 outbox: the prompt is sent, Kannel's DLR marked it delivered" "$(cat "$WORK/wait.err")
+$(cat "$WORK/outbox.txt")
+DLR callbacks smsbox made (smsbox.log):
+$(grep -E "Parsing URL.*dlr=1" "$LOGS/smsbox.log" | tail -n 6 | cut -c1-300)"
+  fi
+  cat "$WORK/outbox.txt" >>"$LOGS/rabta-cli.log"
+
+  reply_check "C4 she answers 1 -> Shukriya. Khuda hafiz" "$PHONE_C" text 1 coding=7bit end=checkin:fine:roman || return 0
+  check "C5 checkins: this week answered 'fine'" bash -c '
+    rows=$(sqlite3 -cmd ".timeout 5000" "$1" "SELECT week, status, answer FROM checkins")
+    echo "checkins: ${rows:-none}"
+    [ "$rows" = "$2|answered|fine" ]' _ "$DB" "$week"
+}
+scenario_c
+
+# --- D: answering "1" five times in a row is a report, not a loop ---------------------------------
+# [sms] loop_max_repeats (3) silences a number that sends the same text more than 3 times in
+# loop_window_ms, to stop auto-reply loops (SAFETY T6). In the incident flow "1" four or five
+# times in a row is an ordinary report (physical violence, today, safe now, may be called,
+# morning); she must not be met with silence half-way.
+echo "== D: $PHONE_D answers 1 five times in a row (loop guard vs. a real report)"
+scenario_d() {
+  reply_check "D1 MADAD -> incident question" "$PHONE_D" text MADAD coding=7bit screen=incident:what:roman || return 0
+  reply_check "D2 1 (physical violence) -> When?" "$PHONE_D" text 1 screen=incident:when:roman || return 0
+  reply_check "D3 1 (today) -> Are you safe now?" "$PHONE_D" text 1 screen=incident:safe_now:roman || return 0
+  reply_check "D4 1 (yes) -> Is it safe to call you?" "$PHONE_D" text 1 screen=incident:call_safe:roman || return 0
+  reply_check "D5 1 (yes, 4th '1') -> When is it safe to call?" "$PHONE_D" text 1 screen=incident:call_when:roman || return 0
+  reply_check "D6 1 (morning, 5th '1') -> District list" "$PHONE_D" text 1 starts=incident:district:roman || return 0
+  reply_check "D7 00 (quick exit) -> neutral goodbye" "$PHONE_D" text 00 message=quick_exit:roman || return 0
+}
+scenario_d
+
+# --- across the run -----------------------------------------------------------------------------
+echo "== across the run"
+check "no SMS went out twice (same text to the same phone)" "${HELPER[@]}" duplicates "$FLOG"
+check "each phone got exactly the SMSes expected (A 7, B 2, C 2, D 7)" bash -c '
+  a=$("$1" "$2" count "$3" "$4"); b=$("$1" "$2" count "$3" "$5"); c=$("$1" "$2" count "$3" "$6"); d=$("$1" "$2" count "$3" "$7")
+  echo "A $a, B $b, C $c, D $d; all MTs:"; "$1" "$2" mts "$3"
+  [ "$a" = 7 ] && [ "$b" = 2 ] && [ "$c" = 2 ] && [ "$d" = 7 ]' _ "${HELPER[@]}" "$FLOG" "$PHONE_A" "$PHONE_B" "$PHONE_C" "$PHONE_D"
+check "rabta's logs name none of the test phone numbers" bash -c '
+  ! grep -n -E "3001112222|3001114444|3001113333|3001115555" "$@"' _ "$LOGS/rabta.log" "$LOGS/rabta-cli.log" "$LOGS/setup.log"
+check "rabta logged no errors" bash -c '! grep -n -E "\[(error|critical)\]" "$1"' _ "$LOGS/rabta.log"
+
+# rabta first (the others keep running): it must finish in-flight work and exit 0.
+rabta_pid=${PIDS[0]}
+kill "$rabta_pid" 2>/dev/null || true
+rc=0
+for n in $(seq 100); do kill -0 "$rabta_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$rabta_pid" 2>/dev/null; then
+  fail "rabta stops cleanly on SIGTERM" "still running after 10 s"
+else
+  wait "$rabta_pid" || rc=$?
+  check "rabta stops cleanly on SIGTERM (exit $rc)" bash -c '[ "$1" = 0 ] && grep -q "stopped cleanly" "$2"' _ "$rc" "$LOGS/rabta.log"
+fi
+
+summary
+[ "$FAILED" = 0 ]
