@@ -69,15 +69,18 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
     out.outcome = "throttled";
     return out;
   }
-  if (tx.count_inbound_text_since(contact.id, rec.text_hash, now - policy_.loop_window.count()) >
-      policy_.loop_max_repeats) {
-    out.outcome = "loop";
-    return out;
-  }
-
   std::string language = contact.language;
   auto conversation =
       tx.find_resumable_session(contact.id, "sms", now - policy_.conversation_timeout.count());
+  // The same text again and again outside a conversation is another machine's auto-reply: stop
+  // answering it. Inside a conversation a repeated valid answer ("1", "1", ...) moves her on, and
+  // a repeated invalid one ends the conversation after the flows' invalid-answer limit.
+  if (!conversation &&
+      tx.count_inbound_text_since(contact.id, rec.text_hash, now - policy_.loop_window.count()) >
+          policy_.loop_max_repeats) {
+    out.outcome = "loop";
+    return out;
+  }
   auto close_conversation = [&](const char* reason) {
     if (!conversation) return;
     conversation->status = store::session_status::finished;
