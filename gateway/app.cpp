@@ -40,6 +40,8 @@ void App::handle(HttpRequest&& request, Responder respond) {
     if (request.path == at_cfg.path) return ussd_hop(request, std::move(respond));
     return ussd_event(request, std::move(respond));
   }
+  for (const auto& [prefix, handler] : options_.prefix_routes)
+    if (request.path.rfind(prefix, 0) == 0) return handler(std::move(request), std::move(respond));
   // A channel owns its path and everything below it (e.g. Twilio's status callback at /status).
   for (const auto& channel : options_.channels)
     if (sms_ && (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0))
@@ -138,6 +140,7 @@ void App::ussd_hop(const HttpRequest& request, Responder respond) {
   hop.provider = at::provider_name;
   hop.session_id = std::move(req.session_id);
   hop.pseudonym = pseudonymizer_.pseudonym(req.phone_number);
+  hop.phone = common::normalise_msisdn(req.phone_number);
   hop.text = std::move(req.text);
   ++counters_.hops;
 

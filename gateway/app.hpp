@@ -34,6 +34,8 @@ struct AppOptions {
   std::string public_url;              // scheme://host[:port] as aggregators call rabta
   std::vector<SmsChannel> channels;    // SMS channels and the paths their callbacks arrive on
   std::function<void()> outbox_ready;  // called after a commit that queued outbound messages
+  // Further handlers by path prefix (e.g. "/api/", "/console/"), tried after the built-in routes.
+  std::vector<std::pair<std::string, Handler>> prefix_routes;
 };
 
 struct AppCounters {

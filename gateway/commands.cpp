@@ -21,15 +21,20 @@
 #include "adapters/store/store.hpp"
 #include "flows/text.hpp"
 #include "gateway/app.hpp"
+#include "gateway/case_service.hpp"
+#include "gateway/caseworker_api.hpp"
 #include "gateway/clock.hpp"
 #include "gateway/config.hpp"
 #include "gateway/dispatcher.hpp"
+#include "gateway/escalation.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/local_time.hpp"
+#include "gateway/responders.hpp"
 #include "gateway/scheduler.hpp"
 #include "gateway/sms_service.hpp"
 #include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
+#include "gateway/webhook.hpp"
 
 namespace rabta::gateway {
 
@@ -158,6 +163,17 @@ int check(const std::string& config_path, std::ostream& out, std::ostream& err) 
       errors.push_back(diagnostic(
           config.source, "[channels." + ch.name + "] kind '" + ch.kind + "' is not an adapter"));
   }
+  std::size_t teams = 0;
+  if (flows.flows && !config.responders_file.empty()) {
+    const Roster roster = load_roster(config.responders_file, *flows.flows, errors);
+    teams = roster.teams.size();
+    bool channel_known = false;
+    for (const auto& ch : config.channels) channel_known |= ch.name == roster.alert_channel;
+    if (!channel_known)
+      errors.push_back(diagnostic(config.responders_file, "alert_channel '" + roster.alert_channel +
+                                                              "' is not a [channels.X] in " +
+                                                              config.source));
+  }
   for (const auto& e : errors) err << e.to_string() << "\n";
   for (const auto& w : flows.warnings) out << "warning: " << w.to_string() << "\n";
   if (!errors.empty()) {
@@ -189,7 +205,7 @@ int check(const std::string& config_path, std::ostream& out, std::ostream& err) 
       << " nodes, " << flows.flows->settings.languages.size()
       << " languages, every screen within the USSD limit, " << texts.keywords.size()
       << " keyword sets, " << texts.templates.size() << " templates, " << config.channels.size()
-      << " SMS channel(s)\n";
+      << " SMS channel(s), " << teams << " responder team(s)\n";
   return 0;
 }
 
@@ -330,7 +346,7 @@ int serve(const ServeOptions& options) {
   RandomIds ids;
   auto engine = std::make_shared<const flows::Engine>(loaded.flows);
   SessionPolicy policy{config.resume_window, config.quiet_period, texts->answer_key};
-  UssdService ussd(engine, policy, clock, ids);
+  UssdService ussd(engine, policy, clock, ids, cipher.get());
   SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
                        config.sms.throttle_max_messages, config.sms.loop_window,
                        config.sms.loop_max_repeats,      config.sms.reply_ttl};
@@ -350,6 +366,59 @@ int serve(const ServeOptions& options) {
   });
   app_options.public_url = config.public_url;
   app_options.outbox_ready = [&dispatcher] { dispatcher.wake(); };
+
+  // The responder queue: who is alerted about a case, how it escalates, and the caseworkers'
+  // API and console.
+  std::shared_ptr<const Roster> roster;
+  std::unique_ptr<CaseService> cases;
+  std::unique_ptr<Escalation> escalation;
+  std::unique_ptr<WebhookDispatcher> webhooks;
+  std::unique_ptr<CaseworkerApi> api;
+  if (!config.responders_file.empty()) {
+    std::vector<flows::Diagnostic> roster_errors;
+    roster = std::make_shared<const Roster>(
+        load_roster(config.responders_file, *loaded.flows, roster_errors));
+    bool channel_known = false;
+    for (const auto& ch : config.channels) channel_known |= ch.name == roster->alert_channel;
+    if (!channel_known)
+      roster_errors.push_back(
+          diagnostic(config.responders_file, "alert_channel '" + roster->alert_channel +
+                                                 "' is not a [channels.X] in " + config.source));
+    if (!roster_errors.empty()) {
+      for (const auto& e : roster_errors) spdlog::critical("{}", e.to_string());
+      spdlog::critical("refusing to start: {} error(s) in the responders file",
+                       roster_errors.size());
+      return 2;
+    }
+    const auto synced = store->run(
+        [&](store::Tx& tx) { sync_roster(tx, *roster, *pseudonymizer, *cipher, clock.now_ms()); });
+    if (!synced.ok) {
+      spdlog::critical("refusing to start: the responder roster could not be stored: {}",
+                       synced.error);
+      return 2;
+    }
+    cases = std::make_unique<CaseService>(roster, *cipher, clock, roster->outcomes);
+    sms.set_case_service(cases.get());
+    escalation = std::make_unique<Escalation>(*store, roster, *cipher, clock,
+                                              EscalationOptions{*zone, roster->alert_channel, 100});
+    if (roster->webhook.enabled) {
+      try {
+        webhooks = std::make_unique<WebhookDispatcher>(
+            *store, roster->webhook, clock, WebhookDispatcherOptions{}, [&] {
+              std::lock_guard lock(rng_mutex);
+              return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+            });
+      } catch (const std::invalid_argument& e) {
+        spdlog::critical("refusing to start: {}: [webhook]: {}", config.responders_file, e.what());
+        return 2;
+      }
+    }
+    api = std::make_unique<CaseworkerApi>(*store, *cases, clock);
+    app_options.prefix_routes.emplace_back("/api/v1/", [&api](HttpRequest&& r, Responder respond) {
+      api->handle(std::move(r), std::move(respond));
+    });
+    app_options.prefix_routes.emplace_back("/console", console_handler());
+  }
 
   boost::asio::io_context& ctx = server.context();
   app = std::make_unique<App>(
@@ -393,22 +462,40 @@ int serve(const ServeOptions& options) {
     so.missed_severity = config.checkins.missed_severity;
     so.missed_again_severity = config.checkins.missed_again_severity;
     scheduler = std::make_unique<Scheduler>(*store, texts, loaded.flows, *cipher, clock, ids, so);
+  }
+  // Background work that blocks on the store: weekly check-ins and the escalation ladder.
+  if (scheduler || escalation) {
     scheduler_thread = std::thread([&] {
+      auto next_checkins = std::chrono::steady_clock::now();
+      auto next_escalation = next_checkins;
       std::unique_lock lock(scheduler_mutex);
       while (!stopping) {
         lock.unlock();
+        const auto t = std::chrono::steady_clock::now();
         try {
-          const auto r = scheduler->run_once();
-          if (r.queued || r.reminded) dispatcher.wake();
+          if (scheduler && t >= next_checkins) {
+            const auto r = scheduler->run_once();
+            if (r.queued || r.reminded) dispatcher.wake();
+            next_checkins = t + config.checkins.interval;
+          }
+          if (escalation && t >= next_escalation) {
+            const auto r = escalation->run_once();
+            if (r.alerts) dispatcher.wake();
+            if (r.webhooks && webhooks) webhooks->wake();
+            next_escalation = t + config.escalation_interval;
+          }
         } catch (const std::exception& e) {
-          spdlog::error("check-in scheduler: {}", e.what());
+          spdlog::error("background work: {}", e.what());
         }
         lock.lock();
-        scheduler_cv.wait_for(lock, config.checkins.interval, [&] { return stopping; });
+        const auto next = std::min(scheduler ? next_checkins : next_escalation,
+                                   escalation ? next_escalation : next_checkins);
+        scheduler_cv.wait_until(lock, next, [&] { return stopping; });
       }
     });
   }
   dispatcher.start();
+  if (webhooks) webhooks->start();
 
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -430,6 +517,7 @@ int serve(const ServeOptions& options) {
   scheduler_cv.notify_all();
   if (scheduler_thread.joinable()) scheduler_thread.join();
   dispatcher.stop();
+  if (webhooks) webhooks->stop();
   store->close();
   const auto st = store->stats();
   spdlog::info("stopped cleanly: {} jobs in {} commits", st.jobs, st.commits);

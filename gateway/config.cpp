@@ -111,7 +111,7 @@ Config load_config(const std::string& path) {
   Reader r(path, base);
   r.known(doc,
           {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
-           "outbox", "channels"},
+           "outbox", "channels", "responders"},
           "rabta.toml");
   c.database = r.resolve(c.database);
   c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
@@ -248,6 +248,11 @@ Config load_config(const std::string& path) {
     r.millis(*t, "backoff_base_ms", c.outbox.backoff_base, 10, 3'600'000);
     r.millis(*t, "backoff_cap_ms", c.outbox.backoff_cap, 10, 86'400'000);
     r.millis(*t, "poll_interval_ms", c.outbox.poll_interval, 10, 60'000);
+  }
+  if (const auto* t = r.table(doc, "responders")) {
+    r.known(*t, {"file", "interval_ms"}, "[responders]");
+    r.path(*t, "file", c.responders_file);
+    r.millis(*t, "interval_ms", c.escalation_interval, 100, 600'000);
   }
   if (const auto* channels = r.table(doc, "channels")) {
     for (const auto& [name, node] : *channels) {

@@ -114,6 +114,10 @@ struct Config {
   CheckinConfig checkins;
   OutboxConfig outbox;
   std::vector<ChannelConfig> channels;  // in file order
+
+  // [responders]
+  std::string responders_file;  // "" = no responder queue (cases wait in the outbox)
+  std::chrono::milliseconds escalation_interval{2'000};
 };
 
 // Reads and checks the file. Throws ConfigError.

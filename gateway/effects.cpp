@@ -77,9 +77,24 @@ void record_effects(store::Tx& tx, const flows::StepResult& r, const store::Sess
         open_case(tx, e.reference, session.contact_id, session.id, r.state.flow, e.category,
                   e.severity, session.channel, ctx.now);
         break;
-      case EffectKind::consent:
-        tx.insert_consent({session.contact_id, session.id, e.key, e.value == "granted", ctx.now});
+      case EffectKind::consent: {
+        const bool granted = e.value == "granted";
+        tx.insert_consent({session.contact_id, session.id, e.key, granted, ctx.now});
+        if (e.key != "callback" || !ctx.cipher) break;
+        const auto contact = tx.find_contact_by_id(session.contact_id);
+        if (!contact) break;
+        if (granted && !ctx.phone.empty()) {
+          tx.set_contact_phone(
+              contact->id,
+              ctx.cipher->encrypt(ctx.phone, common::FieldCipher::associated_data(
+                                                 "contacts", "phone_enc", contact->id)),
+              ctx.now);
+        } else if (!granted && contact->status == store::contact_status::caller) {
+          // Not enrolled for check-ins: nothing else needs her number.
+          tx.set_contact_phone(contact->id, "", ctx.now);
+        }
         break;
+      }
       case EffectKind::set_language:
         tx.set_contact_language(session.contact_id, e.value, ctx.now);
         break;

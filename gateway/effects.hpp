@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "adapters/common/cipher.hpp"
 #include "adapters/store/store.hpp"
 #include "flows/engine.hpp"
 
@@ -16,6 +17,10 @@ struct EffectContext {
   std::int64_t now = 0;
   std::chrono::milliseconds quiet_period{86'400'000};
   std::string checkin_answer_key;  // saving this answer answers her open weekly check-in
+  // Her number (E.164) and the cipher: kept, encrypted, only once she consents to a callback
+  // (a caseworker needs it to call her; SAFETY D1). Null cipher = never kept.
+  std::string phone;
+  const common::FieldCipher* cipher = nullptr;
 };
 
 void record_effects(store::Tx& tx, const flows::StepResult& r, const store::SessionRecord& session,

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "gateway/caseworker_api.hpp"
 #include "gateway/commands.hpp"
 #include "gateway/operator_commands.hpp"
 #include "gateway/simulator.hpp"
@@ -79,6 +80,28 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
 
+  std::string responders_config;
+  std::string responder_name;
+  auto* responders_cmd = cli.add_subcommand("responders", "Caseworkers' access");
+  responders_cmd->require_subcommand(1);
+  auto* token_cmd = responders_cmd->add_subcommand(
+      "token", "Issue a new API token for a responder (printed once)");
+  token_cmd->add_option("NAME", responder_name, "her name as in responders.toml")->required();
+  token_cmd->fallthrough();
+  responders_cmd->add_option("--config", responders_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
+
+  std::string audit_config;
+  auto* audit_cmd = cli.add_subcommand("audit", "The audit log of caseworker access");
+  audit_cmd->require_subcommand(1);
+  auto* verify_cmd =
+      audit_cmd->add_subcommand("verify", "Check the hash chain: exit 1 at the first edited row");
+  verify_cmd->fallthrough();
+  audit_cmd->add_option("--config", audit_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
+
   CLI11_PARSE(cli, argc, argv);
 
   if (*serve_cmd) {
@@ -96,6 +119,11 @@ int main(int argc, char** argv) {
     if (*resume_cmd) return contacts_set_status(config, who, "active", std::cout, std::cerr);
     if (*remove_cmd) return contacts_set_status(config, who, "removed", std::cout, std::cerr);
   }
+  if (*responders_cmd && *token_cmd)
+    return rabta::gateway::responders_token(responders_config, responder_name, std::cout,
+                                            std::cerr);
+  if (*audit_cmd && *verify_cmd)
+    return rabta::gateway::audit_verify(audit_config, std::cout, std::cerr);
   if (*outbox_cmd)
     return rabta::gateway::outbox_list(outbox_config, dead_only, limit, std::cout, std::cerr);
   if (*sim_cmd) return rabta::gateway::run_simulator(sim, std::cin, std::cout, std::cerr);

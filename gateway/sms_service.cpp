@@ -36,6 +36,50 @@ std::string SmsService::reply_text(const store::ContactRecord& contact, const St
   return r.screen;
 }
 
+std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRecord& responder,
+                                        const std::string& normalised) {
+  const auto command = parse_responder_sms(normalised);
+  if (!command)
+    return "Reply ACK <reference> to acknowledge, CLAIM <reference>, or CLOSE <reference> "
+           "<outcome>.";
+  Actor actor;
+  actor.responder_id = responder.id;
+  actor.name = responder.name;
+  actor.role = responder.role;
+  actor.team = responder.team;
+  actor.can_export = responder.can_export;
+  actor.via = "sms";
+  CaseResult r = CaseResult::invalid;
+  std::string done;
+  switch (command->kind) {
+    case ResponderCommand::Kind::ack:
+      r = cases_->acknowledge(tx, actor, command->reference);
+      done = "acknowledged";
+      break;
+    case ResponderCommand::Kind::claim:
+      r = cases_->claim(tx, actor, command->reference);
+      done = "claimed";
+      break;
+    case ResponderCommand::Kind::close:
+      r = cases_->close(tx, actor, command->reference, command->outcome);
+      done = "closed";
+      break;
+  }
+  switch (r) {
+    case CaseResult::ok:
+      return "Case " + command->reference + " " + done + ".";
+    case CaseResult::invalid: {
+      std::string codes;
+      for (const auto& o : cases_->outcomes()) codes += (codes.empty() ? "" : ", ") + o;
+      return "Outcome not known. Use one of: " + codes + ".";
+    }
+    case CaseResult::not_found:
+    case CaseResult::forbidden:
+      break;
+  }
+  return "No case " + command->reference + " in your queue.";
+}
+
 SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
   const std::int64_t now = clock_.now_ms();
   const auto& settings = engine_->flows().settings;
@@ -69,6 +113,37 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
     out.outcome = "throttled";
     return out;
   }
+  // A responder answering an alert. Someone else's "ACK <ref>" is ignored: any answer would say
+  // whether that reference exists.
+  if (cases_) {
+    if (const auto responder = tx.find_responder_by_phone(in.pseudonym)) {
+      const std::string reply = responder_reply(tx, *responder, normalised);
+      out.outcome = "responder";
+      out.ucs2 = false;
+      if (reply_in_band) {
+        out.reply = reply;
+        tx.set_inbound_reply(inbound_id, reply);
+      } else {
+        SmsPayload p;
+        p.to = in.phone;
+        p.text = reply;
+        p.solicited = true;
+        p.purpose = "reply";
+        tx.insert_outbox(make_sms_outbox(in.channel,
+                                         "reply:" + in.channel + ":" + in.provider_message_id,
+                                         "inbound:" + std::to_string(inbound_id), 0, p, now, now,
+                                         policy_.reply_ttl.count(), cipher_));
+        out.queued = true;
+      }
+      return out;
+    }
+    if (parse_responder_sms(normalised)) {
+      spdlog::info("an acknowledgement from a number that is not a responder was ignored");
+      out.outcome = "ack from unknown sender";
+      return out;
+    }
+  }
+
   std::string language = contact.language;
   auto conversation =
       tx.find_resumable_session(contact.id, "sms", now - policy_.conversation_timeout.count());
@@ -158,7 +233,7 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
       session.id = tx.insert_session(session);
     }
     record_effects(tx, *result, session,
-                   {now, sessions_.quiet_period, sessions_.checkin_answer_key});
+                   {now, sessions_.quiet_period, sessions_.checkin_answer_key, in.phone, &cipher_});
     reply = reply_text(contact, *result);
     session.state = result->state.to_json();
     session.last_reply = reply;

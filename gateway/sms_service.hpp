@@ -11,6 +11,7 @@
 #include "adapters/common/cipher.hpp"
 #include "adapters/store/store.hpp"
 #include "flows/engine.hpp"
+#include "gateway/case_service.hpp"
 #include "gateway/clock.hpp"
 #include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
@@ -51,6 +52,9 @@ class SmsService {
 
   SmsOut handle(store::Tx& tx, const SmsIn& in, bool reply_in_band);
 
+  // Responders answer alerts by SMS ("ACK K7P2QX"): set once the responder queue is configured.
+  void set_case_service(const CaseService* cases) { cases_ = cases; }
+
  private:
   std::string reply_text(const store::ContactRecord& contact, const flows::StepResult& r) const;
 
@@ -61,6 +65,11 @@ class SmsService {
   const Clock& clock_;
   flows::IdSource& ids_;
   const common::FieldCipher& cipher_;
+  const CaseService* cases_ = nullptr;
+
+  // A message from a registered responder's phone.
+  std::string responder_reply(store::Tx& tx, const store::ResponderRecord& responder,
+                              const std::string& normalised);
 };
 
 }  // namespace rabta::gateway

@@ -11,8 +11,9 @@ using flows::SessionState;
 using flows::StepResult;
 
 UssdService::UssdService(std::shared_ptr<const flows::Engine> engine, SessionPolicy policy,
-                         const Clock& clock, flows::IdSource& ids)
-    : engine_(std::move(engine)), policy_(policy), clock_(clock), ids_(ids) {}
+                         const Clock& clock, flows::IdSource& ids,
+                         const common::FieldCipher* cipher)
+    : engine_(std::move(engine)), policy_(policy), clock_(clock), ids_(ids), cipher_(cipher) {}
 
 std::string UssdService::new_input(const std::string& previous_path, const std::string& path) {
   if (previous_path.empty()) return path;
@@ -110,7 +111,8 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     session.updated_at = now;
     session.id = tx.insert_session(session);
   }
-  record_effects(tx, result, session, {now, policy_.quiet_period, policy_.checkin_answer_key});
+  record_effects(tx, result, session,
+                 {now, policy_.quiet_period, policy_.checkin_answer_key, hop.phone, cipher_});
 
   reply.end = result.end;
   reply.text = result.screen;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "adapters/common/cipher.hpp"
 #include "adapters/store/store.hpp"
 #include "flows/engine.hpp"
 #include "gateway/clock.hpp"
@@ -16,7 +17,8 @@ namespace rabta::gateway {
 struct UssdHop {
   std::string provider;    // adapter name
   std::string session_id;  // the aggregator's
-  std::string pseudonym;   // of her phone number; the number itself never gets this far
+  std::string pseudonym;   // of her phone number
+  std::string phone;       // E.164: stored (encrypted) only if she consents to a callback
   std::string text;        // the aggregator's accumulated input path
 };
 
@@ -37,7 +39,7 @@ class UssdService {
  public:
   // `ids` is used only on the writer thread.
   UssdService(std::shared_ptr<const flows::Engine> engine, SessionPolicy policy, const Clock& clock,
-              flows::IdSource& ids);
+              flows::IdSource& ids, const common::FieldCipher* cipher = nullptr);
 
   UssdReply handle_hop(store::Tx& tx, const UssdHop& hop);
   // The aggregator's end-of-session notification. Returns false when the session is unknown.
@@ -61,6 +63,7 @@ class UssdService {
   SessionPolicy policy_;
   const Clock& clock_;
   flows::IdSource& ids_;
+  const common::FieldCipher* cipher_;
 };
 
 }  // namespace rabta::gateway

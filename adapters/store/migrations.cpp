@@ -163,9 +163,74 @@ CREATE INDEX checkins_status_remind ON checkins (status, remind_at);
 CREATE INDEX checkins_status_deadline ON checkins (status, deadline_at);
 )sql";
 
+// The responder queue: cases gain routing, the escalation ladder and their outcome; responders
+// (the roster), encrypted case notes and the hash-chained audit log are new. Columns added to cases
+// carry defaults, so a version 2 case reads as open, not routed (team ''), with no ladder running
+// (next_alert_at 0): the router picks it up. Responder ids in cases are 0 for "nobody"; that is not
+// a row, so those columns carry no REFERENCES (SQLite also refuses to add a REFERENCES column
+// with a non-NULL default while foreign keys are on).
+constexpr std::string_view kVersion3 = R"sql(
+ALTER TABLE cases ADD COLUMN district TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN rung INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN next_alert_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN acknowledged_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN acknowledged_by INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN claimed_by INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN closed_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+-- The ladder: status = 'open' AND next_alert_at <= now, oldest first.
+CREATE INDEX cases_status_next_alert ON cases (status, next_alert_at);
+-- A team's queue, newest first; and the router's team = '' AND status = 'open' (id order).
+CREATE INDEX cases_team_id ON cases (team, id);
+CREATE INDEX cases_team_status ON cases (team, status);
+
+-- The roster (config/responders.toml), synced by name. Rows are never deleted, only made
+-- inactive, so notes and the audit log keep naming someone. token_hash is a SHA-256 hex, never
+-- the token; phone_enc is ciphertext.
+CREATE TABLE responders (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  team TEXT NOT NULL,
+  role TEXT NOT NULL,
+  can_export INTEGER NOT NULL DEFAULT 0,
+  phone_pseudonym TEXT NOT NULL DEFAULT '',
+  phone_enc BLOB NOT NULL DEFAULT x'',
+  token_hash TEXT NOT NULL DEFAULT '',
+  active INTEGER NOT NULL DEFAULT 1,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX responders_token_hash ON responders (token_hash);
+CREATE INDEX responders_phone_pseudonym ON responders (phone_pseudonym);
+
+-- Free text is ciphertext (BYTEA in PostgreSQL).
+CREATE TABLE notes (
+  id INTEGER PRIMARY KEY,
+  case_id INTEGER NOT NULL REFERENCES cases(id),
+  responder_id INTEGER NOT NULL,
+  text_enc BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX notes_case ON notes (case_id, id);
+
+-- Append-only. Each row's hash covers the previous row's hash, so editing or deleting a row
+-- breaks every later link (see Tx::append_audit for the exact hash input).
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  case_reference TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT '',
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kVersion1},
     Migration{2, kVersion2},
+    Migration{3, kVersion3},
 };
 
 }  // namespace

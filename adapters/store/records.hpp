@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace rabta::store {
 
@@ -64,6 +65,15 @@ struct SessionRecord {
   Millis ended_at = 0;
 };
 
+// Case status values (cases.status).
+namespace case_status {
+inline constexpr const char* open = "open";  // raised, nobody has acknowledged it
+inline constexpr const char* acknowledged =
+    "acknowledged";                                // a responder acknowledged: the ladder stops
+inline constexpr const char* claimed = "claimed";  // a responder took it on
+inline constexpr const char* closed = "closed";    // closed with an outcome code
+}  // namespace case_status
+
 struct CaseRecord {
   std::int64_t id = 0;
   std::string reference;  // short code shown to her, unique
@@ -74,6 +84,59 @@ struct CaseRecord {
   std::string severity;  // "low", "normal", "high", "critical"
   std::string status = "open";
   Millis created_at = 0;
+  // Schema 3: the responder queue.
+  std::string district;      // from her answers or enrolment, for routing ("" = unknown)
+  std::string team;          // the team it was routed to ("" = not routed yet)
+  int rung = 0;              // escalation ladder position alerted last (0 = none yet)
+  Millis next_alert_at = 0;  // when the ladder climbs if nobody acknowledges (0 = stopped)
+  Millis acknowledged_at = 0;
+  std::int64_t acknowledged_by = 0;  // responder id
+  std::int64_t claimed_by = 0;
+  Millis closed_at = 0;
+  std::string outcome;  // outcome code when closed
+};
+
+// A caseworker, NGO desk or police women's desk member (from config/responders.toml).
+struct ResponderRecord {
+  std::int64_t id = 0;
+  std::string name;  // unique, as in the roster
+  std::string team;
+  std::string role;  // "caseworker" or "supervisor"
+  bool can_export = false;
+  std::string phone_pseudonym;  // to recognise her SMS ACK
+  std::string phone_enc;        // encrypted number for SMS alerts (binary)
+  std::string token_hash;       // SHA-256 hex of her API token ("" = no API access)
+  bool active = true;           // false once removed from the roster
+  Millis updated_at = 0;
+};
+
+struct NoteRecord {
+  std::int64_t id = 0;
+  std::int64_t case_id = 0;
+  std::int64_t responder_id = 0;
+  std::string text_enc;  // encrypted free text (binary)
+  Millis created_at = 0;
+};
+
+// One row of the hash-chained audit log: every read or change of case data (SAFETY C2).
+struct AuditRecord {
+  std::int64_t id = 0;
+  Millis at = 0;
+  std::string actor;           // "responder:<id>", "sms:<responder id>", "system"
+  std::string action;          // e.g. "case.list", "case.read", "case.ack", "case.note"
+  std::string case_reference;  // "" for list views
+  std::string detail;          // short, no sensitive values (e.g. filter names, outcome code)
+  std::string prev_hash;       // hash of the previous row ("" for the first)
+  std::string hash;            // SHA-256 hex over prev_hash and this row's fields
+};
+
+struct CaseFilter {
+  std::vector<std::string> teams;  // empty = every team
+  std::string status;              // "" = any
+  std::string severity;            // "" = any
+  bool open_only = false;          // status open, acknowledged or claimed
+  std::int64_t after_id = 0;       // paging: ids below this when > 0 (newest first)
+  int limit = 50;
 };
 
 struct AnswerRecord {

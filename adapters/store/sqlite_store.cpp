@@ -3,6 +3,7 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -88,6 +89,24 @@ enum class Sql : std::size_t {
   checkins_to_remind,
   checkins_overdue,
   previous_checkin,
+  // schema 3
+  find_case_by_id,
+  update_case,
+  cases_due_for_alert,
+  cases_to_route,
+  session_answer,
+  latest_consent,
+  upsert_responder,
+  list_responders,
+  find_responder_by_token,
+  find_responder_by_phone,
+  find_responder,
+  set_responder_token,
+  insert_note,
+  list_notes,
+  last_audit_hash,
+  insert_audit,
+  list_audit,
   count,
 };
 
@@ -107,6 +126,19 @@ constexpr std::string_view kInboundColumns =
 constexpr std::string_view kCheckinColumns =
     "id, contact_id, week, status, sent_at, remind_at, deadline_at, answered_at, answer, "
     "case_reference";
+// ... and case_from/responder_from/note_from/audit_from.
+constexpr std::string_view kCaseColumns =
+    "id, reference, contact_id, session_id, flow, category, severity, status, created_at, "
+    "district, team, rung, next_alert_at, acknowledged_at, acknowledged_by, claimed_by, "
+    "closed_at, outcome";
+constexpr std::string_view kResponderColumns =
+    "id, name, team, role, can_export, phone_pseudonym, phone_enc, token_hash, active, updated_at";
+constexpr std::string_view kNoteColumns = "id, case_id, responder_id, text_enc, created_at";
+constexpr std::string_view kAuditColumns =
+    "id, at, actor, action, case_reference, detail, prev_hash, hash";
+
+// The statuses of a case someone still has to act on (CaseFilter::open_only).
+constexpr std::string_view kOpenStatuses = "('open', 'acknowledged', 'claimed')";
 
 // "SELECT <columns> FROM <rest>"
 std::string select(std::string_view columns, std::string_view rest) {
@@ -185,10 +217,11 @@ std::string sql_text(Sql id) {
              "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
     case Sql::insert_case:
       return "INSERT INTO cases (reference, contact_id, session_id, flow, category, severity, "
-             "status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+             "status, created_at, district, team, rung, next_alert_at, acknowledged_at, "
+             "acknowledged_by, claimed_by, closed_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+             "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
     case Sql::find_case:
-      return "SELECT id, reference, contact_id, session_id, flow, category, severity, status, "
-             "created_at FROM cases WHERE reference = ?1";
+      return select(kCaseColumns, "cases WHERE reference = ?1");
     case Sql::insert_answer:
       return "INSERT INTO answers (session_id, contact_id, key, value, created_at) "
              "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -321,10 +354,130 @@ std::string sql_text(Sql id) {
     case Sql::previous_checkin:
       return select(kCheckinColumns,
                     "checkins WHERE contact_id = ?1 AND week < ?2 ORDER BY week DESC LIMIT 1");
+
+    case Sql::find_case_by_id:
+      return select(kCaseColumns, "cases WHERE id = ?1");
+    case Sql::update_case:
+      // Status and the schema-3 fields; what she reported (flow, category, ...) never changes.
+      return "UPDATE cases SET status = ?1, district = ?2, team = ?3, rung = ?4, "
+             "next_alert_at = ?5, acknowledged_at = ?6, acknowledged_by = ?7, claimed_by = ?8, "
+             "closed_at = ?9, outcome = ?10 WHERE id = ?11";
+    case Sql::cases_due_for_alert:
+      return select(kCaseColumns,
+                    "cases WHERE status = 'open' AND next_alert_at > 0 AND next_alert_at <= ?1 "
+                    "ORDER BY next_alert_at, id LIMIT ?2");
+    case Sql::cases_to_route:
+      return select(kCaseColumns, "cases WHERE team = '' AND status = 'open' ORDER BY id LIMIT ?1");
+    case Sql::session_answer:
+      return "SELECT value FROM answers WHERE session_id = ?1 AND key = ?2 "
+             "ORDER BY id DESC LIMIT 1";
+    case Sql::latest_consent:
+      return "SELECT granted FROM consents WHERE contact_id = ?1 AND purpose = ?2 "
+             "ORDER BY id DESC LIMIT 1";
+    case Sql::upsert_responder:
+      // An empty token_hash keeps the stored one: the roster file carries no tokens, they are
+      // issued separately (set_responder_token).
+      return "INSERT INTO responders (name, team, role, can_export, phone_pseudonym, phone_enc, "
+             "token_hash, active, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+             "ON CONFLICT (name) DO UPDATE SET team = excluded.team, role = excluded.role, "
+             "can_export = excluded.can_export, phone_pseudonym = excluded.phone_pseudonym, "
+             "phone_enc = excluded.phone_enc, token_hash = CASE WHEN excluded.token_hash = '' "
+             "THEN token_hash ELSE excluded.token_hash END, active = excluded.active, "
+             "updated_at = excluded.updated_at RETURNING id";
+    case Sql::list_responders:
+      return select(kResponderColumns, "responders ORDER BY name");
+    case Sql::find_responder_by_token:
+      return select(kResponderColumns,
+                    "responders WHERE token_hash = ?1 AND token_hash != '' AND active = 1 "
+                    "ORDER BY id LIMIT 1");
+    case Sql::find_responder_by_phone:
+      return select(kResponderColumns,
+                    "responders WHERE phone_pseudonym = ?1 AND phone_pseudonym != '' "
+                    "AND active = 1 ORDER BY id LIMIT 1");
+    case Sql::find_responder:
+      return select(kResponderColumns, "responders WHERE id = ?1");
+    case Sql::set_responder_token:
+      return "UPDATE responders SET token_hash = ?1, updated_at = ?2 WHERE id = ?3";
+    case Sql::insert_note:
+      return "INSERT INTO notes (case_id, responder_id, text_enc, created_at) "
+             "VALUES (?1, ?2, ?3, ?4)";
+    case Sql::list_notes:
+      return select(kNoteColumns, "notes WHERE case_id = ?1 ORDER BY id");
+    case Sql::last_audit_hash:
+      return "SELECT hash FROM audit ORDER BY id DESC LIMIT 1";
+    case Sql::insert_audit:
+      return "INSERT INTO audit (at, actor, action, case_reference, detail, prev_hash, hash) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    case Sql::list_audit:
+      return select(kAuditColumns, "audit WHERE id > ?1 ORDER BY id LIMIT ?2");
     case Sql::count:
       break;
   }
   throw std::logic_error("store: unknown statement id");
+}
+
+// Named parameters of the statements built per call, so that binding does not depend on which
+// conditions the text has.
+std::string numbered(std::string_view prefix, std::size_t i) {
+  std::string name(prefix);
+  name += std::to_string(i);
+  return name;
+}
+
+// ":p0, :p1, ..." for n values.
+std::string parameter_list(std::string_view prefix, std::size_t n) {
+  std::string list;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) list += ", ";
+    list += numbered(prefix, i);
+  }
+  return list;
+}
+
+constexpr int kListCasesMaxLimit = 500;
+
+// The statement behind Tx::list_cases: only the filter's shape goes into the text, every value is
+// a parameter (:t0.. teams, :status, :severity, :after, :limit).
+std::string list_cases_text(const CaseFilter& filter) {
+  std::vector<std::string> conditions;
+  if (!filter.teams.empty()) {
+    conditions.push_back("team IN (" + parameter_list(":t", filter.teams.size()) + ")");
+  }
+  if (!filter.status.empty()) conditions.emplace_back("status = :status");
+  if (!filter.severity.empty()) conditions.emplace_back("severity = :severity");
+  if (filter.open_only) conditions.push_back("status IN " + std::string(kOpenStatuses));
+  if (filter.after_id > 0) conditions.emplace_back("id < :after");
+  std::string rest = "cases";
+  for (std::size_t i = 0; i < conditions.size(); ++i) {
+    rest += i == 0 ? " WHERE " : " AND ";
+    rest += conditions[i];
+  }
+  rest += " ORDER BY id DESC LIMIT :limit";
+  return select(kCaseColumns, rest);
+}
+
+// The statement behind Tx::deactivate_responders_except: :now, and :n0.. the names kept.
+std::string deactivate_responders_text(std::size_t kept) {
+  std::string sql = "UPDATE responders SET active = 0, updated_at = :now WHERE active = 1";
+  if (kept > 0) sql += " AND name NOT IN (" + parameter_list(":n", kept) + ")";
+  return sql;
+}
+
+// Lowercase hex SHA-256.
+std::string sha256_hex(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("store: SHA-256 failed");
+  }
+  constexpr std::string_view kHex = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * static_cast<std::size_t>(size));
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4U];
+    hex += kHex[digest[i] & 0x0FU];
+  }
+  return hex;
 }
 
 // A database handle and its prepared statements. Used by one thread at a time.
@@ -549,7 +702,76 @@ CaseRecord case_from(const SQLite::Statement& st) {
   c.severity = st.getColumn(6).getString();
   c.status = st.getColumn(7).getString();
   c.created_at = st.getColumn(8).getInt64();
+  c.district = st.getColumn(9).getString();
+  c.team = st.getColumn(10).getString();
+  c.rung = st.getColumn(11).getInt();
+  c.next_alert_at = st.getColumn(12).getInt64();
+  c.acknowledged_at = st.getColumn(13).getInt64();
+  c.acknowledged_by = st.getColumn(14).getInt64();
+  c.claimed_by = st.getColumn(15).getInt64();
+  c.closed_at = st.getColumn(16).getInt64();
+  c.outcome = st.getColumn(17).getString();
   return c;
+}
+
+// Reads a row of kResponderColumns.
+ResponderRecord responder_from(const SQLite::Statement& st) {
+  ResponderRecord r;
+  r.id = st.getColumn(0).getInt64();
+  r.name = st.getColumn(1).getString();
+  r.team = st.getColumn(2).getString();
+  r.role = st.getColumn(3).getString();
+  r.can_export = st.getColumn(4).getInt() != 0;
+  r.phone_pseudonym = st.getColumn(5).getString();
+  r.phone_enc = blob_from(st.getColumn(6));
+  r.token_hash = st.getColumn(7).getString();
+  r.active = st.getColumn(8).getInt() != 0;
+  r.updated_at = st.getColumn(9).getInt64();
+  return r;
+}
+
+// Reads a row of kNoteColumns.
+NoteRecord note_from(const SQLite::Statement& st) {
+  NoteRecord n;
+  n.id = st.getColumn(0).getInt64();
+  n.case_id = st.getColumn(1).getInt64();
+  n.responder_id = st.getColumn(2).getInt64();
+  n.text_enc = blob_from(st.getColumn(3));
+  n.created_at = st.getColumn(4).getInt64();
+  return n;
+}
+
+// Reads a row of kAuditColumns.
+AuditRecord audit_from(const SQLite::Statement& st) {
+  AuditRecord a;
+  a.id = st.getColumn(0).getInt64();
+  a.at = st.getColumn(1).getInt64();
+  a.actor = st.getColumn(2).getString();
+  a.action = st.getColumn(3).getString();
+  a.case_reference = st.getColumn(4).getString();
+  a.detail = st.getColumn(5).getString();
+  a.prev_hash = st.getColumn(6).getString();
+  a.hash = st.getColumn(7).getString();
+  return a;
+}
+
+// The hash of an audit row, as documented at Tx::append_audit.
+std::string audit_hash(const AuditRecord& a) {
+  std::string input;
+  input.reserve(a.prev_hash.size() + a.actor.size() + a.action.size() + a.case_reference.size() +
+                a.detail.size() + 32);
+  input += a.prev_hash;
+  input += '|';
+  input += std::to_string(a.at);
+  input += '|';
+  input += a.actor;
+  input += '|';
+  input += a.action;
+  input += '|';
+  input += a.case_reference;
+  input += '|';
+  input += a.detail;
+  return sha256_hex(input);
 }
 
 // Binds the session columns in the order of insert_session/update_session (?1..?13).
@@ -693,6 +915,15 @@ class SqliteTx final : public Tx {
       st->bindNoCopy(6, c.severity);
       st->bindNoCopy(7, c.status);
       st->bind(8, c.created_at);
+      st->bindNoCopy(9, c.district);
+      st->bindNoCopy(10, c.team);
+      st->bind(11, c.rung);
+      st->bind(12, c.next_alert_at);
+      st->bind(13, c.acknowledged_at);
+      st->bind(14, c.acknowledged_by);
+      st->bind(15, c.claimed_by);
+      st->bind(16, c.closed_at);
+      st->bindNoCopy(17, c.outcome);
       st->exec();
       return conn_.db().getLastInsertRowid();
     } catch (const SQLite::Exception& e) {
@@ -1127,13 +1358,246 @@ class SqliteTx final : public Tx {
     });
   }
 
+  // --- Responder queue
+
+  std::optional<CaseRecord> find_case_by_id(std::int64_t id) override {
+    return guarded("find_case_by_id", [&]() -> std::optional<CaseRecord> {
+      Stmt st = use(Sql::find_case_by_id);
+      st->bind(1, id);
+      if (!st->executeStep()) return std::nullopt;
+      return case_from(st.get());
+    });
+  }
+
+  void update_case(const CaseRecord& c) override {
+    guarded("update_case", [&] {
+      Stmt st = use(Sql::update_case);
+      st->bindNoCopy(1, c.status);
+      st->bindNoCopy(2, c.district);
+      st->bindNoCopy(3, c.team);
+      st->bind(4, c.rung);
+      st->bind(5, c.next_alert_at);
+      st->bind(6, c.acknowledged_at);
+      st->bind(7, c.acknowledged_by);
+      st->bind(8, c.claimed_by);
+      st->bind(9, c.closed_at);
+      st->bindNoCopy(10, c.outcome);
+      st->bind(11, c.id);
+      if (st->exec() == 0) throw std::runtime_error("store: update_case: no such case");
+    });
+  }
+
+  // Not a hot path (a responder's list view), so the statement is built for the filter's shape
+  // and prepared per call; values are only ever bound.
+  std::vector<CaseRecord> list_cases(const CaseFilter& filter) override {
+    return guarded("list_cases", [&] {
+      check_transaction();
+      SQLite::Statement st(conn_.db(), list_cases_text(filter));
+      for (std::size_t i = 0; i < filter.teams.size(); ++i) {
+        st.bindNoCopy(numbered(":t", i), filter.teams[i]);
+      }
+      if (!filter.status.empty()) st.bindNoCopy(":status", filter.status);
+      if (!filter.severity.empty()) st.bindNoCopy(":severity", filter.severity);
+      if (filter.after_id > 0) st.bind(":after", filter.after_id);
+      st.bind(":limit", std::clamp(filter.limit, 1, kListCasesMaxLimit));
+      return all_rows(st, case_from);
+    });
+  }
+
+  std::vector<CaseRecord> cases_due_for_alert(Millis now, int limit) override {
+    return guarded("cases_due_for_alert", [&] {
+      // SQLite would read a negative LIMIT as "no limit".
+      if (limit <= 0) return std::vector<CaseRecord>();
+      Stmt st = use(Sql::cases_due_for_alert);
+      st->bind(1, now);
+      st->bind(2, limit);
+      return all_rows(*st, case_from);
+    });
+  }
+
+  std::vector<CaseRecord> cases_to_route(int limit) override {
+    return guarded("cases_to_route", [&] {
+      if (limit <= 0) return std::vector<CaseRecord>();
+      Stmt st = use(Sql::cases_to_route);
+      st->bind(1, limit);
+      return all_rows(*st, case_from);
+    });
+  }
+
+  std::string session_answer(std::int64_t session_id, std::string_view key) override {
+    if (session_id == 0) return {};  // answers outside a session have session_id NULL
+    return guarded("session_answer", [&] {
+      const std::string k(key);
+      Stmt st = use(Sql::session_answer);
+      st->bind(1, session_id);
+      st->bindNoCopy(2, k);
+      return st->executeStep() ? st->getColumn(0).getString() : std::string();
+    });
+  }
+
+  std::optional<bool> latest_consent(std::int64_t contact_id, std::string_view purpose) override {
+    return guarded("latest_consent", [&]() -> std::optional<bool> {
+      const std::string p(purpose);
+      Stmt st = use(Sql::latest_consent);
+      st->bind(1, contact_id);
+      st->bindNoCopy(2, p);
+      if (!st->executeStep()) return std::nullopt;
+      return st->getColumn(0).getInt() != 0;
+    });
+  }
+
+  std::int64_t upsert_responder(const ResponderRecord& r) override {
+    return guarded("upsert_responder", [&] {
+      Stmt st = use(Sql::upsert_responder);
+      st->bindNoCopy(1, r.name);
+      st->bindNoCopy(2, r.team);
+      st->bindNoCopy(3, r.role);
+      st->bind(4, r.can_export ? 1 : 0);
+      st->bindNoCopy(5, r.phone_pseudonym);
+      bind_blob(*st, 6, r.phone_enc);
+      st->bindNoCopy(7, r.token_hash);
+      st->bind(8, r.active ? 1 : 0);
+      st->bind(9, r.updated_at);
+      if (!st->executeStep()) throw std::runtime_error("store: upsert_responder: no row returned");
+      return st->getColumn(0).getInt64();
+    });
+  }
+
+  void deactivate_responders_except(const std::vector<std::string>& names, Millis now) override {
+    guarded("deactivate_responders_except", [&] {
+      check_transaction();
+      SQLite::Statement st(conn_.db(), deactivate_responders_text(names.size()));
+      st.bind(":now", now);
+      for (std::size_t i = 0; i < names.size(); ++i) st.bindNoCopy(numbered(":n", i), names[i]);
+      st.exec();
+    });
+  }
+
+  std::vector<ResponderRecord> list_responders() override {
+    return guarded("list_responders", [&] {
+      Stmt st = use(Sql::list_responders);
+      return all_rows(*st, responder_from);
+    });
+  }
+
+  std::optional<ResponderRecord> find_responder_by_token(std::string_view token_hash) override {
+    if (token_hash.empty()) return std::nullopt;  // "" means "no API access", never a match
+    return guarded("find_responder_by_token", [&]() -> std::optional<ResponderRecord> {
+      const std::string hash(token_hash);
+      Stmt st = use(Sql::find_responder_by_token);
+      st->bindNoCopy(1, hash);
+      if (!st->executeStep()) return std::nullopt;
+      return responder_from(st.get());
+    });
+  }
+
+  std::optional<ResponderRecord> find_responder_by_phone(
+      std::string_view phone_pseudonym) override {
+    if (phone_pseudonym.empty()) return std::nullopt;
+    return guarded("find_responder_by_phone", [&]() -> std::optional<ResponderRecord> {
+      const std::string pseudonym(phone_pseudonym);
+      Stmt st = use(Sql::find_responder_by_phone);
+      st->bindNoCopy(1, pseudonym);
+      if (!st->executeStep()) return std::nullopt;
+      return responder_from(st.get());
+    });
+  }
+
+  std::optional<ResponderRecord> find_responder(std::int64_t id) override {
+    return guarded("find_responder", [&]() -> std::optional<ResponderRecord> {
+      Stmt st = use(Sql::find_responder);
+      st->bind(1, id);
+      if (!st->executeStep()) return std::nullopt;
+      return responder_from(st.get());
+    });
+  }
+
+  void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now) override {
+    guarded("set_responder_token", [&] {
+      const std::string hash(token_hash);
+      Stmt st = use(Sql::set_responder_token);
+      st->bindNoCopy(1, hash);
+      st->bind(2, now);
+      st->bind(3, id);
+      if (st->exec() == 0) {
+        throw std::runtime_error("store: set_responder_token: no such responder");
+      }
+    });
+  }
+
+  std::int64_t insert_note(const NoteRecord& n) override {
+    return guarded("insert_note", [&] {
+      Stmt st = use(Sql::insert_note);
+      st->bind(1, n.case_id);
+      st->bind(2, n.responder_id);
+      bind_blob(*st, 3, n.text_enc);
+      st->bind(4, n.created_at);
+      st->exec();
+      return conn_.db().getLastInsertRowid();
+    });
+  }
+
+  std::vector<NoteRecord> list_notes(std::int64_t case_id) override {
+    return guarded("list_notes", [&] {
+      Stmt st = use(Sql::list_notes);
+      st->bind(1, case_id);
+      return all_rows(*st, note_from);
+    });
+  }
+
+  // The last row is read inside the job's transaction, and only the writer thread writes, so no
+  // other append can slip in between: the chain has no forks.
+  AuditRecord append_audit(Millis at, std::string_view actor, std::string_view action,
+                           std::string_view case_reference, std::string_view detail) override {
+    return guarded("append_audit", [&] {
+      AuditRecord a;
+      a.at = at;
+      a.actor = actor;
+      a.action = action;
+      a.case_reference = case_reference;
+      a.detail = detail;
+      {
+        Stmt st = use(Sql::last_audit_hash);
+        if (st->executeStep()) a.prev_hash = st->getColumn(0).getString();
+      }
+      a.hash = audit_hash(a);
+      {
+        Stmt st = use(Sql::insert_audit);
+        st->bind(1, a.at);
+        st->bindNoCopy(2, a.actor);
+        st->bindNoCopy(3, a.action);
+        st->bindNoCopy(4, a.case_reference);
+        st->bindNoCopy(5, a.detail);
+        st->bindNoCopy(6, a.prev_hash);
+        st->bindNoCopy(7, a.hash);
+        st->exec();
+      }
+      a.id = conn_.db().getLastInsertRowid();
+      return a;
+    });
+  }
+
+  std::vector<AuditRecord> list_audit(std::int64_t after_id, int limit) override {
+    return guarded("list_audit", [&] {
+      if (limit <= 0) return std::vector<AuditRecord>();
+      Stmt st = use(Sql::list_audit);
+      st->bind(1, after_id);
+      st->bind(2, limit);
+      return all_rows(*st, audit_from);
+    });
+  }
+
  private:
   // Every Tx runs inside a transaction. If SQLite rolled it back (I/O error, disk full) and the
   // job carried on, its next statements would autocommit on their own, outside the batch.
-  Stmt use(Sql id) {
+  void check_transaction() const {
     if (!conn_.in_transaction()) {
       throw std::runtime_error("store: the transaction was rolled back by an earlier error");
     }
+  }
+
+  Stmt use(Sql id) {
+    check_transaction();
     return Stmt(conn_, id);
   }
 
@@ -1536,6 +2000,18 @@ namespace detail {
 
 std::string due_checkins_sql() {
   return sql_text(Sql::due_checkins);
+}
+
+std::string cases_due_for_alert_sql() {
+  return sql_text(Sql::cases_due_for_alert);
+}
+
+std::string cases_to_route_sql() {
+  return sql_text(Sql::cases_to_route);
+}
+
+std::string list_cases_sql(const CaseFilter& filter) {
+  return list_cases_text(filter);
 }
 
 }  // namespace detail

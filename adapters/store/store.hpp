@@ -113,6 +113,42 @@ class Tx {
   virtual std::optional<CheckinRecord> previous_checkin(std::int64_t contact_id,
                                                         std::string_view week) = 0;
 
+  // --- Responder queue (schema 3)
+  // Cases as stored; update_case writes every schema-3 field and status by id.
+  virtual std::optional<CaseRecord> find_case_by_id(std::int64_t id) = 0;
+  virtual void update_case(const CaseRecord& c) = 0;
+  // Ordered newest first (id descending), honouring every field of the filter.
+  virtual std::vector<CaseRecord> list_cases(const CaseFilter& filter) = 0;
+  // Open cases whose ladder is due: status open, next_alert_at in (0, now].
+  virtual std::vector<CaseRecord> cases_due_for_alert(Millis now, int limit) = 0;
+  // Cases not yet routed (team "" and status open), oldest first.
+  virtual std::vector<CaseRecord> cases_to_route(int limit) = 0;
+  // An answer saved in the case's session (e.g. "district"), or "".
+  virtual std::string session_answer(std::int64_t session_id, std::string_view key) = 0;
+  // Her newest consent for a purpose: true/false, or nullopt when never asked.
+  virtual std::optional<bool> latest_consent(std::int64_t contact_id, std::string_view purpose) = 0;
+
+  // Responders: upsert by name (every field); the roster sync marks the rest inactive.
+  virtual std::int64_t upsert_responder(const ResponderRecord& r) = 0;
+  virtual void deactivate_responders_except(const std::vector<std::string>& names, Millis now) = 0;
+  virtual std::vector<ResponderRecord> list_responders() = 0;
+  virtual std::optional<ResponderRecord> find_responder_by_token(std::string_view token_hash) = 0;
+  virtual std::optional<ResponderRecord> find_responder_by_phone(
+      std::string_view phone_pseudonym) = 0;
+  virtual std::optional<ResponderRecord> find_responder(std::int64_t id) = 0;
+  virtual void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now) = 0;
+
+  virtual std::int64_t insert_note(const NoteRecord& n) = 0;
+  virtual std::vector<NoteRecord> list_notes(std::int64_t case_id) = 0;
+
+  // Appends an audit row: computes prev_hash from the last row and the row's hash, the lowercase
+  // SHA-256 hex of prev_hash + "|" + at (decimal) + "|" + actor + "|" + action + "|" +
+  // case_reference + "|" + detail (the bytes as given, no escaping). Returns the new row.
+  virtual AuditRecord append_audit(Millis at, std::string_view actor, std::string_view action,
+                                   std::string_view case_reference, std::string_view detail) = 0;
+  // In id order, after `after_id`.
+  virtual std::vector<AuditRecord> list_audit(std::int64_t after_id, int limit) = 0;
+
   // Writes a heartbeat row: proves the database takes writes (GET /healthz).
   virtual void heartbeat(Millis now) = 0;
 

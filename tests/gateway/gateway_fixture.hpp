@@ -104,6 +104,8 @@ class Gateway {
     return base + config_.africastalking.path + "/events" + (key.empty() ? "" : "?key=" + key);
   }
   std::string db_path() const { return dir.file("rabta.db"); }
+  // Lets registered responders answer alerts by SMS.
+  void set_case_service(const gateway::CaseService* cases) { sms_->set_case_service(cases); }
 
   // Row count of a table, read through a separate connection (what is committed).
   int count(const std::string& table, const std::string& where = "") const {

@@ -3,8 +3,10 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -174,13 +176,15 @@ TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), latest_schema_version());
   for (const char* table : {"contacts", "sessions", "cases", "answers", "consents", "outbox",
-                            "meta", "inbound", "checkins"}) {
+                            "meta", "inbound", "checkins", "responders", "notes", "audit"}) {
     EXPECT_TRUE(db.tableExists(table)) << table;
   }
   for (const char* index :
        {"sessions_contact_channel_updated", "sessions_status_updated", "outbox_status_not_before",
         "contacts_checkin_schedule", "outbox_channel_provider_message", "inbound_contact_received",
-        "checkins_status_remind", "checkins_status_deadline"}) {
+        "checkins_status_remind", "checkins_status_deadline", "cases_status_next_alert",
+        "cases_team_id", "cases_team_status", "responders_token_hash", "responders_phone_pseudonym",
+        "notes_case"}) {
     SQLite::Statement q(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?");
     q.bind(1, index);
     ASSERT_TRUE(q.executeStep());
@@ -575,7 +579,7 @@ TEST_F(StoreTest, OutboxDedupes) {
 // ---- schema 2: migration from version 1 ----
 
 TEST_F(StoreTest, MigratesVersion1FileKeepingRows) {
-  ASSERT_EQ(latest_schema_version(), 2);
+  ASSERT_GE(latest_schema_version(), 2);
   {
     // A file as a version-1 rabta left it: only migration 1's script, user_version 1.
     const auto scripts = detail::migrations();
@@ -595,7 +599,7 @@ TEST_F(StoreTest, MigratesVersion1FileKeepingRows) {
   }
 
   auto store = open();
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), latest_schema_version());
   store->read([](Tx& tx) {
     const auto c = tx.find_contact("old-contact");
     ASSERT_TRUE(c.has_value());
@@ -654,7 +658,7 @@ TEST_F(StoreTest, MigratesVersion1FileKeepingRows) {
   store->close();
 
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 2);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), latest_schema_version());
   EXPECT_TRUE(db.tableExists("inbound"));
   EXPECT_TRUE(db.tableExists("checkins"));
   EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM contacts").getInt(), 1);
@@ -1575,6 +1579,910 @@ TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
             << " ms; due_checkins found " << found << " in " << pages
             << " pages of 500: first page " << first_page_ms << " ms, all pages " << ms(t3 - t2)
             << " ms\n";
+}
+
+// ---- schema 3: the responder queue ----
+
+TEST_F(StoreTest, MigratesVersion2FileKeepingCasesAndContacts) {
+  ASSERT_GE(latest_schema_version(), 3);
+  {
+    // A file as a version-2 rabta left it: migrations 1 and 2, user_version 2.
+    const auto scripts = detail::migrations();
+    ASSERT_GE(scripts.size(), 2U);
+    ASSERT_EQ(scripts[1].version, 2);
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(std::string(scripts[0].sql));
+    db.exec(std::string(scripts[1].sql));
+    db.exec("PRAGMA user_version = 2");
+    db.exec(
+        "INSERT INTO contacts (id, pseudonym, language, quiet_until, created_at, updated_at, "
+        "status, district, checkin_weekday, window_start_hour, window_end_hour, channel, sms_ok) "
+        "VALUES (7, 'old-her', 'sw', 4242, 10, 20, 'active', 'kinondoni', 3, 9, 17, 'sms', 1)");
+    db.exec(
+        "INSERT INTO sessions (id, provider, provider_session_id, contact_id, channel, state, "
+        "status, started_at, updated_at) VALUES (3, 'africastalking', 'old-s', 7, 'ussd', '{}', "
+        "'finished', 30, 40)");
+    db.exec(
+        "INSERT INTO cases (id, reference, contact_id, session_id, flow, category, severity, "
+        "status, created_at) VALUES (11, 'OLD001', 7, 3, 'report', 'violence', 'high', 'open', "
+        "50)");
+    db.exec(
+        "INSERT INTO cases (id, reference, contact_id, session_id, flow, category, severity, "
+        "status, created_at) VALUES (12, 'OLD002', 7, NULL, 'checkin', 'missed', 'normal', "
+        "'open', 60)");
+    db.exec(
+        "INSERT INTO answers (session_id, contact_id, key, value, created_at) "
+        "VALUES (3, 7, 'district', 'ilala', 45)");
+    db.exec(
+        "INSERT INTO consents (contact_id, session_id, purpose, granted, created_at) "
+        "VALUES (7, 3, 'referral_ngo', 1, 46)");
+    ASSERT_FALSE(db.tableExists("responders"));
+  }
+
+  auto store = open();
+  EXPECT_EQ(store->schema_version(), latest_schema_version());
+  store->read([](Tx& tx) {
+    const auto c = tx.find_contact_by_id(7);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->pseudonym, "old-her");
+    EXPECT_EQ(c->status, contact_status::active);
+    EXPECT_EQ(c->district, "kinondoni");
+    EXPECT_EQ(c->quiet_until, 4242);
+    EXPECT_TRUE(c->sms_ok);
+
+    const auto k = tx.find_case("OLD001");
+    ASSERT_TRUE(k.has_value());
+    EXPECT_EQ(k->id, 11);
+    EXPECT_EQ(k->contact_id, 7);
+    EXPECT_EQ(k->session_id, 3);
+    EXPECT_EQ(k->flow, "report");
+    EXPECT_EQ(k->category, "violence");
+    EXPECT_EQ(k->severity, "high");
+    EXPECT_EQ(k->status, case_status::open);
+    EXPECT_EQ(k->created_at, 50);
+    // The schema-3 fields read as their defaults: not routed, no ladder running.
+    EXPECT_EQ(k->district, "");
+    EXPECT_EQ(k->team, "");
+    EXPECT_EQ(k->rung, 0);
+    EXPECT_EQ(k->next_alert_at, 0);
+    EXPECT_EQ(k->acknowledged_at, 0);
+    EXPECT_EQ(k->acknowledged_by, 0);
+    EXPECT_EQ(k->claimed_by, 0);
+    EXPECT_EQ(k->closed_at, 0);
+    EXPECT_EQ(k->outcome, "");
+    const auto by_id = tx.find_case_by_id(12);
+    ASSERT_TRUE(by_id.has_value());
+    EXPECT_EQ(by_id->reference, "OLD002");
+    EXPECT_EQ(by_id->session_id, 0);
+
+    // Old open cases are waiting for the router; nothing is due on the ladder.
+    const auto to_route = tx.cases_to_route(10);
+    ASSERT_EQ(to_route.size(), 2U);
+    EXPECT_EQ(to_route[0].id, 11);
+    EXPECT_EQ(to_route[1].id, 12);
+    EXPECT_TRUE(tx.cases_due_for_alert(1'000'000, 10).empty());
+    EXPECT_EQ(tx.session_answer(3, "district"), "ilala");
+    EXPECT_EQ(tx.latest_consent(7, "referral_ngo"), std::optional<bool>(true));
+    EXPECT_TRUE(tx.list_responders().empty());
+    EXPECT_TRUE(tx.list_audit(0, 10).empty());
+  });
+
+  // A migrated case can be routed.
+  ASSERT_TRUE(store
+                  ->run([](Tx& tx) {
+                    auto k = tx.find_case_by_id(11);
+                    ASSERT_TRUE(k.has_value());
+                    k->district = "ilala";
+                    k->team = "ngo-ilala";
+                    k->rung = 1;
+                    k->next_alert_at = 900;
+                    tx.update_case(*k);
+                  })
+                  .ok);
+  store->read([](Tx& tx) {
+    EXPECT_EQ(tx.find_case("OLD001")->team, "ngo-ilala");
+    EXPECT_EQ(tx.cases_to_route(10).size(), 1U);
+  });
+  store->close();
+
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), latest_schema_version());
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM contacts").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM cases").getInt(), 2);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM answers").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM consents").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  SQLite::Statement fk(db, "PRAGMA foreign_key_check");
+  EXPECT_FALSE(fk.executeStep());
+}
+
+// A case with every schema-3 field set to a value distinct from the default.
+CaseRecord make_queued_case(std::int64_t contact_id, const std::string& reference,
+                            const std::string& team, const char* status,
+                            const std::string& severity = "high") {
+  CaseRecord c = make_case(contact_id, reference);
+  c.team = team;
+  c.status = status;
+  c.severity = severity;
+  c.district = "district-of-" + reference;
+  return c;
+}
+
+void expect_same(const CaseRecord& a, const CaseRecord& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.reference, b.reference);
+  EXPECT_EQ(a.contact_id, b.contact_id);
+  EXPECT_EQ(a.session_id, b.session_id);
+  EXPECT_EQ(a.flow, b.flow);
+  EXPECT_EQ(a.category, b.category);
+  EXPECT_EQ(a.severity, b.severity);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.district, b.district);
+  EXPECT_EQ(a.team, b.team);
+  EXPECT_EQ(a.rung, b.rung);
+  EXPECT_EQ(a.next_alert_at, b.next_alert_at);
+  EXPECT_EQ(a.acknowledged_at, b.acknowledged_at);
+  EXPECT_EQ(a.acknowledged_by, b.acknowledged_by);
+  EXPECT_EQ(a.claimed_by, b.claimed_by);
+  EXPECT_EQ(a.closed_at, b.closed_at);
+  EXPECT_EQ(a.outcome, b.outcome);
+}
+
+TEST_F(StoreTest, CaseSchema3FieldsInsertFindUpdate) {
+  auto store = open();
+  const auto contact = add_contact(*store, "p1");
+  CaseRecord c = make_case(contact.id, "K7P2QX");
+  c.district = "kinondoni";
+  c.team = "ngo-north";
+  c.rung = 2;
+  c.next_alert_at = 123'456'789'012;
+  c.acknowledged_at = 11;
+  c.acknowledged_by = 21;
+  c.claimed_by = 31;
+  c.closed_at = 41;
+  c.outcome = "referred";
+  c.status = case_status::claimed;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    c.session_id = tx.insert_session(
+                        make_session(contact.id, "s1", "ussd", session_status::finished, 10));
+                    c.id = tx.insert_case(c);
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    const auto by_ref = tx.find_case("K7P2QX");
+    ASSERT_TRUE(by_ref.has_value());
+    expect_same(*by_ref, c);
+    const auto by_id = tx.find_case_by_id(c.id);
+    ASSERT_TRUE(by_id.has_value());
+    expect_same(*by_id, c);
+    EXPECT_FALSE(tx.find_case_by_id(c.id + 1).has_value());
+  });
+
+  // update_case writes status and every schema-3 field, and nothing she reported.
+  CaseRecord changed = c;
+  changed.status = case_status::closed;
+  changed.district = "ilala";
+  changed.team = "police-ilala";
+  changed.rung = 3;
+  changed.next_alert_at = 0;
+  changed.acknowledged_at = 12;
+  changed.acknowledged_by = 22;
+  changed.claimed_by = 32;
+  changed.closed_at = 42;
+  changed.outcome = "resolved";
+  CaseRecord attempt = changed;
+  attempt.reference = "ZZZZZZ";
+  attempt.flow = "other-flow";
+  attempt.category = "other-category";
+  attempt.severity = "low";
+  attempt.created_at = 1;
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.update_case(attempt); }).ok);
+  store->read([&](Tx& tx) {
+    const auto found = tx.find_case_by_id(c.id);
+    ASSERT_TRUE(found.has_value());
+    expect_same(*found, changed);
+    EXPECT_FALSE(tx.find_case("ZZZZZZ").has_value());
+  });
+
+  CaseRecord missing = changed;
+  missing.id = 424242;
+  const JobResult r = store->run([&](Tx& tx) { tx.update_case(missing); });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no such case"), std::string::npos) << r.error;
+}
+
+std::vector<std::string> references_of(const std::vector<CaseRecord>& cases) {
+  std::vector<std::string> refs;
+  for (const auto& c : cases) refs.push_back(c.reference);
+  return refs;
+}
+
+using Refs = std::vector<std::string>;
+
+TEST_F(StoreTest, ListCasesHonoursEveryFilterField) {
+  auto store = open();
+  const auto contact = add_contact(*store, "p1");
+  // Inserted in this order, so ids ascend A1 .. U1; lists are newest first.
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    const auto add = [&](const char* ref, const char* team, const char* status,
+                                         const char* severity) {
+                      tx.insert_case(make_queued_case(contact.id, ref, team, status, severity));
+                    };
+                    add("A1", "a", case_status::open, "high");
+                    add("A2", "a", case_status::acknowledged, "critical");
+                    add("B1", "b", case_status::open, "normal");
+                    add("A3", "a", case_status::closed, "high");
+                    add("B2", "b", case_status::claimed, "high");
+                    add("C1", "c", case_status::open, "high");
+                    add("U1", "", case_status::open, "low");
+                  })
+                  .ok);
+  const auto list = [&](const CaseFilter& f) {
+    Refs refs;
+    store->read([&](Tx& tx) { refs = references_of(tx.list_cases(f)); });
+    return refs;
+  };
+
+  CaseFilter f;
+  EXPECT_EQ(list(f), (Refs{"U1", "C1", "B2", "A3", "B1", "A2", "A1"}));
+
+  f = {};
+  f.teams = {"a"};
+  EXPECT_EQ(list(f), (Refs{"A3", "A2", "A1"}));
+  f.teams = {"b", "a"};
+  EXPECT_EQ(list(f), (Refs{"B2", "A3", "B1", "A2", "A1"}));
+  f.teams = {""};
+  EXPECT_EQ(list(f), (Refs{"U1"}));
+  f.teams = {"nobody"};
+  EXPECT_EQ(list(f), Refs{});
+
+  f = {};
+  f.status = case_status::open;
+  EXPECT_EQ(list(f), (Refs{"U1", "C1", "B1", "A1"}));
+  f.status = case_status::closed;
+  EXPECT_EQ(list(f), (Refs{"A3"}));
+
+  f = {};
+  f.severity = "high";
+  EXPECT_EQ(list(f), (Refs{"C1", "B2", "A3", "A1"}));
+
+  f = {};
+  f.open_only = true;
+  EXPECT_EQ(list(f), (Refs{"U1", "C1", "B2", "B1", "A2", "A1"}));
+
+  // Combinations: every field is ANDed.
+  f = {};
+  f.teams = {"a", "b"};
+  f.open_only = true;
+  EXPECT_EQ(list(f), (Refs{"B2", "B1", "A2", "A1"}));
+  f.severity = "high";
+  EXPECT_EQ(list(f), (Refs{"B2", "A1"}));
+  f.status = case_status::open;
+  EXPECT_EQ(list(f), (Refs{"A1"}));
+  f = {};
+  f.teams = {"a"};
+  f.status = case_status::closed;
+  f.open_only = true;  // closed is not open: nothing matches both
+  EXPECT_EQ(list(f), Refs{});
+  f = {};
+  f.status = case_status::open;
+  f.severity = "high";
+  EXPECT_EQ(list(f), (Refs{"C1", "A1"}));
+
+  // Paging: ids below after_id, newest first, at most limit.
+  std::vector<std::int64_t> ids;
+  store->read([&](Tx& tx) {
+    for (const auto& c : tx.list_cases(CaseFilter{})) ids.push_back(c.id);
+  });
+  ASSERT_EQ(ids.size(), 7U);
+  f = {};
+  f.limit = 3;
+  EXPECT_EQ(list(f), (Refs{"U1", "C1", "B2"}));
+  f.after_id = ids[2];  // B2's id
+  EXPECT_EQ(list(f), (Refs{"A3", "B1", "A2"}));
+  f.after_id = ids[5];  // A2's id
+  EXPECT_EQ(list(f), (Refs{"A1"}));
+  f.after_id = ids[6];
+  EXPECT_EQ(list(f), Refs{});
+  f = {};
+  f.teams = {"a", "b"};
+  f.limit = 2;
+  f.after_id = ids[2];
+  EXPECT_EQ(list(f), (Refs{"A3", "B1"}));
+
+  // Every page of a filter together is exactly the unpaged filter.
+  for (const int limit : {1, 2, 3}) {
+    CaseFilter page;
+    page.open_only = true;
+    page.limit = limit;
+    Refs all;
+    store->read([&](Tx& tx) {
+      for (auto rows = tx.list_cases(page); !rows.empty(); rows = tx.list_cases(page)) {
+        EXPECT_LE(rows.size(), static_cast<std::size_t>(limit));
+        // Each page strictly below the last: a page that repeated would loop forever.
+        if (page.after_id > 0) {
+          ASSERT_LT(rows.front().id, page.after_id);
+        }
+        for (const auto& c : rows) all.push_back(c.reference);
+        page.after_id = rows.back().id;
+      }
+    });
+    EXPECT_EQ(all, (Refs{"U1", "C1", "B2", "B1", "A2", "A1"})) << "limit " << limit;
+  }
+
+  // limit is clamped to 1..500.
+  f = {};
+  f.limit = 0;
+  EXPECT_EQ(list(f), (Refs{"U1"}));
+  f.limit = -5;
+  EXPECT_EQ(list(f), (Refs{"U1"}));
+}
+
+TEST_F(StoreTest, ListCasesClampsLimitTo500) {
+  auto store = open();
+  const auto contact = add_contact(*store, "p1");
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    for (int i = 0; i < 510; ++i) {
+                      tx.insert_case(make_case(contact.id, "R" + std::to_string(i)));
+                    }
+                  })
+                  .ok);
+  store->read([](Tx& tx) {
+    CaseFilter f;
+    f.limit = 100'000;
+    const auto rows = tx.list_cases(f);
+    ASSERT_EQ(rows.size(), 500U);
+    EXPECT_EQ(rows.front().reference, "R509");
+    f.limit = 500;
+    EXPECT_EQ(tx.list_cases(f).size(), 500U);
+    f.limit = 499;
+    EXPECT_EQ(tx.list_cases(f).size(), 499U);
+  });
+}
+
+TEST_F(StoreTest, ListCasesBindsFilterValues) {
+  auto store = open();
+  const auto contact = add_contact(*store, "p1");
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.insert_case(make_queued_case(contact.id, "A1", "a", case_status::open));
+                  })
+                  .ok);
+  CaseFilter f;
+  const std::string evil = "a') OR 1=1 OR ('";
+  f.teams = {evil, "x'; DROP TABLE cases; --"};
+  f.status = "open' OR '1'='1";
+  f.severity = "high\" OR 1=1 --";
+  f.after_id = 99;
+  // The statement's text depends on the filter's shape only.
+  const std::string sql = detail::list_cases_sql(f);
+  for (const std::string& value : {f.teams[0], f.teams[1], f.status, f.severity}) {
+    EXPECT_EQ(sql.find(value), std::string::npos) << sql;
+  }
+  EXPECT_EQ(sql.find("99"), std::string::npos) << sql;
+  store->read([&](Tx& tx) {
+    EXPECT_TRUE(tx.list_cases(f).empty());
+    CaseFilter by_team;
+    by_team.teams = {evil};
+    EXPECT_TRUE(tx.list_cases(by_team).empty());
+    CaseFilter by_status;
+    by_status.status = f.status;
+    EXPECT_TRUE(tx.list_cases(by_status).empty());
+  });
+  EXPECT_EQ(count("SELECT COUNT(*) FROM cases"), 1);
+}
+
+TEST_F(StoreTest, SelectsCasesDueForAlertAndToRoute) {
+  auto store = open();
+  const auto contact = add_contact(*store, "p1");
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    const auto add = [&](const char* ref, const char* team, const char* status,
+                                         Millis next_alert_at) {
+                      CaseRecord c = make_queued_case(contact.id, ref, team, status);
+                      c.next_alert_at = next_alert_at;
+                      tx.insert_case(c);
+                    };
+                    add("D500", "a", case_status::open, 500);
+                    add("D300", "b", case_status::open, 300);
+                    add("D700", "a", case_status::open, 700);
+                    add("STOP", "a", case_status::open, 0);  // ladder stopped
+                    add("ACK", "a", case_status::acknowledged, 100);
+                    add("CLM", "a", case_status::claimed, 100);
+                    add("CLS", "a", case_status::closed, 100);
+                    add("R1", "", case_status::open, 0);
+                    add("R2", "", case_status::open, 400);
+                    add("RCLOSED", "", case_status::closed, 0);
+                    add("R3", "", case_status::open, 0);
+                  })
+                  .ok);
+  store->read([](Tx& tx) {
+    EXPECT_EQ(references_of(tx.cases_due_for_alert(299, 10)), Refs{});
+    EXPECT_EQ(references_of(tx.cases_due_for_alert(300, 10)), (Refs{"D300"}));  // inclusive
+    EXPECT_EQ(references_of(tx.cases_due_for_alert(500, 10)), (Refs{"D300", "R2", "D500"}));
+    EXPECT_EQ(references_of(tx.cases_due_for_alert(10'000, 10)),
+              (Refs{"D300", "R2", "D500", "D700"}));
+    EXPECT_EQ(references_of(tx.cases_due_for_alert(10'000, 2)), (Refs{"D300", "R2"}));
+    EXPECT_EQ(references_of(tx.cases_due_for_alert(10'000, 0)), Refs{});
+    const auto due = tx.cases_due_for_alert(300, 1);
+    ASSERT_EQ(due.size(), 1U);
+    EXPECT_EQ(due[0].team, "b");
+    EXPECT_EQ(due[0].district, "district-of-D300");
+
+    EXPECT_EQ(references_of(tx.cases_to_route(10)), (Refs{"R1", "R2", "R3"}));
+    EXPECT_EQ(references_of(tx.cases_to_route(2)), (Refs{"R1", "R2"}));
+    EXPECT_EQ(references_of(tx.cases_to_route(0)), Refs{});
+  });
+
+  // Acknowledging stops the ladder; routing takes a case off the router's list.
+  ASSERT_TRUE(store
+                  ->run([](Tx& tx) {
+                    auto d = tx.find_case("D300");
+                    ASSERT_TRUE(d.has_value());
+                    d->status = case_status::acknowledged;
+                    tx.update_case(*d);
+                    auto r = tx.find_case("R1");
+                    ASSERT_TRUE(r.has_value());
+                    r->team = "c";
+                    tx.update_case(*r);
+                  })
+                  .ok);
+  store->read([](Tx& tx) {
+    EXPECT_EQ(references_of(tx.cases_due_for_alert(500, 10)), (Refs{"R2", "D500"}));
+    EXPECT_EQ(references_of(tx.cases_to_route(10)), (Refs{"R2", "R3"}));
+  });
+}
+
+TEST_F(StoreTest, QueueSelectionsUseTheCaseIndexes) {
+  auto store = open();
+  store->close();
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  const auto plan_of = [&](const std::string& sql) {
+    std::string plan;
+    SQLite::Statement explain(db, "EXPLAIN QUERY PLAN " + sql);
+    while (explain.executeStep()) plan += explain.getColumn(3).getString() + "\n";
+    return plan;
+  };
+  std::string plan = plan_of(detail::cases_due_for_alert_sql());
+  EXPECT_NE(plan.find("USING INDEX cases_status_next_alert"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  plan = plan_of(detail::cases_to_route_sql());
+  EXPECT_NE(plan.find("USING INDEX cases_team_status"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  CaseFilter one_team;
+  one_team.teams = {"a"};
+  one_team.after_id = 10;
+  plan = plan_of(detail::list_cases_sql(one_team));
+  EXPECT_NE(plan.find("USING INDEX cases_team_"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+}
+
+TEST_F(StoreTest, SessionAnswerAndLatestConsent) {
+  auto store = open();
+  const auto her = add_contact(*store, "p1");
+  const auto other = add_contact(*store, "p2");
+  std::int64_t s1 = 0;
+  std::int64_t s2 = 0;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    s1 = tx.insert_session(make_session(her.id, "s1", "ussd", "finished", 10));
+                    s2 = tx.insert_session(make_session(other.id, "s2", "ussd", "finished", 10));
+                    tx.insert_answer(AnswerRecord{s1, her.id, "district", "kinondoni", 11});
+                    tx.insert_answer(AnswerRecord{s1, her.id, "district", "ilala", 12});
+                    tx.insert_answer(AnswerRecord{s1, her.id, "where", "home", 13});
+                    tx.insert_answer(AnswerRecord{s2, other.id, "district", "temeke", 14});
+                    tx.insert_answer(AnswerRecord{0, her.id, "district", "no-session", 15});
+
+                    tx.insert_consent(ConsentRecord{her.id, s1, "referral_ngo", true, 20});
+                    tx.insert_consent(ConsentRecord{her.id, 0, "referral_ngo", false, 21});
+                    tx.insert_consent(ConsentRecord{her.id, s1, "callback", true, 22});
+                    tx.insert_consent(ConsentRecord{other.id, s2, "referral_police", true, 23});
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    EXPECT_EQ(tx.session_answer(s1, "district"), "ilala");  // the newest
+    EXPECT_EQ(tx.session_answer(s1, "where"), "home");
+    EXPECT_EQ(tx.session_answer(s1, "missing"), "");
+    EXPECT_EQ(tx.session_answer(s2, "district"), "temeke");
+    EXPECT_EQ(tx.session_answer(0, "district"), "");  // no session: never the sessionless row
+    EXPECT_EQ(tx.session_answer(4242, "district"), "");
+
+    EXPECT_EQ(tx.latest_consent(her.id, "referral_ngo"), std::optional<bool>(false));
+    EXPECT_EQ(tx.latest_consent(her.id, "callback"), std::optional<bool>(true));
+    EXPECT_EQ(tx.latest_consent(her.id, "referral_police"), std::nullopt);
+    EXPECT_EQ(tx.latest_consent(other.id, "referral_police"), std::optional<bool>(true));
+    EXPECT_EQ(tx.latest_consent(4242, "callback"), std::nullopt);
+  });
+  // She changes her mind again.
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    tx.insert_consent(ConsentRecord{her.id, 0, "referral_ngo", true, 30});
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    EXPECT_EQ(tx.latest_consent(her.id, "referral_ngo"), std::optional<bool>(true));
+  });
+}
+
+ResponderRecord make_responder(const std::string& name, const std::string& team,
+                               const std::string& token_hash = "",
+                               const std::string& phone_pseudonym = "") {
+  ResponderRecord r;
+  r.name = name;
+  r.team = team;
+  r.role = "caseworker";
+  r.can_export = false;
+  r.phone_pseudonym = phone_pseudonym;
+  r.phone_enc = std::string("\x00enc\xff", 5) + name;
+  r.token_hash = token_hash;
+  r.updated_at = 100;
+  return r;
+}
+
+void expect_same(const ResponderRecord& a, const ResponderRecord& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.team, b.team);
+  EXPECT_EQ(a.role, b.role);
+  EXPECT_EQ(a.can_export, b.can_export);
+  EXPECT_EQ(a.phone_pseudonym, b.phone_pseudonym);
+  EXPECT_EQ(a.phone_enc, b.phone_enc);
+  EXPECT_EQ(a.token_hash, b.token_hash);
+  EXPECT_EQ(a.active, b.active);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+}
+
+TEST_F(StoreTest, RespondersUpsertKeepsTokenWhenEmpty) {
+  auto store = open();
+  ResponderRecord amina = make_responder("amina", "ngo-north", "hash-amina", "ph-amina");
+  amina.role = "supervisor";
+  amina.can_export = true;
+  ResponderRecord baraka = make_responder("baraka", "police-ilala");
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    amina.id = tx.upsert_responder(amina);
+                    baraka.id = tx.upsert_responder(baraka);
+                  })
+                  .ok);
+  EXPECT_GT(amina.id, 0);
+  EXPECT_NE(amina.id, baraka.id);
+  store->read([&](Tx& tx) {
+    const auto found = tx.find_responder(amina.id);
+    ASSERT_TRUE(found.has_value());
+    expect_same(*found, amina);
+    EXPECT_FALSE(tx.find_responder(4242).has_value());
+  });
+
+  // The roster sync carries no token: every other field changes, the token stays.
+  ResponderRecord synced = make_responder("amina", "ngo-south", "", "ph-amina-2");
+  synced.phone_enc = std::string("\x01\x00new", 5);
+  synced.updated_at = 200;
+  std::int64_t same_id = 0;
+  ASSERT_TRUE(store->run([&](Tx& tx) { same_id = tx.upsert_responder(synced); }).ok);
+  EXPECT_EQ(same_id, amina.id);
+  store->read([&](Tx& tx) {
+    const auto found = tx.find_responder(amina.id);
+    ASSERT_TRUE(found.has_value());
+    ResponderRecord expected = synced;
+    expected.id = amina.id;
+    expected.token_hash = "hash-amina";
+    expect_same(*found, expected);
+  });
+
+  // A non-empty token_hash replaces the stored one; set_responder_token too.
+  synced.token_hash = "hash-amina-2";
+  synced.updated_at = 300;
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.upsert_responder(synced); }).ok);
+  store->read([&](Tx& tx) { EXPECT_EQ(tx.find_responder(amina.id)->token_hash, "hash-amina-2"); });
+  ASSERT_TRUE(
+      store->run([&](Tx& tx) { tx.set_responder_token(baraka.id, "hash-baraka", 400); }).ok);
+  store->read([&](Tx& tx) {
+    const auto b = tx.find_responder(baraka.id);
+    ASSERT_TRUE(b.has_value());
+    EXPECT_EQ(b->token_hash, "hash-baraka");
+    EXPECT_EQ(b->updated_at, 400);
+    EXPECT_EQ(b->team, "police-ilala");
+  });
+  const JobResult r = store->run([](Tx& tx) { tx.set_responder_token(4242, "x", 1); });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no such responder"), std::string::npos) << r.error;
+  EXPECT_EQ(count("SELECT COUNT(*) FROM responders"), 2);
+}
+
+TEST_F(StoreTest, RespondersDeactivationAndLookups) {
+  auto store = open();
+  std::int64_t a = 0;
+  std::int64_t b = 0;
+  std::int64_t c = 0;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    c = tx.upsert_responder(make_responder("chausiku", "t2", "hc", "pc"));
+                    a = tx.upsert_responder(make_responder("amina", "t1", "ha", "pa"));
+                    b = tx.upsert_responder(make_responder("baraka", "t1", "hb", "pb"));
+                    tx.upsert_responder(make_responder("no-token", "t2", "", ""));
+                  })
+                  .ok);
+  store->read([&](Tx& tx) {
+    const auto all = tx.list_responders();
+    ASSERT_EQ(all.size(), 4U);
+    EXPECT_EQ(all[0].name, "amina");  // by name
+    EXPECT_EQ(all[1].name, "baraka");
+    EXPECT_EQ(all[2].name, "chausiku");
+    EXPECT_EQ(all[3].name, "no-token");
+    EXPECT_EQ(tx.find_responder_by_token("hb")->id, b);
+    EXPECT_EQ(tx.find_responder_by_phone("pc")->id, c);
+    // "" means "none": it never matches the responders without a token or phone.
+    EXPECT_FALSE(tx.find_responder_by_token("").has_value());
+    EXPECT_FALSE(tx.find_responder_by_phone("").has_value());
+    EXPECT_FALSE(tx.find_responder_by_token("nope").has_value());
+  });
+
+  {
+    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
+    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
+    std::fprintf(stderr, "PROBE %s:", "before500");
+    while (q.executeStep())
+      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
+                   static_cast<long long>(q.getColumn(2).getInt64()));
+    std::fprintf(stderr, "\n");
+  }
+  // baraka and no-token left the roster.
+  ASSERT_TRUE(store->run([](Tx& tx) {
+                     tx.deactivate_responders_except({"amina", "chausiku"}, 500);
+                   })
+                  .ok);
+  store->read([&](Tx& tx) {
+    const auto all = tx.list_responders();  // inactive ones are listed too
+    ASSERT_EQ(all.size(), 4U);
+    EXPECT_TRUE(all[0].active);
+    EXPECT_EQ(all[0].updated_at, 100);
+    EXPECT_FALSE(all[1].active);
+    EXPECT_EQ(all[1].updated_at, 500);
+    EXPECT_TRUE(all[2].active);
+    EXPECT_FALSE(all[3].active);
+    // Deactivation clears nothing else.
+    const auto gone = tx.find_responder(b);
+    ASSERT_TRUE(gone.has_value());
+    EXPECT_FALSE(gone->active);
+    EXPECT_EQ(gone->token_hash, "hb");
+    EXPECT_EQ(gone->phone_pseudonym, "pb");
+    EXPECT_EQ(gone->phone_enc, std::string("\x00enc\xff", 5) + "baraka");
+    EXPECT_EQ(gone->team, "t1");
+    // Lookups ignore inactive responders.
+    EXPECT_FALSE(tx.find_responder_by_token("hb").has_value());
+    EXPECT_FALSE(tx.find_responder_by_phone("pb").has_value());
+    EXPECT_EQ(tx.find_responder_by_token("ha")->id, a);
+    EXPECT_EQ(tx.find_responder_by_phone("pa")->id, a);
+  });
+
+  {
+    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
+    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
+    std::fprintf(stderr, "PROBE %s:", "after500");
+    while (q.executeStep())
+      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
+                   static_cast<long long>(q.getColumn(2).getInt64()));
+    std::fprintf(stderr, "\n");
+  }
+  // Back on the roster: the upsert makes her active again, her token kept.
+  ASSERT_TRUE(store->run([](Tx& tx) { tx.upsert_responder(make_responder("baraka", "t1")); }).ok);
+  store->read([&](Tx& tx) {
+    const auto back = tx.find_responder_by_token("hb");
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->id, b);
+    EXPECT_TRUE(back->active);
+  });
+
+  {
+    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
+    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
+    std::fprintf(stderr, "PROBE %s:", "before600");
+    while (q.executeStep())
+      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
+                   static_cast<long long>(q.getColumn(2).getInt64()));
+    std::fprintf(stderr, "\n");
+  }
+  // An empty roster deactivates everyone.
+  ASSERT_TRUE(store->run([](Tx& tx) { tx.deactivate_responders_except({}, 600); }).ok);
+  {
+    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
+    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
+    std::fprintf(stderr, "PROBE %s:", "after600");
+    while (q.executeStep())
+      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
+                   static_cast<long long>(q.getColumn(2).getInt64()));
+    std::fprintf(stderr, "\n");
+  }
+  EXPECT_EQ(count("SELECT COUNT(*) FROM responders WHERE active = 1"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM responders"), 4);
+  // Only a change of state is an update: no-token was inactive already.
+  EXPECT_EQ(count("SELECT updated_at FROM responders WHERE name = 'no-token'"), 500);
+  EXPECT_EQ(count("SELECT updated_at FROM responders WHERE name = 'amina'"), 600);
+  store->read([](Tx& tx) { EXPECT_FALSE(tx.find_responder_by_token("ha").has_value()); });
+}
+
+TEST_F(StoreTest, NotesKeepBinaryTextInIdOrder) {
+  auto store = open();
+  const auto contact = add_contact(*store, "p1");
+  const std::string cipher1(
+      "\x00\x01\xff\xfe"
+      "ab\x00\x80",
+      8);
+  const std::string cipher2(300, '\0');
+  std::int64_t k1 = 0;
+  std::int64_t k2 = 0;
+  std::int64_t n1 = 0;
+  std::int64_t n2 = 0;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    k1 = tx.insert_case(make_case(contact.id, "K1"));
+                    k2 = tx.insert_case(make_case(contact.id, "K2"));
+                    n1 = tx.insert_note(NoteRecord{0, k1, 7, cipher1, 1000});
+                    tx.insert_note(NoteRecord{0, k2, 8, "other case", 1001});
+                    n2 = tx.insert_note(NoteRecord{0, k1, 9, cipher2, 999});
+                    tx.insert_note(NoteRecord{0, k1, 7, "", 1002});
+                  })
+                  .ok);
+  EXPECT_LT(n1, n2);
+  store->read([&](Tx& tx) {
+    const auto notes = tx.list_notes(k1);
+    ASSERT_EQ(notes.size(), 3U);
+    EXPECT_EQ(notes[0].id, n1);
+    EXPECT_EQ(notes[0].case_id, k1);
+    EXPECT_EQ(notes[0].responder_id, 7);
+    EXPECT_EQ(notes[0].text_enc, cipher1);
+    EXPECT_EQ(notes[0].created_at, 1000);
+    EXPECT_EQ(notes[1].id, n2);  // id order, not created_at
+    EXPECT_EQ(notes[1].text_enc, cipher2);
+    EXPECT_EQ(notes[1].responder_id, 9);
+    EXPECT_EQ(notes[2].text_enc, "");
+    EXPECT_EQ(tx.list_notes(k2).size(), 1U);
+    EXPECT_TRUE(tx.list_notes(4242).empty());
+  });
+  // Stored as BLOBs, not text.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notes WHERE typeof(text_enc) = 'blob'"), 4);
+  // A note on a case that does not exist breaks the foreign key.
+  const JobResult r = store->run([](Tx& tx) { tx.insert_note(NoteRecord{0, 4242, 1, "x", 1}); });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("insert_note"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("FOREIGN KEY"), std::string::npos) << r.error;
+}
+
+// An independent SHA-256 for checking the audit chain.
+std::string test_sha256_hex(const std::string& data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int size = 0;
+  EXPECT_EQ(EVP_Digest(data.data(), data.size(), md.data(), &size, EVP_sha256(), nullptr), 1);
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    constexpr const char* kHex = "0123456789abcdef";
+    hex += kHex[md[i] >> 4U];
+    hex += kHex[md[i] & 0x0FU];
+  }
+  return hex;
+}
+
+// The hash input documented at Tx::append_audit.
+std::string expected_audit_hash(const AuditRecord& a) {
+  return test_sha256_hex(a.prev_hash + "|" + std::to_string(a.at) + "|" + a.actor + "|" + a.action +
+                         "|" + a.case_reference + "|" + a.detail);
+}
+
+// The index of the first row whose link to its predecessor (`prev` for the first row) or whose own
+// hash does not verify, or -1 when every row verifies.
+int first_broken_link(const std::vector<AuditRecord>& rows, std::string prev = "") {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].prev_hash != prev || rows[i].hash != expected_audit_hash(rows[i])) {
+      return static_cast<int>(i);
+    }
+    prev = rows[i].hash;
+  }
+  return -1;
+}
+
+TEST_F(StoreTest, AuditRowsFormAHashChain) {
+  ASSERT_EQ(test_sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  auto store = open();
+  AuditRecord r1;
+  AuditRecord r2;
+  AuditRecord r3;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    r1 = tx.append_audit(1000, "responder:1", "case.list", "", "team=a");
+                  })
+                  .ok);
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    r2 = tx.append_audit(2000, "sms:2", "case.ack", "K7P2QX", "");
+                    r3 =
+                        tx.append_audit(3000, "system", "case.close", "K7P2QX", "outcome=referred");
+                  })
+                  .ok);
+  EXPECT_GT(r1.id, 0);
+  EXPECT_LT(r1.id, r2.id);
+  EXPECT_LT(r2.id, r3.id);
+  EXPECT_EQ(r1.prev_hash, "");
+  EXPECT_EQ(r2.prev_hash, r1.hash);
+  EXPECT_EQ(r3.prev_hash, r2.hash);
+  EXPECT_EQ(r1.hash.size(), 64U);
+  EXPECT_EQ(r1.hash, test_sha256_hex("|1000|responder:1|case.list||team=a"));
+  EXPECT_EQ(r2.hash, test_sha256_hex(r1.hash + "|2000|sms:2|case.ack|K7P2QX|"));
+  EXPECT_EQ(r3.hash, expected_audit_hash(r3));
+  EXPECT_EQ(r3.actor, "system");
+  EXPECT_EQ(r3.action, "case.close");
+  EXPECT_EQ(r3.case_reference, "K7P2QX");
+  EXPECT_EQ(r3.detail, "outcome=referred");
+  EXPECT_EQ(r3.at, 3000);
+
+  store->read([&](Tx& tx) {
+    const auto rows = tx.list_audit(0, 100);
+    ASSERT_EQ(rows.size(), 3U);
+    EXPECT_EQ(first_broken_link(rows), -1);
+    EXPECT_EQ(rows[0].id, r1.id);
+    EXPECT_EQ(rows[1].hash, r2.hash);
+    EXPECT_EQ(rows[2].prev_hash, r2.hash);
+    EXPECT_EQ(rows[2].detail, "outcome=referred");
+    // Paging in id order.
+    const auto after_first = tx.list_audit(r1.id, 1);
+    ASSERT_EQ(after_first.size(), 1U);
+    EXPECT_EQ(after_first[0].id, r2.id);
+    EXPECT_EQ(tx.list_audit(r2.id, 10).size(), 1U);
+    EXPECT_TRUE(tx.list_audit(r3.id, 10).empty());
+    EXPECT_TRUE(tx.list_audit(0, 0).empty());
+  });
+
+  // A job that fails takes its audit row with it; the next row links to the last committed one.
+  const JobResult failed = store->run([](Tx& tx) {
+    tx.append_audit(4000, "system", "case.read", "K7P2QX", "");
+    throw std::runtime_error("rolled back");
+  });
+  EXPECT_FALSE(failed.ok);
+  AuditRecord r4;
+  ASSERT_TRUE(
+      store->run([&](Tx& tx) { r4 = tx.append_audit(5000, "system", "case.read", "X", ""); }).ok);
+  EXPECT_EQ(r4.prev_hash, r3.hash);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit"), 4);
+
+  // Editing a row with a raw UPDATE is detected: its hash no longer recomputes.
+  store->close();
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    SQLite::Statement edit(db, "UPDATE audit SET detail = 'team=b' WHERE id = ?");
+    edit.bind(1, r1.id);
+    ASSERT_EQ(edit.exec(), 1);
+  }
+  store = open();
+  store->read([&](Tx& tx) {
+    const auto rows = tx.list_audit(0, 100);
+    ASSERT_EQ(rows.size(), 4U);
+    EXPECT_EQ(rows[0].detail, "team=b");
+    EXPECT_EQ(first_broken_link(rows), 0);
+    EXPECT_NE(expected_audit_hash(rows[0]), rows[0].hash);
+    // The rows after it still link to the stored hash: only recomputation reveals the edit.
+    EXPECT_EQ(rows[1].prev_hash, rows[0].hash);
+    EXPECT_EQ(first_broken_link({rows.begin() + 1, rows.end()}, rows[0].hash), -1);
+  });
+
+  // Editing a middle row.
+  store->close();
+  {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE audit SET detail = 'team=a' WHERE id = " + std::to_string(r1.id));
+    SQLite::Statement edit(db, "UPDATE audit SET detail = 'outcome=none' WHERE id = ?");
+    edit.bind(1, r3.id);
+    ASSERT_EQ(edit.exec(), 1);
+  }
+  store = open();
+  store->read([&](Tx& tx) {
+    const auto rows = tx.list_audit(0, 100);
+    ASSERT_EQ(rows.size(), 4U);
+    EXPECT_EQ(first_broken_link(rows), 2);
+  });
 }
 
 // ---- the writer: commit, batching, failures, close ----

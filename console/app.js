@@ -1,0 +1,502 @@
+// rabta caseworker console. Plain ES5 and XMLHttpRequest so that it runs on old Android browsers;
+// no framework, no inline script (the page is served with Content-Security-Policy default-src
+// 'self'). Every value from the server is put on the page with textContent, never as HTML.
+(function () {
+  'use strict';
+
+  var TOKEN_KEY = 'rabta.token';
+  var POLL_MS = 5000;
+  var REQUEST_TIMEOUT_MS = 20000;
+  var MAX_PAGES = 5;
+  var SEVERITY_RANK = { critical: 0, high: 1, normal: 2, low: 3 };
+  var CATEGORY_LABELS = {
+    physical_violence: 'Physical violence',
+    threats: 'Threats',
+    harassment: 'Harassment',
+    forced_marriage: 'Forced marriage',
+    other: 'Other',
+    interrupted_report: 'Report interrupted',
+    checkin_help_now: 'Check-in: needs help now',
+    checkin_talk: 'Check-in: would like to talk',
+    missed_checkin: 'Missed check-in'
+  };
+  var STATUS_LABELS = {
+    open: 'Open',
+    acknowledged: 'Acknowledged',
+    claimed: 'Claimed',
+    closed: 'Closed'
+  };
+  var ANSWER_LABELS = {
+    category: 'What happened',
+    when: 'When',
+    safe_now: 'Safe now',
+    safe_to_call: 'Safe to call her',
+    call_time: 'Best time to call',
+    district: 'District',
+    referral: 'May share with',
+    wellbeing: 'This week'
+  };
+  var CONSENT_LABELS = {
+    callback: 'Call her back',
+    referral_ngo: 'Share with an NGO',
+    referral_police: 'Share with the police',
+    sms: 'Text messages'
+  };
+  var VALUE_LABELS = { ngo: 'NGO', help_now: 'Needs help now', talk: 'Would like to talk' };
+  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov',
+    'Dec'];
+
+  var state = {
+    token: null,
+    me: null,
+    cases: [],
+    current: null,       // the case shown in detail
+    wanted: null,        // the reference being opened or shown
+    view: 'signin',
+    inFlight: false,
+    poller: null,
+    ticker: null
+  };
+  var memoryToken = null;
+
+  function $(id) { return document.getElementById(id); }
+
+  // --- Small helpers
+
+  function words(code) {
+    if (!code) return '';
+    var s = String(code).replace(/_/g, ' ');
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+  function label(table, code) {
+    return Object.prototype.hasOwnProperty.call(table, code) ? table[code] : words(code);
+  }
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+  function formatTime(ms) {
+    if (!ms) return '';
+    var d = new Date(ms);
+    return d.getDate() + ' ' + MONTHS[d.getMonth()] + ' ' + pad(d.getHours()) + ':' +
+      pad(d.getMinutes());
+  }
+  function formatDuration(ms) {
+    var total = Math.floor(Math.abs(ms) / 1000);
+    var h = Math.floor(total / 3600);
+    var m = Math.floor((total % 3600) / 60);
+    var s = total % 60;
+    return (h > 0 ? h + ':' + pad(m) : String(m)) + ':' + pad(s);
+  }
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+  function element(tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function pair(list, name, value) {
+    list.appendChild(element('dt', null, name));
+    list.appendChild(element('dd', null, value));
+  }
+  function show(view) {
+    state.view = view;
+    $('signin').hidden = view !== 'signin';
+    $('queue').hidden = view !== 'queue';
+    $('detail').hidden = view !== 'detail';
+    $('signout').hidden = view === 'signin';
+  }
+
+  // The token lives in sessionStorage only (never localStorage): it is gone when the tab closes.
+  function loadToken() {
+    try { return window.sessionStorage.getItem(TOKEN_KEY) || memoryToken; } catch (e) { return memoryToken; }
+  }
+  function saveToken(token) {
+    memoryToken = token;
+    try {
+      if (token) window.sessionStorage.setItem(TOKEN_KEY, token);
+      else window.sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) { /* private mode: the token stays in memory only */ }
+  }
+
+  // --- The API
+
+  // done(status, data): status 0 = no answer (offline, timed out).
+  function api(method, path, body, done, signingIn) {
+    var xhr = new XMLHttpRequest();
+    var finished = false;
+    function finish(status) {
+      if (finished) return;
+      finished = true;
+      var data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (status === 401 && !signingIn) {
+        signOut('You have been signed out. Please sign in again.');
+        return;
+      }
+      done(status, data);
+    }
+    xhr.open(method, '/api/v1/' + path, true);
+    xhr.timeout = REQUEST_TIMEOUT_MS;
+    xhr.setRequestHeader('Authorization', 'Bearer ' + state.token);
+    xhr.setRequestHeader('Accept', 'application/json');
+    if (body !== null) xhr.setRequestHeader('Content-Type', 'application/json');
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState === 4) finish(xhr.status);
+    };
+    xhr.ontimeout = function () { finish(0); };
+    xhr.send(body === null ? null : JSON.stringify(body));
+  }
+
+  function errorText(status, data) {
+    if (status === 0) return 'Cannot reach the server. Check the connection and try again.';
+    if (status === 404) return 'This case is not available to you.';
+    if (status === 403) return 'You are not allowed to do this.';
+    if (status === 503) return 'The server is busy. Try again in a moment.';
+    if (data && data.reason) return data.reason;
+    return 'Something went wrong (error ' + status + ').';
+  }
+
+  // --- Signing in and out
+
+  function signIn(token) {
+    state.token = token;
+    $('signin-button').disabled = true;
+    $('signin-error').textContent = '';
+    api('GET', 'me', null, function (status, data) {
+      $('signin-button').disabled = false;
+      if (status === 200 && data) {
+        saveToken(token);
+        $('token').value = '';
+        start(data);
+      } else {
+        state.token = null;
+        saveToken(null);
+        $('signin-error').textContent = status === 401 ? 'That token was not accepted.' :
+          errorText(status, data);
+        show('signin');
+      }
+    }, true);
+  }
+
+  function start(me) {
+    state.me = me;
+    $('who').textContent = me.name + (me.team ? ' \u00b7 ' + words(me.team) : '');
+    var select = $('outcome');
+    clear(select);
+    for (var i = 0; i < me.outcomes.length; i++) {
+      var option = element('option', null, words(me.outcomes[i]));
+      option.value = me.outcomes[i];
+      select.appendChild(option);
+    }
+    if (!state.poller) state.poller = window.setInterval(poll, POLL_MS);
+    if (!state.ticker) state.ticker = window.setInterval(tick, 1000);
+    route();
+  }
+
+  function signOut(message) {
+    state.token = null;
+    state.me = null;
+    state.cases = [];
+    state.current = null;
+    saveToken(null);
+    if (state.poller) window.clearInterval(state.poller);
+    if (state.ticker) window.clearInterval(state.ticker);
+    state.poller = null;
+    state.ticker = null;
+    clear($('cases'));
+    $('who').textContent = '';
+    $('signin-error').textContent = message || '';
+    if (window.location.hash) window.location.hash = '';
+    show('signin');
+    $('token').focus();
+  }
+
+  // --- The queue
+
+  function rank(severity) {
+    return Object.prototype.hasOwnProperty.call(SEVERITY_RANK, severity) ? SEVERITY_RANK[severity] : 9;
+  }
+  function byPriority(a, b) {
+    var r = rank(a.severity) - rank(b.severity);
+    if (r !== 0) return r;
+    if (a.created_at !== b.created_at) return a.created_at - b.created_at;
+    return a.reference < b.reference ? -1 : 1;
+  }
+
+  // The countdown is kept as a local deadline, so it moves between polls.
+  function slaElement(c, receivedAt) {
+    var e = element('span', 'sla');
+    if (c.sla_remaining_ms === null || c.sla_remaining_ms === undefined) {
+      e.hidden = true;
+      return e;
+    }
+    e.setAttribute('data-deadline', String(receivedAt + c.sla_remaining_ms));
+    updateSla(e, Date.now());
+    return e;
+  }
+  function updateSla(e, now) {
+    var deadline = Number(e.getAttribute('data-deadline'));
+    if (!deadline) return;
+    var left = deadline - now;
+    e.textContent = left >= 0 ? 'Acknowledge within ' + formatDuration(left) :
+      'Overdue by ' + formatDuration(left);
+    e.className = left >= 0 ? 'sla' : 'sla overdue';
+  }
+  function tick() {
+    var now = Date.now();
+    var nodes = document.querySelectorAll('[data-deadline]');
+    for (var i = 0; i < nodes.length; i++) updateSla(nodes[i], now);
+  }
+
+  function loadQueue(done) {
+    var collected = [];
+    var receivedAt = Date.now();
+    function page(after, pages) {
+      var path = 'cases?open=1&limit=200' + (after ? '&after=' + after : '');
+      api('GET', path, null, function (status, data) {
+        if (status !== 200 || !data) return done(status, data);
+        receivedAt = Date.now();
+        for (var i = 0; i < data.cases.length; i++) collected.push(data.cases[i]);
+        if (data.next_after && pages + 1 < MAX_PAGES) return page(data.next_after, pages + 1);
+        done(200, { cases: collected, receivedAt: receivedAt });
+      });
+    }
+    page(0, 0);
+  }
+
+  function renderQueue(cases, receivedAt) {
+    cases.sort(byPriority);
+    state.cases = cases;
+    var list = $('cases');
+    clear(list);
+    for (var i = 0; i < cases.length; i++) {
+      var c = cases[i];
+      var item = element('li', 'case sev-' + c.severity);
+      item.setAttribute('data-ref', c.reference);
+      var link = element('a', 'case-link');
+      link.href = '#case/' + c.reference;
+      var top = element('span', 'case-top');
+      top.appendChild(element('span', 'ref', c.reference));
+      top.appendChild(element('span', 'badge sev-' + c.severity, words(c.severity)));
+      top.appendChild(element('span', 'case-status status-' + c.status, label(STATUS_LABELS, c.status)));
+      link.appendChild(top);
+      link.appendChild(slaElement(c, receivedAt));
+      var meta = label(CATEGORY_LABELS, c.category) + ' \u00b7 ' + formatTime(c.created_at);
+      if (c.claimed_by) meta += ' \u00b7 ' + (state.me && c.claimed_by === state.me.id ?
+        'claimed by you' : 'claimed');
+      if (state.me && state.me.role === 'supervisor' && c.team) meta += ' \u00b7 ' + words(c.team);
+      link.appendChild(element('span', 'meta', meta));
+      item.appendChild(link);
+      list.appendChild(item);
+    }
+    $('queue-empty').hidden = cases.length !== 0;
+  }
+
+  function refreshQueue() {
+    if (state.inFlight) return;
+    state.inFlight = true;
+    if (!state.cases.length) $('queue-status').textContent = 'Loading\u2026';
+    loadQueue(function (status, data) {
+      state.inFlight = false;
+      if (status !== 200) {
+        $('queue-status').textContent = errorText(status, data) + ' Retrying.';
+        return;
+      }
+      renderQueue(data.cases, data.receivedAt);
+      var now = new Date();
+      $('queue-status').textContent = data.cases.length + (data.cases.length === 1 ? ' case' : ' cases') +
+        ' open \u00b7 updated ' + pad(now.getHours()) + ':' + pad(now.getMinutes()) + ':' + pad(now.getSeconds());
+    });
+  }
+
+  // --- One case
+
+  function renderDetail(d, receivedAt) {
+    state.current = d;
+    $('d-ref').textContent = d.reference;
+    var sev = $('d-severity');
+    sev.textContent = words(d.severity);
+    sev.className = 'badge sev-' + d.severity;
+    var st = $('d-status');
+    st.textContent = label(STATUS_LABELS, d.status);
+    st.className = 'case-status status-' + d.status;
+    var oldSla = $('d-sla');
+    var sla = slaElement(d, receivedAt);
+    sla.id = 'd-sla';
+    oldSla.parentNode.replaceChild(sla, oldSla);
+
+    var facts = $('d-facts');
+    clear(facts);
+    pair(facts, 'Type', label(CATEGORY_LABELS, d.category));
+    pair(facts, 'Received', formatTime(d.created_at));
+    if (d.team) pair(facts, 'Team', words(d.team));
+    if (d.acknowledged_at) pair(facts, 'Acknowledged', formatTime(d.acknowledged_at) +
+      (state.me && d.acknowledged_by === state.me.id ? ' by you' : ''));
+    if (d.claimed_by) pair(facts, 'Claimed', state.me && d.claimed_by === state.me.id ?
+      'by you' : 'by another caseworker');
+    if (d.closed_at) pair(facts, 'Closed', formatTime(d.closed_at) + ' \u00b7 ' + words(d.outcome));
+
+    var phone = $('d-phone');
+    clear(phone);
+    if (d.phone) {
+      var call = element('a', 'phone', d.phone);
+      call.href = 'tel:' + d.phone;
+      phone.appendChild(call);
+      var when = '';
+      for (var a = 0; a < d.answers.length; a++)
+        if (d.answers[a].key === 'call_time') when = d.answers[a].value;
+      if (when) phone.appendChild(element('span', 'hint', ' Best time: ' + words(when)));
+    } else {
+      var callback = d.consents ? d.consents.callback : undefined;
+      phone.appendChild(element('span', 'hint', callback === true ?
+        'She agreed to a call, but her number is not available.' : callback === false ?
+        'Not shown: she has not agreed to be called.' : 'Not shown: she was not asked about a call.'));
+    }
+
+    var answers = $('d-answers');
+    clear(answers);
+    for (var i = 0; i < d.answers.length; i++)
+      pair(answers, label(ANSWER_LABELS, d.answers[i].key), label(VALUE_LABELS, d.answers[i].value));
+    if (!d.answers.length) answers.appendChild(element('dd', 'hint', 'No answers recorded.'));
+
+    var consents = $('d-consents');
+    clear(consents);
+    var any = false;
+    for (var purpose in d.consents) {
+      if (!Object.prototype.hasOwnProperty.call(d.consents, purpose)) continue;
+      any = true;
+      pair(consents, label(CONSENT_LABELS, purpose), d.consents[purpose] ? 'Yes' : 'No');
+    }
+    if (!any) consents.appendChild(element('dd', 'hint', 'Not asked.'));
+
+    var notes = $('d-notes');
+    clear(notes);
+    for (var n = 0; n < d.notes.length; n++) {
+      var note = element('li', 'note');
+      note.appendChild(element('span', 'meta', (d.notes[n].author || 'Someone') + ' \u00b7 ' +
+        formatTime(d.notes[n].created_at)));
+      note.appendChild(element('p', 'note-text', d.notes[n].text));
+      notes.appendChild(note);
+    }
+    if (!d.notes.length) notes.appendChild(element('li', 'hint', 'No notes yet.'));
+
+    var closed = d.status === 'closed';
+    $('ack').disabled = d.status !== 'open';
+    $('claim').disabled = closed || (state.me && d.claimed_by === state.me.id);
+    $('close-form').hidden = closed;
+  }
+
+  function loadDetail(reference, quiet) {
+    if (!quiet) {
+      $('d-message').textContent = '';
+      $('d-ref').textContent = reference;
+    }
+    api('GET', 'cases/' + encodeURIComponent(reference), null, function (status, data) {
+      if (state.view !== 'detail' || state.wanted !== reference) return;  // she moved on
+      if (status === 200 && data) return renderDetail(data, Date.now());
+      if (!quiet || status !== 0) $('d-message').textContent = errorText(status, data);
+    });
+  }
+
+  function openCase(reference) {
+    state.current = null;
+    state.wanted = reference;
+    show('detail');
+    clear($('d-facts'));
+    clear($('d-answers'));
+    clear($('d-consents'));
+    clear($('d-notes'));
+    clear($('d-phone'));
+    $('d-status').textContent = '';
+    $('d-severity').textContent = '';
+    $('d-sla').hidden = true;
+    $('note').value = '';
+    loadDetail(reference, false);
+  }
+
+  // An action on the current case; the buttons stay disabled until the answer arrives.
+  function act(path, body, buttons, doneText) {
+    var d = state.current;
+    if (!d) return;
+    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = true;
+    $('d-message').textContent = 'Saving\u2026';
+    api('POST', 'cases/' + encodeURIComponent(d.reference) + '/' + path, body, function (status, data) {
+      for (var j = 0; j < buttons.length; j++) buttons[j].disabled = false;
+      if (status === 200 || status === 201) {
+        $('d-message').textContent = doneText;
+        if (path === 'notes') $('note').value = '';
+        loadDetail(d.reference, true);
+      } else {
+        $('d-message').textContent = errorText(status, data);
+        if (state.current) renderDetail(state.current, Date.now());
+      }
+    });
+  }
+
+  // --- Navigation: #case/REF shows a case, anything else the queue (the back button works).
+
+  function route() {
+    if (!state.me) return;
+    var m = /^#case\/([A-Za-z0-9]{1,16})$/.exec(window.location.hash);
+    if (m) {
+      openCase(m[1].toUpperCase());
+    } else {
+      show('queue');
+      refreshQueue();
+    }
+  }
+
+  function poll() {
+    if (!state.me) return;
+    if (state.view === 'queue') refreshQueue();
+    else if (state.view === 'detail' && state.wanted) loadDetail(state.wanted, true);
+  }
+
+  function init() {
+    $('signin-form').onsubmit = function (e) {
+      e.preventDefault();
+      var token = $('token').value.replace(/^\s+|\s+$/g, '');
+      if (token) signIn(token);
+      return false;
+    };
+    $('signout').onclick = function () { signOut(''); };
+    $('back').onclick = function () { window.location.hash = ''; };
+    $('ack').onclick = function () {
+      act('ack', null, [$('ack')], 'Acknowledged. The alerts for this case have stopped.');
+    };
+    $('claim').onclick = function () {
+      act('claim', null, [$('claim'), $('ack')], 'Claimed. This case is now yours.');
+    };
+    $('note-form').onsubmit = function (e) {
+      e.preventDefault();
+      var text = $('note').value;
+      if (!text.replace(/\s+/g, '')) {
+        $('d-message').textContent = 'Write the note first.';
+        return false;
+      }
+      act('notes', { text: text }, [$('note-button')], 'Note saved.');
+      return false;
+    };
+    $('close-form').onsubmit = function (e) {
+      e.preventDefault();
+      var outcome = $('outcome').value;
+      var d = state.current;
+      if (!d || !outcome) return false;
+      if (!window.confirm('Close case ' + d.reference + ' as "' + words(outcome) + '"?')) return false;
+      act('close', { outcome: outcome }, [$('close-button')], 'Case closed.');
+      return false;
+    };
+    window.onhashchange = route;
+
+    var token = loadToken();
+    if (token) {
+      show('queue');
+      signIn(token);
+    } else {
+      show('signin');
+    }
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();

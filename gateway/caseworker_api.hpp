@@ -1,0 +1,76 @@
+// The caseworkers' side of rabta over HTTP: a JSON API under /api/v1/ (token per person, role and
+// team checks in CaseService, one audit row per authenticated call: SAFETY C1, C2), the web
+// console under /console/ (static files embedded at build time), and the operator commands that
+// issue API tokens and check the audit chain.
+//
+// Endpoints (JSON in and out, `Authorization: Bearer <token>` on every one):
+//   GET  /api/v1/me                     who she is, her role and team, the outcome codes
+//   GET  /api/v1/cases?status=&severity=&open=1&after=&limit=
+//                                       her queue, newest first; "next_after" pages on
+//   GET  /api/v1/cases/{ref}            one case: answers, consents, notes, the number only with
+//                                       her callback consent
+//   POST /api/v1/cases/{ref}/ack        stops the escalation ladder (idempotent)
+//   POST /api/v1/cases/{ref}/claim
+//   POST /api/v1/cases/{ref}/notes      {"text": "..."} (1..2000 characters, stored encrypted)
+//   POST /api/v1/cases/{ref}/close      {"outcome": "<one of the configured codes>"}
+//   GET  /api/v1/export                 with can_export only: every case she may see, without
+//                                       answers, notes or numbers; the district only with her
+//                                       referral consent
+// Errors: 400 {"error":"bad_request","reason":...}, 401 (with WWW-Authenticate), 403, 404 (also
+// for a case she may not see), 405, 503 when the database job failed.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "adapters/common/cipher.hpp"
+#include "adapters/common/crypto.hpp"
+#include "adapters/store/store.hpp"
+#include "gateway/case_service.hpp"
+#include "gateway/clock.hpp"
+#include "gateway/http_types.hpp"
+#include "gateway/responders.hpp"
+
+namespace rabta::gateway {
+
+class CaseworkerApi {
+ public:
+  static constexpr const char* prefix = "/api/v1/";
+
+  CaseworkerApi(store::Store& store, const CaseService& cases, const Clock& clock);
+
+  // Never blocks: the work is one store job per request and the response is sent from its Done
+  // (on the store's writer thread).
+  void handle(HttpRequest&& request, Responder respond);
+  // handle() as a Handler for AppOptions::prefix_routes (the API must outlive the server).
+  Handler handler();
+
+ private:
+  store::Store& store_;
+  const CaseService& cases_;
+  const Clock& clock_;
+};
+
+// The web console: GET /console/ (index.html), /console/app.js, /console/app.css, embedded in
+// the binary; /console redirects to /console/. Mount it at the prefix "/console".
+Handler console_handler();
+
+// Writes the roster into the responders table: every member upserted by name (team, role,
+// can_export, phone pseudonym, phone encrypted with associated data "responders.phone_enc:<id>"),
+// everyone else marked inactive (their tokens stop working). Tokens already issued are kept.
+void sync_roster(store::Tx& tx, const Roster& roster, const common::Pseudonymizer& pseudonymizer,
+                 const common::FieldCipher& cipher, std::int64_t now);
+
+// `rabta responders token NAME`: syncs the roster ([responders] file of the config), then issues a
+// fresh random API token to the named member, prints it once (only its SHA-256 is stored; a new
+// token replaces the old one). 0 = issued, 1 = no such active member, 2 = bad config, roster or
+// database.
+int responders_token(const std::string& config_path, const std::string& name, std::ostream& out,
+                     std::ostream& err);
+
+// `rabta audit verify`: walks the hash chain. 0 "audit chain ok: N rows"; 1 names the first
+// broken row; 2 = bad config or database.
+int audit_verify(const std::string& config_path, std::ostream& out, std::ostream& err);
+
+}  // namespace rabta::gateway
