@@ -2221,15 +2221,6 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
     EXPECT_FALSE(tx.find_responder_by_token("nope").has_value());
   });
 
-  {
-    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
-    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
-    std::fprintf(stderr, "PROBE %s:", "before500");
-    while (q.executeStep())
-      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
-                   static_cast<long long>(q.getColumn(2).getInt64()));
-    std::fprintf(stderr, "\n");
-  }
   // baraka and no-token left the roster.
   ASSERT_TRUE(store->run([](Tx& tx) {
                      tx.deactivate_responders_except({"amina", "chausiku"}, 500);
@@ -2259,15 +2250,6 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
     EXPECT_EQ(tx.find_responder_by_phone("pa")->id, a);
   });
 
-  {
-    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
-    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
-    std::fprintf(stderr, "PROBE %s:", "after500");
-    while (q.executeStep())
-      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
-                   static_cast<long long>(q.getColumn(2).getInt64()));
-    std::fprintf(stderr, "\n");
-  }
   // Back on the roster: the upsert makes her active again, her token kept.
   ASSERT_TRUE(store->run([](Tx& tx) { tx.upsert_responder(make_responder("baraka", "t1")); }).ok);
   store->read([&](Tx& tx) {
@@ -2277,26 +2259,8 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
     EXPECT_TRUE(back->active);
   });
 
-  {
-    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
-    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
-    std::fprintf(stderr, "PROBE %s:", "before600");
-    while (q.executeStep())
-      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
-                   static_cast<long long>(q.getColumn(2).getInt64()));
-    std::fprintf(stderr, "\n");
-  }
   // An empty roster deactivates everyone.
   ASSERT_TRUE(store->run([](Tx& tx) { tx.deactivate_responders_except({}, 600); }).ok);
-  {
-    SQLite::Database pdb(path_, SQLite::OPEN_READONLY);
-    SQLite::Statement q(pdb, "SELECT name, active, updated_at FROM responders ORDER BY name");
-    std::fprintf(stderr, "PROBE %s:", "after600");
-    while (q.executeStep())
-      std::fprintf(stderr, " %s/%d/%lld", q.getColumn(0).getText(), q.getColumn(1).getInt(),
-                   static_cast<long long>(q.getColumn(2).getInt64()));
-    std::fprintf(stderr, "\n");
-  }
   EXPECT_EQ(count("SELECT COUNT(*) FROM responders WHERE active = 1"), 0);
   EXPECT_EQ(count("SELECT COUNT(*) FROM responders"), 4);
   // Only a change of state is an update: no-token was inactive already.
