@@ -20,7 +20,25 @@
                                    (templates.toml, exact), message=NAME:LANG (messages.toml
                                    [messages.NAME], exact), lacks=TEXT
   expected CONFIGDIR WHAT          prints what check-mt would compare with (WHAT as in EXPECT)
-  duplicates LOG                   prints every (phone, text) received more than once; exit 1 if any
+                                   text=TEXT (exact)
+  duplicates LOG [ROSTER]          (leaving out the MTs to ROSTER's members) prints every (phone, text) received more than once; exit 1 if any
+  test-roster FILE URL SECRETFILE  the test's responders.toml: every team on duty 0-24 on all seven
+                                   days, member numbers moved to +92300999xxxx, [sla] high = "5s",
+                                   [webhook] enabled with URL and SECRETFILE
+  roster FILE                      the members, one "team<TAB>ladder position<TAB>phone<TAB>name" a line
+  alerts LOG ROSTER [REF]          the MTs to roster members (naming case REF), one JSON object a
+                                   line, in order
+  ussd-help-now CONFIGDIR URL PHONE SESSION
+                                   dials URL (the /ussd/africastalking?key=... callback) and answers
+                                   hop by hop an "I need help now" check-in in English: safe to call
+                                   yes, share with neither (the path is read from the flows); prints
+                                   each hop, then "reference <REF>"; exit 1 on a non-200 or no reference
+  hook-server PORT SECRETFILE OUT  a webhook receiver on 127.0.0.1:PORT: answers every POST 200 and
+                                   appends one JSON object a line to OUT (path, idempotency key,
+                                   signature valid, body)
+  hook-check OUT REF PHONE         the receiver got the "opened" event of case REF, with the matching
+                                   Idempotency-Key and without referral fields; every request it got
+                                   was validly signed and does not contain PHONE
 """
 import json
 import re
@@ -253,6 +271,8 @@ def node_of(configdir, flow, node):
 
 def expected(configdir, what):
     kind, spec = what.split("=", 1)
+    if kind == "text":
+        return spec
     if kind == "template":
         name, lang = spec.split(":")
         return load(configdir, "templates.toml")[name][lang]
@@ -288,7 +308,8 @@ def check_mt(configdir, log, phone, index, expects):
                   "starts": lambda: m["text"].split("\n", 1)[0] == want,
                   "end": lambda: m["text"] == want,
                   "template": lambda: m["text"] == want,
-                  "message": lambda: m["text"] == want}[kind]()
+                  "message": lambda: m["text"] == want,
+                  "text": lambda: m["text"] == want}[kind]()
             if not ok:
                 bad.append(f"{kind} mismatch: expected {want!r}")
     if bad:
@@ -299,15 +320,199 @@ def check_mt(configdir, log, phone, index, expects):
     return 0
 
 
-def duplicates(log):
+def duplicates(log, roster_path=None):
     seen = {}
+    skip = roster(roster_path) if roster_path else {}  # a supervisor is re-alerted every SLA
     for m in parse_log(log):
+        if m["to"] in skip:
+            continue
         k = (m["to"], m["text"])
         seen[k] = seen.get(k, 0) + 1
     dups = {k: v for k, v in seen.items() if v > 1}
     for (to, text), v in dups.items():
         print(f"    {v}x to {to}: {text!r}")
     return 1 if dups else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario E: the responder queue and the case-management webhook.
+
+ALL_DAYS = '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
+
+
+def test_roster(path, url, secret_file):
+    text = Path(path).read_text(encoding="utf-8")
+    n_teams = len(re.findall(r"^\[\[teams\]\]", text, re.M))
+    text, n = re.subn(r"^on_duty\s*=\s*\{.*\}\s*$", f'on_duty = {{ days = {ALL_DAYS}, hours = "0-24" }}',
+                      text, flags=re.M)
+    if n != n_teams:
+        sys.exit(f"test-roster: {n} on_duty lines for {n_teams} teams")
+    text = re.sub(r'"\+92300000(\d{4})"', r'"+92300999\1"', text)
+    Path(path).write_text(text, encoding="utf-8")
+    edit_toml(path, ['sla.high="5s"', "webhook.enabled=true", f'webhook.url="{url}"',
+                     f'webhook.secret_file="{secret_file}"'])
+    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    phones = [m["phone"] for t in doc["teams"] for m in t["members"]]
+    problems = []
+    if doc["sla"]["high"] != "5s":
+        problems.append(f"sla.high = {doc['sla']['high']}")
+    w = doc["webhook"]
+    if not (w["enabled"] is True and w["url"] == url and w["secret_file"] == secret_file):
+        problems.append(f"webhook = {w}")
+    for t in doc["teams"]:
+        od = t.get("on_duty", {})
+        if od.get("hours") != "0-24" or len(set(od.get("days", []))) != 7:
+            problems.append(f"team {t['name']} on_duty = {od}")
+    if len(set(phones)) != len(phones) or not all(re.fullmatch(r"\+92300999\d{4}", p) for p in phones):
+        problems.append(f"phones = {phones}")
+    if problems:
+        sys.exit("test-roster: " + "; ".join(problems))
+
+
+def roster(path):
+    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    out = {}
+    for t in doc["teams"]:
+        for i, m in enumerate(t["members"], 1):
+            out[m["phone"]] = {"team": t["name"], "step": i, "name": m["name"]}
+    return out
+
+
+def alerts(log, roster_path, ref=None):
+    """The alerts (texts of alert_template) to roster members, of case REF or of any case."""
+    r = roster(roster_path)
+    template = tomllib.loads(Path(roster_path).read_text(encoding="utf-8"))["alert_template"]
+    pattern = re.escape(template).replace(re.escape("{ref}"), re.escape(ref) if ref else "[A-Z0-9]+")
+    pattern = pattern.replace(re.escape("{severity}"), "(low|normal|high|critical)")
+    return [dict(m, **r[m["to"]]) for m in parse_log(log)
+            if m["to"] in r and re.fullmatch(pattern, m["text"])]
+
+
+def ussd_help_now(configdir, url, phone, session):
+    configdir = Path(configdir)
+    messages = tomllib.loads((configdir / "messages.toml").read_text(encoding="utf-8"))
+    flows = {f.stem: tomllib.loads(f.read_text(encoding="utf-8")) for f in (configdir / "flows").glob("*.toml")}
+
+    def option(flow, node, pred):  # as tests/console/console_test.py help_now_inputs
+        for i, o in enumerate(flows[flow]["nodes"][node]["options"], 1):
+            if pred(o):
+                return str(i), o.get("next", "")
+        sys.exit(f"ussd-help-now: no such option in {flow}:{node}")
+
+    language = str(messages["languages"]["order"].index("en") + 1)
+    root_flow, root_node = messages["engine"]["entry"].split(":")
+    to_checkin, nxt = option(root_flow, root_node, lambda o: o.get("next", "").startswith("checkin:"))
+    flow, node = nxt.split(":")
+    help_now, node = option(flow, node, lambda o: o.get("value") == "help_now")
+    safe, node = option(flow, node, lambda o: o.get("value") == "yes")
+    neither, node = option(flow, node, lambda o: o.get("value") == "neither")
+    if flows[flow]["nodes"][node]["kind"] != "end":
+        sys.exit(f"ussd-help-now: {flow}:{node} is not the end of the report")
+    inputs = [language, to_checkin, help_now, safe, neither]
+    import urllib.request
+    last = ""
+    for text in [""] + ["*".join(inputs[:i]) for i in range(1, len(inputs) + 1)]:
+        body = urllib.parse.urlencode({"sessionId": session, "serviceCode": "*786#", "phoneNumber": phone,
+                                       "networkCode": "41001", "text": text}).encode()
+        req = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                status, last = resp.status, resp.read().decode("utf-8", errors="replace")
+        except urllib.error.HTTPError as e:
+            status, last = e.code, e.read().decode("utf-8", errors="replace")
+        print(f"    text {text!r}: {status} {last!r}")
+        if status != 200:
+            return 1
+    m = re.search(r"Reference: ([A-Z0-9]{4,16})", last)
+    if not m or not last.startswith("END"):
+        print("    no reference on the last screen")
+        return 1
+    print(f"reference {m.group(1)}")
+    return 0
+
+
+def verify_signature(secret, header, body, tolerance=300):  # docs/OPERATIONS.md, the webhook
+    import hashlib
+    import hmac
+    import time
+    parts = [p.partition("=")[::2] for p in header.split(",")]
+    t = [v for k, v in parts if k == "t"]
+    sigs = [v for k, v in parts if k == "v1"]
+    if len(t) != 1 or not t[0].isdigit() or abs(time.time() - int(t[0])) > tolerance:
+        return False
+    mac = hmac.new(secret, t[0].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(mac, s) for s in sigs)
+
+
+def hook_server(port, secret_file, out):
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    secret = Path(secret_file).read_text(encoding="utf-8").splitlines()[0].strip().encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n > 0 else b""
+            rec = {"path": self.path, "idempotency_key": self.headers.get("Idempotency-Key"),
+                   "content_type": self.headers.get("Content-Type"),
+                   "signature_valid": verify_signature(secret, self.headers.get("X-Rabta-Signature") or "", body),
+                   "body": body.decode("utf-8", errors="replace")}
+            with open(out, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, fmt, *args):
+            sys.stderr.write("hook: " + (fmt % args) + "\n")
+
+    Path(out).touch()
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def hook_records(out):
+    try:
+        lines = Path(out).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(l) for l in lines if l.strip()]
+
+
+def hook_check(out, ref, phone):
+    recs = hook_records(out)
+    for r in recs:
+        print(f"    {r['idempotency_key']} signature_valid={r['signature_valid']} {r['path']} {r['body']}")
+    opened = [r for r in recs if r["idempotency_key"] == f"opened:{ref}"]
+    if not opened:
+        print(f"    no request with Idempotency-Key opened:{ref}")
+        return 1
+    bad = []
+    digits = phone.lstrip("+")
+    for r in recs:  # every request: signed, and never her number
+        if not r["signature_valid"]:
+            bad.append(f"{r['idempotency_key']}: signature does not verify")
+        if digits in r["body"] or digits[2:] in r["body"]:
+            bad.append(f"{r['idempotency_key']}: her number is in the body")
+    for r in opened:
+        try:
+            b = json.loads(r["body"])
+        except ValueError:
+            bad.append("body is not JSON")
+            continue
+        if r["path"] != "/hook":
+            bad.append(f"path {r['path']}")
+        if (r["content_type"] or "").split(";")[0] != "application/json":
+            bad.append(f"Content-Type {r['content_type']}")
+        if b.get("event") != "opened" or b.get("reference") != ref or b.get("idempotency_key") != f"opened:{ref}":
+            bad.append("event/reference/idempotency_key do not match")
+        if b.get("severity") != "high" or b.get("category") != "checkin_help_now":
+            bad.append("not a high checkin_help_now case")
+        for k in ("phone", "district", "call_time"):
+            if k in b:
+                bad.append(f"carries '{k}' without her referral consent")
+    for b in bad:
+        print(f"    -> {b}")
+    return 1 if bad else 0
 
 
 def main(argv):
@@ -336,7 +541,21 @@ def main(argv):
     elif cmd == "expected":
         print(expected(args[0], args[1]))
     elif cmd == "duplicates":
-        return duplicates(args[0])
+        return duplicates(args[0], args[1] if len(args) > 1 else None)
+    elif cmd == "test-roster":
+        test_roster(args[0], args[1], args[2])
+    elif cmd == "roster":
+        for phone, m in roster(args[0]).items():
+            print(f"{m['team']}\t{m['step']}\t{phone}\t{m['name']}")
+    elif cmd == "alerts":
+        for m in alerts(args[0], args[1], args[2] if len(args) > 2 else None):
+            print(json.dumps(m, ensure_ascii=False))
+    elif cmd == "ussd-help-now":
+        return ussd_help_now(args[0], args[1], args[2], args[3])
+    elif cmd == "hook-server":
+        hook_server(int(args[0]), args[1], args[2])
+    elif cmd == "hook-check":
+        return hook_check(args[0], args[1], args[2])
     else:
         sys.exit(f"unknown command {cmd}\n{__doc__}")
     return 0

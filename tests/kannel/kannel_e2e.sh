@@ -16,6 +16,13 @@
 #      scheduler sends the weekly prompt through sendsms, Kannel's delivery reports mark it
 #      delivered, she answers 1 and the week is answered.
 #   D  +923001115555 reports with "1" five times in a row: an answer, not a loop to silence.
+#   E  Issue 4, the responder queue and the webhook, with the test's responders.toml (every team on
+#      duty all day, numbers +92300999xxxx, [sla] high = "5s", [webhook] to a python3 receiver on
+#      a free loopback port): +923001116666 dials the USSD callback and reports "I need help now"
+#      (safe to call: yes; share with: neither). The routed team's first member gets the SMS alert
+#      (alert_template), the receiver gets the signed "opened" event without her number; with no
+#      ACK the alert climbs to the next member after the SLA; she answers "ACK <ref>", gets
+#      "Case <ref> acknowledged.", the case is acknowledged and no alert follows for 2 SLAs.
 #   and: no SMS went out twice, each phone got exactly the expected SMSes, rabta's logs name no
 #   phone number and have no errors, rabta stops cleanly on SIGTERM.
 #
@@ -34,11 +41,14 @@ FAKESMSC=${FAKESMSC:-/usr/lib/kannel/test/fakesmsc}
 HOST=127.0.0.1
 SHORTCODE=12345                    # = [channels.kannel] from and the example's global-sender
 PHONE_A=+923001112222 PHONE_B=+923001114444 PHONE_C=+923001113333 PHONE_D=+923001115555
+PHONE_E=+923001116666              # reports over USSD (scenario E)
+SLA_HIGH=5                         # seconds: the test's [sla] high
 REPLY_WAIT=20                      # seconds for one reply SMS
 
 PASSED=0 FAILED=0
 pass() { echo "PASS  $1"; PASSED=$((PASSED + 1)); }
-redact() { sed -e "s/${SECRET:-@no-secret@}/<SECRET>/g" -e "s/${PASSWORD:-@no-password@}/<SENDSMS_PASSWORD>/g"; }
+redact() { sed -e "s/${SECRET:-@no-secret@}/<SECRET>/g" -e "s/${PASSWORD:-@no-password@}/<SENDSMS_PASSWORD>/g" \
+  -e "s/${AT_SECRET:-@no-at-secret@}/<AT_SECRET>/g" -e "s/${WH_SECRET:-@no-wh-secret@}/<WEBHOOK_SECRET>/g"; }
 fail() { echo "FAIL  $1"; FAILED=$((FAILED + 1)); [ -z "${2:-}" ] || sed 's/^/      /' <<<"$2" | redact; }
 # check DESCRIPTION COMMAND...: PASS when the command succeeds; its output is shown on FAIL.
 check() {
@@ -86,7 +96,7 @@ stop_pid() {   # pid: SIGTERM, up to 10 s, then SIGKILL; reaps it
 
 show_logs() {   # the end of each log (Kannel's without DEBUG lines); all of them stay in $WORK
   local f
-  for f in rabta.log rabta-cli.log setup.log bearerbox.log smsbox.log fakesmsc.log; do
+  for f in rabta.log rabta-cli.log setup.log bearerbox.log smsbox.log fakesmsc.log hook.log hook.jsonl; do
     [ -s "$LOGS/$f" ] || continue
     echo "---- $f (end)"
     grep -v -E '^[0-9-]+ [0-9:]+ \[[0-9]+\] \[[0-9]+\] DEBUG: (Thread|Started thread|  |Parsing|HTTP: Opening|Octet string|smsc_fake)' \
@@ -191,27 +201,39 @@ $(tail -n 8 "$LOGS/rabta.log")"
 }
 
 echo "== setup ($WORK)"
-read -r P_RABTA P_ADMIN P_BOX P_SENDSMS P_FAKE < <("${HELPER[@]}" ports 5)
-for p in $P_RABTA $P_ADMIN $P_BOX $P_SENDSMS $P_FAKE; do
+read -r P_RABTA P_ADMIN P_BOX P_SENDSMS P_FAKE P_HOOK < <("${HELPER[@]}" ports 6)
+for p in $P_RABTA $P_ADMIN $P_BOX $P_SENDSMS $P_FAKE $P_HOOK; do
   if port_listening "$p"; then fail "port $p is free"; summary; exit 1; fi
 done
-echo "      ports: rabta $P_RABTA, kannel admin $P_ADMIN, smsbox $P_BOX, sendsms $P_SENDSMS, fake SMSC $P_FAKE"
+echo "      ports: rabta $P_RABTA, kannel admin $P_ADMIN, smsbox $P_BOX, sendsms $P_SENDSMS, fake SMSC $P_FAKE, webhook receiver $P_HOOK"
 
 # rabta: a copy of the shipped config with test ports, a fresh database, a 1 s scheduler, no
 # reminders, Kannel's sendsms on the test port, debug logging (which must still name no number).
-unset RABTA_AT_SECRET RABTA_PSEUDONYM_KEY RABTA_FIELD_KEY
+unset RABTA_AT_SECRET RABTA_PSEUDONYM_KEY RABTA_FIELD_KEY RABTA_WEBHOOK_SECRET
 cp -r "$SRC/config" "$WORK/config"
 DB=$WORK/var/rabta.db
 must "test config written" "${HELPER[@]}" edit-toml "$CFG" \
   'server.host="127.0.0.1"' "server.port=$P_RABTA" "database.path=\"$DB\"" 'log.level="debug"' \
   'checkins.enabled=true' 'checkins.channel="kannel"' 'checkins.interval_ms=1000' 'checkins.reminder_after_ms=0' \
-  "channels.kannel.sendsms_url=\"http://$HOST:$P_SENDSMS/cgi-bin/sendsms\"" "channels.kannel.from=\"$SHORTCODE\""
+  "channels.kannel.sendsms_url=\"http://$HOST:$P_SENDSMS/cgi-bin/sendsms\"" "channels.kannel.from=\"$SHORTCODE\"" \
+  'responders.interval_ms=500'
+# The roster (scenario E): every team on duty now, test numbers, a 5 s SLA for "high", the webhook
+# to the receiver started below, with a secret this script writes.
+ROSTER=$WORK/config/responders.toml
+WH_SECRET_FILE=$WORK/webhook.secret HOOK_OUT=$LOGS/hook.jsonl
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WH_SECRET_FILE"; echo >>"$WH_SECRET_FILE")
+WH_SECRET=$(head -n 1 "$WH_SECRET_FILE")
+must "test responders.toml written (on duty 0-24 every day, [sla] high 5s, webhook)" "${HELPER[@]}" test-roster \
+  "$ROSTER" "http://$HOST:$P_HOOK/hook" "$WH_SECRET_FILE"
 must "rabta init creates keys, secrets and the database" "$RABTA" init --config "$CFG"
 must "rabta check accepts the test config" "$RABTA" check --config "$CFG"
 SECRET_FILE=$("${HELPER[@]}" resolve "$CFG" channels.kannel.secret_file)
 PASSWORD_FILE=$("${HELPER[@]}" resolve "$CFG" channels.kannel.password_file)
 must "rabta init created the Kannel secret and sendsms password" test -s "$SECRET_FILE" -a -s "$PASSWORD_FILE"
 SECRET=$(head -n 1 "$SECRET_FILE" | tr -d '\r\n ')
+AT_SECRET_FILE=$("${HELPER[@]}" resolve "$CFG" adapters.africastalking.secret_file)
+must "rabta init created the Africa's Talking secret" test -s "$AT_SECRET_FILE"
+AT_SECRET=$(head -n 1 "$AT_SECRET_FILE" | tr -d '\r\n ')
 PASSWORD=$(head -n 1 "$PASSWORD_FILE" | tr -d '\r\n ')
 ADMIN_PW=admin-$RANDOM$RANDOM STATUS_PW=status-$RANDOM$RANDOM
 
@@ -247,6 +269,8 @@ exec 7<>"$FIFO"
 PIDS+=($!) NAMES+=(fakesmsc)
 echo "      started fakesmsc (pid $!)"
 must "fakesmsc connected (SMSC FAKE online)" wait_for 20 "SMSC FAKE online" fake_online
+start hook "${HELPER[@]}" hook-server "$P_HOOK" "$WH_SECRET_FILE" "$HOOK_OUT"
+must "the webhook receiver listens on $HOST:$P_HOOK" wait_for 10 "webhook receiver port" port_listening "$P_HOOK"
 
 # --- A: GSM-7 incident report over SMS ---------------------------------------------------------
 echo "== A: $PHONE_A reports an incident by SMS (GSM 7-bit)"
@@ -358,15 +382,121 @@ scenario_d() {
 }
 scenario_d
 
+# --- E: "I need help now" over USSD -> responder alert, webhook, escalation, ACK (issue 4) ---------
+echo "== E: $PHONE_E reports \"I need help now\" over USSD; the responder queue and the webhook"
+# Cases of A and D are routed and alerted too (all teams are on duty): look at case $1 only.
+alerts() { "${HELPER[@]}" alerts "$FLOG" "$ROSTER" "$1"; }
+alert_count() { alerts "$1" | wc -l; }
+alert_count_above() { [ "$(alert_count "$1")" -gt "$2" ]; }
+got_text() { "${HELPER[@]}" mts "$FLOG" "$1" | grep -qF "\"text\": \"$2\""; }
+hook_has() { grep -q "\"idempotency_key\": \"$1\"" "$HOOK_OUT"; }
+field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
+scenario_e() {
+  local out rc=0 ref t0 t1 t2 want first second team phone1 phone2 n_before n_after hook_team
+  out=$("${HELPER[@]}" ussd-help-now "$WORK/config" "http://$HOST:$P_RABTA/ussd/africastalking?key=$AT_SECRET" \
+    "$PHONE_E" "kannel-e2e-E" 2>&1) || rc=$?
+  ref=$(sed -n 's/^reference //p' <<<"$out")
+  if [ "$rc" != 0 ] || [ -z "$ref" ]; then
+    fail "E1 USSD \"I need help now\" (POST /ussd/africastalking, hop by hop) gives a reference" "exit $rc
+$out"
+    return 0
+  fi
+  t0=$(ms_now)
+  pass "E1 USSD \"I need help now\" (POST /ussd/africastalking, hop by hop) gives reference $ref"
+  want=$(python3 -c 'import sys, tomllib
+t = tomllib.load(open(sys.argv[1], "rb"))["alert_template"]
+print(t.replace("{ref}", sys.argv[2]).replace("{severity}", "high"))' "$ROSTER" "$ref")
+
+  # (1) the SMS alert to the on-duty responder, through Kannel
+  if ! wait_for 15 "an SMS alert to a responder" alert_count_above "$ref" 0 2>"$WORK/wait.err"; then
+    fail "E2 an SMS alert reaches a responder within 15 s" "$(cat "$WORK/wait.err")
+cases: $(sql 'SELECT reference, category, severity, status FROM cases' 2>&1)
+outbox:
+$("$RABTA" outbox --config "$CFG" list 2>&1)
+rabta log:
+$(tail -n 10 "$LOGS/rabta.log")"
+    return 0
+  fi
+  t1=$(ms_now)
+  wait_for 5 "fakesmsc log to settle" log_settled || true
+  first=$(alerts "$ref" | head -n 1)
+  phone1=$(field "$first" to) team=$(field "$first" team)
+  echo "      first alert after $((t1 - t0)) ms: $(field "$first" name) ($team, step $(field "$first" step))"
+  check "E2 the alert reaches the first member of the routed team ($team) within 15 s, exactly alert_template" bash -c '
+    [ "$1" = 1 ] || { echo "ladder step $1, expected 1"; exit 1; }
+    [ "$2" = "$3" ] && [ "$4" = 7bit ] || { echo "got ($4) $2, expected $3"; exit 1; }' _ \
+    "$(field "$first" step)" "$(field "$first" text)" "$want" "$(field "$first" coding)"
+
+  # (2) the signed webhook
+  if wait_for 15 "the opened event at the webhook receiver" hook_has "opened:$ref" 2>"$WORK/wait.err"; then
+    check "E3 the receiver got \"opened\" signed (X-Rabta-Signature verifies), Idempotency-Key opened:$ref, no number or referral fields" \
+      "${HELPER[@]}" hook-check "$HOOK_OUT" "$ref" "$PHONE_E"
+    hook_team=$(python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["idempotency_key"] == "opened:" + sys.argv[2]:
+        print(json.loads(r["body"])["team"]); break' "$HOOK_OUT" "$ref")
+    check "E4 the webhook's team ($hook_team) is the team alerted ($team)" test "$hook_team" = "$team"
+  else
+    fail "E3 the receiver got the signed \"opened\" event within 15 s" "$(cat "$WORK/wait.err")
+received: $(cat "$HOOK_OUT" 2>&1)
+webhook outbox rows:
+$("$RABTA" outbox --config "$CFG" list 2>&1 | grep -E 'webhook|kind' || true)
+receiver log: $(tail -n 5 "$LOGS/hook.log")"
+  fi
+
+  # (3) no acknowledgement: the ladder climbs after the SLA
+  if ! wait_for $((SLA_HIGH * 3 + 5)) "the escalated alert" alert_count_above "$ref" 1 2>"$WORK/wait.err"; then
+    fail "E5 without ACK the alert climbs to the next member after the SLA (${SLA_HIGH}s)" "$(cat "$WORK/wait.err")
+alerts: $(alerts "$ref")"
+    return 0
+  fi
+  t2=$(ms_now)
+  wait_for 5 "fakesmsc log to settle" log_settled || true
+  second=$(alerts "$ref" | sed -n 2p)
+  phone2=$(field "$second" to)
+  echo "      second alert $((t2 - t1)) ms after the first: $(field "$second" name) ($(field "$second" team), step $(field "$second" step))"
+  check "E5 without ACK, after the SLA (${SLA_HIGH}s), the alert climbs to step 2 of $team" bash -c '
+    [ "$1" = "$2" ] && [ "$3" = 2 ] || { echo "team $1 step $3, expected $2 step 2"; exit 1; }
+    [ "$4" -ge $(( ($5 - 1) * 1000 )) ] || { echo "after $4 ms, before the SLA"; exit 1; }
+    [ "$6" = "$7" ] || { echo "got $6, expected $7"; exit 1; }' _ "$(field "$second" team)" "$team" \
+    "$(field "$second" step)" "$((t2 - t1))" "$SLA_HIGH" "$(field "$second" text)" "$want"
+
+  # (4) she acknowledges by SMS through Kannel
+  # (other cases' alerts may reach her meanwhile: wait for this exact reply, not the next SMS)
+  printf '%s %s text %s\n' "$phone2" "$SHORTCODE" "ACK $ref" >&7
+  if wait_for "$REPLY_WAIT" "Case $ref acknowledged. at $phone2" got_text "$phone2" "Case $ref acknowledged." 2>"$WORK/wait.err"; then
+    pass "E6 $(field "$second" name) texts \"ACK $ref\" through fakesmsc -> \"Case $ref acknowledged.\""
+  else
+    fail "E6 $(field "$second" name) texts \"ACK $ref\" through fakesmsc -> \"Case $ref acknowledged.\"" "$(cat "$WORK/wait.err")
+her MTs: $("${HELPER[@]}" mts "$FLOG" "$phone2")"
+    return 0
+  fi
+  check "E7 database: case $ref is acknowledged" bash -c '
+    st=$(sqlite3 -cmd ".timeout 5000" "$1" "SELECT status FROM cases WHERE reference = '"'"'$2'"'"'")
+    echo "status: ${st:-no case}"; [ "$st" = acknowledged ]' _ "$DB" "$ref"
+  n_before=$(alert_count "$ref")
+  sleep $((2 * SLA_HIGH + 1))
+  n_after=$(alert_count "$ref")
+  check "E8 no further alert within 2 SLAs after the ACK ($n_before alerts before, $n_after after)" bash -c '
+    [ "$1" = "$2" ] || { "${@:3}"; exit 1; }' _ "$n_before" "$n_after" "${HELPER[@]}" alerts "$FLOG" "$ROSTER" "$ref"
+  check "E9 every webhook request the receiver got was validly signed, none names her number" \
+    "${HELPER[@]}" hook-check "$HOOK_OUT" "$ref" "$PHONE_E"
+  echo "      webhook events received: $(sed -n 's/.*"idempotency_key": "\([^"]*\)".*/\1/p' "$HOOK_OUT" | tr '\n' ' ')"
+}
+scenario_e
+
 # --- across the run -----------------------------------------------------------------------------
 echo "== across the run"
-check "no SMS went out twice (same text to the same phone)" "${HELPER[@]}" duplicates "$FLOG"
+check "no SMS went out twice (same text to the same phone; a supervisor's repeated alerts excepted)" \
+  "${HELPER[@]}" duplicates "$FLOG" "$ROSTER"
 check "each phone got exactly the SMSes expected (A 7, B 2, C 2, D 7)" bash -c '
   a=$("$1" "$2" count "$3" "$4"); b=$("$1" "$2" count "$3" "$5"); c=$("$1" "$2" count "$3" "$6"); d=$("$1" "$2" count "$3" "$7")
   echo "A $a, B $b, C $c, D $d; all MTs:"; "$1" "$2" mts "$3"
   [ "$a" = 7 ] && [ "$b" = 2 ] && [ "$c" = 2 ] && [ "$d" = 7 ]' _ "${HELPER[@]}" "$FLOG" "$PHONE_A" "$PHONE_B" "$PHONE_C" "$PHONE_D"
-check "rabta's logs name none of the test phone numbers" bash -c '
-  ! grep -n -E "3001112222|3001114444|3001113333|3001115555" "$@"' _ "$LOGS/rabta.log" "$LOGS/rabta-cli.log" "$LOGS/setup.log"
+check "rabta's logs name none of the test phone numbers (women's or responders')" bash -c '
+  ! grep -n -E "3001112222|3001114444|3001113333|3001115555|3001116666|300999[0-9]{4}" "$@"' _ "$LOGS/rabta.log" "$LOGS/rabta-cli.log" "$LOGS/setup.log"
 check "rabta logged no errors" bash -c '! grep -n -E "\[(error|critical)\]" "$1"' _ "$LOGS/rabta.log"
 
 # rabta first (the others keep running): it must finish in-flight work and exit 0.
