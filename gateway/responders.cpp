@@ -15,6 +15,7 @@
 #include "adapters/common/crypto.hpp"
 #include "flows/engine.hpp"
 #include "flows/text.hpp"
+#include "gateway/toml_file.hpp"
 
 namespace rabta::gateway {
 
@@ -180,29 +181,6 @@ class Loader {
   std::string file_;
   std::vector<flows::Diagnostic>& errors_;
 };
-
-std::optional<toml::table> parse_file(const std::string& path,
-                                      std::vector<flows::Diagnostic>& errors) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    flows::Diagnostic d;
-    d.pos.file = path;
-    d.reason = "cannot read the file";
-    errors.push_back(std::move(d));
-    return std::nullopt;
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  try {
-    return toml::parse(s.str(), path);
-  } catch (const toml::parse_error& e) {
-    flows::Diagnostic d;
-    d.pos = {path, e.source().begin.line};
-    d.reason = std::string("not valid TOML: ") + std::string(e.description());
-    errors.push_back(std::move(d));
-    return std::nullopt;
-  }
-}
 
 // Every "{name}" in the template: only {ref} and {severity} may appear, and {ref} must.
 void check_alert_template(Loader& l, const toml::node& n, const std::string& text) {
@@ -447,7 +425,7 @@ void read_webhook(Loader& l, const toml::table& t, const fs::path& base, Webhook
 Roster load_roster(const std::string& path, const flows::FlowSet& flows,
                    std::vector<flows::Diagnostic>& errors) {
   Roster roster;
-  const auto doc = parse_file(path, errors);
+  const auto doc = parse_toml_file(path, errors);
   if (!doc) return roster;
   Loader l(path, errors);
   l.known(*doc,

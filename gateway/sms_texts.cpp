@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "flows/text.hpp"
+#include "gateway/toml_file.hpp"
 
 namespace rabta::gateway {
 
@@ -15,29 +16,6 @@ namespace {
 bool starts_with_word(const std::string& text, const std::string& word) {
   if (word.empty() || text.compare(0, word.size(), word) != 0) return false;
   return text.size() == word.size() || text[word.size()] == ' ';
-}
-
-std::optional<toml::table> parse_file(const std::string& path,
-                                      std::vector<flows::Diagnostic>& errors) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    flows::Diagnostic d;
-    d.pos.file = path;
-    d.reason = "cannot read the file";
-    errors.push_back(std::move(d));
-    return std::nullopt;
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  try {
-    return toml::parse(s.str(), path);
-  } catch (const toml::parse_error& e) {
-    flows::Diagnostic d;
-    d.pos = {path, e.source().begin.line};
-    d.reason = std::string("not valid TOML: ") + std::string(e.description());
-    errors.push_back(std::move(d));
-    return std::nullopt;
-  }
 }
 
 void add(std::vector<flows::Diagnostic>& errors, const std::string& file, const toml::node& n,
@@ -107,7 +85,7 @@ SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& tem
   SmsTexts t;
   const auto& languages = flows.settings.languages;
   const std::set<std::string> known_languages(languages.begin(), languages.end());
-  if (auto doc = parse_file(keywords_path, errors)) {
+  if (auto doc = parse_toml_file(keywords_path, errors)) {
     const std::string& f = keywords_path;
     std::map<std::string, std::string> seen;  // word -> keyword, to refuse ambiguity
     for (const auto& [key, node] : *doc) {
@@ -195,7 +173,7 @@ SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& tem
       errors.push_back(std::move(d));
     }
   }
-  if (auto doc = parse_file(templates_path, errors)) {
+  if (auto doc = parse_toml_file(templates_path, errors)) {
     const std::string& f = templates_path;
     for (const auto& [key, node] : *doc) {
       const std::string name(key.str());
