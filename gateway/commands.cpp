@@ -7,6 +7,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,6 +29,7 @@
 #include "gateway/dispatcher.hpp"
 #include "gateway/escalation.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/keys.hpp"
 #include "gateway/local_time.hpp"
 #include "gateway/responders.hpp"
 #include "gateway/scheduler.hpp"
@@ -250,11 +252,11 @@ int serve(const ServeOptions& options) {
   for (const auto& w : loaded.warnings) spdlog::warn("{}", w.to_string());
 
   std::unique_ptr<common::Pseudonymizer> pseudonymizer;
-  std::unique_ptr<common::FieldCipher> cipher;
+  std::shared_ptr<common::FieldCipher> cipher;
   try {
     pseudonymizer = std::make_unique<common::Pseudonymizer>(common::Pseudonymizer::load_key(
         config.pseudonym_key_file, config.pseudonym_key_env.c_str()));
-    cipher = std::make_unique<common::FieldCipher>(
+    cipher = std::make_shared<common::FieldCipher>(
         common::FieldCipher::load(config.field_key_file, config.field_key_env.c_str()));
   } catch (const std::exception& e) {
     spdlog::critical("refusing to start: {}", e.what());
@@ -284,6 +286,7 @@ int serve(const ServeOptions& options) {
     store::StoreOptions so;
     so.path = config.database;
     so.synchronous_full = config.synchronous_full;
+    so.cipher = cipher;
     store = store::open_sqlite_store(so);
   } catch (const std::exception& e) {
     spdlog::critical("refusing to start: {}", e.what());
@@ -496,6 +499,11 @@ int serve(const ServeOptions& options) {
   }
   dispatcher.start();
   if (webhooks) webhooks->start();
+  // Field key rotation: re-encrypts in the background; follows the key file (not the env).
+  const char* key_env = std::getenv(config.field_key_env.c_str());
+  KeyRotation key_rotation(*store, cipher, config.field_key_file,
+                           key_env == nullptr || key_env[0] == '\0', std::chrono::seconds(2));
+  key_rotation.start();
 
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -518,6 +526,7 @@ int serve(const ServeOptions& options) {
   if (scheduler_thread.joinable()) scheduler_thread.join();
   dispatcher.stop();
   if (webhooks) webhooks->stop();
+  key_rotation.stop();
   store->close();
   const auto st = store->stats();
   spdlog::info("stopped cleanly: {} jobs in {} commits", st.jobs, st.commits);

@@ -7,6 +7,7 @@
 
 #include "gateway/caseworker_api.hpp"
 #include "gateway/commands.hpp"
+#include "gateway/keys.hpp"
 #include "gateway/operator_commands.hpp"
 #include "gateway/simulator.hpp"
 
@@ -102,7 +103,33 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
 
+  std::string keys_config;
+  int retire_id = 0;
+  auto* keys_cmd =
+      cli.add_subcommand("keys", "The field encryption keys: rotation without downtime");
+  keys_cmd->require_subcommand(1);
+  auto* keys_rotate_cmd =
+      keys_cmd->add_subcommand("rotate", "Add a new key and re-encrypt every stored value with it");
+  auto* keys_reseal_cmd =
+      keys_cmd->add_subcommand("reseal", "Re-encrypt every stored value with the current key");
+  auto* keys_status_cmd =
+      keys_cmd->add_subcommand("status", "How many stored values each key encrypts");
+  auto* keys_retire_cmd =
+      keys_cmd->add_subcommand("retire", "Remove an old key once no stored value uses it");
+  keys_retire_cmd->add_option("ID", retire_id, "the key id")->required();
+  for (auto* c : {keys_rotate_cmd, keys_reseal_cmd, keys_status_cmd, keys_retire_cmd})
+    c->fallthrough();
+  keys_cmd->add_option("--config", keys_config, "rabta.toml")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(cli, argc, argv);
+
+  if (*keys_cmd) {
+    using namespace rabta::gateway;
+    if (*keys_rotate_cmd) return keys_rotate(keys_config, std::cout, std::cerr);
+    if (*keys_reseal_cmd) return keys_reseal(keys_config, std::cout, std::cerr);
+    if (*keys_status_cmd) return keys_status(keys_config, std::cout, std::cerr);
+    if (*keys_retire_cmd) return keys_retire(keys_config, retire_id, std::cout, std::cerr);
+  }
 
   if (*serve_cmd) {
     if (!listen.empty()) serve.listen = listen;

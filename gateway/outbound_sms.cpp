@@ -10,21 +10,6 @@
 
 namespace rabta::gateway {
 
-namespace {
-
-std::optional<std::string> base64_decode(const std::string& in) {
-  std::vector<unsigned char> out(in.size() / 4 * 3 + 3);
-  std::size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(out.data(), out.size(), in.data(), in.size(), nullptr, &len, &end,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != in.data() + in.size())
-    return std::nullopt;
-  return std::string(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(len));
-}
-
-}  // namespace
-
 std::string sms_kind(std::string_view channel) {
   return std::string(sms_kind_prefix) + std::string(channel);
 }
@@ -88,7 +73,7 @@ std::optional<SmsPayload> read_sms_payload(const store::OutboxRecord& row,
       !purpose->is_string())
     return std::nullopt;
 
-  const auto blob = base64_decode(to_enc->get<std::string>());
+  const auto blob = common::base64_decode(to_enc->get<std::string>());
   if (!blob) return std::nullopt;
   auto to = cipher.decrypt(*blob, sms_to_associated_data(row.dedupe_key));
   if (!to || to->empty()) return std::nullopt;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -190,12 +191,65 @@ FieldCipher::~FieldCipher() {
   for (auto& [id, key] : keys_) sodium_memzero(key.data(), key.size());
 }
 
+FieldCipher::FieldCipher(const FieldCipher& other) {
+  const std::shared_lock lock(other.mutex_);
+  keys_ = other.keys_;
+  current_ = other.current_;
+}
+
+FieldCipher& FieldCipher::operator=(const FieldCipher& other) {
+  if (this != &other) replace_keys(other);
+  return *this;
+}
+
+FieldCipher::FieldCipher(FieldCipher&& other) noexcept {
+  const std::unique_lock lock(other.mutex_);
+  keys_.swap(other.keys_);
+  current_ = other.current_;
+}
+
+FieldCipher& FieldCipher::operator=(FieldCipher&& other) noexcept {
+  if (this != &other) {
+    const std::scoped_lock lock(mutex_, other.mutex_);
+    keys_.swap(other.keys_);
+    current_ = other.current_;
+  }
+  return *this;
+}
+
+std::uint8_t FieldCipher::current_key_id() const {
+  const std::shared_lock lock(mutex_);
+  return current_;
+}
+
+std::vector<std::uint8_t> FieldCipher::key_ids() const {
+  const std::shared_lock lock(mutex_);
+  std::vector<std::uint8_t> ids;
+  for (const auto& entry : keys_) ids.push_back(entry.first);
+  return ids;
+}
+
+void FieldCipher::replace_keys(const FieldCipher& newer) {
+  KeyRing ring;
+  std::uint8_t current = 0;
+  {
+    const std::shared_lock lock(newer.mutex_);
+    ring = newer.keys_;
+    current = newer.current_;
+  }
+  const std::unique_lock lock(mutex_);
+  keys_.swap(ring);
+  current_ = current;
+  for (auto& entry : ring) sodium_memzero(entry.second.data(), entry.second.size());
+}
+
 std::string FieldCipher::encrypt(std::string_view plaintext,
                                  std::string_view associated_data) const {
   if (plaintext.size() > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
       plaintext.size() > std::string().max_size() - kHeaderBytes - kTagBytes) {
     throw std::length_error("field too large to encrypt");
   }
+  const std::shared_lock lock(mutex_);
   const Key& key = keys_.at(current_);
   std::string blob(kHeaderBytes + plaintext.size() + kTagBytes, '\0');
   blob[0] = static_cast<char>(kVersion);
@@ -221,6 +275,7 @@ std::optional<std::string> FieldCipher::decrypt(std::string_view blob,
                                                 std::string_view associated_data) const {
   const std::optional<std::uint8_t> id = key_id_of(blob);
   if (!id) return std::nullopt;
+  const std::shared_lock lock(mutex_);
   const auto it = keys_.find(*id);
   if (it == keys_.end()) return std::nullopt;
 
@@ -271,6 +326,20 @@ FieldCipher FieldCipher::load(const std::string& key_file, const char* env_var) 
   std::string text = read_key_file(key_file);
   const Wiped wipe(text);
   return parse_key_ring(text, "field key file '" + key_file + "'");
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  ensure_sodium();
+  std::string out(in.size() / 4 * 3 + 3, '\0');
+  std::size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(),
+                        in.size(), nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      end != in.data() + in.size()) {
+    return std::nullopt;
+  }
+  out.resize(len);
+  return out;
 }
 
 void FieldCipher::create_key_file(const std::string& path) {

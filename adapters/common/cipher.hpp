@@ -19,8 +19,11 @@
 // The LAST key line is the current key (new encryptions use it); earlier lines stay for
 // decrypting older blobs until they have been re-encrypted. Blank lines and lines starting
 // with '#' are ignored. A file holding a single bare "<64 hex characters>" line is key id 1.
-// Rotation: append a line with a new id, restart, re-encrypt every blob whose key_id_of() is
-// not current_key_id(), then drop the old line.
+// Rotation (`rabta keys rotate`, gateway/keys.hpp): append a line with a new id; a running
+// server reloads the ring in place (replace_keys) and re-encrypts every blob whose key_id_of() is
+// not current_key_id() in the background; `rabta keys retire` then drops the old line.
+//
+// Thread-safe: encrypt/decrypt may run on several threads while replace_keys swaps the ring.
 #pragma once
 
 #include <array>
@@ -28,8 +31,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rabta::common {
 
@@ -48,10 +53,10 @@ class FieldCipher {
   // current_key_id.
   FieldCipher(KeyRing keys, std::uint8_t current_key_id);
   ~FieldCipher();  // wipes the keys
-  FieldCipher(const FieldCipher&) = default;
-  FieldCipher& operator=(const FieldCipher&) = default;
-  FieldCipher(FieldCipher&&) = default;
-  FieldCipher& operator=(FieldCipher&&) = default;
+  FieldCipher(const FieldCipher& other);
+  FieldCipher& operator=(const FieldCipher& other);
+  FieldCipher(FieldCipher&& other) noexcept;
+  FieldCipher& operator=(FieldCipher&& other) noexcept;
 
   // Encrypts with the current key and a fresh random nonce: encrypting the same plaintext
   // twice gives different blobs. Throws std::length_error for absurdly large input.
@@ -66,7 +71,11 @@ class FieldCipher {
   static std::string associated_data(std::string_view table, std::string_view column,
                                      std::int64_t row_id);
 
-  std::uint8_t current_key_id() const { return current_; }
+  std::uint8_t current_key_id() const;
+  // The ids of every key in the ring, ascending.
+  std::vector<std::uint8_t> key_ids() const;
+  // Takes `newer`'s ring and current key (a reloaded key file), atomically for other threads.
+  void replace_keys(const FieldCipher& newer);
 
   // The key id a blob was encrypted with (without decrypting it), or nullopt if the blob is
   // too short or of an unknown version. Used to find blobs that need re-encryption.
@@ -83,6 +92,7 @@ class FieldCipher {
   static void create_key_file(const std::string& path);
 
  private:
+  mutable std::shared_mutex mutex_;
   KeyRing keys_;
   std::uint8_t current_ = 0;
 };

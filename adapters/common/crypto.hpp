@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@ std::string hmac_sha256_base64(std::string_view key, std::string_view msg);  // 
 std::string hmac_sha1_base64(std::string_view key, std::string_view msg);    // Twilio signatures
 std::string sha256_hex(std::string_view data);                               // lowercase hex
 std::string base64_encode(std::string_view data);                            // standard, padded
+// Standard, padded base64; nullopt unless the whole input is valid.
+std::optional<std::string> base64_decode(std::string_view text);
 
 // Canonical form of a phone number so that spellings of the same number compare equal:
 // strips spaces, dashes and parentheses; a leading "00" becomes "+"; a leading "+" is kept;

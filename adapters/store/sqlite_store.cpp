@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/common/cipher.hpp"
+#include "adapters/common/crypto.hpp"
 #include "adapters/store/migrations.hpp"
 #include "adapters/store/queries.hpp"
 #include "adapters/store/store.hpp"
@@ -53,6 +56,7 @@ enum class Sql : std::size_t {
   insert_case,
   find_case,
   insert_answer,
+  seal_answer,
   insert_consent,
   insert_outbox,
   heartbeat,
@@ -222,6 +226,8 @@ std::string sql_text(Sql id) {
              "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
     case Sql::find_case:
       return select(kCaseColumns, "cases WHERE reference = ?1");
+    case Sql::seal_answer:
+      return "UPDATE answers SET value = ?1 WHERE id = ?2";
     case Sql::insert_answer:
       return "INSERT INTO answers (session_id, contact_id, key, value, created_at) "
              "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -369,7 +375,7 @@ std::string sql_text(Sql id) {
     case Sql::cases_to_route:
       return select(kCaseColumns, "cases WHERE team = '' AND status = 'open' ORDER BY id LIMIT ?1");
     case Sql::session_answer:
-      return "SELECT value FROM answers WHERE session_id = ?1 AND key = ?2 "
+      return "SELECT value, id FROM answers WHERE session_id = ?1 AND key = ?2 "
              "ORDER BY id DESC LIMIT 1";
     case Sql::latest_consent:
       return "SELECT granted FROM consents WHERE contact_id = ?1 AND purpose = ?2 "
@@ -549,6 +555,71 @@ decltype(auto) guarded(const char* operation, F&& f) {
   }
 }
 
+// --- Sealed columns (SAFETY D2)
+// Her inputs, the screens she was shown, her answers and the replies to her SMS are stored
+// encrypted with the field key (XChaCha20-Poly1305, associated data "table.column:row-id"), as a
+// BLOB. A TEXT value in such a column is from before encryption (or a store opened without a
+// key): it is read as it is, and `rabta keys rotate` / the server's re-encryption pass seal it.
+using common::FieldCipher;
+
+bool sealing(const FieldCipher* cipher, std::string_view plain) {
+  return cipher != nullptr && !plain.empty();
+}
+
+// Binds `plain` sealed for table.column of row `id` (a BLOB), or as TEXT without a key / when
+// empty (nothing to hide; keeps '' comparable).
+void bind_sealed(SQLite::Statement& st, int index, const FieldCipher* cipher,
+                 std::string_view plain, const char* table, const char* column, std::int64_t id) {
+  if (!sealing(cipher, plain)) {
+    st.bind(index, std::string(plain));
+    return;
+  }
+  const std::string blob = cipher->encrypt(plain, FieldCipher::associated_data(table, column, id));
+  st.bind(index, blob.data(), static_cast<int>(blob.size()));
+}
+
+std::string read_sealed(const SQLite::Column& col, const FieldCipher* cipher, const char* table,
+                        const char* column, std::int64_t id) {
+  if (col.getType() != SQLITE_BLOB) return col.getString();
+  const std::string blob(static_cast<const char*>(col.getBlob()),
+                         static_cast<std::size_t>(col.getBytes()));
+  const std::string where = std::string(table) + "." + column + " of row " + std::to_string(id);
+  if (cipher == nullptr) {
+    throw std::runtime_error("store: " + where + " is encrypted and the store has no field key");
+  }
+  auto plain = cipher->decrypt(blob, FieldCipher::associated_data(table, column, id));
+  if (!plain) {
+    throw std::runtime_error("store: " + where +
+                             " does not decrypt (a field key missing from the key file, or an "
+                             "altered row)");
+  }
+  return *std::move(plain);
+}
+
+// Every encrypted column, in the order a re-encryption pass visits them (ResealCursor::column);
+// the outbox's numbers (inside its JSON payload) come after these.
+struct SealedColumn {
+  const char* table;
+  const char* column;
+  const char* ad_row;  // the column holding the row id of the associated data
+  bool may_be_clear;   // a non-empty TEXT value is a value in clear, to be sealed
+};
+constexpr std::array<SealedColumn, 8> kSealedColumns{{
+    {"sessions", "state", "id", true},
+    {"sessions", "last_input_path", "id", true},
+    {"sessions", "last_reply", "id", true},
+    {"answers", "value", "id", true},
+    {"inbound", "reply", "id", true},
+    {"contacts", "phone_enc", "id", false},
+    {"responders", "phone_enc", "id", false},
+    {"notes", "text_enc", "case_id", false},  // notes are bound to their case
+}};
+
+// The associated data of an outbox row's number (gateway/outbound_sms.cpp writes it).
+std::string outbox_to_associated_data(std::string_view dedupe_key) {
+  return "outbox.to:" + std::string(dedupe_key);
+}
+
 // Records carry 0 for "no session"; the column holds NULL then, so the foreign key allows it.
 void bind_session_id(SQLite::Statement& st, int index, std::int64_t session_id) {
   if (session_id == 0) {
@@ -623,14 +694,14 @@ OutboxRecord outbox_from(const SQLite::Statement& st) {
 }
 
 // Reads a row of kInboundColumns.
-InboundRecord inbound_from(const SQLite::Statement& st) {
+InboundRecord inbound_from(const SQLite::Statement& st, const FieldCipher* cipher) {
   InboundRecord m;
   m.id = st.getColumn(0).getInt64();
   m.provider = st.getColumn(1).getString();
   m.provider_message_id = st.getColumn(2).getString();
   m.contact_id = st.getColumn(3).getInt64();
   m.text_hash = st.getColumn(4).getString();
-  m.reply = st.getColumn(5).getString();
+  m.reply = read_sealed(st.getColumn(5), cipher, "inbound", "reply", m.id);
   m.received_at = st.getColumn(6).getInt64();
   return m;
 }
@@ -672,16 +743,16 @@ void bind_checkin(SQLite::Statement& st, const CheckinRecord& c) {
   st.bindNoCopy(9, c.case_reference);
 }
 
-SessionRecord session_from(const SQLite::Statement& st) {
+SessionRecord session_from(const SQLite::Statement& st, const FieldCipher* cipher) {
   SessionRecord s;
   s.id = st.getColumn(0).getInt64();
   s.provider = st.getColumn(1).getString();
   s.provider_session_id = st.getColumn(2).getString();
   s.contact_id = st.getColumn(3).getInt64();
   s.channel = st.getColumn(4).getString();
-  s.state = st.getColumn(5).getString();
-  s.last_input_path = st.getColumn(6).getString();
-  s.last_reply = st.getColumn(7).getString();
+  s.state = read_sealed(st.getColumn(5), cipher, "sessions", "state", s.id);
+  s.last_input_path = read_sealed(st.getColumn(6), cipher, "sessions", "last_input_path", s.id);
+  s.last_reply = read_sealed(st.getColumn(7), cipher, "sessions", "last_reply", s.id);
   s.hop_count = st.getColumn(8).getInt();
   s.status = st.getColumn(9).getString();
   s.end_reason = st.getColumn(10).getString();
@@ -774,15 +845,21 @@ std::string audit_hash(const AuditRecord& a) {
   return sha256_hex(input);
 }
 
-// Binds the session columns in the order of insert_session/update_session (?1..?13).
-void bind_session(SQLite::Statement& st, const SessionRecord& s) {
+// Binds the session columns in the order of insert_session/update_session (?1..?13). The sealed
+// columns need the row id: an insert binds them empty and is followed by an update.
+void bind_session(SQLite::Statement& st, const SessionRecord& s, const FieldCipher* cipher,
+                  std::int64_t id) {
   st.bindNoCopy(1, s.provider);
   st.bindNoCopy(2, s.provider_session_id);
   st.bind(3, s.contact_id);
   st.bindNoCopy(4, s.channel);
-  st.bindNoCopy(5, s.state);
-  st.bindNoCopy(6, s.last_input_path);
-  st.bindNoCopy(7, s.last_reply);
+  if (id == 0 && cipher != nullptr) {
+    for (int i = 5; i <= 7; ++i) st.bind(i, std::string());
+  } else {
+    bind_sealed(st, 5, cipher, s.state, "sessions", "state", id);
+    bind_sealed(st, 6, cipher, s.last_input_path, "sessions", "last_input_path", id);
+    bind_sealed(st, 7, cipher, s.last_reply, "sessions", "last_reply", id);
+  }
   st.bind(8, s.hop_count);
   st.bindNoCopy(9, s.status);
   st.bindNoCopy(10, s.end_reason);
@@ -793,7 +870,7 @@ void bind_session(SQLite::Statement& st, const SessionRecord& s) {
 
 class SqliteTx final : public Tx {
  public:
-  explicit SqliteTx(Connection& conn) : conn_(conn) {}
+  SqliteTx(Connection& conn, const FieldCipher* cipher) : conn_(conn), cipher_(cipher) {}
 
   std::optional<ContactRecord> find_contact(std::string_view pseudonym) override {
     return guarded("find_contact", [&]() -> std::optional<ContactRecord> {
@@ -851,7 +928,7 @@ class SqliteTx final : public Tx {
       st->bindNoCopy(1, p);
       st->bindNoCopy(2, id);
       if (!st->executeStep()) return std::nullopt;
-      return session_from(st.get());
+      return session_from(st.get(), cipher_);
     });
   }
 
@@ -865,23 +942,32 @@ class SqliteTx final : public Tx {
       st->bindNoCopy(2, ch);
       st->bind(3, since);
       if (!st->executeStep()) return std::nullopt;
-      return session_from(st.get());
+      return session_from(st.get(), cipher_);
     });
   }
 
   std::int64_t insert_session(const SessionRecord& session) override {
     return guarded("insert_session", [&] {
-      Stmt st = use(Sql::insert_session);
-      bind_session(*st, session);
-      st->exec();
-      return conn_.db().getLastInsertRowid();
+      std::int64_t id = 0;
+      {
+        Stmt st = use(Sql::insert_session);
+        bind_session(*st, session, cipher_, 0);
+        st->exec();
+        id = conn_.db().getLastInsertRowid();
+      }
+      if (cipher_ != nullptr) {
+        SessionRecord sealed = session;
+        sealed.id = id;
+        update_session(sealed);
+      }
+      return id;
     });
   }
 
   void update_session(const SessionRecord& session) override {
     guarded("update_session", [&] {
       Stmt st = use(Sql::update_session);
-      bind_session(*st, session);
+      bind_session(*st, session, cipher_, session.id);
       st->bind(14, session.id);
       if (st->exec() == 0) throw std::runtime_error("store: update_session: no such session");
     });
@@ -947,13 +1033,27 @@ class SqliteTx final : public Tx {
 
   void insert_answer(const AnswerRecord& a) override {
     guarded("insert_answer", [&] {
-      Stmt st = use(Sql::insert_answer);
-      bind_session_id(*st, 1, a.session_id);
-      st->bind(2, a.contact_id);
-      st->bindNoCopy(3, a.key);
-      st->bindNoCopy(4, a.value);
-      st->bind(5, a.created_at);
-      st->exec();
+      std::int64_t id = 0;
+      {
+        Stmt st = use(Sql::insert_answer);
+        bind_session_id(*st, 1, a.session_id);
+        st->bind(2, a.contact_id);
+        st->bindNoCopy(3, a.key);
+        if (sealing(cipher_, a.value)) {
+          st->bind(4, std::string());
+        } else {
+          st->bindNoCopy(4, a.value);
+        }
+        st->bind(5, a.created_at);
+        st->exec();
+        id = conn_.db().getLastInsertRowid();
+      }
+      if (sealing(cipher_, a.value)) {
+        Stmt st = use(Sql::seal_answer);
+        bind_sealed(*st, 1, cipher_, a.value, "answers", "value", id);
+        st->bind(2, id);
+        st->exec();
+      }
     });
   }
 
@@ -966,6 +1066,115 @@ class SqliteTx final : public Tx {
       st->bind(4, c.granted ? 1 : 0);
       st->bind(5, c.created_at);
       st->exec();
+    });
+  }
+
+  int reseal(ResealCursor& cursor, int limit) override {
+    if (cipher_ == nullptr) throw std::runtime_error("store: reseal: the store has no field key");
+    if (cursor.done) return 0;
+    limit = std::max(1, limit);
+    return guarded("reseal", [&] {
+      const bool outbox = cursor.column >= kSealedColumns.size();
+      const std::uint8_t current = cipher_->current_key_id();
+      std::string sql;
+      if (outbox) {
+        sql = "SELECT id, dedupe_key, payload FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2";
+      } else {
+        const SealedColumn& c = kSealedColumns[cursor.column];
+        sql = std::string("SELECT id, ") + c.ad_row + ", " + c.column + " FROM " + c.table +
+              " WHERE id > ?1 ORDER BY id LIMIT ?2";
+      }
+      struct Change {
+        std::int64_t id;
+        std::string value;
+      };
+      std::vector<Change> changes;
+      int seen = 0;
+      std::int64_t last = cursor.after_id;
+      {
+        SQLite::Statement sel(conn_.db(), sql);
+        sel.bind(1, cursor.after_id);
+        sel.bind(2, limit);
+        while (sel.executeStep()) {
+          ++seen;
+          last = sel.getColumn(0).getInt64();
+          auto changed = outbox ? reseal_outbox_row(sel, current)
+                                : reseal_value(kSealedColumns[cursor.column], sel, current);
+          if (changed) changes.push_back({last, *std::move(changed)});
+        }
+      }
+      if (!changes.empty()) {
+        const std::string upd =
+            outbox ? std::string("UPDATE outbox SET payload = ?1 WHERE id = ?2")
+                   : std::string("UPDATE ") + kSealedColumns[cursor.column].table + " SET " +
+                         kSealedColumns[cursor.column].column + " = ?1 WHERE id = ?2";
+        SQLite::Statement st(conn_.db(), upd);
+        for (const Change& ch : changes) {
+          if (outbox) {
+            st.bind(1, ch.value);
+          } else {
+            st.bind(1, ch.value.data(), static_cast<int>(ch.value.size()));
+          }
+          st.bind(2, ch.id);
+          st.exec();
+          st.reset();
+        }
+      }
+      if (seen < limit) {
+        ++cursor.column;
+        cursor.after_id = 0;
+        cursor.done = cursor.column > kSealedColumns.size();
+      } else {
+        cursor.after_id = last;
+      }
+      return static_cast<int>(changes.size());
+    });
+  }
+
+  std::string meta(std::string_view key) override {
+    return guarded("meta", [&] {
+      SQLite::Statement st(conn_.db(), "SELECT value FROM meta WHERE key = ?1");
+      st.bind(1, std::string(key));
+      return st.executeStep() ? st.getColumn(0).getString() : std::string();
+    });
+  }
+
+  void set_meta(std::string_view key, std::string_view value) override {
+    guarded("set_meta", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+      st.bind(1, std::string(key));
+      st.bind(2, std::string(value));
+      st.exec();
+    });
+  }
+
+  KeyUsage sealed_key_usage() override {
+    return guarded("sealed_key_usage", [&] {
+      KeyUsage usage;
+      for (const SealedColumn& c : kSealedColumns) {
+        const std::string col = c.column;
+        SQLite::Statement st(
+            conn_.db(), "SELECT CASE WHEN typeof(" + col + ") = 'blob' THEN hex(substr(" + col +
+                            ", 2, 1)) ELSE '' END, COUNT(*) FROM " + c.table + " WHERE (typeof(" +
+                            col + ") = 'blob' AND length(" + col + ") > 0) OR (typeof(" + col +
+                            ") = 'text' AND " + col + " <> '') GROUP BY 1");
+        while (st.executeStep()) {
+          const std::string hex = st.getColumn(0).getString();
+          const int id = hex.empty() ? 0 : std::stoi(hex, nullptr, 16);
+          usage[id] += st.getColumn(1).getInt64();
+        }
+      }
+      SQLite::Statement st(conn_.db(), "SELECT payload FROM outbox");
+      while (st.executeStep()) {
+        const auto j = nlohmann::json::parse(st.getColumn(0).getString(), nullptr, false);
+        if (!j.is_object() || !j.contains("to_enc") || !j["to_enc"].is_string()) continue;
+        const auto blob = common::base64_decode(j["to_enc"].get<std::string>());
+        const auto id = blob ? FieldCipher::key_id_of(*blob) : std::nullopt;
+        if (id) usage[*id] += 1;
+      }
+      return usage;
     });
   }
 
@@ -1075,9 +1284,11 @@ class SqliteTx final : public Tx {
       st->bindNoCopy(2, m.provider_message_id);
       st->bind(3, m.contact_id);
       st->bindNoCopy(4, m.text_hash);
-      st->bindNoCopy(5, m.reply);
+      st->bind(5, std::string());
       st->bind(6, m.received_at);
-      return st->exec() > 0;  // 0 changes: a redelivery
+      if (st->exec() == 0) return false;  // a redelivery
+      if (!m.reply.empty()) set_inbound_reply(conn_.db().getLastInsertRowid(), m.reply);
+      return true;
     });
   }
 
@@ -1090,7 +1301,7 @@ class SqliteTx final : public Tx {
       st->bindNoCopy(1, p);
       st->bindNoCopy(2, id);
       if (!st->executeStep()) return std::nullopt;
-      return inbound_from(st.get());
+      return inbound_from(st.get(), cipher_);
     });
   }
 
@@ -1098,7 +1309,7 @@ class SqliteTx final : public Tx {
     guarded("set_inbound_reply", [&] {
       const std::string value(reply);
       Stmt st = use(Sql::set_inbound_reply);
-      st->bindNoCopy(1, value);
+      bind_sealed(*st, 1, cipher_, value, "inbound", "reply", inbound_id);
       st->bind(2, inbound_id);
       if (st->exec() == 0) throw std::runtime_error("store: set_inbound_reply: no such message");
     });
@@ -1431,7 +1642,9 @@ class SqliteTx final : public Tx {
       Stmt st = use(Sql::session_answer);
       st->bind(1, session_id);
       st->bindNoCopy(2, k);
-      return st->executeStep() ? st->getColumn(0).getString() : std::string();
+      if (!st->executeStep()) return std::string();
+      return read_sealed(st->getColumn(0), cipher_, "answers", "value",
+                         st->getColumn(1).getInt64());
     });
   }
 
@@ -1601,7 +1814,54 @@ class SqliteTx final : public Tx {
     return Stmt(conn_, id);
   }
 
+  // A sealed column's value re-encrypted with the current key, or nullopt when it is current
+  // (or empty, or a clear value in a column that holds only ciphertext).
+  std::optional<std::string> reseal_value(const SealedColumn& c, const SQLite::Statement& sel,
+                                          std::uint8_t current) const {
+    const SQLite::Column value = sel.getColumn(2);
+    const std::string ad =
+        FieldCipher::associated_data(c.table, c.column, sel.getColumn(1).getInt64());
+    std::string plain;
+    if (value.getType() == SQLITE_BLOB) {
+      const std::string blob(static_cast<const char*>(value.getBlob()),
+                             static_cast<std::size_t>(value.getBytes()));
+      if (blob.empty()) return std::nullopt;
+      if (FieldCipher::key_id_of(blob) == current) return std::nullopt;
+      auto opened = cipher_->decrypt(blob, ad);
+      if (!opened) {
+        throw std::runtime_error(std::string("store: ") + c.table + "." + c.column + " of row " +
+                                 std::to_string(sel.getColumn(0).getInt64()) +
+                                 " does not decrypt with any key of the key file");
+      }
+      plain = *std::move(opened);
+    } else {
+      if (!c.may_be_clear) return std::nullopt;
+      plain = value.getString();
+      if (plain.empty()) return std::nullopt;
+    }
+    return cipher_->encrypt(plain, ad);
+  }
+
+  // An outbox row's payload with its number re-encrypted, or nullopt when nothing changes.
+  std::optional<std::string> reseal_outbox_row(const SQLite::Statement& sel,
+                                               std::uint8_t current) const {
+    auto j = nlohmann::json::parse(sel.getColumn(2).getString(), nullptr, false);
+    if (!j.is_object() || !j.contains("to_enc") || !j["to_enc"].is_string()) return std::nullopt;
+    const auto blob = common::base64_decode(j["to_enc"].get<std::string>());
+    if (!blob || FieldCipher::key_id_of(*blob) == current) return std::nullopt;
+    const std::string ad = outbox_to_associated_data(sel.getColumn(1).getString());
+    auto plain = cipher_->decrypt(*blob, ad);
+    if (!plain) {
+      throw std::runtime_error("store: the number of outbox row " +
+                               std::to_string(sel.getColumn(0).getInt64()) +
+                               " does not decrypt with any key of the key file");
+    }
+    j["to_enc"] = common::base64_encode(cipher_->encrypt(*plain, ad));
+    return j.dump();
+  }
+
   Connection& conn_;
+  const FieldCipher* cipher_;  // null: sealed columns are written in clear (tests only)
 };
 
 // Keeps job errors fit for one log line.
@@ -1676,6 +1936,7 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const std::size_t max_batch_;
+  const std::shared_ptr<const common::FieldCipher> cipher_;
   int schema_version_ = 0;
 
   std::optional<Connection> write_;  // the writer thread's alone once it runs
@@ -1699,7 +1960,9 @@ class SqliteStore final : public Store {
 };
 
 SqliteStore::SqliteStore(const StoreOptions& options)
-    : path_(options.path), max_batch_(std::max<std::size_t>(1, options.max_batch)) {
+    : path_(options.path),
+      max_batch_(std::max<std::size_t>(1, options.max_batch)),
+      cipher_(options.cipher) {
   open_write_connection(options);
   schema_version_ = detail::migrate(write_->db(), path_);
   try {
@@ -1808,7 +2071,7 @@ void SqliteStore::read(const std::function<void(Tx&)>& query) {
     throw_with_context("read (begin)", e);
   }
   try {
-    SqliteTx tx(*read_);
+    SqliteTx tx(*read_, cipher_.get());
     query(tx);
   } catch (...) {
     if (read_->in_transaction()) read_->db().tryExec("ROLLBACK");
@@ -1950,7 +2213,7 @@ JobResult SqliteStore::run_job(Job& job) {
     return JobResult{false, std::string("store: savepoint failed: ") + e.what()};
   }
   try {
-    SqliteTx tx(*write_);
+    SqliteTx tx(*write_, cipher_.get());
     job(tx);
     exec_write(Sql::release);
     return JobResult{true, {}};

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,12 +21,28 @@
 
 #include "adapters/store/records.hpp"
 
+namespace rabta::common {
+class FieldCipher;
+}
+
 namespace rabta::store {
 
 // Thrown by Tx::insert_case when the reference already exists (caller retries with a new one).
 struct DuplicateReference : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// Where a re-encryption pass (field key rotation) has got to: which sealed column, after which
+// row id. A pass is complete when `done`.
+struct ResealCursor {
+  std::size_t column = 0;
+  std::int64_t after_id = 0;
+  bool done = false;
+};
+
+// How many stored encrypted values each field key id holds; key id 0 counts values of sealed
+// columns still in clear (written before encryption or without a key).
+using KeyUsage = std::map<int, std::int64_t>;
 
 // Operations available to a job inside its transaction. Only valid during Job's call.
 class Tx {
@@ -157,6 +174,20 @@ class Tx {
   virtual std::optional<CaseRecord> find_case(std::string_view reference) = 0;
   virtual void insert_answer(const AnswerRecord& a) = 0;
   virtual void insert_consent(const ConsentRecord& c) = 0;
+  // --- Field key rotation (SAFETY D2)
+  // Re-encrypts with the store's current field key every encrypted value under another key id,
+  // and seals values of sealed columns still in clear, looking at up to `limit` rows of one
+  // column from `cursor` and advancing it. Returns how many values were rewritten. Covers
+  // sessions, answers, inbound replies, contacts' and responders' numbers, notes and the
+  // outbox's numbers. Throws (naming table, column and row) when a value does not decrypt.
+  virtual int reseal(ResealCursor& cursor, int limit) = 0;
+  // Counts over every encrypted column (see KeyUsage). Scans every row: for the operator's
+  // `rabta keys status`, not the hot path.
+  virtual KeyUsage sealed_key_usage() = 0;
+  // Small settings of rabta's own in the meta table (e.g. "sealed_key_id"); "" when unset.
+  virtual std::string meta(std::string_view key) = 0;
+  virtual void set_meta(std::string_view key, std::string_view value) = 0;
+
   // Returns false (and changes nothing) when dedupe_key exists already. Stores every field
   // including the schema-2 ones (contact_id, channel, encoding, segments).
   virtual bool insert_outbox(const OutboxRecord& o) = 0;
@@ -176,6 +207,10 @@ struct StoreOptions {
   bool synchronous_full = true;  // false = synchronous=NORMAL (benchmark comparison only)
   std::size_t max_batch = 512;   // jobs per commit at most
   std::chrono::milliseconds busy_timeout{5000};
+  // The field key ring (SAFETY D2): sessions' state, inputs and screens, answers' values and
+  // SMS replies are written encrypted with it. Every rabta command sets it; null (values in
+  // clear) is for tests of unrelated parts only.
+  std::shared_ptr<const common::FieldCipher> cipher;
 };
 
 struct StoreStats {

@@ -63,6 +63,7 @@ class Gateway {
     engine_ = std::make_shared<const flows::Engine>(loaded.flows);
     store::StoreOptions so;
     so.path = db_path();
+    so.cipher = std::shared_ptr<const common::FieldCipher>(std::shared_ptr<void>(), &cipher);
     store = store::open_sqlite_store(so);
     std::vector<flows::Diagnostic> errors;
     texts = std::make_shared<const gateway::SmsTexts>(gateway::load_sms_texts(

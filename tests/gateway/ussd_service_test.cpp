@@ -73,7 +73,16 @@ TEST(UssdService, IncidentReportOpensACaseAndItsOutboxRowWithTheReferenceShown) 
                                  "' AND category = 'physical_violence' AND severity = 'high'"),
             1);
   EXPECT_EQ(g.count("outbox", "dedupe_key = 'case:" + ref + "' AND kind = 'case_alert'"), 1);
-  EXPECT_EQ(g.count("answers", "key = 'district' AND value = 'lahore'"), 1);
+  // Her answers are stored encrypted (SAFETY D2): read back through the store, never in clear.
+  EXPECT_EQ(g.count("answers", "key = 'district' AND typeof(value) = 'blob'"), 1);
+  EXPECT_EQ(g.count("answers", "value = 'lahore'"), 0);
+  std::string district;
+  g.store->read([&](store::Tx& tx) {
+    const auto c = tx.find_case(ref);
+    ASSERT_TRUE(c);
+    district = tx.session_answer(c->session_id, "district");
+  });
+  EXPECT_EQ(district, "lahore");
   EXPECT_EQ(g.count("consents", "purpose = 'referral_police' AND granted = 0"), 1);
   EXPECT_EQ(g.text("SELECT status FROM sessions"), "finished");
   // The outbox payload carries no phone number and no answers beyond the case's category.
