@@ -23,7 +23,13 @@
 #      (alert_template), the receiver gets the signed "opened" event without her number; with no
 #      ACK the alert climbs to the next member after the SLA; she answers "ACK <ref>", gets
 #      "Case <ref> acknowledged.", the case is acknowledged and no alert follows for 2 SLAs.
-#   and: no SMS went out twice, each phone got exactly the expected SMSes, rabta's logs name no
+#   F  +923001117777 texts MADAD, then a sentence (the marker) instead of a choice, then the
+#      quick exit 00: a re-prompt, then the neutral quick-exit text.
+#   K  Field key rotation while rabta serves (after A): `rabta keys rotate` adds key 2; by the end
+#      every stored value is encrypted with key 2 (the server took the new key without a
+#      restart) and `rabta keys retire 1` removes the old key.
+#   and (SAFETY D1, D2, D5): the database file and its WAL hold none of the test numbers and not
+#      the marker sentence, nor do rabta's logs; no SMS went out twice, each phone got exactly the expected SMSes, rabta's logs name no
 #   phone number and have no errors, rabta stops cleanly on SIGTERM.
 #
 # Needs: kannel + kannel-extras (scripts/install-deps --test), python3 (3.11), curl, sqlite3.
@@ -42,6 +48,8 @@ HOST=127.0.0.1
 SHORTCODE=12345                    # = [channels.kannel] from and the example's global-sender
 PHONE_A=+923001112222 PHONE_B=+923001114444 PHONE_C=+923001113333 PHONE_D=+923001115555
 PHONE_E=+923001116666              # reports over USSD (scenario E)
+PHONE_F=+923001117777              # types a sentence (scenario F)
+MARKER="MARKER he took my phone at the bus stop"
 SLA_HIGH=5                         # seconds: the test's [sla] high
 REPLY_WAIT=20                      # seconds for one reply SMS
 
@@ -296,6 +304,11 @@ check "A9 database: exactly one case, on the SMS session, physical_violence/norm
   echo "cases: ${rows:-none}"
   [ "$rows" = "sms|incident|physical_violence|normal" ]' _ "$DB"
 
+# --- K: rotate the field key while rabta serves -------------------------------------------------
+echo "== K: rabta keys rotate while rabta serves"
+check "K1 rabta keys rotate adds key 2 and re-encrypts what is stored" bash -c '
+  out=$("$1" keys rotate --config "$2"); echo "$out"; grep -q "^added key 2 " <<<"$out"' _ "$RABTA" "$CFG"
+
 # --- B: UCS-2 ---------------------------------------------------------------------------------
 echo "== B: $PHONE_B texts مدد in UCS-2"
 scenario_b() {
@@ -487,6 +500,17 @@ her MTs: $("${HELPER[@]}" mts "$FLOG" "$phone2")"
 }
 scenario_e
 
+# --- F: a sentence where a choice was expected, then the quick exit -----------------------------
+echo "== F: $PHONE_F types a sentence, then the quick exit"
+scenario_f() {
+  reply_check "F1 MADAD -> Roman Urdu incident question" "$PHONE_F" text MADAD \
+    screen=incident:what:roman || return 0
+  reply_check "F2 a sentence instead of a choice -> a re-prompt that does not echo it" "$PHONE_F" text "$MARKER" \
+    "lacks=$MARKER" coding=7bit || return 0
+  reply_check "F3 00 -> the neutral quick-exit text" "$PHONE_F" text 00 message=quick_exit:roman || return 0
+}
+scenario_f
+
 # --- across the run -----------------------------------------------------------------------------
 echo "== across the run"
 check "no SMS went out twice (same text to the same phone; a supervisor's repeated alerts excepted)" \
@@ -498,6 +522,27 @@ check "each phone got exactly the SMSes expected (A 7, B 2, C 2, D 7)" bash -c '
 check "rabta's logs name none of the test phone numbers (women's or responders')" bash -c '
   ! grep -n -E "3001112222|3001114444|3001113333|3001115555|3001116666|300999[0-9]{4}" "$@"' _ "$LOGS/rabta.log" "$LOGS/rabta-cli.log" "$LOGS/setup.log"
 check "rabta logged no errors" bash -c '! grep -n -E "\[(error|critical)\]" "$1"' _ "$LOGS/rabta.log"
+AT_REST_PATTERN="3001112222|3001114444|3001113333|3001115555|3001116666|3001117777|300999[0-9]{4}|$MARKER|bus stop"
+check "D1/D2 the database and its WAL hold no test number and not the marker sentence (grep -a)" bash -c '
+  ls -l "$1" "$1-wal" | sed "s/^/      /"
+  [ -s "$1" ] || { echo "no database file"; exit 1; }
+  # control: these files do hold the run (a category is stored in clear), so no hit means sealed
+  cat "$1" "$1-wal" 2>/dev/null | grep -a -q physical_violence || { echo "control: no case category in the files"; exit 1; }
+  ! grep -a -o -E "$2" "$1" "$1-wal"' _ "$DB" "$AT_REST_PATTERN"
+check "D5 rabta's logs hold not the marker sentence" bash -c '
+  ! grep -n -E "$1" "${@:2}"' _ "$MARKER|bus stop" "$LOGS/rabta.log" "$LOGS/rabta-cli.log" "$LOGS/setup.log"
+if wait_for 15 "every stored value under key 2" bash -c '
+    out=$("$1" keys status --config "$2") || exit 1
+    grep -q "with key 2:" <<<"$out" && ! grep -q -E "with key 1:|not yet encrypted" <<<"$out"' _ "$RABTA" "$CFG" 2>"$WORK/wait.err"; then
+  pass "K2 every stored value is now encrypted with key 2 (the server took the new key without a restart)"
+else
+  fail "K2 every stored value is now encrypted with key 2" "$("$RABTA" keys status --config "$CFG" 2>&1)"
+fi
+check "K3 rabta keys retire 1 removes the old key from the key file" bash -c '
+  "$1" keys retire 1 --config "$2" && ! grep -q "^1:" "$3"' _ "$RABTA" "$CFG" "$("${HELPER[@]}" resolve "$CFG" keys.field_key_file)"
+sleep 3  # the server's key-file poll (2 s) takes the ring without key 1
+reply_check "K4 with key 1 retired, rabta still reads her history and answers: $PHONE_D texts MADAD" \
+  "$PHONE_D" text MADAD screen=incident:what:roman || true
 
 # rabta first (the others keep running): it must finish in-flight work and exit 0.
 rabta_pid=${PIDS[0]}
