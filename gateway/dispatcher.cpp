@@ -218,11 +218,21 @@ Dispatcher::PassResult Dispatcher::pass() {
   const std::int64_t now = clock_.now_ms();
 
   if (!released_stale_) {
-    int released = 0;
-    const auto r = store_.run([&](store::Tx& tx) { released = tx.release_stale_outbox(now); });
+    std::pair<int, int> settled;
+    const auto r = store_.run(
+        [&](store::Tx& tx) { settled = tx.settle_in_doubt_outbox(sms_kind_prefix, now); });
     if (r.ok) {
       released_stale_ = true;
-      if (released > 0) spdlog::info("outbox: {} stale sending rows back to pending", released);
+      if (settled.first > 0)
+        spdlog::info(
+            "outbox: {} messages to responders were being sent when rabta stopped: "
+            "sending them again",
+            settled.first);
+      if (settled.second > 0)
+        spdlog::warn(
+            "outbox: {} messages to women were being sent when rabta stopped: held as "
+            "unconfirmed, never sent twice (rabta outbox list --unconfirmed)",
+            settled.second);
     } else {
       spdlog::error("outbox: releasing stale rows failed: {}", r.error);
     }

@@ -13,8 +13,11 @@
 //
 // Each claim counts as an attempt (claim_outbox increments attempts), deferrals included.
 //
-// Delivery is at least once: a row whose result could not be recorded stays "sending" until its
-// lease runs out and is sent again after a restart. Nothing logged names her number or the text:
+// After a crash, a row that was "sending" is in doubt (the provider may have accepted it). At its
+// first pass the dispatcher settles them: a message to a woman becomes "unconfirmed" and is never
+// sent again automatically (at most once: a second SMS on a shared phone is the worse failure);
+// a message to a responder goes back to pending (at least once: a lost alert is worse, and the
+// escalation ladder re-alerts anyway). scripts/crash-test measures both. Nothing logged names her number or the text:
 // logs carry the outbox id, the channel, the outcome and the adapter's error.
 #pragma once
 

@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
   outbox_cmd->require_subcommand(1);
   auto* outbox_list_cmd = outbox_cmd->add_subcommand("list", "List the newest outbox rows");
   outbox_list_cmd->add_flag("--dead", dead_only, "only dead letters");
+  bool unconfirmed_only = false;
+  outbox_list_cmd->add_flag("--unconfirmed", unconfirmed_only,
+                            "only messages in doubt after a crash (never sent twice)");
   outbox_list_cmd->add_option("--limit", limit, "rows")->default_val(50);
   outbox_list_cmd->fallthrough();
   outbox_cmd->add_option("--config", outbox_config, "rabta.toml")
@@ -152,7 +155,9 @@ int main(int argc, char** argv) {
   if (*audit_cmd && *verify_cmd)
     return rabta::gateway::audit_verify(audit_config, std::cout, std::cerr);
   if (*outbox_cmd)
-    return rabta::gateway::outbox_list(outbox_config, dead_only, limit, std::cout, std::cerr);
+    return rabta::gateway::outbox_list(outbox_config,
+                                       dead_only ? "dead" : (unconfirmed_only ? "unconfirmed" : ""),
+                                       limit, std::cout, std::cerr);
   if (*sim_cmd) return rabta::gateway::run_simulator(sim, std::cin, std::cout, std::cerr);
   return 1;
 }

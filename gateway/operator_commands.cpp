@@ -196,21 +196,21 @@ int contacts_set_status(const std::string& config_path, const std::string& who,
   return 0;
 }
 
-int outbox_list(const std::string& config_path, bool dead_only, int limit, std::ostream& out,
-                std::ostream& err) {
+int outbox_list(const std::string& config_path, const std::string& status, int limit,
+                std::ostream& out, std::ostream& err) {
   auto ctx = open_context(config_path, err, false);
   if (!ctx) return 2;
   std::vector<store::OutboxRecord> rows;
   std::vector<std::pair<std::string, std::int64_t>> counts;
   ctx->store->read([&](store::Tx& tx) {
-    rows = tx.list_outbox(dead_only ? store::outbox_status::dead : "", limit);
+    rows = tx.list_outbox(status, limit);
     counts = tx.outbox_counts();
   });
-  out << std::left << std::setw(8) << "id" << std::setw(16) << "kind" << std::setw(9) << "status"
+  out << std::left << std::setw(8) << "id" << std::setw(16) << "kind" << std::setw(12) << "status"
       << std::setw(9) << "attempts" << std::setw(11) << "delivery" << std::setw(9) << "segments"
       << "cause / last error\n";
   for (const auto& o : rows) {
-    out << std::left << std::setw(8) << o.id << std::setw(16) << o.kind << std::setw(9) << o.status
+    out << std::left << std::setw(8) << o.id << std::setw(16) << o.kind << std::setw(12) << o.status
         << std::setw(9) << o.attempts << std::setw(11)
         << (o.delivery_status.empty() ? "-" : o.delivery_status) << std::setw(9) << o.segments
         << o.cause << (o.last_error.empty() ? "" : " / " + o.last_error) << "\n";

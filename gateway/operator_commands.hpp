@@ -17,8 +17,9 @@ int contacts_list(const std::string& config_path, std::ostream& out, std::ostrea
 // (removal also erases her stored number).
 int contacts_set_status(const std::string& config_path, const std::string& who,
                         const std::string& status, std::ostream& out, std::ostream& err);
-// Outbound messages and alerts; `dead_only` shows the dead letters. Never prints numbers or texts.
-int outbox_list(const std::string& config_path, bool dead_only, int limit, std::ostream& out,
-                std::ostream& err);
+// Outbound messages and alerts; `status` "" = all, else only that status ("dead",
+// "unconfirmed", ...). Never prints numbers or texts.
+int outbox_list(const std::string& config_path, const std::string& status, int limit,
+                std::ostream& out, std::ostream& err);
 
 }  // namespace rabta::gateway

@@ -162,6 +162,10 @@ inline constexpr const char* sending = "sending";  // claimed by the dispatcher 
 inline constexpr const char* sent = "sent";        // accepted by the provider
 inline constexpr const char* dead = "dead";        // permanent failure or attempts exhausted
 inline constexpr const char* expired = "expired";  // past expires_at before it could be sent
+// In doubt after a crash: it was being sent to a woman when the process stopped, so the
+// provider may have it. Never sent again automatically (a second SMS on her phone is the worse
+// failure); the operator sees it in `rabta outbox list` and /metrics.
+inline constexpr const char* unconfirmed = "unconfirmed";
 }  // namespace outbox_status
 
 struct OutboxRecord {

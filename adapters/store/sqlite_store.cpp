@@ -75,6 +75,8 @@ enum class Sql : std::size_t {
   expire_outbox,
   claim_outbox,
   release_stale_outbox,
+  in_doubt_to_pending,
+  in_doubt_unconfirmed,
   outbox_sent,
   outbox_retry,
   outbox_dead,
@@ -293,6 +295,15 @@ std::string sql_text(Sql id) {
     case Sql::release_stale_outbox:
       return "UPDATE outbox SET status = 'pending', lease_until = 0 "
              "WHERE status = 'sending' AND lease_until < ?1";
+    case Sql::in_doubt_to_pending:
+      return "UPDATE outbox SET status = 'pending', lease_until = 0 "
+             "WHERE status = 'sending' AND contact_id = 0 AND " +
+             kind_has_prefix("?1");
+    case Sql::in_doubt_unconfirmed:
+      return "UPDATE outbox SET status = 'unconfirmed', lease_until = 0, last_error = "
+             "'in doubt: rabta stopped while sending; not sent again' "
+             "WHERE status = 'sending' AND contact_id != 0 AND " +
+             kind_has_prefix("?1");
     case Sql::outbox_sent:
       return "UPDATE outbox SET status = 'sent', sent_at = ?2, provider_message_id = ?3, "
              "lease_until = 0 WHERE id = ?1";
@@ -1365,6 +1376,21 @@ class SqliteTx final : public Tx {
         return a.not_before != b.not_before ? a.not_before < b.not_before : a.id < b.id;
       });
       return claimed;
+    });
+  }
+
+  std::pair<int, int> settle_in_doubt_outbox(std::string_view kind_prefix, Millis) override {
+    return guarded("settle_in_doubt_outbox", [&] {
+      const std::string prefix(kind_prefix);
+      int to_pending = 0;
+      {
+        Stmt st = use(Sql::in_doubt_to_pending);
+        st->bindNoCopy(1, prefix);
+        to_pending = st->exec();
+      }
+      Stmt st = use(Sql::in_doubt_unconfirmed);
+      st->bindNoCopy(1, prefix);
+      return std::pair<int, int>(to_pending, st->exec());
     });
   }
 

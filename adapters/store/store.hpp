@@ -97,6 +97,11 @@ class Tx {
                                                  std::string_view kind_prefix) = 0;
   // Sending rows whose lease ran out (the process died mid-send) go back to pending.
   virtual int release_stale_outbox(Millis now) = 0;
+  // At a dispatcher's start: its rows (kind starting with `kind_prefix`) still "sending" were
+  // claimed by a process that is gone, so each is in doubt (the provider may have accepted it).
+  // Rows to a woman (contact_id != 0) become "unconfirmed" (see outbox_status); the others go
+  // back to pending and are sent again (at least once). Returns {to pending, unconfirmed}.
+  virtual std::pair<int, int> settle_in_doubt_outbox(std::string_view kind_prefix, Millis now) = 0;
   virtual void outbox_sent(std::int64_t id, std::string_view provider_message_id, Millis now) = 0;
   virtual void outbox_retry(std::int64_t id, Millis not_before, std::string_view error,
                             Millis now) = 0;

@@ -769,22 +769,43 @@ TEST_F(DispatcherTest, UnreadablePayloadIsDeadWithoutRequest) {
   EXPECT_EQ(fake.count(), 0u);
 }
 
-TEST_F(DispatcherTest, StaleSendingRowIsSentOnTheNextStart) {
-  enqueue("k", number(1), "hello");
-  // A dispatcher claimed it and the process died before recording anything.
+TEST_F(DispatcherTest, InDoubtAlertToAResponderIsSentAgainOnTheNextStart) {
+  enqueue("k", number(1), "hello");  // contact 0: a responder's alert
+  // A dispatcher claimed it and the process died before recording anything: its lease is
+  // still running, but the process that held it is gone.
   const auto r = store->run([&](store::Tx& tx) {
     EXPECT_EQ(tx.claim_outbox(now(), now() + 60'000, 10, "sms:").size(), 1u);
   });
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(outbox("k").status, "sending");
 
-  clock.advance(milliseconds(60'001));
+  clock.advance(milliseconds(1'000));
   auto& d = make_dispatcher();
   EXPECT_EQ(d.run_once().sent, 1);
   const auto row = outbox("k");
   EXPECT_EQ(row.status, "sent");
   EXPECT_EQ(row.attempts, 2);
   EXPECT_EQ(fake.count(), 1u);
+}
+
+TEST_F(DispatcherTest, InDoubtMessageToAWomanIsHeldUnconfirmedNeverSentTwice) {
+  const auto her = contact("p-1", "active", true, 0, 24);
+  enqueue("checkin:1", number(2), "hello", her);
+  enqueue("checkin:2", number(3), "hello", her);
+  // The first was being sent when the process died; the second was still pending.
+  const auto r = store->run([&](store::Tx& tx) {
+    EXPECT_EQ(tx.claim_outbox(now(), now() + 60'000, 1, "sms:").size(), 1u);
+  });
+  ASSERT_TRUE(r.ok) << r.error;
+  clock.advance(milliseconds(1'000));
+  auto& d = make_dispatcher();
+  EXPECT_EQ(d.run_once().sent, 1);
+  EXPECT_EQ(d.run_once().claimed, 0);
+  const auto held = outbox("checkin:1");
+  EXPECT_EQ(held.status, "unconfirmed");
+  EXPECT_NE(held.last_error.find("in doubt"), std::string::npos);
+  EXPECT_EQ(outbox("checkin:2").status, "sent");
+  ASSERT_EQ(fake.count(), 1u) << "only the pending one went out";
 }
 
 TEST_F(DispatcherTest, OnlyItsOwnChannelAndUnknownChannelsWait) {
