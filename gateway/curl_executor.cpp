@@ -174,8 +174,12 @@ bool CurlExecutor::is_loopback_host(const std::string& host) {
 
 std::vector<std::pair<long, std::string>> CurlExecutor::perform_all(
     const std::vector<adapters::sms::HttpCall>& calls, std::chrono::milliseconds timeout,
-    std::size_t max_parallel) {
+    std::size_t max_parallel,
+    const std::function<void(std::size_t, const std::pair<long, std::string>&)>& done) {
   std::vector<std::pair<long, std::string>> results(calls.size());
+  const auto report = [&](std::size_t i) {
+    if (done) done(i, results[i]);
+  };
   if (calls.empty()) return results;
   max_parallel = std::max<std::size_t>(1, max_parallel);
   curl_multi_setopt(impl_->multi, CURLMOPT_MAXCONNECTS, static_cast<long>(max_parallel));
@@ -209,6 +213,7 @@ std::vector<std::pair<long, std::string>> CurlExecutor::perform_all(
     if (curl_multi_add_handle(impl_->multi, t->easy) != CURLM_OK) {
       impl_->give_back(t->easy);
       results[i] = {0, "cannot start the request"};
+      report(i);
       return;
     }
     active.push_back(std::move(t));
@@ -238,7 +243,9 @@ std::vector<std::pair<long, std::string>> CurlExecutor::perform_all(
       spdlog::warn("http {} failed: {}", t.host, curl_easy_strerror(code));
     }
     impl_->give_back(easy);
+    const std::size_t index = t.index;
     active.erase(it);
+    report(index);
   };
 
   while (true) {
@@ -253,6 +260,7 @@ std::vector<std::pair<long, std::string>> CurlExecutor::perform_all(
         curl_multi_remove_handle(impl_->multi, t->easy);
         impl_->give_back(t->easy);
         results[t->index] = {0, curl_multi_strerror(mc)};
+        report(t->index);
       }
       active.clear();
       spdlog::error("curl multi: {}", curl_multi_strerror(mc));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -28,10 +29,13 @@ class CurlExecutor {
   // (HTTP status, body) per call, in the order of `calls`. Status 0 = transport failure
   // (connection refused, timeout, ...): the body then holds curl's error text. `timeout` bounds
   // each call as a whole; at most `max_parallel` (at least 1) run at the same time. Not
-  // reentrant: one thread at a time per executor.
+  // reentrant: one thread at a time per executor. `done`, when set, is called (on this thread)
+  // with a call's index as soon as that call's result is in the vector being built, so the
+  // caller can act on each result without waiting for the slowest call.
   std::vector<std::pair<long, std::string>> perform_all(
       const std::vector<adapters::sms::HttpCall>& calls, std::chrono::milliseconds timeout,
-      std::size_t max_parallel);
+      std::size_t max_parallel,
+      const std::function<void(std::size_t, const std::pair<long, std::string>&)>& done = {});
 
   // New connections opened so far (the rest reused a kept-alive one).
   std::uint64_t connections_opened() const;

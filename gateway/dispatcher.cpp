@@ -342,23 +342,19 @@ Dispatcher::PassResult Dispatcher::pass() {
     buckets_[index].take(1);
   }
 
-  std::vector<std::pair<long, std::string>> responses;
-  if (!calls.empty()) {
-    try {
-      responses = http_->perform_all(calls, options_.send_timeout, options_.max_parallel);
-    } catch (const std::exception& e) {
-      spdlog::error("outbox: sending failed: {}", e.what());
-      responses.assign(calls.size(), {0L, std::string("the HTTP client failed")});
-    }
-  }
-
-  const std::int64_t done_at = clock_.now_ms();
-  for (std::size_t k = 0; k < sends.size(); ++k) {
+  // Each result is recorded as soon as its call completes (the store commits it with whatever
+  // else is waiting), not after the slowest call of the batch: the time a message spends in
+  // doubt (accepted by the provider, not yet recorded) is one round trip and one commit.
+  std::vector<bool> recorded(sends.size(), false);
+  const auto record = [&](std::size_t k, const std::pair<long, std::string>& response) {
+    if (recorded[k]) return;
+    recorded[k] = true;
+    const std::int64_t done_at = clock_.now_ms();
     const auto& s = sends[k];
     const auto& ch = channels_[s.channel];
     sms::SendResult sr;
     try {
-      sr = ch.adapter->parse_send(responses[k].first, responses[k].second);
+      sr = ch.adapter->parse_send(response.first, response.second);
     } catch (const std::exception&) {
       sr = {sms::SendOutcome::retry, "", "unreadable response"};
     }
@@ -391,6 +387,16 @@ Dispatcher::PassResult Dispatcher::pass() {
         break;
       }
     }
+  };
+  if (!calls.empty()) {
+    std::vector<std::pair<long, std::string>> responses;
+    try {
+      responses = http_->perform_all(calls, options_.send_timeout, options_.max_parallel, record);
+    } catch (const std::exception& e) {
+      spdlog::error("outbox: sending failed: {}", e.what());
+      responses.assign(calls.size(), {0L, std::string("the HTTP client failed")});
+    }
+    for (std::size_t k = 0; k < sends.size(); ++k) record(k, responses[k]);
   }
   records.wait();
 
