@@ -179,7 +179,12 @@ Dispatcher::Dispatcher(store::Store& store, std::vector<ChannelRuntime> channels
       clock_(clock),
       zone_(std::move(zone)),
       options_(options),
-      random01_(std::move(random01)) {
+      random01_(std::move(random01)),
+      loop_("outbox: dispatcher", options_.poll_interval, [this] {
+        std::lock_guard lock(pass_mutex_);
+        pass();
+        return more_due_;
+      }) {
   std::set<std::string> names;
   for (const auto& ch : channels_) {
     if (ch.name.empty()) throw std::invalid_argument("dispatcher: a channel has no name");
@@ -408,50 +413,15 @@ Dispatcher::PassResult Dispatcher::pass() {
 }
 
 void Dispatcher::start() {
-  std::lock_guard lock(wake_mutex_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  woken_ = false;
-  thread_ = std::thread([this] { loop(); });
+  loop_.start();
 }
 
 void Dispatcher::wake() {
-  std::lock_guard lock(wake_mutex_);
-  woken_ = true;
-  wake_cv_.notify_one();
+  loop_.wake();
 }
 
 void Dispatcher::stop() {
-  std::thread t;
-  {
-    std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
-    wake_cv_.notify_one();
-    t = std::move(thread_);
-  }
-  if (t.joinable()) t.join();
-}
-
-void Dispatcher::loop() {
-  while (true) {
-    {
-      std::lock_guard lock(wake_mutex_);
-      if (stopping_) return;
-    }
-    bool more = false;
-    try {
-      std::lock_guard lock(pass_mutex_);
-      pass();
-      more = more_due_;
-    } catch (const std::exception& e) {
-      spdlog::error("outbox: dispatcher pass failed: {}", e.what());
-    }
-    std::unique_lock lock(wake_mutex_);
-    if (!more)
-      wake_cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || woken_; });
-    woken_ = false;
-    if (stopping_) return;
-  }
+  loop_.stop();
 }
 
 Dispatcher::Stats Dispatcher::stats() const {

@@ -17,8 +17,8 @@
 // first pass the dispatcher settles them: a message to a woman becomes "unconfirmed" and is never
 // sent again automatically (at most once: a second SMS on a shared phone is the worse failure);
 // a message to a responder goes back to pending (at least once: a lost alert is worse, and the
-// escalation ladder re-alerts anyway). scripts/crash-test measures both. Nothing logged names her number or the text:
-// logs carry the outbox id, the channel, the outcome and the adapter's error.
+// escalation ladder re-alerts anyway). scripts/crash-test measures both. Nothing logged names her
+// number or the text: logs carry the outbox id, the channel, the outcome and the adapter's error.
 #pragma once
 
 #include <atomic>
@@ -37,6 +37,7 @@
 #include "adapters/store/store.hpp"
 #include "gateway/clock.hpp"
 #include "gateway/local_time.hpp"
+#include "gateway/pass_loop.hpp"
 
 namespace rabta::gateway {
 
@@ -133,7 +134,6 @@ class Dispatcher {
 
  private:
   PassResult pass();
-  void loop();
 
   store::Store& store_;
   std::vector<ChannelRuntime> channels_;
@@ -151,11 +151,7 @@ class Dispatcher {
 
   std::atomic<std::uint64_t> sent_{0}, retried_{0}, dead_{0}, refused_{0};
 
-  std::mutex wake_mutex_;
-  std::condition_variable wake_cv_;
-  bool woken_ = false;
-  bool stopping_ = false;
-  std::thread thread_;
+  PassLoop loop_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace rabta::gateway

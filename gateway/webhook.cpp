@@ -332,7 +332,12 @@ WebhookDispatcher::WebhookDispatcher(store::Store& store, WebhookSink sink, cons
       clock_(clock),
       options_(options),
       random01_(std::move(random01)),
-      bucket_(options.rate_per_second, clock.now_ms()) {
+      bucket_(options.rate_per_second, clock.now_ms()),
+      loop_("webhook " + sink_.name, options_.poll_interval, [this] {
+        std::lock_guard lock(pass_mutex_);
+        pass();
+        return more_due_;
+      }) {
   if (sink_.name.empty()) throw std::invalid_argument("webhook: the sink has no name");
   if (sink_.secret.empty())
     throw std::invalid_argument("webhook " + sink_.name + ": no secret: nothing is sent unsigned");
@@ -504,50 +509,15 @@ WebhookDispatcher::PassResult WebhookDispatcher::pass() {
 }
 
 void WebhookDispatcher::start() {
-  std::lock_guard lock(wake_mutex_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  woken_ = false;
-  thread_ = std::thread([this] { loop(); });
+  loop_.start();
 }
 
 void WebhookDispatcher::wake() {
-  std::lock_guard lock(wake_mutex_);
-  woken_ = true;
-  wake_cv_.notify_one();
+  loop_.wake();
 }
 
 void WebhookDispatcher::stop() {
-  std::thread th;
-  {
-    std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
-    wake_cv_.notify_one();
-    th = std::move(thread_);
-  }
-  if (th.joinable()) th.join();
-}
-
-void WebhookDispatcher::loop() {
-  while (true) {
-    {
-      std::lock_guard lock(wake_mutex_);
-      if (stopping_) return;
-    }
-    bool more = false;
-    try {
-      std::lock_guard lock(pass_mutex_);
-      pass();
-      more = more_due_;
-    } catch (const std::exception& e) {
-      spdlog::error("webhook {}: dispatcher pass failed: {}", sink_.name, e.what());
-    }
-    std::unique_lock lock(wake_mutex_);
-    if (!more)
-      wake_cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || woken_; });
-    woken_ = false;
-    if (stopping_) return;
-  }
+  loop_.stop();
 }
 
 WebhookDispatcher::Stats WebhookDispatcher::stats() const {

@@ -167,7 +167,6 @@ class WebhookDispatcher {
 
  private:
   PassResult pass();
-  void loop();
 
   store::Store& store_;
   WebhookSink sink_;
@@ -184,11 +183,7 @@ class WebhookDispatcher {
 
   std::atomic<std::uint64_t> sent_{0}, retried_{0}, dead_{0};
 
-  std::mutex wake_mutex_;
-  std::condition_variable wake_cv_;
-  bool woken_ = false;
-  bool stopping_ = false;
-  std::thread thread_;
+  PassLoop loop_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace rabta::gateway
