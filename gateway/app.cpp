@@ -35,6 +35,8 @@ void App::handle(HttpRequest&& request, Responder respond) {
   if (at_cfg.enabled && (request.path == at_cfg.path || request.path == at_cfg.path + "/events")) {
     if (request.method != "POST") return respond(reject(request, 405, "use POST"));
     // Authenticate before anything is decoded or stored (SAFETY T1).
+    if (!at_cfg.allow_from.allows(request.peer))
+      return respond(reject(request, 403, "source address not in allow_from"));
     if (!at::authenticate(request.query, options_.africastalking_secret))
       return respond(reject(request, 403, "missing or wrong key"));
     if (request.path == at_cfg.path) return ussd_hop(request, std::move(respond));
@@ -45,7 +47,9 @@ void App::handle(HttpRequest&& request, Responder respond) {
   // A channel owns its path and everything below it (e.g. Twilio's status callback at /status).
   for (const auto& channel : options_.channels)
     if (sms_ && (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0))
-      return sms(channel, request, std::move(respond));
+      return channel.allow_from.allows(request.peer)
+                 ? sms(channel, request, std::move(respond))
+                 : respond(reject(request, 403, "source address not in allow_from"));
   respond(reject(request, 404, "no such endpoint"));
 }
 

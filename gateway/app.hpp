@@ -25,6 +25,7 @@ struct SmsChannel {
   std::string name;
   std::string path;
   std::shared_ptr<const adapters::sms::SmsAdapter> adapter;
+  AllowList allow_from;  // empty: any address
 };
 
 struct AppOptions {

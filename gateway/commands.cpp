@@ -324,7 +324,7 @@ int serve(const ServeOptions& options) {
     try {
       std::shared_ptr<const adapters::sms::SmsAdapter> adapter =
           adapters::sms::make_adapter(ch.kind, ch.settings);
-      app_options.channels.push_back({ch.name, ch.path, adapter});
+      app_options.channels.push_back({ch.name, ch.path, adapter, ch.allow_from});
       runtimes.push_back({ch.name, adapter, ch.rate_per_second});
     } catch (const std::invalid_argument& e) {
       spdlog::critical("refusing to start: {}: [channels.{}]: {}{}", config.source, ch.name,

@@ -23,7 +23,26 @@ class Reader {
  public:
   Reader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
 
-  void fail(const toml::node& n, const std::string& reason) const {
+  // An optional `allow_from` list of addresses / CIDR blocks (SAFETY T1).
+  void allow_from(const toml::table& t, const std::string& where, AllowList& out) const {
+    const toml::node* n = t.get("allow_from");
+    if (n == nullptr) return;
+    const toml::array* list = n->as_array();
+    if (list == nullptr)
+      fail(*n, where + ": 'allow_from' must be a list of addresses or CIDR blocks");
+    std::vector<std::string> entries;
+    for (const toml::node& e : *list) {
+      const auto v = e.value<std::string>();
+      if (!v) fail(e, where + ": 'allow_from' entries must be strings");
+      entries.push_back(*v);
+    }
+    std::string error;
+    auto parsed = AllowList::parse(entries, error);
+    if (!parsed) fail(*n, where + ": allow_from: " + error);
+    out = *std::move(parsed);
+  }
+
+  [[noreturn]] void fail(const toml::node& n, const std::string& reason) const {
     throw ConfigError(at(file_, n) + ": " + reason);
   }
 
@@ -200,7 +219,9 @@ Config load_config(const std::string& path) {
   if (const auto* adapters = r.table(doc, "adapters")) {
     r.known(*adapters, {"africastalking"}, "[adapters]");
     if (const auto* t = r.table(*adapters, "africastalking")) {
-      r.known(*t, {"enabled", "path", "secret_env", "secret_file"}, "[adapters.africastalking]");
+      r.known(*t, {"enabled", "path", "secret_env", "secret_file", "allow_from"},
+              "[adapters.africastalking]");
+      r.allow_from(*t, "[adapters.africastalking]", c.africastalking.allow_from);
       r.boolean(*t, "enabled", c.africastalking.enabled);
       r.str(*t, "path", c.africastalking.path);
       r.str(*t, "secret_env", c.africastalking.secret_env);
@@ -279,6 +300,10 @@ Config load_config(const std::string& path) {
       for (const auto& [k, v] : *t) {
         std::string key(k.str());
         if (key == "kind" || key == "path" || key == "rate_per_second") continue;
+        if (key == "allow_from") {
+          r.allow_from(*t, where, ch.allow_from);
+          continue;
+        }
         auto value = v.value<std::string>();
         if (!value) r.fail(v, where + ": '" + key + "' must be a string");
         auto ends = [&](const std::string& suffix) {

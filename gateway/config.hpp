@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "flows/flow.hpp"
+#include "gateway/allow_list.hpp"
 
 namespace rabta::gateway {
 
@@ -25,6 +26,7 @@ struct AfricasTalkingConfig {
   // `secret_env` when set there, else from `secret_file`.
   std::string secret_env = "RABTA_AT_SECRET";
   std::string secret_file;
+  AllowList allow_from;  // empty: any address (the secret still applies)
 };
 
 // One SMS channel: [channels.<name>]. `settings` go to the adapter (adapters/sms); a setting
@@ -36,6 +38,7 @@ struct ChannelConfig {
   double rate_per_second = 10;
   std::map<std::string, std::string> settings;
   std::map<std::string, std::string> files;  // setting -> the file it is read from (x_file)
+  AllowList allow_from;                      // empty: any address (the signature still applies)
 };
 
 struct SmsConfig {

@@ -45,11 +45,13 @@ inline std::vector<gateway::SmsChannel> default_channels() {
                                               {"password", "p"},
                                               {"from", "12345"},
                                               {"secret", kannel_secret},
-                                              {"dlr_url", "http://127.0.0.1:9/sms/kannel"}})},
+                                              {"dlr_url", "http://127.0.0.1:9/sms/kannel"}}),
+       {}},
       {"at", "/sms/at",
        adapters::sms::make_adapter(
            "africastalking",
-           {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}})}};
+           {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}}),
+       {}}};
 }
 
 class Gateway {

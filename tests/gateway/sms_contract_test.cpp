@@ -67,7 +67,7 @@ TEST_P(SmsAdapterContract, OverHttpWithARealDatabase) {
   const json& valid = inbound_case(f, "valid receive");
   const Split where = split(valid.at("request").at("public_url").get<std::string>());
   // The adapter sees the URL the aggregator called (Twilio signs it): the gateway's public URL.
-  test::Gateway g(8 * 1024, {{kind, where.path, adapters::sms::make_adapter(kind, settings)}},
+  test::Gateway g(8 * 1024, {{kind, where.path, adapters::sms::make_adapter(kind, settings), {}}},
                   where.base);
 
   const auto bad = replay(g, inbound_case(f, "bad secret or signature").at("request"));
