@@ -31,7 +31,9 @@
 #include "gateway/http_server.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/local_time.hpp"
+#include "gateway/pass_loop.hpp"
 #include "gateway/responders.hpp"
+#include "gateway/retention.hpp"
 #include "gateway/scheduler.hpp"
 #include "gateway/sms_service.hpp"
 #include "gateway/sms_texts.hpp"
@@ -504,6 +506,15 @@ int serve(const ServeOptions& options) {
   KeyRotation key_rotation(*store, cipher, config.field_key_file,
                            key_env == nullptr || key_env[0] == '\0', std::chrono::seconds(2));
   key_rotation.start();
+  // Retention (SAFETY D4): purge on schedule; the first pass runs at start.
+  PassLoop retention("retention", config.retention.interval, [&] {
+    const PurgeReport report = run_purge(*store, cutoffs_for(config.retention, clock.now_ms()));
+    if (report.deleted.total() > 0 || !report.error.empty())
+      spdlog::info("retention: deleted {}{}", describe(report.deleted),
+                   report.error.empty() ? "" : "; " + report.error);
+    return false;
+  });
+  retention.start();
 
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -527,6 +538,7 @@ int serve(const ServeOptions& options) {
   dispatcher.stop();
   if (webhooks) webhooks->stop();
   key_rotation.stop();
+  retention.stop();
   store->close();
   const auto st = store->stats();
   spdlog::info("stopped cleanly: {} jobs in {} commits", st.jobs, st.commits);

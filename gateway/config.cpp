@@ -130,7 +130,7 @@ Config load_config(const std::string& path) {
   Reader r(path, base);
   r.known(doc,
           {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
-           "outbox", "channels", "responders"},
+           "outbox", "channels", "responders", "retention"},
           "rabta.toml");
   c.database = r.resolve(c.database);
   c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
@@ -269,6 +269,23 @@ Config load_config(const std::string& path) {
     r.millis(*t, "backoff_base_ms", c.outbox.backoff_base, 10, 3'600'000);
     r.millis(*t, "backoff_cap_ms", c.outbox.backoff_cap, 10, 86'400'000);
     r.millis(*t, "poll_interval_ms", c.outbox.poll_interval, 10, 60'000);
+  }
+  if (const auto* t = r.table(doc, "retention")) {
+    r.known(*t,
+            {"sessions_days", "closed_cases_days", "outbox_days", "inbound_days", "checkins_days",
+             "interval_ms"},
+            "[retention]");
+    r.integer(*t, "sessions_days", c.retention.sessions_days, 0, 36'500);
+    r.integer(*t, "closed_cases_days", c.retention.closed_cases_days, 0, 36'500);
+    r.integer(*t, "outbox_days", c.retention.outbox_days, 0, 36'500);
+    r.integer(*t, "inbound_days", c.retention.inbound_days, 0, 36'500);
+    r.integer(*t, "checkins_days", c.retention.checkins_days, 0, 36'500);
+    // Missed weeks in a row are counted from the previous week's row: keep at least two weeks.
+    if (c.retention.checkins_days != 0 && c.retention.checkins_days < 15)
+      r.fail(*t->get("checkins_days"),
+             "[retention] checkins_days must be 0 (forever) or at least 15 (missed weeks in a row "
+             "are counted from earlier weeks)");
+    r.millis(*t, "interval_ms", c.retention.interval, 60'000, 7 * 86'400'000LL);
   }
   if (const auto* t = r.table(doc, "responders")) {
     r.known(*t, {"file", "interval_ms"}, "[responders]");

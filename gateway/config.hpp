@@ -63,6 +63,16 @@ struct CheckinConfig {
   std::chrono::milliseconds interval{60'000};
 };
 
+// [retention] (SAFETY D4): how long each kind of row is kept, in days; 0 = forever.
+struct RetentionConfig {
+  int sessions_days = 30;       // finished sessions: what she typed and saw, her answers
+  int closed_cases_days = 180;  // closed cases with their notes and session
+  int outbox_days = 30;         // sent, dead, expired and unconfirmed messages
+  int inbound_days = 30;        // records of SMS received (for duplicate detection)
+  int checkins_days = 180;      // finished weekly check-ins
+  std::chrono::milliseconds interval{6 * 3'600'000};  // how often `rabta serve` purges
+};
+
 struct OutboxConfig {
   int max_attempts = 8;
   std::chrono::milliseconds backoff_base{2'000};
@@ -116,6 +126,7 @@ struct Config {
   SmsConfig sms;
   CheckinConfig checkins;
   OutboxConfig outbox;
+  RetentionConfig retention;
   std::vector<ChannelConfig> channels;  // in file order
 
   // [responders]

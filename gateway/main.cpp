@@ -9,6 +9,7 @@
 #include "gateway/commands.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/operator_commands.hpp"
+#include "gateway/retention.hpp"
 #include "gateway/simulator.hpp"
 
 int main(int argc, char** argv) {
@@ -124,7 +125,19 @@ int main(int argc, char** argv) {
     c->fallthrough();
   keys_cmd->add_option("--config", keys_config, "rabta.toml")->required()->check(CLI::ExistingFile);
 
+  std::string purge_config;
+  bool purge_dry_run = false;
+  auto* purge_cmd = cli.add_subcommand(
+      "purge", "Delete what is past its retention period now (rabta serve also does it)");
+  purge_cmd->add_option("--config", purge_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  purge_cmd->add_flag("--dry-run", purge_dry_run, "only count what would be deleted");
+
   CLI11_PARSE(cli, argc, argv);
+
+  if (*purge_cmd)
+    return rabta::gateway::purge_command(purge_config, purge_dry_run, std::cout, std::cerr);
 
   if (*keys_cmd) {
     using namespace rabta::gateway;

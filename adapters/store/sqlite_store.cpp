@@ -1142,6 +1142,15 @@ class SqliteTx final : public Tx {
     });
   }
 
+  PurgeCounts purge(const PurgeCutoffs& cut, int limit) override {
+    return guarded("purge", [&] { return purge_or_count(cut, std::max(1, limit), true); });
+  }
+
+  PurgeCounts purgeable(const PurgeCutoffs& cut) override {
+    return guarded("purgeable",
+                   [&] { return purge_or_count(cut, std::numeric_limits<int>::max(), false); });
+  }
+
   std::string meta(std::string_view key) override {
     return guarded("meta", [&] {
       SQLite::Statement st(conn_.db(), "SELECT value FROM meta WHERE key = ?1");
@@ -1840,6 +1849,109 @@ class SqliteTx final : public Tx {
     return Stmt(conn_, id);
   }
 
+  std::vector<std::int64_t> ids(const std::string& sql, Millis before, int limit) {
+    std::vector<std::int64_t> out;
+    SQLite::Statement st(conn_.db(), sql);
+    st.bind(1, before);
+    st.bind(2, limit);
+    while (st.executeStep()) out.push_back(st.getColumn(0).getInt64());
+    return out;
+  }
+
+  // Runs `sql` (one "?1" = the id) for every id; returns the rows changed.
+  std::int64_t for_each_id(const std::string& sql, const std::vector<std::int64_t>& list) {
+    std::int64_t changed = 0;
+    SQLite::Statement st(conn_.db(), sql);
+    for (const auto id : list) {
+      st.bind(1, id);
+      changed += st.exec();
+      st.reset();
+    }
+    return changed;
+  }
+
+  std::int64_t count_of(const std::string& sql, const std::vector<std::int64_t>& list) {
+    std::int64_t n = 0;
+    SQLite::Statement st(conn_.db(), sql);
+    for (const auto id : list) {
+      st.bind(1, id);
+      if (st.executeStep()) n += st.getColumn(0).getInt64();
+      st.reset();
+    }
+    return n;
+  }
+
+  PurgeCounts purge_or_count(const PurgeCutoffs& cut, int limit, bool remove) {
+    PurgeCounts n;
+    // Sessions first are those no case points to; a closed case takes its session along.
+    if (cut.closed_cases > 0) {
+      const auto cases =
+          ids("SELECT id FROM cases WHERE status = 'closed' AND closed_at > 0 AND closed_at < ?1 "
+              "ORDER BY id LIMIT ?2",
+              cut.closed_cases, limit);
+      n.cases = static_cast<std::int64_t>(cases.size());
+      n.notes = count_of("SELECT COUNT(*) FROM notes WHERE case_id = ?1", cases);
+      std::vector<std::int64_t> sessions;
+      {
+        SQLite::Statement st(conn_.db(),
+                             "SELECT session_id FROM cases WHERE id = ?1 AND session_id IS NOT "
+                             "NULL AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.session_id = "
+                             "cases.session_id AND o.id != cases.id)");
+        for (const auto id : cases) {
+          st.bind(1, id);
+          if (st.executeStep()) sessions.push_back(st.getColumn(0).getInt64());
+          st.reset();
+        }
+      }
+      n.answers += count_of("SELECT COUNT(*) FROM answers WHERE session_id = ?1", sessions);
+      n.sessions += static_cast<std::int64_t>(sessions.size());
+      if (remove) {
+        for_each_id("DELETE FROM notes WHERE case_id = ?1", cases);
+        for_each_id("DELETE FROM cases WHERE id = ?1", cases);
+        drop_sessions(sessions);
+      }
+    }
+    if (cut.sessions > 0) {
+      const auto sessions = ids(
+          "SELECT s.id FROM sessions s WHERE s.status != 'active' AND s.updated_at < ?1 AND NOT "
+          "EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) ORDER BY s.id LIMIT ?2",
+          cut.sessions, limit);
+      n.answers += count_of("SELECT COUNT(*) FROM answers WHERE session_id = ?1", sessions);
+      n.sessions += static_cast<std::int64_t>(sessions.size());
+      if (remove) drop_sessions(sessions);
+      const auto loose =
+          ids("SELECT id FROM answers WHERE session_id IS NULL AND created_at < ?1 ORDER BY id "
+              "LIMIT ?2",
+              cut.sessions, limit);
+      n.answers += static_cast<std::int64_t>(loose.size());
+      if (remove) for_each_id("DELETE FROM answers WHERE id = ?1", loose);
+    }
+    const auto simple = [&](Millis before, const char* select, const char* del,
+                            std::int64_t& count) {
+      if (before <= 0) return;
+      const auto rows = ids(select, before, limit);
+      count += static_cast<std::int64_t>(rows.size());
+      if (remove) for_each_id(del, rows);
+    };
+    simple(cut.outbox,
+           "SELECT id FROM outbox WHERE status IN ('sent', 'dead', 'expired', 'unconfirmed') AND "
+           "created_at < ?1 ORDER BY id LIMIT ?2",
+           "DELETE FROM outbox WHERE id = ?1", n.outbox);
+    simple(cut.inbound, "SELECT id FROM inbound WHERE received_at < ?1 ORDER BY id LIMIT ?2",
+           "DELETE FROM inbound WHERE id = ?1", n.inbound);
+    simple(cut.checkins,
+           "SELECT id FROM checkins WHERE status NOT IN ('sent', 'reminded') AND sent_at < ?1 "
+           "ORDER BY id LIMIT ?2",
+           "DELETE FROM checkins WHERE id = ?1", n.checkins);
+    return n;
+  }
+
+  void drop_sessions(const std::vector<std::int64_t>& sessions) {
+    for_each_id("UPDATE consents SET session_id = NULL WHERE session_id = ?1", sessions);
+    for_each_id("DELETE FROM answers WHERE session_id = ?1", sessions);
+    for_each_id("DELETE FROM sessions WHERE id = ?1", sessions);
+  }
+
   // A sealed column's value re-encrypted with the current key, or nullopt when it is current
   // (or empty, or a clear value in a column that holds only ciphertext).
   std::optional<std::string> reseal_value(const SealedColumn& c, const SQLite::Statement& sel,
@@ -1939,6 +2051,7 @@ class SqliteStore final : public Store {
   void submit(Job job, Done done) override;
   JobResult run(Job job) override;
   void read(const std::function<void(Tx&)>& query) override;
+  JobResult checkpoint_wal() override;
   void close() override;
   StoreStats stats() const override;
   int schema_version() const override { return schema_version_; }
@@ -1947,7 +2060,9 @@ class SqliteStore final : public Store {
   struct Pending {
     Job job;
     Done done;
+    bool checkpoint = false;  // a wal_checkpoint(TRUNCATE) after the batch commits
   };
+  JobResult checkpoint_now();
 
   void open_write_connection(const StoreOptions& options);
   void writer_loop();
@@ -2052,6 +2167,7 @@ void SqliteStore::open_write_connection(const StoreOptions& options) {
     }
     db.exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     db.exec("PRAGMA foreign_keys=ON");
+    db.exec(options.secure_delete ? "PRAGMA secure_delete=ON" : "PRAGMA secure_delete=OFF");
   } catch (const SQLite::Exception& e) {
     throw std::runtime_error("database " + path_ + " could not be opened: " + e.what());
   }
@@ -2072,6 +2188,37 @@ void SqliteStore::submit(Job job, Done done) {
   jobs_.fetch_add(1, std::memory_order_relaxed);
   failed_jobs_.fetch_add(1, std::memory_order_relaxed);
   call_done(done, JobResult{false, "store closed"});
+}
+
+JobResult SqliteStore::checkpoint_now() {
+  // The store's own reader must not hold a snapshot meanwhile (a TRUNCATE waits for readers).
+  std::lock_guard read_lock(read_mu_);
+  try {
+    SQLite::Statement st(write_->db(), "PRAGMA wal_checkpoint(TRUNCATE)");
+    if (!st.executeStep()) return JobResult{false, "store: wal_checkpoint returned nothing"};
+    if (st.getColumn(0).getInt() != 0) {
+      return JobResult{false, "store: wal_checkpoint was blocked by another connection's read"};
+    }
+    return JobResult{true, {}};
+  } catch (const SQLite::Exception& e) {
+    return JobResult{false, std::string("store: wal_checkpoint failed: ") + e.what()};
+  }
+}
+
+JobResult SqliteStore::checkpoint_wal() {
+  if (std::this_thread::get_id() == writer_id_) {
+    return JobResult{false, "store: checkpoint_wal() called on the writer thread"};
+  }
+  auto promise = std::make_shared<std::promise<JobResult>>();
+  auto result = promise->get_future();
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!accepting_) return JobResult{false, "store closed"};
+    queue_.push_back(
+        Pending{[](Tx&) {}, [promise](const JobResult& r) { promise->set_value(r); }, true});
+    queue_cv_.notify_one();
+  }
+  return result.get();
 }
 
 JobResult SqliteStore::run(Job job) {
@@ -2174,6 +2321,8 @@ void SqliteStore::writer_loop() {
     }
     results.assign(batch.size(), JobResult{});
     run_batch(batch, results);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      if (batch[i].checkpoint && results[i].ok) results[i] = checkpoint_now();
     // Stats first: a Done that wakes a waiter must find them up to date.
     record_batch(results);
     for (std::size_t i = 0; i < batch.size(); ++i) call_done(batch[i].done, results[i]);

@@ -44,6 +44,28 @@ struct ResealCursor {
 // columns still in clear (written before encryption or without a key).
 using KeyUsage = std::map<int, std::int64_t>;
 
+// Retention (SAFETY D4): rows older than these times (epoch ms) go; 0 = keep forever.
+struct PurgeCutoffs {
+  Millis sessions = 0;      // finished sessions (and their answers) last updated before this
+  Millis closed_cases = 0;  // closed cases (with their notes and session) closed before this
+  Millis outbox = 0;        // sent, dead, expired and unconfirmed outbox rows created before this
+  Millis inbound = 0;       // inbound SMS records received before this
+  Millis checkins = 0;      // finished weekly check-ins sent before this
+};
+
+struct PurgeCounts {
+  std::int64_t sessions = 0, answers = 0, cases = 0, notes = 0, outbox = 0, inbound = 0,
+               checkins = 0;
+  std::int64_t total() const {
+    return sessions + answers + cases + notes + outbox + inbound + checkins;
+  }
+  PurgeCounts& operator+=(const PurgeCounts& o) {
+    sessions += o.sessions, answers += o.answers, cases += o.cases, notes += o.notes;
+    outbox += o.outbox, inbound += o.inbound, checkins += o.checkins;
+    return *this;
+  }
+};
+
 // Operations available to a job inside its transaction. Only valid during Job's call.
 class Tx {
  public:
@@ -189,6 +211,16 @@ class Tx {
   // Counts over every encrypted column (see KeyUsage). Scans every row: for the operator's
   // `rabta keys status`, not the hot path.
   virtual KeyUsage sealed_key_usage() = 0;
+  // --- Retention (SAFETY D4)
+  // Deletes what the cutoffs allow, at most `limit` parent rows of each kind (a case takes its
+  // notes, its session and that session's answers along). Never an open, acknowledged or
+  // claimed case, an active session, or a session a remaining case points to; consents stay
+  // (her choices outlive the session they were given in) with their session link cleared; the
+  // audit log stays whole (its rows name references, never her story). Returns what went.
+  virtual PurgeCounts purge(const PurgeCutoffs& cutoffs, int limit) = 0;
+  // What purge would delete now, without deleting (`rabta purge --dry-run`).
+  virtual PurgeCounts purgeable(const PurgeCutoffs& cutoffs) = 0;
+
   // Small settings of rabta's own in the meta table (e.g. "sealed_key_id"); "" when unset.
   virtual std::string meta(std::string_view key) = 0;
   virtual void set_meta(std::string_view key, std::string_view value) = 0;
@@ -216,6 +248,9 @@ struct StoreOptions {
   // SMS replies are written encrypted with it. Every rabta command sets it; null (values in
   // clear) is for tests of unrelated parts only.
   std::shared_ptr<const common::FieldCipher> cipher;
+  // PRAGMA secure_delete: deleted content is overwritten in the file, not left in free pages
+  // (SAFETY D4). Off only in the test that proves the retention test can fail.
+  bool secure_delete = true;
 };
 
 struct StoreStats {
@@ -234,6 +269,10 @@ class Store {
   virtual JobResult run(Job job) = 0;
   // Read-only query on a separate connection (never blocks the writer); for CLI/tests/healthz.
   virtual void read(const std::function<void(Tx&)>& query) = 0;
+  // Folds the WAL into the database and truncates it to zero bytes (wal_checkpoint(TRUNCATE)),
+  // on the writer between batches, so that old page images do not linger in the WAL (SAFETY
+  // D4). Fails when another connection's read kept the WAL in use. Blocking, like run().
+  virtual JobResult checkpoint_wal() = 0;
   // Finishes queued jobs, stops the writer, checkpoints the WAL and closes the database.
   virtual void close() = 0;
   virtual StoreStats stats() const = 0;
