@@ -11,6 +11,7 @@
 #include "gateway/operator_commands.hpp"
 #include "gateway/retention.hpp"
 #include "gateway/simulator.hpp"
+#include "gateway/stats.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"rabta: SMS/USSD gateway for well-being check-ins and incident reports"};
@@ -134,7 +135,25 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   purge_cmd->add_flag("--dry-run", purge_dry_run, "only count what would be deleted");
 
+  std::string stats_config;
+  int min_cell = 5;
+  int stats_weeks = 12;
+  auto* stats_cmd = cli.add_subcommand(
+      "stats", "Aggregate counts by week, district and category (CSV; small cells suppressed)");
+  stats_cmd->add_option("--config", stats_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  stats_cmd->add_option("--min-cell", min_cell, "counts under this are shown as <N")
+      ->default_val(5)
+      ->check(CLI::Range(2, 1000));
+  stats_cmd->add_option("--weeks", stats_weeks, "how many weeks back")
+      ->default_val(12)
+      ->check(CLI::Range(1, 520));
+
   CLI11_PARSE(cli, argc, argv);
+
+  if (*stats_cmd)
+    return rabta::gateway::stats_command(stats_config, min_cell, stats_weeks, std::cout, std::cerr);
 
   if (*purge_cmd)
     return rabta::gateway::purge_command(purge_config, purge_dry_run, std::cout, std::cerr);

@@ -139,6 +139,16 @@ struct CaseFilter {
   int limit = 50;
 };
 
+// One fact for the aggregate statistics (SAFETY D6): a case or a weekly check-in, with only
+// what may be counted. Never an id, a number or a text.
+struct StatFact {
+  std::string measure;   // "case" or "checkin"
+  Millis at = 0;         // case: created_at
+  std::string week;      // checkin: its ISO week
+  std::string district;  // case: its district; checkin: her enrolment district
+  std::string category;  // case: its category; checkin: its status
+};
+
 struct AnswerRecord {
   std::int64_t session_id = 0;
   std::int64_t contact_id = 0;

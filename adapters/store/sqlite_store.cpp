@@ -1151,6 +1151,41 @@ class SqliteTx final : public Tx {
                    [&] { return purge_or_count(cut, std::numeric_limits<int>::max(), false); });
   }
 
+  std::vector<StatFact> stat_facts(Millis from, Millis to) override {
+    return guarded("stat_facts", [&] {
+      std::vector<StatFact> out;
+      SQLite::Statement cases(conn_.db(),
+                              "SELECT created_at, district, category FROM cases "
+                              "WHERE created_at >= ?1 AND created_at < ?2");
+      cases.bind(1, from);
+      cases.bind(2, to);
+      while (cases.executeStep()) {
+        StatFact f;
+        f.measure = "case";
+        f.at = cases.getColumn(0).getInt64();
+        f.district = cases.getColumn(1).getString();
+        f.category = cases.getColumn(2).getString();
+        out.push_back(std::move(f));
+      }
+      SQLite::Statement checkins(conn_.db(),
+                                 "SELECT k.sent_at, k.week, c.district, k.status FROM checkins k "
+                                 "JOIN contacts c ON c.id = k.contact_id "
+                                 "WHERE k.sent_at >= ?1 AND k.sent_at < ?2");
+      checkins.bind(1, from);
+      checkins.bind(2, to);
+      while (checkins.executeStep()) {
+        StatFact f;
+        f.measure = "checkin";
+        f.at = checkins.getColumn(0).getInt64();
+        f.week = checkins.getColumn(1).getString();
+        f.district = checkins.getColumn(2).getString();
+        f.category = checkins.getColumn(3).getString();
+        out.push_back(std::move(f));
+      }
+      return out;
+    });
+  }
+
   std::string meta(std::string_view key) override {
     return guarded("meta", [&] {
       SQLite::Statement st(conn_.db(), "SELECT value FROM meta WHERE key = ?1");

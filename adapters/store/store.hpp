@@ -221,6 +221,10 @@ class Tx {
   // What purge would delete now, without deleting (`rabta purge --dry-run`).
   virtual PurgeCounts purgeable(const PurgeCutoffs& cutoffs) = 0;
 
+  // Every case and weekly check-in as a StatFact (for `rabta stats`), cases created in
+  // [from, to) and check-ins sent in it.
+  virtual std::vector<StatFact> stat_facts(Millis from, Millis to) = 0;
+
   // Small settings of rabta's own in the meta table (e.g. "sealed_key_id"); "" when unset.
   virtual std::string meta(std::string_view key) = 0;
   virtual void set_meta(std::string_view key, std::string_view value) = 0;

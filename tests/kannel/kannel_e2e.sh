@@ -540,6 +540,15 @@ else
 fi
 check "K3 rabta keys retire 1 removes the old key from the key file" bash -c '
   "$1" keys retire 1 --config "$2" && ! grep -q "^1:" "$3"' _ "$RABTA" "$CFG" "$("${HELPER[@]}" resolve "$CFG" keys.field_key_file)"
+check "S1 rabta stats (beside the server) exports aggregates only: the header, whitelisted rows, no reference or number" bash -c '
+  out=$("$1" stats --config "$2" --min-cell 2) || exit 1; echo "$out"
+  [ "$(head -n 1 <<<"$out")" = "measure,week,district,category,count" ] || exit 1
+  grep -q -E "^case,[0-9]{4}-W[0-9]{2},[a-z_]+,[a-z_]+,(<2|[0-9]+)$" <<<"$out" || exit 1
+  refs=$(sqlite3 -cmd ".timeout 5000" "$3" "SELECT group_concat(reference, \"|\") FROM cases")
+  ! grep -q -E "3001|$refs" <<<"$out"' _ "$RABTA" "$CFG" "$DB"
+check "R1 rabta purge --dry-run (beside the server) counts what retention would delete now" bash -c '
+  out=$("$1" purge --config "$2" --dry-run) || exit 1; echo "$out"
+  grep -q "^would delete: 0 sessions, 0 answers, 0 closed cases" <<<"$out"' _ "$RABTA" "$CFG"
 sleep 3  # the server's key-file poll (2 s) takes the ring without key 1
 reply_check "K4 with key 1 retired, rabta still reads her history and answers: $PHONE_D texts MADAD" \
   "$PHONE_D" text MADAD screen=incident:what:roman || true
