@@ -30,6 +30,7 @@
 #include "gateway/escalation.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/keys.hpp"
+#include "gateway/lint.hpp"
 #include "gateway/local_time.hpp"
 #include "gateway/pass_loop.hpp"
 #include "gateway/responders.hpp"
@@ -158,6 +159,10 @@ int check(const std::string& config_path, std::ostream& out, std::ostream& err) 
   SmsTexts texts;
   if (flows.flows)
     texts = load_sms_texts(config.sms.keywords, config.sms.templates, *flows.flows, errors);
+  if (flows.flows && errors.empty()) {
+    const BannedWords banned = load_banned_words(config.sms.banned_words, errors);
+    for (auto& d : lint_wording(texts, flows.flows, banned)) errors.push_back(std::move(d));
+  }
   if (!parse_zone(config.checkins.timezone))
     errors.push_back(diagnostic(
         config.source, "[checkins] timezone '" + config.checkins.timezone + "' is not known"));
@@ -244,6 +249,10 @@ int serve(const ServeOptions& options) {
   if (loaded.flows)
     texts = std::make_shared<const SmsTexts>(
         load_sms_texts(config.sms.keywords, config.sms.templates, *loaded.flows, sms_errors));
+  if (loaded.flows && sms_errors.empty()) {
+    const BannedWords banned = load_banned_words(config.sms.banned_words, sms_errors);
+    for (auto& d : lint_wording(*texts, loaded.flows, banned)) sms_errors.push_back(std::move(d));
+  }
   if (!loaded.errors.empty() || !sms_errors.empty()) {
     for (const auto& e : loaded.errors) spdlog::critical("{}", e.to_string());
     for (const auto& e : sms_errors) spdlog::critical("{}", e.to_string());

@@ -137,6 +137,7 @@ Config load_config(const std::string& path) {
   c.field_key_file = r.resolve(c.field_key_file);
   c.sms.keywords = r.resolve(c.sms.keywords);
   c.sms.templates = r.resolve(c.sms.templates);
+  c.sms.banned_words = r.resolve(c.sms.banned_words);
   if (const auto* t = r.table(doc, "server")) {
     r.known(*t,
             {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
@@ -233,10 +234,12 @@ Config load_config(const std::string& path) {
   if (const auto* t = r.table(doc, "sms")) {
     r.known(*t,
             {"keywords", "templates", "conversation_timeout_ms", "throttle_window_ms",
-             "throttle_max_messages", "loop_window_ms", "loop_max_repeats", "reply_ttl_ms"},
+             "throttle_max_messages", "loop_window_ms", "loop_max_repeats", "reply_ttl_ms",
+             "banned_words"},
             "[sms]");
     r.path(*t, "keywords", c.sms.keywords);
     r.path(*t, "templates", c.sms.templates);
+    r.path(*t, "banned_words", c.sms.banned_words);
     r.millis(*t, "conversation_timeout_ms", c.sms.conversation_timeout, 60'000, 7 * 86'400'000LL);
     r.millis(*t, "throttle_window_ms", c.sms.throttle_window, 1'000, 86'400'000);
     r.integer(*t, "throttle_max_messages", c.sms.throttle_max_messages, 1, 10'000);

@@ -44,6 +44,7 @@ struct ChannelConfig {
 struct SmsConfig {
   std::string keywords = "keywords.toml";
   std::string templates = "templates.toml";
+  std::string banned_words = "banned_words.toml";  // the neutral-wording lint (SAFETY S2)
   std::chrono::milliseconds conversation_timeout{3'600'000};
   std::chrono::milliseconds throttle_window{600'000};
   int throttle_max_messages = 20;
