@@ -143,3 +143,22 @@ TEST(SmsConversation, ADeliveryReportForAnUnknownMessageIsAcceptedNotAnErrorLoop
                                         {"fid", "abc"}}));
   EXPECT_EQ(r.status, 200);
 }
+
+TEST(SmsConversation, QuickExitAtEveryStepOfAReportEndsOnNeutralTextAndQueuesNothingToHer) {
+  test::Gateway g;
+  // MADAD, then the answers of a whole report (what, when, safe now, safe to call, district).
+  const std::vector<std::string> answers = {"1", "1", "1", "2", "5"};
+  for (std::size_t step = 0; step <= answers.size(); ++step) {
+    const std::string phone = "+9230012300" + std::to_string(10 + step);
+    const std::string id = "qx" + std::to_string(step) + "-";
+    g.kannel_sms(id + "0", phone, "madad");
+    for (std::size_t j = 0; j < step; ++j)
+      g.kannel_sms(id + std::to_string(j + 1), phone, answers[j]);
+    EXPECT_EQ(g.kannel_sms(id + "x", phone, "00").body, "Shukriya. Khuda hafiz")
+        << "quick exit after " << step << " answers";
+  }
+  const auto n = static_cast<int>(answers.size() + 1);
+  EXPECT_EQ(g.count("cases", "category = 'interrupted_report'"), n) << "each started report";
+  EXPECT_EQ(g.count("contacts", "quiet_until > 0"), n) << "each starts her quiet period";
+  EXPECT_EQ(g.count("outbox", "contact_id != 0"), 0) << "nothing queued to her";
+}
