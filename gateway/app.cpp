@@ -146,6 +146,7 @@ void App::ussd_hop(const HttpRequest& request, Responder respond) {
   hop.pseudonym = pseudonymizer_.pseudonym(req.phone_number);
   hop.phone = common::normalise_msisdn(req.phone_number);
   hop.text = std::move(req.text);
+  hop.service_code = std::move(req.service_code);
   ++counters_.hops;
 
   auto reply = std::make_shared<UssdReply>();

@@ -359,7 +359,8 @@ int serve(const ServeOptions& options) {
   SystemClock clock;
   RandomIds ids;
   auto engine = std::make_shared<const flows::Engine>(loaded.flows);
-  SessionPolicy policy{config.resume_window, config.quiet_period, texts->answer_key};
+  SessionPolicy policy{config.resume_window, config.quiet_period, texts->answer_key,
+                       config.africastalking.duress_code_sha256};
   UssdService ussd(engine, policy, clock, ids, cipher.get());
   SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
                        config.sms.throttle_max_messages, config.sms.loop_window,

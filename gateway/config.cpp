@@ -220,9 +220,17 @@ Config load_config(const std::string& path) {
   if (const auto* adapters = r.table(doc, "adapters")) {
     r.known(*adapters, {"africastalking"}, "[adapters]");
     if (const auto* t = r.table(*adapters, "africastalking")) {
-      r.known(*t, {"enabled", "path", "secret_env", "secret_file", "allow_from"},
+      r.known(*t,
+              {"enabled", "path", "secret_env", "secret_file", "allow_from", "duress_code_sha256"},
               "[adapters.africastalking]");
       r.allow_from(*t, "[adapters.africastalking]", c.africastalking.allow_from);
+      r.str(*t, "duress_code_sha256", c.africastalking.duress_code_sha256);
+      const std::string& d = c.africastalking.duress_code_sha256;
+      if (!d.empty() &&
+          (d.size() != 64 || d.find_first_not_of("0123456789abcdef") != std::string::npos))
+        r.fail(*t->get("duress_code_sha256"),
+               "[adapters.africastalking] duress_code_sha256 must be 64 lowercase hex characters "
+               "(printf '%s' '*786*9#' | sha256sum)");
       r.boolean(*t, "enabled", c.africastalking.enabled);
       r.str(*t, "path", c.africastalking.path);
       r.str(*t, "secret_env", c.africastalking.secret_env);

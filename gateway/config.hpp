@@ -27,6 +27,8 @@ struct AfricasTalkingConfig {
   std::string secret_env = "RABTA_AT_SECRET";
   std::string secret_file;
   AllowList allow_from;  // empty: any address (the secret still applies)
+  // SAFETY S4: SHA-256 hex of the dialled code that means duress ("" = none); see FLOWS.md.
+  std::string duress_code_sha256;
 };
 
 // One SMS channel: [channels.<name>]. `settings` go to the adapter (adapters/sms); a setting

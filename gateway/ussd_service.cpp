@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/common/crypto.hpp"
 #include "gateway/effects.hpp"
 
 namespace rabta::gateway {
@@ -110,6 +111,16 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     session.state = result.state.to_json();
     session.updated_at = now;
     session.id = tx.insert_session(session);
+    if (!policy_.duress_code_sha256.empty() &&
+        common::constant_time_equal(common::sha256_hex(hop.service_code),
+                                    policy_.duress_code_sha256)) {
+      // Silently, in this hop's transaction: the reply below is the ordinary one.
+      std::string reference;
+      do {
+        reference = ids_.case_reference(engine_->flows().settings.reference_length);
+      } while (tx.find_case(reference));
+      open_case(tx, reference, contact.id, session.id, "duress", "duress", "critical", "ussd", now);
+    }
   }
   record_effects(tx, result, session,
                  {now, policy_.quiet_period, policy_.checkin_answer_key, hop.phone, cipher_});

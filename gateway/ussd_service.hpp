@@ -15,11 +15,12 @@
 namespace rabta::gateway {
 
 struct UssdHop {
-  std::string provider;    // adapter name
-  std::string session_id;  // the aggregator's
-  std::string pseudonym;   // of her phone number
-  std::string phone;       // E.164: stored (encrypted) only if she consents to a callback
-  std::string text;        // the aggregator's accumulated input path
+  std::string provider;      // adapter name
+  std::string session_id;    // the aggregator's
+  std::string pseudonym;     // of her phone number
+  std::string phone;         // E.164: stored (encrypted) only if she consents to a callback
+  std::string text;          // the aggregator's accumulated input path
+  std::string service_code;  // the code she dialled, e.g. "*786#" (the duress code, SAFETY S4)
 };
 
 struct UssdReply {
@@ -33,6 +34,10 @@ struct SessionPolicy {
   std::chrono::milliseconds resume_window{1'800'000};
   std::chrono::milliseconds quiet_period{86'400'000};
   std::string checkin_answer_key;  // saving this answer answers her open weekly check-in
+  // SAFETY S4: lowercase SHA-256 hex of the dialled code that means duress (e.g. of
+  // "*786*9#"); "" = none. Dialled, it shows exactly the ordinary screens while the first hop
+  // raises a critical "duress" case, committed before the first reply.
+  std::string duress_code_sha256;
 };
 
 class UssdService {

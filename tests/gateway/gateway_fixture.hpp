@@ -39,7 +39,8 @@ inline common::FieldCipher test_cipher() {
 // through the outbox).
 inline std::vector<gateway::SmsChannel> default_channels() {
   return {
-      {"kannel", "/sms/kannel",
+      {"kannel",
+       "/sms/kannel",
        adapters::sms::make_adapter("kannel", {{"sendsms_url", "http://127.0.0.1:9/cgi-bin/sendsms"},
                                               {"username", "u"},
                                               {"password", "p"},
@@ -47,7 +48,8 @@ inline std::vector<gateway::SmsChannel> default_channels() {
                                               {"secret", kannel_secret},
                                               {"dlr_url", "http://127.0.0.1:9/sms/kannel"}}),
        {}},
-      {"at", "/sms/at",
+      {"at",
+       "/sms/at",
        adapters::sms::make_adapter(
            "africastalking",
            {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}}),
@@ -72,7 +74,8 @@ class Gateway {
         config_.sms.keywords, config_.sms.templates, *loaded.flows, errors));
     if (!errors.empty())
       throw std::runtime_error("shipped SMS texts do not load: " + errors.front().to_string());
-    gateway::SessionPolicy sessions{config_.resume_window, config_.quiet_period, texts->answer_key};
+    gateway::SessionPolicy sessions{config_.resume_window, config_.quiet_period, texts->answer_key,
+                                    ""};
     service_ = std::make_unique<gateway::UssdService>(engine_, sessions, clock, ids);
     sms_ = std::make_unique<gateway::SmsService>(engine_, texts, sms_policy, sessions, clock, ids,
                                                  cipher);
