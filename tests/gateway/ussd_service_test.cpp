@@ -73,6 +73,9 @@ TEST(UssdService, IncidentReportOpensACaseAndItsOutboxRowWithTheReferenceShown) 
                                  "' AND category = 'physical_violence' AND severity = 'high'"),
             1);
   EXPECT_EQ(g.count("outbox", "dedupe_key = 'case:" + ref + "' AND kind = 'case_alert'"), 1);
+  // SAFETY S5: the reference on her screen is the only confirmation; nothing is queued to her.
+  EXPECT_EQ(g.count("outbox", "contact_id != 0"), 0);
+  EXPECT_EQ(g.count("outbox"), 1);
   // Her answers are stored encrypted (SAFETY D2): read back through the store, never in clear.
   EXPECT_EQ(g.count("answers", "key = 'district' AND typeof(value) = 'blob'"), 1);
   EXPECT_EQ(g.count("answers", "value = 'lahore'"), 0);
