@@ -14,6 +14,7 @@ namespace rabta::common {
 struct FormField {
   std::string name;
   std::string value;
+  bool operator==(const FormField&) const = default;
 };
 
 // Why a body was rejected. The reason names the offending field, never its value.
