@@ -167,8 +167,10 @@ StepResult Engine::start(const std::string& language, IdSource& ids) const {
   const Settings& s = flows_->settings;
   const bool known = !language.empty() && std::find(s.languages.begin(), s.languages.end(),
                                                     language) != s.languages.end();
-  run.result.state.language = known ? language : "";
-  run.enter("", known ? s.entry : s.language_node);
+  // A one-language deployment without a language screen starts everyone at the entry.
+  const bool only = !known && s.language_node.empty() && s.languages.size() == 1;
+  run.result.state.language = known ? language : (only ? s.languages.front() : "");
+  run.enter("", known || only ? s.entry : s.language_node);
   return run.result;
 }
 

@@ -212,7 +212,8 @@ class Parser {
                  {"entry", "language_screen", "quick_exit", "max_invalid", "reference_length"},
                  "[engine]");
       s.entry = str(f, *e, "entry", "[engine]", true);
-      s.language_node = str(f, *e, "language_screen", "[engine]", true);
+      // With one language there is nothing to choose: no language screen is needed.
+      s.language_node = str(f, *e, "language_screen", "[engine]", s.languages.size() != 1);
       if (e->get("quick_exit"))
         s.quick_exit = normalise_input(str(f, *e, "quick_exit", "[engine]", true));
       if (s.quick_exit.empty()) error(pos(f, *e), "[engine]: 'quick_exit' must not be empty");
@@ -479,7 +480,9 @@ class Validator {
     else
       reached_.insert(entry->qualified());
     const Node* lang_node = set_.find(s.language_node);
-    if (!lang_node)
+    if (s.language_node.empty() && s.languages.size() == 1) {
+      // one language: new callers start at the entry in it
+    } else if (!lang_node)
       error(s.pos, "[engine] language_screen '" + s.language_node + "' is not a node");
     else {
       reached_.insert(lang_node->qualified());
