@@ -22,6 +22,7 @@
 #include "adapters/store/store.hpp"
 #include "flows/text.hpp"
 #include "gateway/app.hpp"
+#include "gateway/backup.hpp"
 #include "gateway/case_service.hpp"
 #include "gateway/caseworker_api.hpp"
 #include "gateway/clock.hpp"
@@ -292,6 +293,18 @@ int serve(const ServeOptions& options) {
     }
   }
 
+  // One server per database: a second one (or `rabta restore`) is refused while this one runs.
+  std::unique_ptr<DatabaseLock> db_lock;
+  try {
+    db_lock = DatabaseLock::try_acquire(config.database);
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+  if (!db_lock) {
+    spdlog::critical("refusing to start: another rabta serve is running on {}", config.database);
+    return 2;
+  }
   std::unique_ptr<store::Store> store;
   try {
     store::StoreOptions so;

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "gateway/backup.hpp"
 #include "gateway/caseworker_api.hpp"
 #include "gateway/commands.hpp"
 #include "gateway/keys.hpp"
@@ -150,7 +151,28 @@ int main(int argc, char** argv) {
       ->default_val(12)
       ->check(CLI::Range(1, 520));
 
+  std::string backup_config, backup_path;
+  auto* backup_cmd =
+      cli.add_subcommand("backup", "Copy the database while rabta serves (online backup)");
+  backup_cmd->add_option("PATH", backup_path, "the new backup file (never overwritten)")
+      ->required();
+  backup_cmd->add_option("--config", backup_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  std::string restore_config, restore_path;
+  auto* restore_cmd = cli.add_subcommand(
+      "restore", "Replace the database with a backup (rabta serve must be stopped)");
+  restore_cmd->add_option("PATH", restore_path, "the backup file")->required();
+  restore_cmd->add_option("--config", restore_config, "rabta.toml")
+      ->required()
+      ->check(CLI::ExistingFile);
+
   CLI11_PARSE(cli, argc, argv);
+
+  if (*backup_cmd)
+    return rabta::gateway::backup_command(backup_config, backup_path, std::cout, std::cerr);
+  if (*restore_cmd)
+    return rabta::gateway::restore_command(restore_config, restore_path, std::cout, std::cerr);
 
   if (*stats_cmd)
     return rabta::gateway::stats_command(stats_config, min_cell, stats_weeks, std::cout, std::cerr);

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""rabta backup / restore with the real binary (docs/OPERATIONS.md):
+- `rabta backup` while rabta serves and takes reports: the copy opens, passes quick_check, is
+  mode 0600 and holds every report acknowledged before the backup started; an existing file is
+  never overwritten;
+- `rabta restore` is refused while rabta serves, and for a damaged file (quick_check) or a file
+  that is not a rabta database, each with its reason and exit code 1;
+- a good backup restores, the previous database is kept, and rabta serves from the restored one.
+Usage: backup_test.py RABTA_BINARY SOURCE_DIR"""
+import os
+import shutil
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+RABTA, SRC = sys.argv[1], Path(sys.argv[2])
+SECRET = "backup-test-secret-0123456789"
+FAILED = []
+
+
+def check(what, ok, detail=""):
+    print(("PASS  " if ok else "FAIL  ") + what + ("" if ok else "\n      " + str(detail)))
+    if not ok:
+        FAILED.append(what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args):
+    return subprocess.run([RABTA, *args], capture_output=True, text=True)
+
+
+work = Path(tempfile.mkdtemp(prefix="rabta-backup-test-"))
+try:
+    shutil.copytree(SRC / "config", work / "config")
+    cfg = work / "config" / "rabta.toml"
+    port = free_port()
+    text = cfg.read_text()
+    text = text.replace('port = 8080', f'port = {port}').replace('"../var/', f'"{work}/var/')
+    cfg.write_text(text)
+    os.environ["RABTA_AT_SECRET"] = SECRET
+    assert run("init", "--config", str(cfg)).returncode == 0
+    db = work / "var" / "rabta.db"
+
+    def serve():
+        p = subprocess.Popen([RABTA, "serve", "--config", str(cfg)], stdout=open(work / "serve.log", "ab"),
+                             stderr=subprocess.STDOUT)
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                return p
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("rabta did not start:\n" + (work / "serve.log").read_text()[-2000:])
+
+    def report(n):
+        sid, phone, path, reply = f"bk-{n}-{time.time_ns()}", "+92300%07d" % n, [], ""
+        for hop in [None, "3", "2", "1", "1", "2", "2", "5", "3"]:
+            if hop:
+                path.append(hop)
+            body = urllib.parse.urlencode({"sessionId": sid, "serviceCode": "*786#", "phoneNumber": phone,
+                                           "networkCode": "41001", "text": "*".join(path)}).encode()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ussd/africastalking?key={SECRET}", body,
+                                        timeout=10) as r:
+                reply = r.read().decode()
+        assert reply.startswith("END Received. Reference: "), reply
+        return reply.rsplit(" ", 1)[1]
+
+    server = serve()
+    before = {report(i) for i in range(20)}
+    # Reports keep coming while the backup runs.
+    stop = threading.Event()
+    during = []
+    t = threading.Thread(target=lambda: [during.append(report(100 + i)) for i in range(400) if not stop.is_set()])
+    t.start()
+    backup = work / "backup.db"
+    r = run("backup", str(backup), "--config", str(cfg))
+    stop.set()
+    t.join()
+    check("rabta backup while serving exits 0", r.returncode == 0, r.stdout + r.stderr)
+    check("the backup reports quick_check ok", "quick_check ok" in r.stdout, r.stdout)
+    check("the backup is mode 0600", stat.S_IMODE(backup.stat().st_mode) == 0o600, oct(backup.stat().st_mode))
+    con = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    refs = {row[0] for row in con.execute("SELECT reference FROM cases")}
+    check("the backup passes integrity_check", con.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+    con.close()
+    check("every report acknowledged before the backup is in it", before <= refs, before - refs)
+    check("reports went on during the backup", len(during) > 0, len(during))
+    r = run("backup", str(backup), "--config", str(cfg))
+    check("an existing backup file is never overwritten (exit 1)", r.returncode == 1 and "exists" in r.stderr, r.stderr)
+
+    r = run("restore", str(backup), "--config", str(cfg))
+    check("restore is refused while rabta serves (exit 1)", r.returncode == 1 and "running" in r.stderr, r.stderr)
+    server.terminate()
+    server.wait(timeout=20)
+    after_all = {row[0] for row in sqlite3.connect(str(db)).execute("SELECT reference FROM cases")}
+
+    damaged = work / "damaged.db"
+    data = bytearray(backup.read_bytes())
+    for off in range(4096 * 2, min(len(data), 4096 * 6), 7):
+        data[off] ^= 0x5A
+    damaged.write_bytes(bytes(data))
+    r = run("restore", str(damaged), "--config", str(cfg))
+    check("a damaged backup is refused (exit 1, quick_check)", r.returncode == 1 and "quick_check" in r.stderr,
+          r.stderr)
+    other = work / "other.db"
+    sqlite3.connect(str(other)).execute("CREATE TABLE t (x)").connection.commit()
+    r = run("restore", str(other), "--config", str(cfg))
+    check("a database that is not rabta's is refused (exit 1)", r.returncode == 1 and "not a rabta" in r.stderr,
+          r.stderr)
+
+    r = run("restore", str(backup), "--config", str(cfg))
+    check("a good backup restores (exit 0) and keeps the previous database",
+          r.returncode == 0 and "before-restore" in r.stdout, r.stdout + r.stderr)
+    kept = list(db.parent.glob("rabta.db.before-restore-*"))
+    check("the previous database is kept whole", len(kept) == 1 and {
+        row[0] for row in sqlite3.connect(str(kept[0])).execute("SELECT reference FROM cases")} == after_all)
+    server = serve()
+    again = {row[0] for row in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT reference FROM cases")}
+    check("rabta serves from the restored database, which holds the backup's reports", again == refs,
+          len(again ^ refs))
+    check("and takes new reports", len(report(999)) == 6)
+    server.terminate()
+    server.wait(timeout=20)
+finally:
+    shutil.rmtree(work, ignore_errors=True)
+print(f"{'FAILED' if FAILED else 'ok'}: {len(FAILED)} failed")
+sys.exit(1 if FAILED else 0)
