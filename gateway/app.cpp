@@ -24,8 +24,51 @@ HttpResponse App::reject(const HttpRequest& request, int status, const std::stri
   return HttpResponse::text(status, reason + "\n");
 }
 
+namespace {
+
+bool loopback(std::string_view peer) {
+  return peer == "::1" || peer.rfind("127.", 0) == 0 || peer.rfind("::ffff:127.", 0) == 0;
+}
+
+}  // namespace
+
+// A fixed label per route for the request counters: never the path itself (it could carry
+// anything a client sends).
+std::string App::route_of(const HttpRequest& request) const {
+  const auto& at_cfg = options_.africastalking;
+  if (request.path == "/healthz") return "healthz";
+  if (request.path == "/metrics") return "metrics";
+  if (at_cfg.enabled && request.path == at_cfg.path) return "ussd_africastalking";
+  if (at_cfg.enabled && request.path == at_cfg.path + "/events")
+    return "ussd_africastalking_events";
+  for (const auto& [prefix, handler] : options_.prefix_routes)
+    if (request.path.rfind(prefix, 0) == 0)
+      return prefix.find("api") != std::string::npos ? "api" : "console";
+  for (const auto& channel : options_.channels)
+    if (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0)
+      return "sms_" + channel.name;
+  return "other";
+}
+
 void App::handle(HttpRequest&& request, Responder respond) {
   ++counters_.requests;
+  if (options_.metrics != nullptr) {
+    respond = [m = options_.metrics, route = route_of(request),
+               inner = std::move(respond)](HttpResponse r) {
+      m->count_request(route, r.status);
+      inner(std::move(r));
+    };
+  }
+  if (request.path == "/metrics" && options_.metrics_text) {
+    if (request.method != "GET") return respond(reject(request, 405, "use GET"));
+    const bool allowed = options_.metrics_allow.empty()
+                             ? loopback(request.peer)
+                             : options_.metrics_allow.allows(request.peer);
+    if (!allowed) return respond(reject(request, 403, "source address not allowed for /metrics"));
+    HttpResponse r = HttpResponse::text(200, options_.metrics_text());
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return respond(std::move(r));
+  }
   const auto& at_cfg = options_.africastalking;
   if (request.path == "/healthz") {
     if (request.method != "GET" && request.method != "HEAD")
@@ -164,6 +207,8 @@ void App::ussd_hop(const HttpRequest& request, Responder respond) {
           return respond(HttpResponse::text(503, "END Service busy, please try again later."));
         }
         spdlog::debug("ussd session {} {} in {} us", reply->session, reply->outcome, us);
+        if (options_.metrics != nullptr)
+          options_.metrics->observe_hop(std::chrono::microseconds(us));
         respond(HttpResponse::text(200, at::encode_reply(reply->end, reply->text)));
       });
 }

@@ -13,6 +13,7 @@
 #include "adapters/store/store.hpp"
 #include "gateway/config.hpp"
 #include "gateway/http_types.hpp"
+#include "gateway/metrics.hpp"
 #include "gateway/sms_service.hpp"
 #include "gateway/ussd_service.hpp"
 
@@ -37,6 +38,10 @@ struct AppOptions {
   std::function<void()> outbox_ready;  // called after a commit that queued outbound messages
   // Further handlers by path prefix (e.g. "/api/", "/console/"), tried after the built-in routes.
   std::vector<std::pair<std::string, Handler>> prefix_routes;
+  // GET /metrics: counters kept by the app, and the whole exposition when scraped.
+  Metrics* metrics = nullptr;
+  std::function<std::string()> metrics_text;
+  AllowList metrics_allow;  // empty: loopback only
 };
 
 struct AppCounters {
@@ -62,6 +67,7 @@ class App {
   void ussd_event(const HttpRequest& request, Responder respond);
   void sms(const SmsChannel& channel, const HttpRequest& request, Responder respond);
   void healthz(Responder respond);
+  std::string route_of(const HttpRequest& request) const;
   HttpResponse reject(const HttpRequest& request, int status, const std::string& reason);
 
   AppOptions options_;

@@ -448,6 +448,24 @@ int serve(const ServeOptions& options) {
     app_options.prefix_routes.emplace_back("/console", console_handler());
   }
 
+  // GET /metrics (Prometheus): the app's counters and the database's gauges when scraped.
+  Metrics metrics;
+  app_options.metrics = &metrics;
+  app_options.metrics_allow = config.metrics_allow;
+  app_options.metrics_text = [&] {
+    store::MetricsSnapshot snapshot;
+    store->read([&](store::Tx& tx) { snapshot = tx.metrics_snapshot(); });
+    const auto ds = dispatcher.stats();
+    DispatchCounters d{ds.sent, ds.retried, ds.dead, ds.refused, 0, 0, 0};
+    if (webhooks) {
+      const auto ws = webhooks->stats();
+      d.webhooks_sent = ws.sent;
+      d.webhooks_retried = ws.retried;
+      d.webhooks_dead = ws.dead;
+    }
+    return metrics.render(store->stats(), snapshot, d, clock.now_ms());
+  };
+
   boost::asio::io_context& ctx = server.context();
   app = std::make_unique<App>(
       app_options, *store, ussd, &sms, *pseudonymizer,

@@ -130,7 +130,7 @@ Config load_config(const std::string& path) {
   Reader r(path, base);
   r.known(doc,
           {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
-           "outbox", "channels", "responders", "retention"},
+           "outbox", "channels", "responders", "retention", "metrics"},
           "rabta.toml");
   c.database = r.resolve(c.database);
   c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
@@ -280,6 +280,10 @@ Config load_config(const std::string& path) {
     r.millis(*t, "backoff_base_ms", c.outbox.backoff_base, 10, 3'600'000);
     r.millis(*t, "backoff_cap_ms", c.outbox.backoff_cap, 10, 86'400'000);
     r.millis(*t, "poll_interval_ms", c.outbox.poll_interval, 10, 60'000);
+  }
+  if (const auto* t = r.table(doc, "metrics")) {
+    r.known(*t, {"allow_from"}, "[metrics]");
+    r.allow_from(*t, "[metrics]", c.metrics_allow);
   }
   if (const auto* t = r.table(doc, "retention")) {
     r.known(*t,

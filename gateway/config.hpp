@@ -130,6 +130,7 @@ struct Config {
   CheckinConfig checkins;
   OutboxConfig outbox;
   RetentionConfig retention;
+  AllowList metrics_allow;  // [metrics] allow_from: who may GET /metrics (empty: loopback only)
   std::vector<ChannelConfig> channels;  // in file order
 
   // [responders]

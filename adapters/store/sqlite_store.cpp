@@ -1186,6 +1186,35 @@ class SqliteTx final : public Tx {
     });
   }
 
+  MetricsSnapshot metrics_snapshot() override {
+    return guarded("metrics_snapshot", [&] {
+      MetricsSnapshot m;
+      for (auto& [status, n] : outbox_counts()) {
+        if (status == "oldest_pending_created_at") {
+          m.oldest_pending_at = n;
+          continue;
+        }
+        if (status == "dead") m.dead_letters = n;
+        if (status == "unconfirmed") m.unconfirmed = n;
+        m.outbox_by_status.emplace_back(status, n);
+      }
+      m.delivery_failures = conn_.db()
+                                .execAndGet(
+                                    "SELECT COUNT(*) FROM outbox WHERE delivery_status IN "
+                                    "('failed', 'rejected', 'undelivered')")
+                                .getInt64();
+      SQLite::Statement st(conn_.db(),
+                           "SELECT severity, COUNT(*), MIN(created_at) FROM cases "
+                           "WHERE status = 'open' GROUP BY severity");
+      while (st.executeStep()) {
+        m.open_cases[st.getColumn(0).getString()] = st.getColumn(1).getInt64();
+        const Millis at = st.getColumn(2).getInt64();
+        if (m.oldest_open_case_at == 0 || at < m.oldest_open_case_at) m.oldest_open_case_at = at;
+      }
+      return m;
+    });
+  }
+
   std::string meta(std::string_view key) override {
     return guarded("meta", [&] {
       SQLite::Statement st(conn_.db(), "SELECT value FROM meta WHERE key = ?1");
@@ -2128,6 +2157,8 @@ class SqliteStore final : public Store {
   std::atomic<std::uint64_t> jobs_{0};
   std::atomic<std::uint64_t> failed_jobs_{0};
   std::atomic<std::uint64_t> largest_batch_{0};
+  std::array<std::atomic<std::uint64_t>, StoreStats::kBatchBounds.size()> batch_buckets_{};
+  std::atomic<std::uint64_t> batches_{0};
 
   std::mutex close_mu_;
   bool closed_ = false;  // guarded by close_mu_
@@ -2335,6 +2366,9 @@ StoreStats SqliteStore::stats() const {
   s.jobs = jobs_.load(std::memory_order_relaxed);
   s.failed_jobs = failed_jobs_.load(std::memory_order_relaxed);
   s.largest_batch = largest_batch_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < s.batch_buckets.size(); ++i)
+    s.batch_buckets[i] = batch_buckets_[i].load(std::memory_order_relaxed);
+  s.batches = batches_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -2454,6 +2488,12 @@ void SqliteStore::record_batch(const std::vector<JobResult>& results) {
       std::count_if(results.begin(), results.end(), [](const JobResult& r) { return !r.ok; }));
   const auto n = static_cast<std::uint64_t>(results.size());
   jobs_.fetch_add(n, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < StoreStats::kBatchBounds.size(); ++i)
+    if (n <= StoreStats::kBatchBounds[i]) {
+      batch_buckets_[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  batches_.fetch_add(1, std::memory_order_relaxed);
   failed_jobs_.fetch_add(failed, std::memory_order_relaxed);
   // Only the writer raises it, so load-then-store cannot lose an update.
   if (n > largest_batch_.load(std::memory_order_relaxed)) {

@@ -8,6 +8,7 @@
 // aggregator from Done, never earlier.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -64,6 +65,17 @@ struct PurgeCounts {
     outbox += o.outbox, inbound += o.inbound, checkins += o.checkins;
     return *this;
   }
+};
+
+// The database's gauges for GET /metrics: counts and times only.
+struct MetricsSnapshot {
+  std::vector<std::pair<std::string, std::int64_t>> outbox_by_status;
+  Millis oldest_pending_at = 0;  // created_at of the oldest pending outbox row, 0 = none
+  std::int64_t dead_letters = 0;
+  std::int64_t unconfirmed = 0;
+  std::int64_t delivery_failures = 0;  // outbox rows whose delivery report failed or rejected
+  std::map<std::string, std::int64_t> open_cases;  // status open, by severity
+  Millis oldest_open_case_at = 0;                  // 0 = none
 };
 
 // Operations available to a job inside its transaction. Only valid during Job's call.
@@ -225,6 +237,8 @@ class Tx {
   // [from, to) and check-ins sent in it.
   virtual std::vector<StatFact> stat_facts(Millis from, Millis to) = 0;
 
+  virtual MetricsSnapshot metrics_snapshot() = 0;
+
   // Small settings of rabta's own in the meta table (e.g. "sealed_key_id"); "" when unset.
   virtual std::string meta(std::string_view key) = 0;
   virtual void set_meta(std::string_view key, std::string_view value) = 0;
@@ -258,6 +272,11 @@ struct StoreOptions {
 };
 
 struct StoreStats {
+  // Batch sizes (jobs committed together), counted in buckets of "at most" these bounds.
+  static constexpr std::array<std::uint64_t, 10> kBatchBounds{1,  2,  4,   8,   16,
+                                                              32, 64, 128, 256, 512};
+  std::array<std::uint64_t, 10> batch_buckets{};
+  std::uint64_t batches = 0;
   std::uint64_t commits = 0;
   std::uint64_t jobs = 0;
   std::uint64_t failed_jobs = 0;
