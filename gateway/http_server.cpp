@@ -11,7 +11,10 @@
 //    the registry is empty run() returns (a hard grace period bounds the wait).
 #include "gateway/http_server.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cstdlib>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -188,7 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void post_close_if_idle() {
     net::post(executor_, [self = shared_from_this()] {
-      if (self->state_ == State::waiting) {
+      if (self->state_ == State::waiting && self->served_any_) {
         spdlog::debug("http: {} closing idle connection on stop", self->peer_);
         self->release();
       }
@@ -236,7 +240,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void wait_request() {
-    if (core_.stopping()) {
+    // On stop, a kept-alive connection waiting for its next request is closed (its client opens
+    // a new one); a new connection still gets its first request read and answered: under
+    // socket activation it may have been queued for us while the previous process stopped.
+    if (core_.stopping() && served_any_) {
       spdlog::debug("http: {} closing idle connection on stop", peer_);
       release();
       return;
@@ -373,6 +380,7 @@ class Session : public std::enable_shared_from_this<Session> {
     spdlog::debug("http: {} {}", peer_, what_);
 
     state_ = State::handling;
+    served_any_ = true;
     auto reply = std::make_shared<ReplyState>(weak_from_this(), core_.gate(), what_);
     Responder responder = [reply](HttpResponse r) { reply->complete(std::move(r), true); };
     try {
@@ -549,6 +557,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
   State state_ = State::waiting;
+  bool served_any_ = false;  // a request was handled on this connection
   std::uint64_t requests_ = 0;
   std::size_t lingered_ = 0;
   std::string what_;  // "METHOD /path" of the current request, for logs
@@ -583,6 +592,22 @@ Core::~Core() {
   sessions_.clear();
 }
 
+// systemd socket activation (the sd_listen_fds protocol, without libsystemd): a listening socket
+// handed over as fd 3 with LISTEN_FDS=1 and LISTEN_PID=<this process>. -1 when there is none.
+// The variables are removed so that no child inherits them.
+int inherited_listen_fd() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  if (pid == nullptr || fds == nullptr) return -1;
+  const bool ours = std::to_string(::getpid()) == pid && std::atoi(fds) >= 1;
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  if (!ours) return -1;
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  return 3;
+}
+
 void Core::listen() {
   const auto where = options_.host + ":" + std::to_string(options_.port);
   const auto fail = [&](const std::string& reason) {
@@ -592,6 +617,23 @@ void Core::listen() {
   };
   if (acceptor_.is_open()) fail("already listening");
   beast::error_code ec;
+  // Under systemd's rabta.socket the kernel keeps queueing connections on this socket while
+  // rabta restarts: a restart drops no request (deploy/systemd, docs/OPERATIONS.md).
+  if (const int fd = inherited_listen_fd(); fd >= 0) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      fail("LISTEN_FDS: fd 3 is not a socket");
+    acceptor_.assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) fail("LISTEN_FDS: " + ec.message());
+    const auto local = acceptor_.local_endpoint(ec);
+    if (ec) fail(ec.message());
+    port_.store(local.port());
+    spdlog::info("http: listening on {}:{} (socket handed over by systemd)",
+                 local.address().to_string(), local.port());
+    net::post(accept_strand_, [this] { do_accept(); });
+    return;
+  }
   tcp::resolver resolver(ioc_);
   const auto results =
       resolver.resolve(options_.host, std::to_string(options_.port),
