@@ -1,5 +1,6 @@
 #include "gateway/commands.hpp"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -73,11 +74,33 @@ void apply_listen(Config& c, const std::string& listen) {
   }
 }
 
+// "<N>" before each line: the syslog priority journald reads from a service's standard error.
+class SyslogPriority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    // trace, debug, info, warn, error, critical, off
+    static constexpr std::string_view kPriority[] = {"<7>", "<7>", "<6>", "<4>",
+                                                     "<3>", "<2>", "<6>"};
+    const auto p = kPriority[static_cast<std::size_t>(msg.level)];
+    dest.append(p.data(), p.data() + p.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<SyslogPriority>();
+  }
+};
+
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("rabta");
   spdlog::set_default_logger(logger);
-  // No timestamps when journald adds its own (INVOCATION_ID is set by systemd).
-  spdlog::set_pattern(std::getenv("INVOCATION_ID") ? "[%l] %v" : "%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    // Under systemd, into the journal: its own timestamps, our priority per line.
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<SyslogPriority>('*').set_pattern("%*%v");
+    spdlog::set_formatter(std::move(f));
+  } else {
+    spdlog::set_pattern(std::getenv("INVOCATION_ID") ? "[%l] %v" : "%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  }
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
