@@ -2130,6 +2130,7 @@ class SqliteStore final : public Store {
 
   void open_write_connection(const StoreOptions& options);
   void writer_loop();
+  void checkpointer_loop();
   void run_batch(std::vector<Pending>& batch, std::vector<JobResult>& results);
   JobResult run_job(Job& job);
   void undo_job() noexcept;
@@ -2164,6 +2165,11 @@ class SqliteStore final : public Store {
   bool closed_ = false;  // guarded by close_mu_
   std::thread writer_;
   std::thread::id writer_id_;
+  std::optional<Connection> checkpointer_conn_;  // the checkpointer thread's alone
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stop_ = false;  // guarded by checkpoint_mu_
+  std::thread checkpointer_;
 };
 
 SqliteStore::SqliteStore(const StoreOptions& options)
@@ -2179,9 +2185,33 @@ SqliteStore::SqliteStore(const StoreOptions& options)
   }
   spdlog::info("store: opened {} (schema version {}, synchronous={})", path_, schema_version_,
                options.synchronous_full ? "FULL" : "NORMAL");
-  // Last: nothing after this may throw, or the joinable thread would terminate the process.
+  try {
+    checkpointer_conn_.emplace(path_, SQLite::OPEN_READWRITE, options.busy_timeout);
+  } catch (const SQLite::Exception& e) {
+    throw std::runtime_error("database " + path_ +
+                             " could not be opened for checkpoints: " + e.what());
+  }
+  // Last: nothing after this may throw, or the joinable threads would terminate the process.
   writer_ = std::thread([this] { writer_loop(); });
   writer_id_ = writer_.get_id();
+  checkpointer_ = std::thread([this] { checkpointer_loop(); });
+}
+
+// Copies committed WAL frames into the database file in the background (PASSIVE: it never
+// blocks the writer or readers, and takes what it can). Commits then only append to the WAL,
+// whose space SQLite reuses from the start once everything in it is checkpointed. Durability
+// is untouched: a commit is on disk once its WAL frames are synced.
+void SqliteStore::checkpointer_loop() {
+  std::unique_lock lock(checkpoint_mu_);
+  while (!checkpoint_stop_) {
+    checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    if (checkpoint_stop_) break;
+    try {
+      checkpointer_conn_->db().exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const SQLite::Exception& e) {
+      spdlog::warn("store: background checkpoint of {} failed: {}", path_, e.what());
+    }
+  }
 }
 
 void SqliteStore::open_write_connection(const StoreOptions& options) {
@@ -2234,6 +2264,10 @@ void SqliteStore::open_write_connection(const StoreOptions& options) {
     db.exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     db.exec("PRAGMA foreign_keys=ON");
     db.exec(options.secure_delete ? "PRAGMA secure_delete=ON" : "PRAGMA secure_delete=OFF");
+    // Checkpoints run beside the writer (checkpointer_loop), so that commits never wait for
+    // one; this only bounds the WAL should that thread fall far behind.
+    db.exec("PRAGMA wal_autocheckpoint=50000");
+    db.exec("PRAGMA temp_store=MEMORY");
   } catch (const SQLite::Exception& e) {
     throw std::runtime_error("database " + path_ + " could not be opened: " + e.what());
   }
@@ -2257,8 +2291,10 @@ void SqliteStore::submit(Job job, Done done) {
 }
 
 JobResult SqliteStore::checkpoint_now() {
-  // The store's own reader must not hold a snapshot meanwhile (a TRUNCATE waits for readers).
+  // The store's own reader must not hold a snapshot meanwhile (a TRUNCATE waits for readers),
+  // and the background checkpointer must not be in the middle of one.
   std::lock_guard read_lock(read_mu_);
+  std::lock_guard checkpoint_lock(checkpoint_mu_);
   try {
     SQLite::Statement st(write_->db(), "PRAGMA wal_checkpoint(TRUNCATE)");
     if (!st.executeStep()) return JobResult{false, "store: wal_checkpoint returned nothing"};
@@ -2339,6 +2375,13 @@ void SqliteStore::close() {
   if (closed_) return;
   closed_ = true;
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  checkpointer_conn_.reset();
   {
     std::lock_guard read_lock(read_mu_);
     read_.reset();
