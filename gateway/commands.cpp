@@ -27,6 +27,7 @@
 #include "gateway/case_service.hpp"
 #include "gateway/caseworker_api.hpp"
 #include "gateway/clock.hpp"
+#include "gateway/command_context.hpp"
 #include "gateway/config.hpp"
 #include "gateway/dispatcher.hpp"
 #include "gateway/escalation.hpp"
@@ -289,10 +290,9 @@ int serve(const ServeOptions& options) {
   std::unique_ptr<common::Pseudonymizer> pseudonymizer;
   std::shared_ptr<common::FieldCipher> cipher;
   try {
-    pseudonymizer = std::make_unique<common::Pseudonymizer>(common::Pseudonymizer::load_key(
-        config.pseudonym_key_file, config.pseudonym_key_env.c_str()));
-    cipher = std::make_shared<common::FieldCipher>(
-        common::FieldCipher::load(config.field_key_file, config.field_key_env.c_str()));
+    Keys keys = load_keys(config);
+    pseudonymizer = std::move(keys.pseudonymizer);
+    cipher = std::move(keys.cipher);
   } catch (const std::exception& e) {
     spdlog::critical("refusing to start: {}", e.what());
     return 2;

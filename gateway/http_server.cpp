@@ -157,6 +157,7 @@ class Core {
 
   std::mutex mu_;  // guards everything below
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+  bool accept_pending_ = false;  // an async_accept is under way (its handler has not run)
   struct PeerCount {
     std::size_t open = 0;     // connections being served
     std::size_t refused = 0;  // connections over the cap, being answered 503
@@ -687,12 +688,26 @@ void Core::stop() {
 
 void Core::do_accept() {
   if (!acceptor_.is_open()) return;
+  {
+    std::lock_guard lock(mu_);
+    accept_pending_ = true;
+  }
   acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
     on_accept(ec, std::move(socket));
   });
 }
 
 void Core::on_accept(beast::error_code ec, tcp::socket socket) {
+  {
+    // Until this handler ran, a connection the accept already took may be in `socket`: the
+    // stop waits for it (check_drained), so that it is served rather than reset.
+    std::lock_guard lock(mu_);
+    accept_pending_ = false;
+  }
+  struct DrainCheck {
+    Core& core;
+    ~DrainCheck() { core.check_drained(); }
+  } drain_check{*this};
   try {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
@@ -712,7 +727,8 @@ void Core::on_accept(beast::error_code ec, tcp::socket socket) {
       std::shared_ptr<Session> session;
       {
         std::lock_guard lock(mu_);
-        if (stop_started_) return;
+        // A connection taken just as the stop began is still served (its first request is
+        // read and answered): dropping it would reset a request the client already sent.
         const auto cap = options_.max_connections_per_peer;
         auto& count = peers_[peer];
         std::optional<bool> counted;  // empty: drop the connection
@@ -805,7 +821,7 @@ void Core::remove_session(Session* session, const std::string& peer, bool counte
 void Core::check_drained() noexcept {
   {
     std::lock_guard lock(mu_);
-    if (!stop_started_ || finished_ || !sessions_.empty()) return;
+    if (!stop_started_ || finished_ || !sessions_.empty() || accept_pending_) return;
     finished_ = true;
   }
   spdlog::info("http: all connections closed, stopped");

@@ -18,6 +18,7 @@
 #include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
+#include "gateway/command_context.hpp"
 #include "gateway/config.hpp"
 
 namespace rabta::gateway {
@@ -58,43 +59,32 @@ std::string ids_text(const std::vector<std::uint8_t>& ids) {
   return out;
 }
 
-// What a command needs: the config, the key ring and the database.
-struct KeyContext {
-  Config config;
-  std::shared_ptr<common::FieldCipher> cipher;
-  std::unique_ptr<store::Store> store;
-};
-
-std::unique_ptr<KeyContext> open_keys(const std::string& config_path, std::ostream& err,
-                                      bool file_only) {
-  auto c = std::make_unique<KeyContext>();
-  try {
-    spdlog::set_level(spdlog::level::warn);
-    c->config = load_config(config_path);
-    if (file_only && env_key_in_use(c->config)) {
-      err << "rabta: the field key comes from the environment variable " << c->config.field_key_env
-          << ": add a line '<id>:<64 hex>' to its value yourself and restart; "
-             "`rabta keys reseal` then re-encrypts, `rabta keys status` shows progress\n";
+// The config, the key ring and the database; with `file_only` a key from the environment is
+// refused (rotation rewrites the key file).
+std::unique_ptr<CommandContext> open_keys(const std::string& config_path, std::ostream& err,
+                                          bool file_only) {
+  if (file_only) {
+    try {
+      const Config config = load_config(config_path);
+      if (env_key_in_use(config)) {
+        err << "rabta: the field key comes from the environment variable " << config.field_key_env
+            << ": add a line '<id>:<64 hex>' to its value yourself and restart; "
+               "`rabta keys reseal` then re-encrypts, `rabta keys status` shows progress\n";
+        return nullptr;
+      }
+    } catch (const std::exception& e) {
+      err << "rabta: " << e.what() << "\n";
       return nullptr;
     }
-    c->cipher = std::make_shared<common::FieldCipher>(common::FieldCipher::load(
-        c->config.field_key_file, file_only ? nullptr : c->config.field_key_env.c_str()));
-    store::StoreOptions so;
-    so.path = c->config.database;
-    so.cipher = c->cipher;
-    c->store = store::open_sqlite_store(so);
-  } catch (const std::exception& e) {
-    err << "rabta: " << e.what() << "\n";
-    return nullptr;
   }
-  return c;
+  return open_command_context(config_path, err, true, file_only);
 }
 
-void print_usage(const KeyContext& c, std::ostream& out) {
+void print_usage(const CommandContext& c, std::ostream& out) {
   store::KeyUsage usage;
   c.store->read([&](store::Tx& tx) { usage = tx.sealed_key_usage(); });
-  out << "keys in the key file: " << ids_text(c.cipher->key_ids()) << " (current "
-      << static_cast<int>(c.cipher->current_key_id()) << ")\n";
+  out << "keys in the key file: " << ids_text(c.keys.cipher->key_ids()) << " (current "
+      << static_cast<int>(c.keys.cipher->current_key_id()) << ")\n";
   if (usage.empty()) out << "no encrypted values stored yet\n";
   for (const auto& [id, n] : usage) {
     if (id == 0) {
@@ -233,7 +223,7 @@ int keys_rotate(const std::string& config_path, std::ostream& out, std::ostream&
   auto c = open_keys(config_path, err, true);
   if (!c) return 2;
   const std::string& path = c->config.field_key_file;
-  const auto ids = c->cipher->key_ids();
+  const auto ids = c->keys.cipher->key_ids();
   const int next_id = static_cast<int>(ids.back()) + 1;
   if (next_id > 255) {
     err << "rabta: key ids go up to 255: retire old keys and renumber by hand\n";
@@ -262,7 +252,7 @@ int keys_rotate(const std::string& config_path, std::ostream& out, std::ostream&
     sodium_memzero(hex, sizeof hex);
     replace_private_file(path, rewritten);
     sodium_memzero(rewritten.data(), rewritten.size());
-    c->cipher->replace_keys(common::FieldCipher::load(path, nullptr));
+    c->keys.cipher->replace_keys(common::FieldCipher::load(path, nullptr));
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";
     return 2;
@@ -270,7 +260,7 @@ int keys_rotate(const std::string& config_path, std::ostream& out, std::ostream&
   out << "added key " << next_id << " to " << path << " (back this file up now, apart from the "
       << "database backups)\n";
   try {
-    const ResealStats s = reseal_all(*c->store, *c->cipher, kBatch);
+    const ResealStats s = reseal_all(*c->store, *c->keys.cipher, kBatch);
     out << "re-encrypted " << s.rewritten << " stored values with key " << next_id << "\n";
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";
@@ -288,9 +278,9 @@ int keys_reseal(const std::string& config_path, std::ostream& out, std::ostream&
   auto c = open_keys(config_path, err, false);
   if (!c) return 2;
   try {
-    const ResealStats s = reseal_all(*c->store, *c->cipher, kBatch);
+    const ResealStats s = reseal_all(*c->store, *c->keys.cipher, kBatch);
     out << "re-encrypted " << s.rewritten << " stored values with key "
-        << static_cast<int>(c->cipher->current_key_id()) << "\n";
+        << static_cast<int>(c->keys.cipher->current_key_id()) << "\n";
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";
     return 2;
@@ -316,14 +306,14 @@ int keys_status(const std::string& config_path, std::ostream& out, std::ostream&
 int keys_retire(const std::string& config_path, int key_id, std::ostream& out, std::ostream& err) {
   auto c = open_keys(config_path, err, true);
   if (!c) return 2;
-  const auto ids = c->cipher->key_ids();
+  const auto ids = c->keys.cipher->key_ids();
   if (key_id < 1 || key_id > 255 ||
       std::find(ids.begin(), ids.end(), static_cast<std::uint8_t>(key_id)) == ids.end()) {
     err << "rabta: key " << key_id << " is not in " << c->config.field_key_file << " (keys "
         << ids_text(ids) << ")\n";
     return 1;
   }
-  if (key_id == c->cipher->current_key_id()) {
+  if (key_id == c->keys.cipher->current_key_id()) {
     err << "rabta: key " << key_id << " is the current key: `rabta keys rotate` first\n";
     return 1;
   }

@@ -12,6 +12,7 @@
 #include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
+#include "gateway/command_context.hpp"
 #include "gateway/config.hpp"
 #include "gateway/enrolment.hpp"
 
@@ -23,36 +24,6 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Everything a command needs: the config, the store and the keys.
-struct Context {
-  Config config;
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<common::Pseudonymizer> pseudonymizer;
-  std::unique_ptr<common::FieldCipher> cipher;
-};
-
-std::unique_ptr<Context> open_context(const std::string& config_path, std::ostream& err,
-                                      bool keys) {
-  auto c = std::make_unique<Context>();
-  try {
-    spdlog::set_level(spdlog::level::warn);
-    c->config = load_config(config_path);
-    if (keys) {
-      c->pseudonymizer = std::make_unique<common::Pseudonymizer>(common::Pseudonymizer::load_key(
-          c->config.pseudonym_key_file, c->config.pseudonym_key_env.c_str()));
-      c->cipher = std::make_unique<common::FieldCipher>(
-          common::FieldCipher::load(c->config.field_key_file, c->config.field_key_env.c_str()));
-    }
-    store::StoreOptions so;
-    so.path = c->config.database;
-    c->store = store::open_sqlite_store(so);
-  } catch (const std::exception& e) {
-    err << "rabta: " << e.what() << "\n";
-    return nullptr;
-  }
-  return c;
 }
 
 std::string read_all(const std::string& path) {
@@ -67,7 +38,7 @@ std::string read_all(const std::string& path) {
 
 int contacts_import(const std::string& config_path, const std::string& csv_path, std::ostream& out,
                     std::ostream& err, bool progress) {
-  auto ctx = open_context(config_path, err, true);
+  auto ctx = open_command_context(config_path, err, true);
   if (!ctx) return 2;
   const flows::LoadResult flows = load_flows(ctx->config);
   if (!flows.flows) {
@@ -99,7 +70,7 @@ int contacts_import(const std::string& config_path, const std::string& csv_path,
       for (std::size_t i = begin; i < end; ++i) {
         const EnrolmentRow& row = parsed.accepted[i];
         store::ContactRecord c;
-        c.pseudonym = ctx->pseudonymizer->pseudonym(row.phone);
+        c.pseudonym = ctx->keys.pseudonymizer->pseudonym(row.phone);
         c.status = store::contact_status::active;
         c.language = row.language;
         c.district = row.district;
@@ -111,10 +82,11 @@ int contacts_import(const std::string& config_path, const std::string& csv_path,
         c.confirm_ok = row.confirm_ok;
         const std::int64_t id = tx.enrol_contact(c, now);
         // Her number in clear only encrypted, bound to her row (SAFETY D1): sending needs it.
-        tx.set_contact_phone(id,
-                             ctx->cipher->encrypt(row.phone, common::FieldCipher::associated_data(
-                                                                 "contacts", "phone_enc", id)),
-                             now);
+        tx.set_contact_phone(
+            id,
+            ctx->keys.cipher->encrypt(
+                row.phone, common::FieldCipher::associated_data("contacts", "phone_enc", id)),
+            now);
         tx.insert_consent({id, 0, "sms", row.sms_ok, now});
         tx.insert_consent({id, 0, "confirmation", row.confirm_ok, now});
       }
@@ -137,7 +109,7 @@ int contacts_import(const std::string& config_path, const std::string& csv_path,
 }
 
 int contacts_list(const std::string& config_path, std::ostream& out, std::ostream& err) {
-  auto ctx = open_context(config_path, err, false);
+  auto ctx = open_command_context(config_path, err, false);
   if (!ctx) return 2;
   out << std::left << std::setw(8) << "id" << std::setw(10) << "status" << std::setw(7) << "lang"
       << std::setw(16) << "district" << std::setw(8) << "weekday" << std::setw(8) << "window"
@@ -167,7 +139,7 @@ int contacts_list(const std::string& config_path, std::ostream& out, std::ostrea
 
 int contacts_set_status(const std::string& config_path, const std::string& who,
                         const std::string& status, std::ostream& out, std::ostream& err) {
-  auto ctx = open_context(config_path, err, true);
+  auto ctx = open_command_context(config_path, err, true);
   if (!ctx) return 2;
   const bool by_id =
       !who.empty() && who.find_first_not_of("0123456789") == std::string::npos && who.size() < 8;
@@ -175,7 +147,7 @@ int contacts_set_status(const std::string& config_path, const std::string& who,
   const auto r = ctx->store->run([&](store::Tx& tx) {
     std::optional<store::ContactRecord> c =
         by_id ? tx.find_contact_by_id(std::stoll(who))
-              : tx.find_contact(ctx->pseudonymizer->pseudonym(who));
+              : tx.find_contact(ctx->keys.pseudonymizer->pseudonym(who));
     if (!c) return;
     found = true;
     const std::int64_t now = now_ms();
@@ -198,7 +170,7 @@ int contacts_set_status(const std::string& config_path, const std::string& who,
 
 int outbox_list(const std::string& config_path, const std::string& status, int limit,
                 std::ostream& out, std::ostream& err) {
-  auto ctx = open_context(config_path, err, false);
+  auto ctx = open_command_context(config_path, err, false);
   if (!ctx) return 2;
   std::vector<store::OutboxRecord> rows;
   std::vector<std::pair<std::string, std::int64_t>> counts;

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "gateway/command_context.hpp"
+
 namespace rabta::gateway {
 
 namespace {
@@ -57,18 +59,10 @@ PurgeReport run_purge(store::Store& store, const store::PurgeCutoffs& cutoffs, i
 
 int purge_command(const std::string& config_path, bool dry_run, std::ostream& out,
                   std::ostream& err) {
-  Config config;
-  std::unique_ptr<store::Store> store;
-  try {
-    spdlog::set_level(spdlog::level::warn);
-    config = load_config(config_path);
-    store::StoreOptions so;
-    so.path = config.database;
-    store = store::open_sqlite_store(so);
-  } catch (const std::exception& e) {
-    err << "rabta: " << e.what() << "\n";
-    return 2;
-  }
+  auto ctx = open_command_context(config_path, err, false);
+  if (!ctx) return 2;
+  const Config& config = ctx->config;
+  auto& store = ctx->store;
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
