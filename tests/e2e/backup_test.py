@@ -9,7 +9,6 @@
 Usage: backup_test.py RABTA_BINARY SOURCE_DIR"""
 import os
 import shutil
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -21,21 +20,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
+from e2e import FAILED, check, free_port  # noqa: E402
+
 RABTA, SRC = sys.argv[1], Path(sys.argv[2])
 SECRET = "backup-test-secret-0123456789"
-FAILED = []
 
 
-def check(what, ok, detail=""):
-    print(("PASS  " if ok else "FAIL  ") + what + ("" if ok else "\n      " + str(detail)))
-    if not ok:
-        FAILED.append(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(*args):

@@ -6,7 +6,6 @@ cumulative and ending at +Inf = _count); nothing in it names her number. Usage: 
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,22 +15,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
+from e2e import FAILED, check, free_port  # noqa: E402
+
 RABTA, SRC = sys.argv[1], Path(sys.argv[2])
 SECRET = "metrics-test-secret-0123456789"
 PHONE = "+923004445566"
-FAILED = []
 
 
-def check(what, ok, detail=""):
-    print(("PASS  " if ok else "FAIL  ") + what + ("" if ok else "\n      " + str(detail)[:2000]))
-    if not ok:
-        FAILED.append(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*)?\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
