@@ -4,8 +4,10 @@ socket as systemd's rabta.socket does, hands it to `rabta serve` as fd 3 (LISTEN
 LISTEN_PID), keeps USSD reports coming from several threads, and restarts rabta (SIGTERM, then a
 new process on the same socket) several times. Every request must succeed, every old process
 must exit 0 after finishing its in-flight hops, and every acknowledged reference must be in the
-database. Usage: restart_test.py RABTA_BINARY SOURCE_DIR"""
+database. Under JOURNAL_STREAM (as systemd sets it) every log line starts with its syslog
+priority, "<N>". Usage: restart_test.py RABTA_BINARY SOURCE_DIR"""
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -40,7 +42,9 @@ try:
         log = open(work / f"rabta-{n}.log", "wb")
         return subprocess.Popen(
             ["sh", "-c", 'exec 3<&"$FD"; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --config "$1"', RABTA, str(cfg)],
-            env=dict(os.environ, FD=str(listener.fileno())), pass_fds=[listener.fileno()], stdout=log,
+            # As under systemd: stderr goes to the journal, which reads a priority per line.
+            env=dict(os.environ, FD=str(listener.fileno()), JOURNAL_STREAM="8:12345"),
+            pass_fds=[listener.fileno()], stdout=log,
             stderr=subprocess.STDOUT)
 
     def caller(worker):
@@ -85,10 +89,14 @@ try:
     refs = {row[0] for row in sqlite3.connect(str(db)).execute("SELECT reference FROM cases")}
     handed = sum("socket handed over by systemd" in (work / f"rabta-{i}.log").read_text(errors="replace")
                  for i in range(RESTARTS + 1))
+    lines = [ln for i in range(RESTARTS + 1)
+             for ln in (work / f"rabta-{i}.log").read_text(errors="replace").splitlines()]
+    journald = all(re.match(r"^<[0-7]>[^<]", ln) for ln in lines) and len(lines) > 0
     ok = not failures and all(e == 0 for e in exits) and acknowledged <= refs and len(acknowledged) > 0 \
-        and handed == RESTARTS + 1
+        and handed == RESTARTS + 1 and journald
     print(f"restarts={RESTARTS} reports={len(acknowledged)} failed_requests={len(failures)} "
-          f"exit_codes={exits} missing={len(acknowledged - refs)} socket_handed_over={handed}/{RESTARTS + 1}")
+          f"exit_codes={exits} missing={len(acknowledged - refs)} socket_handed_over={handed}/{RESTARTS + 1} "
+          f"journald_priorities={'yes' if journald else 'NO'}")
     for f in failures[:10]:
         print("FAIL  " + f)
     print("ok" if ok else "FAILED")
