@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+
 #include "adapters/africastalking/ussd.hpp"
 
 namespace rabta::gateway {
@@ -41,9 +43,19 @@ std::string App::route_of(const HttpRequest& request) const {
   if (at_cfg.enabled && request.path == at_cfg.path) return "ussd_africastalking";
   if (at_cfg.enabled && request.path == at_cfg.path + "/events")
     return "ussd_africastalking_events";
-  for (const auto& [prefix, handler] : options_.prefix_routes)
-    if (request.path.rfind(prefix, 0) == 0)
-      return prefix.find("api") != std::string::npos ? "api" : "console";
+  for (const auto& [prefix, handler] : options_.prefix_routes) {
+    if (request.path.rfind(prefix, 0) != 0) continue;
+    std::string label;  // the prefix's letters and digits: "/api/v1/" -> "api_v1"
+    for (const char c : prefix) {
+      if (std::isalnum(static_cast<unsigned char>(c))) {
+        label += c;
+      } else if (!label.empty() && label.back() != '_') {
+        label += '_';
+      }
+    }
+    while (!label.empty() && label.back() == '_') label.pop_back();
+    return label;
+  }
   for (const auto& channel : options_.channels)
     if (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0)
       return "sms_" + channel.name;

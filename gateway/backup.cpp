@@ -164,18 +164,17 @@ int restore_command(const std::string& config_path, const std::string& source, s
     sync_file(tmp);
     std::string kept;
     if (fs::exists(config.database)) {
-      // Fold the current database's WAL in first, so that the kept copy is whole.
-      {
-        SQLite::Database current(config.database, SQLite::OPEN_READWRITE);
-        current.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-      }
+      // Kept as it is, WAL and all, without opening it: a restore is often wanted precisely
+      // because the current database is damaged. SQLite finds the WAL by the kept name.
       const auto stamp = std::chrono::duration_cast<std::chrono::seconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
       kept = config.database + ".before-restore-" + std::to_string(stamp);
       fs::rename(config.database, kept);
+      if (fs::exists(config.database + "-wal")) fs::rename(config.database + "-wal", kept + "-wal");
     }
-    for (const char* suffix : {"-wal", "-shm"}) fs::remove(config.database + suffix);
+    fs::remove(config.database + "-wal");
+    fs::remove(config.database + "-shm");
     fs::rename(tmp, config.database);
     sync_dir(fs::path(config.database).parent_path());
     out << "restored " << source << " to " << config.database;

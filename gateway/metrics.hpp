@@ -29,7 +29,7 @@ class Metrics {
   static constexpr std::array<double, 12> kHopBuckets{0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
                                                       0.1,   0.25,  0.5,   1.0,  2.5,   5.0};
 
-  // route: a fixed label (e.g. "ussd_africastalking", "sms_kannel", "api"), never a path.
+  // route: a fixed label (e.g. "ussd_africastalking", "sms_kannel", "api_v1"), never a path.
   void count_request(std::string_view route, int status);
   void observe_hop(std::chrono::microseconds latency);
 
