@@ -197,6 +197,26 @@ StepResult Engine::offer_resume(const SessionState& unfinished) const {
   return run.result;
 }
 
+StepResult Engine::abandon(const SessionState& unfinished, IdSource& ids) const {
+  Run run{*flows_, &ids, {}};
+  run.result.state = unfinished;
+  run.result.outcome = Outcome::shown;
+  if (unfinished.ended) return run.result;
+  const Settings& s = flows_->settings;
+  const std::string& fid =
+      unfinished.flow.empty() ? flows_->find(s.entry)->flow : unfinished.flow;
+  const auto it = flows_->flows.find(fid);
+  // A resume offer is not a report in progress: the session it offers holds the report.
+  if (it != flows_->flows.end() && it->second.exit_case && !unfinished.resume_pending)
+    run.apply(*it->second.exit_case);
+  if (!run.result.state.case_reference.empty()) {
+    Effect qe;
+    qe.kind = EffectKind::quick_exit;
+    run.result.effects.push_back(qe);
+  }
+  return run.result;
+}
+
 std::string Engine::screen(const SessionState& state) const {
   Run run{*flows_, nullptr, {}};
   run.result.state = state;

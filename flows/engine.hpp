@@ -69,6 +69,12 @@ class Engine {
   StepResult step(const SessionState& state, std::string_view raw_input, IdSource& ids) const;
   // A new session offered to continue an unfinished one (state copied from it).
   StepResult offer_resume(const SessionState& unfinished) const;
+  // She left without finishing: the call dropped, she hung up, or she stopped answering (SAFETY
+  // W4). Hanging up is an exit: inside a flow with exit_case the case a quick exit raises is
+  // raised (once per session), and, when this session raised or holds a case, the quick-exit
+  // effect (her quiet period) follows. No screen; the state is left not ended, so a later
+  // resume continues the same case. Consents not given are not given (fail closed).
+  StepResult abandon(const SessionState& unfinished, IdSource& ids) const;
   // The current screen again, unchanged (a repeated hop).
   std::string screen(const SessionState& state) const;
 

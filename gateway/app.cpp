@@ -231,9 +231,12 @@ void App::ussd_event(const HttpRequest& request, Responder respond) {
     return respond(reject(request, r->status, r->reason));
   auto ev = std::get<at::SessionEvent>(std::move(decoded));
   auto known = std::make_shared<bool>(false);
+  // The number it names, as a pseudonym only (SAFETY W5: it ends that number's session).
+  const std::string pseudonym =
+      ev.phone_number.empty() ? std::string() : pseudonymizer_.pseudonym(ev.phone_number);
   store_.submit(
-      [this, ev, known](store::Tx& tx) {
-        *known = ussd_.handle_end(tx, at::provider_name, ev.session_id, ev.status);
+      [this, ev, known, pseudonym](store::Tx& tx) {
+        *known = ussd_.handle_end(tx, at::provider_name, ev.session_id, ev.status, pseudonym);
       },
       [this, ev, known, respond = std::move(respond)](const store::JobResult& result) {
         if (!result.ok) {

@@ -16,8 +16,8 @@ namespace {
 constexpr std::array<const char*, 8> kAnswerKeys = {"category",     "when",      "safe_now",
                                                     "safe_to_call", "call_time", "district",
                                                     "referral",     "wellbeing"};
-constexpr std::array<const char*, 4> kConsentPurposes = {"callback", "referral_ngo",
-                                                         "referral_police", "sms"};
+constexpr std::array<const char*, 3> kConsentPurposes = {"callback", "referral_ngo",
+                                                         "referral_police"};
 constexpr std::size_t kMaxNoteChars = 2000;
 
 std::string actor_name(const Actor& actor) {
@@ -87,16 +87,15 @@ CaseResult CaseService::detail(store::Tx& tx, const Actor& actor, const std::str
   }
   out = CaseDetail{};
   out.record = *c;
-  if (c->session_id > 0) {
-    for (const char* key : kAnswerKeys) {
-      std::string value = tx.session_answer(c->session_id, key);
-      if (!value.empty()) out.answers.emplace_back(key, std::move(value));
-    }
+  // Only what she answered for this case (SAFETY W2): never a later or unfinished session's.
+  for (const char* key : kAnswerKeys) {
+    std::string value = tx.case_answer(c->id, key);
+    if (!value.empty()) out.answers.emplace_back(key, std::move(value));
   }
   std::optional<bool> callback;
   if (c->contact_id > 0) {
     for (const char* purpose : kConsentPurposes) {
-      const std::optional<bool> granted = tx.latest_consent(c->contact_id, purpose);
+      const std::optional<bool> granted = tx.case_consent(c->id, purpose);
       if (!granted) continue;
       out.consents.emplace_back(purpose, *granted);
       if (std::string_view(purpose) == "callback") callback = granted;

@@ -410,11 +410,10 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                             {"category", c.category},   {"status", c.status},
                             {"team", c.team},           {"created_at", c.created_at},
                             {"closed_at", c.closed_at}, {"outcome", c.outcome}};
-                // Where she lives leaves the queue only with her referral consent (SAFETY D3).
-                const bool referral =
-                    c.contact_id > 0 &&
-                    (tx.latest_consent(c.contact_id, "referral_ngo").value_or(false) ||
-                     tx.latest_consent(c.contact_id, "referral_police").value_or(false));
+                // Where she lives leaves the queue only with her referral consent given for
+                // this case (SAFETY D3, W2).
+                const bool referral = tx.case_consent(c.id, "referral_ngo").value_or(false) ||
+                                      tx.case_consent(c.id, "referral_police").value_or(false);
                 row["district"] =
                     referral && !c.district.empty() ? json(c.district) : json(nullptr);
                 rows.push_back(std::move(row));

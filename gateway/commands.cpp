@@ -499,7 +499,8 @@ int serve(const ServeOptions& options) {
         });
       });
 
-  // Sessions with no hop for the idle time are marked incomplete (resumable), every 30 s.
+  // Sessions with no hop for the idle time (USSD) or the conversation timeout (SMS) end as
+  // dropped, every 30 s: a report left half-way is raised (SAFETY W4).
   boost::asio::steady_timer sweep(ctx);
   std::function<void()> schedule_sweep = [&] {
     sweep.expires_after(std::chrono::seconds(30));
@@ -507,7 +508,12 @@ int serve(const ServeOptions& options) {
       if (ec) return;
       const std::int64_t now = clock.now_ms();
       const std::int64_t before = now - config.session_idle.count();
-      store->submit([before, now](store::Tx& tx) { tx.expire_idle_sessions(before, now); },
+      const std::int64_t sms_before = now - config.sms.conversation_timeout.count();
+      store->submit(
+          [&ussd, &sms, before, sms_before](store::Tx& tx) {
+            ussd.expire_idle(tx, before);
+            sms.expire_idle(tx, sms_before);
+          },
                     [](const store::JobResult& r) {
                       if (!r.ok) spdlog::error("idle-session sweep failed: {}", r.error);
                     });

@@ -1,5 +1,7 @@
 #include "gateway/config.hpp"
 
+#include "adapters/common/phone.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -130,7 +132,7 @@ Config load_config(const std::string& path) {
   Reader r(path, base);
   r.known(doc,
           {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
-           "outbox", "channels", "responders", "retention", "metrics"},
+           "outbox", "channels", "responders", "retention", "metrics", "numbers"},
           "rabta.toml");
   c.database = r.resolve(c.database);
   c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
@@ -210,6 +212,17 @@ Config load_config(const std::string& path) {
     r.millis(*t, "resume_window_ms", c.resume_window, 0, 7 * 86'400'000LL);
     r.millis(*t, "quiet_period_ms", c.quiet_period, 0, 30 * 86'400'000LL);
   }
+  if (const auto* t = r.table(doc, "numbers")) {
+    r.known(*t, {"default_country"}, "[numbers]");
+    r.str(*t, "default_country", c.default_country);
+    if (!common::number_plan(c.default_country)) {
+      std::string known;
+      for (const auto& k : common::known_number_plan_countries()) known += (known.empty() ? "" : ", ") + k;
+      r.fail(*t->get("default_country"),
+             "[numbers] default_country must be one of " + known);
+    }
+  }
+  common::set_default_number_plan(*common::number_plan(c.default_country));
   if (const auto* t = r.table(doc, "log")) {
     r.known(*t, {"level"}, "[log]");
     r.str(*t, "level", c.log_level);

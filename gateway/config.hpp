@@ -118,12 +118,16 @@ struct Config {
   std::chrono::milliseconds session_idle{
       180'000};  // an active USSD session with no hop this long is incomplete
   std::chrono::milliseconds resume_window{
-      1'800'000};  // an unfinished session can be resumed this long
+      600'000};  // an unfinished session can be resumed this long (offered after a root choice)
   std::chrono::milliseconds quiet_period{
       86'400'000};  // nothing is sent to her this long after a quick exit
 
   // [log]
   std::string log_level = "info";
+
+  // [numbers] (SAFETY W1): how numbers written without a country code are read. Loading the
+  // config makes this the process's plan (common::set_default_number_plan).
+  std::string default_country = "PK";
 
   AfricasTalkingConfig africastalking;
   SmsConfig sms;

@@ -26,10 +26,22 @@ struct EffectContext {
 void record_effects(store::Tx& tx, const flows::StepResult& r, const store::SessionRecord& session,
                     const EffectContext& ctx);
 
-// Opens a case with its outbox row (shared with missed check-ins, which have no session).
-void open_case(store::Tx& tx, const std::string& reference, std::int64_t contact_id,
+// Opens a case with its outbox row (shared with missed check-ins, which have no session) and ties
+// the session's answers and consents so far to it. Returns the case id.
+std::int64_t open_case(store::Tx& tx, const std::string& reference, std::int64_t contact_id,
                std::int64_t session_id, const std::string& flow, const std::string& category,
-               const std::string& severity, const std::string& channel, std::int64_t now);
+                       const std::string& severity, const std::string& channel,
+                       std::int64_t now);
+
+// SAFETY W4: the session ended without finishing (the aggregator's end notification, her
+// hanging up, no answer for the idle time). Hanging up is an exit: the case a quick exit would
+// raise is raised with what she answered (consents she did not give are not given), her quiet
+// period starts when a case is involved, and the session becomes "incomplete" with
+// `end_reason`. A session no longer active only gets its end_reason. Returns true when a case
+// was raised.
+bool abandon_session(store::Tx& tx, const flows::Engine& engine, flows::IdSource& ids,
+                     store::SessionRecord& session, const EffectContext& ctx,
+                     const std::string& end_reason);
 
 // The session status a step leaves: active, finished or quick_exit.
 const char* session_status_for(const flows::StepResult& r);

@@ -42,10 +42,11 @@ Escalation::Result Escalation::run_once() {
   auto webhook = [&](store::Tx& tx, const store::CaseRecord& c, const std::string& event) {
     if (!roster.webhook.enabled) return;
     WebhookFacts facts;
-    facts.referral_consent = tx.latest_consent(c.contact_id, "referral_ngo");
-    facts.callback_consent = tx.latest_consent(c.contact_id, "callback");
+    // What she said in this case, never in a later or unfinished session (SAFETY W2).
+    facts.referral_consent = tx.case_consent(c.id, "referral_ngo");
+    facts.callback_consent = tx.case_consent(c.id, "callback");
     facts.district = c.district;
-    facts.call_time = tx.session_answer(c.session_id, "call_time");
+    facts.call_time = tx.case_answer(c.id, "call_time");
     // Her number leaves rabta only with both consents (SAFETY D3; the payload checks again).
     if (facts.referral_consent.value_or(false) && facts.callback_consent.value_or(false)) {
       if (auto contact = tx.find_contact_by_id(c.contact_id);
@@ -70,7 +71,7 @@ Escalation::Result Escalation::run_once() {
         tx.outbox_dead(row.id, "no such case", now);
         continue;
       }
-      if (c->district.empty()) c->district = tx.session_answer(c->session_id, "district");
+      if (c->district.empty()) c->district = tx.case_answer(c->id, "district");
       if (c->district.empty())
         if (auto contact = tx.find_contact_by_id(c->contact_id)) c->district = contact->district;
       const Team* team = route_case(roster, c->district, c->category, c->severity);

@@ -80,6 +80,18 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
   return "No case " + command->reference + " in your queue.";
 }
 
+int SmsService::expire_idle(store::Tx& tx, std::int64_t idle_before, int limit) {
+  int n = 0;
+  for (auto& s : tx.idle_sessions("sms", idle_before, limit)) {
+    abandon_session(
+        tx, *engine_, ids_, s,
+        {clock_.now_ms(), sessions_.quiet_period, sessions_.checkin_answer_key, "", &cipher_},
+        "idle");
+    ++n;
+  }
+  return n;
+}
+
 SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
   const std::int64_t now = clock_.now_ms();
   const auto& settings = engine_->flows().settings;

@@ -51,6 +51,9 @@ class SmsService {
              const common::FieldCipher& cipher);
 
   SmsOut handle(store::Tx& tx, const SmsIn& in, bool reply_in_band);
+  // SMS conversations with no message since `idle_before` end as dropped (SAFETY W4): a report
+  // left half-way is raised. Returns how many ended (at most `limit`).
+  int expire_idle(store::Tx& tx, std::int64_t idle_before, int limit = 500);
 
   // Responders answer alerts by SMS ("ACK K7P2QX"): set once the responder queue is configured.
   void set_case_service(const CaseService* cases) { cases_ = cases; }

@@ -30,29 +30,11 @@ std::string UssdService::new_input(const std::string& previous_path, const std::
 
 StepResult UssdService::step_new_session(store::Tx& tx, const store::ContactRecord& contact,
                                          const UssdHop& hop) {
-  const std::int64_t now = clock_.now_ms();
-  const flows::FlowSet& set = engine_->flows();
-  // A dropped session of hers, recent enough and past the first screens, is offered to continue.
-  if (policy_.resume_window.count() > 0) {
-    if (auto old =
-            tx.find_resumable_session(contact.id, "ussd", now - policy_.resume_window.count())) {
-      auto state = SessionState::from_json(old->state);
-      const flows::Node* entry = set.find(set.settings.entry);
-      const flows::Node* lang = set.find(set.settings.language_node);
-      const bool at_start =
-          state && ((entry && state->flow == entry->flow && state->node == entry->id) ||
-                    (lang && state->flow == lang->flow && state->node == lang->id));
-      if (state && !state->ended && !at_start && old->provider_session_id != hop.session_id) {
-        old->status = store::session_status::resumed;
-        old->end_reason = "resumed";
-        old->ended_at = now;
-        old->updated_at = now;
-        tx.update_session(*old);
-        spdlog::info("offering to continue session {}", old->id);
-        return engine_->offer_resume(*state);
-      }
-    }
-  }
+  (void)tx;
+  (void)contact;
+  // Always the ordinary first screen (SAFETY W4): whoever holds her phone next sees nothing of
+  // an earlier session. A dropped session is offered back only after a choice on the first menu
+  // (offer_resume_after).
   StepResult r = engine_->start(contact.language, ids_);
   // Some networks pass inputs typed with the dialled code (*384*1*2#) on the first hop.
   if (!hop.text.empty() && !r.end) {
@@ -69,10 +51,50 @@ StepResult UssdService::step_new_session(store::Tx& tx, const store::ContactReco
   return r;
 }
 
+bool UssdService::at_entry(const SessionState& state) const {
+  const flows::FlowSet& set = engine_->flows();
+  const flows::Node* entry = set.find(set.settings.entry);
+  return entry && state.flow == entry->flow && state.node == entry->id && !state.resume_pending;
+}
+
+void UssdService::offer_resume_after(store::Tx& tx, std::int64_t contact_id,
+                                     const SessionState& before, StepResult& result) {
+  // SAFETY W4: she picked an entry of the first menu that leads into a flow; if she left that
+  // same flow unfinished a short while ago, past its first screen, she may continue it.
+  if (policy_.resume_window.count() <= 0 || result.end || !at_entry(before) ||
+      result.state.flow == before.flow)
+    return;
+  const std::int64_t now = clock_.now_ms();
+  auto old = tx.find_dropped_session(contact_id, "ussd", now - policy_.resume_window.count());
+  if (!old) return;
+  auto state = SessionState::from_json(old->state);
+  if (!state || state->ended || state->resume_pending || state->flow != result.state.flow) return;
+  const flows::Flow& flow = engine_->flows().flows.at(state->flow);
+  if (state->node == flow.start) return;  // nothing answered there yet: nothing to continue
+  old->status = store::session_status::resumed;
+  old->end_reason = "resumed";
+  old->updated_at = now;
+  tx.update_session(*old);
+  spdlog::info("offering to continue session {}", old->id);
+  result = engine_->offer_resume(*state);
+}
+
 UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   const std::int64_t now = clock_.now_ms();
   UssdReply reply;
-  auto existing = tx.find_session(hop.provider, hop.session_id);
+  // SAFETY W5: a session belongs to the number that opened it. A hop carrying her session id
+  // from another number is that number's own session (its own key), never a continuation.
+  std::string session_key = hop.session_id;
+  auto existing = tx.find_session(hop.provider, session_key);
+  if (existing) {
+    const auto caller = tx.find_contact(hop.pseudonym);
+    if (!caller || caller->id != existing->contact_id) {
+      spdlog::warn("session {}: a hop with its id came from another number: kept apart",
+                   existing->id);
+      session_key = hop.session_id + "#" + hop.pseudonym.substr(0, 16);
+      existing = tx.find_session(hop.provider, session_key);
+    }
+  }
   if (existing && hop.text == existing->last_input_path && existing->hop_count > 0) {
     // The same hop again (a network retry): the same answer, nothing applied twice.
     reply.end = existing->last_reply.rfind("END ", 0) == 0;
@@ -100,10 +122,18 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
                                " has an unreadable state");
     const std::string input = new_input(session.last_input_path, hop.text);
     result = with_unique_reference(tx, [&] { return engine_->step(*state, input, ids_); });
+    offer_resume_after(tx, session.contact_id, *state, result);
   } else {
     const store::ContactRecord contact = tx.upsert_contact(hop.pseudonym, now);
+    // Dialling again means the session before is over: if it was left mid-report, that report
+    // is raised now (SAFETY W4), before anything of the new one.
+    if (auto previous = tx.find_resumable_session(contact.id, "ussd", 0);
+        previous && previous->status == store::session_status::active)
+      abandon_session(tx, *engine_, ids_, *previous,
+                      {now, policy_.quiet_period, policy_.checkin_answer_key, "", cipher_},
+                      "redialled");
     session.provider = hop.provider;
-    session.provider_session_id = hop.session_id;
+    session.provider_session_id = session_key;
     session.contact_id = contact.id;
     session.channel = "ussd";
     session.started_at = now;
@@ -145,19 +175,34 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
 }
 
 bool UssdService::handle_end(store::Tx& tx, const std::string& provider,
-                             const std::string& session_id, const std::string& status) {
+                             const std::string& session_id, const std::string& status,
+                             const std::string& pseudonym) {
   auto s = tx.find_session(provider, session_id);
-  if (!s) return false;
-  const std::int64_t now = clock_.now_ms();
-  if (s->status == store::session_status::active) {
-    // Ended by the network while she was still answering: resumable when she dials again.
-    s->status = store::session_status::incomplete;
-    s->ended_at = now;
+  if (s && !pseudonym.empty()) {
+    // SAFETY W5: the notification of another number's session with her id ends that one only.
+    const auto caller = tx.find_contact(pseudonym);
+    if (!caller || caller->id != s->contact_id)
+      s = tx.find_session(provider, session_id + "#" + pseudonym.substr(0, 16));
   }
-  s->end_reason = status;
-  s->updated_at = now;
-  tx.update_session(*s);
+  if (!s) return false;
+  // Ended by the network while she was still answering (she hung up, the call dropped):
+  // hanging up is an exit (SAFETY W4).
+  abandon_session(tx, *engine_, ids_, *s,
+                  {clock_.now_ms(), policy_.quiet_period, policy_.checkin_answer_key, "", cipher_},
+                  status);
   return true;
+}
+
+int UssdService::expire_idle(store::Tx& tx, std::int64_t idle_before, int limit) {
+  int n = 0;
+  for (auto& s : tx.idle_sessions("ussd", idle_before, limit)) {
+    abandon_session(tx, *engine_, ids_, s,
+                    {clock_.now_ms(), policy_.quiet_period, policy_.checkin_answer_key, "",
+                     cipher_},
+                    "idle");
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace rabta::gateway

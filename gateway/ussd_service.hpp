@@ -31,7 +31,7 @@ struct UssdReply {
 };
 
 struct SessionPolicy {
-  std::chrono::milliseconds resume_window{1'800'000};
+  std::chrono::milliseconds resume_window{600'000};
   std::chrono::milliseconds quiet_period{86'400'000};
   std::string checkin_answer_key;  // saving this answer answers her open weekly check-in
   // SAFETY S4: lowercase SHA-256 hex of the dialled code that means duress (e.g. of
@@ -48,8 +48,12 @@ class UssdService {
 
   UssdReply handle_hop(store::Tx& tx, const UssdHop& hop);
   // The aggregator's end-of-session notification. Returns false when the session is unknown.
+  // `pseudonym` of the number it names ("" when the notification names none).
   bool handle_end(store::Tx& tx, const std::string& provider, const std::string& session_id,
-                  const std::string& status);
+                  const std::string& status, const std::string& pseudonym = "");
+  // Active USSD sessions with no hop since `idle_before` end as dropped (SAFETY W4): what a
+  // quick exit raises is raised. Returns how many ended (at most `limit`).
+  int expire_idle(store::Tx& tx, std::int64_t idle_before, int limit = 500);
 
   // The input a hop carries, from the previous hop's path and this one's (see PROTOCOLS §1.1:
   // the path grows by '*' + input; an input may itself contain '*').
@@ -58,11 +62,9 @@ class UssdService {
  private:
   flows::StepResult step_new_session(store::Tx& tx, const store::ContactRecord& contact,
                                      const UssdHop& hop);
-  void apply_effects(store::Tx& tx, const flows::StepResult& r,
-                     const store::SessionRecord& session);
-  // Steps and retries with a fresh reference when one is taken already (before any write).
-  template <typename StepFn>
-  flows::StepResult step_with_unique_reference(store::Tx& tx, StepFn step);
+  bool at_entry(const flows::SessionState& state) const;
+  void offer_resume_after(store::Tx& tx, std::int64_t contact_id,
+                          const flows::SessionState& before, flows::StepResult& result);
 
   std::shared_ptr<const flows::Engine> engine_;
   SessionPolicy policy_;

@@ -394,8 +394,9 @@ WebhookDispatcher::PassResult WebhookDispatcher::pass() {
       const std::string reference = reference_of(c.row);
       if (!reference.empty()) {
         if (const auto k = tx.find_case(reference)) {
-          c.referral = tx.latest_consent(k->contact_id, "referral_ngo");
-          c.callback = tx.latest_consent(k->contact_id, "callback");
+          // What she said for THIS case (SAFETY W2), as it stands now.
+          c.referral = tx.case_consent(k->id, "referral_ngo");
+          c.callback = tx.case_consent(k->id, "callback");
         }
       }
       claimed.push_back(std::move(c));

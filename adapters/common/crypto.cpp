@@ -163,31 +163,6 @@ std::string base64_encode(std::string_view data) {
   return base64_of(bytes(data), data.size());
 }
 
-std::string normalise_msisdn(std::string_view raw) {
-  std::string digits;
-  bool plus = false;
-  for (const char c : raw) {
-    if (c >= '0' && c <= '9') {
-      digits.push_back(c);
-    } else if (c == ' ' || c == '-' || c == '(' || c == ')') {
-      continue;
-    } else if (c == '+' && digits.empty() && !plus) {
-      plus = true;
-    } else {
-      return {};
-    }
-  }
-  if (!plus && digits.starts_with("00")) {
-    plus = true;
-    digits.erase(0, 2);
-  }
-  if (digits.empty()) return {};
-  if (!plus && digits.size() == 11 && digits.starts_with("03")) {
-    return "+92" + digits.substr(1);
-  }
-  return plus ? "+" + digits : digits;
-}
-
 Pseudonymizer::Pseudonymizer(std::string key) : key_(std::move(key)) {
   if (key_.size() < kMinKeyBytes) {
     throw std::invalid_argument("pseudonymizer key must be at least 32 bytes");

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/common/phone.hpp"
+
 namespace rabta::common {
 
 // Compares in time that depends only on the lengths, never on where the contents differ.
@@ -21,12 +23,7 @@ std::string base64_encode(std::string_view data);                            // 
 // Standard, padded base64; nullopt unless the whole input is valid.
 std::optional<std::string> base64_decode(std::string_view text);
 
-// Canonical form of a phone number so that spellings of the same number compare equal:
-// strips spaces, dashes and parentheses; a leading "00" becomes "+"; a leading "+" is kept;
-// Pakistani local "03xxxxxxxxx" (11 digits) becomes "+923xxxxxxxxx". Anything else is
-// returned as its digits, with "+" if it had one. Returns "" when there are no digits or
-// any other character appears (including a "+" that is not leading).
-std::string normalise_msisdn(std::string_view raw);
+// normalise_msisdn: adapters/common/phone.hpp (one canonical E.164 form, SAFETY W1).
 
 // Keyed, one-way pseudonyms for phone numbers, so stores and logs can correlate a caller
 // without holding the number. Without the key a pseudonym cannot be brute-forced over the

@@ -227,10 +227,25 @@ CREATE TABLE audit (
 );
 )sql";
 
+// SAFETY W2: an answer or a consent belongs to the case it was given for. Existing rows are tied
+// to the case their session opened; her SMS choices and answers of sessions without a case stay
+// untied (NULL), so no case shows them.
+constexpr std::string_view kVersion4 = R"sql(
+ALTER TABLE answers ADD COLUMN case_id INTEGER;
+ALTER TABLE consents ADD COLUMN case_id INTEGER;
+UPDATE answers SET case_id = (SELECT MIN(c.id) FROM cases c WHERE c.session_id = answers.session_id)
+  WHERE session_id IS NOT NULL;
+UPDATE consents SET case_id = (SELECT MIN(c.id) FROM cases c WHERE c.session_id = consents.session_id)
+  WHERE session_id IS NOT NULL;
+CREATE INDEX answers_case ON answers (case_id, key);
+CREATE INDEX consents_case ON consents (case_id, purpose);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kVersion1},
     Migration{2, kVersion2},
     Migration{3, kVersion3},
+    Migration{4, kVersion4},
 };
 
 }  // namespace

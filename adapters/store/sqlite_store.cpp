@@ -231,11 +231,11 @@ std::string sql_text(Sql id) {
     case Sql::seal_answer:
       return "UPDATE answers SET value = ?1 WHERE id = ?2";
     case Sql::insert_answer:
-      return "INSERT INTO answers (session_id, contact_id, key, value, created_at) "
-             "VALUES (?1, ?2, ?3, ?4, ?5)";
+      return "INSERT INTO answers (session_id, contact_id, key, value, created_at, case_id) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     case Sql::insert_consent:
-      return "INSERT INTO consents (contact_id, session_id, purpose, granted, created_at) "
-             "VALUES (?1, ?2, ?3, ?4, ?5)";
+      return "INSERT INTO consents (contact_id, session_id, purpose, granted, created_at, case_id) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     case Sql::insert_outbox:
       return "INSERT INTO outbox (kind, dedupe_key, payload, cause, status, attempts, created_at, "
              "not_before, expires_at, last_error, contact_id, channel, lease_until, sent_at, "
@@ -1056,6 +1056,7 @@ class SqliteTx final : public Tx {
           st->bindNoCopy(4, a.value);
         }
         st->bind(5, a.created_at);
+        bind_session_id(*st, 6, a.case_id);
         st->exec();
         id = conn_.db().getLastInsertRowid();
       }
@@ -1076,6 +1077,7 @@ class SqliteTx final : public Tx {
       st->bindNoCopy(3, c.purpose);
       st->bind(4, c.granted ? 1 : 0);
       st->bind(5, c.created_at);
+      bind_session_id(*st, 6, c.case_id);
       st->exec();
     });
   }
@@ -1186,6 +1188,178 @@ class SqliteTx final : public Tx {
     });
   }
 
+  // --- SAFETY W1-W6 (schema 4)
+
+  std::vector<SessionRecord> idle_sessions(std::string_view channel, Millis idle_before,
+                                           int limit) override {
+    return guarded("idle_sessions", [&] {
+      std::vector<SessionRecord> out;
+      if (limit <= 0) return out;
+      SQLite::Statement st(conn_.db(),
+                           "SELECT id, provider, provider_session_id, contact_id, channel, state, "
+                           "last_input_path, last_reply, hop_count, status, end_reason, "
+                           "started_at, updated_at, ended_at FROM sessions WHERE status = "
+                           "'active' AND channel = ?1 AND updated_at < ?2 ORDER BY id LIMIT ?3");
+      st.bind(1, std::string(channel));
+      st.bind(2, idle_before);
+      st.bind(3, limit);
+      while (st.executeStep()) out.push_back(session_from(st, cipher_));
+      return out;
+    });
+  }
+
+  std::optional<SessionRecord> find_dropped_session(std::int64_t contact_id,
+                                                    std::string_view channel,
+                                                    Millis since) override {
+    return guarded("find_dropped_session", [&]() -> std::optional<SessionRecord> {
+      SQLite::Statement st(conn_.db(),
+                           "SELECT id, provider, provider_session_id, contact_id, channel, state, "
+                           "last_input_path, last_reply, hop_count, status, end_reason, "
+                           "started_at, updated_at, ended_at FROM sessions WHERE contact_id = ?1 "
+                           "AND channel = ?2 AND status = 'incomplete' AND updated_at >= ?3 "
+                           "ORDER BY updated_at DESC, id DESC LIMIT 1");
+      st.bind(1, contact_id);
+      st.bind(2, std::string(channel));
+      st.bind(3, since);
+      if (!st.executeStep()) return std::nullopt;
+      return session_from(st, cipher_);
+    });
+  }
+
+  void bind_session_to_case(std::int64_t session_id, std::int64_t case_id) override {
+    guarded("bind_session_to_case", [&] {
+      for (const char* sql : {"UPDATE answers SET case_id = ?2 WHERE session_id = ?1 AND case_id "
+                              "IS NULL",
+                              "UPDATE consents SET case_id = ?2 WHERE session_id = ?1 AND "
+                              "case_id IS NULL"}) {
+        SQLite::Statement st(conn_.db(), sql);
+        st.bind(1, session_id);
+        st.bind(2, case_id);
+        st.exec();
+      }
+    });
+  }
+
+  std::optional<bool> case_consent(std::int64_t case_id, std::string_view purpose) override {
+    return guarded("case_consent", [&]() -> std::optional<bool> {
+      // The most restrictive answer given for this case wins (SAFETY W2).
+      SQLite::Statement st(conn_.db(),
+                           "SELECT COUNT(*), MIN(granted) FROM consents WHERE case_id = ?1 AND "
+                           "purpose = ?2");
+      st.bind(1, case_id);
+      st.bind(2, std::string(purpose));
+      if (!st.executeStep() || st.getColumn(0).getInt64() == 0) return std::nullopt;
+      return st.getColumn(1).getInt() != 0;
+    });
+  }
+
+  std::string case_answer(std::int64_t case_id, std::string_view key) override {
+    return guarded("case_answer", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "SELECT value, id FROM answers WHERE case_id = ?1 AND key = ?2 "
+                           "ORDER BY id DESC LIMIT 1");
+      st.bind(1, case_id);
+      st.bind(2, std::string(key));
+      if (!st.executeStep()) return std::string();
+      return read_sealed(st.getColumn(0), cipher_, "answers", "value",
+                         st.getColumn(1).getInt64());
+    });
+  }
+
+  void set_contact_pseudonym(std::int64_t contact_id, std::string_view pseudonym,
+                             Millis now) override {
+    guarded("set_contact_pseudonym", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "UPDATE contacts SET pseudonym = ?2, updated_at = ?3 WHERE id = ?1");
+      st.bind(1, contact_id);
+      st.bind(2, std::string(pseudonym));
+      st.bind(3, now);
+      st.exec();
+    });
+  }
+
+  void merge_contact_into(std::int64_t keep, std::int64_t drop, Millis now) override {
+    guarded("merge_contact_into", [&] {
+      if (keep == drop) return;
+      auto exec = [&](const char* sql) {
+        SQLite::Statement st(conn_.db(), sql);
+        st.bind(1, keep);
+        st.bind(2, drop);
+        st.exec();
+      };
+      // An opt-out always wins; the later quiet period wins; her enrolment is kept.
+      {
+        SQLite::Statement st(conn_.db(),
+                             "UPDATE contacts SET "
+                             "status = CASE WHEN (SELECT status FROM contacts WHERE id = ?2) = "
+                             "'opted_out' THEN 'opted_out' ELSE status END, "
+                             "quiet_until = MAX(quiet_until, (SELECT quiet_until FROM contacts "
+                             "WHERE id = ?2)), "
+                             "language = CASE WHEN language = '' THEN (SELECT language FROM "
+                             "contacts WHERE id = ?2) ELSE language END, "
+                             "updated_at = ?3 WHERE id = ?1");
+        st.bind(1, keep);
+        st.bind(2, drop);
+        st.bind(3, now);
+        st.exec();
+      }
+      exec("UPDATE sessions SET contact_id = ?1 WHERE contact_id = ?2");
+      exec("UPDATE cases SET contact_id = ?1 WHERE contact_id = ?2");
+      exec("UPDATE answers SET contact_id = ?1 WHERE contact_id = ?2");
+      exec("UPDATE consents SET contact_id = ?1 WHERE contact_id = ?2");
+      exec("UPDATE inbound SET contact_id = ?1 WHERE contact_id = ?2");
+      exec("UPDATE outbox SET contact_id = ?1 WHERE contact_id = ?2");
+      exec("UPDATE OR IGNORE checkins SET contact_id = ?1 WHERE contact_id = ?2");
+      exec("DELETE FROM checkins WHERE contact_id = ?2 AND ?1 = ?1");
+      exec("DELETE FROM contacts WHERE id = ?2 AND ?1 = ?1");
+      // An opt-out recorded on the merged contact stays her current SMS choice.
+      {
+        SQLite::Statement st(conn_.db(), "SELECT status FROM contacts WHERE id = ?1");
+        st.bind(1, keep);
+        if (st.executeStep() && st.getColumn(0).getString() == "opted_out") {
+          SQLite::Statement c(conn_.db(),
+                              "INSERT INTO consents (contact_id, session_id, purpose, granted, "
+                              "created_at) VALUES (?1, NULL, 'sms', 0, ?2)");
+          c.bind(1, keep);
+          c.bind(2, now);
+          c.exec();
+        }
+      }
+    });
+  }
+
+  std::vector<CaseRecord> cases_with_failing_alert(int limit) override {
+    return guarded("cases_with_failing_alert", [&] {
+      std::vector<CaseRecord> out;
+      if (limit <= 0) return out;
+      // Open cases whose current rung's alert has failed at least once (a transport error, a
+      // refusal, a dead letter, a failed delivery report) and has not been sent since.
+      SQLite::Statement st(conn_.db(),
+                           "SELECT " + std::string(kCaseColumns) +
+                               " FROM cases WHERE status = 'open' AND rung > 0 AND EXISTS "
+                               "(SELECT 1 FROM outbox o WHERE o.dedupe_key = 'alert:' || "
+                               "cases.reference || ':' || cases.rung AND ((o.status IN "
+                               "('pending', 'dead', 'expired') AND o.last_error != '') OR "
+                               "o.delivery_status IN ('failed', 'rejected', 'undelivered'))) "
+                               "ORDER BY id LIMIT ?1");
+      st.bind(1, limit);
+      while (st.executeStep()) out.push_back(case_from(st));
+      return out;
+    });
+  }
+
+  bool outbox_resend(std::int64_t id, Millis now) override {
+    return guarded("outbox_resend", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "UPDATE outbox SET status = 'pending', attempts = 0, not_before = ?2, "
+                           "expires_at = 0, lease_until = 0, last_error = 'resend by operator' "
+                           "WHERE id = ?1 AND status IN ('dead', 'expired', 'unconfirmed')");
+      st.bind(1, id);
+      st.bind(2, now);
+      return st.exec() > 0;
+    });
+  }
+
   MetricsSnapshot metrics_snapshot() override {
     return guarded("metrics_snapshot", [&] {
       MetricsSnapshot m;
@@ -1198,6 +1372,7 @@ class SqliteTx final : public Tx {
         if (status == "unconfirmed") m.unconfirmed = n;
         m.outbox_by_status.emplace_back(status, n);
       }
+      m.failing_alerts = static_cast<std::int64_t>(cases_with_failing_alert(1'000'000).size());
       m.delivery_failures = conn_.db()
                                 .execAndGet(
                                     "SELECT COUNT(*) FROM outbox WHERE delivery_status IN "
@@ -1971,6 +2146,8 @@ class SqliteTx final : public Tx {
       n.sessions += static_cast<std::int64_t>(sessions.size());
       if (remove) {
         for_each_id("DELETE FROM notes WHERE case_id = ?1", cases);
+        for_each_id("UPDATE consents SET case_id = NULL WHERE case_id = ?1", cases);
+        for_each_id("DELETE FROM answers WHERE case_id = ?1", cases);
         for_each_id("DELETE FROM cases WHERE id = ?1", cases);
         drop_sessions(sessions);
       }

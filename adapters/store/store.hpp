@@ -76,6 +76,7 @@ struct MetricsSnapshot {
   std::int64_t delivery_failures = 0;  // outbox rows whose delivery report failed or rejected
   std::map<std::string, std::int64_t> open_cases;  // status open, by severity
   Millis oldest_open_case_at = 0;                  // 0 = none
+  std::int64_t failing_alerts = 0;  // open cases whose current alert is failing (SAFETY W6)
 };
 
 // Operations available to a job inside its transaction. Only valid during Job's call.
@@ -238,6 +239,34 @@ class Tx {
   virtual std::vector<StatFact> stat_facts(Millis from, Millis to) = 0;
 
   virtual MetricsSnapshot metrics_snapshot() = 0;
+
+  // --- SAFETY W1-W6 (schema 4)
+  // Active sessions of a channel with no hop since `idle_before`, oldest first.
+  virtual std::vector<SessionRecord> idle_sessions(std::string_view channel, Millis idle_before,
+                                                   int limit) = 0;
+  // Her newest session of the channel that ended unfinished ("incomplete"), updated at or after
+  // `since` (the one a USSD resume may offer back).
+  virtual std::optional<SessionRecord> find_dropped_session(std::int64_t contact_id,
+                                                            std::string_view channel,
+                                                            Millis since) = 0;
+  // Answers and consents of the session not yet tied to a case become the case's (SAFETY W2).
+  virtual void bind_session_to_case(std::int64_t session_id, std::int64_t case_id) = 0;
+  // Her consent for a purpose as given FOR THIS CASE: nullopt when never asked there; when she
+  // answered more than once, the most restrictive answer (SAFETY W2).
+  virtual std::optional<bool> case_consent(std::int64_t case_id, std::string_view purpose) = 0;
+  // The newest answer given for this case (e.g. "district", "call_time"), or "".
+  virtual std::string case_answer(std::int64_t case_id, std::string_view key) = 0;
+  // Re-keys a contact (a number stored under a non-canonical form, SAFETY W1).
+  virtual void set_contact_pseudonym(std::int64_t contact_id, std::string_view pseudonym,
+                                     Millis now) = 0;
+  // Moves everything of contact `drop` to `keep` and deletes `drop`; an opt-out of either wins,
+  // the later quiet period wins.
+  virtual void merge_contact_into(std::int64_t keep, std::int64_t drop, Millis now) = 0;
+  // Open cases whose current rung's SMS alert has failed and not been sent since (SAFETY W6).
+  virtual std::vector<CaseRecord> cases_with_failing_alert(int limit) = 0;
+  // `rabta outbox resend ID`: a dead, expired or unconfirmed row goes back to pending now with
+  // its attempts reset. False when there is no such row in one of those states.
+  virtual bool outbox_resend(std::int64_t id, Millis now) = 0;
 
   // Small settings of rabta's own in the meta table (e.g. "sealed_key_id"); "" when unset.
   virtual std::string meta(std::string_view key) = 0;
