@@ -11,6 +11,13 @@ namespace rabta::gateway {
 
 using flows::StepResult;
 
+namespace {
+// A weekly check-in whose reply was unclear once carries this as its answer while still open.
+constexpr const char* kUnclearAnswer = "unclear";
+// The check-in menu's "I would like to talk" (the same three choices on every channel, W3).
+constexpr int kTalkOption = 2;
+}  // namespace
+
 SmsService::SmsService(std::shared_ptr<const flows::Engine> engine,
                        std::shared_ptr<const SmsTexts> texts, SmsPolicy policy,
                        SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
@@ -219,22 +226,36 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
                                  " has an unreadable state");
       result = with_unique_reference(tx, [&] { return engine_->step(*state, in.text, ids_); });
       out.outcome = "step";
-    } else if (const int option =
-                   tx.open_checkin(contact.id) ? texts_->match_checkin_answer(normalised) : 0;
-               option > 0) {
-      // Her answer to the weekly check-in SMS: the check-in question, answered.
-      result = with_unique_reference(tx, [&] {
-        StepResult first = engine_->start_at(texts_->checkin_node, language, ids_);
-        StepResult next = engine_->step(first.state, std::to_string(option), ids_);
-        next.effects.insert(next.effects.begin(), first.effects.begin(), first.effects.end());
-        return next;
-      });
-      out.outcome = "checkin answer";
+    } else if (auto open = tx.open_checkin(contact.id)) {
+      // Her answer to the weekly check-in SMS, read whole (SAFETY W3). Unclear ("theek nahi",
+      // two options, a negation) gets one clarifying question, never "fine"; unclear again
+      // after it is read as "I would like to talk", so that a person looks.
+      const CheckinReading reading = texts_->read_checkin_answer(normalised);
+      int option = reading.option;
+      if (option == 0 && open->answer != kUnclearAnswer) {
+        open->answer = kUnclearAnswer;  // still open: the clarifying question is asked once
+        tx.update_checkin(*open);
+        reply = texts_->text("checkin_clarify",
+                             language.empty() ? settings.default_language : language,
+                             settings.default_language);
+        out.outcome = "checkin unclear";
+      } else {
+        if (option == 0) option = kTalkOption;
+        result = with_unique_reference(tx, [&] {
+          StepResult first = engine_->start_at(texts_->checkin_node, language, ids_);
+          StepResult next = engine_->step(first.state, std::to_string(option), ids_);
+          next.effects.insert(next.effects.begin(), first.effects.begin(), first.effects.end());
+          return next;
+        });
+        out.outcome = reading.option > 0 ? "checkin answer" : "checkin unclear twice";
+      }
     } else {
       result = with_unique_reference(tx, [&] { return engine_->start(language, ids_); });
       out.outcome = "new conversation";
     }
-    if (session.id == 0) {  // a new conversation
+    if (!result) {
+      // Only the clarifying question: no conversation starts.
+    } else if (session.id == 0) {  // a new conversation
       session.provider = in.channel;
       session.provider_session_id = "sms-" + std::to_string(inbound_id);
       session.contact_id = contact.id;
@@ -244,20 +265,23 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
       session.updated_at = now;
       session.id = tx.insert_session(session);
     }
-    record_effects(tx, *result, session,
-                   {now, sessions_.quiet_period, sessions_.checkin_answer_key, in.phone, &cipher_});
-    reply = reply_text(contact, *result);
-    session.state = result->state.to_json();
-    session.last_reply = reply;
-    session.hop_count += 1;
-    session.status = session_status_for(*result);
-    session.updated_at = now;
-    if (result->end) {
-      session.ended_at = now;
-      session.end_reason = flows::to_string(result->outcome);
+    if (result) {
+      record_effects(
+          tx, *result, session,
+          {now, sessions_.quiet_period, sessions_.checkin_answer_key, in.phone, &cipher_});
+      reply = reply_text(contact, *result);
+      session.state = result->state.to_json();
+      session.last_reply = reply;
+      session.hop_count += 1;
+      session.status = session_status_for(*result);
+      session.updated_at = now;
+      if (result->end) {
+        session.ended_at = now;
+        session.end_reason = flows::to_string(result->outcome);
+      }
+      tx.update_session(session);
+      out.session = session.id;
     }
-    tx.update_session(session);
-    out.session = session.id;
   }
 
   out.ucs2 = flows::measure(reply).encoding == flows::Encoding::ucs2;

@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -56,21 +58,83 @@ KeywordMatch SmsTexts::match_keyword(const std::string& normalised) const {
   return {};
 }
 
-int SmsTexts::match_checkin_answer(const std::string& normalised) const {
-  // Longest word first, so that "theek nahin" is not read as "theek".
-  int best = 0;
-  std::size_t best_len = 0;
-  for (const auto& [option, words] : checkin_answers) {
-    if (normalised == std::to_string(option) ||
-        starts_with_word(normalised, std::to_string(option)))
-      return option;
-    for (const auto& w : words)
-      if (starts_with_word(normalised, w) && w.size() > best_len) {
-        best = option;
-        best_len = w.size();
-      }
+std::vector<std::string> answer_tokens(const std::string& normalised) {
+  std::vector<std::string> out;
+  std::u32string word;
+  auto flush = [&] {
+    if (!word.empty()) out.push_back(flows::utf8_encode(word));
+    word.clear();
+  };
+  for (const char32_t c : flows::utf8_decode(normalised)) {
+    const bool latin = c >= U'a' && c <= U'z';
+    const bool digit = c >= U'0' && c <= U'9';
+    // Urdu and Arabic letters (not punctuation such as ، ؛ ؟ ۔), and their combining marks.
+    const bool arabic = (c >= U'\u0621' && c <= U'\u064A') || (c >= U'\u064B' && c <= U'\u065F') ||
+                        c == U'\u0670' || (c >= U'\u0671' && c <= U'\u06D3') ||
+                        c == U'\u06D5' || (c >= U'\u06EE' && c <= U'\u06EF') ||
+                        (c >= U'\u06FA' && c <= U'\u06FF');
+    if (c == U'\'' || c == U'\u2019') continue;  // "don't" -> "dont"
+    if (latin) {
+      if (!word.empty() && word.back() == c) continue;  // "theeek" -> "thek"
+      word.push_back(c);
+    } else if (digit || arabic) {
+      word.push_back(c);
+    } else {
+      flush();
+    }
   }
-  return best;
+  flush();
+  return out;
+}
+
+namespace {
+
+// True when `phrase` (its tokens) occurs as consecutive tokens of `tokens`.
+bool has_phrase(const std::vector<std::string>& tokens, const std::vector<std::string>& phrase) {
+  if (phrase.empty() || phrase.size() > tokens.size()) return false;
+  for (std::size_t i = 0; i + phrase.size() <= tokens.size(); ++i)
+    if (std::equal(phrase.begin(), phrase.end(), tokens.begin() + static_cast<long>(i)))
+      return true;
+  return false;
+}
+
+bool has_any(const std::vector<std::string>& tokens, const std::vector<std::string>& phrases) {
+  return std::any_of(phrases.begin(), phrases.end(), [&](const std::string& p) {
+    return has_phrase(tokens, answer_tokens(p));
+  });
+}
+
+}  // namespace
+
+CheckinReading SmsTexts::read_checkin_answer(const std::string& normalised) const {
+  const std::vector<std::string> tokens = answer_tokens(normalised);
+  CheckinReading r;
+  if (tokens.empty()) {
+    r.unclear = true;
+    return r;
+  }
+  std::set<int> meant;
+  for (const auto& [option, words] : checkin_answers) {
+    if (std::find(tokens.begin(), tokens.end(), std::to_string(option)) != tokens.end())
+      meant.insert(option);
+    if (has_any(tokens, words)) meant.insert(option);
+  }
+  // Other numbers ("4", "12") are not an option: unclear, not ignored.
+  const bool other_number = std::any_of(tokens.begin(), tokens.end(), [&](const std::string& t) {
+    return flows::all_digits(t) && !checkin_answers.count(std::atoi(t.c_str()));
+  });
+  // "theek nahi", "not ok", "ٹھیک نہیں": a negation turns any answer around, wherever it stands.
+  if (has_any(tokens, negations) || has_any(tokens, unclear_words) || other_number ||
+      meant.size() != 1) {
+    r.unclear = true;
+    return r;
+  }
+  r.option = *meant.begin();
+  return r;
+}
+
+int SmsTexts::match_checkin_answer(const std::string& normalised) const {
+  return read_checkin_answer(normalised).option;
 }
 
 const std::string& SmsTexts::text(const std::string& name, const std::string& language,
@@ -110,6 +174,11 @@ SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& tem
         for (const auto& [k, v] : *tab) {
           const std::string ks(k.str());
           if (ks == "node" || ks == "answer_key") continue;
+          if (ks == "negations" || ks == "unclear") {
+            (ks == "negations" ? t.negations : t.unclear_words) =
+                words_of(f, v, "[checkin_answers] " + ks, errors);
+            continue;
+          }
           int option = 0;
           try {
             option = std::stoi(ks);

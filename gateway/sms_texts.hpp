@@ -24,16 +24,34 @@ struct KeywordMatch {
   std::string language;  // the language of the word that matched
 };
 
+// How her SMS reply to the weekly check-in reads (SAFETY W3): one of the menu's options, or
+// unclear (a negation such as "theek nahi", words of two options, nothing recognisable), which
+// gets one clarifying question and is never read as "fine".
+struct CheckinReading {
+  int option = 0;        // 1.. when the whole message means exactly one option
+  bool unclear = false;  // option == 0: ask once which she means
+};
+
+// Splits a normalised message into words: letters and digits only (punctuation, Urdu
+// punctuation and symbols separate words; an apostrophe is dropped, so "don't" is "dont"), and a
+// run of one repeated Latin letter counts once ("theeek" = "thek", "nahiii" = "nahi").
+std::vector<std::string> answer_tokens(const std::string& normalised);
+
 struct SmsTexts {
   std::vector<Keyword> keywords;
   std::string checkin_node;                                 // "flow:node" of the check-in question
   std::string answer_key;                                   // the answer that question saves
   std::map<int, std::vector<std::string>> checkin_answers;  // option number -> normalised words
+  std::vector<std::string> negations;  // [checkin_answers] negations: "nahi", "not", "نہیں", ...
+  std::vector<std::string> unclear_words;  // [checkin_answers] unclear: "bad", "pareshan", ...
   std::map<std::string, flows::Translated> templates;
 
   // `normalised` is flows::normalise_input of her message. Matches a word at its start.
   KeywordMatch match_keyword(const std::string& normalised) const;
-  // The check-in option her reply means (digits or words), 0 when none.
+  // The check-in option her reply means, read as a whole (digits or words, any order); a
+  // negation, an unclear word or two different options make it unclear (SAFETY W3).
+  CheckinReading read_checkin_answer(const std::string& normalised) const;
+  // read_checkin_answer's option (0 when unclear or none).
   int match_checkin_answer(const std::string& normalised) const;
   const std::string& text(const std::string& name, const std::string& language,
                           const std::string& fallback) const;
@@ -41,7 +59,8 @@ struct SmsTexts {
 
 // Template names every deployment needs.
 inline const std::vector<std::string> required_templates = {
-    "checkin_prompt", "checkin_reminder", "checkin_dial", "opt_out", "opt_in", "closing"};
+    "checkin_prompt", "checkin_reminder", "checkin_dial", "checkin_clarify",
+    "opt_out",        "opt_in",           "closing"};
 
 // Reads and checks both files against the flows. Problems as "file:line: reason" in `errors`.
 SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& templates_path,

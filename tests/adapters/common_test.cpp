@@ -277,10 +277,13 @@ TEST(NormaliseMsisdn, Spellings) {
   EXPECT_EQ(normalise_msisdn("+254 (700) 000-001"), "+254700000001");
 }
 
-TEST(NormaliseMsisdn, OtherShapesKeepTheirDigits) {
-  EXPECT_EQ(normalise_msisdn("254700000001"), "254700000001");
-  EXPECT_EQ(normalise_msisdn("0300123456"), "0300123456");  // 10 digits: not PK local form
-  EXPECT_EQ(normalise_msisdn("04001234567"), "04001234567");
+TEST(NormaliseMsisdn, OtherShapesBecomeE164OrAreRefused) {
+  // SAFETY W1: every accepted shape comes out as E.164 with '+'; nothing keeps a second form.
+  EXPECT_EQ(normalise_msisdn("254700000001"), "+254700000001");  // international without '+'
+  EXPECT_EQ(normalise_msisdn("0300123456"), "+92300123456");     // 9-digit national (landline)
+  EXPECT_EQ(normalise_msisdn("0300.1234567"), "+923001234567");  // dots as separators
+  EXPECT_EQ(normalise_msisdn("+9230012345678"), "");  // +92 with 11 national digits
+  EXPECT_EQ(normalise_msisdn("030012345678"), "");    // one digit too many for a national number
 }
 
 TEST(NormaliseMsisdn, RejectsGarbage) {
@@ -292,7 +295,7 @@ TEST(NormaliseMsisdn, RejectsGarbage) {
   EXPECT_EQ(normalise_msisdn("+92abc300"), "");
   EXPECT_EQ(normalise_msisdn("92+300"), "");
   EXPECT_EQ(normalise_msisdn("++92300"), "");
-  EXPECT_EQ(normalise_msisdn("0300.1234567"), "");
+  EXPECT_EQ(normalise_msisdn("8001"), "");  // a short code
 }
 
 // ---------------------------------------------------------------- Pseudonymizer

@@ -162,8 +162,11 @@ TEST(UssdEndToEnd, ReportsAndCheckInsSurviveSigkillAndRestart) {
                               {"phoneNumber", "+923001110005"}}))
                   .status,
               200);
+    // Hanging up raised the interrupted report (SAFETY W4); dialling again shows the ordinary
+    // first screen, and the report is offered back only once she picks "Tell us something".
     Caller e2(rabta, "e2e-e2", "+923001110005");
-    EXPECT_EQ(e2.dial(), "CON Continue where you left off?\n1. Yes\n2. Start again");
+    EXPECT_EQ(e2.dial().rfind("CON Health and well-being", 0), 0u);
+    EXPECT_EQ(e2.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
     EXPECT_EQ(e2.press("1"), "CON When?\n1. Today\n2. This week\n3. Earlier");
     e2.press("1");
     e2.press("1");
@@ -223,8 +226,9 @@ TEST(UssdEndToEnd, ReportsAndCheckInsSurviveSigkillAndRestart) {
     }
     EXPECT_EQ(
         db.execAndGet("SELECT count(*) FROM cases WHERE category = 'interrupted_report'").getInt(),
-        1)
-        << "the quick-exited report is still raised";
+        2)
+        << "the quick-exited report and the dropped one (raised when she hung up, finished when "
+           "she resumed it: one case) are raised";
     EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sessions WHERE provider_session_id = 'e2e-e1' "
                             "AND status = 'resumed'")
                   .getInt(),

@@ -334,9 +334,9 @@ TEST_F(CaseworkerApiTest, ExportNeedsItsOwnPermissionAndCarriesNoAnswersNotesOrN
   // EXPCCC's caller agreed to a referral: only her district may leave with the export.
   const auto res = g.store->run([&](store::Tx& tx) {
     const auto c = tx.find_case("EXPCCC");
-    tx.insert_consent({c->contact_id, 0, "referral_ngo", true, kStart});
+    tx.insert_consent({c->contact_id, 0, "referral_ngo", true, kStart, c->id});
     const auto b = tx.find_case("EXPBBB");
-    tx.insert_consent({b->contact_id, 0, "referral_police", false, kStart});
+    tx.insert_consent({b->contact_id, 0, "referral_police", false, kStart, b->id});
   });
   ASSERT_TRUE(res.ok) << res.error;
   ASSERT_EQ(
@@ -623,7 +623,7 @@ TEST_F(CaseworkerApiTest, DetailShowsAnswersConsentsAndTheNumberOnlyWithCallback
       c.created_at = kStart;
       c.team = "team_a";
       c.next_alert_at = kStart + kSla;
-      tx.insert_case(c);
+      tx.bind_session_to_case(session, tx.insert_case(c));
     });
     ASSERT_TRUE(res.ok) << res.error;
   };

@@ -168,7 +168,11 @@ TEST(EnrolmentCsv, PhoneNumbers) {
   EXPECT_EQ(accept_one(h, "+12345678,ur,1,10-14,ussd").phone, "+12345678");  // 8 digits
   EXPECT_EQ(accept_one(h, "+123456789012345,ur,1,10-14,ussd").phone, "+123456789012345");  // 15
 
-  for (const char* bad : {"3001234567", "923001234567", "+1234567", "+1234567890123456",
+  // SAFETY W1: without '+' and without the national 0 are her number too.
+  EXPECT_EQ(accept_one(h, "3001234567,ur,1,10-14,ussd").phone, "+923001234567");
+  EXPECT_EQ(accept_one(h, "923001234567,ur,1,10-14,ussd").phone, "+923001234567");
+  EXPECT_EQ(accept_one(h, "tel:+92 300 1234567,ur,1,10-14,ussd").phone, "+923001234567");
+  for (const char* bad : {"300123456", "+1234567", "+1234567890123456",
                           "0300-CALL-ME", "+92 300 1234567 ext 2", "3.00123E+11"}) {
     EXPECT_EQ(reject_reason(h, std::string("\"") + bad + "\",ur,1,10-14,ussd"),
               "phone: not a valid number")

@@ -273,7 +273,7 @@ TEST_F(RosterFile, DuplicatePhoneNumbersEvenSpelledDifferently) {
 
 TEST_F(RosterFile, InvalidPhoneNumbersAreReportedWithoutTheNumber) {
   for (const std::string bad :
-       {"12345", "+92300abc0101", "+1234567", "+1234567890123456", "923000000101", ""}) {
+       {"12345", "+92300abc0101", "+1234567", "+1234567890123456", "9230000001", ""}) {
     std::string team = kTeam;
     team.replace(team.find("\"+923000000101\""), 15, "\"" + bad + "\"");
     const std::string text = kSla + team + kCatchAll;
@@ -288,7 +288,10 @@ TEST_F(RosterFile, InvalidPhoneNumbersAreReportedWithoutTheNumber) {
   std::string team = kTeam;
   team.replace(team.find(", phone = \"+923000000101\""), 25, "");
   expect_one_error(kSla + team + kCatchAll, "name = \"Cw\"", "member 'Cw': missing 'phone'");
-  // A local Pakistani number is normalised.
+  // A local Pakistani number is normalised, and so is one without '+' (SAFETY W1).
+  team = kTeam;
+  team.replace(team.find("\"+923000000101\""), 15, "\"923000000101\"");
+  EXPECT_EQ(load(kSla + team + kCatchAll).teams.at(0).members.at(0).phone, "+923000000101");
   team = kTeam;
   team.replace(team.find("\"+923000000101\""), 15, "\"0300-0000101\"");
   const Roster r = load(kSla + team + kCatchAll);

@@ -105,7 +105,29 @@ TEST(UssdService, TheChosenLanguageIsRememberedForHerNextSession) {
       "CON Sehat aur khairiyat\n1. Hafta-waar rabta\n2. Kuch batayen\n3. Mufeed number\n4. Zubaan");
 }
 
-TEST(UssdService, ADroppedSessionCanBeResumedWithinTheWindow) {
+TEST(UssdService, ADroppedSessionIsOfferedBackOnlyAfterSheChoosesTheSameEntry) {
+  test::Gateway g;
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("3");
+  p.press("2");
+  p.press("1");  // at "When?"
+  g.http.post(g.events_url(), test::form({{"sessionId", "s1"}, {"status", "Incomplete"}}));
+  // SAFETY W4: whoever dials next sees the ordinary first screen, never "Continue ...?".
+  Phone q{g, "s2"};
+  EXPECT_EQ(q.dial(), "CON Health and well-being\n1. Weekly check-in\n2. Tell us something\n"
+                      "3. Useful numbers\n4. Language");
+  EXPECT_EQ(q.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
+  EXPECT_EQ(q.press("1"), "CON When?\n1. Today\n2. This week\n3. Earlier");
+  EXPECT_EQ(g.text("SELECT status FROM sessions WHERE provider_session_id = 's1'"), "resumed");
+  // Dialling again drops s2; its report is the same case (raised once), offered back again.
+  Phone r{g, "s3"};
+  EXPECT_EQ(r.dial().rfind("CON Health and well-being", 0), 0u);
+  EXPECT_EQ(r.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
+  EXPECT_EQ(g.count("cases"), 1);
+}
+
+TEST(UssdService, ResumeIsNotOfferedForAnotherEntry) {
   test::Gateway g;
   Phone p{g, "s1"};
   p.dial();
@@ -114,13 +136,9 @@ TEST(UssdService, ADroppedSessionCanBeResumedWithinTheWindow) {
   p.press("1");  // at "When?"
   g.http.post(g.events_url(), test::form({{"sessionId", "s1"}, {"status", "Incomplete"}}));
   Phone q{g, "s2"};
-  EXPECT_EQ(q.dial(), "CON Continue where you left off?\n1. Yes\n2. Start again");
-  EXPECT_EQ(q.press("1"), "CON When?\n1. Today\n2. This week\n3. Earlier");
-  EXPECT_EQ(g.text("SELECT status FROM sessions WHERE provider_session_id = 's1'"), "resumed");
-  // Once resumed, the old session is not offered again.
-  Phone r{g, "s3"};
-  EXPECT_EQ(r.dial().rfind("CON Continue where you left off?", 0), 0u)
-      << "s2 is now the unfinished one";
+  q.dial();
+  EXPECT_EQ(q.press("1"), "CON How are you this week?\n1. Fine\n2. I would like to talk\n"
+                          "3. I need help now");
 }
 
 TEST(UssdService, NoResumeOfferAfterTheWindowOrAfterAQuickExit) {

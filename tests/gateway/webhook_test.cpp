@@ -242,6 +242,7 @@ class WebhookDispatcherTest : public ::testing::Test {
       k.id = tx.insert_case(k);
       if (referral) tx.insert_consent({c.id, sid, "referral_ngo", *referral, now()});
       if (callback) tx.insert_consent({c.id, sid, "callback", *callback, now()});
+      tx.bind_session_to_case(sid, k.id);  // what she said in this session is this case's
     });
     EXPECT_TRUE(r.ok) << r.error;
     return k;
@@ -249,7 +250,7 @@ class WebhookDispatcherTest : public ::testing::Test {
 
   void set_consent(const store::CaseRecord& k, const std::string& purpose, bool granted) {
     const auto r = store->run([&](store::Tx& tx) {
-      tx.insert_consent({k.contact_id, k.session_id, purpose, granted, now()});
+      tx.insert_consent({k.contact_id, k.session_id, purpose, granted, now(), k.id});
     });
     ASSERT_TRUE(r.ok) << r.error;
   }
