@@ -164,7 +164,12 @@ class Recorder {
 struct Claimed {
   store::OutboxRecord row;
   std::optional<store::ContactRecord> contact;
+  bool alert = false;        // a responder's case alert (cause "case:<ref>")
+  std::string case_status;   // its case's status when claimed ("" = no such case)
 };
+
+// SAFETY W6: a case alert that fails is retried at least this often while its case is open.
+constexpr std::int64_t kAlertRetryCapMs = 60'000;
 
 }  // namespace
 
@@ -261,8 +266,12 @@ Dispatcher::PassResult Dispatcher::pass() {
       auto rows = tx.claim_outbox(now, lease_until, limits[i], sms_kind(channels_[i].name));
       claimed_per_channel[i] = rows.size();
       for (auto& row : rows) {
-        Claimed c{std::move(row), std::nullopt};
+        Claimed c{std::move(row), std::nullopt, false, ""};
         if (c.row.contact_id != 0) c.contact = tx.find_contact_by_id(c.row.contact_id);
+        if (c.row.contact_id == 0 && c.row.cause.rfind("case:", 0) == 0) {
+          c.alert = true;
+          if (const auto k = tx.find_case(c.row.cause.substr(5))) c.case_status = k->status;
+        }
         claimed.push_back(std::move(c));
       }
     }
@@ -283,6 +292,7 @@ Dispatcher::PassResult Dispatcher::pass() {
     std::size_t channel;
     std::int64_t id;
     int attempts;
+    bool alert;
   };
   std::vector<Send> sends;
   std::vector<sms::HttpCall> calls;
@@ -301,6 +311,14 @@ Dispatcher::PassResult Dispatcher::pass() {
       continue;
     }
     const auto index = static_cast<std::size_t>(ch - channels_.begin());
+    if (c.alert && c.case_status != store::case_status::open) {
+      // Someone acknowledged (or closed) the case: the alert has done its work.
+      spdlog::info("outbox {} via {}: alert cancelled: the case is {}", row.id, ch->name,
+                   c.case_status.empty() ? "gone" : c.case_status);
+      records.dead(row.id, "cancelled: case " + (c.case_status.empty() ? "gone" : c.case_status),
+                   now);
+      continue;
+    }
 
     const auto payload = read_sms_payload(row, cipher_);
     if (!payload) {
@@ -343,7 +361,7 @@ Dispatcher::PassResult Dispatcher::pass() {
       ++result.dead;
       continue;
     }
-    sends.push_back({index, row.id, row.attempts});
+    sends.push_back({index, row.id, row.attempts, c.alert});
     buckets_[index].take(1);
   }
 
@@ -370,7 +388,19 @@ Dispatcher::PassResult Dispatcher::pass() {
         ++result.sent;
         break;
       case sms::SendOutcome::retry:
-        if (s.attempts >= options_.max_attempts) {
+        if (s.alert) {
+          // SAFETY W6: an alert is never given up while its case is open and unacknowledged
+          // (the dispatcher cancels it once it is not); the escalation pass alerts the next
+          // rung at once while this one keeps trying.
+          const std::int64_t wait =
+              backoff_ms(s.attempts, options_.backoff_base,
+                         std::min(options_.backoff_cap, std::chrono::milliseconds(kAlertRetryCapMs)),
+                         random01_());
+          spdlog::warn("outbox {} via {}: alert failed, retry in {} ms (attempt {}): {}", s.id,
+                       ch.name, wait, s.attempts, sr.error);
+          records.retry(s.id, done_at + wait, sr.error, done_at);
+          ++result.retried;
+        } else if (s.attempts >= options_.max_attempts) {
           spdlog::warn("outbox {} via {}: dead after {} attempts: {}", s.id, ch.name, s.attempts,
                        sr.error);
           records.dead(s.id, "attempts exhausted: " + sr.error, done_at);

@@ -26,10 +26,11 @@ const Team* team_named(const Roster& roster, const std::string& name) {
   return nullptr;
 }
 
-const Member* supervisor_of(const Team& team) {
-  for (const auto& m : team.members)
-    if (m.name == team.supervisor) return &m;
-  return nullptr;
+// The team a case was routed to: routing is a pure function of the case (district, category,
+// severity), so the ladder is always the routed team's even after a fallback team took it.
+const Team* routed_team(const Roster& roster, const store::CaseRecord& c) {
+  if (const Team* t = route_case(roster, c.district, c.category, c.severity)) return t;
+  return team_named(roster, c.team);
 }
 
 }  // namespace
@@ -93,11 +94,32 @@ Escalation::Result Escalation::run_once() {
   });
   if (!routed.ok) spdlog::error("routing cases failed: {}", routed.error);
 
-  // 2. The ladder: whoever is due is alerted, and the next rung is timed by the SLA.
   const LocalTime local = to_local(now, options_.zone);
+
+  // 2. SAFETY W6: an alert that cannot be delivered does not wait for the SLA: the next rung is
+  // alerted now (the failing alert keeps retrying while the case is open). Past the end of the
+  // ladder the SLA paces the repeats, so a dead aggregator does not flood the outbox.
+  const auto failing = store_.run([&](store::Tx& tx) {
+    for (auto c : tx.cases_with_failing_alert(options_.batch)) {
+      ++result.failing;
+      if (c.next_alert_at <= now) continue;  // due anyway
+      const Team* team = routed_team(roster, c);
+      if (!team || static_cast<std::size_t>(c.rung) >= escalation_ladder(roster, *team, local).size())
+        continue;
+      c.next_alert_at = now;
+      tx.update_case(c);
+      tx.append_audit(now, "system", "case.alert_failed", c.reference,
+                      "rung " + std::to_string(c.rung) + ", next rung now");
+      spdlog::warn("case {}: the alert to rung {} is failing: alerting the next rung now",
+                   c.reference, c.rung);
+    }
+  });
+  if (!failing.ok) spdlog::error("checking failing alerts failed: {}", failing.error);
+
+  // 3. The ladder: whoever is due is alerted, and the next rung is timed by the SLA.
   const auto alerted = store_.run([&](store::Tx& tx) {
     for (auto c : tx.cases_due_for_alert(now, options_.batch)) {
-      const Team* team = team_named(roster, c.team);
+      const Team* team = routed_team(roster, c);
       if (!team) {
         spdlog::error("case {}: team '{}' is no longer in the roster", c.reference, c.team);
         c.next_alert_at = now + ack_sla(roster, c.severity).count();
@@ -105,19 +127,26 @@ Escalation::Result Escalation::run_once() {
         continue;
       }
       const int rung = c.rung + 1;
-      std::optional<Member> who = ladder_rung(*team, rung, local);
-      // Past the last rung the supervisor is alerted again: a case is never left to go silent.
-      if (!who)
-        if (const Member* s = supervisor_of(*team)) who = *s;
-      if (!who) continue;
+      const std::vector<Rung> ladder = escalation_ladder(roster, *team, local);
+      if (ladder.empty()) continue;
+      // Past the last rung the last one is alerted again: a case is never left to go silent.
+      const Rung& who = ladder[std::min(ladder.size(), static_cast<std::size_t>(rung)) - 1];
+      if (who.team != c.team) {
+        // The fallback team takes the case: its people can see and acknowledge it.
+        tx.append_audit(now, "system", "case.fallback", c.reference,
+                        "team " + c.team + " to " + who.team);
+        c.team = who.team;
+      }
       SmsPayload p;
-      p.to = who->phone;
+      p.to = who.member.phone;
       p.text = alert_text(roster, c.reference, c.severity);
       p.solicited = true;  // a responder, not a woman: her window rules do not apply
       p.purpose = "alert";
       const std::string key = "alert:" + c.reference + ":" + std::to_string(rung);
+      // No expiry: the dispatcher retries it while the case is open and unacknowledged, and
+      // cancels it once someone acknowledged (SAFETY W6).
       if (tx.insert_outbox(make_sms_outbox(options_.channel, key, "case:" + c.reference, 0, p, now,
-                                           now, ack_sla(roster, c.severity).count(), cipher_)))
+                                           now, 0, cipher_)))
         ++result.alerts;
       c.rung = rung;
       c.next_alert_at = now + ack_sla(roster, c.severity).count();

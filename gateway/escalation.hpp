@@ -34,6 +34,7 @@ class Escalation {
     int alerts = 0;    // SMS alerts queued
     int webhooks = 0;  // webhook events queued
     int unrouted = 0;  // cases no route matched (a config error; logged)
+    int failing = 0;   // open cases whose current alert is failing (SAFETY W6)
   };
   // One pass at the clock's time. Blocks on the store: call from a timer thread.
   Result run_once();

@@ -83,6 +83,11 @@ int main(int argc, char** argv) {
                             "only messages in doubt after a crash (never sent twice)");
   outbox_list_cmd->add_option("--limit", limit, "rows")->default_val(50);
   outbox_list_cmd->fallthrough();
+  std::int64_t resend_id = 0;
+  auto* outbox_resend_cmd = outbox_cmd->add_subcommand(
+      "resend", "Send a dead, expired or unconfirmed message again (attempts reset)");
+  outbox_resend_cmd->add_option("id", resend_id, "outbox row id")->required();
+  outbox_resend_cmd->fallthrough();
   outbox_cmd->add_option("--config", outbox_config, "rabta.toml")
       ->required()
       ->check(CLI::ExistingFile);
@@ -208,6 +213,8 @@ int main(int argc, char** argv) {
                                             std::cerr);
   if (*audit_cmd && *verify_cmd)
     return rabta::gateway::audit_verify(audit_config, std::cout, std::cerr);
+  if (*outbox_cmd && *outbox_resend_cmd)
+    return rabta::gateway::outbox_resend(outbox_config, resend_id, std::cout, std::cerr);
   if (*outbox_cmd)
     return rabta::gateway::outbox_list(outbox_config,
                                        dead_only ? "dead" : (unconfirmed_only ? "unconfirmed" : ""),

@@ -89,6 +89,9 @@ std::string Metrics::render(const store::StoreStats& st, const store::MetricsSna
   o << "rabta_outbox_oldest_pending_age_seconds "
     << (db.oldest_pending_at > 0 ? static_cast<double>(now_ms - db.oldest_pending_at) / 1000 : 0)
     << '\n';
+  head(o, "rabta_case_alerts_failing", "gauge",
+       "Open cases whose current alert is failing (retried; the next rung is alerted at once).");
+  o << "rabta_case_alerts_failing " << db.failing_alerts << '\n';
   head(o, "rabta_outbox_dead_letters", "gauge",
        "Messages given up on (rabta outbox list --dead): look at each.");
   o << "rabta_outbox_dead_letters " << db.dead_letters << '\n';

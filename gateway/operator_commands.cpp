@@ -168,6 +168,30 @@ int contacts_set_status(const std::string& config_path, const std::string& who,
   return 0;
 }
 
+int outbox_resend(const std::string& config_path, std::int64_t id, std::ostream& out,
+                  std::ostream& err) {
+  auto ctx = open_command_context(config_path, err, false);
+  if (!ctx) return 2;
+  bool done = false;
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const auto r = ctx->store->run([&](store::Tx& tx) {
+    done = tx.outbox_resend(id, now);
+    if (done) tx.append_audit(now, "operator", "outbox.resend", "", "outbox " + std::to_string(id));
+  });
+  if (!r.ok) {
+    err << "rabta outbox resend: " << r.error << "\n";
+    return 2;
+  }
+  if (!done) {
+    err << "rabta outbox resend: no dead, expired or unconfirmed outbox row " << id << "\n";
+    return 1;
+  }
+  out << "outbox " << id << ": pending again; a running rabta sends it at its next pass\n";
+  return 0;
+}
+
 int outbox_list(const std::string& config_path, const std::string& status, int limit,
                 std::ostream& out, std::ostream& err) {
   auto ctx = open_command_context(config_path, err, false);

@@ -19,6 +19,10 @@ int contacts_set_status(const std::string& config_path, const std::string& who,
                         const std::string& status, std::ostream& out, std::ostream& err);
 // Outbound messages and alerts; `status` "" = all, else only that status ("dead",
 // "unconfirmed", ...). Never prints numbers or texts.
+// `rabta outbox resend ID`: a dead, expired or unconfirmed row is sent again (attempts reset).
+// Exit 0 done, 1 no such row in one of those states, 2 config/database error.
+int outbox_resend(const std::string& config_path, std::int64_t id, std::ostream& out,
+                  std::ostream& err);
 int outbox_list(const std::string& config_path, const std::string& status, int limit,
                 std::ostream& out, std::ostream& err);
 

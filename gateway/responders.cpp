@@ -429,7 +429,8 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
   if (!doc) return roster;
   Loader l(path, errors);
   l.known(*doc,
-          {"alert_channel", "alert_template", "outcomes", "sla", "webhook", "teams", "routes"},
+          {"alert_channel", "alert_template", "outcomes", "sla", "webhook", "teams", "routes",
+           "fallback_team"},
           "responders.toml");
 
   if (const auto ch = l.str(*doc, "alert_channel", "responders.toml")) {
@@ -494,6 +495,22 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
     roster.teams.push_back(read_team(l, *t, seen));
   if (roster.teams.empty()) l.error(0, "no [[teams]]: at least one team is needed");
 
+  if (const auto fb = l.str(*doc, "fallback_team", "responders.toml")) {
+    const toml::node& n = *doc->get("fallback_team");
+    const auto t = std::find_if(roster.teams.begin(), roster.teams.end(),
+                                [&](const Team& x) { return x.name == *fb; });
+    if (t == roster.teams.end()) {
+      l.error(n, "fallback_team '" + *fb + "' is not a team in [[teams]]");
+    } else if (t->on_duty_weekdays.size() != 7 || t->on_duty_start_hour != 0 ||
+               t->on_duty_end_hour != 24) {
+      l.error(n, "fallback_team '" + *fb +
+                     "' must be on duty every day, all day (on_duty days mon..sun, hours "
+                     "\"0-24\"): it is who is alerted when another team is not");
+    } else {
+      roster.fallback_team = *fb;
+    }
+  }
+
   std::set<std::string> districts;
   if (const auto it = flows.lists.find("districts"); it != flows.lists.end())
     for (const auto& item : it->second) districts.insert(item.key);
@@ -551,6 +568,44 @@ std::optional<Member> ladder_rung(const Team& team, int rung, const LocalTime& n
     }
   if (static_cast<std::size_t>(rung) > ladder.size()) return std::nullopt;
   return *ladder[static_cast<std::size_t>(rung - 1)];
+}
+
+namespace {
+
+bool team_on_duty(const Team& team, const LocalTime& now) {
+  return std::find(team.on_duty_weekdays.begin(), team.on_duty_weekdays.end(), now.weekday) !=
+             team.on_duty_weekdays.end() &&
+         now.hour >= team.on_duty_start_hour && now.hour < team.on_duty_end_hour;
+}
+
+void add_team_ladder(std::vector<Rung>& out, const Team& team, bool on_duty) {
+  if (on_duty)
+    for (const auto& m : team.members)
+      if (m.role != "supervisor") out.push_back({m, team.name});
+  for (const auto& m : team.members)
+    if (m.name == team.supervisor) {
+      out.push_back({m, team.name});
+      break;
+    }
+}
+
+}  // namespace
+
+std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team, const LocalTime& now) {
+  std::vector<Rung> out;
+  const Team* fallback = nullptr;
+  for (const auto& t : roster.teams)
+    if (!roster.fallback_team.empty() && t.name == roster.fallback_team && t.name != team.name)
+      fallback = &t;
+  const bool on_duty = team_on_duty(team, now);
+  if (on_duty || !fallback) {
+    add_team_ladder(out, team, on_duty);
+    if (fallback) add_team_ladder(out, *fallback, team_on_duty(*fallback, now));
+  } else {
+    add_team_ladder(out, *fallback, team_on_duty(*fallback, now));
+    add_team_ladder(out, team, false);  // her own team's supervisor last
+  }
+  return out;
 }
 
 std::chrono::milliseconds ack_sla(const Roster& roster, const std::string& severity) {

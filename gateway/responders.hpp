@@ -55,6 +55,9 @@ struct Roster {
   std::string alert_channel;  // the [channels.X] that sends SMS alerts
   std::string alert_template = "rabta case {ref}, severity {severity}. Reply ACK {ref}";
   WebhookSink webhook;
+  // SAFETY W6: the always-on team (every day, 0-24) that takes over when a team is off duty or
+  // its ladder is exhausted; "" = none.
+  std::string fallback_team;
   std::vector<std::string> outcomes = {"referred", "resolved", "no_contact", "unsafe_to_contact",
                                        "duplicate"};
 };
@@ -72,6 +75,16 @@ const Team* route_case(const Roster& roster, const std::string& district,
 // the first member on duty, rung 2 = the next, ...), then the team's supervisor; nullopt when
 // the ladder is exhausted. Off duty, the first rung is the supervisor.
 std::optional<Member> ladder_rung(const Team& team, int rung, const LocalTime& now);
+
+// SAFETY W6: the whole escalation ladder of a case routed to `team` at local time `now`. On duty:
+// the team's caseworkers, its supervisor, then the fallback team's on-duty caseworkers and its
+// supervisor. Off duty: the fallback team's ladder first, then the team's own supervisor. With
+// no fallback team: ladder_rung's ladder. Past the end the last rung is alerted again.
+struct Rung {
+  Member member;
+  std::string team;  // the team the member belongs to
+};
+std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team, const LocalTime& now);
 
 // How long a case of this severity may wait for an acknowledgement before the ladder climbs.
 std::chrono::milliseconds ack_sla(const Roster& roster, const std::string& severity);
