@@ -110,6 +110,8 @@ class Gateway {
     return base + config_.africastalking.path + "/events" + (key.empty() ? "" : "?key=" + key);
   }
   std::string db_path() const { return dir.file("rabta.db"); }
+  gateway::UssdService& ussd() { return *service_; }
+  gateway::SmsService& sms() { return *sms_; }
   // Lets registered responders answer alerts by SMS.
   void set_case_service(const gateway::CaseService* cases) { sms_->set_case_service(cases); }
 
