@@ -39,6 +39,7 @@
 #include "gateway/responders.hpp"
 #include "gateway/retention.hpp"
 #include "gateway/scheduler.hpp"
+#include "gateway/enrolment.hpp"
 #include "gateway/sms_service.hpp"
 #include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
@@ -335,6 +336,16 @@ int serve(const ServeOptions& options) {
     so.synchronous_full = config.synchronous_full;
     so.cipher = cipher;
     store = store::open_sqlite_store(so);
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+  // SAFETY W1: contacts stored under another spelling of their number become one.
+  try {
+    const RekeyResult rk = rekey_contacts(*store, *pseudonymizer, *cipher, SystemClock().now_ms());
+    if (rk.rekeyed > 0 || rk.merged > 0)
+      spdlog::info("numbers: {} contacts re-keyed to E.164, {} duplicates merged", rk.rekeyed,
+                   rk.merged);
   } catch (const std::exception& e) {
     spdlog::critical("refusing to start: {}", e.what());
     return 2;

@@ -504,4 +504,47 @@ EnrolmentParse parse_enrolment_csv(std::string_view csv, const EnrolmentRules& r
   return result;
 }
 
+RekeyResult rekey_contacts(store::Store& store, const common::Pseudonymizer& pseudonymizer,
+                           const common::FieldCipher& cipher, std::int64_t now_ms) {
+  RekeyResult result;
+  std::int64_t after = 0;
+  for (;;) {
+    std::vector<store::ContactRecord> page;
+    store.read([&](store::Tx& tx) { page = tx.list_contacts(after, 500); });
+    if (page.empty()) break;
+    after = page.back().id;
+    const auto r = store.run([&](store::Tx& tx) {
+      for (const auto& listed : page) {
+        const auto c = tx.find_contact_by_id(listed.id);  // may have been merged meanwhile
+        if (!c || c->phone_enc.empty()) continue;
+        const auto phone = cipher.decrypt(
+            c->phone_enc, common::FieldCipher::associated_data("contacts", "phone_enc", c->id));
+        if (!phone) continue;
+        const std::string e164 = common::normalise_msisdn(*phone);
+        if (e164.empty()) continue;
+        const std::string canonical = pseudonymizer.pseudonym(e164);
+        // The spellings an earlier rabta keyed as given: without '+', and the national
+        // significant number alone.
+        const std::string digits = e164.substr(1);
+        const std::string& cc = common::default_number_plan().country_code;
+        std::vector<std::string> aliases = {canonical, pseudonymizer.keyed(digits)};
+        if (digits.starts_with(cc)) aliases.push_back(pseudonymizer.keyed(digits.substr(cc.size())));
+        for (const auto& alias : aliases) {
+          if (alias == c->pseudonym) continue;
+          if (const auto other = tx.find_contact(alias); other && other->id != c->id) {
+            tx.merge_contact_into(c->id, other->id, now_ms);
+            ++result.merged;
+          }
+        }
+        if (c->pseudonym != canonical) {
+          tx.set_contact_pseudonym(c->id, canonical, now_ms);
+          ++result.rekeyed;
+        }
+      }
+    });
+    if (!r.ok) throw std::runtime_error("re-keying contacts failed: " + r.error);
+  }
+  return result;
+}
+
 }  // namespace rabta::gateway

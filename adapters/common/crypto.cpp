@@ -176,6 +176,10 @@ std::string Pseudonymizer::pseudonym(std::string_view raw_number) const {
   return hmac_sha256_hex(key_, normalised.empty() ? raw_number : normalised);
 }
 
+std::string Pseudonymizer::keyed(std::string_view exact) const {
+  return hmac_sha256_hex(key_, exact);
+}
+
 std::string Pseudonymizer::load_key(const std::string& file_path, const char* env_var) {
   if (env_var != nullptr) {
     const char* env_value = std::getenv(env_var);

@@ -44,6 +44,9 @@ class Pseudonymizer {
   // not normalise (e.g. an alphanumeric sender id) is keyed as given, so distinct senders
   // still get distinct pseudonyms instead of all sharing the pseudonym of "".
   std::string pseudonym(std::string_view raw_number) const;
+  // HMAC of exactly these bytes, not normalised: for re-keying pseudonyms written before the
+  // canonical form existed (SAFETY W1 migration).
+  std::string keyed(std::string_view exact) const;
 
   // The key from env_var when it is set and non-empty, else from file_path. Either source
   // is hex-decoded when it is 64 or more hex characters (even length), otherwise taken as

@@ -15,6 +15,7 @@
 #include "gateway/case_service.hpp"
 #include "gateway/caseworker_api.hpp"
 #include "gateway/dispatcher.hpp"
+#include "gateway/enrolment.hpp"
 #include "gateway/escalation.hpp"
 #include "gateway/outbound_sms.hpp"
 #include "tests/gateway/gateway_fixture.hpp"
@@ -146,6 +147,48 @@ TEST(W1_OneIdentity, TheImportRefusesWhatIsNotANumberWithAReason) {
   EXPECT_EQ(p.reason, "a character that is not a digit");
   EXPECT_EQ(common::canonical_phone("+9230012345678", common::default_number_plan()).reason,
             "wrong number of digits for country code +92");
+}
+
+TEST(W1_OneIdentity, TheMigrationReKeysAndMergesWithoutLosingAnOptOut) {
+  // A database from before: her enrolment under her E.164 number, and the STOP that Kannel
+  // passed as "923001234598" on a contact of its own (keyed as given); and a caller whose
+  // callback number was stored under "3001234599" without '+'.
+  test::Gateway g;
+  enrol(g);
+  std::int64_t her = 0, stray = 0, caller = 0;
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    her = tx.find_contact(g.pseudonymizer.pseudonym(kHer))->id;
+                    tx.set_contact_phone(
+                        her,
+                        g.cipher.encrypt(kHer, common::FieldCipher::associated_data(
+                                                   "contacts", "phone_enc", her)),
+                        1);
+                    stray = tx.upsert_contact(g.pseudonymizer.keyed("923001234598"), 2).id;
+                    tx.set_contact_status(stray, store::contact_status::opted_out, 2);
+                    tx.insert_consent({stray, 0, "sms", false, 2});
+                    caller = tx.upsert_contact(g.pseudonymizer.keyed("3001234599"), 3).id;
+                    tx.set_contact_phone(
+                        caller,
+                        g.cipher.encrypt("3001234599", common::FieldCipher::associated_data(
+                                                           "contacts", "phone_enc", caller)),
+                        3);
+                  })
+                  .ok);
+  ASSERT_EQ(g.count("contacts"), 3);
+  const auto r = gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 10);
+  EXPECT_EQ(r.merged, 1);
+  EXPECT_EQ(r.rekeyed, 1);
+  EXPECT_EQ(g.count("contacts"), 2);
+  EXPECT_EQ(g.text("SELECT status FROM contacts WHERE id = " + std::to_string(her)), "opted_out")
+      << "an opt-out always wins the merge";
+  EXPECT_EQ(g.count("contacts", "pseudonym = '" + g.pseudonymizer.pseudonym("+923001234599") +
+                                    "'"),
+            1)
+      << "the caller is re-keyed to her E.164 pseudonym";
+  // Run again: nothing more to do. And her STOP from any form now finds her.
+  const auto again = gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 11);
+  EXPECT_EQ(again.merged + again.rekeyed, 0);
 }
 
 // ------------------------------------------------------------------------------------------ W2
