@@ -186,10 +186,12 @@ StepResult Engine::start_at(const std::string& node, const std::string& language
   return run.result;
 }
 
-StepResult Engine::offer_resume(const SessionState& unfinished) const {
+StepResult Engine::offer_resume(const SessionState& unfinished,
+                                const std::string& restart_at) const {
   Run run{*flows_, nullptr, {}};
   run.result.state = unfinished;
   run.result.state.resume_pending = true;
+  run.result.state.restart_at = restart_at.empty() || !flows_->find(restart_at) ? "" : restart_at;
   run.result.state.invalid = 0;
   run.result.state.ended = false;
   run.result.screen = run.msg("resume") + "\n" + numbered(1, run.msg("resume_yes")) + "\n" +
@@ -257,6 +259,7 @@ StepResult Engine::step(const SessionState& state, std::string_view raw_input,
     const std::uint32_t k = choice_number(input);
     if (k == 1) {
       run.result.state.resume_pending = false;
+      run.result.state.restart_at.clear();
       run.result.state.invalid = 0;
       run.show(run.render());
       return run.result;
@@ -265,7 +268,7 @@ StepResult Engine::step(const SessionState& state, std::string_view raw_input,
       SessionState fresh;
       fresh.language = state.language;
       run.result.state = fresh;
-      run.enter("", s.entry);
+      run.enter("", state.restart_at.empty() ? s.entry : state.restart_at);
       return run.result;
     }
     Screen again;

@@ -67,8 +67,9 @@ class Engine {
   StepResult start_at(const std::string& node, const std::string& language, IdSource& ids) const;
   // Her next input at the current screen.
   StepResult step(const SessionState& state, std::string_view raw_input, IdSource& ids) const;
-  // A new session offered to continue an unfinished one (state copied from it).
-  StepResult offer_resume(const SessionState& unfinished) const;
+  // A new session offered to continue an unfinished one (state copied from it). "Start again"
+  // enters `restart_at` ("flow:node"; "" = the first screen).
+  StepResult offer_resume(const SessionState& unfinished, const std::string& restart_at = "") const;
   // She left without finishing: the call dropped, she hung up, or she stopped answering (SAFETY
   // W4). Hanging up is an exit: inside a flow with exit_case the case a quick exit raises is
   // raised (once per session), and, when this session raised or holds a case, the quick-exit

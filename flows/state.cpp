@@ -9,6 +9,7 @@ std::string SessionState::to_json() const {
       {"flow", flow},       {"node", node}, {"lang", language},      {"vars", vars},
       {"invalid", invalid}, {"page", page}, {"ref", case_reference}, {"resume", resume_pending},
       {"ended", ended}};
+  if (!restart_at.empty()) j["restart"] = restart_at;
   return j.dump();
 }
 
@@ -26,6 +27,7 @@ std::optional<SessionState> SessionState::from_json(std::string_view json) {
     s.case_reference = j.at("ref").get<std::string>();
     s.resume_pending = j.at("resume").get<bool>();
     s.ended = j.at("ended").get<bool>();
+    s.restart_at = j.value("restart", std::string());
     return s;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;

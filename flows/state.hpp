@@ -18,6 +18,7 @@ struct SessionState {
   std::uint32_t page = 0;                   // current page of a paged screen
   std::string case_reference;               // the case opened in this session, if any
   bool resume_pending = false;              // showing "continue where you left off?"
+  std::string restart_at;  // "flow:node" that "Start again" enters ("" = the first screen)
   bool ended = false;
 
   std::string to_json() const;

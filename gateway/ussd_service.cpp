@@ -76,7 +76,8 @@ void UssdService::offer_resume_after(store::Tx& tx, std::int64_t contact_id,
   old->updated_at = now;
   tx.update_session(*old);
   spdlog::info("offering to continue session {}", old->id);
-  result = engine_->offer_resume(*state);
+  // "Start again" starts what she just chose, not the first menu once more.
+  result = engine_->offer_resume(*state, result.state.flow + ":" + result.state.node);
 }
 
 UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {

@@ -2155,14 +2155,16 @@ class SqliteTx final : public Tx {
     if (cut.sessions > 0) {
       const auto sessions = ids(
           "SELECT s.id FROM sessions s WHERE s.status != 'active' AND s.updated_at < ?1 AND NOT "
-          "EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) ORDER BY s.id LIMIT ?2",
+          "EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) AND NOT EXISTS (SELECT 1 "
+          "FROM answers a WHERE a.session_id = s.id AND a.case_id IS NOT NULL) "
+          "ORDER BY s.id LIMIT ?2",
           cut.sessions, limit);
       n.answers += count_of("SELECT COUNT(*) FROM answers WHERE session_id = ?1", sessions);
       n.sessions += static_cast<std::int64_t>(sessions.size());
       if (remove) drop_sessions(sessions);
       const auto loose =
-          ids("SELECT id FROM answers WHERE session_id IS NULL AND created_at < ?1 ORDER BY id "
-              "LIMIT ?2",
+          ids("SELECT id FROM answers WHERE session_id IS NULL AND case_id IS NULL AND "
+              "created_at < ?1 ORDER BY id LIMIT ?2",
               cut.sessions, limit);
       n.answers += static_cast<std::int64_t>(loose.size());
       if (remove) for_each_id("DELETE FROM answers WHERE id = ?1", loose);

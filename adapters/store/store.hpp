@@ -227,7 +227,8 @@ class Tx {
   // --- Retention (SAFETY D4)
   // Deletes what the cutoffs allow, at most `limit` parent rows of each kind (a case takes its
   // notes, its session and that session's answers along). Never an open, acknowledged or
-  // claimed case, an active session, or a session a remaining case points to; consents stay
+  // claimed case, an active session, or a session a remaining case points to or holds answers
+  // for (a resumed report, schema 4); a purged case takes the answers given for it; consents stay
   // (her choices outlive the session they were given in) with their session link cleared; the
   // audit log stays whole (its rows name references, never her story). Returns what went.
   virtual PurgeCounts purge(const PurgeCutoffs& cutoffs, int limit) = 0;

@@ -482,6 +482,48 @@ TEST(W4_HangingUpIsAnExit, RedialingEndsTheOpenReportAndRaisesIt) {
   EXPECT_EQ(g.count("cases", "category = 'interrupted_report'"), 1);
 }
 
+TEST(W4_HangingUpIsAnExit, StartAgainStartsWhatSheChoseAndResumeKeepsTheSameCase) {
+  test::Gateway g;
+  Caller c{g, "a"};
+  c.dial();
+  c.press("3");
+  c.press("2");
+  c.press("1");
+  c.hang_up();
+  Caller again{g, "b"};
+  EXPECT_EQ(again.dial(), kRoot);
+  EXPECT_EQ(again.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
+  EXPECT_EQ(again.press("2").rfind("CON What happened?", 0), 0u) << "not the first menu again";
+  // A fresh report: the dropped one stays raised on its own.
+  again.press("2");
+  again.press("1");
+  again.press("1");
+  again.press("2");
+  again.press("1");
+  const std::string end = again.press("3");
+  EXPECT_EQ(end.rfind("END Received. Reference: ", 0), 0u) << end;
+  EXPECT_EQ(g.count("cases"), 2);
+}
+
+TEST(W4_HangingUpIsAnExit, AnSmsReportLeftUnansweredIsRaisedAfterTheConversationTimeout) {
+  test::Gateway g;
+  EXPECT_EQ(g.kannel_sms("m1", kHer, "help").body.rfind("What happened?", 0), 0u);
+  g.kannel_sms("m2", kHer, "2");  // threats; then she stops answering
+  EXPECT_EQ(g.count("cases"), 0);
+  g.clock.advance(minutes(61));
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    g.sms().expire_idle(tx, g.clock.now_ms() - 3'600'000);
+                  })
+                  .ok);
+  EXPECT_EQ(g.count("cases", "category = 'interrupted_report' AND severity = 'high'"), 1);
+  std::optional<std::string> category;
+  g.store->read([&](store::Tx& tx) {
+    category = tx.case_answer(tx.find_case(g.text("SELECT reference FROM cases"))->id, "category");
+  });
+  EXPECT_EQ(category, "threats") << "raised with what she answered";
+}
+
 // ------------------------------------------------------------------------------------------ W5
 
 TEST(W5_SessionBelongsToItsNumber, AHopWithHerSessionIdFromAnotherNumberIsANewSession) {
