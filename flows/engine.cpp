@@ -199,18 +199,23 @@ StepResult Engine::offer_resume(const SessionState& unfinished,
   return run.result;
 }
 
+const EffectSpec* Engine::exit_case_at(const SessionState& state) const {
+  // A resume offer is not a report in progress: the session it offers holds the report.
+  if (state.resume_pending) return nullptr;
+  if (const Node* n = flows_->find(state.flow, state.node); n && n->exit_case)
+    return &*n->exit_case;
+  const std::string& fid =
+      state.flow.empty() ? flows_->find(flows_->settings.entry)->flow : state.flow;
+  const auto it = flows_->flows.find(fid);
+  return it != flows_->flows.end() && it->second.exit_case ? &*it->second.exit_case : nullptr;
+}
+
 StepResult Engine::abandon(const SessionState& unfinished, IdSource& ids) const {
   Run run{*flows_, &ids, {}};
   run.result.state = unfinished;
   run.result.outcome = Outcome::shown;
   if (unfinished.ended) return run.result;
-  const Settings& s = flows_->settings;
-  const std::string& fid =
-      unfinished.flow.empty() ? flows_->find(s.entry)->flow : unfinished.flow;
-  const auto it = flows_->flows.find(fid);
-  // A resume offer is not a report in progress: the session it offers holds the report.
-  if (it != flows_->flows.end() && it->second.exit_case && !unfinished.resume_pending)
-    run.apply(*it->second.exit_case);
+  if (const EffectSpec* ec = exit_case_at(unfinished)) run.apply(*ec);
   if (!run.result.state.case_reference.empty()) {
     Effect qe;
     qe.kind = EffectKind::quick_exit;
@@ -245,9 +250,7 @@ StepResult Engine::step(const SessionState& state, std::string_view raw_input,
 
   if (input == s.quick_exit) {
     // Leave at once on neutral text. A report she started is still raised (SAFETY S3).
-    const Flow& flow =
-        flows_->flows.at(state.flow.empty() ? flows_->find(s.entry)->flow : state.flow);
-    if (flow.exit_case && !state.resume_pending) run.apply(*flow.exit_case);
+    if (const EffectSpec* ec = exit_case_at(state)) run.apply(*ec);
     Effect qe;
     qe.kind = EffectKind::quick_exit;
     run.result.effects.push_back(qe);

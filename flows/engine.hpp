@@ -80,6 +80,8 @@ class Engine {
   std::string screen(const SessionState& state) const;
 
   const FlowSet& flows() const { return *flows_; }
+  // The case leaving at this state raises (the node's exit_case, else its flow's), or null.
+  const EffectSpec* exit_case_at(const SessionState& state) const;
 
  private:
   struct Run;

@@ -77,6 +77,23 @@ class Parser {
   }
 
   // Only the keys in `allowed` may appear (catches misspellings early).
+  // `exit_case = { category = "...", severity = "..." }` of a flow or a node.
+  std::optional<EffectSpec> exit_case(const std::string& f, const toml::node& ec,
+                                      const std::string& where) {
+    const toml::table* t = ec.as_table();
+    if (!t) {
+      error(pos(f, ec), where + ": 'exit_case' must be a table with category and severity");
+      return std::nullopt;
+    }
+    known_keys(f, *t, {"category", "severity"}, where + " exit_case");
+    EffectSpec e;
+    e.kind = EffectKind::open_case;
+    e.category = str(f, *t, "category", where + " exit_case", true);
+    e.severity = str(f, *t, "severity", where + " exit_case", true);
+    e.pos = pos(f, ec);
+    return e;
+  }
+
   void known_keys(const std::string& file, const toml::table& t,
                   const std::set<std::string>& allowed, const std::string& where) {
     for (const auto& [k, v] : t) {
@@ -316,19 +333,7 @@ class Parser {
       if (head->get("id")) fl.id = str(f, *head, "id", "[flow]", true);
       fl.start = str(f, *head, "start", "[flow]", true);
       fl.pos = pos(f, *head);
-      if (const toml::node* ec = head->get("exit_case")) {
-        if (const toml::table* t = ec->as_table()) {
-          known_keys(f, *t, {"category", "severity"}, "[flow] exit_case");
-          EffectSpec e;
-          e.kind = EffectKind::open_case;
-          e.category = str(f, *t, "category", "[flow] exit_case", true);
-          e.severity = str(f, *t, "severity", "[flow] exit_case", true);
-          e.pos = pos(f, *ec);
-          fl.exit_case = e;
-        } else {
-          error(pos(f, *ec), "[flow]: 'exit_case' must be a table with category and severity");
-        }
-      }
+      if (const toml::node* ec = head->get("exit_case")) fl.exit_case = exit_case(f, *ec, "[flow]");
     } else {
       error({f, 1}, "missing [flow] table with 'start'");
     }
@@ -355,8 +360,9 @@ class Parser {
       }
       known_keys(f, *t,
                  {"kind", "text", "options", "next", "save", "format", "min_length", "max_length",
-                  "list", "effects"},
+                  "list", "effects", "exit_case"},
                  w);
+      if (const toml::node* ec = t->get("exit_case")) n.exit_case = exit_case(f, *ec, w);
       n.kind = str(f, *t, "kind", w, true);
       if (const toml::node* tx = t->get("text")) n.text = translated(f, *tx, w + " text");
       n.next = str(f, *t, "next", w, false);
@@ -508,6 +514,7 @@ class Validator {
       if (fl.exit_case) effect(*fl.exit_case, "flow '" + fid + "' exit_case");
       for (const auto& [nid, n] : fl.nodes) {
         const std::string where = n.pos.file.empty() ? nid : "node '" + nid + "'";
+        if (n.exit_case) effect(*n.exit_case, where + " exit_case");
         const NodeKind* kind = find_node_kind(n.kind);
         if (!kind) {
           std::string known;

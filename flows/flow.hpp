@@ -85,6 +85,8 @@ struct Node {
   std::uint32_t max_length = 0;     // input (0 = unset: validation error)
   std::string list;                 // list: the list's name
   std::vector<EffectSpec> effects;  // run when the node is entered
+  // A case raised if she leaves at this screen (quick exit or hanging up); overrides the flow's.
+  std::optional<EffectSpec> exit_case;
   SourcePos pos;
   std::string qualified() const { return flow + ":" + id; }
 };
@@ -92,7 +94,7 @@ struct Node {
 struct Flow {
   std::string id;
   std::string start;
-  std::optional<EffectSpec> exit_case;  // a case raised if she quick-exits inside this flow
+  std::optional<EffectSpec> exit_case;  // a case raised if she leaves inside this flow
   std::map<std::string, Node> nodes;
   SourcePos pos;
 };

@@ -95,7 +95,7 @@ CaseResult CaseService::detail(store::Tx& tx, const Actor& actor, const std::str
   std::optional<bool> callback;
   if (c->contact_id > 0) {
     for (const char* purpose : kConsentPurposes) {
-      const std::optional<bool> granted = tx.case_consent(c->id, purpose);
+      const std::optional<bool> granted = consent_for_case(tx, c->id, purpose);
       if (!granted) continue;
       out.consents.emplace_back(purpose, *granted);
       if (std::string_view(purpose) == "callback") callback = granted;

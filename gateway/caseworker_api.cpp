@@ -412,8 +412,8 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                             {"closed_at", c.closed_at}, {"outcome", c.outcome}};
                 // Where she lives leaves the queue only with her referral consent given for
                 // this case (SAFETY D3, W2).
-                const bool referral = tx.case_consent(c.id, "referral_ngo").value_or(false) ||
-                                      tx.case_consent(c.id, "referral_police").value_or(false);
+                const bool referral = consent_for_case(tx, c.id, "referral_ngo").value_or(false) ||
+                                      consent_for_case(tx, c.id, "referral_police").value_or(false);
                 row["district"] =
                     referral && !c.district.empty() ? json(c.district) : json(nullptr);
                 rows.push_back(std::move(row));

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/consent.hpp"
 #include "gateway/outbound_sms.hpp"
 #include "gateway/webhook.hpp"
 
@@ -44,8 +45,8 @@ Escalation::Result Escalation::run_once() {
     if (!roster.webhook.enabled) return;
     WebhookFacts facts;
     // What she said in this case, never in a later or unfinished session (SAFETY W2).
-    facts.referral_consent = tx.case_consent(c.id, "referral_ngo");
-    facts.callback_consent = tx.case_consent(c.id, "callback");
+    facts.referral_consent = consent_for_case(tx, c.id, "referral_ngo");
+    facts.callback_consent = consent_for_case(tx, c.id, "callback");
     facts.district = c.district;
     facts.call_time = tx.case_answer(c.id, "call_time");
     // Her number leaves rabta only with both consents (SAFETY D3; the payload checks again).

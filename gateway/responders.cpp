@@ -101,6 +101,7 @@ std::set<std::string> case_categories(const flows::FlowSet& set) {
   for (const auto& [fid, flow] : set.flows) {
     if (flow.exit_case) take(*flow.exit_case);
     for (const auto& [nid, node] : flow.nodes) {
+      if (node.exit_case) take(*node.exit_case);
       for (const auto& e : node.effects) take(e);
       for (const auto& o : node.options)
         for (const auto& e : o.effects) take(e);

@@ -240,7 +240,8 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
                              settings.default_language);
         out.outcome = "checkin unclear";
       } else {
-        if (option == 0) option = kTalkOption;
+        // Unclear twice: a person looks. Urgent words, even negated, are read as urgent.
+        if (option == 0) option = reading.urgent ? texts_->urgent_option : kTalkOption;
         result = with_unique_reference(tx, [&] {
           StepResult first = engine_->start_at(texts_->checkin_node, language, ids_);
           StepResult next = engine_->step(first.state, std::to_string(option), ids_);

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -114,22 +115,53 @@ CheckinReading SmsTexts::read_checkin_answer(const std::string& normalised) cons
     return r;
   }
   std::set<int> meant;
+  std::vector<bool> covered(tokens.size(), false);  // by a word of option 1, its digit or filler
   for (const auto& [option, words] : checkin_answers) {
-    if (std::find(tokens.begin(), tokens.end(), std::to_string(option)) != tokens.end())
-      meant.insert(option);
-    if (has_any(tokens, words)) meant.insert(option);
+    const std::string digit = std::to_string(option);
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+      if (tokens[i] == digit) {
+        meant.insert(option);
+        if (option == 1) covered[i] = true;
+      }
+    for (const auto& w : words) {
+      const std::vector<std::string> phrase = answer_tokens(w);
+      if (phrase.empty() || phrase.size() > tokens.size()) continue;
+      for (std::size_t i = 0; i + phrase.size() <= tokens.size(); ++i)
+        if (std::equal(phrase.begin(), phrase.end(), tokens.begin() + static_cast<long>(i))) {
+          meant.insert(option);
+          if (option == 1)
+            for (std::size_t k = i; k < i + phrase.size(); ++k) covered[k] = true;
+        }
+    }
   }
-  // Other numbers ("4", "12") are not an option: unclear, not ignored.
+  for (const auto& f : filler_words)
+    for (const auto& ft : answer_tokens(f))  // spelt as the message is ("allah" = "alah")
+      for (std::size_t i = 0; i < tokens.size(); ++i)
+        if (tokens[i] == ft) covered[i] = true;
+  // Other numbers ("4", "12", a phone number) are not an option: unclear, not ignored.
   const bool other_number = std::any_of(tokens.begin(), tokens.end(), [&](const std::string& t) {
-    return flows::all_digits(t) && !checkin_answers.count(std::atoi(t.c_str()));
+    if (!flows::all_digits(t)) return false;
+    int n = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+    return ec != std::errc() || end != t.data() + t.size() || !checkin_answers.count(n);
   });
+  const bool negated = has_any(tokens, negations);
+  r.urgent = meant.count(urgent_option) > 0;
+  // "fine, but I need you now": the urgent choice wins, unless she negated something.
+  if (r.urgent && !negated && !other_number) {
+    r.option = urgent_option;
+    return r;
+  }
   // "theek nahi", "not ok", "ٹھیک نہیں": a negation turns any answer around, wherever it stands.
-  if (has_any(tokens, negations) || has_any(tokens, unclear_words) || other_number ||
-      meant.size() != 1) {
+  if (negated || has_any(tokens, unclear_words) || other_number || meant.size() != 1) {
     r.unclear = true;
     return r;
   }
   r.option = *meant.begin();
+  if (r.option == 1 && std::find(covered.begin(), covered.end(), false) != covered.end()) {
+    r.option = 0;  // a fine word inside a sentence about something else
+    r.unclear = true;
+  }
   return r;
 }
 
@@ -174,9 +206,18 @@ SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& tem
         for (const auto& [k, v] : *tab) {
           const std::string ks(k.str());
           if (ks == "node" || ks == "answer_key") continue;
-          if (ks == "negations" || ks == "unclear") {
-            (ks == "negations" ? t.negations : t.unclear_words) =
+          if (ks == "negations" || ks == "unclear" || ks == "filler") {
+            (ks == "negations" ? t.negations : ks == "unclear" ? t.unclear_words : t.filler_words) =
                 words_of(f, v, "[checkin_answers] " + ks, errors);
+            continue;
+          }
+          if (ks == "urgent") {
+            const auto u = v.value<std::int64_t>();
+            if (!u || *u < 1 || (n && static_cast<std::size_t>(*u) > n->options.size()))
+              add(errors, f, v, "[checkin_answers] urgent must be an option number of '" +
+                                    t.checkin_node + "'");
+            else
+              t.urgent_option = static_cast<int>(*u);
             continue;
           }
           int option = 0;

@@ -30,6 +30,7 @@ struct KeywordMatch {
 struct CheckinReading {
   int option = 0;        // 1.. when the whole message means exactly one option
   bool unclear = false;  // option == 0: ask once which she means
+  bool urgent = false;   // a word or digit of the urgent option appears (even negated)
 };
 
 // Splits a normalised message into words: letters and digits only (punctuation, Urdu
@@ -44,12 +45,17 @@ struct SmsTexts {
   std::map<int, std::vector<std::string>> checkin_answers;  // option number -> normalised words
   std::vector<std::string> negations;  // [checkin_answers] negations: "nahi", "not", "نہیں", ...
   std::vector<std::string> unclear_words;  // [checkin_answers] unclear: "bad", "pareshan", ...
+  std::vector<std::string> filler_words;   // [checkin_answers] filler: "hoon", "ji", "thanks", ...
+  int urgent_option = 3;  // [checkin_answers] urgent: wins over the others unless negated
   std::map<std::string, flows::Translated> templates;
 
   // `normalised` is flows::normalise_input of her message. Matches a word at its start.
   KeywordMatch match_keyword(const std::string& normalised) const;
-  // The check-in option her reply means, read as a whole (digits or words, any order); a
-  // negation, an unclear word or two different options make it unclear (SAFETY W3).
+  // The check-in option her reply means, read as a whole (digits or words, any order). The
+  // urgent option wins when it appears without a negation; otherwise a negation, an unclear
+  // word, two different options or an unknown number make it unclear, and "fine" needs every
+  // word of the message to be a fine word or a filler ("theek hoon ji"), so that "ok so he hit
+  // me" is never fine (SAFETY W3).
   CheckinReading read_checkin_answer(const std::string& normalised) const;
   // read_checkin_answer's option (0 when unclear or none).
   int match_checkin_answer(const std::string& normalised) const;

@@ -15,6 +15,7 @@
 #include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/sms/sms_adapter.hpp"
+#include "gateway/consent.hpp"
 #include "gateway/curl_executor.hpp"
 
 namespace rabta::gateway {
@@ -395,8 +396,8 @@ WebhookDispatcher::PassResult WebhookDispatcher::pass() {
       if (!reference.empty()) {
         if (const auto k = tx.find_case(reference)) {
           // What she said for THIS case (SAFETY W2), as it stands now.
-          c.referral = tx.case_consent(k->id, "referral_ngo");
-          c.callback = tx.case_consent(k->id, "callback");
+          c.referral = consent_for_case(tx, k->id, "referral_ngo");
+          c.callback = consent_for_case(tx, k->id, "callback");
         }
       }
       claimed.push_back(std::move(c));

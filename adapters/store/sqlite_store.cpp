@@ -1240,16 +1240,25 @@ class SqliteTx final : public Tx {
     });
   }
 
-  std::optional<bool> case_consent(std::int64_t case_id, std::string_view purpose) override {
+  std::optional<bool> case_consent(std::int64_t case_id, std::string_view purpose,
+                                   bool later_refusal_counts) override {
     return guarded("case_consent", [&]() -> std::optional<bool> {
       // The most restrictive answer given for this case wins (SAFETY W2).
       SQLite::Statement st(conn_.db(),
-                           "SELECT COUNT(*), MIN(granted) FROM consents WHERE case_id = ?1 AND "
-                           "purpose = ?2");
+                           "SELECT COUNT(*), MIN(granted), MAX(id), MAX(contact_id) FROM consents "
+                           "WHERE case_id = ?1 AND purpose = ?2");
       st.bind(1, case_id);
       st.bind(2, std::string(purpose));
       if (!st.executeStep() || st.getColumn(0).getInt64() == 0) return std::nullopt;
-      return st.getColumn(1).getInt() != 0;
+      if (st.getColumn(1).getInt() == 0) return false;
+      if (!later_refusal_counts) return true;
+      SQLite::Statement later(conn_.db(),
+                              "SELECT 1 FROM consents WHERE contact_id = ?1 AND purpose = ?2 AND "
+                              "granted = 0 AND id > ?3 LIMIT 1");
+      later.bind(1, st.getColumn(3).getInt64());
+      later.bind(2, std::string(purpose));
+      later.bind(3, st.getColumn(2).getInt64());
+      return !later.executeStep();
     });
   }
 

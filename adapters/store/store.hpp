@@ -253,8 +253,11 @@ class Tx {
   // Answers and consents of the session not yet tied to a case become the case's (SAFETY W2).
   virtual void bind_session_to_case(std::int64_t session_id, std::int64_t case_id) = 0;
   // Her consent for a purpose as given FOR THIS CASE: nullopt when never asked there; when she
-  // answered more than once, the most restrictive answer (SAFETY W2).
-  virtual std::optional<bool> case_consent(std::int64_t case_id, std::string_view purpose) = 0;
+  // answered more than once, the most restrictive answer (SAFETY W2). With
+  // `later_refusal_counts`, a refusal of the purpose she gave anywhere after this case's answer
+  // also makes it false (a later "not safe to call" holds for every earlier case).
+  virtual std::optional<bool> case_consent(std::int64_t case_id, std::string_view purpose,
+                                           bool later_refusal_counts = false) = 0;
   // The newest answer given for this case (e.g. "district", "call_time"), or "".
   virtual std::string case_answer(std::int64_t case_id, std::string_view key) = 0;
   // Re-keys a contact (a number stored under a non-canonical form, SAFETY W1).

@@ -36,11 +36,13 @@ TEST(QuickExit, FromEveryNodeOfEveryShippedFlowInEveryLanguage) {
             quick_exit |= e.kind == EffectKind::quick_exit;
             if (e.kind == EffectKind::open_case) {
               ++cases;
-              EXPECT_EQ(e.category, flow.exit_case ? flow.exit_case->category : "");
+              EXPECT_EQ(e.category, node.exit_case   ? node.exit_case->category
+                                    : flow.exit_case ? flow.exit_case->category
+                                                     : "");
             }
           }
           EXPECT_TRUE(quick_exit);
-          EXPECT_EQ(cases, flow.exit_case ? 1 : 0)
+          EXPECT_EQ(cases, flow.exit_case || node.exit_case ? 1 : 0)
               << "a report she started is still raised, and only then";
           ++checked;
         }

@@ -248,9 +248,12 @@ class WebhookDispatcherTest : public ::testing::Test {
     return k;
   }
 
+  // Her later answer: "not safe to call" from a later session of hers (no case of its own: it
+  // holds for every earlier case, SAFETY W2), a referral answer for this case.
   void set_consent(const store::CaseRecord& k, const std::string& purpose, bool granted) {
     const auto r = store->run([&](store::Tx& tx) {
-      tx.insert_consent({k.contact_id, k.session_id, purpose, granted, now(), k.id});
+      const std::int64_t for_case = purpose == "callback" ? 0 : k.id;
+      tx.insert_consent({k.contact_id, 0, purpose, granted, now(), for_case});
     });
     ASSERT_TRUE(r.ok) << r.error;
   }
