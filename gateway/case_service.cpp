@@ -125,7 +125,15 @@ CaseResult CaseService::acknowledge(store::Tx& tx, const Actor& actor,
                                     const std::string& reference) const {
   const std::int64_t now = clock_.now_ms();
   std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_see(actor, *c)) {
+  // Whoever was alerted for the case may acknowledge it, even after it moved to the always-on
+  // team (SAFETY W6): the alert on her phone must not answer "no case".
+  const auto alerted = [&] {
+    for (int rung = 1; rung <= c->rung; ++rung)
+      if (tx.audit_has(reference, "case.alert", "rung " + std::to_string(rung) + " to " + actor.name))
+        return true;
+    return false;
+  };
+  if (!c || (!may_see(actor, *c) && (actor.name.empty() || !alerted()))) {
     audit(tx, now, actor, "case.ack", reference, "not_found");
     return CaseResult::not_found;
   }

@@ -140,6 +140,11 @@ class Recorder {
       tx.outbox_retry(id, not_before, error, now);
     });
   }
+  void cancel(std::int64_t id, std::string reason, std::int64_t now) {
+    add(id, "cancel", [id, reason = std::move(reason), now](store::Tx& tx) {
+      tx.outbox_cancel(id, reason, now);
+    });
+  }
   void dead(std::int64_t id, std::string error, std::int64_t now) {
     add(id, "dead",
         [id, error = std::move(error), now](store::Tx& tx) { tx.outbox_dead(id, error, now); });
@@ -315,8 +320,7 @@ Dispatcher::PassResult Dispatcher::pass() {
       // Someone acknowledged (or closed) the case: the alert has done its work.
       spdlog::info("outbox {} via {}: alert cancelled: the case is {}", row.id, ch->name,
                    c.case_status.empty() ? "gone" : c.case_status);
-      records.dead(row.id, "cancelled: case " + (c.case_status.empty() ? "gone" : c.case_status),
-                   now);
+      records.cancel(row.id, "case " + (c.case_status.empty() ? "gone" : c.case_status), now);
       continue;
     }
 

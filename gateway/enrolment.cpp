@@ -529,17 +529,39 @@ RekeyResult rekey_contacts(store::Store& store, const common::Pseudonymizer& pse
         const std::string& cc = common::default_number_plan().country_code;
         std::vector<std::string> aliases = {canonical, pseudonymizer.keyed(digits)};
         if (digits.starts_with(cc)) aliases.push_back(pseudonymizer.keyed(digits.substr(cc.size())));
+        // The contact kept is the enrolled one (her weekly check-in, window, consents to SMS),
+        // whichever spelling it was stored under; the others are folded into it.
+        store::ContactRecord keep = *c;
         for (const auto& alias : aliases) {
-          if (alias == c->pseudonym) continue;
-          if (const auto other = tx.find_contact(alias); other && other->id != c->id) {
-            tx.merge_contact_into(c->id, other->id, now_ms);
-            ++result.merged;
+          const auto other = tx.find_contact(alias);
+          if (!other || other->id == keep.id) continue;
+          if (other->checkin_weekday > 0 && keep.checkin_weekday == 0) {
+            tx.merge_contact_into(other->id, keep.id, now_ms);
+            keep = *tx.find_contact_by_id(other->id);
+          } else {
+            tx.merge_contact_into(keep.id, other->id, now_ms);
           }
+          ++result.merged;
         }
-        if (c->pseudonym != canonical) {
-          tx.set_contact_pseudonym(c->id, canonical, now_ms);
-          ++result.rekeyed;
+        bool changed = false;
+        if (keep.pseudonym != canonical) {
+          tx.set_contact_pseudonym(keep.id, canonical, now_ms);
+          changed = true;
         }
+        // Her number is kept in its E.164 form, bound to the row that keeps it.
+        const auto kept_phone =
+            keep.phone_enc.empty()
+                ? std::nullopt
+                : cipher.decrypt(keep.phone_enc, common::FieldCipher::associated_data(
+                                                     "contacts", "phone_enc", keep.id));
+        if (kept_phone != e164) {
+          tx.set_contact_phone(keep.id,
+                               cipher.encrypt(e164, common::FieldCipher::associated_data(
+                                                        "contacts", "phone_enc", keep.id)),
+                               now_ms);
+          changed = true;
+        }
+        if (changed) ++result.rekeyed;
       }
     });
     if (!r.ok) throw std::runtime_error("re-keying contacts failed: " + r.error);

@@ -132,8 +132,9 @@ Escalation::Result Escalation::run_once() {
       if (ladder.empty()) continue;
       // Past the last rung the last one is alerted again: a case is never left to go silent.
       const Rung& who = ladder[std::min(ladder.size(), static_cast<std::size_t>(rung)) - 1];
-      if (who.team != c.team) {
-        // The fallback team takes the case: its people can see and acknowledge it.
+      if (who.team != c.team && who.member.role != "supervisor") {
+        // The fallback team takes the case: its people can see and acknowledge it (supervisors
+        // see every case anyway; whoever was alerted before may still acknowledge it).
         tx.append_audit(now, "system", "case.fallback", c.reference,
                         "team " + c.team + " to " + who.team);
         c.team = who.team;
@@ -149,10 +150,16 @@ Escalation::Result Escalation::run_once() {
       if (tx.insert_outbox(make_sms_outbox(options_.channel, key, "case:" + c.reference, 0, p, now,
                                            now, 0, cipher_)))
         ++result.alerts;
+      // A repeat to the last rung replaces its predecessor if that one is still waiting (an
+      // aggregator outage would otherwise deliver a burst of identical alerts at its end).
+      if (static_cast<std::size_t>(rung) > ladder.size())
+        tx.outbox_cancel_key("alert:" + c.reference + ":" + std::to_string(rung - 1),
+                             "superseded by rung " + std::to_string(rung));
       c.rung = rung;
       c.next_alert_at = now + ack_sla(roster, c.severity).count();
       tx.update_case(c);
-      tx.append_audit(now, "system", "case.alert", c.reference, "rung " + std::to_string(rung));
+      tx.append_audit(now, "system", "case.alert", c.reference,
+                      "rung " + std::to_string(rung) + " to " + who.member.name);
       if (rung > 1) webhook(tx, c, "escalated");
     }
   });

@@ -603,8 +603,14 @@ std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team, cons
     add_team_ladder(out, team, on_duty);
     if (fallback) add_team_ladder(out, *fallback, team_on_duty(*fallback, now));
   } else {
-    add_team_ladder(out, *fallback, team_on_duty(*fallback, now));
-    add_team_ladder(out, team, false);  // her own team's supervisor last
+    // Off duty: the always-on team's caseworkers, the own team's supervisor, and the always-on
+    // supervisor last, who is the one alerted again past the end.
+    std::vector<Rung> fb;
+    add_team_ladder(fb, *fallback, team_on_duty(*fallback, now));
+    const bool fb_has_supervisor = !fb.empty() && fb.back().member.role == "supervisor";
+    out.insert(out.end(), fb.begin(), fb_has_supervisor ? fb.end() - 1 : fb.end());
+    add_team_ladder(out, team, false);
+    if (fb_has_supervisor) out.push_back(fb.back());
   }
   return out;
 }

@@ -78,8 +78,9 @@ std::optional<Member> ladder_rung(const Team& team, int rung, const LocalTime& n
 
 // SAFETY W6: the whole escalation ladder of a case routed to `team` at local time `now`. On duty:
 // the team's caseworkers, its supervisor, then the fallback team's on-duty caseworkers and its
-// supervisor. Off duty: the fallback team's ladder first, then the team's own supervisor. With
-// no fallback team: ladder_rung's ladder. Past the end the last rung is alerted again.
+// supervisor. Off duty: the fallback team's caseworkers, the team's own supervisor, then the
+// fallback team's supervisor. With no fallback team: ladder_rung's ladder. Past the end the last
+// rung is alerted again.
 struct Rung {
   Member member;
   std::string team;  // the team the member belongs to

@@ -178,9 +178,11 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
 bool UssdService::handle_end(store::Tx& tx, const std::string& provider,
                              const std::string& session_id, const std::string& status,
                              const std::string& pseudonym) {
+  // SAFETY W5: a notification ends the session of the number it names, and only that one; one
+  // that names no number ends nothing (the idle timeout ends a session left open).
+  if (pseudonym.empty()) return false;
   auto s = tx.find_session(provider, session_id);
-  if (s && !pseudonym.empty()) {
-    // SAFETY W5: the notification of another number's session with her id ends that one only.
+  if (s) {
     const auto caller = tx.find_contact(pseudonym);
     if (!caller || caller->id != s->contact_id)
       s = tx.find_session(provider, session_id + "#" + pseudonym.substr(0, 16));

@@ -47,8 +47,8 @@ class UssdService {
               flows::IdSource& ids, const common::FieldCipher* cipher = nullptr);
 
   UssdReply handle_hop(store::Tx& tx, const UssdHop& hop);
-  // The aggregator's end-of-session notification. Returns false when the session is unknown.
-  // `pseudonym` of the number it names ("" when the notification names none).
+  // The aggregator's end-of-session notification, for the number whose pseudonym it names.
+  // Returns false when that number has no such session (or the notification names no number).
   bool handle_end(store::Tx& tx, const std::string& provider, const std::string& session_id,
                   const std::string& status, const std::string& pseudonym = "");
   // Active USSD sessions with no hop since `idle_before` end as dropped (SAFETY W4): what a

@@ -233,12 +233,14 @@ CREATE TABLE audit (
 constexpr std::string_view kVersion4 = R"sql(
 ALTER TABLE answers ADD COLUMN case_id INTEGER;
 ALTER TABLE consents ADD COLUMN case_id INTEGER;
-UPDATE answers SET case_id = (SELECT MIN(c.id) FROM cases c WHERE c.session_id = answers.session_id)
-  WHERE session_id IS NOT NULL;
-UPDATE consents SET case_id = (SELECT MIN(c.id) FROM cases c WHERE c.session_id = consents.session_id)
-  WHERE session_id IS NOT NULL;
+UPDATE answers SET case_id = (SELECT c.id FROM cases c WHERE c.session_id = answers.session_id
+  ORDER BY c.category = 'duress', c.id LIMIT 1) WHERE session_id IS NOT NULL;
+UPDATE consents SET case_id = (SELECT c.id FROM cases c WHERE c.session_id = consents.session_id
+  ORDER BY c.category = 'duress', c.id LIMIT 1) WHERE session_id IS NOT NULL;
 CREATE INDEX answers_case ON answers (case_id, key);
 CREATE INDEX consents_case ON consents (case_id, purpose);
+-- Who was alerted for a case may acknowledge it (SAFETY W6): looked up by reference and action.
+CREATE INDEX audit_case_action ON audit (case_reference, action);
 )sql";
 
 constexpr std::array kMigrations{

@@ -178,6 +178,9 @@ inline constexpr const char* expired = "expired";  // past expires_at before it 
 // provider may have it. Never sent again automatically (a second SMS on her phone is the worse
 // failure); the operator sees it in `rabta outbox list` and /metrics.
 inline constexpr const char* unconfirmed = "unconfirmed";
+// Not needed any more: a case alert once someone acknowledged the case, or a repeat superseded
+// by a newer one to the same rung (SAFETY W6). Not a failure: no dead letter.
+inline constexpr const char* cancelled = "cancelled";
 }  // namespace outbox_status
 
 struct OutboxRecord {

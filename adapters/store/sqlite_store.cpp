@@ -1350,10 +1350,45 @@ class SqliteTx final : public Tx {
                                "cases.reference || ':' || cases.rung AND ((o.status IN "
                                "('pending', 'dead', 'expired') AND o.last_error != '') OR "
                                "o.delivery_status IN ('failed', 'rejected', 'undelivered'))) "
-                               "ORDER BY id LIMIT ?1");
+                               "ORDER BY rung, id LIMIT ?1");
       st.bind(1, limit);
       while (st.executeStep()) out.push_back(case_from(st));
       return out;
+    });
+  }
+
+  bool outbox_cancel(std::int64_t id, std::string_view reason, Millis /*now*/) override {
+    return guarded("outbox_cancel", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "UPDATE outbox SET status = 'cancelled', last_error = ?2, "
+                           "lease_until = 0 WHERE id = ?1 AND status IN ('pending', 'sending')");
+      st.bind(1, id);
+      st.bind(2, std::string(reason));
+      return st.exec() > 0;
+    });
+  }
+
+  bool audit_has(std::string_view case_reference, std::string_view action,
+                 std::string_view detail) override {
+    return guarded("audit_has", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "SELECT 1 FROM audit WHERE case_reference = ?1 AND action = ?2 AND "
+                           "detail = ?3 LIMIT 1");
+      st.bind(1, std::string(case_reference));
+      st.bind(2, std::string(action));
+      st.bind(3, std::string(detail));
+      return st.executeStep();
+    });
+  }
+
+  bool outbox_cancel_key(std::string_view dedupe_key, std::string_view reason) override {
+    return guarded("outbox_cancel_key", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "UPDATE outbox SET status = 'cancelled', last_error = ?2, "
+                           "lease_until = 0 WHERE dedupe_key = ?1 AND status = 'pending'");
+      st.bind(1, std::string(dedupe_key));
+      st.bind(2, std::string(reason));
+      return st.exec() > 0;
     });
   }
 
@@ -1361,7 +1396,7 @@ class SqliteTx final : public Tx {
     return guarded("outbox_resend", [&] {
       SQLite::Statement st(conn_.db(),
                            "UPDATE outbox SET status = 'pending', attempts = 0, not_before = ?2, "
-                           "expires_at = 0, lease_until = 0, last_error = 'resend by operator' "
+                           "expires_at = 0, lease_until = 0, last_error = '' "
                            "WHERE id = ?1 AND status IN ('dead', 'expired', 'unconfirmed')");
       st.bind(1, id);
       st.bind(2, now);
@@ -2186,7 +2221,8 @@ class SqliteTx final : public Tx {
       if (remove) for_each_id(del, rows);
     };
     simple(cut.outbox,
-           "SELECT id FROM outbox WHERE status IN ('sent', 'dead', 'expired', 'unconfirmed') AND "
+           "SELECT id FROM outbox WHERE status IN ('sent', 'dead', 'expired', 'unconfirmed', "
+           "'cancelled') AND "
            "created_at < ?1 ORDER BY id LIMIT ?2",
            "DELETE FROM outbox WHERE id = ?1", n.outbox);
     simple(cut.inbound, "SELECT id FROM inbound WHERE received_at < ?1 ORDER BY id LIMIT ?2",

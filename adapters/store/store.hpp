@@ -268,6 +268,14 @@ class Tx {
   virtual void merge_contact_into(std::int64_t keep, std::int64_t drop, Millis now) = 0;
   // Open cases whose current rung's SMS alert has failed and not been sent since (SAFETY W6).
   virtual std::vector<CaseRecord> cases_with_failing_alert(int limit) = 0;
+  // Whether the audit log holds a row with exactly this case reference, action and detail.
+  virtual bool audit_has(std::string_view case_reference, std::string_view action,
+                         std::string_view detail) = 0;
+  // A pending row that is no longer needed becomes "cancelled" with the reason (SAFETY W6).
+  // Returns false when the row is not pending (or not there).
+  virtual bool outbox_cancel(std::int64_t id, std::string_view reason, Millis now) = 0;
+  // The same, for the row with this dedupe key.
+  virtual bool outbox_cancel_key(std::string_view dedupe_key, std::string_view reason) = 0;
   // `rabta outbox resend ID`: a dead, expired or unconfirmed row goes back to pending now with
   // its attempts reset. False when there is no such row in one of those states.
   virtual bool outbox_resend(std::int64_t id, Millis now) = 0;

@@ -178,7 +178,7 @@ TEST(W1_OneIdentity, TheMigrationReKeysAndMergesWithoutLosingAnOptOut) {
   ASSERT_EQ(g.count("contacts"), 3);
   const auto r = gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 10);
   EXPECT_EQ(r.merged, 1);
-  EXPECT_EQ(r.rekeyed, 1);
+  EXPECT_EQ(r.rekeyed, 1);  // the caller (her own pseudonym and number were canonical already)
   EXPECT_EQ(g.count("contacts"), 2);
   EXPECT_EQ(g.text("SELECT status FROM contacts WHERE id = " + std::to_string(her)), "opted_out")
       << "an opt-out always wins the merge";
@@ -186,9 +186,45 @@ TEST(W1_OneIdentity, TheMigrationReKeysAndMergesWithoutLosingAnOptOut) {
                                     "'"),
             1)
       << "the caller is re-keyed to her E.164 pseudonym";
+  g.store->read([&](store::Tx& tx) {
+    const auto c = tx.find_contact(g.pseudonymizer.pseudonym("+923001234599"));
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(g.cipher.decrypt(c->phone_enc, common::FieldCipher::associated_data(
+                                                 "contacts", "phone_enc", c->id)),
+              "+923001234599")
+        << "her stored number is E.164 too";
+    const auto h = tx.find_contact_by_id(her);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->checkin_weekday, 1) << "her enrolment survives the merge";
+    EXPECT_TRUE(h->sms_ok);
+  });
   // Run again: nothing more to do. And her STOP from any form now finds her.
   const auto again = gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 11);
   EXPECT_EQ(again.merged + again.rekeyed, 0);
+}
+
+TEST(W1_OneIdentity, TheMigrationKeepsTheEnrolledContactWhicheverComesFirst) {
+  // A caller who once gave her callback number as "923001234598" (stored under that spelling,
+  // first), then enrolled under her E.164 number.
+  test::Gateway g;
+  std::int64_t caller = 0;
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    caller = tx.upsert_contact(g.pseudonymizer.keyed("923001234598"), 1).id;
+                    tx.set_contact_phone(
+                        caller,
+                        g.cipher.encrypt("923001234598", common::FieldCipher::associated_data(
+                                                             "contacts", "phone_enc", caller)),
+                        1);
+                    tx.set_contact_quiet_until(caller, 999'999, 1);
+                  })
+                  .ok);
+  enrol(g);
+  ASSERT_EQ(g.count("contacts"), 2);
+  gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 10);
+  EXPECT_EQ(g.count("contacts"), 1);
+  EXPECT_EQ(g.count("contacts", "checkin_weekday = 1 AND quiet_until = 999999"), 1)
+      << "the enrolment is kept and the later quiet period wins";
 }
 
 // ------------------------------------------------------------------------------------------ W2
@@ -236,11 +272,76 @@ TEST(W2_ConsentBelongsToItsCase, ALaterUnfinishedSessionNeverWidensAnEarlierCase
   sup.role = "supervisor";
   gateway::CaseDetail d;
   ASSERT_TRUE(g.store->run([&](store::Tx& tx) { cases.detail(tx, sup, ref, d); }).ok);
-  std::map<std::string, bool> shown(d.consents.begin(), d.consents.end());
-  EXPECT_EQ(shown["callback"], false) << "the first case still says: not safe to call";
+  const std::map<std::string, bool> shown(d.consents.begin(), d.consents.end());
+  ASSERT_TRUE(shown.count("callback")) << "she was asked in the first case";
+  EXPECT_FALSE(shown.at("callback")) << "the first case still says: not safe to call";
   EXPECT_TRUE(d.phone.empty()) << "her number is not shown for the first case";
   for (const auto& [k, v] : d.answers)
     EXPECT_NE(k, "call_time") << "the second session's call time is not the first case's";
+}
+
+TEST(W2_ConsentBelongsToItsCase, AResumedReportAnswersForItsOwnCase) {
+  test::Gateway g;
+  Caller first{g, "r1"};
+  first.dial();
+  first.press("3");
+  first.press("2");
+  first.press("1");
+  first.press("1");
+  first.press("2");
+  first.press("1");  // safe to call
+  first.press("1");  // mornings: callback granted, in the case this report raises
+  first.hang_up();   // at "District": the interrupted report is raised now
+  ASSERT_EQ(g.count("cases"), 1);
+  const std::string ref = g.text("SELECT reference FROM cases");
+  g.clock.advance(minutes(3));
+  Caller second{g, "r2"};
+  second.dial();
+  EXPECT_EQ(second.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
+  EXPECT_EQ(second.press("1").rfind("CON District", 0), 0u);
+  second.press("1");
+  EXPECT_EQ(second.press("1"), "END Received. Reference: " + ref) << "the same case";
+  EXPECT_EQ(g.count("cases"), 1);
+  std::optional<bool> callback, ngo;
+  std::string district;
+  g.store->read([&](store::Tx& tx) {
+    const auto id = tx.find_case(ref)->id;
+    callback = tx.case_consent(id, "callback");
+    ngo = tx.case_consent(id, "referral_ngo");
+    district = tx.case_answer(id, "district");
+  });
+  EXPECT_EQ(callback, true) << "given in the first part of the report";
+  EXPECT_EQ(ngo, true) << "given in the resumed part, for the same case";
+  EXPECT_FALSE(district.empty());
+}
+
+TEST(W2_ConsentBelongsToItsCase, ALaterNotSafeToCallHoldsForEveryEarlierCase) {
+  test::Gateway g;
+  Caller first{g, "r1"};
+  first.dial();
+  first.press("3");
+  first.press("1");  // weekly check-in
+  first.press("3");  // I need help now: a case at once
+  first.press("1");  // safe to call
+  const std::string end = first.press("1");
+  ASSERT_EQ(end.rfind("END Received. Reference: ", 0), 0u) << end;
+  const std::string ref = g.text("SELECT reference FROM cases");
+  std::optional<bool> before, after;
+  const auto read = [&](std::optional<bool>& out) {
+    g.store->read([&](store::Tx& tx) {
+      out = gateway::consent_for_case(tx, tx.find_case(ref)->id, "callback");
+    });
+  };
+  read(before);
+  EXPECT_EQ(before, true);
+  g.clock.advance(minutes(30));
+  Caller second{g, "r2"};
+  second.dial();
+  second.press("1");
+  second.press("2");  // I would like to talk
+  second.press("2");  // it is NOT safe to call
+  read(after);
+  EXPECT_EQ(after, false) << "her later 'not safe to call' holds for the earlier case";
 }
 
 TEST(W2_ConsentBelongsToItsCase, RandomSequencesOfSessionsEachCaseShowsWhatWasSaidInIt) {
@@ -248,8 +349,10 @@ TEST(W2_ConsentBelongsToItsCase, RandomSequencesOfSessionsEachCaseShowsWhatWasSa
   for (int round = 0; round < 6; ++round) {
     test::Gateway g;
     std::map<std::string, Said> said;  // provider session id -> what was said
+    std::map<std::string, int> order;  // provider session id -> when (session number)
     for (int s = 0; s < 8; ++s) {
       const std::string sid = "p" + std::to_string(round) + "-" + std::to_string(s);
+      order[sid] = s;
       Caller c{g, sid};
       Said& w = said[sid];
       auto pick = [&](int n) { return std::to_string(1 + static_cast<int>(rng() % n)); };
@@ -302,13 +405,27 @@ TEST(W2_ConsentBelongsToItsCase, RandomSequencesOfSessionsEachCaseShowsWhatWasSa
       with_case.insert(sid);
       ASSERT_TRUE(said.count(sid)) << sid;
       for (const char* purpose : {"callback", "referral_ngo", "referral_police"}) {
-        std::optional<bool> got;
-        g.store->read([&](store::Tx& tx) { got = tx.case_consent(case_id, purpose); });
+        std::optional<bool> got, effective;
+        g.store->read([&](store::Tx& tx) {
+          got = tx.case_consent(case_id, purpose);
+          effective = gateway::consent_for_case(tx, case_id, purpose);
+        });
         const auto it = said[sid].consents.find(purpose);
-        if (it == said[sid].consents.end())
+        if (it == said[sid].consents.end()) {
           EXPECT_FALSE(got.has_value()) << sid << " " << purpose << ": never asked in this case";
-        else
-          EXPECT_EQ(got, it->second) << sid << " " << purpose;
+          EXPECT_FALSE(effective.value_or(false)) << sid << " " << purpose;
+          continue;
+        }
+        EXPECT_EQ(got, it->second) << sid << " " << purpose;
+        // What every reader applies: the same, except that a later "not safe to call" in any
+        // session withdraws a callback yes.
+        bool expected = it->second;
+        if (std::string_view(purpose) == "callback")
+          for (const auto& [later, w] : said)
+            if (order.at(later) > order.at(sid) && w.consents.count("callback") &&
+                !w.consents.at("callback"))
+              expected = false;
+        EXPECT_EQ(effective, expected) << sid << " " << purpose << " as the readers see it";
       }
       ++checked;
     }
@@ -556,8 +673,9 @@ TEST(W5_SessionBelongsToItsNumber, AHopWithHerSessionIdFromAnotherNumberIsANewSe
   sup.role = "supervisor";
   gateway::CaseDetail d;
   ASSERT_TRUE(g.store->run([&](store::Tx& tx) { cases.detail(tx, sup, ref, d); }).ok);
-  std::map<std::string, bool> consents(d.consents.begin(), d.consents.end());
-  EXPECT_EQ(consents["callback"], true);
+  const std::map<std::string, bool> consents(d.consents.begin(), d.consents.end());
+  ASSERT_TRUE(consents.count("callback"));
+  EXPECT_TRUE(consents.at("callback"));
   EXPECT_EQ(g.text("SELECT c.pseudonym FROM cases k JOIN contacts c ON c.id = k.contact_id"),
             g.pseudonymizer.pseudonym(kHer))
       << "her case is hers, not the other number's";
@@ -566,7 +684,18 @@ TEST(W5_SessionBelongsToItsNumber, AHopWithHerSessionIdFromAnotherNumberIsANewSe
   g.http.post(g.events_url(), test::form({{"sessionId", "shared-id"},
                                           {"status", "Incomplete"},
                                           {"phoneNumber", "+923339999999"}}));
-  EXPECT_EQ(g.count("sessions", "provider_session_id = 'shared-id' AND status = 'finished'"), 1);
+  EXPECT_EQ(g.count("sessions", "provider_session_id = 'shared-id' AND status = 'finished' AND "
+                                "end_reason = 'ended'"),
+            1)
+      << "hers is untouched";
+  EXPECT_EQ(g.count("sessions", "provider_session_id LIKE 'shared-id#%' AND status = "
+                                "'incomplete' AND end_reason = 'Incomplete'"),
+            1);
+  // A notification that names no number ends nothing.
+  Caller again{g, "id-2"};
+  again.dial();
+  g.http.post(g.events_url(), test::form({{"sessionId", "id-2"}, {"status", "Incomplete"}}));
+  EXPECT_EQ(g.count("sessions", "provider_session_id = 'id-2' AND status = 'active'"), 1);
 }
 
 // ------------------------------------------------------------------------------------------ W6
@@ -681,13 +810,19 @@ TEST_F(W6_AlertsNeverGoQuiet, AFailedDeliveryAlertsTheNextRungAtOnceAndKeepsRetr
   EXPECT_GE(std::stoi(g.text("SELECT attempts FROM outbox WHERE dedupe_key = 'alert:" + ref +
                              ":1'")),
             10);
-  // Once someone acknowledges, the retries stop.
-  EXPECT_EQ(g.kannel_sms("ack", "0300-0000109", "ACK " + ref).body,
+  // The ladder went on to the always-on team (it now holds the case); Amna, alerted first,
+  // acknowledges late from her phone, and that still works.
+  EXPECT_EQ(alert_recipients(),
+            (std::vector<std::string>{"+923000000101", "+923000000102", "+923000000109",
+                                      "+923000000301", "+923000000309"}));
+  EXPECT_EQ(g.text("SELECT team FROM cases"), "national");
+  EXPECT_EQ(g.kannel_sms("ack", "0300-0000101", "ACK " + ref).body,
             "Case " + ref + " acknowledged.");
   g.clock.advance(std::chrono::seconds(61));
   dispatcher->run_once();
   EXPECT_EQ(g.count("outbox", "dedupe_key LIKE 'alert:%' AND status = 'pending'"), 0);
-  EXPECT_GE(g.count("outbox", "last_error = 'cancelled: case acknowledged'"), 1);
+  EXPECT_GE(g.count("outbox", "status = 'cancelled' AND last_error = 'case acknowledged'"), 1);
+  EXPECT_EQ(g.count("outbox", "status = 'dead'"), 0) << "a cancelled alert is no dead letter";
 }
 
 TEST_F(W6_AlertsNeverGoQuiet, AnOffDutyTeamFallsBackToTheAlwaysOnTeam) {
@@ -726,4 +861,52 @@ TEST_F(W6_AlertsNeverGoQuiet, OutboxResendPutsADeadLetterBack) {
                   })
                   .ok);
   EXPECT_EQ(g.text("SELECT status FROM outbox WHERE id = " + std::to_string(id)), "pending");
+}
+
+TEST(W6_Ladder, OffDutyTheAlwaysOnTeamComesFirstAndItsSupervisorLast) {
+  const gateway::Roster off = w6_roster(false);
+  auto names = [](const std::vector<gateway::Rung>& ladder) {
+    std::vector<std::string> out;
+    for (const auto& r : ladder) out.push_back(r.member.name + "@" + r.team);
+    return out;
+  };
+  const gateway::LocalTime night{2026, 12, 4, 5, 2, 0};
+  EXPECT_EQ(names(gateway::escalation_ladder(off, off.teams[0], night)),
+            (std::vector<std::string>{"Hina@national", "Sadia@punjab", "Nadia@national"}));
+  const gateway::Roster on = w6_roster(true);
+  EXPECT_EQ(names(gateway::escalation_ladder(on, on.teams[0], night)),
+            (std::vector<std::string>{"Amna@punjab", "Bushra@punjab", "Sadia@punjab",
+                                      "Hina@national", "Nadia@national"}));
+  // Without a fallback team: the team's own ladder, as before.
+  gateway::Roster none = w6_roster(false);
+  none.fallback_team.clear();
+  EXPECT_EQ(names(gateway::escalation_ladder(none, none.teams[0], night)),
+            std::vector<std::string>{"Sadia@punjab"});
+}
+
+TEST(W6_Ladder, TheRosterRefusesAFallbackTeamThatIsNotAlwaysOnDuty) {
+  test::TempDir dir;
+  const std::string path = dir.file("responders.toml");
+  std::ofstream(path) << R"(alert_channel = "kannel"
+fallback_team = "day"
+[sla]
+critical = "10m"
+high = "15m"
+normal = "24h"
+low = "72h"
+[[teams]]
+name = "day"
+on_duty = { days = ["mon", "tue", "wed", "thu", "fri"], hours = "9-17" }
+supervisor = "S"
+members = [ { name = "S", phone = "+923000000109", role = "supervisor" } ]
+[[routes]]
+team = "day"
+)";
+  flows::FlowSet flows;
+  std::vector<flows::Diagnostic> errors;
+  gateway::load_roster(path, flows, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pos.line, 2u);
+  EXPECT_NE(errors[0].reason.find("must be on duty every day, all day"), std::string::npos)
+      << errors[0].reason;
 }

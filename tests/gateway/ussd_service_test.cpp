@@ -112,7 +112,8 @@ TEST(UssdService, ADroppedSessionIsOfferedBackOnlyAfterSheChoosesTheSameEntry) {
   p.press("3");
   p.press("2");
   p.press("1");  // at "When?"
-  g.http.post(g.events_url(), test::form({{"sessionId", "s1"}, {"status", "Incomplete"}}));
+  g.http.post(g.events_url(),
+              test::form({{"sessionId", "s1"}, {"status", "Incomplete"}, {"phoneNumber", phone}}));
   // SAFETY W4: whoever dials next sees the ordinary first screen, never "Continue ...?".
   Phone q{g, "s2"};
   EXPECT_EQ(q.dial(), "CON Health and well-being\n1. Weekly check-in\n2. Tell us something\n"
@@ -134,7 +135,8 @@ TEST(UssdService, ResumeIsNotOfferedForAnotherEntry) {
   p.press("3");
   p.press("2");
   p.press("1");  // at "When?"
-  g.http.post(g.events_url(), test::form({{"sessionId", "s1"}, {"status", "Incomplete"}}));
+  g.http.post(g.events_url(),
+              test::form({{"sessionId", "s1"}, {"status", "Incomplete"}, {"phoneNumber", phone}}));
   Phone q{g, "s2"};
   q.dial();
   EXPECT_EQ(q.press("1"), "CON How are you this week?\n1. Fine\n2. I would like to talk\n"
