@@ -129,7 +129,8 @@ CaseResult CaseService::acknowledge(store::Tx& tx, const Actor& actor,
   // team (SAFETY W6): the alert on her phone must not answer "no case".
   const auto alerted = [&] {
     for (int rung = 1; rung <= c->rung; ++rung)
-      if (tx.audit_has(reference, "case.alert", "rung " + std::to_string(rung) + " to " + actor.name))
+      if (tx.audit_has(reference, "case.alert",
+                       "rung " + std::to_string(rung) + " to " + actor.name))
         return true;
     return false;
   };

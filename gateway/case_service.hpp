@@ -10,12 +10,11 @@
 
 #include "adapters/common/cipher.hpp"
 #include "adapters/store/store.hpp"
-#include "gateway/consent.hpp"
 #include "gateway/clock.hpp"
+#include "gateway/consent.hpp"
 #include "gateway/responders.hpp"
 
 namespace rabta::gateway {
-
 
 struct Actor {
   std::int64_t responder_id = 0;

@@ -30,6 +30,7 @@
 #include "gateway/command_context.hpp"
 #include "gateway/config.hpp"
 #include "gateway/dispatcher.hpp"
+#include "gateway/enrolment.hpp"
 #include "gateway/escalation.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/keys.hpp"
@@ -39,7 +40,6 @@
 #include "gateway/responders.hpp"
 #include "gateway/retention.hpp"
 #include "gateway/scheduler.hpp"
-#include "gateway/enrolment.hpp"
 #include "gateway/sms_service.hpp"
 #include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
@@ -525,9 +525,9 @@ int serve(const ServeOptions& options) {
             ussd.expire_idle(tx, before);
             sms.expire_idle(tx, sms_before);
           },
-                    [](const store::JobResult& r) {
-                      if (!r.ok) spdlog::error("idle-session sweep failed: {}", r.error);
-                    });
+          [](const store::JobResult& r) {
+            if (!r.ok) spdlog::error("idle-session sweep failed: {}", r.error);
+          });
       schedule_sweep();
     });
   };

@@ -1,7 +1,5 @@
 #include "gateway/config.hpp"
 
-#include "adapters/common/phone.hpp"
-
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -10,6 +8,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "adapters/common/phone.hpp"
 
 namespace rabta::gateway {
 
@@ -217,9 +217,9 @@ Config load_config(const std::string& path) {
     r.str(*t, "default_country", c.default_country);
     if (!common::number_plan(c.default_country)) {
       std::string known;
-      for (const auto& k : common::known_number_plan_countries()) known += (known.empty() ? "" : ", ") + k;
-      r.fail(*t->get("default_country"),
-             "[numbers] default_country must be one of " + known);
+      for (const auto& k : common::known_number_plan_countries())
+        known += (known.empty() ? "" : ", ") + k;
+      r.fail(*t->get("default_country"), "[numbers] default_country must be one of " + known);
     }
   }
   common::set_default_number_plan(*common::number_plan(c.default_country));

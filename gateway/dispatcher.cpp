@@ -169,8 +169,8 @@ class Recorder {
 struct Claimed {
   store::OutboxRecord row;
   std::optional<store::ContactRecord> contact;
-  bool alert = false;        // a responder's case alert (cause "case:<ref>")
-  std::string case_status;   // its case's status when claimed ("" = no such case)
+  bool alert = false;       // a responder's case alert (cause "case:<ref>")
+  std::string case_status;  // its case's status when claimed ("" = no such case)
 };
 
 // SAFETY W6: a case alert that fails is retried at least this often while its case is open.
@@ -396,10 +396,10 @@ Dispatcher::PassResult Dispatcher::pass() {
           // SAFETY W6: an alert is never given up while its case is open and unacknowledged
           // (the dispatcher cancels it once it is not); the escalation pass alerts the next
           // rung at once while this one keeps trying.
-          const std::int64_t wait =
-              backoff_ms(s.attempts, options_.backoff_base,
-                         std::min(options_.backoff_cap, std::chrono::milliseconds(kAlertRetryCapMs)),
-                         random01_());
+          const std::int64_t wait = backoff_ms(
+              s.attempts, options_.backoff_base,
+              std::min(options_.backoff_cap, std::chrono::milliseconds(kAlertRetryCapMs)),
+              random01_());
           spdlog::warn("outbox {} via {}: alert failed, retry in {} ms (attempt {}): {}", s.id,
                        ch.name, wait, s.attempts, sr.error);
           records.retry(s.id, done_at + wait, sr.error, done_at);

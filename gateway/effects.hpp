@@ -29,9 +29,9 @@ void record_effects(store::Tx& tx, const flows::StepResult& r, const store::Sess
 // Opens a case with its outbox row (shared with missed check-ins, which have no session) and ties
 // the session's answers and consents so far to it. Returns the case id.
 std::int64_t open_case(store::Tx& tx, const std::string& reference, std::int64_t contact_id,
-               std::int64_t session_id, const std::string& flow, const std::string& category,
-                       const std::string& severity, const std::string& channel,
-                       std::int64_t now);
+                       std::int64_t session_id, const std::string& flow,
+                       const std::string& category, const std::string& severity,
+                       const std::string& channel, std::int64_t now);
 
 // SAFETY W4: the session ended without finishing (the aggregator's end notification, her
 // hanging up, no answer for the idle time). Hanging up is an exit: the case a quick exit would

@@ -528,7 +528,8 @@ RekeyResult rekey_contacts(store::Store& store, const common::Pseudonymizer& pse
         const std::string digits = e164.substr(1);
         const std::string& cc = common::default_number_plan().country_code;
         std::vector<std::string> aliases = {canonical, pseudonymizer.keyed(digits)};
-        if (digits.starts_with(cc)) aliases.push_back(pseudonymizer.keyed(digits.substr(cc.size())));
+        if (digits.starts_with(cc))
+          aliases.push_back(pseudonymizer.keyed(digits.substr(cc.size())));
         // The contact kept is the enrolled one (her weekly check-in, window, consents to SMS),
         // whichever spelling it was stored under; the others are folded into it.
         store::ContactRecord keep = *c;

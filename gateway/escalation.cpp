@@ -105,7 +105,8 @@ Escalation::Result Escalation::run_once() {
       ++result.failing;
       if (c.next_alert_at <= now) continue;  // due anyway
       const Team* team = routed_team(roster, c);
-      if (!team || static_cast<std::size_t>(c.rung) >= escalation_ladder(roster, *team, local).size())
+      if (!team ||
+          static_cast<std::size_t>(c.rung) >= escalation_ladder(roster, *team, local).size())
         continue;
       c.next_alert_at = now;
       tx.update_case(c);

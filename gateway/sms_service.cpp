@@ -235,9 +235,9 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
       if (option == 0 && open->answer != kUnclearAnswer) {
         open->answer = kUnclearAnswer;  // still open: the clarifying question is asked once
         tx.update_checkin(*open);
-        reply = texts_->text("checkin_clarify",
-                             language.empty() ? settings.default_language : language,
-                             settings.default_language);
+        reply =
+            texts_->text("checkin_clarify", language.empty() ? settings.default_language : language,
+                         settings.default_language);
         out.outcome = "checkin unclear";
       } else {
         // Unclear twice: a person looks. Urgent words, even negated, are read as urgent.

@@ -71,9 +71,8 @@ std::vector<std::string> answer_tokens(const std::string& normalised) {
     const bool digit = c >= U'0' && c <= U'9';
     // Urdu and Arabic letters (not punctuation such as ، ؛ ؟ ۔), and their combining marks.
     const bool arabic = (c >= U'\u0621' && c <= U'\u064A') || (c >= U'\u064B' && c <= U'\u065F') ||
-                        c == U'\u0670' || (c >= U'\u0671' && c <= U'\u06D3') ||
-                        c == U'\u06D5' || (c >= U'\u06EE' && c <= U'\u06EF') ||
-                        (c >= U'\u06FA' && c <= U'\u06FF');
+                        c == U'\u0670' || (c >= U'\u0671' && c <= U'\u06D3') || c == U'\u06D5' ||
+                        (c >= U'\u06EE' && c <= U'\u06EF') || (c >= U'\u06FA' && c <= U'\u06FF');
     if (c == U'\'' || c == U'\u2019') continue;  // "don't" -> "dont"
     if (latin) {
       if (!word.empty() && word.back() == c) continue;  // "theeek" -> "thek"
@@ -100,9 +99,8 @@ bool has_phrase(const std::vector<std::string>& tokens, const std::vector<std::s
 }
 
 bool has_any(const std::vector<std::string>& tokens, const std::vector<std::string>& phrases) {
-  return std::any_of(phrases.begin(), phrases.end(), [&](const std::string& p) {
-    return has_phrase(tokens, answer_tokens(p));
-  });
+  return std::any_of(phrases.begin(), phrases.end(),
+                     [&](const std::string& p) { return has_phrase(tokens, answer_tokens(p)); });
 }
 
 }  // namespace
@@ -207,15 +205,17 @@ SmsTexts load_sms_texts(const std::string& keywords_path, const std::string& tem
           const std::string ks(k.str());
           if (ks == "node" || ks == "answer_key") continue;
           if (ks == "negations" || ks == "unclear" || ks == "filler") {
-            (ks == "negations" ? t.negations : ks == "unclear" ? t.unclear_words : t.filler_words) =
+            (ks == "negations" ? t.negations
+             : ks == "unclear" ? t.unclear_words
+                               : t.filler_words) =
                 words_of(f, v, "[checkin_answers] " + ks, errors);
             continue;
           }
           if (ks == "urgent") {
             const auto u = v.value<std::int64_t>();
             if (!u || *u < 1 || (n && static_cast<std::size_t>(*u) > n->options.size()))
-              add(errors, f, v, "[checkin_answers] urgent must be an option number of '" +
-                                    t.checkin_node + "'");
+              add(errors, f, v,
+                  "[checkin_answers] urgent must be an option number of '" + t.checkin_node + "'");
             else
               t.urgent_option = static_cast<int>(*u);
             continue;

@@ -199,10 +199,9 @@ bool UssdService::handle_end(store::Tx& tx, const std::string& provider,
 int UssdService::expire_idle(store::Tx& tx, std::int64_t idle_before, int limit) {
   int n = 0;
   for (auto& s : tx.idle_sessions("ussd", idle_before, limit)) {
-    abandon_session(tx, *engine_, ids_, s,
-                    {clock_.now_ms(), policy_.quiet_period, policy_.checkin_answer_key, "",
-                     cipher_},
-                    "idle");
+    abandon_session(
+        tx, *engine_, ids_, s,
+        {clock_.now_ms(), policy_.quiet_period, policy_.checkin_answer_key, "", cipher_}, "idle");
     ++n;
   }
   return n;

@@ -63,8 +63,8 @@ class UssdService {
   flows::StepResult step_new_session(store::Tx& tx, const store::ContactRecord& contact,
                                      const UssdHop& hop);
   bool at_entry(const flows::SessionState& state) const;
-  void offer_resume_after(store::Tx& tx, std::int64_t contact_id,
-                          const flows::SessionState& before, flows::StepResult& result);
+  void offer_resume_after(store::Tx& tx, std::int64_t contact_id, const flows::SessionState& before,
+                          flows::StepResult& result);
 
   std::shared_ptr<const flows::Engine> engine_;
   SessionPolicy policy_;

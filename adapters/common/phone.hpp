@@ -14,12 +14,14 @@ namespace rabta::common {
 
 // How national numbers of one country are written.
 struct NumberPlan {
-  std::string country;       // ISO 3166 alpha-2, e.g. "PK"
-  std::string country_code;  // E.164 country calling code, e.g. "92"
-  std::string trunk_prefix;  // dialled before a national number, e.g. "0" ("" = none)
-  std::size_t national_length = 0;  // digits of a national (significant) number, e.g. 10
+  std::string country;                  // ISO 3166 alpha-2, e.g. "PK"
+  std::string country_code;             // E.164 country calling code, e.g. "92"
+  std::string trunk_prefix;             // dialled before a national number, e.g. "0" ("" = none)
+  std::size_t national_length = 0;      // digits of a national (significant) number, e.g. 10
   std::size_t national_min_length = 0;  // shortest one (landlines), e.g. 9; 0 = national_length
-  std::size_t min_length() const { return national_min_length ? national_min_length : national_length; }
+  std::size_t min_length() const {
+    return national_min_length ? national_min_length : national_length;
+  }
 };
 
 // The plans rabta knows by country (PK, IN, BD, AF, NP, LK, KE, NG, GB, US). nullopt = unknown.

@@ -164,7 +164,8 @@ struct ConsentRecord {
   std::string purpose;  // "referral_ngo", "referral_police", "callback", "sms"
   bool granted = false;
   Millis created_at = 0;
-  std::int64_t case_id = 0;  // schema 4: the case it was given for (0 = none yet, or her SMS choice)
+  std::int64_t case_id =
+      0;  // schema 4: the case it was given for (0 = none yet, or her SMS choice)
 };
 
 // Outbox status values (outbox.status).

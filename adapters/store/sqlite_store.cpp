@@ -1270,8 +1270,7 @@ class SqliteTx final : public Tx {
       st.bind(1, case_id);
       st.bind(2, std::string(key));
       if (!st.executeStep()) return std::string();
-      return read_sealed(st.getColumn(0), cipher_, "answers", "value",
-                         st.getColumn(1).getInt64());
+      return read_sealed(st.getColumn(0), cipher_, "answers", "value", st.getColumn(1).getInt64());
     });
   }
 

@@ -282,8 +282,8 @@ TEST(NormaliseMsisdn, OtherShapesBecomeE164OrAreRefused) {
   EXPECT_EQ(normalise_msisdn("254700000001"), "+254700000001");  // international without '+'
   EXPECT_EQ(normalise_msisdn("0300123456"), "+92300123456");     // 9-digit national (landline)
   EXPECT_EQ(normalise_msisdn("0300.1234567"), "+923001234567");  // dots as separators
-  EXPECT_EQ(normalise_msisdn("+9230012345678"), "");  // +92 with 11 national digits
-  EXPECT_EQ(normalise_msisdn("030012345678"), "");    // one digit too many for a national number
+  EXPECT_EQ(normalise_msisdn("+9230012345678"), "");             // +92 with 11 national digits
+  EXPECT_EQ(normalise_msisdn("030012345678"), "");  // one digit too many for a national number
 }
 
 TEST(NormaliseMsisdn, RejectsGarbage) {

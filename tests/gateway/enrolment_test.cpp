@@ -172,8 +172,8 @@ TEST(EnrolmentCsv, PhoneNumbers) {
   EXPECT_EQ(accept_one(h, "3001234567,ur,1,10-14,ussd").phone, "+923001234567");
   EXPECT_EQ(accept_one(h, "923001234567,ur,1,10-14,ussd").phone, "+923001234567");
   EXPECT_EQ(accept_one(h, "tel:+92 300 1234567,ur,1,10-14,ussd").phone, "+923001234567");
-  for (const char* bad : {"300123456", "+1234567", "+1234567890123456",
-                          "0300-CALL-ME", "+92 300 1234567 ext 2", "3.00123E+11"}) {
+  for (const char* bad : {"300123456", "+1234567", "+1234567890123456", "0300-CALL-ME",
+                          "+92 300 1234567 ext 2", "3.00123E+11"}) {
     EXPECT_EQ(reject_reason(h, std::string("\"") + bad + "\",ur,1,10-14,ussd"),
               "phone: not a valid number")
         << bad;

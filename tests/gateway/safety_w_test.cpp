@@ -29,8 +29,8 @@ constexpr const char* kHer = "+923001234598";
 
 // Every common way her number is written (GLOSSARY "Phone numbers arrive as ...").
 const std::vector<std::string> kForms = {
-    "+923001234598",  "923001234598",      "00923001234598",      "03001234598",
-    "3001234598",     "0300-1234598",      "+92 300 1234598",     "tel:+923001234598",
+    "+923001234598",      "923001234598",      "00923001234598",  "03001234598",
+    "3001234598",         "0300-1234598",      "+92 300 1234598", "tel:+923001234598",
     "+92 (0)300 1234598", "0092 300 123 4598", "(0300) 123-4598", "۰۳۰۰۱۲۳۴۵۹۸"};
 
 // A phone on USSD: dial, then press keys; the path grows as Africa's Talking sends it.
@@ -182,8 +182,7 @@ TEST(W1_OneIdentity, TheMigrationReKeysAndMergesWithoutLosingAnOptOut) {
   EXPECT_EQ(g.count("contacts"), 2);
   EXPECT_EQ(g.text("SELECT status FROM contacts WHERE id = " + std::to_string(her)), "opted_out")
       << "an opt-out always wins the merge";
-  EXPECT_EQ(g.count("contacts", "pseudonym = '" + g.pseudonymizer.pseudonym("+923001234599") +
-                                    "'"),
+  EXPECT_EQ(g.count("contacts", "pseudonym = '" + g.pseudonymizer.pseudonym("+923001234599") + "'"),
             1)
       << "the caller is re-keyed to her E.164 pseudonym";
   g.store->read([&](store::Tx& tx) {
@@ -249,10 +248,10 @@ TEST(W2_ConsentBelongsToItsCase, ALaterUnfinishedSessionNeverWidensAnEarlierCase
   first.press("2");  // Tell us something
   first.press("1");
   first.press("1");
-  first.press("2");                               // not safe now
-  first.press("2");                               // not safe to call
-  first.press("1");                               // district
-  const std::string end = first.press("3");       // share with neither
+  first.press("2");                          // not safe now
+  first.press("2");                          // not safe to call
+  first.press("1");                          // district
+  const std::string end = first.press("3");  // share with neither
   ASSERT_EQ(end.rfind("END Received. Reference: ", 0), 0u) << end;
   const std::string ref = end.substr(std::string("END Received. Reference: ").size());
   g.clock.advance(minutes(20));
@@ -429,8 +428,7 @@ TEST(W2_ConsentBelongsToItsCase, RandomSequencesOfSessionsEachCaseShowsWhatWasSa
       }
       ++checked;
     }
-    for (const auto& [sid, w] : said)
-      EXPECT_EQ(with_case.count(sid) == 1, w.case_raised) << sid;
+    for (const auto& [sid, w] : said) EXPECT_EQ(with_case.count(sid) == 1, w.case_raised) << sid;
     EXPECT_GT(checked, 0);
   }
 }
@@ -499,8 +497,8 @@ void open_checkin(test::Gateway& g) {
 }  // namespace
 
 TEST(W3_AnswersAreReadWhole, NotFineGetsOneClarifyingQuestionNeverFine) {
-  for (const std::string reply : {"theek nahi", "thik nai", "ok nahi hoon", "ٹھیک نہیں",
-                                  "main theek nahin hoon", "not ok"}) {
+  for (const std::string reply :
+       {"theek nahi", "thik nai", "ok nahi hoon", "ٹھیک نہیں", "main theek nahin hoon", "not ok"}) {
     test::Gateway g;
     enrol(g);
     open_checkin(g);
@@ -560,11 +558,10 @@ TEST(W4_HangingUpIsAnExit, ADroppedReportAtEveryNodeRaisesTheCase) {
       for (const auto& k : keys) c.press(k);
       if (by_idle) {
         g.clock.advance(minutes(4));  // past [sessions] idle_timeout_ms (3 min)
-        ASSERT_TRUE(g.store
-                        ->run([&](store::Tx& tx) {
-                          g.ussd().expire_idle(tx, g.clock.now_ms() - 180'000);
-                        })
-                        .ok);
+        ASSERT_TRUE(
+            g.store
+                ->run([&](store::Tx& tx) { g.ussd().expire_idle(tx, g.clock.now_ms() - 180'000); })
+                .ok);
       } else {
         c.hang_up();
       }
@@ -574,8 +571,8 @@ TEST(W4_HangingUpIsAnExit, ADroppedReportAtEveryNodeRaisesTheCase) {
       // Consent fail-closed: what she did not say is not a yes.
       std::optional<bool> callback;
       g.store->read([&](store::Tx& tx) {
-        callback = tx.case_consent(tx.find_case(g.text("SELECT reference FROM cases"))->id,
-                                   "callback");
+        callback =
+            tx.case_consent(tx.find_case(g.text("SELECT reference FROM cases"))->id, "callback");
       });
       EXPECT_NE(callback, std::optional<bool>(true)) << node;
       EXPECT_GT(std::stoll(g.text("SELECT quiet_until FROM contacts")), 0) << node;
@@ -628,11 +625,9 @@ TEST(W4_HangingUpIsAnExit, AnSmsReportLeftUnansweredIsRaisedAfterTheConversation
   g.kannel_sms("m2", kHer, "2");  // threats; then she stops answering
   EXPECT_EQ(g.count("cases"), 0);
   g.clock.advance(minutes(61));
-  ASSERT_TRUE(g.store
-                  ->run([&](store::Tx& tx) {
-                    g.sms().expire_idle(tx, g.clock.now_ms() - 3'600'000);
-                  })
-                  .ok);
+  ASSERT_TRUE(
+      g.store->run([&](store::Tx& tx) { g.sms().expire_idle(tx, g.clock.now_ms() - 3'600'000); })
+          .ok);
   EXPECT_EQ(g.count("cases", "category = 'interrupted_report' AND severity = 'high'"), 1);
   std::optional<std::string> category;
   g.store->read([&](store::Tx& tx) {
@@ -684,12 +679,14 @@ TEST(W5_SessionBelongsToItsNumber, AHopWithHerSessionIdFromAnotherNumberIsANewSe
   g.http.post(g.events_url(), test::form({{"sessionId", "shared-id"},
                                           {"status", "Incomplete"},
                                           {"phoneNumber", "+923339999999"}}));
-  EXPECT_EQ(g.count("sessions", "provider_session_id = 'shared-id' AND status = 'finished' AND "
-                                "end_reason = 'ended'"),
+  EXPECT_EQ(g.count("sessions",
+                    "provider_session_id = 'shared-id' AND status = 'finished' AND "
+                    "end_reason = 'ended'"),
             1)
       << "hers is untouched";
-  EXPECT_EQ(g.count("sessions", "provider_session_id LIKE 'shared-id#%' AND status = "
-                                "'incomplete' AND end_reason = 'Incomplete'"),
+  EXPECT_EQ(g.count("sessions",
+                    "provider_session_id LIKE 'shared-id#%' AND status = "
+                    "'incomplete' AND end_reason = 'Incomplete'"),
             1);
   // A notification that names no number ends nothing.
   Caller again{g, "id-2"};
@@ -754,9 +751,9 @@ class W6_AlertsNeverGoQuiet : public ::testing::Test {
          0}};
     gateway::DispatcherOptions o;
     o.send_timeout = std::chrono::milliseconds(2000);
-    dispatcher = std::make_unique<gateway::Dispatcher>(
-        *g.store, std::move(channels), g.cipher, g.clock, *gateway::parse_zone("UTC"), o,
-        [] { return 1.0; });
+    dispatcher =
+        std::make_unique<gateway::Dispatcher>(*g.store, std::move(channels), g.cipher, g.clock,
+                                              *gateway::parse_zone("UTC"), o, [] { return 1.0; });
   }
 
   std::string report_help_now() {
@@ -807,9 +804,9 @@ TEST_F(W6_AlertsNeverGoQuiet, AFailedDeliveryAlertsTheNextRungAtOnceAndKeepsRetr
     escalation->run_once();
   }
   EXPECT_EQ(g.count("outbox", "dedupe_key LIKE 'alert:%' AND status = 'dead'"), 0);
-  EXPECT_GE(std::stoi(g.text("SELECT attempts FROM outbox WHERE dedupe_key = 'alert:" + ref +
-                             ":1'")),
-            10);
+  EXPECT_GE(
+      std::stoi(g.text("SELECT attempts FROM outbox WHERE dedupe_key = 'alert:" + ref + ":1'")),
+      10);
   // The ladder went on to the always-on team (it now holds the case); Amna, alerted first,
   // acknowledges late from her phone, and that still works.
   EXPECT_EQ(alert_recipients(),

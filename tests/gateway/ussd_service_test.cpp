@@ -116,8 +116,9 @@ TEST(UssdService, ADroppedSessionIsOfferedBackOnlyAfterSheChoosesTheSameEntry) {
               test::form({{"sessionId", "s1"}, {"status", "Incomplete"}, {"phoneNumber", phone}}));
   // SAFETY W4: whoever dials next sees the ordinary first screen, never "Continue ...?".
   Phone q{g, "s2"};
-  EXPECT_EQ(q.dial(), "CON Health and well-being\n1. Weekly check-in\n2. Tell us something\n"
-                      "3. Useful numbers\n4. Language");
+  EXPECT_EQ(q.dial(),
+            "CON Health and well-being\n1. Weekly check-in\n2. Tell us something\n"
+            "3. Useful numbers\n4. Language");
   EXPECT_EQ(q.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
   EXPECT_EQ(q.press("1"), "CON When?\n1. Today\n2. This week\n3. Earlier");
   EXPECT_EQ(g.text("SELECT status FROM sessions WHERE provider_session_id = 's1'"), "resumed");
@@ -139,8 +140,9 @@ TEST(UssdService, ResumeIsNotOfferedForAnotherEntry) {
               test::form({{"sessionId", "s1"}, {"status", "Incomplete"}, {"phoneNumber", phone}}));
   Phone q{g, "s2"};
   q.dial();
-  EXPECT_EQ(q.press("1"), "CON How are you this week?\n1. Fine\n2. I would like to talk\n"
-                          "3. I need help now");
+  EXPECT_EQ(q.press("1"),
+            "CON How are you this week?\n1. Fine\n2. I would like to talk\n"
+            "3. I need help now");
 }
 
 TEST(UssdService, NoResumeOfferAfterTheWindowOrAfterAQuickExit) {
