@@ -37,6 +37,20 @@ const char* to_string(Outcome o) {
   return "?";
 }
 
+namespace {
+
+// The case leaving at this state raises: the node's exit_case, else its flow's (none while a
+// resume is offered: the session it offers holds the report).
+const EffectSpec* exit_case_in(const FlowSet& set, const SessionState& state) {
+  if (state.resume_pending) return nullptr;
+  if (const Node* n = set.find(state.flow, state.node); n && n->exit_case) return &*n->exit_case;
+  const std::string& fid = state.flow.empty() ? set.find(set.settings.entry)->flow : state.flow;
+  const auto it = set.flows.find(fid);
+  return it != set.flows.end() && it->second.exit_case ? &*it->second.exit_case : nullptr;
+}
+
+}  // namespace
+
 Engine::Engine(std::shared_ptr<const FlowSet> flows) : flows_(std::move(flows)) {
   if (!flows_) throw std::invalid_argument("Engine needs a validated FlowSet");
 }
@@ -151,6 +165,13 @@ struct Engine::Run {
   void invalid(const Screen& again) {
     result.outcome = Outcome::invalid;
     if (++result.state.invalid >= set.settings.max_invalid) {
+      // Ended by wrong answers is still leaving: what she started is raised (SAFETY W4).
+      if (const EffectSpec* ec = exit_case_in(set, result.state)) apply(*ec);
+      if (!result.state.case_reference.empty()) {
+        Effect qe;
+        qe.kind = EffectKind::quick_exit;
+        result.effects.push_back(qe);
+      }
       end_with(msg("too_many_invalid"), Outcome::too_many_invalid);
       return;
     }
@@ -200,14 +221,7 @@ StepResult Engine::offer_resume(const SessionState& unfinished,
 }
 
 const EffectSpec* Engine::exit_case_at(const SessionState& state) const {
-  // A resume offer is not a report in progress: the session it offers holds the report.
-  if (state.resume_pending) return nullptr;
-  if (const Node* n = flows_->find(state.flow, state.node); n && n->exit_case)
-    return &*n->exit_case;
-  const std::string& fid =
-      state.flow.empty() ? flows_->find(flows_->settings.entry)->flow : state.flow;
-  const auto it = flows_->flows.find(fid);
-  return it != flows_->flows.end() && it->second.exit_case ? &*it->second.exit_case : nullptr;
+  return exit_case_in(*flows_, state);
 }
 
 StepResult Engine::abandon(const SessionState& unfinished, IdSource& ids) const {

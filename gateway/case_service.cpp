@@ -51,6 +51,18 @@ CaseService::CaseService(std::shared_ptr<const Roster> roster, const common::Fie
                          const Clock& clock, std::vector<std::string> outcomes)
     : roster_(std::move(roster)), cipher_(cipher), clock_(clock), outcomes_(std::move(outcomes)) {}
 
+bool CaseService::may_act(store::Tx& tx, const Actor& actor, const store::CaseRecord& c) const {
+  if (may_see(actor, c)) return true;
+  // Whoever was alerted for the case may read and work it, even after it moved to the always-on
+  // team (SAFETY W6): the alert on her phone must not answer "no case".
+  if (actor.responder_id <= 0 || actor.name.empty()) return false;
+  for (int rung = 1; rung <= c.rung; ++rung)
+    if (tx.audit_has(c.reference, "case.alert",
+                     "rung " + std::to_string(rung) + " to " + actor.name))
+      return true;
+  return false;
+}
+
 bool CaseService::may_see(const Actor& actor, const store::CaseRecord& c) const {
   if (actor.responder_id <= 0) return false;
   if (actor.role == "supervisor") return true;
@@ -81,7 +93,7 @@ CaseResult CaseService::detail(store::Tx& tx, const Actor& actor, const std::str
                                CaseDetail& out) const {
   const std::int64_t now = clock_.now_ms();
   const std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_see(actor, *c)) {
+  if (!c || !may_act(tx, actor, *c)) {
     audit(tx, now, actor, "case.read", reference, "not_found");
     return CaseResult::not_found;
   }
@@ -125,16 +137,7 @@ CaseResult CaseService::acknowledge(store::Tx& tx, const Actor& actor,
                                     const std::string& reference) const {
   const std::int64_t now = clock_.now_ms();
   std::optional<store::CaseRecord> c = tx.find_case(reference);
-  // Whoever was alerted for the case may acknowledge it, even after it moved to the always-on
-  // team (SAFETY W6): the alert on her phone must not answer "no case".
-  const auto alerted = [&] {
-    for (int rung = 1; rung <= c->rung; ++rung)
-      if (tx.audit_has(reference, "case.alert",
-                       "rung " + std::to_string(rung) + " to " + actor.name))
-        return true;
-    return false;
-  };
-  if (!c || (!may_see(actor, *c) && (actor.name.empty() || !alerted()))) {
+  if (!c || !may_act(tx, actor, *c)) {
     audit(tx, now, actor, "case.ack", reference, "not_found");
     return CaseResult::not_found;
   }
@@ -155,7 +158,7 @@ CaseResult CaseService::claim(store::Tx& tx, const Actor& actor,
                               const std::string& reference) const {
   const std::int64_t now = clock_.now_ms();
   std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_see(actor, *c)) {
+  if (!c || !may_act(tx, actor, *c)) {
     audit(tx, now, actor, "case.claim", reference, "not_found");
     return CaseResult::not_found;
   }
@@ -184,7 +187,7 @@ CaseResult CaseService::add_note(store::Tx& tx, const Actor& actor, const std::s
                                  const std::string& text) const {
   const std::int64_t now = clock_.now_ms();
   const std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_see(actor, *c)) {
+  if (!c || !may_act(tx, actor, *c)) {
     audit(tx, now, actor, "case.note", reference, "not_found");
     return CaseResult::not_found;
   }
@@ -207,7 +210,7 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
                               const std::string& outcome) const {
   const std::int64_t now = clock_.now_ms();
   std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_see(actor, *c)) {
+  if (!c || !may_act(tx, actor, *c)) {
     audit(tx, now, actor, "case.close", reference, "not_found");
     return CaseResult::not_found;
   }

@@ -42,6 +42,8 @@ class CaseService {
 
   // A caseworker sees her team's cases; a supervisor sees all.
   bool may_see(const Actor& actor, const store::CaseRecord& c) const;
+  // may_see, or she was alerted for this case (it may have moved to the always-on team since).
+  bool may_act(store::Tx& tx, const Actor& actor, const store::CaseRecord& c) const;
 
   // Restricted to what `actor` may see (her team unless supervisor). Audited as "case.list".
   std::vector<store::CaseRecord> list(store::Tx& tx, const Actor& actor,

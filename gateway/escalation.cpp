@@ -153,7 +153,10 @@ Escalation::Result Escalation::run_once() {
         ++result.alerts;
       // A repeat to the last rung replaces its predecessor if that one is still waiting (an
       // aggregator outage would otherwise deliver a burst of identical alerts at its end).
-      if (static_cast<std::size_t>(rung) > ladder.size())
+      // Only when that one went to the same person: the ladder's shape changes with duty hours.
+      if (static_cast<std::size_t>(rung) > ladder.size() &&
+          tx.audit_has(c.reference, "case.alert",
+                       "rung " + std::to_string(rung - 1) + " to " + who.member.name))
         tx.outbox_cancel_key("alert:" + c.reference + ":" + std::to_string(rung - 1),
                              "superseded by rung " + std::to_string(rung));
       c.rung = rung;

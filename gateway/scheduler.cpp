@@ -119,8 +119,12 @@ Scheduler::Result Scheduler::run_once() {
       do {
         reference = ids_.case_reference(flows_->settings.reference_length);
       } while (tx.find_case(reference));
+      // An unclear reply with an urgent word in it, then silence: treated as urgent (SAFETY W3).
+      static const std::string urgent = "high";
       const std::string& severity =
-          missed >= 2 ? options_.missed_again_severity : options_.missed_severity;
+          row.answer == "unclear_urgent"
+              ? urgent
+              : (missed >= 2 ? options_.missed_again_severity : options_.missed_severity);
       open_case(tx, reference, c->id, 0, "checkin", "missed_checkin", severity, c->channel, now);
       row.status = store::checkin_status::missed;
       row.remind_at = 0;

@@ -14,6 +14,9 @@ using flows::StepResult;
 namespace {
 // A weekly check-in whose reply was unclear once carries this as its answer while still open.
 constexpr const char* kUnclearAnswer = "unclear";
+// ... and this when that unclear reply had an urgent word in it (kept for the second reply and
+// for a missed week).
+constexpr const char* kUnclearUrgentAnswer = "unclear_urgent";
 // The check-in menu's "I would like to talk" (the same three choices on every channel, W3).
 constexpr int kTalkOption = 2;
 }  // namespace
@@ -177,6 +180,11 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
   }
   auto close_conversation = [&](const char* reason) {
     if (!conversation) return;
+    // Leaving a conversation half-way is leaving (SAFETY W4): a report or a request to talk she
+    // had started is raised, as when she hangs up.
+    abandon_session(tx, *engine_, ids_, *conversation,
+                    {now, sessions_.quiet_period, sessions_.checkin_answer_key, "", &cipher_},
+                    reason);
     conversation->status = store::session_status::finished;
     conversation->end_reason = reason;
     conversation->ended_at = now;
@@ -232,8 +240,10 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
       // after it is read as "I would like to talk", so that a person looks.
       const CheckinReading reading = texts_->read_checkin_answer(normalised);
       int option = reading.option;
-      if (option == 0 && open->answer != kUnclearAnswer) {
-        open->answer = kUnclearAnswer;  // still open: the clarifying question is asked once
+      const bool asked = open->answer == kUnclearAnswer || open->answer == kUnclearUrgentAnswer;
+      if (option == 0 && !asked) {
+        // Still open: the clarifying question is asked once.
+        open->answer = reading.urgent ? kUnclearUrgentAnswer : kUnclearAnswer;
         tx.update_checkin(*open);
         reply =
             texts_->text("checkin_clarify", language.empty() ? settings.default_language : language,
@@ -241,7 +251,9 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
         out.outcome = "checkin unclear";
       } else {
         // Unclear twice: a person looks. Urgent words, even negated, are read as urgent.
-        if (option == 0) option = reading.urgent ? texts_->urgent_option : kTalkOption;
+        if (option == 0)
+          option = reading.urgent || open->answer == kUnclearUrgentAnswer ? texts_->urgent_option
+                                                                          : kTalkOption;
         result = with_unique_reference(tx, [&] {
           StepResult first = engine_->start_at(texts_->checkin_node, language, ids_);
           StepResult next = engine_->step(first.state, std::to_string(option), ids_);

@@ -105,6 +105,39 @@ bool has_any(const std::vector<std::string>& tokens, const std::vector<std::stri
 
 }  // namespace
 
+namespace {
+
+// Her message cut into clauses: at punctuation (, . ! ? ; : and the Urdu ، ؛ ؟ ۔) and at "but"
+// (but, lekin, magar, لیکن, مگر), so that "main theek nahi, madad chahiye" negates the first
+// clause only.
+std::vector<std::vector<std::string>> clauses_of(const std::string& normalised) {
+  std::vector<std::vector<std::string>> out(1);
+  std::u32string piece;
+  auto flush = [&] {
+    for (auto& t : answer_tokens(flows::utf8_encode(piece))) {
+      if (t == "but" || t == "lekin" || t == "magar" || t == "لیکن" || t == "مگر") {
+        if (!out.back().empty()) out.emplace_back();
+        continue;
+      }
+      out.back().push_back(std::move(t));
+    }
+    piece.clear();
+    if (!out.back().empty()) out.emplace_back();
+  };
+  for (const char32_t c : flows::utf8_decode(normalised)) {
+    if (c == U',' || c == U'.' || c == U'!' || c == U'?' || c == U';' || c == U':' || c == U'\n' ||
+        c == U'\u060C' || c == U'\u061B' || c == U'\u061F' || c == U'\u06D4')
+      flush();
+    else
+      piece.push_back(c);
+  }
+  flush();
+  if (out.back().empty()) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
 CheckinReading SmsTexts::read_checkin_answer(const std::string& normalised) const {
   const std::vector<std::string> tokens = answer_tokens(normalised);
   CheckinReading r;
@@ -145,10 +178,20 @@ CheckinReading SmsTexts::read_checkin_answer(const std::string& normalised) cons
   });
   const bool negated = has_any(tokens, negations);
   r.urgent = meant.count(urgent_option) > 0;
-  // "fine, but I need you now": the urgent choice wins, unless she negated something.
-  if (r.urgent && !negated && !other_number) {
-    r.option = urgent_option;
-    return r;
+  // "fine, but I need you now", "main theek nahi, madad chahiye", "help, call 0300...": the
+  // urgent choice wins when a clause asks for it without a negation in that clause ("madad nahi
+  // chahiye" does not).
+  if (r.urgent) {
+    const auto it = checkin_answers.find(urgent_option);
+    for (const auto& clause : clauses_of(normalised)) {
+      const bool asks =
+          std::find(clause.begin(), clause.end(), std::to_string(urgent_option)) != clause.end() ||
+          (it != checkin_answers.end() && has_any(clause, it->second));
+      if (asks && !has_any(clause, negations)) {
+        r.option = urgent_option;
+        return r;
+      }
+    }
   }
   // "theek nahi", "not ok", "ٹھیک نہیں": a negation turns any answer around, wherever it stands.
   if (negated || has_any(tokens, unclear_words) || other_number || meant.size() != 1) {

@@ -52,26 +52,10 @@ class EscalationTest : public ::testing::Test {
   // "I need help now" through USSD: a high-severity case with its case_alert outbox row.
   std::string report_help_now() {
     const std::string phone = "+923001234567";
-    g.hop("s1", phone, "");
-    g.hop("s1", phone, "3");
-    g.hop("s1", phone, "3*1");
-    g.hop("s1", phone, "3*1*3");
-    return g.text("SELECT reference FROM cases");
+    return test::report_help_now(g, phone);
   }
 
-  std::vector<std::string> alert_recipients() {
-    std::vector<std::string> to;
-    g.store->read([&](store::Tx& tx) {
-      auto rows = tx.list_outbox("", 100);
-      std::reverse(rows.begin(), rows.end());
-      for (const auto& row : rows) {
-        if (row.dedupe_key.rfind("alert:", 0) != 0) continue;
-        const auto p = gateway::read_sms_payload(row, g.cipher);
-        to.push_back(p ? p->to : "?");
-      }
-    });
-    return to;
-  }
+  std::vector<std::string> alert_recipients() { return test::alert_recipients(g); }
 
   test::Gateway g;
   std::shared_ptr<const gateway::Roster> roster =

@@ -4,6 +4,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "gateway/clock.hpp"
 #include "gateway/config.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/outbound_sms.hpp"
 #include "gateway/sms_service.hpp"
 #include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
@@ -167,5 +169,29 @@ class Gateway {
   std::unique_ptr<gateway::HttpServer> server_;
   std::thread thread_;
 };
+
+// "I need help now" through USSD from `phone`: a high-severity case with its case_alert row.
+inline std::string report_help_now(Gateway& g, const std::string& phone) {
+  g.hop("s1", phone, "");
+  g.hop("s1", phone, "3");
+  g.hop("s1", phone, "3*1");
+  g.hop("s1", phone, "3*1*3");
+  return g.text("SELECT reference FROM cases");
+}
+
+// Who the SMS alerts queued so far go to, oldest first ("?" for a row that does not decrypt).
+inline std::vector<std::string> alert_recipients(Gateway& g) {
+  std::vector<std::string> to;
+  g.store->read([&](store::Tx& tx) {
+    auto rows = tx.list_outbox("", 100);
+    std::reverse(rows.begin(), rows.end());
+    for (const auto& row : rows) {
+      if (row.dedupe_key.rfind("alert:", 0) != 0) continue;
+      const auto p = gateway::read_sms_payload(row, g.cipher);
+      to.push_back(p ? p->to : "?");
+    }
+  });
+  return to;
+}
 
 }  // namespace rabta::test

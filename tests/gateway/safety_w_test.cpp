@@ -65,6 +65,17 @@ class Caller {
   bool dialled_ = false;
 };
 
+// The case as a supervisor sees it in the console and the API.
+gateway::CaseDetail supervisor_reads(test::Gateway& g, const std::string& ref) {
+  gateway::CaseService cases{std::make_shared<const gateway::Roster>(), g.cipher, g.clock, {}};
+  gateway::Actor sup;
+  sup.responder_id = 1;
+  sup.role = "supervisor";
+  gateway::CaseDetail d;
+  EXPECT_TRUE(g.store->run([&](store::Tx& tx) { cases.detail(tx, sup, ref, d); }).ok);
+  return d;
+}
+
 const std::string kRoot =
     "CON Health and well-being\n1. Weekly check-in\n2. Tell us something\n3. Useful numbers\n"
     "4. Language";
@@ -265,12 +276,7 @@ TEST(W2_ConsentBelongsToItsCase, ALaterUnfinishedSessionNeverWidensAnEarlierCase
   second.press("1");  // mornings: callback consent granted in THIS session
   second.hang_up();
 
-  gateway::CaseService cases{std::make_shared<const gateway::Roster>(), g.cipher, g.clock, {}};
-  gateway::Actor sup;
-  sup.responder_id = 1;
-  sup.role = "supervisor";
-  gateway::CaseDetail d;
-  ASSERT_TRUE(g.store->run([&](store::Tx& tx) { cases.detail(tx, sup, ref, d); }).ok);
+  const gateway::CaseDetail d = supervisor_reads(g, ref);
   const std::map<std::string, bool> shown(d.consents.begin(), d.consents.end());
   ASSERT_TRUE(shown.count("callback")) << "she was asked in the first case";
   EXPECT_FALSE(shown.at("callback")) << "the first case still says: not safe to call";
@@ -636,6 +642,47 @@ TEST(W4_HangingUpIsAnExit, AnSmsReportLeftUnansweredIsRaisedAfterTheConversation
   EXPECT_EQ(category, "threats") << "raised with what she answered";
 }
 
+TEST(W4_HangingUpIsAnExit, TooManyWrongAnswersMidReportStillRaiseIt) {
+  test::Gateway g;
+  Caller c{g, "a"};
+  c.dial();
+  c.press("3");
+  c.press("2");
+  c.press("1");  // at "When?"
+  std::string last;
+  for (int i = 0; i < 5 && last.rfind("END", 0) != 0; ++i) last = c.press("7");
+  EXPECT_EQ(last.rfind("END", 0), 0u) << last;
+  EXPECT_EQ(g.count("cases", "category = 'interrupted_report'"), 1);
+}
+
+TEST(W4_HangingUpIsAnExit, StopInTheMiddleOfAnSmsRequestToTalkStillRaisesIt) {
+  test::Gateway g;
+  enrol(g);
+  open_checkin(g);
+  EXPECT_EQ(g.kannel_sms("a", kHer, "2").body.rfind("Is it safe to call you?", 0), 0u);
+  g.kannel_sms("b", kHer, "STOP");
+  EXPECT_EQ(g.count("cases", "category = 'checkin_talk'"), 1) << "someone still knows";
+  EXPECT_EQ(g.text("SELECT status FROM contacts"), "opted_out") << "and her STOP holds";
+}
+
+TEST(W3_AnswersAreReadWhole, AnUnclearReplyWithAnUrgentWordIsUrgentTheSecondTime) {
+  test::Gateway g;
+  enrol(g);
+  open_checkin(g);
+  EXPECT_EQ(g.kannel_sms("a", kHer, "theek nahi madad chahiye").body.rfind("Sorry, which one?", 0),
+            0u);
+  g.kannel_sms("b", kHer, "pata nahi");
+  EXPECT_EQ(g.count("cases", "category = 'checkin_help_now' AND severity = 'high'"), 1);
+  // With a comma the urgent clause stands on its own: urgent at once.
+  test::Gateway h;
+  enrol(h);
+  open_checkin(h);
+  EXPECT_EQ(h.kannel_sms("a", kHer, "main theek nahi, madad chahiye").body.rfind(
+                "Is it safe to call you?", 0),
+            0u);
+  EXPECT_EQ(h.count("cases", "category = 'checkin_help_now' AND severity = 'high'"), 1);
+}
+
 // ------------------------------------------------------------------------------------------ W5
 
 TEST(W5_SessionBelongsToItsNumber, AHopWithHerSessionIdFromAnotherNumberIsANewSession) {
@@ -662,12 +709,7 @@ TEST(W5_SessionBelongsToItsNumber, AHopWithHerSessionIdFromAnotherNumberIsANewSe
   const std::string end = her.press("1");
   ASSERT_EQ(end.rfind("END Received. Reference: ", 0), 0u) << end;
   const std::string ref = end.substr(std::string("END Received. Reference: ").size());
-  gateway::CaseService cases{std::make_shared<const gateway::Roster>(), g.cipher, g.clock, {}};
-  gateway::Actor sup;
-  sup.responder_id = 1;
-  sup.role = "supervisor";
-  gateway::CaseDetail d;
-  ASSERT_TRUE(g.store->run([&](store::Tx& tx) { cases.detail(tx, sup, ref, d); }).ok);
+  const gateway::CaseDetail d = supervisor_reads(g, ref);
   const std::map<std::string, bool> consents(d.consents.begin(), d.consents.end());
   ASSERT_TRUE(consents.count("callback"));
   EXPECT_TRUE(consents.at("callback"));
@@ -756,25 +798,8 @@ class W6_AlertsNeverGoQuiet : public ::testing::Test {
                                               *gateway::parse_zone("UTC"), o, [] { return 1.0; });
   }
 
-  std::string report_help_now() {
-    g.hop("s1", kHer, "");
-    g.hop("s1", kHer, "3");
-    g.hop("s1", kHer, "3*1");
-    g.hop("s1", kHer, "3*1*3");
-    return g.text("SELECT reference FROM cases");
-  }
-
-  std::vector<std::string> alert_recipients() {
-    std::vector<std::string> to;
-    g.store->read([&](store::Tx& tx) {
-      auto rows = tx.list_outbox("", 100);
-      std::reverse(rows.begin(), rows.end());
-      for (const auto& row : rows)
-        if (row.dedupe_key.rfind("alert:", 0) == 0)
-          to.push_back(gateway::read_sms_payload(row, g.cipher)->to);
-    });
-    return to;
-  }
+  std::string report_help_now() { return test::report_help_now(g, kHer); }
+  std::vector<std::string> alert_recipients() { return test::alert_recipients(g); }
 
   test::Gateway g;
   std::shared_ptr<const gateway::Roster> roster;
@@ -815,10 +840,12 @@ TEST_F(W6_AlertsNeverGoQuiet, AFailedDeliveryAlertsTheNextRungAtOnceAndKeepsRetr
   EXPECT_EQ(g.text("SELECT team FROM cases"), "national");
   EXPECT_EQ(g.kannel_sms("ack", "0300-0000101", "ACK " + ref).body,
             "Case " + ref + " acknowledged.");
+  EXPECT_EQ(g.kannel_sms("claim", "0300-0000101", "CLAIM " + ref).body, "Case " + ref + " claimed.")
+      << "and she can work the case she acknowledged";
   g.clock.advance(std::chrono::seconds(61));
   dispatcher->run_once();
   EXPECT_EQ(g.count("outbox", "dedupe_key LIKE 'alert:%' AND status = 'pending'"), 0);
-  EXPECT_GE(g.count("outbox", "status = 'cancelled' AND last_error = 'case acknowledged'"), 1);
+  EXPECT_GE(g.count("outbox", "status = 'cancelled' AND last_error = 'case claimed'"), 1);
   EXPECT_EQ(g.count("outbox", "status = 'dead'"), 0) << "a cancelled alert is no dead letter";
 }
 
