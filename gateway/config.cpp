@@ -143,7 +143,7 @@ Config load_config(const std::string& path) {
   if (const auto* t = r.table(doc, "server")) {
     r.known(*t,
             {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
-             "max_connections_per_peer", "threads"},
+             "max_connections_per_peer", "threads", "public_url"},
             "[server]");
     r.str(*t, "host", c.host);
     r.integer(*t, "port", c.port, 0, 65535);

@@ -75,6 +75,40 @@ TEST(AllowList, ConfigRefusesABadEntryWithFileAndLine) {
   }
 }
 
+TEST(Config, PublicUrlIsAcceptedAsDocumented) {
+  // The shipped rabta.toml documents [server] public_url (how aggregators reach rabta behind a
+  // TLS proxy; Twilio signs it): the reader used to refuse it as an unknown key.
+  test::TempDir dir;
+  std::filesystem::create_directory(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  const std::string path = dir.file("rabta.toml");
+  std::ofstream(path) << "[server]\npublic_url = \"https://rabta.example.org\"\n";
+  EXPECT_EQ(gateway::load_config(path).public_url, "https://rabta.example.org");
+}
+
+TEST(Config, NumbersDefaultCountryIsCheckedWithFileAndLine) {
+  test::TempDir dir;
+  std::filesystem::create_directory(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  const std::string path = dir.file("rabta.toml");
+  std::ofstream(path) << "[numbers]\ndefault_country = \"XX\"\n";
+  try {
+    gateway::load_config(path);
+    FAIL() << "accepted";
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("rabta.toml:2"), std::string::npos) << what;
+    EXPECT_NE(what.find("default_country must be one of PK"), std::string::npos) << what;
+  }
+  // A valid one is the process's plan from then on (SAFETY W1): 0 + 10 digits is India's form.
+  std::ofstream(path) << "[numbers]\ndefault_country = \"IN\"\n";
+  gateway::load_config(path);
+  EXPECT_EQ(common::normalise_msisdn("09876543210"), "+919876543210");
+  std::ofstream(path) << "[numbers]\ndefault_country = \"PK\"\n";
+  gateway::load_config(path);
+  EXPECT_EQ(common::normalise_msisdn("03001234567"), "+923001234567");
+}
+
 std::vector<gateway::SmsChannel> channels_allowing(const std::vector<std::string>& entries) {
   auto channels = test::default_channels();
   for (auto& ch : channels) ch.allow_from = list(entries);
