@@ -206,10 +206,6 @@ CheckinReading SmsTexts::read_checkin_answer(const std::string& normalised) cons
   return r;
 }
 
-int SmsTexts::match_checkin_answer(const std::string& normalised) const {
-  return read_checkin_answer(normalised).option;
-}
-
 const std::string& SmsTexts::text(const std::string& name, const std::string& language,
                                   const std::string& fallback) const {
   static const std::string none;

@@ -57,8 +57,6 @@ struct SmsTexts {
   // word of the message to be a fine word or a filler ("theek hoon ji"), so that "ok so he hit
   // me" is never fine (SAFETY W3).
   CheckinReading read_checkin_answer(const std::string& normalised) const;
-  // read_checkin_answer's option (0 when unclear or none).
-  int match_checkin_answer(const std::string& normalised) const;
   const std::string& text(const std::string& name, const std::string& language,
                           const std::string& fallback) const;
 };

@@ -28,10 +28,7 @@ std::string UssdService::new_input(const std::string& previous_path, const std::
   return star == std::string::npos ? path : path.substr(star + 1);
 }
 
-StepResult UssdService::step_new_session(store::Tx& tx, const store::ContactRecord& contact,
-                                         const UssdHop& hop) {
-  (void)tx;
-  (void)contact;
+StepResult UssdService::step_new_session(const store::ContactRecord& contact, const UssdHop& hop) {
   // Always the ordinary first screen (SAFETY W4): whoever holds her phone next sees nothing of
   // an earlier session. A dropped session is offered back only after a choice on the first menu
   // (offer_resume_after).
@@ -138,7 +135,7 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     session.contact_id = contact.id;
     session.channel = "ussd";
     session.started_at = now;
-    result = with_unique_reference(tx, [&] { return step_new_session(tx, contact, hop); });
+    result = with_unique_reference(tx, [&] { return step_new_session(contact, hop); });
     session.state = result.state.to_json();
     session.updated_at = now;
     session.id = tx.insert_session(session);

@@ -60,8 +60,7 @@ class UssdService {
   static std::string new_input(const std::string& previous_path, const std::string& path);
 
  private:
-  flows::StepResult step_new_session(store::Tx& tx, const store::ContactRecord& contact,
-                                     const UssdHop& hop);
+  flows::StepResult step_new_session(const store::ContactRecord& contact, const UssdHop& hop);
   bool at_entry(const flows::SessionState& state) const;
   void offer_resume_after(store::Tx& tx, std::int64_t contact_id, const flows::SessionState& before,
                           flows::StepResult& result);

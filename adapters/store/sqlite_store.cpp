@@ -52,7 +52,6 @@ enum class Sql : std::size_t {
   find_resumable_session,
   insert_session,
   update_session,
-  expire_idle_sessions,
   insert_case,
   find_case,
   insert_answer,
@@ -215,9 +214,6 @@ std::string sql_text(Sql id) {
              "channel = ?4, state = ?5, last_input_path = ?6, last_reply = ?7, hop_count = ?8, "
              "status = ?9, end_reason = ?10, started_at = ?11, updated_at = ?12, ended_at = ?13 "
              "WHERE id = ?14";
-    case Sql::expire_idle_sessions:
-      return "UPDATE sessions SET status = 'incomplete', end_reason = 'idle', ended_at = ?1 "
-             "WHERE status = 'active' AND updated_at < ?2";
     case Sql::heartbeat:
       return "INSERT INTO meta (key, value) VALUES ('heartbeat', ?1) "
              "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
@@ -989,15 +985,6 @@ class SqliteTx final : public Tx {
       Stmt st = use(Sql::heartbeat);
       st->bind(1, std::to_string(now));
       st->exec();
-    });
-  }
-
-  int expire_idle_sessions(Millis idle_before, Millis now) override {
-    return guarded("expire_idle_sessions", [&] {
-      Stmt st = use(Sql::expire_idle_sessions);
-      st->bind(1, now);
-      st->bind(2, idle_before);
-      return st->exec();
     });
   }
 

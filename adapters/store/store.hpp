@@ -99,8 +99,7 @@ class Tx {
                                                               Millis since) = 0;
   virtual std::int64_t insert_session(const SessionRecord& session) = 0;  // returns the new id
   virtual void update_session(const SessionRecord& session) = 0;          // by id
-  // Marks active sessions not updated since `idle_before` as incomplete (end_reason "idle").
-  virtual int expire_idle_sessions(Millis idle_before, Millis now) = 0;
+  // (Sessions left idle: idle_sessions, ended by UssdService/SmsService::expire_idle, SAFETY W4.)
 
   // --- Enrolment (schema 2)
   virtual std::optional<ContactRecord> find_contact_by_id(std::int64_t id) = 0;

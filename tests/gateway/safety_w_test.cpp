@@ -677,8 +677,8 @@ TEST(W3_AnswersAreReadWhole, AnUnclearReplyWithAnUrgentWordIsUrgentTheSecondTime
   test::Gateway h;
   enrol(h);
   open_checkin(h);
-  EXPECT_EQ(h.kannel_sms("a", kHer, "main theek nahi, madad chahiye").body.rfind(
-                "Is it safe to call you?", 0),
+  EXPECT_EQ(h.kannel_sms("a", kHer, "main theek nahi, madad chahiye")
+                .body.rfind("Is it safe to call you?", 0),
             0u);
   EXPECT_EQ(h.count("cases", "category = 'checkin_help_now' AND severity = 'high'"), 1);
 }
@@ -933,4 +933,19 @@ team = "day"
   EXPECT_EQ(errors[0].pos.line, 2u);
   EXPECT_NE(errors[0].reason.find("must be on duty every day, all day"), std::string::npos)
       << errors[0].reason;
+}
+
+TEST_F(W6_AlertsNeverGoQuiet, AResponderAcknowledgesFromEveryFormOfHerNumber) {
+  // SAFETY W1 for responders: Kannel passes "923000000101", a phone may send "0300-0000101".
+  start(true);
+  const std::string ref = report_help_now();
+  escalation->run_once();
+  const std::vector<std::string> amna = {
+      "+923000000101", "923000000101",    "00923000000101",    "03000000101",        "3000000101",
+      "0300-0000101",  "+92 300 0000101", "tel:+923000000101", "+92 (0)300 0000101", "۰۳۰۰۰۰۰۰۱۰۱"};
+  for (std::size_t i = 0; i < amna.size(); ++i)
+    EXPECT_EQ(g.kannel_sms("ack" + std::to_string(i), amna[i], "ACK " + ref).body,
+              "Case " + ref + " acknowledged.")
+        << amna[i];
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "acknowledged");
 }
