@@ -41,6 +41,8 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/http_request_reader.hpp"
+
 namespace rabta::gateway {
 namespace {
 
@@ -86,18 +88,6 @@ bool is_token(std::string_view name) {
 
 bool is_safe_value(std::string_view value) {
   return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-// Syntax errors in the request (as opposed to I/O errors, limits or an early end of stream).
-bool is_parse_error(const beast::error_code& ec) {
-  if (ec.category() != http::make_error_code(http::error::bad_method).category()) return false;
-  const int v = ec.value();
-  return v >= static_cast<int>(http::error::bad_line_ending) &&
-         v <= static_cast<int>(http::error::multiple_content_length);
-}
-
-std::string path_of(std::string_view target) {
-  return std::string(target.substr(0, target.find('?')));
 }
 
 class Session;
@@ -232,13 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  std::string describe() const {
-    if (parser_ && parser_->is_header_done()) {
-      const auto& req = parser_->get();
-      return std::string(req.method_string()) + " " + path_of(req.target());
-    }
-    return "request";
-  }
+  std::string describe() const { return reader_ ? reader_->describe() : "request"; }
 
   void wait_request() {
     // On stop, a kept-alive connection waiting for its next request is closed (its client opens
@@ -251,62 +235,99 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     state_ = State::waiting;
     const auto& o = core_.options();
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(o.header_limit, std::numeric_limits<std::uint32_t>::max())));
-    parser_->body_limit(static_cast<std::uint64_t>(o.body_limit));
-    if (buffer_.size() > 0) {  // the client already sent (part of) the next request
-      read_header();
+    reader_.emplace(RequestLimits{o.header_limit, o.body_limit});
+    header_seen_ = false;
+    if (!leftover_.empty()) {  // the client already sent (part of) the next request
+      state_ = State::reading;
+      if (requests_ > 0) stream_.expires_after(o.read_timeout);
+      reader_->feed(leftover_);
+      leftover_.clear();
+      advance();
       return;
     }
     // Idle keep-alive connections should not each hold a buffer the size of a past request.
     if (buffer_.capacity() > kKeepBuffer) buffer_.shrink_to_fit();
     if (requests_ > 0) stream_.expires_after(o.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(kReadChunk), bind_io(&Session::on_first_bytes));
+    read_more();
   }
 
-  void on_first_bytes(beast::error_code ec, std::size_t n) {
+  void read_more() {
+    stream_.async_read_some(buffer_.prepare(kReadChunk), bind_io(&Session::on_read));
+  }
+
+  void on_read(beast::error_code ec, std::size_t n) {
     if (state_ == State::closed) return;
     if (ec) {
-      if (ec == beast::error::timeout)
-        spdlog::debug("http: {} {} timeout, closing", peer_,
-                      requests_ > 0 ? "idle" : "first request");
-      else if (ec != net::error::eof)
-        spdlog::debug("http: {} connection error: {}", peer_, ec.message());
+      const auto& o = core_.options();
+      if (state_ == State::waiting) {
+        if (ec == beast::error::timeout)
+          spdlog::debug("http: {} {} timeout, closing", peer_,
+                        requests_ > 0 ? "idle" : "first request");
+        else if (ec != net::error::eof)
+          spdlog::debug("http: {} connection error: {}", peer_, ec.message());
+      } else if (ec == beast::error::timeout) {
+        spdlog::info("http: {} request not complete within read timeout ({} ms), dropping", peer_,
+                     o.read_timeout.count());
+      } else {
+        spdlog::debug("http: {} read failed: {}", peer_, ec.message());
+      }
       release();
       return;
     }
     buffer_.commit(n);
-    read_header();
+    if (state_ == State::waiting) {
+      state_ = State::reading;
+      // Set once for the whole request: bytes trickling in do not extend the deadline.
+      if (requests_ > 0) stream_.expires_after(core_.options().read_timeout);
+    }
+    const auto data = buffer_.data();
+    reader_->feed(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(buffer_.size());
+    advance();
   }
 
-  void read_header() {
-    state_ = State::reading;
-    // Set once for the whole request: bytes trickling in do not extend the deadline.
-    if (requests_ > 0) stream_.expires_after(core_.options().read_timeout);
-    http::async_read_header(stream_, buffer_, *parser_, bind_io(&Session::on_header));
-  }
-
-  void on_header(beast::error_code ec, std::size_t) {
-    if (state_ == State::closed) return;
-    if (ec) {
-      on_read_error(ec);
+  // Acts on what the reader has made of the bytes so far.
+  void advance() {
+    const auto st = reader_->state();
+    if (st == RequestReader::State::failed) {
+      const auto status = reader_->error_status();
+      const auto& o = core_.options();
+      if (status == 413)
+        spdlog::warn("http: {} {}: body over the limit of {} bytes, answering 413", peer_,
+                     describe(), o.body_limit);
+      else if (status == 431)
+        spdlog::warn("http: {} header over the limit of {} bytes, answering 431", peer_,
+                     o.header_limit);
+      else
+        spdlog::info("http: {} malformed request ({}), answering {}", peer_,
+                     reader_->error_reason(), status);
+      respond_error(status,
+                    (status == 400 ? "bad request: " : "") + reader_->error_reason() + "\n");
       return;
     }
-    if (!counted_) {
-      spdlog::warn("http: {} over the limit of {} connections per peer, answering 503", peer_,
-                   core_.options().max_connections_per_peer);
-      respond_error(503, "too many connections from this address\n");
+    if (st == RequestReader::State::reading) {
+      read_more();
       return;
     }
-    const auto& req = parser_->get();
-    if (!parser_->is_done() && req.version() >= 11 &&
-        beast::iequals(req[http::field::expect], "100-continue")) {
-      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                       bind_io(&Session::on_continue));
+    if (!header_seen_) {
+      header_seen_ = true;
+      if (!counted_) {
+        spdlog::warn("http: {} over the limit of {} connections per peer, answering 503", peer_,
+                     core_.options().max_connections_per_peer);
+        respond_error(503, "too many connections from this address\n");
+        return;
+      }
+      if (st == RequestReader::State::header_done && reader_->expects_continue()) {
+        net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                         bind_io(&Session::on_continue));
+        return;
+      }
+    }
+    if (st == RequestReader::State::done) {
+      on_request();
       return;
     }
-    read_body();
+    read_more();
   }
 
   void on_continue(beast::error_code ec, std::size_t) {
@@ -316,66 +337,16 @@ class Session : public std::enable_shared_from_this<Session> {
       release();
       return;
     }
-    read_body();
-  }
-
-  void read_body() {
-    if (parser_->is_done()) {
-      on_request();
-      return;
-    }
-    http::async_read(stream_, buffer_, *parser_, bind_io(&Session::on_body));
-  }
-
-  void on_body(beast::error_code ec, std::size_t) {
-    if (state_ == State::closed) return;
-    if (ec) {
-      on_read_error(ec);
-      return;
-    }
-    on_request();
-  }
-
-  void on_read_error(const beast::error_code& ec) {
-    const auto& o = core_.options();
-    if (ec == beast::error::timeout) {
-      spdlog::info("http: {} request not complete within read timeout ({} ms), dropping", peer_,
-                   o.read_timeout.count());
-      release();
-    } else if (ec == http::error::body_limit) {
-      spdlog::warn("http: {} {}: body over the limit of {} bytes, answering 413", peer_, describe(),
-                   o.body_limit);
-      respond_error(413, "request body too large\n");
-    } else if (ec == http::error::header_limit) {
-      spdlog::warn("http: {} header over the limit of {} bytes, answering 431", peer_,
-                   o.header_limit);
-      respond_error(431, "request header too large\n");
-    } else if (is_parse_error(ec)) {
-      spdlog::info("http: {} malformed request ({}), answering 400", peer_, ec.message());
-      respond_error(400, "bad request: " + ec.message() + "\n");
-    } else {
-      spdlog::debug("http: {} read failed: {}", peer_, ec.message());
-      release();
-    }
+    advance();
   }
 
   void on_request() {
     ++requests_;
-    auto msg = parser_->release();
-    keep_alive_ = msg.keep_alive();
-    head_ = msg.method() == http::verb::head;
-    version_ = msg.version();
-
-    HttpRequest req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    const auto q = req.target.find('?');
-    req.path = req.target.substr(0, q);
-    if (q != std::string::npos) req.query = req.target.substr(q + 1);
-    req.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
-    for (const auto& field : msg)
-      req.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
-    req.body = std::move(msg.body());
+    keep_alive_ = reader_->keep_alive();
+    head_ = reader_->head();
+    version_ = reader_->version();
+    HttpRequest req = reader_->take();
+    leftover_ = reader_->leftover();
     req.peer = peer_;
     what_ = req.method + " " + req.path;  // never the query: it may carry secrets
     spdlog::debug("http: {} {}", peer_, what_);
@@ -412,7 +383,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Error replies close the connection; the rest of the request may still be unread.
   void respond_error(int status, std::string body) {
     close_after_write_ = true;
-    linger_after_write_ = !(parser_ && parser_->is_done());
+    linger_after_write_ = !(reader_ && reader_->state() == RequestReader::State::done);
     write_response(HttpResponse::text(status, std::move(body)), 11, false);
   }
 
@@ -555,7 +526,9 @@ class Session : public std::enable_shared_from_this<Session> {
   const bool counted_;  // false: over the per-peer cap, answered 503 after the request header
                         // (reading the header first lets the client see the reply)
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestReader> reader_;
+  std::string leftover_;      // bytes after the last request: the start of the next one
+  bool header_seen_ = false;  // the current request's header was acted on (503, 100-continue)
   http::response<http::string_body> res_;
   State state_ = State::waiting;
   bool served_any_ = false;  // a request was handled on this connection

@@ -659,5 +659,112 @@ TEST(HttpServer, ListenFailureNamesTheAddress) {
   }
 }
 
+// SECURITY #11, HTTP: each hostile framing is answered and its connection closed; nothing is
+// handed to the handler, and the server keeps serving.
+std::string chunked_head(const std::string& extra = "") {
+  return "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n" + extra + "\r\n";
+}
+
+TEST(HttpServer, ChunkTrailerOverTheLimitIs413AndTheConnectionCloses) {
+  std::atomic<int> calls{0};
+  Server server({}, echo_handler(&calls));
+  Client c(server.port());
+  // Before: Beast threw inside the read (a field over 64 KiB) and the connection was never closed.
+  c.send(chunked_head() + "1\r\nx\r\n0\r\nX-Pad: " + std::string(70 * 1024, 'p') + "\r\n\r\n");
+  auto r = c.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(c.wait_closed(3000ms));
+  EXPECT_EQ(calls.load(), 0);
+  Client d(server.port());
+  r = d.request(get("/after"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(HttpServer, ChunkExtensionsAreBounded) {
+  std::atomic<int> calls{0};
+  Server server({}, echo_handler(&calls));
+  {
+    Client c(server.port());
+    c.send(chunked_head() + "1;ext=" + std::string(1024 * 1024, 'e') + "\r\nx\r\n0\r\n\r\n");
+    auto r = c.read_reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_TRUE(c.wait_closed(3000ms));
+  }
+  {
+    // Many small chunks, each with an extension under the line limit: the framing counts too.
+    Client c(server.port());
+    std::string body = chunked_head();
+    for (int i = 0; i < 400; ++i) body += "1;e=" + std::string(100, 'e') + "\r\nx\r\n";
+    body += "0\r\n\r\n";
+    auto r = c.request(body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+  }
+  EXPECT_EQ(calls.load(), 0);
+  // A short extension is legal and ignored.
+  Client c(server.port());
+  auto r = c.request(chunked_head() + "3;name=value\r\nabc\r\n0\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("|abc|"), std::string::npos);
+}
+
+TEST(HttpServer, TransferEncodingMustBeExactlyChunked) {
+  std::atomic<int> calls{0};
+  Server server({}, echo_handler(&calls));
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+  const std::vector<std::pair<std::string, int>> cases = {
+      // Read as "no body" before: the request hidden in the body was served.
+      {"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked\r\n\r\n" + smuggled, 400},
+      {"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, identity\r\n\r\n" + smuggled,
+       400},
+      {"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n" +
+           smuggled,
+       400},
+      {"POST /c HTTP/1.0\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+       400},
+      {"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+       "3\r\nabc\r\n0\r\n\r\n",
+       400},
+      {"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, "
+       "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+       501},
+  };
+  for (const auto& [raw, status] : cases) {
+    Client c(server.port());
+    auto r = c.request(raw);
+    ASSERT_TRUE(r) << raw;
+    EXPECT_EQ(r->status, status) << raw;
+    EXPECT_EQ(lower(r->header("connection")), "close") << raw;
+    EXPECT_TRUE(c.wait_closed(3000ms)) << raw;
+  }
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(HttpServer, TrailerFieldsDoNotReachTheHandler) {
+  Server server({}, echo_handler());
+  Client c(server.port());
+  auto r = c.request(chunked_head() + "3\r\nabc\r\n0\r\nX-Test: from-trailer\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "POST|/c||" + std::string("|abc|127.0.0.1"));
+}
+
+TEST(HttpServer, PipelinedRequestsAfterAChunkedOneAreServed) {
+  std::atomic<int> calls{0};
+  Server server({}, echo_handler(&calls));
+  Client c(server.port());
+  c.send(chunked_head() + "3\r\nabc\r\n0\r\n\r\n" + get("/second") + get("/third"));
+  for (const char* path : {"/c", "/second", "/third"}) {
+    auto r = c.read_reply();
+    ASSERT_TRUE(r) << path;
+    EXPECT_NE(r->body.find(path), std::string::npos) << r->body;
+  }
+  EXPECT_EQ(calls.load(), 3);
+}
+
 }  // namespace
 }  // namespace rabta::gateway
