@@ -26,7 +26,8 @@ std::string actor_name(const Actor& actor) {
 
 void audit(store::Tx& tx, std::int64_t now, const Actor& actor, std::string_view action,
            std::string_view reference, std::string_view detail) {
-  tx.append_audit(now, actor_name(actor), action, reference, detail);
+  tx.append_audit(now, actor_name(actor), action, reference,
+                  actor.via == "sms" ? sms_audit_detail(detail, actor) : std::string(detail));
 }
 
 // Code points in valid UTF-8 (continuation bytes are not counted).
@@ -47,12 +48,29 @@ std::string filter_detail(const store::CaseFilter& f) {
 
 }  // namespace
 
+std::string sms_audit_detail(std::string_view detail, const Actor& actor) {
+  // What an aggregator wrote is kept only as printable ASCII, at most 64 bytes.
+  const auto printable = [](std::string_view s) {
+    std::string out;
+    for (const char c : s.substr(0, 64)) out.push_back(c > 0x20 && c < 0x7f && c != ',' ? c : '_');
+    return out;
+  };
+  return std::string(detail) + ",channel=" + printable(actor.channel) +
+         ",message=" + printable(actor.message_id);
+}
+
 CaseService::CaseService(std::shared_ptr<const Roster> roster, const common::FieldCipher& cipher,
                          const Clock& clock, std::vector<std::string> outcomes)
     : roster_(std::move(roster)), cipher_(cipher), clock_(clock), outcomes_(std::move(outcomes)) {}
 
 bool CaseService::may_act(store::Tx& tx, const Actor& actor, const store::CaseRecord& c) const {
-  if (may_see(actor, c)) return true;
+  // By SMS the number alone identifies her, and whoever holds the aggregator's credentials can
+  // send from it: a supervisor's number is limited to her own team, like a caseworker's.
+  if (actor.via == "sms") {
+    if (actor.responder_id > 0 && !actor.team.empty() && c.team == actor.team) return true;
+  } else if (may_see(actor, c)) {
+    return true;
+  }
   // Whoever was alerted for the case may read and work it, even after it moved to the always-on
   // team (SAFETY W6): the alert on her phone must not answer "no case".
   if (actor.responder_id <= 0 || actor.name.empty()) return false;

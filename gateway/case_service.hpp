@@ -23,7 +23,14 @@ struct Actor {
   std::string team;
   bool can_export = false;
   std::string via;  // "api", "console", "sms"
+  // By SMS: the channel it came through and the aggregator's message id (audited with it).
+  std::string channel;
+  std::string message_id;
 };
+
+// An SMS action's audit detail: what happened, the channel and the aggregator's message id
+// (SECURITY #11: every SMS action can be traced to the message that asked for it).
+std::string sms_audit_detail(std::string_view detail, const Actor& actor);
 
 enum class CaseResult { ok, not_found, forbidden, invalid };
 

@@ -7,6 +7,8 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <functional>
+#include <istream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -288,7 +290,7 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
           return;
         }
         result->responder_id = who->id;
-        const Actor actor{who->id, who->name, who->role, who->team, who->can_export, "api"};
+        const Actor actor{who->id, who->name, who->role, who->team, who->can_export, "api", "", ""};
         // Requests refused before they reach a case still leave their one audit row.
         auto refuse = [&](HttpResponse r) {
           tx.append_audit(now, actor_name(actor), route.action, route.reference,
@@ -580,8 +582,14 @@ std::optional<Config> load_quietly(const std::string& config_path, std::ostream&
 
 }  // namespace
 
-int responders_token(const std::string& config_path, const std::string& name, std::ostream& out,
-                     std::ostream& err) {
+namespace {
+
+// Loads the keys and the roster, syncs the roster into the database and runs `change` on the
+// active member called `name` in one transaction. 0, 1 (no such member) or 2 (anything else).
+using MemberChange = std::function<void(store::Tx&, const store::ResponderRecord&,
+                                        const common::Pseudonymizer&, std::int64_t now)>;
+int change_member(const std::string& config_path, const std::string& name, std::ostream& err,
+                  const MemberChange& change, std::optional<store::ResponderRecord>& member) {
   const std::optional<Config> config = load_quietly(config_path, err);
   if (!config) return 2;
   if (sodium_init() < 0) {
@@ -605,8 +613,7 @@ int responders_token(const std::string& config_path, const std::string& name, st
     return 2;
   }
   if (config->responders_file.empty()) {
-    err << "rabta: " << config_path
-        << " has no [responders] file: there is nobody to issue a token to\n";
+    err << "rabta: " << config_path << " has no [responders] file: there is nobody to change\n";
     return 2;
   }
   std::vector<flows::Diagnostic> errors;
@@ -617,21 +624,12 @@ int responders_token(const std::string& config_path, const std::string& name, st
   }
   auto store = open_store(*config, err);
   if (!store) return 2;
-
-  std::array<unsigned char, 32> raw{};
-  randombytes_buf(raw.data(), raw.size());
-  std::string token(raw.size() * 2 + 1, '\0');
-  sodium_bin2hex(token.data(), token.size(), raw.data(), raw.size());
-  token.resize(raw.size() * 2);
-  sodium_memzero(raw.data(), raw.size());
-
-  std::optional<store::ResponderRecord> member;
   const store::JobResult r = store->run([&](store::Tx& tx) {
     const std::int64_t now = wall_ms();
     sync_roster(tx, roster, *pseudonymizer, *cipher, now);
     for (auto& rec : tx.list_responders())
       if (rec.name == name && rec.active) member = rec;
-    if (member) tx.set_responder_token(member->id, common::sha256_hex(token), now);
+    if (member) change(tx, *member, *pseudonymizer, now);
   });
   store->close();
   if (!r.ok) {
@@ -642,9 +640,57 @@ int responders_token(const std::string& config_path, const std::string& name, st
     err << "rabta: no member named '" << name << "' in " << config->responders_file << "\n";
     return 1;
   }
+  return 0;
+}
+
+}  // namespace
+
+int responders_token(const std::string& config_path, const std::string& name, std::ostream& out,
+                     std::ostream& err) {
+  std::array<unsigned char, 32> raw{};
+  randombytes_buf(raw.data(), raw.size());
+  std::string token(raw.size() * 2 + 1, '\0');
+  sodium_bin2hex(token.data(), token.size(), raw.data(), raw.size());
+  token.resize(raw.size() * 2);
+  sodium_memzero(raw.data(), raw.size());
+  std::optional<store::ResponderRecord> member;
+  const int rc = change_member(
+      config_path, name, err,
+      [&](store::Tx& tx, const store::ResponderRecord& m, const common::Pseudonymizer&,
+          std::int64_t now) { tx.set_responder_token(m.id, common::sha256_hex(token), now); },
+      member);
+  if (rc != 0) return rc;
   out << token << "\n";
   err << "issued an API token for " << member->name << " (" << member->role << ", team "
       << member->team << "); it is shown only this once and replaces any earlier token\n";
+  return 0;
+}
+
+int responders_pin(const std::string& config_path, const std::string& name, bool clear,
+                   std::istream& in, std::ostream& out, std::ostream& err) {
+  std::string pin;
+  if (!clear) {
+    std::getline(in, pin);
+    while (!pin.empty() && (pin.back() == '\r' || pin.back() == ' ')) pin.pop_back();
+    if (!valid_pin(pin)) {
+      err << "rabta: a PIN is 4 to 8 digits (read from standard input)\n";
+      return 2;
+    }
+  }
+  std::optional<store::ResponderRecord> member;
+  const int rc = change_member(
+      config_path, name, err,
+      [&](store::Tx& tx, const store::ResponderRecord& m, const common::Pseudonymizer& key,
+          std::int64_t now) {
+        tx.set_responder_pin(m.id, clear ? "" : responder_pin_hash(key, m.id, pin), now);
+        tx.append_audit(now, "operator", clear ? "responder.pin_cleared" : "responder.pin_set", "",
+                        "responder=" + std::to_string(m.id));
+      },
+      member);
+  if (rc != 0) return rc;
+  out << (clear ? "cleared the SMS PIN of " : "set the SMS PIN of ") << member->name
+      << (clear ? ": her SMS commands need no PIN now\n"
+                : ": her SMS commands must end in it, e.g. ACK <reference> <PIN>\n");
   return 0;
 }
 

@@ -66,6 +66,9 @@ void sync_roster(store::Tx& tx, const Roster& roster, const common::Pseudonymize
 // fresh random API token to the named member, prints it once (only its SHA-256 is stored; a new
 // token replaces the old one). 0 = issued, 1 = no such active member, 2 = bad config, roster or
 // database.
+// `rabta responders pin NAME`: sets her SMS PIN (4 to 8 digits, read from `in`), or clears it.
+int responders_pin(const std::string& config_path, const std::string& name, bool clear,
+                   std::istream& in, std::ostream& out, std::ostream& err);
 int responders_token(const std::string& config_path, const std::string& name, std::ostream& out,
                      std::ostream& err);
 

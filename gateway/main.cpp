@@ -100,6 +100,12 @@ int main(int argc, char** argv) {
       "token", "Issue a new API token for a responder (printed once)");
   token_cmd->add_option("NAME", responder_name, "her name as in responders.toml")->required();
   token_cmd->fallthrough();
+  bool clear_pin = false;
+  auto* pin_cmd = responders_cmd->add_subcommand(
+      "pin", "Set a responder's SMS PIN (4 to 8 digits, read from standard input)");
+  pin_cmd->add_option("NAME", responder_name, "her name as in responders.toml")->required();
+  pin_cmd->add_flag("--clear", clear_pin, "remove her PIN: SMS commands without one");
+  pin_cmd->fallthrough();
   responders_cmd->add_option("--config", responders_config, "rabta.toml")
       ->required()
       ->check(CLI::ExistingFile);
@@ -211,6 +217,9 @@ int main(int argc, char** argv) {
   if (*responders_cmd && *token_cmd)
     return rabta::gateway::responders_token(responders_config, responder_name, std::cout,
                                             std::cerr);
+  if (*responders_cmd && *pin_cmd)
+    return rabta::gateway::responders_pin(responders_config, responder_name, clear_pin, std::cin,
+                                          std::cout, std::cerr);
   if (*audit_cmd && *verify_cmd)
     return rabta::gateway::audit_verify(audit_config, std::cout, std::cerr);
   if (*outbox_cmd && *outbox_resend_cmd)

@@ -684,12 +684,6 @@ std::optional<std::string> reference_of(const std::string& word) {
   return ref;
 }
 
-bool is_outcome_word(const std::string& w) {
-  return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
 using Phrase = std::vector<std::string>;
 
 const std::vector<Phrase>& ack_phrases() {
@@ -703,25 +697,32 @@ const std::vector<Phrase>& claim_phrases() {
   static const std::vector<Phrase> p = {{"claim"}, {"le", "liya"}, {"لے", "لیا"}};
   return p;
 }
-const std::vector<Phrase>& close_phrases() {
-  static const std::vector<Phrase> p = {{"close"}, {"band"}, {"بند"}};
-  return p;
-}
-
 bool words_equal(const std::vector<std::string>& w, std::size_t from, const Phrase& p) {
   if (from + p.size() > w.size()) return false;
   return std::equal(p.begin(), p.end(), w.begin() + static_cast<std::ptrdiff_t>(from));
 }
 
-// "PHRASE REF" or "REF PHRASE".
-std::optional<std::string> phrase_and_reference(const std::vector<std::string>& w,
-                                                const std::vector<Phrase>& phrases) {
+// A PIN: 4 to 8 digits (Urdu digits were folded to ASCII by normalise_input).
+bool is_pin(const std::string& w) {
+  return w.size() >= 4 && w.size() <= 8 &&
+         std::all_of(w.begin(), w.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "PHRASE REF" or "REF PHRASE", each optionally followed by a PIN: {reference, pin}.
+std::optional<std::pair<std::string, std::string>> phrase_and_reference(
+    const std::vector<std::string>& words, const std::vector<Phrase>& phrases) {
+  std::vector<std::string> w = words;
+  std::string pin;
+  if (w.size() >= 3 && is_pin(w.back())) {
+    pin = w.back();
+    w.pop_back();
+  }
   for (const auto& p : phrases) {
     if (w.size() != p.size() + 1) continue;
     if (words_equal(w, 0, p))
-      if (auto ref = reference_of(w.back())) return ref;
+      if (auto ref = reference_of(w.back())) return std::pair{*ref, pin};
     if (words_equal(w, 1, p))
-      if (auto ref = reference_of(w.front())) return ref;
+      if (auto ref = reference_of(w.front())) return std::pair{*ref, pin};
   }
   return std::nullopt;
 }
@@ -731,17 +732,20 @@ std::optional<std::string> phrase_and_reference(const std::vector<std::string>& 
 std::optional<ResponderCommand> parse_responder_sms(const std::string& normalised) {
   const std::vector<std::string> w = command_words(normalised);
   if (w.empty()) return std::nullopt;
-  if (auto ref = phrase_and_reference(w, ack_phrases()))
-    return ResponderCommand{ResponderCommand::Kind::ack, *ref, {}};
-  if (auto ref = phrase_and_reference(w, claim_phrases()))
-    return ResponderCommand{ResponderCommand::Kind::claim, *ref, {}};
-  for (const auto& p : close_phrases()) {
-    if (w.size() != p.size() + 2 || !words_equal(w, 0, p)) continue;
-    const auto ref = reference_of(w[p.size()]);
-    if (ref && is_outcome_word(w.back()))
-      return ResponderCommand{ResponderCommand::Kind::close, *ref, w.back()};
-  }
+  if (auto r = phrase_and_reference(w, ack_phrases()))
+    return ResponderCommand{ResponderCommand::Kind::ack, r->first, r->second};
+  if (auto r = phrase_and_reference(w, claim_phrases()))
+    return ResponderCommand{ResponderCommand::Kind::claim, r->first, r->second};
   return std::nullopt;
+}
+
+std::string responder_pin_hash(const common::Pseudonymizer& key, std::int64_t responder_id,
+                               std::string_view pin) {
+  return key.keyed("responder-pin:" + std::to_string(responder_id) + ":" + std::string(pin));
+}
+
+bool valid_pin(std::string_view pin) {
+  return is_pin(std::string(pin));
 }
 
 }  // namespace rabta::gateway

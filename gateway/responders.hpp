@@ -8,8 +8,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "adapters/common/crypto.hpp"
 #include "flows/flow.hpp"
 #include "gateway/local_time.hpp"
 
@@ -95,12 +97,20 @@ std::string alert_text(const Roster& roster, const std::string& reference,
                        const std::string& severity);
 
 // A responder's SMS command, from her normalised text: "ack K7P3QX", "ok k7p3qx", Urdu/Roman
-// equivalents ("theek", "ji", "جی", "ٹھیک"), "claim REF", "close REF OUTCOME".
+// equivalents ("theek", "ji", "جی", "ٹھیک"), "claim REF"; either may end in her PIN
+// ("ACK K7P3QX 4821"). Closing a case is for the console and the API only (SECURITY: whoever
+// holds the aggregator's credentials can send SMS from her number).
 struct ResponderCommand {
-  enum class Kind { ack, claim, close } kind = Kind::ack;
+  enum class Kind { ack, claim } kind = Kind::ack;
   std::string reference;  // upper-cased
-  std::string outcome;    // close only
+  std::string pin;        // "" when none was given
 };
 std::optional<ResponderCommand> parse_responder_sms(const std::string& normalised);
+
+// A PIN is 4 to 8 digits. Stored as a keyed hash (the pseudonym key, kept outside the database),
+// so a copy of the database alone cannot try the 10^4..10^8 PINs.
+bool valid_pin(std::string_view pin);
+std::string responder_pin_hash(const common::Pseudonymizer& key, std::int64_t responder_id,
+                               std::string_view pin);
 
 }  // namespace rabta::gateway

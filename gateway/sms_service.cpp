@@ -46,12 +46,23 @@ std::string SmsService::reply_text(const store::ContactRecord& contact, const St
   return r.screen;
 }
 
+namespace {
+
+// Wrong PINs allowed per responder and hour; past it every command answers like an unknown
+// reference until the hour has passed (audited as "locked").
+constexpr int kMaxWrongPins = 5;
+constexpr std::int64_t kPinWindowMs = 60LL * 60 * 1000;
+
+}  // namespace
+
 std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRecord& responder,
-                                        const std::string& normalised) {
+                                        const SmsIn& in, const std::string& normalised) {
   const auto command = parse_responder_sms(normalised);
+  const bool has_pin = !responder.pin_hash.empty();
   if (!command)
-    return "Reply ACK <reference> to acknowledge, CLAIM <reference>, or CLOSE <reference> "
-           "<outcome>.";
+    return has_pin ? "Reply ACK <reference> <PIN> to acknowledge or CLAIM <reference> <PIN> to "
+                     "take the case."
+                   : "Reply ACK <reference> to acknowledge or CLAIM <reference> to take the case.";
   Actor actor;
   actor.responder_id = responder.id;
   actor.name = responder.name;
@@ -59,6 +70,29 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
   actor.team = responder.team;
   actor.can_export = responder.can_export;
   actor.via = "sms";
+  actor.channel = in.channel;
+  actor.message_id = in.provider_message_id;
+  const char* action = command->kind == ResponderCommand::Kind::ack ? "case.ack" : "case.claim";
+  // The same answer for a reference that does not exist, one out of her scope, a missing or
+  // wrong PIN and a locked PIN: none of them may tell a sender whether the reference exists.
+  const std::string unknown = "No case " + command->reference + " in your queue.";
+  if (has_pin) {
+    const std::int64_t now = clock_.now_ms();
+    const std::string who = "sms:" + std::to_string(responder.id);
+    if (tx.count_audit_since(who, "pin_wrong", now - kPinWindowMs) >= kMaxWrongPins) {
+      tx.append_audit(now, who, action, command->reference, sms_audit_detail("locked", actor));
+      return unknown;
+    }
+    const bool right =
+        pin_key_ != nullptr && !command->pin.empty() &&
+        common::constant_time_equal(responder.pin_hash,
+                                    responder_pin_hash(*pin_key_, responder.id, command->pin));
+    if (!right) {
+      tx.append_audit(now, who, action, command->reference,
+                      sms_audit_detail(command->pin.empty() ? "pin_missing" : "pin_wrong", actor));
+      return unknown;
+    }
+  }
   CaseResult r = CaseResult::invalid;
   std::string done;
   switch (command->kind) {
@@ -70,24 +104,17 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
       r = cases_->claim(tx, actor, command->reference);
       done = "claimed";
       break;
-    case ResponderCommand::Kind::close:
-      r = cases_->close(tx, actor, command->reference, command->outcome);
-      done = "closed";
-      break;
   }
   switch (r) {
     case CaseResult::ok:
       return "Case " + command->reference + " " + done + ".";
-    case CaseResult::invalid: {
-      std::string codes;
-      for (const auto& o : cases_->outcomes()) codes += (codes.empty() ? "" : ", ") + o;
-      return "Outcome not known. Use one of: " + codes + ".";
-    }
+    case CaseResult::invalid:
+      return "Case " + command->reference + " is closed.";
     case CaseResult::not_found:
     case CaseResult::forbidden:
       break;
   }
-  return "No case " + command->reference + " in your queue.";
+  return unknown;
 }
 
 int SmsService::expire_idle(store::Tx& tx, std::int64_t idle_before, int limit) {
@@ -139,7 +166,7 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
   // whether that reference exists.
   if (cases_) {
     if (const auto responder = tx.find_responder_by_phone(in.pseudonym)) {
-      const std::string reply = responder_reply(tx, *responder, normalised);
+      const std::string reply = responder_reply(tx, *responder, in, normalised);
       out.outcome = "responder";
       out.ucs2 = false;
       if (reply_in_band) {

@@ -56,7 +56,12 @@ class SmsService {
   int expire_idle(store::Tx& tx, std::int64_t idle_before, int limit = 500);
 
   // Responders answer alerts by SMS ("ACK K7P2QX"): set once the responder queue is configured.
-  void set_case_service(const CaseService* cases) { cases_ = cases; }
+  // pin_key checks the PINs of responders who have one (responder_pin_hash); without it a
+  // responder with a PIN can act only in the console.
+  void set_case_service(const CaseService* cases, const common::Pseudonymizer* pin_key = nullptr) {
+    cases_ = cases;
+    pin_key_ = pin_key;
+  }
 
  private:
   std::string reply_text(const store::ContactRecord& contact, const flows::StepResult& r) const;
@@ -69,10 +74,11 @@ class SmsService {
   flows::IdSource& ids_;
   const common::FieldCipher& cipher_;
   const CaseService* cases_ = nullptr;
+  const common::Pseudonymizer* pin_key_ = nullptr;
 
   // A message from a registered responder's phone.
   std::string responder_reply(store::Tx& tx, const store::ResponderRecord& responder,
-                              const std::string& normalised);
+                              const SmsIn& in, const std::string& normalised);
 };
 
 }  // namespace rabta::gateway

@@ -243,11 +243,19 @@ CREATE INDEX consents_case ON consents (case_id, purpose);
 CREATE INDEX audit_case_action ON audit (case_reference, action);
 )sql";
 
+// SECURITY #11: a responder's optional PIN for SMS commands (a keyed hash, never the PIN), and
+// the audit log looked up by who acted and when (failed PINs and sign-ins are counted there).
+constexpr std::string_view kVersion5 = R"sql(
+ALTER TABLE responders ADD COLUMN pin_hash TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_actor_at ON audit (actor, at);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kVersion1},
     Migration{2, kVersion2},
     Migration{3, kVersion3},
     Migration{4, kVersion4},
+    Migration{5, kVersion5},
 };
 
 }  // namespace

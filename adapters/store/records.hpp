@@ -106,6 +106,7 @@ struct ResponderRecord {
   std::string phone_pseudonym;  // to recognise her SMS ACK
   std::string phone_enc;        // encrypted number for SMS alerts (binary)
   std::string token_hash;       // SHA-256 hex of her API token ("" = no API access)
+  std::string pin_hash;         // keyed hash of her SMS PIN ("" = no PIN asked)
   bool active = true;           // false once removed from the roster
   Millis updated_at = 0;
 };

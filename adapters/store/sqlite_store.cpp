@@ -137,7 +137,8 @@ constexpr std::string_view kCaseColumns =
     "district, team, rung, next_alert_at, acknowledged_at, acknowledged_by, claimed_by, "
     "closed_at, outcome";
 constexpr std::string_view kResponderColumns =
-    "id, name, team, role, can_export, phone_pseudonym, phone_enc, token_hash, active, updated_at";
+    "id, name, team, role, can_export, phone_pseudonym, phone_enc, token_hash, active, updated_at, "
+    "pin_hash";
 constexpr std::string_view kNoteColumns = "id, case_id, responder_id, text_enc, created_at";
 constexpr std::string_view kAuditColumns =
     "id, at, actor, action, case_reference, detail, prev_hash, hash";
@@ -805,6 +806,7 @@ ResponderRecord responder_from(const SQLite::Statement& st) {
   r.token_hash = st.getColumn(7).getString();
   r.active = st.getColumn(8).getInt() != 0;
   r.updated_at = st.getColumn(9).getInt64();
+  r.pin_hash = st.getColumn(10).getString();
   return r;
 }
 
@@ -1351,6 +1353,31 @@ class SqliteTx final : public Tx {
       st.bind(1, id);
       st.bind(2, std::string(reason));
       return st.exec() > 0;
+    });
+  }
+
+  int count_audit_since(std::string_view actor, std::string_view detail_part,
+                        Millis since) override {
+    return guarded("count_audit_since", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "SELECT count(*) FROM audit WHERE actor = ?1 AND at >= ?2 AND "
+                           "instr(detail, ?3) > 0");
+      st.bind(1, std::string(actor));
+      st.bind(2, since);
+      st.bind(3, std::string(detail_part));
+      st.executeStep();
+      return st.getColumn(0).getInt();
+    });
+  }
+
+  void set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) override {
+    guarded("set_responder_pin", [&] {
+      SQLite::Statement st(conn_.db(),
+                           "UPDATE responders SET pin_hash = ?1, updated_at = ?2 WHERE id = ?3");
+      st.bind(1, std::string(pin_hash));
+      st.bind(2, now);
+      st.bind(3, id);
+      if (st.exec() == 0) throw std::runtime_error("store: set_responder_pin: no such responder");
     });
   }
 

@@ -193,6 +193,7 @@ class Tx {
       std::string_view phone_pseudonym) = 0;
   virtual std::optional<ResponderRecord> find_responder(std::int64_t id) = 0;
   virtual void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now) = 0;
+  virtual void set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) = 0;
 
   virtual std::int64_t insert_note(const NoteRecord& n) = 0;
   virtual std::vector<NoteRecord> list_notes(std::int64_t case_id) = 0;
@@ -270,6 +271,9 @@ class Tx {
   // Whether the audit log holds a row with exactly this case reference, action and detail.
   virtual bool audit_has(std::string_view case_reference, std::string_view action,
                          std::string_view detail) = 0;
+  // Audit rows of this actor since `since` whose detail contains `detail_part`.
+  virtual int count_audit_since(std::string_view actor, std::string_view detail_part,
+                                Millis since) = 0;
   // A pending row that is no longer needed becomes "cancelled" with the reason (SAFETY W6).
   // Returns false when the row is not pending (or not there).
   virtual bool outbox_cancel(std::int64_t id, std::string_view reason, Millis now) = 0;

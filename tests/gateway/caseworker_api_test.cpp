@@ -748,14 +748,21 @@ TEST_F(CaseworkerApiTest, RosterSyncStoresNumbersOnlyEncryptedAndBoundToTheRow) 
 
 TEST_F(CaseworkerApiTest, ResponderSmsActionsAreAuditedAsSms) {
   g.add_case("SMSAAA", "team_a");
-  gateway::Actor a{
-      g.responder_id("Alice Caseworker"), "Alice Caseworker", "caseworker", "team_a", false, "sms"};
+  gateway::Actor a{g.responder_id("Alice Caseworker"),
+                   "Alice Caseworker",
+                   "caseworker",
+                   "team_a",
+                   false,
+                   "sms",
+                   "kannel",
+                   "msg-1"};
   gateway::CaseResult result = gateway::CaseResult::invalid;
   ASSERT_TRUE(
       g.store->run([&](store::Tx& tx) { result = g.cases->acknowledge(tx, a, "SMSAAA"); }).ok);
   EXPECT_EQ(result, gateway::CaseResult::ok);
   EXPECT_EQ(g.count("audit", "actor = 'sms:" + std::to_string(a.responder_id) +
-                                 "' AND action = 'case.ack' AND case_reference = 'SMSAAA'"),
+                                 "' AND action = 'case.ack' AND case_reference = 'SMSAAA' AND "
+                                 "detail = 'ok,channel=kannel,message=msg-1'"),
             1);
   a.team = "team_b";
   ASSERT_TRUE(

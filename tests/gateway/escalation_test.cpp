@@ -130,3 +130,82 @@ TEST_F(EscalationTest, AResponderOfAnotherTeamCannotAcknowledge) {
       << "the same answer as for a case that does not exist";
   EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
 }
+
+// SECURITY #11: whoever holds the aggregator's (or Kannel's) credentials can send SMS from any
+// responder's number. What such a sender can do is limited to ACK and CLAIM, within the
+// responder's own team or the cases she was alerted about, and to nothing once she has a PIN.
+
+TEST_F(EscalationTest, Sec11_NobodyClosesACaseBySms) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  // Before: "Case <ref> closed." from any supervisor's number.
+  for (const std::string& text : {"CLOSE " + ref + " resolved", "band " + ref + " resolved"}) {
+    const auto r = g.kannel_sms("close-" + text.substr(0, 4), "+923000000109", text);
+    EXPECT_EQ(r.body,
+              "Reply ACK <reference> to acknowledge or CLAIM <reference> to take the case.");
+  }
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+}
+
+TEST_F(EscalationTest, Sec11_AnotherTeamsSupervisorCannotActBySmsAndLearnsNothing) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  // Zainab supervises another team: in the console she sees every case, by SMS only her team's.
+  const auto on_real = g.kannel_sms("z1", "+923000000201", "ACK " + ref);
+  const auto on_made_up = g.kannel_sms("z2", "+923000000201", "ACK KKKKKK");
+  EXPECT_EQ(on_real.body, "No case " + ref + " in your queue.");
+  EXPECT_EQ(on_made_up.body, "No case KKKKKK in your queue.");
+  EXPECT_EQ(g.kannel_sms("z3", "+923000000201", "CLAIM " + ref).body,
+            "No case " + ref + " in your queue.");
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+  // Her own team's supervisor still can.
+  EXPECT_EQ(g.kannel_sms("s1", "+923000000109", "CLAIM " + ref).body, "Case " + ref + " claimed.");
+}
+
+TEST_F(EscalationTest, Sec11_OnceSheHasAPinEveryCommandNeedsItAndWrongOnesLock) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  std::int64_t amna = 0;
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    for (const auto& r : tx.list_responders())
+                      if (r.name == "Amna") amna = r.id;
+                    tx.set_responder_pin(
+                        amna, gateway::responder_pin_hash(g.pseudonymizer, amna, "4821"), 1);
+                  })
+                  .ok);
+  const std::string unknown = "No case " + ref + " in your queue.";
+  EXPECT_EQ(g.kannel_sms("p1", "+923000000101", "ACK " + ref).body, unknown);
+  EXPECT_EQ(g.kannel_sms("p2", "+923000000101", "ACK " + ref + " 1111").body, unknown);
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+  for (int i = 3; i <= 6; ++i)
+    g.kannel_sms("p" + std::to_string(i), "+923000000101",
+                 "ACK " + ref + " 000" + std::to_string(i));
+  // Five wrong PINs within the hour: even the right one answers like an unknown reference.
+  EXPECT_EQ(g.kannel_sms("p7", "+923000000101", "ACK " + ref + " 4821").body, unknown);
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+  EXPECT_EQ(
+      g.count("audit", "actor = 'sms:" + std::to_string(amna) + "' AND detail LIKE 'locked,%'"), 1);
+  g.clock.advance(minutes(61));
+  EXPECT_EQ(g.kannel_sms("p8", "+923000000101", "ack " + ref + " ۴۸۲۱").body,
+            "Case " + ref + " acknowledged.");
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "acknowledged");
+  // The PIN is kept as a keyed hash, never as the digits.
+  EXPECT_EQ(g.count("responders", "pin_hash LIKE '%4821%'"), 0);
+  EXPECT_EQ(g.count("responders", "length(pin_hash) >= 32"), 1);
+}
+
+TEST_F(EscalationTest, Sec11_EverySmsActionIsAuditedWithItsChannelAndMessageId) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  g.kannel_sms("kannel-msg-77", "+923000000101", "ACK " + ref);
+  g.kannel_sms("kannel-msg-78", "+923000000202", "ACK " + ref);  // another team's caseworker
+  EXPECT_EQ(g.count("audit",
+                    "action = 'case.ack' AND detail = "
+                    "'ok,channel=kannel,message=kannel-msg-77'"),
+            1);
+  EXPECT_EQ(g.count("audit",
+                    "action = 'case.ack' AND detail = "
+                    "'not_found,channel=kannel,message=kannel-msg-78'"),
+            1);
+}

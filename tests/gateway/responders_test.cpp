@@ -578,7 +578,7 @@ struct SmsCase {
   std::string raw;
   std::optional<ResponderCommand::Kind> kind;  // nullopt: not a command
   std::string reference;
-  std::string outcome;
+  std::string pin;
 };
 
 TEST(ResponderSms, Table) {
@@ -609,10 +609,20 @@ TEST(ResponderSms, Table) {
       {"le liya K7P3QX", K::claim, "K7P3QX", ""},
       {"K7P3QX le liya", K::claim, "K7P3QX", ""},
       {"لے لیا K7P3QX", K::claim, "K7P3QX", ""},
-      {"close K7P3QX resolved", K::close, "K7P3QX", "resolved"},
-      {"CLOSE k7p3qx Unsafe_To_Contact", K::close, "K7P3QX", "unsafe_to_contact"},
-      {"band K7P3QX referred", K::close, "K7P3QX", "referred"},
-      {"بند K7P3QX duplicate", K::close, "K7P3QX", "duplicate"},
+      // With her PIN (SECURITY #11), in any of those forms; Urdu digits too.
+      {"ACK K7P3QX 4821", K::ack, "K7P3QX", "4821"},
+      {"K7P3QX ack 4821", K::ack, "K7P3QX", "4821"},
+      {"theek hai K7P3QX 00482100", K::ack, "K7P3QX", "00482100"},
+      {"جی K7P3QX ۴۸۲۱", K::ack, "K7P3QX", "4821"},
+      {"claim K7P3QX 4821", K::claim, "K7P3QX", "4821"},
+      // Closing is for the console and the API only (SECURITY #11).
+      {"close K7P3QX resolved", std::nullopt, "", ""},
+      {"CLOSE k7p3qx Unsafe_To_Contact", std::nullopt, "", ""},
+      {"band K7P3QX referred", std::nullopt, "", ""},
+      {"بند K7P3QX duplicate", std::nullopt, "", ""},
+      {"ack K7P3QX 482", std::nullopt, "", ""},  // a PIN is 4 to 8 digits
+      {"ack K7P3QX 123456789", std::nullopt, "", ""},
+      {"ack K7P3QX 4821 4821", std::nullopt, "", ""},
       // Not commands.
       {"", std::nullopt, "", ""},
       {"ack", std::nullopt, "", ""},
@@ -645,7 +655,7 @@ TEST(ResponderSms, Table) {
     ASSERT_TRUE(got.has_value()) << "'" << c.raw << "'";
     EXPECT_EQ(got->kind, *c.kind) << c.raw;
     EXPECT_EQ(got->reference, c.reference) << c.raw;
-    EXPECT_EQ(got->outcome, c.outcome) << c.raw;
+    EXPECT_EQ(got->pin, c.pin) << c.raw;
   }
 }
 
