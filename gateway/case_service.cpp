@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <stdexcept>
 #include <utility>
 
 #include "adapters/common/crypto.hpp"
@@ -250,22 +251,59 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
   return CaseResult::ok;
 }
 
-std::optional<std::int64_t> verify_audit_chain(store::Tx& tx) {
+std::string audit_key(const common::Pseudonymizer& pseudonymizer) {
+  return pseudonymizer.keyed("rabta audit chain key v1");
+}
+
+store::AuditCheck verify_audit_chain(store::Tx& tx, std::string_view key) {
   constexpr int kPage = 500;
-  std::string prev;
+  store::AuditCheck check;
   std::int64_t after = 0;
-  while (true) {
+  while (!check.broken_at) {
     const std::vector<store::AuditRecord> rows = tx.list_audit(after, kPage);
-    if (rows.empty()) return std::nullopt;
-    for (const store::AuditRecord& r : rows) {
-      const std::string expected =
-          common::sha256_hex(r.prev_hash + "|" + std::to_string(r.at) + "|" + r.actor + "|" +
-                             r.action + "|" + r.case_reference + "|" + r.detail);
-      if (r.prev_hash != prev || !common::constant_time_equal(expected, r.hash)) return r.id;
-      prev = r.hash;
-      after = r.id;
-    }
+    if (rows.empty()) break;
+    for (const store::AuditRecord& r : rows) store::audit_check_next(key, r, check);
+    after = rows.back().id;
   }
+  return check;
+}
+
+AuditSeal seal_audit_chain(store::Store& store, std::string_view key, std::int64_t now) {
+  AuditSeal seal;
+  const store::JobResult r = store.run([&](store::Tx& tx) {
+    seal = {};
+    std::vector<store::AuditRecord> rows;
+    for (std::int64_t after = 0;;) {
+      auto page = tx.list_audit(after, 1000);
+      if (page.empty()) break;
+      after = page.back().id;
+      for (auto& row : page) rows.push_back(std::move(row));
+    }
+    const bool sealed = std::all_of(rows.begin(), rows.end(), [](const store::AuditRecord& row) {
+      return row.hash.rfind(store::kAuditMacPrefix, 0) == 0;
+    });
+    if (sealed) return;
+    std::string prev;
+    for (const auto& row : rows) {
+      if (!seal.old_broken_at &&
+          (row.prev_hash != prev || store::legacy_audit_hash(row) != row.hash))
+        seal.old_broken_at = row.id;
+      prev = row.hash;
+    }
+    std::string mac;
+    for (auto row : rows) {
+      row.prev_hash = mac;
+      mac = store::audit_mac(key, row);
+      tx.reseal_audit_row(row.id, row.prev_hash, mac);
+    }
+    seal.rows = static_cast<std::int64_t>(rows.size());
+    tx.append_audit(now, "system", "audit.sealed", "",
+                    "rows=" + std::to_string(seal.rows) + ",old_chain=" +
+                        (seal.old_broken_at ? "broken_at_" + std::to_string(*seal.old_broken_at)
+                                            : std::string("ok")));
+  });
+  if (!r.ok) throw std::runtime_error("audit: sealing the chain with its key failed: " + r.error);
+  return seal;
 }
 
 }  // namespace rabta::gateway

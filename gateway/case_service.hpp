@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "adapters/common/cipher.hpp"
+#include "adapters/common/crypto.hpp"
+#include "adapters/store/audit_chain.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/clock.hpp"
 #include "gateway/consent.hpp"
@@ -77,7 +79,20 @@ class CaseService {
   std::vector<std::string> outcomes_;
 };
 
-// Checks the audit chain from the first row: the index of the first broken row, or nullopt.
-std::optional<std::int64_t> verify_audit_chain(store::Tx& tx);
+// The audit chain's MAC key (SECURITY #11): derived from the pseudonym key, so it lives where
+// that key lives (outside the database and its backups) and needs no file of its own.
+std::string audit_key(const common::Pseudonymizer& pseudonymizer);
+
+// Checks the whole audit chain from row 1 against its key (SECURITY #11).
+store::AuditCheck verify_audit_chain(store::Tx& tx, std::string_view key);
+
+// A chain written before the key (schema 3's unkeyed hashes) is checked as it was and sealed with
+// the key, once, in one transaction (rabta serve at start); an "audit.sealed" row records how
+// many rows and whether the old chain held. Nothing happens when every row carries a MAC.
+struct AuditSeal {
+  std::int64_t rows = 0;
+  std::optional<std::int64_t> old_broken_at;
+};
+AuditSeal seal_audit_chain(store::Store& store, std::string_view key, std::int64_t now);
 
 }  // namespace rabta::gateway

@@ -559,10 +559,12 @@ std::int64_t wall_ms() {
       .count();
 }
 
-std::unique_ptr<store::Store> open_store(const Config& config, std::ostream& err) {
+std::unique_ptr<store::Store> open_store(const Config& config, std::ostream& err,
+                                         const std::string& audit_key) {
   try {
     store::StoreOptions so;
     so.path = config.database;
+    so.audit_key = audit_key;
     return store::open_sqlite_store(so);
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";
@@ -622,7 +624,7 @@ int change_member(const std::string& config_path, const std::string& name, std::
     for (const auto& e : errors) err << e.to_string() << "\n";
     return 2;
   }
-  auto store = open_store(*config, err);
+  auto store = open_store(*config, err, audit_key(*pseudonymizer));
   if (!store) return 2;
   const store::JobResult r = store->run([&](store::Tx& tx) {
     const std::int64_t now = wall_ms();
@@ -694,22 +696,52 @@ int responders_pin(const std::string& config_path, const std::string& name, bool
   return 0;
 }
 
-int audit_verify(const std::string& config_path, std::ostream& out, std::ostream& err) {
+namespace {
+
+// Opens the store with the audit key for `rabta audit ...`; nullptr after telling why.
+std::unique_ptr<store::Store> open_for_audit(const std::string& config_path, std::ostream& err,
+                                             std::string& key) {
   const std::optional<Config> config = load_quietly(config_path, err);
-  if (!config) return 2;
-  auto store = open_store(*config, err);
+  if (!config) return nullptr;
+  try {
+    key = audit_key(common::Pseudonymizer(common::Pseudonymizer::load_key(
+        config->pseudonym_key_file, config->pseudonym_key_env.c_str())));
+  } catch (const std::exception& e) {
+    err << "rabta: " << e.what() << "\n";
+    return nullptr;
+  }
+  return open_store(*config, err, key);
+}
+
+}  // namespace
+
+int audit_verify(const std::string& config_path, const std::string& head, std::ostream& out,
+                 std::ostream& err) {
+  std::int64_t head_id = 0;
+  std::string head_mac;
+  if (!head.empty()) {
+    const auto colon = head.find(':');
+    const auto id_text = head.substr(0, colon);
+    const auto [end, ec] =
+        std::from_chars(id_text.data(), id_text.data() + id_text.size(), head_id);
+    if (colon == std::string::npos || ec != std::errc() || end != id_text.data() + id_text.size() ||
+        head_id <= 0) {
+      err << "rabta: --head takes what `rabta audit head` printed: ROW:MAC\n";
+      return 2;
+    }
+    head_mac = head.substr(colon + 1);
+  }
+  std::string key;
+  auto store = open_for_audit(config_path, err, key);
   if (!store) return 2;
-  std::optional<std::int64_t> broken;
-  std::int64_t rows = 0;
+  store::AuditCheck check;
+  std::optional<store::AuditRecord> anchored;
   try {
     store->read([&](store::Tx& tx) {
-      broken = verify_audit_chain(tx);
-      if (broken) return;
-      for (std::int64_t after = 0;;) {
-        const auto page = tx.list_audit(after, 1000);
-        if (page.empty()) break;
-        rows += static_cast<std::int64_t>(page.size());
-        after = page.back().id;
+      check = verify_audit_chain(tx, key);
+      if (head_id > 0) {
+        const auto rows = tx.list_audit(head_id - 1, 1);
+        if (!rows.empty() && rows.front().id == head_id) anchored = rows.front();
       }
     });
   } catch (const std::exception& e) {
@@ -718,12 +750,52 @@ int audit_verify(const std::string& config_path, std::ostream& out, std::ostream
     return 2;
   }
   store->close();
-  if (broken) {
-    out << "audit chain broken at row " << *broken
-        << ": that row or the one before it was changed or removed\n";
+  if (check.broken_at) {
+    out << "audit chain broken at row " << *check.broken_at << ": " << check.reason << "\n";
     return 1;
   }
-  out << "audit chain ok: " << rows << " rows\n";
+  if (head_id > 0) {
+    if (!anchored) {
+      out << "audit chain cut short: row " << head_id
+          << " of the kept head is gone (the log ends at row " << check.last_id << ")\n";
+      return 1;
+    }
+    if (!common::constant_time_equal(anchored->hash, head_mac)) {
+      out << "audit chain rewritten: row " << head_id << " no longer has the kept head's MAC\n";
+      return 1;
+    }
+  }
+  out << "audit chain ok: " << check.rows << " rows"
+      << (head_id > 0 ? ", and it holds the kept head at row " + std::to_string(head_id) : "")
+      << "\n";
+  return 0;
+}
+
+int audit_head(const std::string& config_path, std::ostream& out, std::ostream& err) {
+  std::string key;
+  auto store = open_for_audit(config_path, err, key);
+  if (!store) return 2;
+  store::AuditCheck check;
+  try {
+    store->read([&](store::Tx& tx) { check = verify_audit_chain(tx, key); });
+  } catch (const std::exception& e) {
+    store->close();
+    err << "rabta: " << e.what() << "\n";
+    return 2;
+  }
+  store->close();
+  if (check.broken_at) {
+    err << "rabta: audit chain broken at row " << *check.broken_at << ": " << check.reason
+        << "; no head printed\n";
+    return 1;
+  }
+  if (check.rows == 0) {
+    err << "rabta: the audit log is empty\n";
+    return 1;
+  }
+  out << check.last_id << ":" << check.last_mac << "\n";
+  err << "keep this line outside this machine (e.g. in the operator's log book or a mail to "
+         "yourself); `rabta audit verify --head LINE` later proves no row up to it was removed\n";
   return 0;
 }
 

@@ -72,8 +72,12 @@ int responders_pin(const std::string& config_path, const std::string& name, bool
 int responders_token(const std::string& config_path, const std::string& name, std::ostream& out,
                      std::ostream& err);
 
-// `rabta audit verify`: walks the hash chain. 0 "audit chain ok: N rows"; 1 names the first
-// broken row; 2 = bad config or database.
-int audit_verify(const std::string& config_path, std::ostream& out, std::ostream& err);
+// `rabta audit verify [--head ROW:MAC]`: walks the MAC chain (SECURITY #11). 0 "audit chain ok:
+// N rows"; 1 names the first broken row, or a kept head that is gone or changed; 2 = bad config,
+// keys or database.
+int audit_verify(const std::string& config_path, const std::string& head, std::ostream& out,
+                 std::ostream& err);
+// `rabta audit head`: prints "ROW:MAC" of the last row, for the operator to keep elsewhere.
+int audit_head(const std::string& config_path, std::ostream& out, std::ostream& err);
 
 }  // namespace rabta::gateway

@@ -4,6 +4,8 @@
 
 #include <ostream>
 
+#include "gateway/case_service.hpp"
+
 namespace rabta::gateway {
 
 Keys load_keys(const Config& config, bool field_key_file_only) {
@@ -26,6 +28,7 @@ std::unique_ptr<CommandContext> open_command_context(const std::string& config_p
     store::StoreOptions so;
     so.path = c->config.database;
     so.cipher = c->keys.cipher;
+    if (c->keys.pseudonymizer) so.audit_key = audit_key(*c->keys.pseudonymizer);
     c->store = store::open_sqlite_store(so);
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";

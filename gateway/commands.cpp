@@ -335,7 +335,15 @@ int serve(const ServeOptions& options) {
     so.path = config.database;
     so.synchronous_full = config.synchronous_full;
     so.cipher = cipher;
+    so.audit_key = audit_key(*pseudonymizer);
     store = store::open_sqlite_store(so);
+    // SECURITY #11: a chain written before the audit key is sealed with it, once.
+    const AuditSeal seal = seal_audit_chain(*store, so.audit_key, SystemClock().now_ms());
+    if (seal.rows > 0)
+      spdlog::warn("audit: {} rows sealed with the audit key; the unkeyed chain before {}",
+                   seal.rows,
+                   seal.old_broken_at ? "was broken at row " + std::to_string(*seal.old_broken_at)
+                                      : std::string("was whole"));
   } catch (const std::exception& e) {
     spdlog::critical("refusing to start: {}", e.what());
     return 2;

@@ -113,9 +113,16 @@ int main(int argc, char** argv) {
   std::string audit_config;
   auto* audit_cmd = cli.add_subcommand("audit", "The audit log of caseworker access");
   audit_cmd->require_subcommand(1);
-  auto* verify_cmd =
-      audit_cmd->add_subcommand("verify", "Check the hash chain: exit 1 at the first edited row");
+  std::string audit_head_line;
+  auto* verify_cmd = audit_cmd->add_subcommand(
+      "verify", "Check the MAC chain: exit 1 at the first removed, edited or reordered row");
+  verify_cmd->add_option("--head", audit_head_line,
+                         "a line `rabta audit head` printed earlier: also proves nothing up to it "
+                         "was cut off");
   verify_cmd->fallthrough();
+  auto* head_cmd = audit_cmd->add_subcommand(
+      "head", "Print the chain's head (ROW:MAC) to keep outside this machine");
+  head_cmd->fallthrough();
   audit_cmd->add_option("--config", audit_config, "rabta.toml")
       ->required()
       ->check(CLI::ExistingFile);
@@ -221,7 +228,9 @@ int main(int argc, char** argv) {
     return rabta::gateway::responders_pin(responders_config, responder_name, clear_pin, std::cin,
                                           std::cout, std::cerr);
   if (*audit_cmd && *verify_cmd)
-    return rabta::gateway::audit_verify(audit_config, std::cout, std::cerr);
+    return rabta::gateway::audit_verify(audit_config, audit_head_line, std::cout, std::cerr);
+  if (*audit_cmd && *head_cmd)
+    return rabta::gateway::audit_head(audit_config, std::cout, std::cerr);
   if (*outbox_cmd && *outbox_resend_cmd)
     return rabta::gateway::outbox_resend(outbox_config, resend_id, std::cout, std::cerr);
   if (*outbox_cmd)

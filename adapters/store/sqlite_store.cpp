@@ -28,6 +28,7 @@
 
 #include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
+#include "adapters/store/audit_chain.hpp"
 #include "adapters/store/migrations.hpp"
 #include "adapters/store/queries.hpp"
 #include "adapters/store/store.hpp"
@@ -418,10 +419,10 @@ std::string sql_text(Sql id) {
     case Sql::list_notes:
       return select(kNoteColumns, "notes WHERE case_id = ?1 ORDER BY id");
     case Sql::last_audit_hash:
-      return "SELECT hash FROM audit ORDER BY id DESC LIMIT 1";
+      return "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1";
     case Sql::insert_audit:
-      return "INSERT INTO audit (at, actor, action, case_reference, detail, prev_hash, hash) "
-             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+      return "INSERT INTO audit (id, at, actor, action, case_reference, detail, prev_hash, hash) "
+             "VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)";
     case Sql::list_audit:
       return select(kAuditColumns, "audit WHERE id > ?1 ORDER BY id LIMIT ?2");
     case Sql::count:
@@ -475,23 +476,6 @@ std::string deactivate_responders_text(std::size_t kept) {
   std::string sql = "UPDATE responders SET active = 0, updated_at = :now WHERE active = 1";
   if (kept > 0) sql += " AND name NOT IN (" + parameter_list(":n", kept) + ")";
   return sql;
-}
-
-// Lowercase hex SHA-256.
-std::string sha256_hex(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("store: SHA-256 failed");
-  }
-  constexpr std::string_view kHex = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * static_cast<std::size_t>(size));
-  for (unsigned int i = 0; i < size; ++i) {
-    hex += kHex[digest[i] >> 4U];
-    hex += kHex[digest[i] & 0x0FU];
-  }
-  return hex;
 }
 
 // A database handle and its prepared statements. Used by one thread at a time.
@@ -835,25 +819,6 @@ AuditRecord audit_from(const SQLite::Statement& st) {
   return a;
 }
 
-// The hash of an audit row, as documented at Tx::append_audit.
-std::string audit_hash(const AuditRecord& a) {
-  std::string input;
-  input.reserve(a.prev_hash.size() + a.actor.size() + a.action.size() + a.case_reference.size() +
-                a.detail.size() + 32);
-  input += a.prev_hash;
-  input += '|';
-  input += std::to_string(a.at);
-  input += '|';
-  input += a.actor;
-  input += '|';
-  input += a.action;
-  input += '|';
-  input += a.case_reference;
-  input += '|';
-  input += a.detail;
-  return sha256_hex(input);
-}
-
 // Binds the session columns in the order of insert_session/update_session (?1..?13). The sealed
 // columns need the row id: an insert binds them empty and is followed by an update.
 void bind_session(SQLite::Statement& st, const SessionRecord& s, const FieldCipher* cipher,
@@ -879,7 +844,8 @@ void bind_session(SQLite::Statement& st, const SessionRecord& s, const FieldCiph
 
 class SqliteTx final : public Tx {
  public:
-  SqliteTx(Connection& conn, const FieldCipher* cipher) : conn_(conn), cipher_(cipher) {}
+  SqliteTx(Connection& conn, const FieldCipher* cipher, const std::string& audit_key)
+      : conn_(conn), cipher_(cipher), audit_key_(audit_key) {}
 
   std::optional<ContactRecord> find_contact(std::string_view pseudonym) override {
     return guarded("find_contact", [&]() -> std::optional<ContactRecord> {
@@ -2090,21 +2056,27 @@ class SqliteTx final : public Tx {
   }
 
   // The last row is read inside the job's transaction, and only the writer thread writes, so no
-  // other append can slip in between: the chain has no forks.
+  // other append can slip in between: the chain has no forks and its ids no gaps.
   AuditRecord append_audit(Millis at, std::string_view actor, std::string_view action,
                            std::string_view case_reference, std::string_view detail) override {
     return guarded("append_audit", [&] {
+      if (audit_key_.empty())
+        throw std::logic_error("store: the audit log needs its key (StoreOptions::audit_key)");
       AuditRecord a;
       a.at = at;
       a.actor = actor;
       a.action = action;
       a.case_reference = case_reference;
       a.detail = detail;
+      a.id = 1;
       {
         Stmt st = use(Sql::last_audit_hash);
-        if (st->executeStep()) a.prev_hash = st->getColumn(0).getString();
+        if (st->executeStep()) {
+          a.id = st->getColumn(0).getInt64() + 1;
+          a.prev_hash = st->getColumn(1).getString();
+        }
       }
-      a.hash = audit_hash(a);
+      a.hash = audit_mac(audit_key_, a);
       {
         Stmt st = use(Sql::insert_audit);
         st->bind(1, a.at);
@@ -2114,10 +2086,21 @@ class SqliteTx final : public Tx {
         st->bindNoCopy(5, a.detail);
         st->bindNoCopy(6, a.prev_hash);
         st->bindNoCopy(7, a.hash);
+        st->bind(8, a.id);
         st->exec();
       }
-      a.id = conn_.db().getLastInsertRowid();
       return a;
+    });
+  }
+
+  void reseal_audit_row(std::int64_t id, std::string_view prev_hash,
+                        std::string_view hash) override {
+    guarded("reseal_audit_row", [&] {
+      SQLite::Statement st(conn_.db(), "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE id = ?3");
+      st.bind(1, std::string(prev_hash));
+      st.bind(2, std::string(hash));
+      st.bind(3, id);
+      st.exec();
     });
   }
 
@@ -2300,7 +2283,8 @@ class SqliteTx final : public Tx {
   }
 
   Connection& conn_;
-  const FieldCipher* cipher_;  // null: sealed columns are written in clear (tests only)
+  const FieldCipher* cipher_;     // null: sealed columns are written in clear (tests only)
+  const std::string& audit_key_;  // the store's, which outlives every Tx
 };
 
 // Keeps job errors fit for one log line.
@@ -2407,12 +2391,14 @@ class SqliteStore final : public Store {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_stop_ = false;  // guarded by checkpoint_mu_
   std::thread checkpointer_;
+  const std::string audit_key_;
 };
 
 SqliteStore::SqliteStore(const StoreOptions& options)
     : path_(options.path),
       max_batch_(std::max<std::size_t>(1, options.max_batch)),
-      cipher_(options.cipher) {
+      cipher_(options.cipher),
+      audit_key_(options.audit_key) {
   open_write_connection(options);
   schema_version_ = detail::migrate(write_->db(), path_);
   try {
@@ -2583,7 +2569,7 @@ void SqliteStore::read(const std::function<void(Tx&)>& query) {
     throw_with_context("read (begin)", e);
   }
   try {
-    SqliteTx tx(*read_, cipher_.get());
+    SqliteTx tx(*read_, cipher_.get(), audit_key_);
     query(tx);
   } catch (...) {
     if (read_->in_transaction()) read_->db().tryExec("ROLLBACK");
@@ -2737,7 +2723,7 @@ JobResult SqliteStore::run_job(Job& job) {
     return JobResult{false, std::string("store: savepoint failed: ") + e.what()};
   }
   try {
-    SqliteTx tx(*write_, cipher_.get());
+    SqliteTx tx(*write_, cipher_.get(), audit_key_);
     job(tx);
     exec_write(Sql::release);
     return JobResult{true, {}};

@@ -198,13 +198,15 @@ class Tx {
   virtual std::int64_t insert_note(const NoteRecord& n) = 0;
   virtual std::vector<NoteRecord> list_notes(std::int64_t case_id) = 0;
 
-  // Appends an audit row: computes prev_hash from the last row and the row's hash, the lowercase
-  // SHA-256 hex of prev_hash + "|" + at (decimal) + "|" + actor + "|" + action + "|" +
-  // case_reference + "|" + detail (the bytes as given, no escaping). Returns the new row.
+  // Appends an audit row with the next id, prev_hash the last row's MAC and its own MAC
+  // (adapters/store/audit_chain.hpp) under StoreOptions::audit_key; throws without the key.
   virtual AuditRecord append_audit(Millis at, std::string_view actor, std::string_view action,
                                    std::string_view case_reference, std::string_view detail) = 0;
   // In id order, after `after_id`.
   virtual std::vector<AuditRecord> list_audit(std::int64_t after_id, int limit) = 0;
+  // Rewrites one row's chain fields (sealing a chain of schema 3 with the key, once).
+  virtual void reseal_audit_row(std::int64_t id, std::string_view prev_hash,
+                                std::string_view hash) = 0;
 
   // Writes a heartbeat row: proves the database takes writes (GET /healthz).
   virtual void heartbeat(Millis now) = 0;
@@ -313,6 +315,9 @@ struct StoreOptions {
   // PRAGMA secure_delete: deleted content is overwritten in the file, not left in free pages
   // (SAFETY D4). Off only in the test that proves the retention test can fail.
   bool secure_delete = true;
+  // The audit chain's MAC key (SECURITY #11), kept outside the database: every rabta command that
+  // writes audit rows sets it (gateway/command_context.hpp derives it from the pseudonym key).
+  std::string audit_key;
 };
 
 struct StoreStats {

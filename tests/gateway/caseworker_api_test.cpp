@@ -82,6 +82,7 @@ class CaseworkerGateway {
     if (!loaded.flows) throw std::runtime_error("shipped flows do not load");
     engine_ = std::make_shared<const flows::Engine>(loaded.flows);
     store::StoreOptions so;
+    so.audit_key = "test-audit-key";
     so.path = db_path();
     store = store::open_sqlite_store(so);
     roster = std::make_shared<const gateway::Roster>(test_roster());
@@ -226,6 +227,14 @@ std::string file_bytes(const std::string& path) {
 
 class CaseworkerApiTest : public ::testing::Test {
  protected:
+  // The first row of the audit chain that does not verify under the test key, or nullopt.
+  std::optional<std::int64_t> verify() {
+    std::optional<std::int64_t> broken;
+    g.store->read([&](store::Tx& tx) {
+      broken = gateway::verify_audit_chain(tx, "test-audit-key").broken_at;
+    });
+    return broken;
+  }
   CaseworkerGateway g;
 };
 
@@ -677,38 +686,135 @@ TEST_F(CaseworkerApiTest, EveryCallIsAuditedAndEditingARowBreaksTheChain) {
   EXPECT_EQ(g.count("audit", "case_reference = 'NOSUCH' AND detail = 'not_found'"), 1);
   EXPECT_EQ(g.count("audit", "detail LIKE '%AUDIT-NOTE%'"), 0);
 
-  std::optional<std::int64_t> broken = -1;
-  g.store->read([&](store::Tx& tx) { broken = gateway::verify_audit_chain(tx); });
-  EXPECT_EQ(broken, std::nullopt);
-
-  std::int64_t third = 0;
+  EXPECT_EQ(verify(), std::nullopt);
+  const std::int64_t third = 3;
   {
     SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
-    third = db.execAndGet("SELECT id FROM audit ORDER BY id LIMIT 1 OFFSET 2").getInt64();
-    db.exec("UPDATE audit SET detail = 'nothing to see' WHERE id = " + std::to_string(third));
+    db.exec("UPDATE audit SET detail = 'nothing to see' WHERE id = 3");
   }
-  g.store->read([&](store::Tx& tx) { broken = gateway::verify_audit_chain(tx); });
-  EXPECT_EQ(broken, third);
+  EXPECT_EQ(verify(), third);
+}
 
-  // Re-hashing the edited row does not hide it either: the next row's link breaks.
-  {
+// SECURITY #11: the audit chain is a MAC chain under a key kept outside the database. Before, it
+// was an unkeyed SHA-256 over '|'-joined fields: deleting two rows and recomputing the rest
+// passed `rabta audit verify`, and a cut-off tail could not be noticed at all.
+class AuditChainTest : public CaseworkerApiTest {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 6; ++i) ASSERT_EQ(g.call("GET", "/api/v1/me", "token-alice").status, 200);
+    ASSERT_GE(g.count("audit"), 6);
+    ASSERT_EQ(verify(), std::nullopt);
+  }
+  void sql(const std::string& statement) {
     SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
-    SQLite::Statement st(
-        db, "SELECT prev_hash, at, actor, action, case_reference, detail FROM audit WHERE id = ?");
-    st.bind(1, third);
-    ASSERT_TRUE(st.executeStep());
-    const std::string hash = common::sha256_hex(
-        st.getColumn(0).getString() + "|" + std::to_string(st.getColumn(1).getInt64()) + "|" +
-        st.getColumn(2).getString() + "|" + st.getColumn(3).getString() + "|" +
-        st.getColumn(4).getString() + "|" + st.getColumn(5).getString());
+    db.exec(statement);
+  }
+  // What an attacker with a copy of the database but not the key can do: recompute every MAC
+  // from `from` on with a key of her guessing, relinking the chain.
+  void recompute_from(std::int64_t from, const std::string& guessed_key) {
+    SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
+    std::string prev;
+    SQLite::Statement st(db,
+                         "SELECT id, at, actor, action, case_reference, detail, hash FROM audit "
+                         "ORDER BY id");
+    std::vector<std::pair<std::int64_t, std::pair<std::string, std::string>>> updates;
+    while (st.executeStep()) {
+      store::AuditRecord r;
+      r.id = st.getColumn(0).getInt64();
+      r.at = st.getColumn(1).getInt64();
+      r.actor = st.getColumn(2).getString();
+      r.action = st.getColumn(3).getString();
+      r.case_reference = st.getColumn(4).getString();
+      r.detail = st.getColumn(5).getString();
+      r.prev_hash = prev;
+      r.hash = r.id >= from ? store::audit_mac(guessed_key, r) : st.getColumn(6).getString();
+      updates.push_back({r.id, {r.prev_hash, r.hash}});
+      prev = r.hash;
+    }
     st.reset();
-    SQLite::Statement up(db, "UPDATE audit SET hash = ? WHERE id = ?");
-    up.bind(1, hash);
-    up.bind(2, third);
-    up.exec();
+    for (const auto& [id, link] : updates)
+      db.exec("UPDATE audit SET prev_hash = '" + link.first + "', hash = '" + link.second +
+              "' WHERE id = " + std::to_string(id));
   }
-  g.store->read([&](store::Tx& tx) { broken = gateway::verify_audit_chain(tx); });
-  EXPECT_EQ(broken, third + 1);
+};
+
+TEST_F(AuditChainTest, DeletingTwoRowsAndRecomputingTheRestIsDetected) {
+  sql("DELETE FROM audit WHERE id IN (3, 4)");
+  EXPECT_EQ(verify(), 5) << "a gap in the row ids";
+  sql("UPDATE audit SET id = id - 2 WHERE id > 4");  // close the gap, then relink
+  recompute_from(3, "");                             // the old unkeyed way has no key at all
+  EXPECT_EQ(verify(), 3);
+  recompute_from(3, "a guessed key");
+  EXPECT_EQ(verify(), 3);
+}
+
+TEST_F(AuditChainTest, EditingARowIsDetectedEvenWithItsMacRecomputed) {
+  sql("UPDATE audit SET actor = 'responder:99' WHERE id = 2");
+  EXPECT_EQ(verify(), 2);
+  recompute_from(2, "a guessed key");
+  EXPECT_EQ(verify(), 2);
+}
+
+TEST_F(AuditChainTest, ReorderingRowsIsDetected) {
+  // Swap the contents of rows 2 and 3, links included: each MAC covers its row id.
+  sql("UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; "
+      "UPDATE audit SET id = 3 WHERE id = -2");
+  EXPECT_EQ(verify(), 2);
+}
+
+TEST_F(AuditChainTest, ATruncatedTailIsDetectedAgainstTheKeptHead) {
+  std::string head;
+  g.store->read([&](store::Tx& tx) {
+    const auto check = gateway::verify_audit_chain(tx, "test-audit-key");
+    head = std::to_string(check.last_id) + ":" + check.last_mac;
+  });
+  const int rows = g.count("audit");
+  sql("DELETE FROM audit WHERE id > " + std::to_string(rows - 2));
+  // What is left is a whole chain; only the head kept elsewhere shows that rows are gone.
+  EXPECT_EQ(verify(), std::nullopt);
+  g.store->read([&](store::Tx& tx) {
+    const auto check = gateway::verify_audit_chain(tx, "test-audit-key");
+    EXPECT_NE(std::to_string(check.last_id) + ":" + check.last_mac, head);
+    EXPECT_EQ(check.last_id, rows - 2);
+  });
+}
+
+TEST_F(AuditChainTest, AChainOfSchema3IsSealedWithTheKeyOnceAndRecordsWhetherItHeld) {
+  // Rows as schema 3 wrote them: the unkeyed hash.
+  {
+    SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
+    std::string prev;
+    SQLite::Statement st(
+        db, "SELECT id, at, actor, action, case_reference, detail FROM audit ORDER BY id");
+    std::vector<std::pair<std::int64_t, std::pair<std::string, std::string>>> updates;
+    while (st.executeStep()) {
+      store::AuditRecord r;
+      r.id = st.getColumn(0).getInt64();
+      r.at = st.getColumn(1).getInt64();
+      r.actor = st.getColumn(2).getString();
+      r.action = st.getColumn(3).getString();
+      r.case_reference = st.getColumn(4).getString();
+      r.detail = st.getColumn(5).getString();
+      r.prev_hash = prev;
+      r.hash = store::legacy_audit_hash(r);
+      updates.push_back({r.id, {r.prev_hash, r.hash}});
+      prev = r.hash;
+    }
+    st.reset();
+    for (const auto& [id, link] : updates)
+      db.exec("UPDATE audit SET prev_hash = '" + link.first + "', hash = '" + link.second +
+              "' WHERE id = " + std::to_string(id));
+  }
+  EXPECT_EQ(verify(), 1);
+  const int rows = g.count("audit");
+  const auto seal = gateway::seal_audit_chain(*g.store, "test-audit-key", 5);
+  EXPECT_EQ(seal.rows, rows);
+  EXPECT_EQ(seal.old_broken_at, std::nullopt);
+  EXPECT_EQ(verify(), std::nullopt);
+  EXPECT_EQ(g.count("audit", "action = 'audit.sealed' AND detail = 'rows=" + std::to_string(rows) +
+                                 ",old_chain=ok'"),
+            1);
+  EXPECT_EQ(gateway::seal_audit_chain(*g.store, "test-audit-key", 6).rows, 0) << "only once";
 }
 
 TEST_F(CaseworkerApiTest, RemovedMembersCannotSignInAndReturningMembersNeedANewToken) {

@@ -200,6 +200,7 @@ class DispatcherTest : public ::testing::Test {
  protected:
   DispatcherTest() {
     store::StoreOptions so;
+    so.audit_key = "test-audit-key";
     so.path = dir.file("rabta.db");
     store = store::open_sqlite_store(so);
   }

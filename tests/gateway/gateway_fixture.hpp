@@ -68,6 +68,7 @@ class Gateway {
     if (!loaded.flows) throw std::runtime_error("shipped flows do not load");
     engine_ = std::make_shared<const flows::Engine>(loaded.flows);
     store::StoreOptions so;
+    so.audit_key = "test-audit-key";
     so.path = db_path();
     so.cipher = std::shared_ptr<const common::FieldCipher>(std::shared_ptr<void>(), &cipher);
     store = store::open_sqlite_store(so);

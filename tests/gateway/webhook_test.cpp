@@ -195,6 +195,7 @@ class WebhookDispatcherTest : public ::testing::Test {
  protected:
   WebhookDispatcherTest() {
     store::StoreOptions so;
+    so.audit_key = "test-audit-key";
     so.path = dir.file("rabta.db");
     store = store::open_sqlite_store(so);
   }
@@ -779,6 +780,7 @@ TEST_F(WebhookDispatcherTest, ThreadDeliversAfterWake) {
 TEST(WebhookDispatcherSetup, RefusesWhatCannotWork) {
   test::TempDir dir;
   store::StoreOptions so;
+  so.audit_key = "test-audit-key";
   so.path = dir.file("rabta.db");
   auto store = store::open_sqlite_store(so);
   gateway::ManualClock clock{kT0};

@@ -36,6 +36,7 @@ class RetentionTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> open(bool secure_delete = true) {
     StoreOptions o;
+    o.audit_key = "test-audit-key";
     o.path = path();
     o.cipher = key;
     o.secure_delete = secure_delete;

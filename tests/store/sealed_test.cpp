@@ -47,6 +47,7 @@ class SealedTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> open(std::shared_ptr<FieldCipher> cipher) {
     StoreOptions o;
+    o.audit_key = "test-audit-key";
     o.path = path();
     o.cipher = std::move(cipher);
     return open_sqlite_store(o);

@@ -4,6 +4,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <array>
@@ -45,6 +46,7 @@ class StoreTest : public ::testing::Test {
 
   std::unique_ptr<Store> open() {
     StoreOptions options;
+    options.audit_key = "test-audit-key";
     options.path = path_;
     return open_sqlite_store(options);
   }
@@ -52,6 +54,7 @@ class StoreTest : public ::testing::Test {
   // The message open_sqlite_store throws with, or "" when it opened.
   std::string open_error(const std::string& path) {
     StoreOptions options;
+    options.audit_key = "test-audit-key";
     options.path = path;
     try {
       open_sqlite_store(options);
@@ -2321,10 +2324,25 @@ std::string test_sha256_hex(const std::string& data) {
   return hex;
 }
 
-// The hash input documented at Tx::append_audit.
-std::string expected_audit_hash(const AuditRecord& a) {
-  return test_sha256_hex(a.prev_hash + "|" + std::to_string(a.at) + "|" + a.actor + "|" + a.action +
-                         "|" + a.case_reference + "|" + a.detail);
+// The MAC documented in adapters/store/audit_chain.hpp, computed here independently: "k1:" and
+// the hex HMAC-SHA256 under the key of length-prefixed fields ("<len>:<bytes>,").
+std::string expected_audit_hash(const AuditRecord& a, const std::string& key = "test-audit-key") {
+  std::string input;
+  for (const std::string& f :
+       {std::string("rabta-audit-v1"), std::to_string(a.id), std::to_string(a.at), a.actor,
+        a.action, a.case_reference, a.detail, a.prev_hash})
+    input += std::to_string(f.size()) + ":" + f + ",";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), md, &size);
+  std::string hex = "k1:";
+  for (unsigned int i = 0; i < size; ++i) {
+    constexpr const char* kHex = "0123456789abcdef";
+    hex += kHex[md[i] >> 4U];
+    hex += kHex[md[i] & 0x0FU];
+  }
+  return hex;
 }
 
 // The index of the first row whose link to its predecessor (`prev` for the first row) or whose own
@@ -2358,16 +2376,17 @@ TEST_F(StoreTest, AuditRowsFormAHashChain) {
                         tx.append_audit(3000, "system", "case.close", "K7P2QX", "outcome=referred");
                   })
                   .ok);
-  EXPECT_GT(r1.id, 0);
-  EXPECT_LT(r1.id, r2.id);
-  EXPECT_LT(r2.id, r3.id);
+  EXPECT_EQ(r1.id, 1);  // contiguous from 1
+  EXPECT_EQ(r2.id, 2);
+  EXPECT_EQ(r3.id, 3);
   EXPECT_EQ(r1.prev_hash, "");
   EXPECT_EQ(r2.prev_hash, r1.hash);
   EXPECT_EQ(r3.prev_hash, r2.hash);
-  EXPECT_EQ(r1.hash.size(), 64U);
-  EXPECT_EQ(r1.hash, test_sha256_hex("|1000|responder:1|case.list||team=a"));
-  EXPECT_EQ(r2.hash, test_sha256_hex(r1.hash + "|2000|sms:2|case.ack|K7P2QX|"));
+  EXPECT_EQ(r1.hash.size(), 67U);
+  EXPECT_EQ(r1.hash, expected_audit_hash(r1));
+  EXPECT_EQ(r2.hash, expected_audit_hash(r2));
   EXPECT_EQ(r3.hash, expected_audit_hash(r3));
+  EXPECT_NE(r3.hash, expected_audit_hash(r3, "another key"));
   EXPECT_EQ(r3.actor, "system");
   EXPECT_EQ(r3.action, "case.close");
   EXPECT_EQ(r3.case_reference, "K7P2QX");
