@@ -33,4 +33,18 @@ class AllowList {
   std::vector<Block> blocks_;
 };
 
+// The client's address behind trusted proxies ([server] trusted_proxies, SECURITY #11). Only when
+// the connection comes from a trusted proxy are `Forwarded` (RFC 7239, preferred) or else
+// `X-Forwarded-For` read: walking from the nearest hop back, trusted proxies are skipped and the
+// first other address is the client. `peer` is returned as it is when it is not a trusted proxy
+// (or no proxy is trusted). "" (no address: every allow-list with entries refuses it, /metrics
+// too) when a trusted proxy sent no usable address: a hop that is not an IP address
+// ("unknown", "_hidden", garbage) is never skipped over, since anything before it could be forged.
+// `forwarded` and `x_forwarded_for` are every such header's values, in order, joined by ",".
+std::string client_address(std::string_view peer, const AllowList& trusted_proxies,
+                           std::string_view forwarded, std::string_view x_forwarded_for);
+
+// Whether `text` is an IPv4 or IPv6 address.
+bool is_ip_address(std::string_view text);
+
 }  // namespace rabta::gateway

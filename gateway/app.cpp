@@ -62,8 +62,23 @@ std::string App::route_of(const HttpRequest& request) const {
   return "other";
 }
 
+namespace {
+
+// Every value of a header, in order, joined by "," (a list may be split over several fields).
+std::string joined(const HttpRequest& request, std::string_view lower_name) {
+  std::string out;
+  for (const auto& [name, value] : request.headers)
+    if (name == lower_name) out += (out.empty() ? "" : ",") + value;
+  return out;
+}
+
+}  // namespace
+
 void App::handle(HttpRequest&& request, Responder respond) {
   ++counters_.requests;
+  if (!options_.trusted_proxies.empty())
+    request.peer = client_address(request.peer, options_.trusted_proxies,
+                                  joined(request, "forwarded"), joined(request, "x-forwarded-for"));
   if (options_.metrics != nullptr) {
     respond = [m = options_.metrics, route = route_of(request),
                inner = std::move(respond)](HttpResponse r) {

@@ -42,6 +42,9 @@ struct AppOptions {
   Metrics* metrics = nullptr;
   std::function<std::string()> metrics_text;
   AllowList metrics_allow;  // empty: loopback only
+  // The client's address is read from Forwarded / X-Forwarded-For only on connections from these
+  // (client_address in allow_list.hpp); it then replaces HttpRequest::peer for everything.
+  AllowList trusted_proxies;
 };
 
 struct AppCounters {

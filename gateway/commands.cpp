@@ -494,6 +494,7 @@ int serve(const ServeOptions& options) {
   Metrics metrics;
   app_options.metrics = &metrics;
   app_options.metrics_allow = config.metrics_allow;
+  app_options.trusted_proxies = config.trusted_proxies;
   app_options.metrics_text = [&] {
     store::MetricsSnapshot snapshot;
     store->read([&](store::Tx& tx) { snapshot = tx.metrics_snapshot(); });

@@ -26,21 +26,22 @@ class Reader {
   Reader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
 
   // An optional `allow_from` list of addresses / CIDR blocks (SAFETY T1).
-  void allow_from(const toml::table& t, const std::string& where, AllowList& out) const {
-    const toml::node* n = t.get("allow_from");
+  void allow_from(const toml::table& t, const std::string& where, AllowList& out,
+                  const std::string& key = "allow_from") const {
+    const toml::node* n = t.get(key);
     if (n == nullptr) return;
     const toml::array* list = n->as_array();
     if (list == nullptr)
-      fail(*n, where + ": 'allow_from' must be a list of addresses or CIDR blocks");
+      fail(*n, where + ": '" + key + "' must be a list of addresses or CIDR blocks");
     std::vector<std::string> entries;
     for (const toml::node& e : *list) {
       const auto v = e.value<std::string>();
-      if (!v) fail(e, where + ": 'allow_from' entries must be strings");
+      if (!v) fail(e, where + ": '" + key + "' entries must be strings");
       entries.push_back(*v);
     }
     std::string error;
     auto parsed = AllowList::parse(entries, error);
-    if (!parsed) fail(*n, where + ": allow_from: " + error);
+    if (!parsed) fail(*n, where + ": " + key + ": " + error);
     out = *std::move(parsed);
   }
 
@@ -143,8 +144,9 @@ Config load_config(const std::string& path) {
   if (const auto* t = r.table(doc, "server")) {
     r.known(*t,
             {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
-             "max_connections_per_peer", "threads", "public_url"},
+             "max_connections_per_peer", "threads", "public_url", "trusted_proxies"},
             "[server]");
+    r.allow_from(*t, "[server]", c.trusted_proxies, "trusted_proxies");
     r.str(*t, "host", c.host);
     r.integer(*t, "port", c.port, 0, 65535);
     r.integer(*t, "body_limit", c.body_limit, 512, 1 << 20);

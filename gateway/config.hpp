@@ -135,6 +135,9 @@ struct Config {
   OutboxConfig outbox;
   RetentionConfig retention;
   AllowList metrics_allow;  // [metrics] allow_from: who may GET /metrics (empty: loopback only)
+  // [server] trusted_proxies: the reverse proxies whose Forwarded / X-Forwarded-For name the
+  // client (SECURITY #11); empty: those headers are ignored and the connection's address counts.
+  AllowList trusted_proxies;
   std::vector<ChannelConfig> channels;  // in file order
 
   // [responders]

@@ -5,6 +5,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,7 +63,8 @@ class Gateway {
  public:
   explicit Gateway(std::size_t body_limit = 8 * 1024,
                    std::vector<gateway::SmsChannel> channels = default_channels(),
-                   std::string public_url = "http://127.0.0.1") {
+                   std::string public_url = "http://127.0.0.1",
+                   const std::function<void(gateway::AppOptions&)>& configure = {}) {
     config_ = gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml");
     auto loaded = gateway::load_flows(config_);
     if (!loaded.flows) throw std::runtime_error("shipped flows do not load");
@@ -87,6 +89,7 @@ class Gateway {
     ao.africastalking_secret = test_secret;
     ao.channels = std::move(channels);
     ao.public_url = std::move(public_url);
+    if (configure) configure(ao);
     gateway::HttpServerOptions ho;
     ho.port = 0;
     ho.body_limit = body_limit;
