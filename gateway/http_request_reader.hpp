@@ -66,7 +66,8 @@ class RequestReader {
   State state_ = State::reading;
   int error_status_ = 0;
   std::string error_reason_;
-  std::size_t body_wire_ = 0;  // bytes of the body consumed so far, framing included
+  std::size_t header_bytes_ = 0;  // bytes of the header consumed so far
+  std::size_t body_wire_ = 0;     // bytes of the body consumed so far, framing included
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned version_ = 11;
