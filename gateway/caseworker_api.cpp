@@ -698,19 +698,31 @@ int responders_pin(const std::string& config_path, const std::string& name, bool
 
 namespace {
 
-// Opens the store with the audit key for `rabta audit ...`; nullptr after telling why.
-std::unique_ptr<store::Store> open_for_audit(const std::string& config_path, std::ostream& err,
-                                             std::string& key) {
+// For `rabta audit ...`: opens the store with the audit key and runs `read` in one read
+// transaction. 0, or 2 after telling why.
+int read_audit(const std::string& config_path, std::ostream& err,
+               const std::function<void(store::Tx&, const std::string& key)>& read) {
   const std::optional<Config> config = load_quietly(config_path, err);
-  if (!config) return nullptr;
+  if (!config) return 2;
+  std::string key;
   try {
     key = audit_key(common::Pseudonymizer(common::Pseudonymizer::load_key(
         config->pseudonym_key_file, config->pseudonym_key_env.c_str())));
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";
-    return nullptr;
+    return 2;
   }
-  return open_store(*config, err, key);
+  auto store = open_store(*config, err, key);
+  if (!store) return 2;
+  try {
+    store->read([&](store::Tx& tx) { read(tx, key); });
+  } catch (const std::exception& e) {
+    store->close();
+    err << "rabta: " << e.what() << "\n";
+    return 2;
+  }
+  store->close();
+  return 0;
 }
 
 }  // namespace
@@ -731,25 +743,16 @@ int audit_verify(const std::string& config_path, const std::string& head, std::o
     }
     head_mac = head.substr(colon + 1);
   }
-  std::string key;
-  auto store = open_for_audit(config_path, err, key);
-  if (!store) return 2;
   store::AuditCheck check;
   std::optional<store::AuditRecord> anchored;
-  try {
-    store->read([&](store::Tx& tx) {
-      check = verify_audit_chain(tx, key);
-      if (head_id > 0) {
-        const auto rows = tx.list_audit(head_id - 1, 1);
-        if (!rows.empty() && rows.front().id == head_id) anchored = rows.front();
-      }
-    });
-  } catch (const std::exception& e) {
-    store->close();
-    err << "rabta: " << e.what() << "\n";
-    return 2;
-  }
-  store->close();
+  const int rc = read_audit(config_path, err, [&](store::Tx& tx, const std::string& key) {
+    check = verify_audit_chain(tx, key);
+    if (head_id > 0) {
+      const auto rows = tx.list_audit(head_id - 1, 1);
+      if (!rows.empty() && rows.front().id == head_id) anchored = rows.front();
+    }
+  });
+  if (rc != 0) return rc;
   if (check.broken_at) {
     out << "audit chain broken at row " << *check.broken_at << ": " << check.reason << "\n";
     return 1;
@@ -772,18 +775,11 @@ int audit_verify(const std::string& config_path, const std::string& head, std::o
 }
 
 int audit_head(const std::string& config_path, std::ostream& out, std::ostream& err) {
-  std::string key;
-  auto store = open_for_audit(config_path, err, key);
-  if (!store) return 2;
   store::AuditCheck check;
-  try {
-    store->read([&](store::Tx& tx) { check = verify_audit_chain(tx, key); });
-  } catch (const std::exception& e) {
-    store->close();
-    err << "rabta: " << e.what() << "\n";
-    return 2;
-  }
-  store->close();
+  const int rc = read_audit(config_path, err, [&](store::Tx& tx, const std::string& key) {
+    check = verify_audit_chain(tx, key);
+  });
+  if (rc != 0) return rc;
   if (check.broken_at) {
     err << "rabta: audit chain broken at row " << *check.broken_at << ": " << check.reason
         << "; no head printed\n";

@@ -79,7 +79,7 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
   if (has_pin) {
     const std::int64_t now = clock_.now_ms();
     const std::string who = "sms:" + std::to_string(responder.id);
-    if (tx.count_audit_since(who, "pin_wrong", now - kPinWindowMs) >= kMaxWrongPins) {
+    if (tx.count_audit_since(who, "pin_wrong,", now - kPinWindowMs) >= kMaxWrongPins) {
       tx.append_audit(now, who, action, command->reference, sms_audit_detail("locked", actor));
       return unknown;
     }

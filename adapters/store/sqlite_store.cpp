@@ -1322,15 +1322,15 @@ class SqliteTx final : public Tx {
     });
   }
 
-  int count_audit_since(std::string_view actor, std::string_view detail_part,
+  int count_audit_since(std::string_view actor, std::string_view detail_prefix,
                         Millis since) override {
     return guarded("count_audit_since", [&] {
       SQLite::Statement st(conn_.db(),
                            "SELECT count(*) FROM audit WHERE actor = ?1 AND at >= ?2 AND "
-                           "instr(detail, ?3) > 0");
+                           "substr(detail, 1, length(?3)) = ?3");
       st.bind(1, std::string(actor));
       st.bind(2, since);
-      st.bind(3, std::string(detail_part));
+      st.bind(3, std::string(detail_prefix));
       st.executeStep();
       return st.getColumn(0).getInt();
     });

@@ -273,8 +273,9 @@ class Tx {
   // Whether the audit log holds a row with exactly this case reference, action and detail.
   virtual bool audit_has(std::string_view case_reference, std::string_view action,
                          std::string_view detail) = 0;
-  // Audit rows of this actor since `since` whose detail contains `detail_part`.
-  virtual int count_audit_since(std::string_view actor, std::string_view detail_part,
+  // Audit rows of this actor since `since` whose detail starts with `detail_prefix` (the rest of
+  // a detail may carry what an aggregator wrote, e.g. its message id).
+  virtual int count_audit_since(std::string_view actor, std::string_view detail_prefix,
                                 Millis since) = 0;
   // A pending row that is no longer needed becomes "cancelled" with the reason (SAFETY W6).
   // Returns false when the row is not pending (or not there).

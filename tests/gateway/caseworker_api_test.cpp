@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -709,32 +710,46 @@ class AuditChainTest : public CaseworkerApiTest {
     SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
     db.exec(statement);
   }
+  // Rewrites every row's links in id order: `hash` gives a row's new hash, its prev_hash already
+  // set to the previous row's new hash.
+  void relink(const std::function<std::string(const store::AuditRecord&)>& hash) {
+    SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
+    std::vector<store::AuditRecord> rows;
+    {
+      SQLite::Statement st(db,
+                           "SELECT id, at, actor, action, case_reference, detail, hash FROM "
+                           "audit ORDER BY id");
+      while (st.executeStep()) {
+        store::AuditRecord r;
+        r.id = st.getColumn(0).getInt64();
+        r.at = st.getColumn(1).getInt64();
+        r.actor = st.getColumn(2).getString();
+        r.action = st.getColumn(3).getString();
+        r.case_reference = st.getColumn(4).getString();
+        r.detail = st.getColumn(5).getString();
+        r.hash = st.getColumn(6).getString();
+        rows.push_back(r);
+      }
+    }
+    std::string prev;
+    SQLite::Statement up(db, "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE id = ?3");
+    for (auto& r : rows) {
+      r.prev_hash = prev;
+      r.hash = hash(r);
+      up.bind(1, r.prev_hash);
+      up.bind(2, r.hash);
+      up.bind(3, r.id);
+      up.exec();
+      up.reset();
+      prev = r.hash;
+    }
+  }
   // What an attacker with a copy of the database but not the key can do: recompute every MAC
   // from `from` on with a key of her guessing, relinking the chain.
   void recompute_from(std::int64_t from, const std::string& guessed_key) {
-    SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
-    std::string prev;
-    SQLite::Statement st(db,
-                         "SELECT id, at, actor, action, case_reference, detail, hash FROM audit "
-                         "ORDER BY id");
-    std::vector<std::pair<std::int64_t, std::pair<std::string, std::string>>> updates;
-    while (st.executeStep()) {
-      store::AuditRecord r;
-      r.id = st.getColumn(0).getInt64();
-      r.at = st.getColumn(1).getInt64();
-      r.actor = st.getColumn(2).getString();
-      r.action = st.getColumn(3).getString();
-      r.case_reference = st.getColumn(4).getString();
-      r.detail = st.getColumn(5).getString();
-      r.prev_hash = prev;
-      r.hash = r.id >= from ? store::audit_mac(guessed_key, r) : st.getColumn(6).getString();
-      updates.push_back({r.id, {r.prev_hash, r.hash}});
-      prev = r.hash;
-    }
-    st.reset();
-    for (const auto& [id, link] : updates)
-      db.exec("UPDATE audit SET prev_hash = '" + link.first + "', hash = '" + link.second +
-              "' WHERE id = " + std::to_string(id));
+    relink([&](const store::AuditRecord& r) {
+      return r.id >= from ? store::audit_mac(guessed_key, r) : r.hash;
+    });
   }
 };
 
@@ -781,30 +796,7 @@ TEST_F(AuditChainTest, ATruncatedTailIsDetectedAgainstTheKeptHead) {
 
 TEST_F(AuditChainTest, AChainOfSchema3IsSealedWithTheKeyOnceAndRecordsWhetherItHeld) {
   // Rows as schema 3 wrote them: the unkeyed hash.
-  {
-    SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
-    std::string prev;
-    SQLite::Statement st(
-        db, "SELECT id, at, actor, action, case_reference, detail FROM audit ORDER BY id");
-    std::vector<std::pair<std::int64_t, std::pair<std::string, std::string>>> updates;
-    while (st.executeStep()) {
-      store::AuditRecord r;
-      r.id = st.getColumn(0).getInt64();
-      r.at = st.getColumn(1).getInt64();
-      r.actor = st.getColumn(2).getString();
-      r.action = st.getColumn(3).getString();
-      r.case_reference = st.getColumn(4).getString();
-      r.detail = st.getColumn(5).getString();
-      r.prev_hash = prev;
-      r.hash = store::legacy_audit_hash(r);
-      updates.push_back({r.id, {r.prev_hash, r.hash}});
-      prev = r.hash;
-    }
-    st.reset();
-    for (const auto& [id, link] : updates)
-      db.exec("UPDATE audit SET prev_hash = '" + link.first + "', hash = '" + link.second +
-              "' WHERE id = " + std::to_string(id));
-  }
+  relink([](const store::AuditRecord& r) { return store::legacy_audit_hash(r); });
   EXPECT_EQ(verify(), 1);
   const int rows = g.count("audit");
   const auto seal = gateway::seal_audit_chain(*g.store, "test-audit-key", 5);

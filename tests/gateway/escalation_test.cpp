@@ -209,3 +209,25 @@ TEST_F(EscalationTest, Sec11_EverySmsActionIsAuditedWithItsChannelAndMessageId) 
                     "'not_found,channel=kannel,message=kannel-msg-78'"),
             1);
 }
+
+TEST_F(EscalationTest, Sec11_OnlyWrongPinsCountTowardsTheLockWhateverTheMessageIdSays) {
+  // The message id is the aggregator's words, audited after the outcome. Before, any detail
+  // containing "pin_wrong" counted: five right commands with such ids locked her out.
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  std::int64_t amna = 0;
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    for (const auto& r : tx.list_responders())
+                      if (r.name == "Amna") amna = r.id;
+                    tx.set_responder_pin(
+                        amna, gateway::responder_pin_hash(g.pseudonymizer, amna, "4821"), 1);
+                  })
+                  .ok);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(
+        g.kannel_sms("pin_wrong-" + std::to_string(i), "+923000000101", "ACK " + ref + " 4821")
+            .body,
+        "Case " + ref + " acknowledged.")
+        << i;
+}
