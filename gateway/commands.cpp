@@ -1,5 +1,9 @@
 #include "gateway/commands.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -257,6 +261,32 @@ std::string missing_files_hint(const ChannelConfig& ch) {
 
 }  // namespace
 
+namespace {
+
+std::string fmt_octal(unsigned mode) {
+  char out[8];
+  std::snprintf(out, sizeof out, "%04o", mode);
+  return out;
+}
+
+// The database, its WAL and SHM made readable by the service user only (SECURITY #11): a database
+// created by an older rabta, or copied in by hand, was 0644.
+void tighten_database_files(const std::string& database) {
+  for (const std::string& path : {database, database + "-wal", database + "-shm"}) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;
+    const auto mode = static_cast<unsigned>(st.st_mode) & 0777U;
+    if ((mode & 0077U) == 0) continue;
+    if (::chmod(path.c_str(), mode & 0700U) != 0)
+      throw std::runtime_error(path + " has mode " + fmt_octal(mode) +
+                               " and cannot be made readable by its owner only");
+    spdlog::warn("files: {} was readable by group or others (mode {}); now {}", path,
+                 fmt_octal(mode), fmt_octal(mode & 0700U));
+  }
+}
+
+}  // namespace
+
 int serve(const ServeOptions& options) {
   Config config;
   try {
@@ -337,6 +367,7 @@ int serve(const ServeOptions& options) {
     so.cipher = cipher;
     so.audit_key = audit_key(*pseudonymizer);
     store = store::open_sqlite_store(so);
+    tighten_database_files(config.database);
     // SECURITY #11: a chain written before the audit key is sealed with it, once.
     const AuditSeal seal = seal_audit_chain(*store, so.audit_key, SystemClock().now_ms());
     if (seal.rows > 0)
@@ -420,7 +451,7 @@ int serve(const ServeOptions& options) {
   SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
                        config.sms.throttle_max_messages, config.sms.loop_window,
                        config.sms.loop_max_repeats,      config.sms.reply_ttl};
-  SmsService sms(engine, texts, sms_policy, policy, clock, ids, *cipher);
+  SmsService sms(engine, texts, sms_policy, policy, clock, ids, *cipher, *pseudonymizer);
 
   DispatcherOptions dispatch_options;
   dispatch_options.max_attempts = config.outbox.max_attempts;

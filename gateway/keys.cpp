@@ -25,7 +25,9 @@ namespace rabta::gateway {
 
 namespace {
 
-constexpr const char* kSealedKeyId = "sealed_key_id";
+// "_v2": every value was re-encrypted padded and the new sealed columns sealed (SECURITY #11); a
+// database marked only with the old name gets one pass at the next start.
+constexpr const char* kSealedKeyId = "sealed_key_id_v2";
 constexpr int kBatch = 500;
 
 std::string read_file(const std::string& path) {

@@ -1,5 +1,6 @@
 // rabta: an SMS/USSD gateway for well-being check-ins. Thin: parses the command line and calls
 // the subcommands in gateway/commands.cpp.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,9 @@
 #include "gateway/stats.hpp"
 
 int main(int argc, char** argv) {
+  // Every file rabta creates (the database, its WAL and SHM, backups, keys, exports) is for the
+  // service user alone (SECURITY #11): `rabta serve` also tightens an existing database at start.
+  ::umask(077);
   CLI::App cli{"rabta: SMS/USSD gateway for well-being check-ins and incident reports"};
   cli.require_subcommand(1);
 

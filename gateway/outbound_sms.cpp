@@ -14,6 +14,10 @@ std::string sms_kind(std::string_view channel) {
   return std::string(sms_kind_prefix) + std::string(channel);
 }
 
+std::string sms_text_associated_data(std::string_view dedupe_key) {
+  return "outbox.text:" + std::string(dedupe_key);
+}
+
 std::string sms_to_associated_data(std::string_view dedupe_key) {
   return "outbox.to:" + std::string(dedupe_key);
 }
@@ -34,7 +38,9 @@ store::OutboxRecord make_sms_outbox(const std::string& channel, const std::strin
 
   nlohmann::json payload = {
       {"to_enc", common::base64_encode(cipher.encrypt(p.to, sms_to_associated_data(dedupe_key)))},
-      {"text", p.text},
+      // The text is sealed too (SECURITY #11): on SMS channels it is the screen she saw.
+      {"text_enc",
+       common::base64_encode(cipher.encrypt(p.text, sms_text_associated_data(dedupe_key)))},
       {"ucs2", ucs2},
       {"solicited", p.solicited},
       {"purpose", p.purpose}};
@@ -64,11 +70,13 @@ std::optional<SmsPayload> read_sms_payload(const store::OutboxRecord& row,
     return it == j.end() ? nullptr : &*it;
   };
   const auto* to_enc = field("to_enc");
-  const auto* text = field("text");
+  const auto* text = field("text");  // rows queued before texts were sealed
+  const auto* text_enc = field("text_enc");
   const auto* ucs2 = field("ucs2");
   const auto* solicited = field("solicited");
   const auto* purpose = field("purpose");
-  if (!to_enc || !to_enc->is_string() || !text || !text->is_string() || !ucs2 ||
+  const bool has_text = (text && text->is_string()) || (text_enc && text_enc->is_string());
+  if (!to_enc || !to_enc->is_string() || !has_text || !ucs2 ||
       !ucs2->is_boolean() || !solicited || !solicited->is_boolean() || !purpose ||
       !purpose->is_string())
     return std::nullopt;
@@ -80,7 +88,15 @@ std::optional<SmsPayload> read_sms_payload(const store::OutboxRecord& row,
 
   SmsPayload p;
   p.to = std::move(*to);
-  p.text = text->get<std::string>();
+  if (text_enc && text_enc->is_string()) {
+    const auto sealed = common::base64_decode(text_enc->get<std::string>());
+    if (!sealed) return std::nullopt;
+    auto opened = cipher.decrypt(*sealed, sms_text_associated_data(row.dedupe_key));
+    if (!opened) return std::nullopt;
+    p.text = std::move(*opened);
+  } else {
+    p.text = text->get<std::string>();
+  }
   p.ucs2 = ucs2->get<bool>();
   p.solicited = solicited->get<bool>();
   p.purpose = purpose->get<std::string>();

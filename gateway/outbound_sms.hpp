@@ -32,6 +32,8 @@ inline constexpr std::string_view sms_kind_prefix = "sms:";
 std::string sms_kind(std::string_view channel);
 // The associated data that binds the encrypted number to its row: "outbox.to:" + dedupe_key.
 std::string sms_to_associated_data(std::string_view dedupe_key);
+// The associated data of an outbox row's sealed text ("outbox.text:<dedupe key>").
+std::string sms_text_associated_data(std::string_view dedupe_key);
 
 // A pending row: created_at = now, not_before = not_before_ms, expires_at = now + ttl (ttl 0 =
 // never). The text is sent as UCS-2 when p.ucs2 is set or when it does not fit GSM-7.

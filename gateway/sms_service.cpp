@@ -24,14 +24,15 @@ constexpr int kTalkOption = 2;
 SmsService::SmsService(std::shared_ptr<const flows::Engine> engine,
                        std::shared_ptr<const SmsTexts> texts, SmsPolicy policy,
                        SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
-                       const common::FieldCipher& cipher)
+                       const common::FieldCipher& cipher, const common::Pseudonymizer& text_key)
     : engine_(std::move(engine)),
       texts_(std::move(texts)),
       policy_(policy),
       sessions_(std::move(sessions)),
       clock_(clock),
       ids_(ids),
-      cipher_(cipher) {}
+      cipher_(cipher),
+      text_key_(text_key) {}
 
 std::string SmsService::reply_text(const store::ContactRecord& contact, const StepResult& r) const {
   // An SMS stays in her inbox: a screen that would confirm a report (it shows the case
@@ -140,7 +141,7 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
   rec.provider = in.channel;
   rec.provider_message_id = in.provider_message_id;
   rec.contact_id = contact.id;
-  rec.text_hash = common::sha256_hex(normalised);
+  rec.text_hash = text_key_.keyed("sms-text:" + std::to_string(contact.id) + ":" + normalised);
   rec.received_at = now;
   if (!tx.insert_inbound(rec)) {
     // The aggregator delivered the same message again: the same answer, no second effect (T2).

@@ -48,7 +48,7 @@ class SmsService {
  public:
   SmsService(std::shared_ptr<const flows::Engine> engine, std::shared_ptr<const SmsTexts> texts,
              SmsPolicy policy, SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
-             const common::FieldCipher& cipher);
+             const common::FieldCipher& cipher, const common::Pseudonymizer& text_key);
 
   SmsOut handle(store::Tx& tx, const SmsIn& in, bool reply_in_band);
   // SMS conversations with no message since `idle_before` end as dropped (SAFETY W4): a report
@@ -73,6 +73,8 @@ class SmsService {
   const Clock& clock_;
   flows::IdSource& ids_;
   const common::FieldCipher& cipher_;
+  // Keys inbound.text_hash (SECURITY #11): without the key a word list cannot recover a text.
+  const common::Pseudonymizer& text_key_;
   const CaseService* cases_ = nullptr;
   const common::Pseudonymizer* pin_key_ = nullptr;
 

@@ -85,6 +85,11 @@ std::string phone_associated_data(std::string_view dedupe_key) {
   return "outbox.webhook_phone:" + std::string(dedupe_key);
 }
 
+// district and call_time are sealed in the row too (SECURITY #11), each bound to its row and name.
+std::string fact_associated_data(std::string_view dedupe_key, std::string_view name) {
+  return "outbox.webhook_" + std::string(name) + ":" + std::string(dedupe_key);
+}
+
 std::string dedupe_key_of(const WebhookSink& sink, const std::string& event,
                           const std::string& reference) {
   return webhook_kind(sink.name) + ":" + event + ":" + reference;
@@ -262,11 +267,18 @@ store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::Ca
   if (c.reference.empty()) throw std::invalid_argument("webhook: the case has no reference");
   const std::string key = dedupe_key_of(sink, event, c.reference);
 
-  auto j = ordered_json::parse(case_webhook_payload(c, event, facts, now_ms));
-  if (const auto it = j.find("phone"); it != j.end()) {
-    const std::string phone = it->get<std::string>();
-    j.erase("phone");
-    j["phone_enc"] = hex_encode(payload_cipher(sink).encrypt(phone, phone_associated_data(key)));
+  const auto plain = ordered_json::parse(case_webhook_payload(c, event, facts, now_ms));
+  const common::FieldCipher cipher = payload_cipher(sink);
+  ordered_json j = ordered_json::object();
+  for (const auto& [name, value] : plain.items()) {
+    if (name == "phone")
+      j["phone_enc"] =
+          hex_encode(cipher.encrypt(value.get<std::string>(), phone_associated_data(key)));
+    else if (name == "district" || name == "call_time")
+      j[name + "_enc"] =
+          hex_encode(cipher.encrypt(value.get<std::string>(), fact_associated_data(key, name)));
+    else
+      j[name] = value;
   }
 
   store::OutboxRecord row;
@@ -299,7 +311,16 @@ std::optional<WebhookDelivery> read_webhook_payload(const WebhookSink& sink,
   ordered_json out = ordered_json::object();
   for (const auto& [name, value] : j.items()) {
     if (name == "district" || name == "call_time") {
-      if (referral) out[name] = value;
+      if (referral) out[name] = value;  // a row queued before they were sealed
+    } else if (name == "district_enc" || name == "call_time_enc") {
+      if (!referral) continue;  // withdrawn since it was queued: left out, never decrypted
+      const std::string plain_name = name.substr(0, name.size() - 4);
+      if (!value.is_string()) return std::nullopt;
+      const auto blob = hex_decode(value.get<std::string>());
+      if (!blob) return std::nullopt;
+      auto fact = payload_cipher(sink).decrypt(*blob, fact_associated_data(row.dedupe_key, plain_name));
+      if (!fact) return std::nullopt;
+      out[plain_name] = std::move(*fact);
     } else if (name == "phone_enc") {
       if (!callback) continue;  // withdrawn since it was queued: left out, never decrypted
       if (!value.is_string()) return std::nullopt;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -259,15 +260,35 @@ void FieldCipher::replace_keys(const FieldCipher& newer) {
   for (auto& entry : ring) sodium_memzero(entry.second.data(), entry.second.size());
 }
 
+std::size_t FieldCipher::padded_size(std::size_t plaintext_size) {
+  // At least one byte of padding (the 0x80 marker); buckets of 32, 64, ..., 1024 bytes, then
+  // multiples of 1024.
+  const std::size_t need = plaintext_size + 1;
+  std::size_t bucket = 32;
+  while (bucket < need && bucket < 1024) bucket *= 2;
+  if (need <= bucket) return bucket;
+  return (need + 1023) / 1024 * 1024;
+}
+
 std::string FieldCipher::encrypt(std::string_view plaintext,
                                  std::string_view associated_data) const {
-  if (plaintext.size() > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
-      plaintext.size() > std::string().max_size() - kHeaderBytes - kTagBytes) {
+  if (plaintext.size() > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX - 1024 ||
+      plaintext.size() > std::string().max_size() - kHeaderBytes - kTagBytes - 1024) {
     throw std::length_error("field too large to encrypt");
+  }
+  // Padded to its bucket (SECURITY #11): an answer drawn from a short list cannot be read from
+  // the length of its ciphertext.
+  const std::size_t padded_len = padded_size(plaintext.size());
+  std::string padded(padded_len, '\0');
+  std::copy(plaintext.begin(), plaintext.end(), padded.begin());
+  std::size_t out_len = 0;
+  if (sodium_pad(&out_len, bytes(padded), plaintext.size(), padded_len, padded_len) != 0 ||
+      out_len != padded_len) {
+    throw std::runtime_error("field padding failed");
   }
   const std::shared_lock lock(mutex_);
   const Key& key = keys_.at(current_);
-  std::string blob(kHeaderBytes + plaintext.size() + kTagBytes, '\0');
+  std::string blob(kHeaderBytes + padded_len + kTagBytes, '\0');
   blob[0] = static_cast<char>(kVersion);
   blob[1] = static_cast<char>(current_);
   random_nonce(bytes(blob) + 2);
@@ -279,11 +300,13 @@ std::string FieldCipher::encrypt(std::string_view plaintext,
   unsigned long long written = 0;
   const unsigned char* nonce = bytes(blob) + 2;
   if (crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(blob) + kHeaderBytes, &written,
-                                                 bytes(plaintext), plaintext.size(), bytes(ad),
-                                                 ad.size(), nullptr, nonce, key.data()) != 0 ||
-      written != plaintext.size() + kTagBytes) {
+                                                 bytes(padded), padded_len, bytes(ad), ad.size(),
+                                                 nullptr, nonce, key.data()) != 0 ||
+      written != padded_len + kTagBytes) {
+    sodium_memzero(padded.data(), padded.size());
     throw std::runtime_error("field encryption failed");
   }
+  sodium_memzero(padded.data(), padded.size());
   return blob;
 }
 
@@ -308,6 +331,12 @@ std::optional<std::string> FieldCipher::decrypt(std::string_view blob,
       len != plaintext.size()) {
     return std::nullopt;
   }
+  if (static_cast<std::uint8_t>(blob[0]) == kVersionUnpadded) return plaintext;
+  std::size_t unpadded = 0;
+  if (plaintext.empty() ||
+      sodium_unpad(&unpadded, bytes(plaintext), plaintext.size(), plaintext.size()) != 0)
+    return std::nullopt;
+  plaintext.resize(unpadded);
   return plaintext;
 }
 
@@ -325,7 +354,8 @@ std::string FieldCipher::associated_data(std::string_view table, std::string_vie
 
 std::optional<std::uint8_t> FieldCipher::key_id_of(std::string_view blob) {
   if (blob.size() < kHeaderBytes + kTagBytes) return std::nullopt;
-  if (static_cast<std::uint8_t>(blob[0]) != kVersion) return std::nullopt;
+  const auto version = static_cast<std::uint8_t>(blob[0]);
+  if (version != kVersion && version != kVersionUnpadded) return std::nullopt;
   const auto id = static_cast<std::uint8_t>(blob[1]);
   if (id == 0) return std::nullopt;
   return id;
@@ -339,6 +369,7 @@ FieldCipher FieldCipher::load(const std::string& key_file, const char* env_var) 
       return parse_key_ring(env_value, "field key environment variable " + std::string(env_var));
     }
   }
+  require_private_file(key_file, "field key file");
   std::string text = read_key_file(key_file);
   const Wiped wipe(text);
   return parse_key_ring(text, "field key file '" + key_file + "'");

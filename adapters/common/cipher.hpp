@@ -2,7 +2,10 @@
 // XChaCha20-Poly1305-IETF. Nothing here logs or puts a key or a plaintext into an exception.
 //
 // Blob format (binary, store it as a BLOB):
-//   byte 0       format version, 1
+//   byte 0       format version: 2 (the plaintext padded, ISO/IEC 7816-4 via sodium_pad, to a
+//                bucket of 32, 64, ..., 1024 bytes or a multiple of 1024: the length of a
+//                ciphertext tells only its bucket, SECURITY #11), or 1 (unpadded, written before
+//                version 2; still read, re-encrypted as 2 by key rotation)
 //   byte 1       key id, 1..255 (which key of the key ring encrypted it)
 //   bytes 2..25  24-byte random nonce
 //   bytes 26..   ciphertext followed by the 16-byte Poly1305 tag
@@ -44,7 +47,10 @@ class FieldCipher {
   static constexpr std::size_t kNonceBytes = 24;
   static constexpr std::size_t kTagBytes = 16;
   static constexpr std::size_t kHeaderBytes = 2 + kNonceBytes;
-  static constexpr std::uint8_t kVersion = 1;
+  static constexpr std::uint8_t kVersion = 2;
+  static constexpr std::uint8_t kVersionUnpadded = 1;
+  // The padded length of a plaintext of this many bytes.
+  static std::size_t padded_size(std::size_t plaintext_size);
 
   using Key = std::array<unsigned char, kKeyBytes>;
   using KeyRing = std::map<std::uint8_t, Key>;

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -180,6 +181,18 @@ std::string Pseudonymizer::keyed(std::string_view exact) const {
   return hmac_sha256_hex(key_, exact);
 }
 
+void require_private_file(const std::string& path, std::string_view what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // reading it names what is wrong
+  const auto mode = static_cast<unsigned>(st.st_mode) & 0777U;
+  if ((mode & 0077U) == 0) return;
+  char octal[8];
+  std::snprintf(octal, sizeof octal, "%04o", mode);
+  throw std::runtime_error(std::string(what) + " '" + path + "' has mode " + octal +
+                           ": group or others may read it; a key file must be readable by its "
+                           "owner only (chmod 600 '" + path + "')");
+}
+
 std::string Pseudonymizer::load_key(const std::string& file_path, const char* env_var) {
   if (env_var != nullptr) {
     const char* env_value = std::getenv(env_var);
@@ -192,6 +205,7 @@ std::string Pseudonymizer::load_key(const std::string& file_path, const char* en
       return key;
     }
   }
+  require_private_file(file_path, "pseudonym key file");
   std::string key = decode_key_text(strip_trailing_newline(read_file_bytes(file_path)));
   if (key.empty()) {
     throw std::runtime_error("pseudonym key file '" + file_path + "' is empty");

@@ -250,12 +250,16 @@ ALTER TABLE responders ADD COLUMN pin_hash TEXT NOT NULL DEFAULT '';
 CREATE INDEX audit_actor_at ON audit (actor, at);
 )sql";
 
+// SECURITY #11: inbound.text_hash was an unkeyed SHA-256 of the text, so a word list recovered
+// what each contact texted. New rows carry a keyed hash; the old ones only fed the loop detector
+// and are dropped.
+constexpr std::string_view kVersion6 = R"sql(
+UPDATE inbound SET text_hash = '';
+)sql";
+
 constexpr std::array kMigrations{
-    Migration{1, kVersion1},
-    Migration{2, kVersion2},
-    Migration{3, kVersion3},
-    Migration{4, kVersion4},
-    Migration{5, kVersion5},
+    Migration{1, kVersion1}, Migration{2, kVersion2}, Migration{3, kVersion3},
+    Migration{4, kVersion4}, Migration{5, kVersion5}, Migration{6, kVersion6},
 };
 
 }  // namespace

@@ -596,7 +596,7 @@ struct SealedColumn {
   const char* ad_row;  // the column holding the row id of the associated data
   bool may_be_clear;   // a non-empty TEXT value is a value in clear, to be sealed
 };
-constexpr std::array<SealedColumn, 8> kSealedColumns{{
+constexpr std::array<SealedColumn, 9> kSealedColumns{{
     {"sessions", "state", "id", true},
     {"sessions", "last_input_path", "id", true},
     {"sessions", "last_reply", "id", true},
@@ -605,11 +605,15 @@ constexpr std::array<SealedColumn, 8> kSealedColumns{{
     {"contacts", "phone_enc", "id", false},
     {"responders", "phone_enc", "id", false},
     {"notes", "text_enc", "case_id", false},  // notes are bound to their case
+    {"checkins", "answer", "id", true},        // SECURITY #11
 }};
 
-// The associated data of an outbox row's number (gateway/outbound_sms.cpp writes it).
+// The associated data of an outbox row's number and text (gateway/outbound_sms.cpp writes them).
 std::string outbox_to_associated_data(std::string_view dedupe_key) {
   return "outbox.to:" + std::string(dedupe_key);
+}
+std::string outbox_text_associated_data(std::string_view dedupe_key) {
+  return "outbox.text:" + std::string(dedupe_key);
 }
 
 // Records carry 0 for "no session"; the column holds NULL then, so the foreign key allows it.
@@ -699,7 +703,7 @@ InboundRecord inbound_from(const SQLite::Statement& st, const FieldCipher* ciphe
 }
 
 // Reads a row of kCheckinColumns.
-CheckinRecord checkin_from(const SQLite::Statement& st) {
+CheckinRecord checkin_from(const SQLite::Statement& st, const FieldCipher* cipher) {
   CheckinRecord c;
   c.id = st.getColumn(0).getInt64();
   c.contact_id = st.getColumn(1).getInt64();
@@ -709,7 +713,7 @@ CheckinRecord checkin_from(const SQLite::Statement& st) {
   c.remind_at = st.getColumn(5).getInt64();
   c.deadline_at = st.getColumn(6).getInt64();
   c.answered_at = st.getColumn(7).getInt64();
-  c.answer = st.getColumn(8).getString();
+  c.answer = read_sealed(st.getColumn(8), cipher, "checkins", "answer", c.id);
   c.case_reference = st.getColumn(9).getString();
   return c;
 }
@@ -723,7 +727,8 @@ auto all_rows(SQLite::Statement& st, From from) {
 }
 
 // Binds the check-in columns in the order of insert_checkin/update_checkin (?1..?9).
-void bind_checkin(SQLite::Statement& st, const CheckinRecord& c) {
+// The answer is sealed (SECURITY #11) for row c.id; an insert (no id yet) binds it empty.
+void bind_checkin(SQLite::Statement& st, const CheckinRecord& c, const FieldCipher* cipher) {
   st.bind(1, c.contact_id);
   st.bindNoCopy(2, c.week);
   st.bindNoCopy(3, c.status);
@@ -731,7 +736,10 @@ void bind_checkin(SQLite::Statement& st, const CheckinRecord& c) {
   st.bind(5, c.remind_at);
   st.bind(6, c.deadline_at);
   st.bind(7, c.answered_at);
-  st.bindNoCopy(8, c.answer);
+  if (c.id > 0)
+    bind_sealed(st, 8, cipher, c.answer, "checkins", "answer", c.id);
+  else
+    st.bind(8, std::string());
   st.bindNoCopy(9, c.case_reference);
 }
 
@@ -1812,9 +1820,19 @@ class SqliteTx final : public Tx {
 
   bool insert_checkin(const CheckinRecord& c) override {
     return guarded("insert_checkin", [&] {
+      CheckinRecord row = c;
+      row.id = 0;
       Stmt st = use(Sql::insert_checkin);
-      bind_checkin(*st, c);
-      return st->exec() > 0;  // 0 changes: she has that week's row already
+      bind_checkin(*st, row, cipher_);
+      if (st->exec() == 0) return false;  // she has that week's row already
+      if (!c.answer.empty()) {
+        const std::int64_t id = conn_.db().getLastInsertRowid();
+        SQLite::Statement up(conn_.db(), "UPDATE checkins SET answer = ?1 WHERE id = ?2");
+        bind_sealed(up, 1, cipher_, c.answer, "checkins", "answer", id);
+        up.bind(2, id);
+        up.exec();
+      }
+      return true;
     });
   }
 
@@ -1823,14 +1841,14 @@ class SqliteTx final : public Tx {
       Stmt st = use(Sql::open_checkin);
       st->bind(1, contact_id);
       if (!st->executeStep()) return std::nullopt;
-      return checkin_from(st.get());
+      return checkin_from(st.get(), cipher_);
     });
   }
 
   void update_checkin(const CheckinRecord& c) override {
     guarded("update_checkin", [&] {
       Stmt st = use(Sql::update_checkin);
-      bind_checkin(*st, c);
+      bind_checkin(*st, c, cipher_);
       st->bind(10, c.id);
       if (st->exec() == 0) throw std::runtime_error("store: update_checkin: no such check-in");
     });
@@ -1841,7 +1859,7 @@ class SqliteTx final : public Tx {
       Stmt st = use(Sql::checkins_to_remind);
       st->bind(1, now);
       st->bind(2, limit);
-      return all_rows(*st, checkin_from);
+      return all_rows(*st, [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
     });
   }
 
@@ -1850,7 +1868,7 @@ class SqliteTx final : public Tx {
       Stmt st = use(Sql::checkins_overdue);
       st->bind(1, now);
       st->bind(2, limit);
-      return all_rows(*st, checkin_from);
+      return all_rows(*st, [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
     });
   }
 
@@ -1862,7 +1880,7 @@ class SqliteTx final : public Tx {
       st->bind(1, contact_id);
       st->bindNoCopy(2, w);
       if (!st->executeStep()) return std::nullopt;
-      return checkin_from(st.get());
+      return checkin_from(st.get(), cipher_);
     });
   }
 
@@ -2248,7 +2266,7 @@ class SqliteTx final : public Tx {
       const std::string blob(static_cast<const char*>(value.getBlob()),
                              static_cast<std::size_t>(value.getBytes()));
       if (blob.empty()) return std::nullopt;
-      if (FieldCipher::key_id_of(blob) == current) return std::nullopt;
+      if (!stale(blob, current)) return std::nullopt;
       auto opened = cipher_->decrypt(blob, ad);
       if (!opened) {
         throw std::runtime_error(std::string("store: ") + c.table + "." + c.column + " of row " +
@@ -2264,21 +2282,42 @@ class SqliteTx final : public Tx {
     return cipher_->encrypt(plain, ad);
   }
 
-  // An outbox row's payload with its number re-encrypted, or nullopt when nothing changes.
+  // Written with another key or before padding (SECURITY #11): to be re-encrypted.
+  static bool stale(std::string_view blob, std::uint8_t current) {
+    return FieldCipher::key_id_of(blob) != current ||
+           static_cast<std::uint8_t>(blob[0]) != FieldCipher::kVersion;
+  }
+
+  // An outbox row's payload with its number and text re-encrypted (a text still in clear is
+  // sealed), or nullopt when nothing changes.
   std::optional<std::string> reseal_outbox_row(const SQLite::Statement& sel,
                                                std::uint8_t current) const {
     auto j = nlohmann::json::parse(sel.getColumn(2).getString(), nullptr, false);
     if (!j.is_object() || !j.contains("to_enc") || !j["to_enc"].is_string()) return std::nullopt;
-    const auto blob = common::base64_decode(j["to_enc"].get<std::string>());
-    if (!blob || FieldCipher::key_id_of(*blob) == current) return std::nullopt;
-    const std::string ad = outbox_to_associated_data(sel.getColumn(1).getString());
-    auto plain = cipher_->decrypt(*blob, ad);
-    if (!plain) {
-      throw std::runtime_error("store: the number of outbox row " +
-                               std::to_string(sel.getColumn(0).getInt64()) +
-                               " does not decrypt with any key of the key file");
+    const std::string key = sel.getColumn(1).getString();
+    const auto where = [&] { return std::to_string(sel.getColumn(0).getInt64()); };
+    bool changed = false;
+    const auto reseal = [&](const char* name, const std::string& ad) {
+      if (!j.contains(name) || !j[name].is_string()) return;
+      const auto blob = common::base64_decode(j[name].get<std::string>());
+      if (!blob || !stale(*blob, current)) return;
+      auto plain = cipher_->decrypt(*blob, ad);
+      if (!plain) {
+        throw std::runtime_error("store: the " + std::string(name) + " of outbox row " + where() +
+                                 " does not decrypt with any key of the key file");
+      }
+      j[name] = common::base64_encode(cipher_->encrypt(*plain, ad));
+      changed = true;
+    };
+    reseal("to_enc", outbox_to_associated_data(key));
+    reseal("text_enc", outbox_text_associated_data(key));
+    if (j.contains("text") && j["text"].is_string()) {
+      j["text_enc"] = common::base64_encode(
+          cipher_->encrypt(j["text"].get<std::string>(), outbox_text_associated_data(key)));
+      j.erase("text");
+      changed = true;
     }
-    j["to_enc"] = common::base64_encode(cipher_->encrypt(*plain, ad));
+    if (!changed) return std::nullopt;
     return j.dump();
   }
 

@@ -2,12 +2,15 @@
 #include "adapters/common/cipher.hpp"
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -32,8 +35,13 @@ FieldCipher one_key() {
 }
 
 void write_file(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+  }
+  // A key file is readable by its owner only, or rabta refuses it (SECURITY #11).
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 std::string read_file(const std::string& path) {
@@ -73,7 +81,8 @@ TEST(FieldCipher, RoundTripsUtf8AndBinary) {
   for (const std::string& text : {"+923001234567"s, "مجھے مدد چاہیے، میں گھر پر محفوظ نہیں ہوں"s,
                                   "a\0b\0"s, ""s, std::string(100000, 'x')}) {
     const std::string blob = c.encrypt(text, ad);
-    EXPECT_EQ(blob.size(), FieldCipher::kHeaderBytes + text.size() + FieldCipher::kTagBytes);
+    EXPECT_EQ(blob.size(), FieldCipher::kHeaderBytes + FieldCipher::padded_size(text.size()) +
+                               FieldCipher::kTagBytes);
     EXPECT_EQ(static_cast<std::uint8_t>(blob[0]), FieldCipher::kVersion);
     EXPECT_EQ(static_cast<std::uint8_t>(blob[1]), 1);
     const auto back = c.decrypt(blob, ad);
@@ -164,10 +173,55 @@ TEST(FieldCipher, KeyIdOfRejectsShortAndUnknownVersions) {
   EXPECT_EQ(FieldCipher::key_id_of(blob), 1);
   EXPECT_FALSE(FieldCipher::key_id_of(""));
   EXPECT_FALSE(FieldCipher::key_id_of(blob.substr(0, FieldCipher::kHeaderBytes)));
-  std::string v2 = blob;
-  v2[0] = 2;
-  EXPECT_FALSE(FieldCipher::key_id_of(v2));
-  EXPECT_FALSE(c.decrypt(v2, "t.c:1"));
+  std::string v3 = blob;
+  v3[0] = 3;
+  EXPECT_FALSE(FieldCipher::key_id_of(v3));
+  EXPECT_FALSE(c.decrypt(v3, "t.c:1"));
+  std::string v1 = blob;
+  v1[0] = 1;  // a known version, but the header is authenticated: it no longer decrypts
+  EXPECT_FALSE(c.decrypt(v1, "t.c:1"));
+}
+
+// SECURITY #11: before, a sealed answer drawn from a short list ("fine", "not_fine",
+// "unclear_urgent", a district) could be read from the length of its ciphertext.
+TEST(FieldCipher, ValuesOfAShortListAllSealToTheSameLength) {
+  const FieldCipher c = one_key();
+  std::set<std::size_t> sizes;
+  for (const char* v :
+       {"", "1", "2", "3", "fine", "not_fine", "needs_help", "unclear", "unclear_urgent", "lahore",
+        "rawalpindi", "dera_ghazi_khan", "yes", "no", "+923001234567", "+12025550123"})
+    sizes.insert(c.encrypt(v, "checkins.answer_enc:1").size());
+  EXPECT_EQ(sizes.size(), 1u);
+  // Buckets: 32, 64, ..., 1024, then multiples of 1024.
+  EXPECT_EQ(FieldCipher::padded_size(0), 32u);
+  EXPECT_EQ(FieldCipher::padded_size(31), 32u);
+  EXPECT_EQ(FieldCipher::padded_size(32), 64u);
+  EXPECT_EQ(FieldCipher::padded_size(500), 512u);
+  EXPECT_EQ(FieldCipher::padded_size(1023), 1024u);
+  EXPECT_EQ(FieldCipher::padded_size(1024), 2048u);
+  EXPECT_EQ(FieldCipher::padded_size(5000), 5120u);
+}
+
+// Blobs written before padding (version 1) still decrypt.
+TEST(FieldCipher, UnpaddedVersion1BlobsStillDecrypt) {
+  const FieldCipher c = one_key();
+  const FieldCipher::Key key = key_of(0x11);
+  const std::string plaintext = "theek nahi";
+  const std::string ad = "checkins.answer_enc:7";
+  std::string blob(FieldCipher::kHeaderBytes + plaintext.size() + FieldCipher::kTagBytes, '\0');
+  blob[0] = 1;
+  blob[1] = 1;
+  randombytes_buf(blob.data() + 2, FieldCipher::kNonceBytes);
+  const std::string full_ad = blob.substr(0, 2) + ad;
+  unsigned long long written = 0;
+  ASSERT_EQ(crypto_aead_xchacha20poly1305_ietf_encrypt(
+                reinterpret_cast<unsigned char*>(blob.data()) + FieldCipher::kHeaderBytes, &written,
+                reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
+                reinterpret_cast<const unsigned char*>(full_ad.data()), full_ad.size(), nullptr,
+                reinterpret_cast<const unsigned char*>(blob.data()) + 2, key.data()),
+            0);
+  EXPECT_EQ(c.decrypt(blob, ad), plaintext);
+  EXPECT_EQ(FieldCipher::key_id_of(blob), 1);
 }
 
 TEST(FieldCipher, ConstructorRejectsABadRing) {
@@ -232,6 +286,26 @@ TEST(FieldCipherKeys, EnvironmentWinsOverTheFile) {
           << msg;
       EXPECT_EQ(msg.find("nothex"), std::string::npos) << msg;
     }
+  }
+}
+
+// SECURITY #11: a field key file readable by group or others is refused, naming the file and
+// its mode, never the key.
+TEST(FieldCipherKeys, AKeyFileOthersMayReadIsRefused) {
+  const test::TempDir dir;
+  const std::string path = dir.file("field.key");
+  write_file(path, "1:"s + kHexA + "\n");
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write |
+                                         std::filesystem::perms::others_read);
+  try {
+    (void)FieldCipher::load(path, nullptr);
+    FAIL() << "expected a refusal";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'" + path + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("0604"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find(kHexA), std::string::npos) << msg;
   }
 }
 

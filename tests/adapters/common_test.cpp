@@ -46,8 +46,13 @@ class TempDir {
 };
 
 void write_file(const fs::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::binary);
-  out << content;
+  {
+    std::ofstream out(p, std::ios::binary);
+    out << content;
+  }
+  // A key file is readable by its owner only, or rabta refuses it (SECURITY #11).
+  std::filesystem::permissions(
+      p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 // Sets an environment variable for the lifetime of the guard.
@@ -415,6 +420,29 @@ TEST(PseudonymizerKey, FromFileRawHexAndErrors) {
     EXPECT_NE(msg.find("shorter than 32 bytes"), std::string::npos) << msg;
     EXPECT_EQ(msg.find(secret), std::string::npos) << msg;
   }
+}
+
+// SECURITY #11: a key file that group or others may read is refused with its path, its mode and
+// the fix, whatever the key in it; the key never appears in the message.
+TEST(PseudonymizerKey, AKeyFileOthersMayReadIsRefused) {
+  const TempDir dir;
+  const auto path = dir / "pseudonym.key";
+  const std::string secret(40, 'q');
+  write_file(path, secret + "\n");
+  for (const auto extra : {fs::perms::group_read, fs::perms::others_read, fs::perms::group_write}) {
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | extra);
+    try {
+      (void)Pseudonymizer::load_key(path.string(), nullptr);
+      FAIL() << "expected a refusal";
+    } catch (const std::runtime_error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
+      EXPECT_NE(msg.find("chmod 600"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find(secret), std::string::npos) << msg;
+    }
+  }
+  fs::permissions(path, fs::perms::owner_read);
+  EXPECT_EQ(Pseudonymizer::load_key(path.string(), nullptr), secret);
 }
 
 TEST(PseudonymizerKey, CreateKeyFileIsPrivateAndNotOverwritten) {

@@ -340,6 +340,7 @@ TEST(OutboundSms, RowCarriesTheNumberEncryptedAndTheMeasuredText) {
   EXPECT_EQ(row.encoding, "gsm7");
   EXPECT_EQ(row.segments, 1);
   EXPECT_EQ(row.payload.find("923001234567"), std::string::npos) << "number in clear";
+  EXPECT_EQ(row.payload.find(p.text), std::string::npos) << "text in clear (SECURITY #11)";
 
   const auto back = gateway::read_sms_payload(row, cipher);
   ASSERT_TRUE(back);
@@ -397,6 +398,22 @@ TEST(OutboundSms, PayloadIsBoundToItsRow) {
   j["ucs2"] = "no";
   bad.payload = j.dump();
   EXPECT_FALSE(gateway::read_sms_payload(bad, cipher)) << "wrong field type";
+
+  // Texts moved to one row are refused like numbers: each is bound to its own row.
+  auto b = gateway::make_sms_outbox("at", "row-b", "c", 1, p, 0, 0, 0, cipher);
+  auto jb = nlohmann::json::parse(b.payload);
+  jb["text_enc"] = nlohmann::json::parse(a.payload)["text_enc"];
+  b.payload = jb.dump();
+  EXPECT_FALSE(gateway::read_sms_payload(b, cipher)) << "row-a's text in row-b";
+
+  // A row queued by an older rabta (text in clear) is still sent after the upgrade.
+  auto legacy = nlohmann::json::parse(a.payload);
+  legacy.erase("text_enc");
+  legacy["text"] = "queued before the upgrade";
+  bad.payload = legacy.dump();
+  const auto old = gateway::read_sms_payload(bad, cipher);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->text, "queued before the upgrade");
 }
 
 // --- Pure pieces

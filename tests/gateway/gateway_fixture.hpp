@@ -83,7 +83,7 @@ class Gateway {
                                     ""};
     service_ = std::make_unique<gateway::UssdService>(engine_, sessions, clock, ids);
     sms_ = std::make_unique<gateway::SmsService>(engine_, texts, sms_policy, sessions, clock, ids,
-                                                 cipher);
+                                                 cipher, pseudonymizer);
     gateway::AppOptions ao;
     ao.africastalking = config_.africastalking;
     ao.africastalking_secret = test_secret;
@@ -198,6 +198,19 @@ inline std::vector<std::string> alert_recipients(Gateway& g) {
     }
   });
   return to;
+}
+
+// The SMS rows queued so far whose kind is `kind`, oldest first, opened with the test key.
+inline std::vector<gateway::SmsPayload> queued_sms(Gateway& g, std::string_view kind) {
+  std::vector<gateway::SmsPayload> out;
+  g.store->read([&](store::Tx& tx) {
+    auto rows = tx.list_outbox("", 1000);
+    std::reverse(rows.begin(), rows.end());
+    for (const auto& row : rows)
+      if (row.kind == kind)
+        if (auto p = gateway::read_sms_payload(row, g.cipher)) out.push_back(std::move(*p));
+  });
+  return out;
 }
 
 }  // namespace rabta::test

@@ -468,6 +468,11 @@ TEST(WebhookOutbox, HerNumberIsEncryptedInTheRowAndBoundToIt) {
   const auto row = gateway::make_webhook_outbox(sink, k, "opened", f, kT0);
   EXPECT_EQ(row.payload.find(kPhoneDigits), std::string::npos) << "number in clear";
   EXPECT_TRUE(nlohmann::json::parse(row.payload).contains("phone_enc"));
+  // Her district and when she is safe to call are sealed in the row too (SECURITY #11).
+  EXPECT_EQ(row.payload.find(kDistrict), std::string::npos) << "district in clear";
+  EXPECT_EQ(row.payload.find(kCallTime), std::string::npos) << "call time in clear";
+  EXPECT_TRUE(nlohmann::json::parse(row.payload).contains("district_enc"));
+  EXPECT_TRUE(nlohmann::json::parse(row.payload).contains("call_time_enc"));
 
   const auto d = gateway::read_webhook_payload(sink, row, true, true);
   ASSERT_TRUE(d);
@@ -510,12 +515,25 @@ TEST(WebhookOutbox, ConsentIsCheckedAgainWhenSending) {
     EXPECT_EQ(withdrawn->body.find(kPhoneDigits), std::string::npos);
   }
 
-  // Withdrawn: the number is left out without being decrypted, so even a row whose number no
-  // longer decrypts still delivers the event.
+  // Withdrawn: what she withdrew is left out without being decrypted, so even a row whose sealed
+  // values no longer decrypt still delivers the event.
   auto other_secret = sink;
   other_secret.secret = "a-different-secret";
-  EXPECT_TRUE(gateway::read_webhook_payload(other_secret, row, false, true));
-  EXPECT_TRUE(gateway::read_webhook_payload(other_secret, row, true, false));
+  EXPECT_TRUE(gateway::read_webhook_payload(other_secret, row, false, false));
+  EXPECT_FALSE(gateway::read_webhook_payload(other_secret, row, true, false))
+      << "the district she still consents to is sealed: another secret cannot open it";
+
+  // A row queued by an older rabta, with district and call time in clear, is still delivered.
+  auto legacy_json = nlohmann::ordered_json::parse(row.payload);
+  legacy_json.erase("district_enc");
+  legacy_json.erase("call_time_enc");
+  legacy_json["district"] = kDistrict;
+  legacy_json["call_time"] = kCallTime;
+  auto legacy = row;
+  legacy.payload = legacy_json.dump();
+  const auto old = gateway::read_webhook_payload(sink, legacy, true, false);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(nlohmann::json::parse(old->body)["district"], kDistrict);
 }
 
 TEST(WebhookOutbox, RefusesAnIncompleteSinkOrCase) {

@@ -371,10 +371,12 @@ $(grep -E "Parsing URL.*dlr=1" "$LOGS/smsbox.log" | tail -n 6 | cut -c1-300)"
   cat "$WORK/outbox.txt" >>"$LOGS/rabta-cli.log"
 
   reply_check "C4 she answers 1 -> Shukriya. Khuda hafiz" "$PHONE_C" text 1 coding=7bit end=checkin:fine:roman || return 0
-  check "C5 checkins: this week answered 'fine'" bash -c '
-    rows=$(sqlite3 -cmd ".timeout 5000" "$1" "SELECT week, status, answer FROM checkins")
+  # Her answer is sealed in the table (SECURITY #11): the row says answered, the column is not the
+  # word; which word it was is proved by C4's reply (end=checkin:fine).
+  check "C5 checkins: this week answered, the answer sealed" bash -c '
+    rows=$(sqlite3 -cmd ".timeout 5000" "$1" "SELECT week, status, length(answer) > 16, answer IN ('"'fine','talk','help_now'"') FROM checkins")
     echo "checkins: ${rows:-none}"
-    [ "$rows" = "$2|answered|fine" ]' _ "$DB" "$week"
+    [ "$rows" = "$2|answered|1|0" ]' _ "$DB" "$week"
 }
 scenario_c
 
@@ -522,13 +524,20 @@ check "each phone got exactly the SMSes expected (A 7, B 2, C 2, D 7)" bash -c '
 check "rabta's logs name none of the test phone numbers (women's or responders')" bash -c '
   ! grep -n -E "3001112222|3001114444|3001113333|3001115555|3001116666|300999[0-9]{4}" "$@"' _ "$LOGS/rabta.log" "$LOGS/rabta-cli.log" "$LOGS/setup.log"
 check "rabta logged no errors" bash -c '! grep -n -E "\[(error|critical)\]" "$1"' _ "$LOGS/rabta.log"
-AT_REST_PATTERN="3001112222|3001114444|3001113333|3001115555|3001116666|3001117777|300999[0-9]{4}|$MARKER|bus stop"
-check "D1/D2 the database and its WAL hold no test number and not the marker sentence (grep -a)" bash -c '
+# The screens she was sent on SMS are sealed in the outbox too (SECURITY #11): the closing words
+# of a check-in and the call-safety question must not be readable in the files.
+AT_REST_PATTERN="3001112222|3001114444|3001113333|3001115555|3001116666|3001117777|300999[0-9]{4}|$MARKER|bus stop|Khuda hafiz|phone karna mehfooz"
+check "D1/D2 the database and its WAL hold no test number, no screen she saw and not the marker sentence (grep -a)" bash -c '
   ls -l "$1" "$1-wal" | sed "s/^/      /"
   [ -s "$1" ] || { echo "no database file"; exit 1; }
   # control: these files do hold the run (a category is stored in clear), so no hit means sealed
   cat "$1" "$1-wal" 2>/dev/null | grep -a -q physical_violence || { echo "control: no case category in the files"; exit 1; }
   ! grep -a -o -E "$2" "$1" "$1-wal"' _ "$DB" "$AT_REST_PATTERN"
+check "D6 the database, its WAL and SHM are readable by the service user only (mode 600)" bash -c '
+  for f in "$1" "$1-wal" "$1-shm"; do
+    [ -e "$f" ] || continue
+    m=$(stat -c %a "$f"); echo "      $f $m"; [ "$m" = 600 ] || exit 1
+  done' _ "$DB"
 check "D5 rabta's logs hold not the marker sentence" bash -c '
   ! grep -n -E "$1" "${@:2}"' _ "$MARKER|bus stop" "$LOGS/rabta.log" "$LOGS/rabta-cli.log" "$LOGS/setup.log"
 if wait_for 15 "every stored value under key 2" bash -c '

@@ -128,6 +128,59 @@ TEST_F(SealedTest, NoPlaintextInTheDatabaseOrItsWal) {
   EXPECT_NE(db.find("ATUid_sealed"), std::string::npos) << "the test reads the right file";
 }
 
+// SECURITY #11: values an older rabta left in clear (a check-in's answer, an SMS text in the
+// outbox) are sealed by the one re-encryption pass, and afterwards are in neither file; and the
+// three check-in answers seal to ciphertexts of one length, so the length does not tell them apart.
+TEST_F(SealedTest, ValuesAnOlderRabtaLeftInClearAreSealedByOnePass) {
+  auto cipher = ring({1}, 1);
+  {
+    auto store = open(cipher);
+    write_everything(*store, *cipher);
+    store->close();
+  }
+  {
+    SQLite::Database db(path(), SQLite::OPEN_READWRITE);
+    db.exec(
+        "INSERT INTO checkins (contact_id, week, status, answer) VALUES "
+        "(1, '2026-W40', 'answered', 'help_now'), (1, '2026-W41', 'answered', 'talk'), "
+        "(1, '2026-W42', 'answered', 'fine')");
+    db.exec(
+        "INSERT INTO outbox (kind, dedupe_key, payload, created_at) VALUES ('sms:kannel', "
+        "'reply:m-2', '" +
+        nlohmann::json{
+            {"to_enc", common::base64_encode(cipher->encrypt(kNumber, "outbox.to:reply:m-2"))},
+            {"text", "Old screen " + kMarker},
+            {"ucs2", false},
+            {"solicited", true},
+            {"purpose", "reply"}}
+            .dump() +
+        "', 1)");
+  }
+  auto store = open(cipher);
+  ResealCursor cursor;
+  int rewritten = 0;
+  while (!cursor.done)
+    ASSERT_TRUE(store->run([&](Tx& tx) { rewritten += tx.reseal(cursor, 50); }).ok);
+  EXPECT_GE(rewritten, 4) << "three answers and one outbox text";
+  store->read([&](Tx& tx) {
+    const auto newest = tx.previous_checkin(1, "9999-W99");
+    ASSERT_TRUE(newest);
+    EXPECT_EQ(newest->answer, "fine");
+  });
+  {
+    SQLite::Database db(path(), SQLite::OPEN_READONLY);
+    SQLite::Statement lengths(db, "SELECT DISTINCT length(answer) FROM checkins");
+    int distinct = 0;
+    while (lengths.executeStep()) ++distinct;
+    EXPECT_EQ(distinct, 1) << "fine, talk and help_now seal to one length";
+  }
+  ASSERT_TRUE(store->checkpoint_wal().ok);
+  store->close();
+  const std::string db = file_bytes(path()) + file_bytes(path() + "-wal");
+  EXPECT_EQ(db.find(kMarker), std::string::npos) << "the old screen's text";
+  EXPECT_EQ(db.find("help_now"), std::string::npos);
+}
+
 TEST_F(SealedTest, WithoutAKeyTheMarkerIsOnDiskSoTheCheckAboveCanFail) {
   auto cipher = ring({1}, 1);
   auto store = open(nullptr);
