@@ -306,7 +306,7 @@ def main():
         base = f"http://127.0.0.1:{found.group(1)}"
         auth = {"Authorization": f"Bearer {token}"}
 
-        secret = (work / "var" / "keys" / "africastalking.secret").read_text().strip()
+        secret = (work / "keys" / "africastalking.secret").read_text().strip()
         inputs = help_now_inputs(work / "config")
         reference, replies = ussd_report(base, secret, inputs)
         require(reference is not None and all(x.startswith("200 CON") for x in replies[:-1]),
