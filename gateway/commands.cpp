@@ -1,17 +1,15 @@
 #include "gateway/commands.hpp"
 
-#include <sys/stat.h>
-
-#include <cstdio>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -149,14 +147,31 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
     out << "created " << what << " " << path << "\n";
   };
   try {
+    // A database that already holds data was written with keys: a new key cannot open it (the
+    // pseudonyms, sealed values and audit chain would all stop matching). A missing key file
+    // then means a key that moved or was lost, never one to create (SECURITY #11).
+    const bool database_in_use = fs::exists(config.database) && fs::file_size(config.database) > 0;
+    const auto refuse_new_key = [&](const std::string& file, const std::string& env) {
+      const char* from_env = env.empty() ? nullptr : std::getenv(env.c_str());
+      if (!database_in_use || (from_env != nullptr && *from_env != '\0')) return;
+      throw std::runtime_error(
+          "the key file " + file + " is missing but the database " + config.database +
+          " already exists and what it holds was written with the old key, which a new key "
+          "cannot open. Restore the "
+          "key file to that path (keys shipped in var/keys/ now live in keys/: move them, or "
+          "point the config at them), or set " +
+          env);
+    };
     make_parent(config.database);
     if (!fs::exists(config.pseudonym_key_file)) {
+      refuse_new_key(config.pseudonym_key_file, config.pseudonym_key_env);
       make_parent(config.pseudonym_key_file);
       common::Pseudonymizer::create_key_file(config.pseudonym_key_file);
       out << "created pseudonym key " << config.pseudonym_key_file
           << " (keep it out of database backups)\n";
     }
     if (!fs::exists(config.field_key_file)) {
+      refuse_new_key(config.field_key_file, config.field_key_env);
       make_parent(config.field_key_file);
       common::FieldCipher::create_key_file(config.field_key_file);
       out << "created field encryption key " << config.field_key_file
