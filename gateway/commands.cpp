@@ -514,7 +514,7 @@ int serve(const ServeOptions& options) {
       return 2;
     }
     cases = std::make_unique<CaseService>(roster, *cipher, clock, roster->outcomes);
-    sms.set_case_service(cases.get(), pseudonymizer.get());
+    sms.set_case_service(cases.get());
     escalation = std::make_unique<Escalation>(*store, roster, *cipher, clock,
                                               EscalationOptions{*zone, roster->alert_channel, 100});
     if (roster->webhook.enabled) {

@@ -14,14 +14,6 @@ std::string sms_kind(std::string_view channel) {
   return std::string(sms_kind_prefix) + std::string(channel);
 }
 
-std::string sms_text_associated_data(std::string_view dedupe_key) {
-  return "outbox.text:" + std::string(dedupe_key);
-}
-
-std::string sms_to_associated_data(std::string_view dedupe_key) {
-  return "outbox.to:" + std::string(dedupe_key);
-}
-
 store::OutboxRecord make_sms_outbox(const std::string& channel, const std::string& dedupe_key,
                                     const std::string& cause, std::int64_t contact_id,
                                     const SmsPayload& p, std::int64_t now_ms,
@@ -37,10 +29,11 @@ store::OutboxRecord make_sms_outbox(const std::string& channel, const std::strin
   const bool ucs2 = length.encoding == flows::Encoding::ucs2;
 
   nlohmann::json payload = {
-      {"to_enc", common::base64_encode(cipher.encrypt(p.to, sms_to_associated_data(dedupe_key)))},
+      {"to_enc",
+       common::base64_encode(cipher.encrypt(p.to, store::outbox_to_associated_data(dedupe_key)))},
       // The text is sealed too (SECURITY #11): on SMS channels it is the screen she saw.
-      {"text_enc",
-       common::base64_encode(cipher.encrypt(p.text, sms_text_associated_data(dedupe_key)))},
+      {"text_enc", common::base64_encode(
+                       cipher.encrypt(p.text, store::outbox_text_associated_data(dedupe_key)))},
       {"ucs2", ucs2},
       {"solicited", p.solicited},
       {"purpose", p.purpose}};
@@ -76,14 +69,13 @@ std::optional<SmsPayload> read_sms_payload(const store::OutboxRecord& row,
   const auto* solicited = field("solicited");
   const auto* purpose = field("purpose");
   const bool has_text = (text && text->is_string()) || (text_enc && text_enc->is_string());
-  if (!to_enc || !to_enc->is_string() || !has_text || !ucs2 ||
-      !ucs2->is_boolean() || !solicited || !solicited->is_boolean() || !purpose ||
-      !purpose->is_string())
+  if (!to_enc || !to_enc->is_string() || !has_text || !ucs2 || !ucs2->is_boolean() || !solicited ||
+      !solicited->is_boolean() || !purpose || !purpose->is_string())
     return std::nullopt;
 
   const auto blob = common::base64_decode(to_enc->get<std::string>());
   if (!blob) return std::nullopt;
-  auto to = cipher.decrypt(*blob, sms_to_associated_data(row.dedupe_key));
+  auto to = cipher.decrypt(*blob, store::outbox_to_associated_data(row.dedupe_key));
   if (!to || to->empty()) return std::nullopt;
 
   SmsPayload p;
@@ -91,7 +83,7 @@ std::optional<SmsPayload> read_sms_payload(const store::OutboxRecord& row,
   if (text_enc && text_enc->is_string()) {
     const auto sealed = common::base64_decode(text_enc->get<std::string>());
     if (!sealed) return std::nullopt;
-    auto opened = cipher.decrypt(*sealed, sms_text_associated_data(row.dedupe_key));
+    auto opened = cipher.decrypt(*sealed, store::outbox_text_associated_data(row.dedupe_key));
     if (!opened) return std::nullopt;
     p.text = std::move(*opened);
   } else {

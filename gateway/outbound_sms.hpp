@@ -30,10 +30,8 @@ inline constexpr std::string_view sms_kind_prefix = "sms:";
 
 // "sms:" + channel.
 std::string sms_kind(std::string_view channel);
-// The associated data that binds the encrypted number to its row: "outbox.to:" + dedupe_key.
-std::string sms_to_associated_data(std::string_view dedupe_key);
-// The associated data of an outbox row's sealed text ("outbox.text:<dedupe key>").
-std::string sms_text_associated_data(std::string_view dedupe_key);
+// The number and the text are sealed, bound to the row by store::outbox_to_associated_data and
+// store::outbox_text_associated_data.
 
 // A pending row: created_at = now, not_before = not_before_ms, expires_at = now + ttl (ttl 0 =
 // never). The text is sent as UCS-2 when p.ucs2 is set or when it does not fit GSM-7.

@@ -24,7 +24,7 @@ constexpr int kTalkOption = 2;
 SmsService::SmsService(std::shared_ptr<const flows::Engine> engine,
                        std::shared_ptr<const SmsTexts> texts, SmsPolicy policy,
                        SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
-                       const common::FieldCipher& cipher, const common::Pseudonymizer& text_key)
+                       const common::FieldCipher& cipher, const common::Pseudonymizer& key)
     : engine_(std::move(engine)),
       texts_(std::move(texts)),
       policy_(policy),
@@ -32,7 +32,7 @@ SmsService::SmsService(std::shared_ptr<const flows::Engine> engine,
       clock_(clock),
       ids_(ids),
       cipher_(cipher),
-      text_key_(text_key) {}
+      key_(key) {}
 
 std::string SmsService::reply_text(const store::ContactRecord& contact, const StepResult& r) const {
   // An SMS stays in her inbox: a screen that would confirm a report (it shows the case
@@ -85,9 +85,9 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
       return unknown;
     }
     const bool right =
-        pin_key_ != nullptr && !command->pin.empty() &&
+        !command->pin.empty() &&
         common::constant_time_equal(responder.pin_hash,
-                                    responder_pin_hash(*pin_key_, responder.id, command->pin));
+                                    responder_pin_hash(key_, responder.id, command->pin));
     if (!right) {
       tx.append_audit(now, who, action, command->reference,
                       sms_audit_detail(command->pin.empty() ? "pin_missing" : "pin_wrong", actor));
@@ -141,7 +141,7 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
   rec.provider = in.channel;
   rec.provider_message_id = in.provider_message_id;
   rec.contact_id = contact.id;
-  rec.text_hash = text_key_.keyed("sms-text:" + std::to_string(contact.id) + ":" + normalised);
+  rec.text_hash = key_.keyed("sms-text:" + std::to_string(contact.id) + ":" + normalised);
   rec.received_at = now;
   if (!tx.insert_inbound(rec)) {
     // The aggregator delivered the same message again: the same answer, no second effect (T2).

@@ -48,7 +48,7 @@ class SmsService {
  public:
   SmsService(std::shared_ptr<const flows::Engine> engine, std::shared_ptr<const SmsTexts> texts,
              SmsPolicy policy, SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
-             const common::FieldCipher& cipher, const common::Pseudonymizer& text_key);
+             const common::FieldCipher& cipher, const common::Pseudonymizer& key);
 
   SmsOut handle(store::Tx& tx, const SmsIn& in, bool reply_in_band);
   // SMS conversations with no message since `idle_before` end as dropped (SAFETY W4): a report
@@ -56,12 +56,8 @@ class SmsService {
   int expire_idle(store::Tx& tx, std::int64_t idle_before, int limit = 500);
 
   // Responders answer alerts by SMS ("ACK K7P2QX"): set once the responder queue is configured.
-  // pin_key checks the PINs of responders who have one (responder_pin_hash); without it a
-  // responder with a PIN can act only in the console.
-  void set_case_service(const CaseService* cases, const common::Pseudonymizer* pin_key = nullptr) {
-    cases_ = cases;
-    pin_key_ = pin_key;
-  }
+  // A responder's PIN is checked with the key (responder_pin_hash).
+  void set_case_service(const CaseService* cases) { cases_ = cases; }
 
  private:
   std::string reply_text(const store::ContactRecord& contact, const flows::StepResult& r) const;
@@ -73,10 +69,10 @@ class SmsService {
   const Clock& clock_;
   flows::IdSource& ids_;
   const common::FieldCipher& cipher_;
-  // Keys inbound.text_hash (SECURITY #11): without the key a word list cannot recover a text.
-  const common::Pseudonymizer& text_key_;
+  // Keys inbound.text_hash (SECURITY #11: without the key a word list cannot recover a text)
+  // and responders' PINs.
+  const common::Pseudonymizer& key_;
   const CaseService* cases_ = nullptr;
-  const common::Pseudonymizer* pin_key_ = nullptr;
 
   // A message from a registered responder's phone.
   std::string responder_reply(store::Tx& tx, const store::ResponderRecord& responder,

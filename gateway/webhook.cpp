@@ -81,12 +81,13 @@ common::FieldCipher payload_cipher(const WebhookSink& sink) {
   return common::FieldCipher({{1, key}}, 1);
 }
 
-std::string phone_associated_data(std::string_view dedupe_key) {
-  return "outbox.webhook_phone:" + std::string(dedupe_key);
+// What a row holds sealed (SECURITY #11): her number, her district and when she is safe to call,
+// each as "<name>_enc" bound to its row and name by "outbox.webhook_<name>:<dedupe key>".
+bool sealed_in_row(std::string_view name) {
+  return name == "phone" || name == "district" || name == "call_time";
 }
 
-// district and call_time are sealed in the row too (SECURITY #11), each bound to its row and name.
-std::string fact_associated_data(std::string_view dedupe_key, std::string_view name) {
+std::string sealed_associated_data(std::string_view dedupe_key, std::string_view name) {
   return "outbox.webhook_" + std::string(name) + ":" + std::string(dedupe_key);
 }
 
@@ -271,12 +272,9 @@ store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::Ca
   const common::FieldCipher cipher = payload_cipher(sink);
   ordered_json j = ordered_json::object();
   for (const auto& [name, value] : plain.items()) {
-    if (name == "phone")
-      j["phone_enc"] =
-          hex_encode(cipher.encrypt(value.get<std::string>(), phone_associated_data(key)));
-    else if (name == "district" || name == "call_time")
+    if (sealed_in_row(name))
       j[name + "_enc"] =
-          hex_encode(cipher.encrypt(value.get<std::string>(), fact_associated_data(key, name)));
+          hex_encode(cipher.encrypt(value.get<std::string>(), sealed_associated_data(key, name)));
     else
       j[name] = value;
   }
@@ -308,27 +306,23 @@ std::optional<WebhookDelivery> read_webhook_payload(const WebhookSink& sink,
 
   const bool referral = granted(referral_consent);
   const bool callback = referral && granted(callback_consent);
+  std::optional<common::FieldCipher> cipher;  // derived from the secret once, when needed
   ordered_json out = ordered_json::object();
   for (const auto& [name, value] : j.items()) {
-    if (name == "district" || name == "call_time") {
+    const std::string base =
+        name.ends_with("_enc") ? name.substr(0, name.size() - 4) : std::string();
+    if (sealed_in_row(base)) {
+      // Withdrawn since it was queued: left out, never decrypted.
+      if (!(base == "phone" ? callback : referral)) continue;
+      if (!value.is_string()) return std::nullopt;
+      const auto blob = hex_decode(value.get<std::string>());
+      if (!blob) return std::nullopt;
+      if (!cipher) cipher.emplace(payload_cipher(sink));
+      auto opened = cipher->decrypt(*blob, sealed_associated_data(row.dedupe_key, base));
+      if (!opened) return std::nullopt;
+      out[base] = std::move(*opened);
+    } else if (name == "district" || name == "call_time") {
       if (referral) out[name] = value;  // a row queued before they were sealed
-    } else if (name == "district_enc" || name == "call_time_enc") {
-      if (!referral) continue;  // withdrawn since it was queued: left out, never decrypted
-      const std::string plain_name = name.substr(0, name.size() - 4);
-      if (!value.is_string()) return std::nullopt;
-      const auto blob = hex_decode(value.get<std::string>());
-      if (!blob) return std::nullopt;
-      auto fact = payload_cipher(sink).decrypt(*blob, fact_associated_data(row.dedupe_key, plain_name));
-      if (!fact) return std::nullopt;
-      out[plain_name] = std::move(*fact);
-    } else if (name == "phone_enc") {
-      if (!callback) continue;  // withdrawn since it was queued: left out, never decrypted
-      if (!value.is_string()) return std::nullopt;
-      const auto blob = hex_decode(value.get<std::string>());
-      if (!blob) return std::nullopt;
-      auto phone = payload_cipher(sink).decrypt(*blob, phone_associated_data(row.dedupe_key));
-      if (!phone) return std::nullopt;
-      out["phone"] = std::move(*phone);
     } else {
       out[name] = value;
     }

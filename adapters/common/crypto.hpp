@@ -18,11 +18,11 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 std::string hmac_sha256_hex(std::string_view key, std::string_view msg);     // lowercase hex
 std::string hmac_sha256_base64(std::string_view key, std::string_view msg);  // standard, padded
 std::string hmac_sha1_base64(std::string_view key, std::string_view msg);    // Twilio signatures
-std::string sha256_hex(std::string_view data);
+std::string sha256_hex(std::string_view data);                               // lowercase hex
 // Throws (naming the file and its mode, never its content) when group or others may read `path`
 // (SECURITY #11). A missing file passes: reading it reports that.
-void require_private_file(const std::string& path, std::string_view what);                               // lowercase hex
-std::string base64_encode(std::string_view data);                            // standard, padded
+void require_private_file(const std::string& path, std::string_view what);
+std::string base64_encode(std::string_view data);  // standard, padded
 // Standard, padded base64; nullopt unless the whole input is valid.
 std::optional<std::string> base64_decode(std::string_view text);
 

@@ -4,11 +4,22 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rabta::store {
 
 using Millis = std::int64_t;
+
+// The associated data that binds an SMS outbox row's sealed number and text to the row
+// ("outbox.to:" / "outbox.text:" + dedupe key): written by gateway/outbound_sms.cpp, re-encrypted
+// by the store's key rotation, so both read this one definition.
+inline std::string outbox_to_associated_data(std::string_view dedupe_key) {
+  return "outbox.to:" + std::string(dedupe_key);
+}
+inline std::string outbox_text_associated_data(std::string_view dedupe_key) {
+  return "outbox.text:" + std::string(dedupe_key);
+}
 
 // Contact status values (contacts.status).
 namespace contact_status {

@@ -605,16 +605,8 @@ constexpr std::array<SealedColumn, 9> kSealedColumns{{
     {"contacts", "phone_enc", "id", false},
     {"responders", "phone_enc", "id", false},
     {"notes", "text_enc", "case_id", false},  // notes are bound to their case
-    {"checkins", "answer", "id", true},        // SECURITY #11
+    {"checkins", "answer", "id", true},       // SECURITY #11
 }};
-
-// The associated data of an outbox row's number and text (gateway/outbound_sms.cpp writes them).
-std::string outbox_to_associated_data(std::string_view dedupe_key) {
-  return "outbox.to:" + std::string(dedupe_key);
-}
-std::string outbox_text_associated_data(std::string_view dedupe_key) {
-  return "outbox.text:" + std::string(dedupe_key);
-}
 
 // Records carry 0 for "no session"; the column holds NULL then, so the foreign key allows it.
 void bind_session_id(SQLite::Statement& st, int index, std::int64_t session_id) {
@@ -1859,7 +1851,8 @@ class SqliteTx final : public Tx {
       Stmt st = use(Sql::checkins_to_remind);
       st->bind(1, now);
       st->bind(2, limit);
-      return all_rows(*st, [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
+      return all_rows(*st,
+                      [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
     });
   }
 
@@ -1868,7 +1861,8 @@ class SqliteTx final : public Tx {
       Stmt st = use(Sql::checkins_overdue);
       st->bind(1, now);
       st->bind(2, limit);
-      return all_rows(*st, [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
+      return all_rows(*st,
+                      [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
     });
   }
 

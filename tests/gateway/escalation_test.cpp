@@ -49,6 +49,21 @@ class EscalationTest : public ::testing::Test {
     g.set_case_service(&cases);
   }
 
+  // Sets the PIN of the roster member `name` (as `rabta responders pin` does); her id, 0 if absent.
+  std::int64_t give_pin(const std::string& name, const std::string& pin) {
+    std::int64_t id = 0;
+    EXPECT_TRUE(g.store
+                    ->run([&](store::Tx& tx) {
+                      for (const auto& r : tx.list_responders())
+                        if (r.name == name) id = r.id;
+                      if (id > 0)
+                        tx.set_responder_pin(
+                            id, gateway::responder_pin_hash(g.pseudonymizer, id, pin), 1);
+                    })
+                    .ok);
+    return id;
+  }
+
   // "I need help now" through USSD: a high-severity case with its case_alert outbox row.
   std::string report_help_now() {
     const std::string phone = "+923001234567";
@@ -165,15 +180,8 @@ TEST_F(EscalationTest, Sec11_AnotherTeamsSupervisorCannotActBySmsAndLearnsNothin
 TEST_F(EscalationTest, Sec11_OnceSheHasAPinEveryCommandNeedsItAndWrongOnesLock) {
   const std::string ref = report_help_now();
   escalation.run_once();
-  std::int64_t amna = 0;
-  ASSERT_TRUE(g.store
-                  ->run([&](store::Tx& tx) {
-                    for (const auto& r : tx.list_responders())
-                      if (r.name == "Amna") amna = r.id;
-                    tx.set_responder_pin(
-                        amna, gateway::responder_pin_hash(g.pseudonymizer, amna, "4821"), 1);
-                  })
-                  .ok);
+  const std::int64_t amna = give_pin("Amna", "4821");
+  ASSERT_GT(amna, 0);
   const std::string unknown = "No case " + ref + " in your queue.";
   EXPECT_EQ(g.kannel_sms("p1", "+923000000101", "ACK " + ref).body, unknown);
   EXPECT_EQ(g.kannel_sms("p2", "+923000000101", "ACK " + ref + " 1111").body, unknown);
@@ -215,15 +223,8 @@ TEST_F(EscalationTest, Sec11_OnlyWrongPinsCountTowardsTheLockWhateverTheMessageI
   // containing "pin_wrong" counted: five right commands with such ids locked her out.
   const std::string ref = report_help_now();
   escalation.run_once();
-  std::int64_t amna = 0;
-  ASSERT_TRUE(g.store
-                  ->run([&](store::Tx& tx) {
-                    for (const auto& r : tx.list_responders())
-                      if (r.name == "Amna") amna = r.id;
-                    tx.set_responder_pin(
-                        amna, gateway::responder_pin_hash(g.pseudonymizer, amna, "4821"), 1);
-                  })
-                  .ok);
+  const std::int64_t amna = give_pin("Amna", "4821");
+  ASSERT_GT(amna, 0);
   for (int i = 0; i < 6; ++i)
     EXPECT_EQ(
         g.kannel_sms("pin_wrong-" + std::to_string(i), "+923000000101", "ACK " + ref + " 4821")

@@ -119,9 +119,7 @@ class Gateway {
   gateway::UssdService& ussd() { return *service_; }
   gateway::SmsService& sms() { return *sms_; }
   // Lets registered responders answer alerts by SMS.
-  void set_case_service(const gateway::CaseService* cases) {
-    sms_->set_case_service(cases, &pseudonymizer);
-  }
+  void set_case_service(const gateway::CaseService* cases) { sms_->set_case_service(cases); }
 
   // Row count of a table, read through a separate connection (what is committed).
   int count(const std::string& table, const std::string& where = "") const {
