@@ -3,6 +3,8 @@
 var/) and the database (0600); run again it changes nothing; and once the database exists, a
 missing pseudonym or field key file is refused with the file, the database and the way out,
 never replaced by a new key that could not open what is stored (as after moving var/keys).
+And `rabta serve` makes a database that group or others may read (one copied in by hand, or made
+by an older rabta) readable by its owner only at start, saying so in its log.
 Usage: init_test.py RABTA_BINARY SOURCE_DIR"""
 import os
 import shutil
@@ -10,6 +12,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
@@ -60,6 +63,32 @@ try:
     with_env = init(cfg, {"RABTA_FIELD_KEY": "1:" + "ab" * 32})
     check("with the field key given in RABTA_FIELD_KEY, init goes on", with_env.returncode == 0,
           with_env.stderr)
+
+    # A database left 0644 by an older rabta: serve tightens it (and its WAL and SHM) at start.
+    os.chmod(db, 0o644)
+    log = work / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen([RABTA, "serve", "--config", str(cfg), "--listen", "127.0.0.1:0"],
+                                 stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(200):
+            if "listening" in log.read_text(errors="replace") or serve.poll() is not None:
+                break
+            time.sleep(0.05)
+        text = log.read_text(errors="replace")
+        check("rabta serve starts on the database", "listening" in text, text[-2000:])
+        check("serve made the database mode 0600", stat.S_IMODE(db.stat().st_mode) == 0o600,
+              oct(db.stat().st_mode))
+        check("and said so, naming the file and its old mode",
+              f"{db} was readable by group or others (mode 0644)" in text, text[-2000:])
+        for extra in ("-wal", "-shm"):
+            f = Path(str(db) + extra)
+            if f.exists():
+                check(f"its {extra[1:].upper()} is mode 0600", stat.S_IMODE(f.stat().st_mode) == 0o600,
+                      oct(f.stat().st_mode))
+    finally:
+        serve.terminate()
+        serve.wait(timeout=20)
 finally:
     shutil.rmtree(work, ignore_errors=True)
 

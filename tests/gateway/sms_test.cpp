@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "adapters/common/crypto.hpp"
 #include "tests/gateway/gateway_fixture.hpp"
 
 using namespace rabta;
@@ -128,6 +129,22 @@ TEST(SmsConversation, ChannelsWithoutInBandRepliesQueueAnEncryptedReply) {
   EXPECT_TRUE(queued[0].solicited);
   EXPECT_EQ(queued[0].text.rfind("How are you this week?", 0), 0u)
       << "an English keyword sets English";
+}
+
+// SECURITY #11: inbound.text_hash (the loop detector's) is keyed and per contact: the SHA-256 of
+// a word from a list does not find it, and two women sending the same word leave different hashes.
+TEST(SmsConversation, TheStoredTextHashIsKeyedSoAWordListDoesNotRecoverTheText) {
+  test::Gateway g;
+  ASSERT_FALSE(g.kannel_sms("h1", phone, "madad").body.empty());
+  ASSERT_FALSE(g.kannel_sms("h2", "+923007654321", "madad").body.empty());
+  const std::string first =
+      g.text("SELECT text_hash FROM inbound WHERE provider_message_id = 'h1'");
+  const std::string second =
+      g.text("SELECT text_hash FROM inbound WHERE provider_message_id = 'h2'");
+  EXPECT_EQ(first.size(), 64u);
+  for (const char* word : {"madad", "MADAD", "madad\n"})
+    EXPECT_NE(first, common::sha256_hex(word)) << word;
+  EXPECT_NE(first, second) << "the same word from two women";
 }
 
 TEST(SmsConversation, AWrongKeyIsRefusedAndNothingIsStored) {
