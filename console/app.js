@@ -130,7 +130,7 @@
       var data = null;
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
       if (status === 401 && !signingIn) {
-        signOut('You have been signed out. Please sign in again.');
+        signOut(expired(data) ? EXPIRED_TEXT : 'You have been signed out. Please sign in again.');
         return;
       }
       done(status, data);
@@ -145,6 +145,12 @@
     };
     xhr.ontimeout = function () { finish(0); };
     xhr.send(body === null ? null : JSON.stringify(body));
+  }
+
+  var EXPIRED_TEXT = 'Your token has expired. Ask your administrator for a new one.';
+
+  function expired(data) {
+    return !!(data && data.error === 'token_expired');
   }
 
   function errorText(status, data) {
@@ -171,7 +177,8 @@
       } else {
         state.token = null;
         saveToken(null);
-        $('signin-error').textContent = status === 401 ? 'That token was not accepted.' :
+        $('signin-error').textContent = status === 401 ?
+          (expired(data) ? EXPIRED_TEXT : 'That token was not accepted.') :
           errorText(status, data);
         show('signin');
       }

@@ -7,7 +7,9 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <functional>
+#include <iomanip>
 #include <istream>
 #include <map>
 #include <memory>
@@ -266,7 +268,19 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                  request.peer);
     return respond(unauthorized());
   }
-  std::string token_hash = common::sha256_hex(token);
+  // An address that failed too often is refused before its token is looked at (SECURITY #11).
+  std::string limiter_key = sign_in_key(request.peer);
+  if (const auto wait = sign_ins_.locked_for(limiter_key, clock_.now_ms())) {
+    const std::int64_t seconds = (*wait + 999) / 1000;
+    spdlog::info("api {} {} 429 (sign-ins locked for {} s) peer {}", request.method,
+                 route.path_template, seconds, request.peer);
+    HttpResponse r = error_response(429, "too_many_failed_sign_ins",
+                                    "too many failed sign-ins from this address; try again in " +
+                                        std::to_string((seconds + 59) / 60) + " minutes");
+    r.headers.emplace_back("Retry-After", std::to_string(seconds));
+    return respond(std::move(r));
+  }
+  std::optional<PresentedToken> presented = parse_api_token(token);
   std::variant<store::CaseFilter, std::string> filter = store::CaseFilter{};
   if (route.endpoint == Endpoint::list) filter = parse_filter(request.query);
   Parsed body =
@@ -275,18 +289,48 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
   struct Result {
     HttpResponse response;
     std::int64_t responder_id = 0;
+    std::optional<SignInFailure> failure;
   };
   auto result = std::make_shared<Result>();
   const std::string method = request.method;
   const std::string peer = request.peer;
   store_.submit(
-      [this, result, route, method, token_hash = std::move(token_hash), filter = std::move(filter),
-       body = std::move(body)](store::Tx& tx) {
+      [this, result, route, method, peer, presented = std::move(presented),
+       filter = std::move(filter), body = std::move(body)](store::Tx& tx) {
         const std::int64_t now = clock_.now_ms();
-        const std::optional<store::ResponderRecord> who = tx.find_responder_by_token(token_hash);
-        if (!who || !who->active || who->token_hash.empty() ||
-            !common::constant_time_equal(who->token_hash, token_hash)) {
-          result->response = unauthorized();
+        std::optional<store::ResponderRecord> who;
+        std::optional<SignInFailure> failure = SignInFailure::unknown;
+        if (presented) {
+          who = presented->responder_id != 0 ? tx.find_responder(presented->responder_id)
+                                             : tx.find_responder_by_token(presented->hash);
+          if (!who || who->token_hash.empty())
+            failure = SignInFailure::unknown;
+          else if (!common::constant_time_equal(who->token_hash, presented->hash))
+            failure = SignInFailure::wrong;
+          else if (!who->active)
+            failure = SignInFailure::inactive;
+          else if (who->token_expires_at <= now)
+            failure = SignInFailure::expired;
+          else
+            failure.reset();  // signed in
+        }
+        if (failure) {
+          // Audited until the address is locked; the token itself is never written anywhere.
+          const bool named = who && *failure != SignInFailure::unknown;
+          tx.append_audit(now, "api", "sign_in_failed", "",
+                          std::string("reason=") + to_string(*failure) +
+                              (named ? " responder=" + std::to_string(who->id) : "") +
+                              " peer=" + peer);
+          result->failure = failure;
+          // "Expired" only to the one who holds the secret: it tells a stranger nothing.
+          result->response =
+              *failure == SignInFailure::expired
+                  ? error_response(401, "token_expired",
+                                   "this token has expired; ask the operator for a new one")
+                  : unauthorized();
+          if (*failure == SignInFailure::expired)
+            result->response.headers.emplace_back(
+                "WWW-Authenticate", "Bearer realm=\"rabta\", error=\"invalid_token\"");
           return;
         }
         result->responder_id = who->id;
@@ -432,17 +476,21 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             return;
         }
       },
-      [result, route, method, peer, respond = std::move(respond)](const store::JobResult& r) {
+      [this, result, route, method, peer, limiter_key = std::move(limiter_key),
+       respond = std::move(respond)](const store::JobResult& r) {
         if (!r.ok) {
           spdlog::error("api {} {} 503 responder:{}: {}", method, route.path_template,
                         result->responder_id, r.error);
           return respond(error_response(503, "unavailable", "the database is busy, try again"));
         }
         const int status = result->response.status;
-        if (status == 401)
-          spdlog::info("api {} {} 401 (unknown or inactive token) peer {}", method,
-                       route.path_template, peer);
-        else
+        if (result->failure) {
+          spdlog::info("api {} {} 401 ({} token) peer {}", method, route.path_template,
+                       to_string(*result->failure), peer);
+          if (sign_ins_.record_failure(limiter_key, clock_.now_ms()))
+            spdlog::warn("api: {} failed sign-ins from {}: locked for {} minutes",
+                         SignInLimiter::kMaxFailures, limiter_key, SignInLimiter::kLockMs / 60000);
+        } else
           spdlog::info("api {} {}{}{} {} responder:{}", method, route.path_template,
                        route.reference.empty() ? "" : " ref=", route.reference, status,
                        result->responder_id);
@@ -532,10 +580,12 @@ void sync_roster(store::Tx& tx, const Roster& roster, const common::Pseudonymize
       r.active = true;
       r.updated_at = now;
       r.id = tx.upsert_responder(r);
-      // A member removed and later listed again does not get her old token back. (An empty
-      // token_hash in an upsert keeps the stored one, so it is cleared explicitly.)
+      // A member removed and later listed again does not get her old token back. (An upsert
+      // never changes a token, so it is revoked explicitly.)
       if (returning && !r.token_hash.empty()) {
-        tx.set_responder_token(r.id, "", now);
+        tx.set_responder_token(r.id, "", now, 0);
+        tx.append_audit(now, "operator", "responder.token_revoked", "",
+                        "responder=" + std::to_string(r.id) + " reason=listed_again");
         r.token_hash.clear();
       }
       // The number is bound to her row, so the row must exist before it is encrypted.
@@ -586,12 +636,10 @@ std::optional<Config> load_quietly(const std::string& config_path, std::ostream&
 
 namespace {
 
-// Loads the keys and the roster, syncs the roster into the database and runs `change` on the
-// active member called `name` in one transaction. 0, 1 (no such member) or 2 (anything else).
-using MemberChange = std::function<void(store::Tx&, const store::ResponderRecord&,
-                                        const common::Pseudonymizer&, std::int64_t now)>;
-int change_member(const std::string& config_path, const std::string& name, std::ostream& err,
-                  const MemberChange& change, std::optional<store::ResponderRecord>& member) {
+// Loads the keys and the roster, syncs the roster into the database and runs `work` in the same
+// transaction. 0, or 2 for a bad config, keys, roster or database.
+using RosterWork = std::function<void(store::Tx&, const common::Pseudonymizer&, std::int64_t now)>;
+int with_synced_roster(const std::string& config_path, std::ostream& err, const RosterWork& work) {
   const std::optional<Config> config = load_quietly(config_path, err);
   if (!config) return 2;
   if (sodium_init() < 0) {
@@ -629,42 +677,141 @@ int change_member(const std::string& config_path, const std::string& name, std::
   const store::JobResult r = store->run([&](store::Tx& tx) {
     const std::int64_t now = wall_ms();
     sync_roster(tx, roster, *pseudonymizer, *cipher, now);
-    for (auto& rec : tx.list_responders())
-      if (rec.name == name && rec.active) member = rec;
-    if (member) change(tx, *member, *pseudonymizer, now);
+    work(tx, *pseudonymizer, now);
   });
   store->close();
   if (!r.ok) {
     err << "rabta: the database refused the change: " << r.error << "\n";
     return 2;
   }
+  return 0;
+}
+
+// with_synced_roster() running `change` on the active member called `name`. 0, 1 (no such
+// member) or 2 (anything else).
+using MemberChange = std::function<void(store::Tx&, const store::ResponderRecord&,
+                                        const common::Pseudonymizer&, std::int64_t now)>;
+int change_member(const std::string& config_path, const std::string& name, std::ostream& err,
+                  const MemberChange& change, std::optional<store::ResponderRecord>& member) {
+  const int rc = with_synced_roster(
+      config_path, err, [&](store::Tx& tx, const common::Pseudonymizer& key, std::int64_t now) {
+        for (auto& rec : tx.list_responders())
+          if (rec.name == name && rec.active) member = rec;
+        if (member) change(tx, *member, key, now);
+      });
+  if (rc != 0) return rc;
   if (!member) {
-    err << "rabta: no member named '" << name << "' in " << config->responders_file << "\n";
+    err << "rabta: no member named '" << name << "' in the roster ([responders] file of "
+        << config_path << ")\n";
     return 1;
   }
   return 0;
 }
 
+// "2026-12-05 17:42 UTC"
+std::string utc_minute(std::int64_t ms) {
+  const std::chrono::sys_seconds t{std::chrono::seconds{ms / 1000}};
+  const auto day = std::chrono::floor<std::chrono::days>(t);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss hms{t - day};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02lld:%02lld UTC", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<long long>(hms.hours().count()),
+                static_cast<long long>(hms.minutes().count()));
+  return buf;
+}
+
 }  // namespace
 
-int responders_token(const std::string& config_path, const std::string& name, std::ostream& out,
-                     std::ostream& err) {
+int responders_token(const std::string& config_path, const std::string& name, int days,
+                     std::ostream& out, std::ostream& err) {
+  if (days < 1 || days > kMaxTokenDays) {
+    err << "rabta: --days must be 1 to " << kMaxTokenDays << "\n";
+    return 2;
+  }
   std::array<unsigned char, 32> raw{};
-  randombytes_buf(raw.data(), raw.size());
-  std::string token(raw.size() * 2 + 1, '\0');
-  sodium_bin2hex(token.data(), token.size(), raw.data(), raw.size());
-  token.resize(raw.size() * 2);
-  sodium_memzero(raw.data(), raw.size());
+  std::string token;
+  std::int64_t expires_at = 0;
   std::optional<store::ResponderRecord> member;
   const int rc = change_member(
       config_path, name, err,
       [&](store::Tx& tx, const store::ResponderRecord& m, const common::Pseudonymizer&,
-          std::int64_t now) { tx.set_responder_token(m.id, common::sha256_hex(token), now); },
+          std::int64_t now) {
+        randombytes_buf(raw.data(), raw.size());
+        token = format_api_token(m.id, raw);
+        sodium_memzero(raw.data(), raw.size());
+        expires_at = now + static_cast<std::int64_t>(days) * 24 * 3600 * 1000;
+        tx.set_responder_token(m.id, common::sha256_hex(token), now, expires_at);
+        tx.append_audit(now, "operator", "responder.token_issued", "",
+                        "responder=" + std::to_string(m.id) + " days=" + std::to_string(days));
+      },
       member);
   if (rc != 0) return rc;
   out << token << "\n";
   err << "issued an API token for " << member->name << " (" << member->role << ", team "
-      << member->team << "); it is shown only this once and replaces any earlier token\n";
+      << member->team << "), valid until " << utc_minute(expires_at)
+      << "; it is shown only this once and replaces any earlier token\n";
+  return 0;
+}
+
+int responders_revoke(const std::string& config_path, const std::string& name, std::ostream& out,
+                      std::ostream& err) {
+  bool had = false;
+  std::optional<store::ResponderRecord> member;
+  const int rc = change_member(
+      config_path, name, err,
+      [&](store::Tx& tx, const store::ResponderRecord& m, const common::Pseudonymizer&,
+          std::int64_t now) {
+        had = !m.token_hash.empty();
+        if (!had) return;
+        tx.set_responder_token(m.id, "", now, 0);
+        tx.append_audit(now, "operator", "responder.token_revoked", "",
+                        "responder=" + std::to_string(m.id));
+      },
+      member);
+  if (rc != 0) return rc;
+  out << (had ? "revoked the API token of " : "there was no API token to revoke for ")
+      << member->name << (had ? ": it stops working now\n" : "\n");
+  return 0;
+}
+
+int responders_tokens(const std::string& config_path, std::ostream& out, std::ostream& err) {
+  std::vector<store::ResponderRecord> all;
+  std::int64_t at = 0;
+  const int rc = with_synced_roster(
+      config_path, err, [&](store::Tx& tx, const common::Pseudonymizer&, std::int64_t now) {
+        all = tx.list_responders();
+        at = now;
+      });
+  if (rc != 0) return rc;
+  std::size_t width = 4;
+  for (const auto& r : all) width = std::max(width, r.name.size());
+  out << std::left << std::setw(static_cast<int>(width)) << "name"
+      << "  state     issued                valid until\n";
+  for (const auto& r : all) {
+    std::string state = "none";
+    if (!r.token_hash.empty()) {
+      if (!r.active)
+        state = "removed";
+      else if (r.token_expires_at <= at)
+        state = "expired";
+      else
+        state = "valid";
+    } else if (!r.active) {
+      state = "removed";
+    }
+    out << std::left << std::setw(static_cast<int>(width)) << r.name << "  " << std::setw(8)
+        << state << "  ";
+    if (r.token_hash.empty())
+      out << std::setw(20) << "-"
+          << "  -";
+    else
+      out << std::setw(20)
+          << (r.token_issued_at == 0 ? "before schema 7" : utc_minute(r.token_issued_at)) << "  "
+          << utc_minute(r.token_expires_at);
+    out << "\n";
+  }
   return 0;
 }
 

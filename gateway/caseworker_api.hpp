@@ -16,8 +16,10 @@
 //   GET  /api/v1/export                 with can_export only: every case she may see, without
 //                                       answers, notes or numbers; the district only with her
 //                                       referral consent
-// Errors: 400 {"error":"bad_request","reason":...}, 401 (with WWW-Authenticate), 403, 404 (also
-// for a case she may not see), 405, 503 when the database job failed.
+// Errors: 400 {"error":"bad_request","reason":...}, 401 (with WWW-Authenticate; "token_expired"
+// only for the right secret past its expiry), 403, 404 (also for a case she may not see), 405,
+// 429 after too many failed sign-ins from her address (with Retry-After, see api_token.hpp), 503
+// when the database job failed. Every failed sign-in with a token is audited (sign_in_failed).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,7 @@
 #include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
+#include "gateway/api_token.hpp"
 #include "gateway/case_service.hpp"
 #include "gateway/clock.hpp"
 #include "gateway/http_types.hpp"
@@ -50,6 +53,7 @@ class CaseworkerApi {
   store::Store& store_;
   const CaseService& cases_;
   const Clock& clock_;
+  SignInLimiter sign_ins_;
 };
 
 // The web console: GET /console/ (index.html), /console/app.js, /console/app.css, embedded in
@@ -62,15 +66,23 @@ Handler console_handler();
 void sync_roster(store::Tx& tx, const Roster& roster, const common::Pseudonymizer& pseudonymizer,
                  const common::FieldCipher& cipher, std::int64_t now);
 
-// `rabta responders token NAME`: syncs the roster ([responders] file of the config), then issues a
-// fresh random API token to the named member, prints it once (only its SHA-256 is stored; a new
-// token replaces the old one). 0 = issued, 1 = no such active member, 2 = bad config, roster or
+// The operator's commands on caseworkers' access. Each syncs the roster ([responders] file of the
+// config) first. 0 = done, 1 = no such active member, 2 = bad arguments, config, roster or
 // database.
+// `rabta responders token NAME [--days N]`: issues a fresh random API token, "<id>.<64 hex>",
+// valid for N days (default 90, at most 365), and prints it once; only its SHA-256 is stored and
+// it replaces any earlier token. Audited as responder.token_issued.
+int responders_token(const std::string& config_path, const std::string& name, int days,
+                     std::ostream& out, std::ostream& err);
+// `rabta responders revoke NAME`: her token stops working now (responder.token_revoked).
+int responders_revoke(const std::string& config_path, const std::string& name, std::ostream& out,
+                      std::ostream& err);
+// `rabta responders tokens`: every member with her token's state (valid, expired, removed,
+// none), when it was issued and until when it is valid; never a secret or a hash.
+int responders_tokens(const std::string& config_path, std::ostream& out, std::ostream& err);
 // `rabta responders pin NAME`: sets her SMS PIN (4 to 8 digits, read from `in`), or clears it.
 int responders_pin(const std::string& config_path, const std::string& name, bool clear,
                    std::istream& in, std::ostream& out, std::ostream& err);
-int responders_token(const std::string& config_path, const std::string& name, std::ostream& out,
-                     std::ostream& err);
 
 // `rabta audit verify [--head ROW:MAC]`: walks the MAC chain (SECURITY #11). 0 "audit chain ok:
 // N rows"; 1 names the first broken row, or a kept head that is gone or changed; 2 = bad config,

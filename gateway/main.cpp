@@ -100,10 +100,22 @@ int main(int argc, char** argv) {
   std::string responder_name;
   auto* responders_cmd = cli.add_subcommand("responders", "Caseworkers' access");
   responders_cmd->require_subcommand(1);
+  int token_days = rabta::gateway::kDefaultTokenDays;
   auto* token_cmd = responders_cmd->add_subcommand(
-      "token", "Issue a new API token for a responder (printed once)");
+      "token", "Issue a new API token for a responder (printed once, replaces her earlier one)");
   token_cmd->add_option("NAME", responder_name, "her name as in responders.toml")->required();
+  token_cmd
+      ->add_option(
+          "--days", token_days,
+          "days it stays valid (1 to " + std::to_string(rabta::gateway::kMaxTokenDays) + ")")
+      ->default_val(rabta::gateway::kDefaultTokenDays);
   token_cmd->fallthrough();
+  auto* tokens_cmd = responders_cmd->add_subcommand(
+      "tokens", "List every responder's token: valid, expired or none, issued and valid until");
+  tokens_cmd->fallthrough();
+  auto* revoke_cmd = responders_cmd->add_subcommand("revoke", "Revoke a responder's API token now");
+  revoke_cmd->add_option("NAME", responder_name, "her name as in responders.toml")->required();
+  revoke_cmd->fallthrough();
   bool clear_pin = false;
   auto* pin_cmd = responders_cmd->add_subcommand(
       "pin", "Set a responder's SMS PIN (4 to 8 digits, read from standard input)");
@@ -226,8 +238,13 @@ int main(int argc, char** argv) {
     if (*remove_cmd) return contacts_set_status(config, who, "removed", std::cout, std::cerr);
   }
   if (*responders_cmd && *token_cmd)
-    return rabta::gateway::responders_token(responders_config, responder_name, std::cout,
-                                            std::cerr);
+    return rabta::gateway::responders_token(responders_config, responder_name, token_days,
+                                            std::cout, std::cerr);
+  if (*responders_cmd && *tokens_cmd)
+    return rabta::gateway::responders_tokens(responders_config, std::cout, std::cerr);
+  if (*responders_cmd && *revoke_cmd)
+    return rabta::gateway::responders_revoke(responders_config, responder_name, std::cout,
+                                             std::cerr);
   if (*responders_cmd && *pin_cmd)
     return rabta::gateway::responders_pin(responders_config, responder_name, clear_pin, std::cin,
                                           std::cout, std::cerr);

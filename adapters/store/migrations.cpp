@@ -257,9 +257,20 @@ constexpr std::string_view kVersion6 = R"sql(
 UPDATE inbound SET text_hash = '';
 )sql";
 
+// SECURITY #11: API tokens expire. A token issued before this version (issued_at 0, its hash
+// looked up by hash alone) keeps working for 30 days after the upgrade, then its holder needs a
+// new one from `rabta responders token`.
+constexpr std::string_view kVersion7 = R"sql(
+ALTER TABLE responders ADD COLUMN token_issued_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE responders ADD COLUMN token_expires_at INTEGER NOT NULL DEFAULT 0;
+UPDATE responders SET token_expires_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 2592000000
+  WHERE token_hash != '';
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kVersion1}, Migration{2, kVersion2}, Migration{3, kVersion3},
     Migration{4, kVersion4}, Migration{5, kVersion5}, Migration{6, kVersion6},
+    Migration{7, kVersion7},
 };
 
 }  // namespace

@@ -117,6 +117,8 @@ struct ResponderRecord {
   std::string phone_pseudonym;  // to recognise her SMS ACK
   std::string phone_enc;        // encrypted number for SMS alerts (binary)
   std::string token_hash;       // SHA-256 hex of her API token ("" = no API access)
+  Millis token_issued_at = 0;   // 0 with a token: issued before schema 7 (a legacy token)
+  Millis token_expires_at = 0;  // the token stops working at this instant
   std::string pin_hash;         // keyed hash of her SMS PIN ("" = no PIN asked)
   bool active = true;           // false once removed from the roster
   Millis updated_at = 0;

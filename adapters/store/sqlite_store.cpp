@@ -139,7 +139,7 @@ constexpr std::string_view kCaseColumns =
     "closed_at, outcome";
 constexpr std::string_view kResponderColumns =
     "id, name, team, role, can_export, phone_pseudonym, phone_enc, token_hash, active, updated_at, "
-    "pin_hash";
+    "pin_hash, token_issued_at, token_expires_at";
 constexpr std::string_view kNoteColumns = "id, case_id, responder_id, text_enc, created_at";
 constexpr std::string_view kAuditColumns =
     "id, at, actor, action, case_reference, detail, prev_hash, hash";
@@ -390,20 +390,20 @@ std::string sql_text(Sql id) {
       return "SELECT granted FROM consents WHERE contact_id = ?1 AND purpose = ?2 "
              "ORDER BY id DESC LIMIT 1";
     case Sql::upsert_responder:
-      // An empty token_hash keeps the stored one: the roster file carries no tokens, they are
-      // issued separately (set_responder_token).
+      // The roster file carries no tokens: they are issued and revoked separately
+      // (set_responder_token), so an upsert never touches one.
       return "INSERT INTO responders (name, team, role, can_export, phone_pseudonym, phone_enc, "
-             "token_hash, active, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+             "active, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
              "ON CONFLICT (name) DO UPDATE SET team = excluded.team, role = excluded.role, "
              "can_export = excluded.can_export, phone_pseudonym = excluded.phone_pseudonym, "
-             "phone_enc = excluded.phone_enc, token_hash = CASE WHEN excluded.token_hash = '' "
-             "THEN token_hash ELSE excluded.token_hash END, active = excluded.active, "
+             "phone_enc = excluded.phone_enc, active = excluded.active, "
              "updated_at = excluded.updated_at RETURNING id";
     case Sql::list_responders:
       return select(kResponderColumns, "responders ORDER BY name");
     case Sql::find_responder_by_token:
+      // Only tokens issued before schema 7 are found by their hash alone (the others by id).
       return select(kResponderColumns,
-                    "responders WHERE token_hash = ?1 AND token_hash != '' AND active = 1 "
+                    "responders WHERE token_hash = ?1 AND token_hash != '' AND token_issued_at = 0 "
                     "ORDER BY id LIMIT 1");
     case Sql::find_responder_by_phone:
       return select(kResponderColumns,
@@ -412,7 +412,8 @@ std::string sql_text(Sql id) {
     case Sql::find_responder:
       return select(kResponderColumns, "responders WHERE id = ?1");
     case Sql::set_responder_token:
-      return "UPDATE responders SET token_hash = ?1, updated_at = ?2 WHERE id = ?3";
+      return "UPDATE responders SET token_hash = ?1, token_issued_at = ?2, token_expires_at = ?3, "
+             "updated_at = ?4 WHERE id = ?5";
     case Sql::insert_note:
       return "INSERT INTO notes (case_id, responder_id, text_enc, created_at) "
              "VALUES (?1, ?2, ?3, ?4)";
@@ -791,6 +792,8 @@ ResponderRecord responder_from(const SQLite::Statement& st) {
   r.active = st.getColumn(8).getInt() != 0;
   r.updated_at = st.getColumn(9).getInt64();
   r.pin_hash = st.getColumn(10).getString();
+  r.token_issued_at = st.getColumn(11).getInt64();
+  r.token_expires_at = st.getColumn(12).getInt64();
   return r;
 }
 
@@ -1977,9 +1980,8 @@ class SqliteTx final : public Tx {
       st->bind(4, r.can_export ? 1 : 0);
       st->bindNoCopy(5, r.phone_pseudonym);
       bind_blob(*st, 6, r.phone_enc);
-      st->bindNoCopy(7, r.token_hash);
-      st->bind(8, r.active ? 1 : 0);
-      st->bind(9, r.updated_at);
+      st->bind(7, r.active ? 1 : 0);
+      st->bind(8, r.updated_at);
       if (!st->executeStep()) throw std::runtime_error("store: upsert_responder: no row returned");
       return st->getColumn(0).getInt64();
     });
@@ -2034,13 +2036,16 @@ class SqliteTx final : public Tx {
     });
   }
 
-  void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now) override {
+  void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now,
+                           Millis expires_at) override {
     guarded("set_responder_token", [&] {
       const std::string hash(token_hash);
       Stmt st = use(Sql::set_responder_token);
       st->bindNoCopy(1, hash);
-      st->bind(2, now);
-      st->bind(3, id);
+      st->bind(2, hash.empty() ? Millis{0} : now);
+      st->bind(3, hash.empty() ? Millis{0} : expires_at);
+      st->bind(4, now);
+      st->bind(5, id);
       if (st->exec() == 0) {
         throw std::runtime_error("store: set_responder_token: no such responder");
       }

@@ -184,15 +184,20 @@ class Tx {
   // Her newest consent for a purpose: true/false, or nullopt when never asked.
   virtual std::optional<bool> latest_consent(std::int64_t contact_id, std::string_view purpose) = 0;
 
-  // Responders: upsert by name (every field); the roster sync marks the rest inactive.
+  // Responders: upsert by name (every field but the token, which only set_responder_token
+  // changes); the roster sync marks the rest inactive.
   virtual std::int64_t upsert_responder(const ResponderRecord& r) = 0;
   virtual void deactivate_responders_except(const std::vector<std::string>& names, Millis now) = 0;
   virtual std::vector<ResponderRecord> list_responders() = 0;
+  // A token issued before schema 7 (token_issued_at 0), active or not, found by its hash alone;
+  // newer tokens name their responder and are found with find_responder.
   virtual std::optional<ResponderRecord> find_responder_by_token(std::string_view token_hash) = 0;
   virtual std::optional<ResponderRecord> find_responder_by_phone(
       std::string_view phone_pseudonym) = 0;
   virtual std::optional<ResponderRecord> find_responder(std::int64_t id) = 0;
-  virtual void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now) = 0;
+  // Issues (issued at `now`, working until `expires_at`) or, with an empty hash, revokes her token.
+  virtual void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now,
+                                   Millis expires_at) = 0;
   virtual void set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) = 0;
 
   virtual std::int64_t insert_note(const NoteRecord& n) = 0;

@@ -293,7 +293,7 @@ def main():
 
         r = run([rabta, "responders", "token", MEMBER, "--config", config], env)
         token = r.stdout.strip()
-        require(r.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}", token) is not None,
+        require(r.returncode == 0 and re.fullmatch(r"[1-9][0-9]*\.[0-9a-f]{64}", token) is not None,
                 f"rabta responders token \"{MEMBER}\" prints a 32-byte hex token",
                 f"exit {r.returncode}: {r.stderr.strip()}")
 

@@ -6,12 +6,15 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -135,12 +138,24 @@ class CaseworkerGateway {
     });
     return id;
   }
-  void set_token(const std::string& name, const std::string& token) {
+  // Issues her a real token as `rabta responders token` does (valid `days`), remembered under
+  // `label`: call() sends the token for a label, and any other text as it is.
+  std::string set_token(const std::string& name, const std::string& label, int days = 90) {
     const std::int64_t id = responder_id(name);
+    std::array<unsigned char, 32> secret{};
+    randombytes_buf(secret.data(), secret.size());
+    const std::string token = gateway::format_api_token(id, secret);
     const auto res = store->run([&](store::Tx& tx) {
-      tx.set_responder_token(id, common::sha256_hex(token), clock.now_ms());
+      tx.set_responder_token(id, common::sha256_hex(token), clock.now_ms(),
+                             clock.now_ms() + std::int64_t{days} * 24 * 3600 * 1000);
     });
     if (!res.ok) throw std::runtime_error("set_responder_token failed: " + res.error);
+    tokens_[label] = token;
+    return token;
+  }
+  std::string token(const std::string& label) const {
+    const auto it = tokens_.find(label);
+    return it == tokens_.end() ? label : it->second;
   }
 
   // A case of her own (a contact per case), routed to `team`, its ladder running.
@@ -170,7 +185,7 @@ class CaseworkerGateway {
   HttpResult call(const std::string& method, const std::string& path, const std::string& token,
                   const std::string& body = "") {
     std::vector<std::string> headers;
-    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+    if (!token.empty()) headers.push_back("Authorization: Bearer " + this->token(token));
     if (!body.empty()) headers.push_back("Content-Type: application/json");
     return http.request(method, base + path, headers, body);
   }
@@ -186,6 +201,7 @@ class CaseworkerGateway {
     return *c;
   }
 
+  std::map<std::string, std::string> tokens_;
   TempDir dir;
   gateway::ManualClock clock{kStart};
   common::Pseudonymizer pseudonymizer{std::string(32, 'p')};
@@ -241,7 +257,7 @@ class CaseworkerApiTest : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(CaseworkerApiTest, WithoutAValidTokenEverythingIs401AndNothingIsAudited) {
+TEST_F(CaseworkerApiTest, WithoutAValidTokenEverythingIs401AndOnlyTheFailedSignInIsAudited) {
   g.add_case("AAAAAA", "team_a");
   const int before = g.count("audit");
   for (const std::string& token : {std::string(), std::string("not-a-token")}) {
@@ -263,8 +279,116 @@ TEST_F(CaseworkerApiTest, WithoutAValidTokenEverythingIs401AndNothingIsAudited) 
   EXPECT_EQ(
       g.http.request("GET", g.base + "/api/v1/me", {"Authorization: Basic dG9rZW4="}, "").status,
       401);
-  EXPECT_EQ(g.count("audit"), before);
+  // No header is nobody signing in; each presented token that fails is one audit row, naming
+  // the reason and the address, never the token.
+  EXPECT_EQ(g.count("audit"), before + 6);
+  EXPECT_EQ(g.count("audit",
+                    "action = 'sign_in_failed' AND actor = 'api' AND "
+                    "detail = 'reason=unknown peer=127.0.0.1'"),
+            6);
+  EXPECT_EQ(g.count("audit", "detail LIKE '%not-a-token%'"), 0);
   EXPECT_EQ(g.stored("AAAAAA").status, "open");
+}
+
+// SECURITY #11: a token names its responder, is compared in constant time, and expires.
+TEST_F(CaseworkerApiTest, ATokenNamesItsResponderAndExpires) {
+  const std::int64_t alice = g.responder_id("Alice Caseworker");
+  const std::int64_t bina = g.responder_id("Bina Caseworker");
+  const std::string token = g.token("token-alice");
+  ASSERT_EQ(token.rfind(std::to_string(alice) + ".", 0), 0u) << token;
+  ASSERT_EQ(token.size(), std::to_string(alice).size() + 1 + 64);
+  ASSERT_EQ(g.call("GET", "/api/v1/me", token).status, 200);
+
+  // Her secret under another's id, or her id with one hex digit changed: the wrong token.
+  const std::string secret = token.substr(token.find('.') + 1);
+  std::string changed = token;
+  changed.back() = changed.back() == '0' ? '1' : '0';
+  for (const std::string& bad : {std::to_string(bina) + "." + secret, changed}) {
+    const HttpResult r = g.call("GET", "/api/v1/me", bad);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(body_of(r).value("error", ""), "unauthorized");
+  }
+  EXPECT_EQ(g.count("audit", "action = 'sign_in_failed' AND detail = 'reason=wrong responder=" +
+                                 std::to_string(bina) + " peer=127.0.0.1'"),
+            1);
+  EXPECT_EQ(g.count("audit", "action = 'sign_in_failed' AND detail = 'reason=wrong responder=" +
+                                 std::to_string(alice) + " peer=127.0.0.1'"),
+            1);
+  // An id nobody has, a token with no id: unknown.
+  EXPECT_EQ(g.call("GET", "/api/v1/me", "999999." + secret).status, 401);
+  EXPECT_EQ(g.count("audit", "detail = 'reason=unknown peer=127.0.0.1'"), 1);
+
+  // 90 days later, less a minute, it still works; at 90 days it has expired, and only the one
+  // holding the secret is told so.
+  g.clock.advance(std::chrono::hours(24 * 90) - std::chrono::minutes(1));
+  ASSERT_EQ(g.call("GET", "/api/v1/me", token).status, 200);
+  g.clock.advance(std::chrono::minutes(1));
+  HttpResult r = g.call("GET", "/api/v1/cases", token);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(body_of(r).value("error", ""), "token_expired");
+  EXPECT_NE(body_of(r).value("reason", "").find("ask the operator for a new one"),
+            std::string::npos);
+  EXPECT_TRUE(has_header(r, "WWW-Authenticate: Bearer")) << r.headers;
+  EXPECT_EQ(g.count("audit", "action = 'sign_in_failed' AND detail = 'reason=expired responder=" +
+                                 std::to_string(alice) + " peer=127.0.0.1'"),
+            1);
+  r = g.call("GET", "/api/v1/me", changed);
+  EXPECT_EQ(body_of(r).value("error", ""), "unauthorized") << "a wrong secret learns nothing";
+  // A new one works at once.
+  g.set_token("Alice Caseworker", "token-alice-2");
+  EXPECT_EQ(g.call("GET", "/api/v1/me", "token-alice-2").status, 200);
+  EXPECT_EQ(g.call("GET", "/api/v1/me", token).status, 401);
+}
+
+// A token issued before schema 7 (64 hex, no id) works until 30 days after the upgrade.
+TEST_F(CaseworkerApiTest, ATokenFromBeforeSchema7WorksUntilItExpires) {
+  const std::string legacy(64, 'a');
+  const std::int64_t sara = g.responder_id("Sara Supervisor");
+  {
+    SQLite::Database db(g.db_path(), SQLite::OPEN_READWRITE);
+    db.exec("UPDATE responders SET token_hash = '" + common::sha256_hex(legacy) +
+            "', token_issued_at = 0, token_expires_at = " +
+            std::to_string(kStart + 30LL * 24 * 3600 * 1000) +
+            " WHERE id = " + std::to_string(sara));
+  }
+  const HttpResult r = g.call("GET", "/api/v1/me", legacy);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["name"], "Sara Supervisor");
+  // The same hex under her id is not her token: a new token's hash covers its id.
+  EXPECT_EQ(g.call("GET", "/api/v1/me", std::to_string(sara) + "." + legacy).status, 401);
+  g.clock.advance(std::chrono::hours(24 * 30));
+  EXPECT_EQ(body_of(g.call("GET", "/api/v1/me", legacy)).value("error", ""), "token_expired");
+}
+
+// SECURITY #11: ten failed sign-ins from one address lock it for 15 minutes (429, Retry-After),
+// its token unread; the failures are audited until the lock starts, and the lock ends by itself.
+TEST_F(CaseworkerApiTest, FailedSignInsFromOneAddressAreRateLimited) {
+  const int before = g.count("audit");
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_EQ(g.call("GET", "/api/v1/me", "wrong-" + std::to_string(i)).status, 401);
+    g.clock.advance(std::chrono::seconds(30));
+  }
+  ASSERT_EQ(g.call("GET", "/api/v1/me", "token-alice").status, 200) << "not locked yet";
+  ASSERT_EQ(g.call("GET", "/api/v1/me", "wrong-9").status, 401);  // the tenth
+  for (const std::string& token : {std::string("wrong-10"), std::string("token-alice")}) {
+    const HttpResult r = g.call("GET", "/api/v1/me", token);
+    EXPECT_EQ(r.status, 429) << token;
+    EXPECT_TRUE(has_header(r, "Retry-After: 900")) << r.headers;
+    EXPECT_EQ(body_of(r).value("error", ""), "too_many_failed_sign_ins");
+  }
+  EXPECT_EQ(g.count("audit", "action = 'sign_in_failed'"), 10) << "none once locked";
+  EXPECT_EQ(g.count("audit"), before + 11);  // and alice's one call
+  g.clock.advance(std::chrono::minutes(14));
+  HttpResult r = g.call("GET", "/api/v1/me", "token-alice");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_TRUE(has_header(r, "Retry-After: 60")) << r.headers;
+  g.clock.advance(std::chrono::minutes(1));
+  EXPECT_EQ(g.call("GET", "/api/v1/me", "token-alice").status, 200);
+  // Failures spread wider than the window never lock.
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_EQ(g.call("GET", "/api/v1/me", "wrong").status, 401) << i;
+    g.clock.advance(std::chrono::minutes(2));
+  }
 }
 
 TEST_F(CaseworkerApiTest, MeSaysWhoSheIs) {
@@ -815,8 +939,15 @@ TEST_F(CaseworkerApiTest, RemovedMembersCannotSignInAndReturningMembersNeedANewT
   g.sync(test_roster(/*with_cora=*/false));
   EXPECT_EQ(g.call("GET", "/api/v1/me", "token-cora").status, 401);
   EXPECT_EQ(g.call("GET", "/api/v1/me", "token-bina").status, 200) << "the others keep theirs";
-  EXPECT_EQ(g.count("audit"), before + 1);
+  EXPECT_EQ(g.count("audit"), before + 2);
+  const std::string cora = std::to_string(g.responder_id("Cora Caseworker"));
+  EXPECT_EQ(g.count("audit", "action = 'sign_in_failed' AND detail = 'reason=inactive responder=" +
+                                 cora + " peer=127.0.0.1'"),
+            1);
   g.sync(test_roster(/*with_cora=*/true));
+  EXPECT_EQ(g.count("audit", "action = 'responder.token_revoked' AND detail = 'responder=" + cora +
+                                 " reason=listed_again'"),
+            1);
   EXPECT_EQ(g.call("GET", "/api/v1/me", "token-cora").status, 401) << "her old token stays dead";
   g.set_token("Cora Caseworker", "token-cora-2");
   EXPECT_EQ(g.call("GET", "/api/v1/me", "token-cora-2").status, 200);
@@ -929,8 +1060,10 @@ TEST_F(CaseworkerApiTest, LogsCarryNoTokenNoteOrNumber) {
   EXPECT_NE(log.find("/api/v1/cases/{ref}/notes"), std::string::npos) << log;
   EXPECT_NE(log.find("responder:" + std::to_string(g.responder_id("Alice Caseworker"))),
             std::string::npos);
-  const std::vector<std::string> secrets = {"token-alice", "token-wrong", "LOG-NOTE-MARKER",
-                                            "3000000001", common::sha256_hex("token-alice")};
+  const std::string token = g.token("token-alice");
+  const std::vector<std::string> secrets = {token.substr(token.find('.') + 1), "token-wrong",
+                                            "LOG-NOTE-MARKER", "3000000001",
+                                            common::sha256_hex(token)};
   for (const std::string& secret : secrets)
     EXPECT_EQ(log.find(secret), std::string::npos) << secret;
 }

@@ -69,6 +69,11 @@ class StoreTest : public ::testing::Test {
     SQLite::Database db(path_, SQLite::OPEN_READONLY);
     return db.execAndGet(sql).getInt64();
   }
+  // Changes the file through a connection of our own, as an older rabta would have left it.
+  void exec(const std::string& sql) {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
+    db.exec(sql);
+  }
 
   fs::path dir_;
   std::string path_;
@@ -2103,7 +2108,6 @@ TEST_F(StoreTest, SessionAnswerAndLatestConsent) {
 }
 
 ResponderRecord make_responder(const std::string& name, const std::string& team,
-                               const std::string& token_hash = "",
                                const std::string& phone_pseudonym = "") {
   ResponderRecord r;
   r.name = name;
@@ -2112,7 +2116,6 @@ ResponderRecord make_responder(const std::string& name, const std::string& team,
   r.can_export = false;
   r.phone_pseudonym = phone_pseudonym;
   r.phone_enc = std::string("\x00enc\xff", 5) + name;
-  r.token_hash = token_hash;
   r.updated_at = 100;
   return r;
 }
@@ -2126,15 +2129,18 @@ void expect_same(const ResponderRecord& a, const ResponderRecord& b) {
   EXPECT_EQ(a.phone_pseudonym, b.phone_pseudonym);
   EXPECT_EQ(a.phone_enc, b.phone_enc);
   EXPECT_EQ(a.token_hash, b.token_hash);
+  EXPECT_EQ(a.token_issued_at, b.token_issued_at);
+  EXPECT_EQ(a.token_expires_at, b.token_expires_at);
   EXPECT_EQ(a.active, b.active);
   EXPECT_EQ(a.updated_at, b.updated_at);
 }
 
-TEST_F(StoreTest, RespondersUpsertKeepsTokenWhenEmpty) {
+TEST_F(StoreTest, RespondersUpsertNeverTouchesTheToken) {
   auto store = open();
-  ResponderRecord amina = make_responder("amina", "ngo-north", "hash-amina", "ph-amina");
+  ResponderRecord amina = make_responder("amina", "ngo-north", "ph-amina");
   amina.role = "supervisor";
   amina.can_export = true;
+  amina.token_hash = "ignored: the roster carries no token";
   ResponderRecord baraka = make_responder("baraka", "police-ilala");
   ASSERT_TRUE(store
                   ->run([&](Tx& tx) {
@@ -2144,6 +2150,7 @@ TEST_F(StoreTest, RespondersUpsertKeepsTokenWhenEmpty) {
                   .ok);
   EXPECT_GT(amina.id, 0);
   EXPECT_NE(amina.id, baraka.id);
+  amina.token_hash.clear();
   store->read([&](Tx& tx) {
     const auto found = tx.find_responder(amina.id);
     ASSERT_TRUE(found.has_value());
@@ -2151,9 +2158,13 @@ TEST_F(StoreTest, RespondersUpsertKeepsTokenWhenEmpty) {
     EXPECT_FALSE(tx.find_responder(4242).has_value());
   });
 
+  // Issued: the hash, when and until when.
+  ASSERT_TRUE(
+      store->run([&](Tx& tx) { tx.set_responder_token(amina.id, "hash-amina", 150, 9000); }).ok);
   // The roster sync carries no token: every other field changes, the token stays.
-  ResponderRecord synced = make_responder("amina", "ngo-south", "", "ph-amina-2");
+  ResponderRecord synced = make_responder("amina", "ngo-south", "ph-amina-2");
   synced.phone_enc = std::string("\x01\x00new", 5);
+  synced.token_hash = "hash-from-a-roster";
   synced.updated_at = 200;
   std::int64_t same_id = 0;
   ASSERT_TRUE(store->run([&](Tx& tx) { same_id = tx.upsert_responder(synced); }).ok);
@@ -2164,24 +2175,23 @@ TEST_F(StoreTest, RespondersUpsertKeepsTokenWhenEmpty) {
     ResponderRecord expected = synced;
     expected.id = amina.id;
     expected.token_hash = "hash-amina";
+    expected.token_issued_at = 150;
+    expected.token_expires_at = 9000;
     expect_same(*found, expected);
   });
 
-  // A non-empty token_hash replaces the stored one; set_responder_token too.
-  synced.token_hash = "hash-amina-2";
-  synced.updated_at = 300;
-  ASSERT_TRUE(store->run([&](Tx& tx) { tx.upsert_responder(synced); }).ok);
-  store->read([&](Tx& tx) { EXPECT_EQ(tx.find_responder(amina.id)->token_hash, "hash-amina-2"); });
-  ASSERT_TRUE(
-      store->run([&](Tx& tx) { tx.set_responder_token(baraka.id, "hash-baraka", 400); }).ok);
+  // Revoked: an empty hash clears when and until when too.
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.set_responder_token(amina.id, "", 400, 9999); }).ok);
   store->read([&](Tx& tx) {
-    const auto b = tx.find_responder(baraka.id);
-    ASSERT_TRUE(b.has_value());
-    EXPECT_EQ(b->token_hash, "hash-baraka");
-    EXPECT_EQ(b->updated_at, 400);
-    EXPECT_EQ(b->team, "police-ilala");
+    const auto a = tx.find_responder(amina.id);
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->token_hash, "");
+    EXPECT_EQ(a->token_issued_at, 0);
+    EXPECT_EQ(a->token_expires_at, 0);
+    EXPECT_EQ(a->updated_at, 400);
+    EXPECT_EQ(a->team, "ngo-south");
   });
-  const JobResult r = store->run([](Tx& tx) { tx.set_responder_token(4242, "x", 1); });
+  const JobResult r = store->run([](Tx& tx) { tx.set_responder_token(4242, "x", 1, 2); });
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("no such responder"), std::string::npos) << r.error;
   EXPECT_EQ(count("SELECT COUNT(*) FROM responders"), 2);
@@ -2194,12 +2204,17 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
   std::int64_t c = 0;
   ASSERT_TRUE(store
                   ->run([&](Tx& tx) {
-                    c = tx.upsert_responder(make_responder("chausiku", "t2", "hc", "pc"));
-                    a = tx.upsert_responder(make_responder("amina", "t1", "ha", "pa"));
-                    b = tx.upsert_responder(make_responder("baraka", "t1", "hb", "pb"));
-                    tx.upsert_responder(make_responder("no-token", "t2", "", ""));
+                    c = tx.upsert_responder(make_responder("chausiku", "t2", "pc"));
+                    a = tx.upsert_responder(make_responder("amina", "t1", "pa"));
+                    b = tx.upsert_responder(make_responder("baraka", "t1", "pb"));
+                    tx.upsert_responder(make_responder("no-token", "t2", ""));
+                    tx.set_responder_token(a, "ha", 100, 5000);
+                    tx.set_responder_token(b, "hb", 100, 5000);
+                    tx.set_responder_token(c, "hc", 100, 5000);
                   })
                   .ok);
+  // amina and baraka hold tokens from before schema 7 (issued_at 0): found by hash alone.
+  exec("UPDATE responders SET token_issued_at = 0 WHERE name IN ('amina', 'baraka')");
   store->read([&](Tx& tx) {
     const auto all = tx.list_responders();
     ASSERT_EQ(all.size(), 4U);
@@ -2209,6 +2224,8 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
     EXPECT_EQ(all[3].name, "no-token");
     EXPECT_EQ(tx.find_responder_by_token("hb")->id, b);
     EXPECT_EQ(tx.find_responder_by_phone("pc")->id, c);
+    // A token issued by schema 7 is found by the id it carries, never by its hash alone.
+    EXPECT_FALSE(tx.find_responder_by_token("hc").has_value());
     // "" means "none": it never matches the responders without a token or phone.
     EXPECT_FALSE(tx.find_responder_by_token("").has_value());
     EXPECT_FALSE(tx.find_responder_by_phone("").has_value());
@@ -2237,8 +2254,9 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
     EXPECT_EQ(gone->phone_pseudonym, "pb");
     EXPECT_EQ(gone->phone_enc, std::string("\x00enc\xff", 5) + "baraka");
     EXPECT_EQ(gone->team, "t1");
-    // Lookups ignore inactive responders.
-    EXPECT_FALSE(tx.find_responder_by_token("hb").has_value());
+    // The token lookup finds her still (the API answers "inactive"); the phone lookup does not.
+    ASSERT_TRUE(tx.find_responder_by_token("hb").has_value());
+    EXPECT_FALSE(tx.find_responder_by_token("hb")->active);
     EXPECT_FALSE(tx.find_responder_by_phone("pb").has_value());
     EXPECT_EQ(tx.find_responder_by_token("ha")->id, a);
     EXPECT_EQ(tx.find_responder_by_phone("pa")->id, a);
@@ -2260,7 +2278,40 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
   // Only a change of state is an update: no-token was inactive already.
   EXPECT_EQ(count("SELECT updated_at FROM responders WHERE name = 'no-token'"), 500);
   EXPECT_EQ(count("SELECT updated_at FROM responders WHERE name = 'amina'"), 600);
-  store->read([](Tx& tx) { EXPECT_FALSE(tx.find_responder_by_token("ha").has_value()); });
+}
+
+// Tokens issued before schema 7 never expired; after the upgrade they work for 30 days more.
+TEST_F(StoreTest, MigratesVersion6TokensToExpireThirtyDaysAfterTheUpgrade) {
+  {
+    const auto scripts = detail::migrations();
+    ASSERT_GE(scripts.size(), 7U);
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (std::size_t i = 0; i < 6; ++i) db.exec(std::string(scripts[i].sql));
+    db.exec("PRAGMA user_version = 6");
+    db.exec(
+        "INSERT INTO responders (id, name, team, role, token_hash, updated_at) VALUES "
+        "(1, 'amina', 't1', 'caseworker', 'legacy-hash', 10), "
+        "(2, 'baraka', 't1', 'caseworker', '', 10)");
+  }
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto store = open();
+  const auto after = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  constexpr std::int64_t kThirtyDays = 30LL * 24 * 3600 * 1000;
+  store->read([&](Tx& tx) {
+    const auto amina = tx.find_responder_by_token("legacy-hash");
+    ASSERT_TRUE(amina.has_value());
+    EXPECT_EQ(amina->token_issued_at, 0);
+    // strftime('%s') has whole seconds.
+    EXPECT_GE(amina->token_expires_at, before - 1000 + kThirtyDays);
+    EXPECT_LE(amina->token_expires_at, after + kThirtyDays);
+    const auto baraka = tx.find_responder(2);
+    ASSERT_TRUE(baraka.has_value());
+    EXPECT_EQ(baraka->token_expires_at, 0) << "no token, nothing to expire";
+  });
 }
 
 TEST_F(StoreTest, NotesKeepBinaryTextInIdOrder) {
