@@ -45,24 +45,12 @@
 #include "gateway/sms_service.hpp"
 #include "gateway/sms_texts.hpp"
 #include "gateway/ussd_service.hpp"
+#include "gateway/validate.hpp"
 #include "gateway/webhook.hpp"
 
 namespace rabta::gateway {
 
 namespace {
-
-std::string read_secret(const AfricasTalkingConfig& c) {
-  if (!c.secret_env.empty()) {
-    if (const char* v = std::getenv(c.secret_env.c_str()); v && *v) return v;
-  }
-  if (c.secret_file.empty()) return {};
-  std::ifstream in(c.secret_file);
-  if (!in) return {};
-  std::string s;
-  std::getline(in, s);
-  while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 void apply_listen(Config& c, const std::string& listen) {
   const auto colon = listen.rfind(':');
@@ -106,13 +94,6 @@ void setup_logging(const std::string& level) {
     spdlog::set_pattern(std::getenv("INVOCATION_ID") ? "[%l] %v" : "%Y-%m-%dT%H:%M:%S.%e [%l] %v");
   }
   spdlog::set_level(spdlog::level::from_str(level));
-}
-
-flows::Diagnostic diagnostic(const std::string& file, std::string reason) {
-  flows::Diagnostic d;
-  d.pos.file = file;
-  d.reason = std::move(reason);
-  return d;
 }
 
 // The config, or its problem written to `err`.
@@ -199,41 +180,17 @@ int check(const std::string& config_path, std::ostream& out, std::ostream& err) 
   const std::optional<Config> loaded_config = config_or_report(config_path, err);
   if (!loaded_config) return 2;
   const Config& config = *loaded_config;
-  const flows::LoadResult flows = load_flows(config);
-  std::vector<flows::Diagnostic> errors = flows.errors;
-  SmsTexts texts;
-  if (flows.flows)
-    texts = load_sms_texts(config.sms.keywords, config.sms.templates, *flows.flows, errors);
-  if (flows.flows && errors.empty()) {
-    const BannedWords banned = load_banned_words(config.sms.banned_words, errors);
-    for (auto& d : lint_wording(texts, flows.flows, banned)) errors.push_back(std::move(d));
-  }
-  if (!parse_zone(config.checkins.timezone))
-    errors.push_back(diagnostic(
-        config.source, "[checkins] timezone '" + config.checkins.timezone + "' is not known"));
-  for (const auto& ch : config.channels) {
-    if (std::find(adapters::sms::adapter_kinds().begin(), adapters::sms::adapter_kinds().end(),
-                  ch.kind) == adapters::sms::adapter_kinds().end())
-      errors.push_back(diagnostic(
-          config.source, "[channels." + ch.name + "] kind '" + ch.kind + "' is not an adapter"));
-  }
-  std::size_t teams = 0;
-  if (flows.flows && !config.responders_file.empty()) {
-    const Roster roster = load_roster(config.responders_file, *flows.flows, errors);
-    teams = roster.teams.size();
-    bool channel_known = false;
-    for (const auto& ch : config.channels) channel_known |= ch.name == roster.alert_channel;
-    if (!channel_known)
-      errors.push_back(diagnostic(config.responders_file, "alert_channel '" + roster.alert_channel +
-                                                              "' is not a [channels.X] in " +
-                                                              config.source));
-  }
-  for (const auto& e : errors) err << e.to_string() << "\n";
-  for (const auto& w : flows.warnings) out << "warning: " << w.to_string() << "\n";
-  if (!errors.empty()) {
-    err << errors.size() << " error(s); rabta would refuse to start\n";
+  // The very validation `rabta serve` runs before it opens the database (gateway/validate.hpp).
+  const StartupPlan plan = validate_config(config, config.public_url);
+  for (const auto& e : plan.errors) err << e.to_string() << "\n";
+  for (const auto& w : plan.warnings) out << "warning: " << w.to_string() << "\n";
+  if (!plan.ok()) {
+    err << plan.errors.size() << " error(s); rabta would refuse to start\n";
     return 2;
   }
+  const flows::LoadResult& flows = plan.flows;
+  const SmsTexts& texts = *plan.texts;
+  const std::size_t teams = plan.roster ? plan.roster->teams.size() : 0;
   // What each outbound text costs on the air, in every language (SMS segments).
   out << "SMS templates (encoding, characters, segments):\n";
   for (const auto& [name, t] : texts.templates) {
@@ -262,19 +219,6 @@ int check(const std::string& config_path, std::ostream& out, std::ostream& err) 
       << " SMS channel(s), " << teams << " responder team(s)\n";
   return 0;
 }
-
-namespace {
-
-// Channel settings that name a file the operator has not created, e.g. a secret.
-std::string missing_files_hint(const ChannelConfig& ch) {
-  std::string hint;
-  for (const auto& [setting, file] : ch.files)
-    if (!ch.settings.count(setting))
-      hint += " (" + setting + ": file " + file + " is missing; `rabta init` creates it)";
-  return hint;
-}
-
-}  // namespace
 
 namespace {
 
@@ -314,53 +258,23 @@ int serve(const ServeOptions& options) {
   }
   setup_logging(config.log_level);
 
-  const flows::LoadResult loaded = load_flows(config);
-  std::vector<flows::Diagnostic> sms_errors;
-  std::shared_ptr<const SmsTexts> texts;
-  if (loaded.flows)
-    texts = std::make_shared<const SmsTexts>(
-        load_sms_texts(config.sms.keywords, config.sms.templates, *loaded.flows, sms_errors));
-  if (loaded.flows && sms_errors.empty()) {
-    const BannedWords banned = load_banned_words(config.sms.banned_words, sms_errors);
-    for (auto& d : lint_wording(*texts, loaded.flows, banned)) sms_errors.push_back(std::move(d));
-  }
-  if (!loaded.errors.empty() || !sms_errors.empty()) {
-    for (const auto& e : loaded.errors) spdlog::critical("{}", e.to_string());
-    for (const auto& e : sms_errors) spdlog::critical("{}", e.to_string());
-    spdlog::critical("refusing to start: {} error(s) in the flow and SMS files",
-                     loaded.errors.size() + sms_errors.size());
+  // Everything `rabta check` checks, by the same code (gateway/validate.hpp).
+  StartupPlan plan = validate_config(config, config.public_url);
+  for (const auto& w : plan.warnings) spdlog::warn("{}", w.to_string());
+  if (!plan.ok()) {
+    for (const auto& e : plan.errors) spdlog::critical("{}", e.to_string());
+    spdlog::critical("refusing to start: {} error(s) (`rabta check` lists the same)",
+                     plan.errors.size());
     return 2;
   }
-  for (const auto& w : loaded.warnings) spdlog::warn("{}", w.to_string());
-
-  std::unique_ptr<common::Pseudonymizer> pseudonymizer;
-  std::shared_ptr<common::FieldCipher> cipher;
-  try {
-    Keys keys = load_keys(config);
-    pseudonymizer = std::move(keys.pseudonymizer);
-    cipher = std::move(keys.cipher);
-  } catch (const std::exception& e) {
-    spdlog::critical("refusing to start: {}", e.what());
-    return 2;
-  }
-  std::optional<Zone> zone = parse_zone(config.checkins.timezone);
-  if (!zone) {
-    spdlog::critical("refusing to start: {}: [checkins] timezone '{}' is not known", config.source,
-                     config.checkins.timezone);
-    return 2;
-  }
+  const flows::LoadResult& loaded = plan.flows;
+  const std::shared_ptr<const SmsTexts> texts = plan.texts;
+  std::unique_ptr<common::Pseudonymizer> pseudonymizer = std::move(plan.keys.pseudonymizer);
+  std::shared_ptr<common::FieldCipher> cipher = plan.keys.cipher;
+  const std::optional<Zone> zone = plan.zone;
   AppOptions app_options;
   app_options.africastalking = config.africastalking;
-  if (config.africastalking.enabled) {
-    app_options.africastalking_secret = read_secret(config.africastalking);
-    if (app_options.africastalking_secret.size() < 16) {
-      spdlog::critical(
-          "refusing to start: the Africa's Talking secret (env {} or file {}) is missing or "
-          "shorter than 16 characters",
-          config.africastalking.secret_env, config.africastalking.secret_file);
-      return 2;
-    }
-  }
+  app_options.africastalking_secret = plan.africastalking_secret;
 
   // One server per database: a second one (or `rabta restore`) is refused while this one runs.
   std::unique_ptr<DatabaseLock> db_lock;
@@ -427,35 +341,19 @@ int serve(const ServeOptions& options) {
   if (config.public_url.empty())
     config.public_url = "http://" + config.host + ":" + std::to_string(server.port());
 
-  // SMS channels: one adapter each, built from its settings.
+  // SMS channels: one adapter each, built again now that the address for Kannel's delivery
+  // reports is known (validated above with the configured one).
   std::vector<ChannelRuntime> runtimes;
-  for (auto ch : config.channels) {
-    // Kannel's delivery reports come back to this channel's own path (the adapter adds its key).
-    if (ch.kind == "kannel" && !ch.settings.count("dlr_url"))
-      ch.settings["dlr_url"] = config.public_url + ch.path;
-    try {
-      std::shared_ptr<const adapters::sms::SmsAdapter> adapter =
-          adapters::sms::make_adapter(ch.kind, ch.settings);
-      app_options.channels.push_back({ch.name, ch.path, adapter, ch.allow_from});
-      runtimes.push_back({ch.name, adapter, ch.rate_per_second});
-    } catch (const std::invalid_argument& e) {
-      spdlog::critical("refusing to start: {}: [channels.{}]: {}{}", config.source, ch.name,
-                       e.what(), missing_files_hint(ch));
-      return 2;
-    }
+  std::vector<flows::Diagnostic> channel_errors;
+  for (auto& ch : build_channels(config, config.public_url, channel_errors)) {
+    app_options.channels.push_back({ch.name, ch.path, ch.adapter, ch.allow_from});
+    runtimes.push_back({ch.name, ch.adapter, ch.rate_per_second});
   }
-  std::string checkin_channel = config.checkins.channel;
-  if (checkin_channel.empty() && !config.channels.empty())
-    checkin_channel = config.channels.front().name;
-  if (config.checkins.enabled && !checkin_channel.empty()) {
-    bool found = false;
-    for (const auto& ch : config.channels) found |= ch.name == checkin_channel;
-    if (!found) {
-      spdlog::critical("refusing to start: {}: [checkins] channel '{}' is not a [channels.X]",
-                       config.source, checkin_channel);
-      return 2;
-    }
+  if (!channel_errors.empty()) {
+    for (const auto& e : channel_errors) spdlog::critical("refusing to start: {}", e.to_string());
+    return 2;
   }
+  const std::string checkin_channel = plan.checkin_channel;
 
   SystemClock clock;
   RandomIds ids;
@@ -490,22 +388,8 @@ int serve(const ServeOptions& options) {
   std::unique_ptr<Escalation> escalation;
   std::unique_ptr<WebhookDispatcher> webhooks;
   std::unique_ptr<CaseworkerApi> api;
-  if (!config.responders_file.empty()) {
-    std::vector<flows::Diagnostic> roster_errors;
-    roster = std::make_shared<const Roster>(
-        load_roster(config.responders_file, *loaded.flows, roster_errors));
-    bool channel_known = false;
-    for (const auto& ch : config.channels) channel_known |= ch.name == roster->alert_channel;
-    if (!channel_known)
-      roster_errors.push_back(
-          diagnostic(config.responders_file, "alert_channel '" + roster->alert_channel +
-                                                 "' is not a [channels.X] in " + config.source));
-    if (!roster_errors.empty()) {
-      for (const auto& e : roster_errors) spdlog::critical("{}", e.to_string());
-      spdlog::critical("refusing to start: {} error(s) in the responders file",
-                       roster_errors.size());
-      return 2;
-    }
+  if (plan.roster) {
+    roster = plan.roster;
     const auto synced = store->run(
         [&](store::Tx& tx) { sync_roster(tx, *roster, *pseudonymizer, *cipher, clock.now_ms()); });
     if (!synced.ok) {

@@ -108,6 +108,15 @@ class Reader {
   fs::path base_;
 };
 
+void record_lines(const toml::table& t, const std::string& prefix,
+                  std::map<std::string, std::uint32_t>& out) {
+  for (const auto& [k, v] : t) {
+    const std::string name = prefix + std::string(k.str());
+    out[name] = v.source().begin.line;
+    if (const toml::table* sub = v.as_table()) record_lines(*sub, name + ".", out);
+  }
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot read the file");
@@ -129,6 +138,7 @@ Config load_config(const std::string& path) {
     throw ConfigError(path + ":" + std::to_string(e.source().begin.line) +
                       ": not valid TOML: " + std::string(e.description()));
   }
+  record_lines(doc, "", c.lines);
   const fs::path base = fs::absolute(path).parent_path();
   Reader r(path, base);
   r.known(doc,
@@ -378,6 +388,20 @@ Config load_config(const std::string& path) {
     }
   }
   return c;
+}
+
+flows::SourcePos Config::at(const std::string& key) const {
+  flows::SourcePos pos;
+  pos.file = source;
+  for (std::string k = key; !k.empty();) {
+    if (const auto it = lines.find(k); it != lines.end()) {
+      pos.line = it->second;
+      break;
+    }
+    const auto dot = k.rfind('.');
+    k = dot == std::string::npos ? std::string() : k.substr(0, dot);
+  }
+  return pos;
 }
 
 flows::LoadResult load_flows(const Config& config) {

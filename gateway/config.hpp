@@ -85,6 +85,11 @@ struct OutboxConfig {
 
 struct Config {
   std::string source;  // the file it was read from
+  // The line of every key and table in the file by its dotted name ("checkins.channel",
+  // "channels.kannel"), so that checks made after reading still name file:line.
+  std::map<std::string, std::uint32_t> lines;
+  // `key`'s place in the file: its own line, else its table's, else the file alone.
+  flows::SourcePos at(const std::string& key) const;
 
   // [server]
   std::string host = "127.0.0.1";

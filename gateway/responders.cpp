@@ -15,6 +15,7 @@
 #include "adapters/common/crypto.hpp"
 #include "flows/engine.hpp"
 #include "flows/text.hpp"
+#include "gateway/curl_executor.hpp"
 #include "gateway/toml_file.hpp"
 
 namespace rabta::gateway {
@@ -399,15 +400,10 @@ void read_webhook(Loader& l, const toml::table& t, const fs::path& base, Webhook
   const std::string env = l.str(t, "secret_env", where).value_or("");
   const std::string file = l.str(t, "secret_file", where).value_or("");
   if (!w.enabled) return;
-  const bool https = w.url.rfind("https://", 0) == 0;
-  const bool loopback = w.url.rfind("http://127.0.0.1", 0) == 0 ||
-                        w.url.rfind("http://localhost", 0) == 0 ||
-                        w.url.rfind("http://[::1]", 0) == 0;
   if (w.url.empty())
     l.error(t, where + ": enabled without a 'url'");
-  else if (!https && !loopback)
-    l.error(*t.get("url"),
-            where + ": 'url' must start with https:// (plain http only to loopback)");
+  else if (const std::string problem = webhook_url_problem(w.url); !problem.empty())
+    l.error(*t.get("url"), where + ": 'url': " + problem);
   if (!env.empty())
     if (const char* e = std::getenv(env.c_str()); e && *e) w.secret = e;
   if (w.secret.empty() && !file.empty()) {
@@ -423,6 +419,18 @@ void read_webhook(Loader& l, const toml::table& t, const fs::path& base, Webhook
 
 }  // namespace
 
+std::string webhook_url_problem(const std::string& url) {
+  if (url.empty()) return "the webhook url is empty";
+  const std::string host = CurlExecutor::host_of(url);
+  if (host.empty()) return "the webhook url does not parse";
+  std::string scheme = url.substr(0, url.find(':'));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme == "https") return {};
+  if (scheme == "http" && CurlExecutor::is_loopback_host(host)) return {};
+  return "the webhook url must be https (plain http only to a loopback host)";
+}
+
 Roster load_roster(const std::string& path, const flows::FlowSet& flows,
                    std::vector<flows::Diagnostic>& errors) {
   Roster roster;
@@ -436,6 +444,7 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
 
   if (const auto ch = l.str(*doc, "alert_channel", "responders.toml")) {
     roster.alert_channel = *ch;
+    roster.alert_channel_line = doc->get("alert_channel")->source().begin.line;
     if (ch->empty()) l.error(*doc->get("alert_channel"), "alert_channel must name a [channels.X]");
   }
   if (const auto tpl = l.str(*doc, "alert_template", "responders.toml")) {

@@ -50,11 +50,17 @@ struct WebhookSink {
   std::string name = "case_management";
 };
 
+// "" when the URL may be used, else why not: it must be https, or http to a loopback host
+// (a local relay or a test). Never names the URL's query. Checked where responders.toml is read,
+// so `rabta check` and `rabta serve` refuse the same URLs.
+std::string webhook_url_problem(const std::string& url);
+
 struct Roster {
   std::vector<Team> teams;
   std::vector<Route> routes;  // first match wins; validation requires a final catch-all
   std::map<std::string, std::chrono::milliseconds> ack_sla;  // severity -> time to acknowledge
-  std::string alert_channel;  // the [channels.X] that sends SMS alerts
+  std::string alert_channel;             // the [channels.X] that sends SMS alerts
+  std::uint32_t alert_channel_line = 0;  // where it is written in responders.toml
   std::string alert_template = "rabta case {ref}, severity {severity}. Reply ACK {ref}";
   WebhookSink webhook;
   // SAFETY W6: the always-on team (every day, 0-24) that takes over when a team is off duty or

@@ -248,18 +248,6 @@ bool verify_signature(const std::string& secret, std::string_view header_value,
   return match;
 }
 
-std::string webhook_url_problem(const std::string& url) {
-  if (url.empty()) return "the webhook url is empty";
-  const std::string host = CurlExecutor::host_of(url);
-  if (host.empty()) return "the webhook url does not parse";
-  std::string scheme = url.substr(0, url.find(':'));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme == "https") return {};
-  if (scheme == "http" && CurlExecutor::is_loopback_host(host)) return {};
-  return "the webhook url must be https (plain http only to a loopback host)";
-}
-
 store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::CaseRecord& c,
                                         const std::string& event, const WebhookFacts& facts,
                                         std::int64_t now_ms) {

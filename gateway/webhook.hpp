@@ -93,10 +93,6 @@ std::string sign(const std::string& secret, std::int64_t t, const std::string& b
 bool verify_signature(const std::string& secret, std::string_view header_value,
                       const std::string& body, std::int64_t now_s, std::int64_t tolerance_s);
 
-// "" when the URL may be used, else why not: it must be https, or http to a loopback host
-// (a local relay or a test). Never names the URL's query.
-std::string webhook_url_problem(const std::string& url);
-
 // A pending row for the event (see the top of this file). Throws std::invalid_argument for an
 // unknown event, a sink without a name or secret, or a case without a reference.
 store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::CaseRecord& c,

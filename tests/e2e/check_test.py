@@ -2,7 +2,12 @@
 """`rabta check` with the real binary: the shipped config passes (exit 0); one broken copy per
 kind of file (rabta.toml, a flow, the settings, keywords, templates, the banned words, the
 responder roster) fails with exit 2 and names the file, the line and the reason.
+And one validation (SECURITY #11): for every value `rabta serve` refuses to start with (a
+check-in channel, an adapter kind or setting, a time zone, a webhook URL, an alert channel, a key
+file others may read, a missing key, a short secret), `rabta check` refuses it too, with exit 2,
+file:line and the very message serve logs.
 Usage: check_test.py RABTA_BINARY SOURCE_DIR"""
+import os
 import re
 import shutil
 import subprocess
@@ -26,14 +31,66 @@ CASES = [
 ]
 
 
+# Values serve refuses: file, text to replace, replacement, what check must say (file:line: ...).
+# Each copy sits beside the others in one folder, so "../keys" is the keys `rabta init` made.
+SERVE_CASES = [
+    ("rabta.toml", 'channel = "kannel"', 'channel = "kanel"',
+     r"rabta\.toml:\d+: \[checkins\] channel 'kanel' is not a \[channels\.X\]"),
+    ("rabta.toml", 'kind = "kannel"', 'kind = "kanel"',
+     r"rabta\.toml:\d+: \[channels\.kannel\] kind 'kanel' is not an adapter"),
+    ("rabta.toml", 'timezone = "Asia/Karachi"', 'timezone = "Asia/Karachii"',
+     r"rabta\.toml:\d+: \[checkins\] timezone 'Asia/Karachii' is not known"),
+    ("rabta.toml", 'sendsms_url = "http://127.0.0.1:13013/cgi-bin/sendsms"', 'sendsms_url = "not a url"',
+     r"rabta\.toml:\d+: \[channels\.kannel\]: "),
+    ("responders.toml", 'enabled = false\nurl = "https://cms.example.org/rabta"',
+     'enabled = true\nurl = "http://127.0.0.1.evil.example/rabta"',
+     r"responders\.toml:\d+: \[webhook\]: 'url': the webhook url must be https"),
+    ("responders.toml", 'alert_channel = "kannel"', 'alert_channel = "kanel"',
+     r"responders\.toml:\d+: alert_channel 'kanel' is not a \[channels\.X\]"),
+]
+
+
 def run_check(config):
     p = subprocess.run([RABTA, "check", "--config", str(config)], capture_output=True, text=True)
     return p.returncode, p.stdout + p.stderr
 
 
+def run_serve(config):
+    """rabta serve on the config: its exit code and log, or None if it did not refuse in 20 s."""
+    p = subprocess.Popen([RABTA, "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=20)
+        return p.returncode, out
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        return None, out
+
+
+def refused_alike(what, config, want):
+    """Both refuse with exit 2; check says `want` at file:line; serve logs check's first error."""
+    rc, out = run_check(config)
+    src, sout = run_serve(config)
+    first = next((ln for ln in out.splitlines() if re.search(want, ln)), None)
+    ok = rc == 2 and first is not None and src == 2 and first in sout
+    print(("PASS  " if ok else "FAIL  ") + f"{what}: serve and check both refuse it (check {rc}, serve {src})"
+          + ("" if ok else f"\n      want /{want}/\n--- check:\n{out[-1200:]}\n--- serve:\n{sout[-1200:]}"))
+    if not ok:
+        FAILED.append(what)
+
+
+for var in ("RABTA_PSEUDONYM_KEY", "RABTA_FIELD_KEY", "RABTA_AT_SECRET", "RABTA_KANNEL_SECRET"):
+    os.environ.pop(var, None)
+os.environ["RABTA_WEBHOOK_SECRET"] = "webhook-secret-for-the-check-test"
 work = Path(tempfile.mkdtemp(prefix="rabta-check-test-"))
 try:
     shutil.copytree(SRC / "config", work / "shipped")
+    init = subprocess.run([RABTA, "init", "--config", str(work / "shipped" / "rabta.toml")],
+                          capture_output=True, text=True)
+    if init.returncode != 0:
+        print("FAIL  rabta init\n" + init.stderr)
+        FAILED.append("init")
     rc, out = run_check(work / "shipped" / "rabta.toml")
     ok = rc == 0 and out.rstrip().splitlines()[-1].startswith("ok:")
     print(("PASS  " if ok else "FAIL  ") + "the shipped config passes (exit 0)" + ("" if ok else "\n" + out[-1500:]))
@@ -55,6 +112,41 @@ try:
               + ("" if ok else "\n      want /" + want + "/\n" + out[-1500:]))
         if not ok:
             FAILED.append(name)
+
+    for i, (name, old, new, want) in enumerate(SERVE_CASES):
+        d = work / f"serve{i}"
+        shutil.copytree(SRC / "config", d)
+        f = d / name
+        text = f.read_text(encoding="utf-8")
+        if old not in text:
+            print(f"FAIL  {name}: the test's anchor text is gone: {old!r}")
+            FAILED.append(name)
+            continue
+        f.write_text(text.replace(old, new, 1), encoding="utf-8")
+        refused_alike(f"{name}: {new.splitlines()[-1]}", d / "rabta.toml", want)
+
+    shipped = work / "shipped" / "rabta.toml"
+    keys = work / "keys"
+    os.chmod(keys / "field.key", 0o644)
+    refused_alike("a field key file others may read", shipped,
+                  r"rabta\.toml:\d+: .*field\.key.*chmod 600")
+    os.chmod(keys / "field.key", 0o600)
+    os.rename(keys / "pseudonym.key", keys / "pseudonym.key.away")
+    refused_alike("a missing pseudonym key file", shipped,
+                  r"rabta\.toml:\d+: .*pseudonym key file .*is missing.*rabta init")
+    os.rename(keys / "pseudonym.key.away", keys / "pseudonym.key")
+    at_secret = keys / "africastalking.secret"
+    kept = at_secret.read_bytes()
+    at_secret.write_text("short\n")
+    refused_alike("an Africa's Talking secret under 16 characters", shipped,
+                  r"rabta\.toml:\d+: \[adapters\.africastalking\]: the secret .* shorter than 16")
+    at_secret.write_bytes(kept)
+    rc, out = run_check(shipped)
+    check_ok = rc == 0
+    print(("PASS  " if check_ok else "FAIL  ") + "with everything put back, check passes again"
+          + ("" if check_ok else "\n" + out[-1500:]))
+    if not check_ok:
+        FAILED.append("restored")
 finally:
     shutil.rmtree(work, ignore_errors=True)
 print(f"{'FAILED' if FAILED else 'ok'}: {len(FAILED)} failed")

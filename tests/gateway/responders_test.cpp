@@ -379,7 +379,11 @@ TEST_F(RosterFile, WebhookNeedsUrlAndSecret) {
       "[webhook]", "enabled without a 'url'");
   expect_one_error(kValid + "[webhook]\nenabled = true\nurl = \"http://cms.example.org/x\"\n" +
                        "secret_env = \"RABTA_TEST_WEBHOOK_SECRET\"\n",
-                   "url =", "'url' must start with https://");
+                   "url =", "'url': the webhook url must be https");
+  // A host that only begins like loopback is not loopback (serve refused it, check did not).
+  expect_one_error(kValid + "[webhook]\nenabled = true\nurl = \"http://127.0.0.1.evil.example/x\"\n" +
+                       "secret_env = \"RABTA_TEST_WEBHOOK_SECRET\"\n",
+                   "url =", "'url': the webhook url must be https");
   ::unsetenv("RABTA_TEST_WEBHOOK_SECRET");
   // Neither the variable nor the file holds a secret: the error names neither value.
   const std::string no_secret =
