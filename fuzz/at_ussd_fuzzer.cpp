@@ -18,6 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (const auto* r = std::get_if<at::UssdRequest>(&hop)) (void)at::encode_reply(false, r->text);
     (void)at::decode_session_event(type, in);
   }
-  (void)at::authenticate(in, "fuzz-secret-0123456789");
+  (void)at::authenticate("", in, "fuzz-secret-0123456789");
+  (void)at::authenticate(in, "", "fuzz-secret-0123456789");
   return 0;
 }

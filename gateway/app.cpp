@@ -107,7 +107,8 @@ void App::handle(HttpRequest&& request, Responder respond) {
     // Authenticate before anything is decoded or stored (SAFETY T1).
     if (!at_cfg.allow_from.allows(request.peer))
       return respond(reject(request, 403, "source address not in allow_from"));
-    if (!at::authenticate(request.query, options_.africastalking_secret))
+    if (!at::authenticate(request.header("x-rabta-key"), request.query,
+                          options_.africastalking_secret))
       return respond(reject(request, 403, "missing or wrong key"));
     if (request.path == at_cfg.path) return ussd_hop(request, std::move(respond));
     return ussd_event(request, std::move(respond));

@@ -136,7 +136,7 @@ SmsChannel::SmsChannel(const sms::Settings& settings)
 }
 
 std::variant<sms::Inbound, Rejection> SmsChannel::decode(const sms::InboundHttp& request) const {
-  if (!support::query_key_matches(request.query, secret_))
+  if (!support::key_matches(request.header(support::key_header), request.query, secret_))
     return Rejection{403, "missing or wrong key"};
   if (request.method != "POST") return Rejection{405, "expected POST"};
   if (support::media_type(request.header("content-type")) != "application/x-www-form-urlencoded")

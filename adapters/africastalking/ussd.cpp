@@ -88,8 +88,9 @@ std::variant<SessionEvent, Rejection> decode_session_event(std::string_view cont
   return ev;
 }
 
-bool authenticate(std::string_view query, std::string_view secret) {
+bool authenticate(std::string_view header_key, std::string_view query, std::string_view secret) {
   if (secret.empty()) return false;
+  if (!header_key.empty()) return common::constant_time_equal(header_key, secret);
   auto parsed = common::parse_form(query);
   const auto* fields = std::get_if<std::vector<FormField>>(&parsed);
   if (!fields) return false;

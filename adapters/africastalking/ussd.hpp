@@ -38,8 +38,9 @@ std::variant<UssdRequest, Rejection> decode_ussd(std::string_view content_type,
 std::variant<SessionEvent, Rejection> decode_session_event(std::string_view content_type,
                                                            std::string_view body);
 
-// True when the query string carries key=<secret> (compared in constant time).
-bool authenticate(std::string_view query, std::string_view secret);
+// True when the `X-Rabta-Key` header (when present, it alone counts) or else the query string's
+// key=<secret> is the secret (compared in constant time).
+bool authenticate(std::string_view header_key, std::string_view query, std::string_view secret);
 
 // "CON text" or "END text".
 std::string encode_reply(bool end, std::string_view text);

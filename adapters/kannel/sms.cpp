@@ -156,7 +156,7 @@ SmsChannel::SmsChannel(const sms::Settings& settings)
 }
 
 std::variant<sms::Inbound, Rejection> SmsChannel::decode(const sms::InboundHttp& request) const {
-  if (!support::query_key_matches(request.query, secret_))
+  if (!support::key_matches(request.header(support::key_header), request.query, secret_))
     return Rejection{403, "missing or wrong key"};
   const auto parsed = support::parse_fields(request.query);
   if (!parsed) return Rejection{400, "malformed query string"};

@@ -94,6 +94,12 @@ bool query_key_matches(std::string_view query, std::string_view secret) {
   return key != nullptr && common::constant_time_equal(*key, secret);
 }
 
+bool key_matches(std::string_view header_key, std::string_view query, std::string_view secret) {
+  if (secret.empty()) return false;
+  if (!header_key.empty()) return common::constant_time_equal(header_key, secret);
+  return query_key_matches(query, secret);
+}
+
 Rejection missing_field(std::string_view name) {
   return Rejection{400, "missing field '" + std::string(name) + "'"};
 }

@@ -36,6 +36,11 @@ std::optional<std::vector<common::FormField>> parse_fields(std::string_view raw)
 // True when the query string carries key=<secret> (constant-time compare). False when the
 // secret is empty, the query is malformed or the key is missing.
 bool query_key_matches(std::string_view query, std::string_view secret);
+// The callback secret of a request (SECURITY #11): the `X-Rabta-Key` header when the request
+// carries one (it then alone counts: a proxy's access log never sees the secret), else
+// ?key=<secret> in the query. Constant-time; false when the secret is empty.
+inline constexpr std::string_view key_header = "x-rabta-key";
+bool key_matches(std::string_view header_key, std::string_view query, std::string_view secret);
 
 Rejection missing_field(std::string_view name);
 // A Rejection for the first field whose name or value is not UTF-8. It names the field only when

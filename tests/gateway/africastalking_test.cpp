@@ -43,12 +43,16 @@ TEST(AfricasTalkingDecode, TakesTheDocumentedFields) {
 
 TEST(AfricasTalkingDecode, KeyIsComparedExactly) {
   namespace at = adapters::africastalking;
-  EXPECT_TRUE(at::authenticate("key=abc123", "abc123"));
-  EXPECT_TRUE(at::authenticate("x=1&key=abc123", "abc123"));
-  EXPECT_FALSE(at::authenticate("key=abc124", "abc123"));
-  EXPECT_FALSE(at::authenticate("key=abc1234", "abc123"));
-  EXPECT_FALSE(at::authenticate("", "abc123"));
-  EXPECT_FALSE(at::authenticate("key=", ""));
+  EXPECT_TRUE(at::authenticate("", "key=abc123", "abc123"));
+  EXPECT_TRUE(at::authenticate("", "x=1&key=abc123", "abc123"));
+  EXPECT_FALSE(at::authenticate("", "key=abc124", "abc123"));
+  EXPECT_FALSE(at::authenticate("", "key=abc1234", "abc123"));
+  EXPECT_FALSE(at::authenticate("", "", "abc123"));
+  EXPECT_FALSE(at::authenticate("", "key=", ""));
+  // The header form (SECURITY #11): when present it alone counts.
+  EXPECT_TRUE(at::authenticate("abc123", "", "abc123"));
+  EXPECT_FALSE(at::authenticate("abc124", "key=abc123", "abc123")) << "a wrong header is wrong";
+  EXPECT_FALSE(at::authenticate("abc123", "", ""));
 }
 
 TEST(AfricasTalkingHttp, FirstHopShowsTheLanguageScreenAsPlainTextCon) {
@@ -60,6 +64,22 @@ TEST(AfricasTalkingHttp, FirstHopShowsTheLanguageScreenAsPlainTextCon) {
   EXPECT_NE(r.body.find("1. اردو"), std::string::npos);
   EXPECT_EQ(g.count("sessions"), 1);
   EXPECT_EQ(g.count("contacts"), 1);
+}
+
+// SECURITY #11: the callback secret in a header instead of the query, so that a reverse proxy's
+// access log (which records the query) never holds it. When the header is there, it alone counts.
+TEST(AfricasTalkingHttp, TheKeyMayComeInAHeaderSoAProxyLogNeverHoldsIt) {
+  Gateway g;
+  const std::string form_type = "Content-Type: application/x-www-form-urlencoded";
+  auto r = g.http.request("POST", g.base + "/ussd/africastalking",
+                          {form_type, std::string("X-Rabta-Key: ") + test::test_secret},
+                          hop_body("hdr", ""));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.rfind("CON ", 0), 0u) << r.body;
+  r = g.http.request("POST", g.base + "/ussd/africastalking?key=" + test::test_secret,
+                     {form_type, "X-Rabta-Key: not-the-secret-at-all"}, hop_body("hdr2", ""));
+  EXPECT_EQ(r.status, 403) << "a wrong header is not rescued by a right query key";
+  EXPECT_EQ(g.count("sessions"), 1);
 }
 
 struct BadRequest {

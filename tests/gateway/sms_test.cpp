@@ -157,6 +157,35 @@ TEST(SmsConversation, AWrongKeyIsRefusedAndNothingIsStored) {
   EXPECT_EQ(g.count("contacts"), 0);
 }
 
+// SECURITY #11: Kannel's and Africa's Talking's SMS callbacks take the secret in X-Rabta-Key too.
+TEST(SmsConversation, TheKeyMayComeInAHeaderAndThenAloneCounts) {
+  test::Gateway g;
+  const std::string query =
+      test::form({{"id", "h1"}, {"from", phone}, {"to", "12345"}, {"text", "madad"}});
+  auto r = g.http.request("GET", g.base + "/sms/kannel?" + query,
+                          {std::string("X-Rabta-Key: ") + test::kannel_secret}, "");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(g.count("inbound"), 1);
+  r = g.http.request("GET",
+                     g.base + "/sms/kannel?" +
+                         test::form({{"key", test::kannel_secret},
+                                     {"id", "h2"},
+                                     {"from", phone},
+                                     {"to", "12345"},
+                                     {"text", "1"}}),
+                     {"X-Rabta-Key: nope-nope-nope"}, "");
+  EXPECT_EQ(r.status, 403);
+  r = g.http.request("POST", g.base + "/sms/at",
+                     {"Content-Type: application/x-www-form-urlencoded", "X-Rabta-Key: nope"},
+                     test::form({{"from", phone},
+                                 {"to", "12345"},
+                                 {"text", "1"},
+                                 {"id", "h3"},
+                                 {"date", "2026-12-05 10:00:00"}}));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(g.count("inbound"), 1);
+}
+
 TEST(SmsConversation, ADeliveryReportForAnUnknownMessageIsAcceptedNotAnErrorLoop) {
   test::Gateway g;
   const auto r = g.http.get(g.base + "/sms/kannel?" +

@@ -533,6 +533,12 @@ check "D1/D2 the database and its WAL hold no test number, no screen she saw and
   # control: these files do hold the run (a category is stored in clear), so no hit means sealed
   cat "$1" "$1-wal" 2>/dev/null | grep -a -q physical_violence || { echo "control: no case category in the files"; exit 1; }
   ! grep -a -o -E "$2" "$1" "$1-wal"' _ "$DB" "$AT_REST_PATTERN"
+# A backup taken beside the running server is a copy of all of it: the same grep, and mode 600.
+check "D1/D2 (backup) rabta backup beside the server is mode 600 and holds no test number, no screen she saw and not the marker sentence (grep -a)" bash -c '
+  "$1" backup "$2" --config "$3" >/dev/null || exit 1
+  m=$(stat -c %a "$2"); echo "      $2 $m"; [ "$m" = 600 ] || exit 1
+  grep -a -q physical_violence "$2" || { echo "control: no case category in the backup"; exit 1; }
+  ! grep -a -o -E "$4" "$2"' _ "$RABTA" "$WORK/backup-d7.db" "$CFG" "$AT_REST_PATTERN"
 check "D6 the database, its WAL and SHM are readable by the service user only (mode 600)" bash -c '
   for f in "$1" "$1-wal" "$1-shm"; do
     [ -e "$f" ] || continue
