@@ -68,6 +68,19 @@ def run_serve(config):
         return None, out
 
 
+def broken_copy(d, name, old, new):
+    """A copy of config/ in `d` with `old` replaced by `new` in `name`; None if `old` is gone."""
+    shutil.copytree(SRC / "config", d)
+    f = d / name
+    text = f.read_text(encoding="utf-8")
+    if old not in text:
+        print(f"FAIL  {name}: the test's anchor text is gone: {old!r}")
+        FAILED.append(name)
+        return None
+    f.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return d
+
+
 def refused_alike(what, config, want):
     """Both refuse with exit 2; check says `want` at file:line; serve logs check's first error."""
     rc, out = run_check(config)
@@ -97,15 +110,9 @@ try:
     if not ok:
         FAILED.append("shipped")
     for i, (name, old, new, want) in enumerate(CASES):
-        d = work / f"case{i}"
-        shutil.copytree(SRC / "config", d)
-        f = d / name
-        text = f.read_text(encoding="utf-8")
-        if old not in text:
-            print(f"FAIL  {name}: the test's anchor text is gone: {old!r}")
-            FAILED.append(name)
+        d = broken_copy(work / f"case{i}", name, old, new)
+        if d is None:
             continue
-        f.write_text(text.replace(old, new, 1), encoding="utf-8")
         rc, out = run_check(d / "rabta.toml")
         ok = rc == 2 and re.search(want, out) is not None
         print(("PASS  " if ok else "FAIL  ") + f"a broken {name} is refused with file:line and reason (exit {rc})"
@@ -114,15 +121,9 @@ try:
             FAILED.append(name)
 
     for i, (name, old, new, want) in enumerate(SERVE_CASES):
-        d = work / f"serve{i}"
-        shutil.copytree(SRC / "config", d)
-        f = d / name
-        text = f.read_text(encoding="utf-8")
-        if old not in text:
-            print(f"FAIL  {name}: the test's anchor text is gone: {old!r}")
-            FAILED.append(name)
+        d = broken_copy(work / f"serve{i}", name, old, new)
+        if d is None:
             continue
-        f.write_text(text.replace(old, new, 1), encoding="utf-8")
         refused_alike(f"{name}: {new.splitlines()[-1]}", d / "rabta.toml", want)
 
     shipped = work / "shipped" / "rabta.toml"
