@@ -37,13 +37,8 @@ std::optional<PresentedToken> parse_api_token(std::string_view token) {
 }
 
 std::string format_api_token(std::int64_t responder_id, std::span<const unsigned char> secret) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = std::to_string(responder_id) + ".";
-  for (const unsigned char b : secret) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0x0f];
-  }
-  return out;
+  return std::to_string(responder_id) + "." +
+         common::hex_encode({reinterpret_cast<const char*>(secret.data()), secret.size()});
 }
 
 std::string sign_in_key(const std::string& address) {

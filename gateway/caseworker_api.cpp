@@ -790,17 +790,10 @@ int responders_tokens(const std::string& config_path, std::ostream& out, std::os
   out << std::left << std::setw(static_cast<int>(width)) << "name"
       << "  state     issued                valid until\n";
   for (const auto& r : all) {
-    std::string state = "none";
-    if (!r.token_hash.empty()) {
-      if (!r.active)
-        state = "removed";
-      else if (r.token_expires_at <= at)
-        state = "expired";
-      else
-        state = "valid";
-    } else if (!r.active) {
-      state = "removed";
-    }
+    const char* state = !r.active                  ? "removed"
+                        : r.token_hash.empty()     ? "none"
+                        : r.token_expires_at <= at ? "expired"
+                                                   : "valid";
     out << std::left << std::setw(static_cast<int>(width)) << r.name << "  " << std::setw(8)
         << state << "  ";
     if (r.token_hash.empty())

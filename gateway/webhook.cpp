@@ -38,18 +38,6 @@ std::string dump(const ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string hex_encode(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (const char ch : bytes) {
-    const auto b = static_cast<unsigned char>(ch);
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0x0F]);
-  }
-  return out;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -261,8 +249,8 @@ store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::Ca
   ordered_json j = ordered_json::object();
   for (const auto& [name, value] : plain.items()) {
     if (sealed_in_row(name))
-      j[name + "_enc"] =
-          hex_encode(cipher.encrypt(value.get<std::string>(), sealed_associated_data(key, name)));
+      j[name + "_enc"] = common::hex_encode(
+          cipher.encrypt(value.get<std::string>(), sealed_associated_data(key, name)));
     else
       j[name] = value;
   }

@@ -128,6 +128,10 @@ std::string decode_key_text(std::string text) {
 
 }  // namespace
 
+std::string hex_encode(std::string_view data) {
+  return to_hex(bytes(data), data.size());
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     // Still touch every byte of a, so the time taken says nothing about b's content.
@@ -190,7 +194,8 @@ void require_private_file(const std::string& path, std::string_view what) {
   std::snprintf(octal, sizeof octal, "%04o", mode);
   throw std::runtime_error(std::string(what) + " '" + path + "' has mode " + octal +
                            ": group or others may read it; a key file must be readable by its "
-                           "owner only (chmod 600 '" + path + "')");
+                           "owner only (chmod 600 '" +
+                           path + "')");
 }
 
 std::string Pseudonymizer::load_key(const std::string& file_path, const char* env_var) {

@@ -19,6 +19,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view msg);     // 
 std::string hmac_sha256_base64(std::string_view key, std::string_view msg);  // standard, padded
 std::string hmac_sha1_base64(std::string_view key, std::string_view msg);    // Twilio signatures
 std::string sha256_hex(std::string_view data);                               // lowercase hex
+std::string hex_encode(std::string_view bytes);                              // lowercase hex
 // Throws (naming the file and its mode, never its content) when group or others may read `path`
 // (SECURITY #11). A missing file passes: reading it reports that.
 void require_private_file(const std::string& path, std::string_view what);
