@@ -16,9 +16,9 @@
 #include "adapters/common/cipher.hpp"
 #include "adapters/sms/sms_adapter.hpp"
 #include "adapters/store/store.hpp"
-#include "gateway/dispatcher.hpp"
-#include "gateway/http_server.hpp"
-#include "gateway/outbound_sms.hpp"
+#include "gateway/http/http_server.hpp"
+#include "gateway/outbound/dispatcher.hpp"
+#include "gateway/outbound/outbound_sms.hpp"
 
 using namespace rabta;
 using SteadyClock = std::chrono::steady_clock;

@@ -10,7 +10,7 @@
 
 #include "flows/engine.hpp"
 #include "flows/text.hpp"
-#include "gateway/config.hpp"
+#include "gateway/settings/config.hpp"
 
 namespace {
 

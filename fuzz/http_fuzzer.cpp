@@ -1,13 +1,14 @@
-// The HTTP request reader on raw bytes, without a socket (gateway/http_request_reader.hpp): never
-// crash, never hold more than its limits, and read the same request however the bytes are split
-// into reads. The first input byte chooses the split; the rest is what arrives on the connection.
+// The HTTP request reader on raw bytes, without a socket (gateway/http/http_request_reader.hpp):
+// never crash, never hold more than its limits, and read the same request however the bytes are
+// split into reads. The first input byte chooses the split; the rest is what arrives on the
+// connection.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
-#include "gateway/http_request_reader.hpp"
+#include "gateway/http/http_request_reader.hpp"
 
 namespace {
 

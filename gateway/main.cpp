@@ -1,19 +1,19 @@
 // rabta: an SMS/USSD gateway for well-being check-ins. Thin: parses the command line and calls
-// the subcommands in gateway/commands.cpp.
+// the subcommands in gateway/cli/commands.cpp.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "gateway/backup.hpp"
-#include "gateway/caseworker_api.hpp"
-#include "gateway/commands.hpp"
-#include "gateway/keys.hpp"
-#include "gateway/operator_commands.hpp"
-#include "gateway/retention.hpp"
-#include "gateway/simulator.hpp"
-#include "gateway/stats.hpp"
+#include "gateway/cli/commands.hpp"
+#include "gateway/cli/operator_commands.hpp"
+#include "gateway/cli/simulator.hpp"
+#include "gateway/ops/backup.hpp"
+#include "gateway/ops/keys.hpp"
+#include "gateway/ops/retention.hpp"
+#include "gateway/ops/stats.hpp"
+#include "gateway/responders/caseworker_api.hpp"
 
 int main(int argc, char** argv) {
   // Every file rabta creates (the database, its WAL and SHM, backups, keys, exports) is for the

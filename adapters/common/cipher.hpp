@@ -22,7 +22,7 @@
 // The LAST key line is the current key (new encryptions use it); earlier lines stay for
 // decrypting older blobs until they have been re-encrypted. Blank lines and lines starting
 // with '#' are ignored. A file holding a single bare "<64 hex characters>" line is key id 1.
-// Rotation (`rabta keys rotate`, gateway/keys.hpp): append a line with a new id; a running
+// Rotation (`rabta keys rotate`, gateway/ops/keys.hpp): append a line with a new id; a running
 // server reloads the ring in place (replace_keys) and re-encrypts every blob whose key_id_of() is
 // not current_key_id() in the background; `rabta keys retire` then drops the old line.
 //

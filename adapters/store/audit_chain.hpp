@@ -1,5 +1,5 @@
 // The audit chain (SECURITY #11). Each row carries a MAC: HMAC-SHA256 under a key kept outside
-// the database (derived from the pseudonym key, see gateway/command_context.hpp) over the row's
+// the database (derived from the pseudonym key, see gateway/ops/command_context.hpp) over the row's
 // id, time, actor, action, case reference, detail and the previous row's MAC, each field
 // length-prefixed so that no two different rows share an input. Row ids are contiguous from 1.
 // Without the key nobody can recompute the chain after deleting, editing or reordering rows; a

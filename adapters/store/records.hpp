@@ -12,8 +12,8 @@ namespace rabta::store {
 using Millis = std::int64_t;
 
 // The associated data that binds an SMS outbox row's sealed number and text to the row
-// ("outbox.to:" / "outbox.text:" + dedupe key): written by gateway/outbound_sms.cpp, re-encrypted
-// by the store's key rotation, so both read this one definition.
+// ("outbox.to:" / "outbox.text:" + dedupe key): written by gateway/outbound/outbound_sms.cpp,
+// re-encrypted by the store's key rotation, so both read this one definition.
 inline std::string outbox_to_associated_data(std::string_view dedupe_key) {
   return "outbox.to:" + std::string(dedupe_key);
 }

@@ -322,7 +322,7 @@ struct StoreOptions {
   // (SAFETY D4). Off only in the test that proves the retention test can fail.
   bool secure_delete = true;
   // The audit chain's MAC key (SECURITY #11), kept outside the database: every rabta command that
-  // writes audit rows sets it (gateway/command_context.hpp derives it from the pseudonym key).
+  // writes audit rows sets it (gateway/ops/command_context.hpp derives it from the pseudonym key).
   std::string audit_key;
 };
 

@@ -8,7 +8,7 @@
 
 #include "flows/node_kind.hpp"
 #include "flows/text.hpp"
-#include "gateway/config.hpp"
+#include "gateway/settings/config.hpp"
 
 namespace rabta::scenario {
 

@@ -1,6 +1,6 @@
 // HttpServer over real loopback sockets. The client side is plain Boost.Asio with a tiny
 // response parser (no Beast here, so the test also checks the exact bytes on the wire).
-#include "gateway/http_server.hpp"
+#include "gateway/http/http_server.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/http_request_reader.hpp"
+#include "gateway/http/http_request_reader.hpp"
 
 namespace rabta::gateway {
 namespace {

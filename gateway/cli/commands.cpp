@@ -1,0 +1,568 @@
+#include "gateway/cli/commands.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "adapters/common/cipher.hpp"
+#include "adapters/common/clock.hpp"
+#include "adapters/common/crypto.hpp"
+#include "adapters/sms/sms_adapter.hpp"
+#include "adapters/store/store.hpp"
+#include "flows/local_time.hpp"
+#include "flows/text.hpp"
+#include "gateway/checkins/enrolment.hpp"
+#include "gateway/checkins/scheduler.hpp"
+#include "gateway/cli/validate.hpp"
+#include "gateway/http/http_server.hpp"
+#include "gateway/inbound/app.hpp"
+#include "gateway/inbound/sms_service.hpp"
+#include "gateway/inbound/ussd_service.hpp"
+#include "gateway/ops/backup.hpp"
+#include "gateway/ops/command_context.hpp"
+#include "gateway/ops/keys.hpp"
+#include "gateway/ops/retention.hpp"
+#include "gateway/outbound/dispatcher.hpp"
+#include "gateway/outbound/pass_loop.hpp"
+#include "gateway/outbound/webhook.hpp"
+#include "gateway/responders/case_service.hpp"
+#include "gateway/responders/caseworker_api.hpp"
+#include "gateway/responders/escalation.hpp"
+#include "gateway/responders/responders.hpp"
+#include "gateway/settings/config.hpp"
+#include "gateway/settings/lint.hpp"
+#include "gateway/settings/sms_texts.hpp"
+
+namespace rabta::gateway {
+
+namespace {
+
+void apply_listen(Config& c, const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    throw ConfigError("--listen: expected HOST:PORT, got '" + listen + "'");
+  c.host = listen.substr(0, colon);
+  try {
+    const int port = std::stoi(listen.substr(colon + 1));
+    if (port < 0 || port > 65535) throw std::out_of_range("port");
+    c.port = static_cast<std::uint16_t>(port);
+  } catch (const std::exception&) {
+    throw ConfigError("--listen: '" + listen.substr(colon + 1) + "' is not a port number");
+  }
+}
+
+// "<N>" before each line: the syslog priority journald reads from a service's standard error.
+class SyslogPriority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    // trace, debug, info, warn, error, critical, off
+    static constexpr std::string_view kPriority[] = {"<7>", "<7>", "<6>", "<4>",
+                                                     "<3>", "<2>", "<6>"};
+    const auto p = kPriority[static_cast<std::size_t>(msg.level)];
+    dest.append(p.data(), p.data() + p.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<SyslogPriority>();
+  }
+};
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("rabta");
+  spdlog::set_default_logger(logger);
+  if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    // Under systemd, into the journal: its own timestamps, our priority per line.
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<SyslogPriority>('*').set_pattern("%*%v");
+    spdlog::set_formatter(std::move(f));
+  } else {
+    spdlog::set_pattern(std::getenv("INVOCATION_ID") ? "[%l] %v" : "%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  }
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// The config, or its problem written to `err`.
+std::optional<Config> config_or_report(const std::string& path, std::ostream& err) {
+  try {
+    return load_config(path);
+  } catch (const ConfigError& e) {
+    err << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
+  const std::optional<Config> loaded_config = config_or_report(config_path, err);
+  if (!loaded_config) return 2;
+  const Config& config = *loaded_config;
+  namespace fs = std::filesystem;
+  auto make_parent = [](const std::string& p) {
+    const fs::path dir = fs::path(p).parent_path();
+    if (!dir.empty() && !fs::exists(dir)) {
+      fs::create_directories(dir);
+      fs::permissions(dir, fs::perms::owner_all);
+    }
+  };
+  // A secret that only rabta and the aggregator share: 32 random bytes, hex, mode 0600.
+  auto make_secret = [&](const std::string& path, const std::string& what) {
+    if (path.empty() || fs::exists(path)) return;
+    make_parent(path);
+    common::Pseudonymizer::create_key_file(path);
+    out << "created " << what << " " << path << "\n";
+  };
+  try {
+    // A database that already holds data was written with keys: a new key cannot open it (the
+    // pseudonyms, sealed values and audit chain would all stop matching). A missing key file
+    // then means a key that moved or was lost, never one to create (SECURITY #11).
+    const bool database_in_use = fs::exists(config.database) && fs::file_size(config.database) > 0;
+    const auto refuse_new_key = [&](const std::string& file, const std::string& env) {
+      const char* from_env = env.empty() ? nullptr : std::getenv(env.c_str());
+      if (!database_in_use || (from_env != nullptr && *from_env != '\0')) return;
+      throw std::runtime_error(
+          "the key file " + file + " is missing but the database " + config.database +
+          " already exists and what it holds was written with the old key, which a new key "
+          "cannot open. Restore the "
+          "key file to that path (keys shipped in var/keys/ now live in keys/: move them, or "
+          "point the config at them), or set " +
+          env);
+    };
+    make_parent(config.database);
+    if (!fs::exists(config.pseudonym_key_file)) {
+      refuse_new_key(config.pseudonym_key_file, config.pseudonym_key_env);
+      make_parent(config.pseudonym_key_file);
+      common::Pseudonymizer::create_key_file(config.pseudonym_key_file);
+      out << "created pseudonym key " << config.pseudonym_key_file
+          << " (keep it out of database backups)\n";
+    }
+    if (!fs::exists(config.field_key_file)) {
+      refuse_new_key(config.field_key_file, config.field_key_env);
+      make_parent(config.field_key_file);
+      common::FieldCipher::create_key_file(config.field_key_file);
+      out << "created field encryption key " << config.field_key_file
+          << " (keep it out of database backups)\n";
+    }
+    if (config.africastalking.enabled)
+      make_secret(config.africastalking.secret_file, "Africa's Talking callback secret");
+    for (const auto& ch : config.channels)
+      for (const auto& [setting, file] : ch.files)
+        make_secret(file, "[channels." + ch.name + "] " + setting);
+    store::StoreOptions so;
+    so.path = config.database;
+    auto store = store::open_sqlite_store(so);
+    out << "database " << config.database << " at schema version " << store->schema_version()
+        << "\n";
+    store->close();
+  } catch (const std::exception& e) {
+    err << "rabta init: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
+
+int check(const std::string& config_path, std::ostream& out, std::ostream& err) {
+  const std::optional<Config> loaded_config = config_or_report(config_path, err);
+  if (!loaded_config) return 2;
+  const Config& config = *loaded_config;
+  // The very validation `rabta serve` runs before it opens the database (gateway/cli/validate.hpp).
+  const StartupPlan plan = validate_config(config, config.public_url);
+  for (const auto& e : plan.errors) err << e.to_string() << "\n";
+  for (const auto& w : plan.warnings) out << "warning: " << w.to_string() << "\n";
+  if (!plan.ok()) {
+    err << plan.errors.size() << " error(s); rabta would refuse to start\n";
+    return 2;
+  }
+  const flows::LoadResult& flows = plan.flows;
+  const SmsTexts& texts = *plan.texts;
+  const std::size_t teams = plan.roster ? plan.roster->teams.size() : 0;
+  // What each outbound text costs on the air, in every language (SMS segments).
+  out << "SMS templates (encoding, characters, segments):\n";
+  for (const auto& [name, t] : texts.templates) {
+    for (const auto& lang : flows.flows->settings.languages) {
+      const std::string& text = t.in(lang, flows.flows->settings.default_language);
+      const flows::TextLength len = flows::measure(text);
+      out << "  " << name << " [" << lang
+          << "]: " << (len.encoding == flows::Encoding::gsm7 ? "GSM-7" : "UCS-2") << ", "
+          << len.units << ", " << flows::sms_segments(len) << " segment(s)\n";
+      const auto chars = flows::non_gsm7_characters(text);
+      if (len.encoding == flows::Encoding::ucs2 && lang != "ur" && !chars.empty()) {
+        out << "warning: " << t.pos.file << ":" << t.pos.line << ": template '" << name << "' in '"
+            << lang << "' needs UCS-2 because of";
+        for (const auto& c : chars) out << " '" << c << "'";
+        out << " (" << flows::sms_segments(len) << " segment(s) instead of "
+            << flows::sms_segments({flows::Encoding::gsm7, len.units}) << ")\n";
+      }
+    }
+  }
+  std::size_t nodes = 0;
+  for (const auto& [id, f] : flows.flows->flows) nodes += f.nodes.size();
+  out << "ok: " << config_path << ", " << flows.flows->flows.size() << " flows, " << nodes
+      << " nodes, " << flows.flows->settings.languages.size()
+      << " languages, every screen within the USSD limit, " << texts.keywords.size()
+      << " keyword sets, " << texts.templates.size() << " templates, " << config.channels.size()
+      << " SMS channel(s), " << teams << " responder team(s)\n";
+  return 0;
+}
+
+namespace {
+
+std::string fmt_octal(unsigned mode) {
+  char out[8];
+  std::snprintf(out, sizeof out, "%04o", mode);
+  return out;
+}
+
+// The database, its WAL and SHM made readable by the service user only (SECURITY #11): a database
+// created by an older rabta, or copied in by hand, was 0644.
+void tighten_database_files(const std::string& database) {
+  for (const std::string& path : {database, database + "-wal", database + "-shm"}) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;
+    const auto mode = static_cast<unsigned>(st.st_mode) & 0777U;
+    if ((mode & 0077U) == 0) continue;
+    if (::chmod(path.c_str(), mode & 0700U) != 0)
+      throw std::runtime_error(path + " has mode " + fmt_octal(mode) +
+                               " and cannot be made readable by its owner only");
+    spdlog::warn("files: {} was readable by group or others (mode {}); now {}", path,
+                 fmt_octal(mode), fmt_octal(mode & 0700U));
+  }
+}
+
+}  // namespace
+
+int serve(const ServeOptions& options) {
+  Config config;
+  try {
+    config = load_config(options.config_path);
+    if (options.listen) apply_listen(config, *options.listen);
+    if (options.database) config.database = *options.database;
+  } catch (const ConfigError& e) {
+    std::cerr << "rabta: " << e.what() << "\n";
+    return 2;
+  }
+  setup_logging(config.log_level);
+
+  // Everything `rabta check` checks, by the same code (gateway/cli/validate.hpp).
+  StartupPlan plan = validate_config(config, config.public_url);
+  for (const auto& w : plan.warnings) spdlog::warn("{}", w.to_string());
+  if (!plan.ok()) {
+    for (const auto& e : plan.errors) spdlog::critical("{}", e.to_string());
+    spdlog::critical("refusing to start: {} error(s) (`rabta check` lists the same)",
+                     plan.errors.size());
+    return 2;
+  }
+  const flows::LoadResult& loaded = plan.flows;
+  const std::shared_ptr<const SmsTexts> texts = plan.texts;
+  std::unique_ptr<common::Pseudonymizer> pseudonymizer = std::move(plan.keys.pseudonymizer);
+  std::shared_ptr<common::FieldCipher> cipher = plan.keys.cipher;
+  const std::optional<Zone> zone = plan.zone;
+  AppOptions app_options;
+  app_options.africastalking = config.africastalking;
+  app_options.africastalking_secret = plan.africastalking_secret;
+
+  // One server per database: a second one (or `rabta restore`) is refused while this one runs.
+  std::unique_ptr<DatabaseLock> db_lock;
+  try {
+    db_lock = DatabaseLock::try_acquire(config.database);
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+  if (!db_lock) {
+    spdlog::critical("refusing to start: another rabta serve is running on {}", config.database);
+    return 2;
+  }
+  std::unique_ptr<store::Store> store;
+  try {
+    store::StoreOptions so;
+    so.path = config.database;
+    so.synchronous_full = config.synchronous_full;
+    so.cipher = cipher;
+    so.audit_key = audit_key(*pseudonymizer);
+    store = store::open_sqlite_store(so);
+    tighten_database_files(config.database);
+    // SECURITY #11: a chain written before the audit key is sealed with it, once.
+    const AuditSeal seal = seal_audit_chain(*store, so.audit_key, SystemClock().now_ms());
+    if (seal.rows > 0)
+      spdlog::warn("audit: {} rows sealed with the audit key; the unkeyed chain before {}",
+                   seal.rows,
+                   seal.old_broken_at ? "was broken at row " + std::to_string(*seal.old_broken_at)
+                                      : std::string("was whole"));
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+  // SAFETY W1: contacts stored under another spelling of their number become one.
+  try {
+    const RekeyResult rk = rekey_contacts(*store, *pseudonymizer, *cipher, SystemClock().now_ms());
+    if (rk.rekeyed > 0 || rk.merged > 0)
+      spdlog::info("numbers: {} contacts re-keyed to E.164, {} duplicates merged", rk.rekeyed,
+                   rk.merged);
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+
+  HttpServerOptions ho;
+  ho.host = config.host;
+  ho.port = config.port;
+  ho.body_limit = config.body_limit;
+  ho.header_limit = config.header_limit;
+  ho.read_timeout = config.read_timeout;
+  ho.idle_timeout = config.idle_timeout;
+  ho.max_connections_per_peer = config.max_connections_per_peer;
+  ho.threads = config.threads;
+  std::unique_ptr<App> app;
+  HttpServer server(ho, [&app](HttpRequest&& req, Responder respond) {
+    app->handle(std::move(req), std::move(respond));
+  });
+  try {
+    server.listen();
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
+    return 2;
+  }
+  if (config.public_url.empty())
+    config.public_url = "http://" + config.host + ":" + std::to_string(server.port());
+
+  // SMS channels: one adapter each, built again now that the address for Kannel's delivery
+  // reports is known (validated above with the configured one).
+  std::vector<ChannelRuntime> runtimes;
+  std::vector<flows::Diagnostic> channel_errors;
+  for (auto& ch : build_channels(config, config.public_url, channel_errors)) {
+    app_options.channels.push_back({ch.name, ch.path, ch.adapter, ch.allow_from});
+    runtimes.push_back({ch.name, ch.adapter, ch.rate_per_second});
+  }
+  if (!channel_errors.empty()) {
+    for (const auto& e : channel_errors) spdlog::critical("refusing to start: {}", e.to_string());
+    return 2;
+  }
+  const std::string checkin_channel = plan.checkin_channel;
+
+  SystemClock clock;
+  RandomIds ids;
+  auto engine = std::make_shared<const flows::Engine>(loaded.flows);
+  SessionPolicy policy{config.resume_window, config.quiet_period, texts->answer_key,
+                       config.africastalking.duress_code_sha256};
+  UssdService ussd(engine, policy, clock, ids, cipher.get());
+  SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
+                       config.sms.throttle_max_messages, config.sms.loop_window,
+                       config.sms.loop_max_repeats,      config.sms.reply_ttl};
+  SmsService sms(engine, texts, sms_policy, policy, clock, ids, *cipher, *pseudonymizer);
+
+  DispatcherOptions dispatch_options;
+  dispatch_options.max_attempts = config.outbox.max_attempts;
+  dispatch_options.backoff_base = config.outbox.backoff_base;
+  dispatch_options.backoff_cap = config.outbox.backoff_cap;
+  dispatch_options.poll_interval = config.outbox.poll_interval;
+  std::random_device seed;
+  std::mt19937_64 rng(seed());
+  std::mutex rng_mutex;
+  Dispatcher dispatcher(*store, runtimes, *cipher, clock, *zone, dispatch_options, [&] {
+    std::lock_guard lock(rng_mutex);
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  });
+  app_options.public_url = config.public_url;
+  app_options.outbox_ready = [&dispatcher] { dispatcher.wake(); };
+
+  // The responder queue: who is alerted about a case, how it escalates, and the caseworkers'
+  // API and console.
+  std::shared_ptr<const Roster> roster;
+  std::unique_ptr<CaseService> cases;
+  std::unique_ptr<Escalation> escalation;
+  std::unique_ptr<WebhookDispatcher> webhooks;
+  std::unique_ptr<CaseworkerApi> api;
+  if (plan.roster) {
+    roster = plan.roster;
+    const auto synced = store->run(
+        [&](store::Tx& tx) { sync_roster(tx, *roster, *pseudonymizer, *cipher, clock.now_ms()); });
+    if (!synced.ok) {
+      spdlog::critical("refusing to start: the responder roster could not be stored: {}",
+                       synced.error);
+      return 2;
+    }
+    cases = std::make_unique<CaseService>(roster, *cipher, clock, roster->outcomes);
+    sms.set_case_service(cases.get());
+    escalation = std::make_unique<Escalation>(*store, roster, *cipher, clock,
+                                              EscalationOptions{*zone, roster->alert_channel, 100});
+    if (roster->webhook.enabled) {
+      try {
+        webhooks = std::make_unique<WebhookDispatcher>(
+            *store, roster->webhook, clock, WebhookDispatcherOptions{}, [&] {
+              std::lock_guard lock(rng_mutex);
+              return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+            });
+      } catch (const std::invalid_argument& e) {
+        spdlog::critical("refusing to start: {}: [webhook]: {}", config.responders_file, e.what());
+        return 2;
+      }
+    }
+    api = std::make_unique<CaseworkerApi>(*store, *cases, clock);
+    app_options.prefix_routes.emplace_back("/api/v1/", [&api](HttpRequest&& r, Responder respond) {
+      api->handle(std::move(r), std::move(respond));
+    });
+    app_options.prefix_routes.emplace_back("/console", console_handler());
+  }
+
+  // GET /metrics (Prometheus): the app's counters and the database's gauges when scraped.
+  Metrics metrics;
+  app_options.metrics = &metrics;
+  app_options.metrics_allow = config.metrics_allow;
+  app_options.trusted_proxies = config.trusted_proxies;
+  app_options.metrics_text = [&] {
+    store::MetricsSnapshot snapshot;
+    store->read([&](store::Tx& tx) { snapshot = tx.metrics_snapshot(); });
+    const auto ds = dispatcher.stats();
+    DispatchCounters d{ds.sent, ds.retried, ds.dead, ds.refused, 0, 0, 0};
+    if (webhooks) {
+      const auto ws = webhooks->stats();
+      d.webhooks_sent = ws.sent;
+      d.webhooks_retried = ws.retried;
+      d.webhooks_dead = ws.dead;
+    }
+    return metrics.render(store->stats(), snapshot, d, clock.now_ms());
+  };
+
+  boost::asio::io_context& ctx = server.context();
+  app = std::make_unique<App>(
+      app_options, *store, ussd, &sms, *pseudonymizer,
+      [&ctx](std::chrono::milliseconds delay, std::function<void()> fn) {
+        auto t = std::make_shared<boost::asio::steady_timer>(ctx, delay);
+        t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& ec) {
+          if (!ec) fn();
+        });
+      });
+
+  // Sessions with no hop for the idle time (USSD) or the conversation timeout (SMS) end as
+  // dropped, every 30 s: a report left half-way is raised (SAFETY W4).
+  boost::asio::steady_timer sweep(ctx);
+  std::function<void()> schedule_sweep = [&] {
+    sweep.expires_after(std::chrono::seconds(30));
+    sweep.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      const std::int64_t now = clock.now_ms();
+      const std::int64_t before = now - config.session_idle.count();
+      const std::int64_t sms_before = now - config.sms.conversation_timeout.count();
+      store->submit(
+          [&ussd, &sms, before, sms_before](store::Tx& tx) {
+            ussd.expire_idle(tx, before);
+            sms.expire_idle(tx, sms_before);
+          },
+          [](const store::JobResult& r) {
+            if (!r.ok) spdlog::error("idle-session sweep failed: {}", r.error);
+          });
+      schedule_sweep();
+    });
+  };
+  schedule_sweep();
+
+  // The weekly check-ins run on their own thread: a pass blocks on the store.
+  std::unique_ptr<Scheduler> scheduler;
+  std::thread scheduler_thread;
+  std::mutex scheduler_mutex;
+  std::condition_variable scheduler_cv;
+  bool stopping = false;
+  if (config.checkins.enabled && !checkin_channel.empty()) {
+    SchedulerOptions so;
+    so.zone = *zone;
+    so.channel = checkin_channel;
+    so.reminder_after = config.checkins.reminder_after;
+    so.deadline = config.checkins.deadline;
+    so.missed_severity = config.checkins.missed_severity;
+    so.missed_again_severity = config.checkins.missed_again_severity;
+    scheduler = std::make_unique<Scheduler>(*store, texts, loaded.flows, *cipher, clock, ids, so);
+  }
+  // Background work that blocks on the store: weekly check-ins and the escalation ladder.
+  if (scheduler || escalation) {
+    scheduler_thread = std::thread([&] {
+      auto next_checkins = std::chrono::steady_clock::now();
+      auto next_escalation = next_checkins;
+      std::unique_lock lock(scheduler_mutex);
+      while (!stopping) {
+        lock.unlock();
+        const auto t = std::chrono::steady_clock::now();
+        try {
+          if (scheduler && t >= next_checkins) {
+            const auto r = scheduler->run_once();
+            if (r.queued || r.reminded) dispatcher.wake();
+            next_checkins = t + config.checkins.interval;
+          }
+          if (escalation && t >= next_escalation) {
+            const auto r = escalation->run_once();
+            if (r.alerts) dispatcher.wake();
+            if (r.webhooks && webhooks) webhooks->wake();
+            next_escalation = t + config.escalation_interval;
+          }
+        } catch (const std::exception& e) {
+          spdlog::error("background work: {}", e.what());
+        }
+        lock.lock();
+        const auto next = std::min(scheduler ? next_checkins : next_escalation,
+                                   escalation ? next_escalation : next_checkins);
+        scheduler_cv.wait_until(lock, next, [&] { return stopping; });
+      }
+    });
+  }
+  dispatcher.start();
+  if (webhooks) webhooks->start();
+  // Field key rotation: re-encrypts in the background; follows the key file (not the env).
+  const char* key_env = std::getenv(config.field_key_env.c_str());
+  KeyRotation key_rotation(*store, cipher, config.field_key_file,
+                           key_env == nullptr || key_env[0] == '\0', std::chrono::seconds(2));
+  key_rotation.start();
+  // Retention (SAFETY D4): purge on schedule; the first pass runs at start.
+  PassLoop retention("retention", config.retention.interval, [&] {
+    const PurgeReport report = run_purge(*store, cutoffs_for(config.retention, clock.now_ms()));
+    if (report.deleted.total() > 0 || !report.error.empty())
+      spdlog::info("retention: deleted {}{}", describe(report.deleted),
+                   report.error.empty() ? "" : "; " + report.error);
+    return false;
+  });
+  retention.start();
+
+  boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: finishing in-flight requests, then stopping", sig);
+    sweep.cancel();
+    server.stop();
+  });
+
+  spdlog::info(
+      "rabta listening on http://{}:{} ({} flows, Africa's Talking USSD at {}, {} SMS channel(s))",
+      config.host, server.port(), loaded.flows->flows.size(), config.africastalking.path,
+      config.channels.size());
+  server.run();
+  {
+    std::lock_guard lock(scheduler_mutex);
+    stopping = true;
+  }
+  scheduler_cv.notify_all();
+  if (scheduler_thread.joinable()) scheduler_thread.join();
+  dispatcher.stop();
+  if (webhooks) webhooks->stop();
+  key_rotation.stop();
+  retention.stop();
+  store->close();
+  const auto st = store->stats();
+  spdlog::info("stopped cleanly: {} jobs in {} commits", st.jobs, st.commits);
+  return 0;
+}
+
+}  // namespace rabta::gateway

@@ -1,0 +1,220 @@
+#include "gateway/cli/operator_commands.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "adapters/common/cipher.hpp"
+#include "adapters/common/crypto.hpp"
+#include "adapters/store/store.hpp"
+#include "gateway/checkins/enrolment.hpp"
+#include "gateway/ops/command_context.hpp"
+#include "gateway/settings/config.hpp"
+
+namespace rabta::gateway {
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot read the file");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+int contacts_import(const std::string& config_path, const std::string& csv_path, std::ostream& out,
+                    std::ostream& err, bool progress) {
+  auto ctx = open_command_context(config_path, err, true);
+  if (!ctx) return 2;
+  const flows::LoadResult flows = load_flows(ctx->config);
+  if (!flows.flows) {
+    for (const auto& e : flows.errors) err << e.to_string() << "\n";
+    return 2;
+  }
+  EnrolmentRules rules;
+  rules.languages = flows.flows->settings.languages;
+  if (auto it = flows.flows->lists.find("districts"); it != flows.flows->lists.end())
+    for (const auto& d : it->second) rules.districts.push_back(d.key);
+  EnrolmentParse parsed;
+  try {
+    parsed = parse_enrolment_csv(read_all(csv_path), rules);
+  } catch (const std::exception& e) {
+    err << "rabta: " << e.what() << "\n";
+    return 2;
+  }
+  if (!parsed.fatal.empty()) {
+    err << csv_path << ": " << parsed.fatal << "\nnothing imported\n";
+    return 2;
+  }
+  const std::size_t total = parsed.accepted.size();
+  std::size_t done = 0;
+  constexpr std::size_t batch = 500;
+  for (std::size_t begin = 0; begin < total; begin += batch) {
+    const std::size_t end = std::min(total, begin + batch);
+    const auto r = ctx->store->run([&](store::Tx& tx) {
+      const std::int64_t now = now_ms();
+      for (std::size_t i = begin; i < end; ++i) {
+        const EnrolmentRow& row = parsed.accepted[i];
+        store::ContactRecord c;
+        c.pseudonym = ctx->keys.pseudonymizer->pseudonym(row.phone);
+        c.status = store::contact_status::active;
+        c.language = row.language;
+        c.district = row.district;
+        c.checkin_weekday = row.weekday;
+        c.window_start_hour = row.window_start_hour;
+        c.window_end_hour = row.window_end_hour;
+        c.channel = row.channel;
+        c.sms_ok = row.sms_ok;
+        c.confirm_ok = row.confirm_ok;
+        const std::int64_t id = tx.enrol_contact(c, now);
+        // Her number in clear only encrypted, bound to her row (SAFETY D1): sending needs it.
+        tx.set_contact_phone(
+            id,
+            ctx->keys.cipher->encrypt(
+                row.phone, common::FieldCipher::associated_data("contacts", "phone_enc", id)),
+            now);
+        tx.insert_consent({id, 0, "sms", row.sms_ok, now});
+        tx.insert_consent({id, 0, "confirmation", row.confirm_ok, now});
+      }
+    });
+    if (!r.ok) {
+      err << "rabta: import stopped at row " << begin + 1 << " of " << total << ": " << r.error
+          << "\n"
+          << done << " contact(s) were imported before the failure\n";
+      return 2;
+    }
+    done = end;
+    if (progress) err << "\rimporting " << done << "/" << total << std::flush;
+  }
+  if (progress && total) err << "\n";
+  out << "accepted " << parsed.accepted.size() << ", rejected " << parsed.rejected.size() << "\n";
+  for (const auto& rej : parsed.rejected)
+    out << csv_path << ":" << rej.line << ": " << rej.reason << "\n";
+  ctx->store->close();
+  return parsed.rejected.empty() ? 0 : 1;
+}
+
+int contacts_list(const std::string& config_path, std::ostream& out, std::ostream& err) {
+  auto ctx = open_command_context(config_path, err, false);
+  if (!ctx) return 2;
+  out << std::left << std::setw(8) << "id" << std::setw(10) << "status" << std::setw(7) << "lang"
+      << std::setw(16) << "district" << std::setw(8) << "weekday" << std::setw(8) << "window"
+      << std::setw(8) << "channel" << std::setw(7) << "sms_ok"
+      << "missed\n";
+  std::int64_t after = 0;
+  std::size_t count = 0;
+  for (;;) {
+    std::vector<store::ContactRecord> page;
+    ctx->store->read([&](store::Tx& tx) { page = tx.list_contacts(after, 1000); });
+    for (const auto& c : page) {
+      after = c.id;
+      if (c.status == store::contact_status::caller) continue;  // never enrolled
+      ++count;
+      out << std::left << std::setw(8) << c.id << std::setw(10) << c.status << std::setw(7)
+          << c.language << std::setw(16) << (c.district.empty() ? "-" : c.district) << std::setw(8)
+          << c.checkin_weekday << std::setw(8)
+          << (std::to_string(c.window_start_hour) + "-" + std::to_string(c.window_end_hour))
+          << std::setw(8) << c.channel << std::setw(7) << (c.sms_ok ? "yes" : "no")
+          << c.missed_in_row << "\n";
+    }
+    if (page.size() < 1000) break;
+  }
+  out << count << " enrolled contact(s)\n";
+  return 0;
+}
+
+int contacts_set_status(const std::string& config_path, const std::string& who,
+                        const std::string& status, std::ostream& out, std::ostream& err) {
+  auto ctx = open_command_context(config_path, err, true);
+  if (!ctx) return 2;
+  const bool by_id =
+      !who.empty() && who.find_first_not_of("0123456789") == std::string::npos && who.size() < 8;
+  bool found = false;
+  const auto r = ctx->store->run([&](store::Tx& tx) {
+    std::optional<store::ContactRecord> c =
+        by_id ? tx.find_contact_by_id(std::stoll(who))
+              : tx.find_contact(ctx->keys.pseudonymizer->pseudonym(who));
+    if (!c) return;
+    found = true;
+    const std::int64_t now = now_ms();
+    tx.set_contact_status(c->id, status, now);
+    if (status == store::contact_status::removed) tx.set_contact_phone(c->id, "", now);
+  });
+  if (!r.ok) {
+    err << "rabta: " << r.error << "\n";
+    return 2;
+  }
+  if (!found) {
+    err << "rabta: no such contact\n";
+    return 1;
+  }
+  out << "contact " << (by_id ? who : std::string("(by number)")) << ": " << status
+      << (status == store::contact_status::removed ? " (her stored number was erased)" : "")
+      << "\n";
+  return 0;
+}
+
+int outbox_resend(const std::string& config_path, std::int64_t id, std::ostream& out,
+                  std::ostream& err) {
+  auto ctx = open_command_context(config_path, err, false);
+  if (!ctx) return 2;
+  bool done = false;
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const auto r = ctx->store->run([&](store::Tx& tx) {
+    done = tx.outbox_resend(id, now);
+    if (done) tx.append_audit(now, "operator", "outbox.resend", "", "outbox " + std::to_string(id));
+  });
+  if (!r.ok) {
+    err << "rabta outbox resend: " << r.error << "\n";
+    return 2;
+  }
+  if (!done) {
+    err << "rabta outbox resend: no dead, expired or unconfirmed outbox row " << id << "\n";
+    return 1;
+  }
+  out << "outbox " << id << ": pending again; a running rabta sends it at its next pass\n";
+  return 0;
+}
+
+int outbox_list(const std::string& config_path, const std::string& status, int limit,
+                std::ostream& out, std::ostream& err) {
+  auto ctx = open_command_context(config_path, err, false);
+  if (!ctx) return 2;
+  std::vector<store::OutboxRecord> rows;
+  std::vector<std::pair<std::string, std::int64_t>> counts;
+  ctx->store->read([&](store::Tx& tx) {
+    rows = tx.list_outbox(status, limit);
+    counts = tx.outbox_counts();
+  });
+  out << std::left << std::setw(8) << "id" << std::setw(16) << "kind" << std::setw(12) << "status"
+      << std::setw(9) << "attempts" << std::setw(11) << "delivery" << std::setw(9) << "segments"
+      << "cause / last error\n";
+  for (const auto& o : rows) {
+    out << std::left << std::setw(8) << o.id << std::setw(16) << o.kind << std::setw(12) << o.status
+        << std::setw(9) << o.attempts << std::setw(11)
+        << (o.delivery_status.empty() ? "-" : o.delivery_status) << std::setw(9) << o.segments
+        << o.cause << (o.last_error.empty() ? "" : " / " + o.last_error) << "\n";
+  }
+  out << "totals:";
+  for (const auto& [k, v] : counts) out << " " << k << "=" << v;
+  out << "\n";
+  return 0;
+}
+
+}  // namespace rabta::gateway

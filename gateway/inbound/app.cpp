@@ -1,0 +1,293 @@
+#include "gateway/inbound/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+
+#include "adapters/africastalking/ussd.hpp"
+
+namespace rabta::gateway {
+
+namespace at = adapters::africastalking;
+
+App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
+         const common::Pseudonymizer& pseudonymizer, Timer timer)
+    : options_(std::move(options)),
+      store_(store),
+      ussd_(ussd),
+      sms_(sms),
+      pseudonymizer_(pseudonymizer),
+      timer_(std::move(timer)) {}
+
+HttpResponse App::reject(const HttpRequest& request, int status, const std::string& reason) {
+  ++counters_.rejected;
+  // Method and path only: the query carries the secret and the body her number.
+  spdlog::warn("{} {} from {}: {} {}", request.method, request.path, request.peer, status, reason);
+  return HttpResponse::text(status, reason + "\n");
+}
+
+namespace {
+
+bool loopback(std::string_view peer) {
+  return peer == "::1" || peer.rfind("127.", 0) == 0 || peer.rfind("::ffff:127.", 0) == 0;
+}
+
+}  // namespace
+
+// A fixed label per route for the request counters: never the path itself (it could carry
+// anything a client sends).
+std::string App::route_of(const HttpRequest& request) const {
+  const auto& at_cfg = options_.africastalking;
+  if (request.path == "/healthz") return "healthz";
+  if (request.path == "/metrics") return "metrics";
+  if (at_cfg.enabled && request.path == at_cfg.path) return "ussd_africastalking";
+  if (at_cfg.enabled && request.path == at_cfg.path + "/events")
+    return "ussd_africastalking_events";
+  for (const auto& [prefix, handler] : options_.prefix_routes) {
+    if (request.path.rfind(prefix, 0) != 0) continue;
+    std::string label;  // the prefix's letters and digits: "/api/v1/" -> "api_v1"
+    for (const char c : prefix) {
+      if (std::isalnum(static_cast<unsigned char>(c))) {
+        label += c;
+      } else if (!label.empty() && label.back() != '_') {
+        label += '_';
+      }
+    }
+    while (!label.empty() && label.back() == '_') label.pop_back();
+    return label;
+  }
+  for (const auto& channel : options_.channels)
+    if (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0)
+      return "sms_" + channel.name;
+  return "other";
+}
+
+namespace {
+
+// Every value of a header, in order, joined by "," (a list may be split over several fields).
+std::string joined(const HttpRequest& request, std::string_view lower_name) {
+  std::string out;
+  for (const auto& [name, value] : request.headers)
+    if (name == lower_name) out += (out.empty() ? "" : ",") + value;
+  return out;
+}
+
+}  // namespace
+
+void App::handle(HttpRequest&& request, Responder respond) {
+  ++counters_.requests;
+  if (!options_.trusted_proxies.empty())
+    request.peer = client_address(request.peer, options_.trusted_proxies,
+                                  joined(request, "forwarded"), joined(request, "x-forwarded-for"));
+  if (options_.metrics != nullptr) {
+    respond = [m = options_.metrics, route = route_of(request),
+               inner = std::move(respond)](HttpResponse r) {
+      m->count_request(route, r.status);
+      inner(std::move(r));
+    };
+  }
+  if (request.path == "/metrics" && options_.metrics_text) {
+    if (request.method != "GET") return respond(reject(request, 405, "use GET"));
+    const bool allowed = options_.metrics_allow.empty()
+                             ? loopback(request.peer)
+                             : options_.metrics_allow.allows(request.peer);
+    if (!allowed) return respond(reject(request, 403, "source address not allowed for /metrics"));
+    HttpResponse r = HttpResponse::text(200, options_.metrics_text());
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return respond(std::move(r));
+  }
+  const auto& at_cfg = options_.africastalking;
+  if (request.path == "/healthz") {
+    if (request.method != "GET" && request.method != "HEAD")
+      return respond(reject(request, 405, "use GET"));
+    return healthz(std::move(respond));
+  }
+  if (at_cfg.enabled && (request.path == at_cfg.path || request.path == at_cfg.path + "/events")) {
+    if (request.method != "POST") return respond(reject(request, 405, "use POST"));
+    // Authenticate before anything is decoded or stored (SAFETY T1).
+    if (!at_cfg.allow_from.allows(request.peer))
+      return respond(reject(request, 403, "source address not in allow_from"));
+    if (!at::authenticate(request.header("x-rabta-key"), request.query,
+                          options_.africastalking_secret))
+      return respond(reject(request, 403, "missing or wrong key"));
+    if (request.path == at_cfg.path) return ussd_hop(request, std::move(respond));
+    return ussd_event(request, std::move(respond));
+  }
+  for (const auto& [prefix, handler] : options_.prefix_routes)
+    if (request.path.rfind(prefix, 0) == 0) return handler(std::move(request), std::move(respond));
+  // A channel owns its path and everything below it (e.g. Twilio's status callback at /status).
+  for (const auto& channel : options_.channels)
+    if (sms_ && (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0))
+      return channel.allow_from.allows(request.peer)
+                 ? sms(channel, request, std::move(respond))
+                 : respond(reject(request, 403, "source address not in allow_from"));
+  respond(reject(request, 404, "no such endpoint"));
+}
+
+namespace {
+
+HttpResponse to_response(const adapters::sms::HttpReply& r) {
+  HttpResponse out;
+  out.status = r.status;
+  out.content_type = r.content_type;
+  out.body = r.body;
+  out.headers = r.headers;
+  return out;
+}
+
+}  // namespace
+
+void App::sms(const SmsChannel& channel, const HttpRequest& request, Responder respond) {
+  namespace sms = adapters::sms;
+  sms::InboundHttp in;
+  in.method = request.method;
+  in.public_url = options_.public_url + request.target;
+  in.path = request.path;
+  in.query = request.query;
+  in.headers = request.headers;
+  in.body = request.body;
+  // The adapter authenticates before it decodes anything (SAFETY T1).
+  auto decoded = channel.adapter->decode(in);
+  if (auto* r = std::get_if<sms::Rejection>(&decoded))
+    return respond(reject(request, r->status, r->reason));
+  auto& inbound = std::get<sms::Inbound>(decoded);
+  const auto* adapter = channel.adapter.get();
+
+  if (auto* dlr = std::get_if<sms::DeliveryReport>(&inbound)) {
+    ++counters_.delivery_reports;
+    auto known = std::make_shared<bool>(false);
+    const std::string name = channel.name;
+    store_.submit(
+        [dlr = *dlr, name, known](store::Tx& tx) {
+          const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count();
+          const std::string status = sms::to_string(dlr.status);
+          *known = dlr.outbox_id > 0
+                       ? tx.update_delivery_by_id(dlr.outbox_id, status, now)
+                       : tx.update_delivery(name, dlr.provider_message_id, status, now);
+        },
+        [this, adapter, known, name, respond = std::move(respond)](const store::JobResult& r) {
+          if (!r.ok) {
+            ++counters_.store_failures;
+            spdlog::error("delivery report on {} not stored: {}", name, r.error);
+            return respond(HttpResponse::text(503, "not stored, retry\n"));
+          }
+          // Accepted either way: an error would only make the aggregator retry forever.
+          if (!*known) spdlog::info("delivery report on {} for an unknown message", name);
+          respond(to_response(adapter->encode_reply("", false)));
+        });
+    return;
+  }
+
+  auto& msg = std::get<sms::InboundSms>(inbound);
+  ++counters_.sms_in;
+  SmsIn in_sms;
+  in_sms.channel = channel.name;
+  in_sms.provider_message_id = msg.provider_message_id;
+  in_sms.pseudonym = pseudonymizer_.pseudonym(msg.from);
+  in_sms.phone = common::normalise_msisdn(msg.from);
+  in_sms.text = std::move(msg.text);
+  auto out = std::make_shared<SmsOut>();
+  const bool in_band = adapter->replies_in_band();
+  store_.submit([this, in_sms = std::move(in_sms), out,
+                 in_band](store::Tx& tx) { *out = sms_->handle(tx, in_sms, in_band); },
+                [this, adapter, out, name = channel.name,
+                 respond = std::move(respond)](const store::JobResult& r) {
+                  if (!r.ok) {
+                    ++counters_.store_failures;
+                    spdlog::error("sms on {} not stored: {}", name, r.error);
+                    // Nothing committed: the aggregator must retry (Kannel and Twilio do on 5xx).
+                    return respond(HttpResponse::text(503, "not stored, retry\n"));
+                  }
+                  spdlog::debug("sms on {}: {} (session {})", name, out->outcome, out->session);
+                  if (out->queued && options_.outbox_ready) options_.outbox_ready();
+                  respond(to_response(adapter->encode_reply(out->reply, out->ucs2)));
+                });
+}
+
+void App::ussd_hop(const HttpRequest& request, Responder respond) {
+  auto decoded = at::decode_ussd(request.header("content-type"), request.body);
+  if (auto* r = std::get_if<at::Rejection>(&decoded))
+    return respond(reject(request, r->status, r->reason));
+  auto& req = std::get<at::UssdRequest>(decoded);
+  UssdHop hop;
+  hop.provider = at::provider_name;
+  hop.session_id = std::move(req.session_id);
+  hop.pseudonym = pseudonymizer_.pseudonym(req.phone_number);
+  hop.phone = common::normalise_msisdn(req.phone_number);
+  hop.text = std::move(req.text);
+  hop.service_code = std::move(req.service_code);
+  ++counters_.hops;
+
+  auto reply = std::make_shared<UssdReply>();
+  const auto started = std::chrono::steady_clock::now();
+  store_.submit(
+      [this, hop = std::move(hop), reply](store::Tx& tx) { *reply = ussd_.handle_hop(tx, hop); },
+      [this, reply, respond = std::move(respond), started](const store::JobResult& result) {
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+        if (!result.ok) {
+          ++counters_.store_failures;
+          spdlog::error("ussd hop not stored: {}", result.error);
+          // Nothing was committed, so nothing may be acknowledged: the aggregator sees a failure.
+          return respond(HttpResponse::text(503, "END Service busy, please try again later."));
+        }
+        spdlog::debug("ussd session {} {} in {} us", reply->session, reply->outcome, us);
+        if (options_.metrics != nullptr)
+          options_.metrics->observe_hop(std::chrono::microseconds(us));
+        respond(HttpResponse::text(200, at::encode_reply(reply->end, reply->text)));
+      });
+}
+
+void App::ussd_event(const HttpRequest& request, Responder respond) {
+  auto decoded = at::decode_session_event(request.header("content-type"), request.body);
+  if (auto* r = std::get_if<at::Rejection>(&decoded))
+    return respond(reject(request, r->status, r->reason));
+  auto ev = std::get<at::SessionEvent>(std::move(decoded));
+  auto known = std::make_shared<bool>(false);
+  // The number it names, as a pseudonym only (SAFETY W5: it ends that number's session).
+  const std::string pseudonym =
+      ev.phone_number.empty() ? std::string() : pseudonymizer_.pseudonym(ev.phone_number);
+  store_.submit(
+      [this, ev, known, pseudonym](store::Tx& tx) {
+        *known = ussd_.handle_end(tx, at::provider_name, ev.session_id, ev.status, pseudonym);
+      },
+      [this, ev, known, respond = std::move(respond)](const store::JobResult& result) {
+        if (!result.ok) {
+          ++counters_.store_failures;
+          spdlog::error("ussd session end not stored: {}", result.error);
+          return respond(HttpResponse::text(503, "not stored, retry\n"));
+        }
+        // An unknown session is answered 200 too: retrying would not make it known.
+        if (!*known) spdlog::info("session end ({}) for an unknown session", ev.status);
+        respond(HttpResponse::text(200, "OK\n"));
+      });
+}
+
+void App::healthz(Responder respond) {
+  // Healthy only while a write commits: a heartbeat row through the same writer as every hop.
+  struct Once {
+    std::atomic<bool> done{false};
+    Responder respond;
+  };
+  auto once = std::make_shared<Once>();
+  once->respond = std::move(respond);
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  store_.submit([now](store::Tx& tx) { tx.heartbeat(now); },
+                [once](const store::JobResult& r) {
+                  if (once->done.exchange(true)) return;
+                  once->respond(r.ok ? HttpResponse::text(200, "ok\n")
+                                     : HttpResponse::text(503, "database not writable\n"));
+                });
+  if (timer_)
+    timer_(options_.health_timeout, [once] {
+      if (once->done.exchange(true)) return;
+      once->respond(HttpResponse::text(503, "database did not answer in time\n"));
+    });
+}
+
+}  // namespace rabta::gateway

@@ -1,0 +1,185 @@
+// The case-management webhook: case events ("opened", "acknowledged", "closed", "escalated")
+// POSTed as signed JSON to the sink configured in config/responders.toml ([webhook]).
+//
+// Body (application/json, keys always in this order):
+//   {"event", "reference", "severity", "category", "status", "team",
+//    "created_at",        // when the case was raised, Unix epoch ms
+//    "sent_at",           // when rabta raised this event, Unix epoch ms
+//    "idempotency_key",   // "<event>:<reference>", as in the Idempotency-Key header
+//    "district", "call_time",  // ONLY with her referral consent ("referral_ngo")
+//    "phone"}                  // ONLY with referral AND callback consent, E.164
+// Consent is fail-closed (SAFETY D3): a consent never asked (nullopt) is a no. Never any free
+// text: no report text, no notes.
+//
+// Signature (the scheme of Stripe's webhooks):
+//   X-Rabta-Signature: t=<unix seconds>,v1=<lowercase hex HMAC-SHA256(secret, "<t>.<body>")>
+//   Idempotency-Key: <event>:<reference>
+//   Content-Type: application/json
+// The body is signed when it is sent, so t is the time of that attempt. A receiver recomputes
+// the HMAC over "<t>." followed by the raw body bytes exactly as received, compares in constant
+// time, and refuses a t further than its tolerance (e.g. 300 s) from its own clock, which bounds
+// replays. The header may carry several v1 entries (e.g. while a secret rotates); one match
+// suffices; unknown schemes are ignored. Delivery is at least once: the receiver must dedupe
+// by Idempotency-Key.
+//
+// Outbox rows: kind "webhook:<sink name>", dedupe key "webhook:<sink>:<event>:<reference>" (one
+// row per event and case), cause "case:<reference>", never expiring. The row's payload is the
+// body except that her number is stored encrypted ("phone_enc": hex of an XChaCha20-Poly1305
+// blob, key derived from the sink secret, associated data bound to the row's dedupe key) so it
+// is never in clear in the database (SAFETY D1). Changing the secret makes queued rows that
+// carry a number unreadable: they are dead-lettered, visibly.
+//
+// The dispatcher checks her consent again when it sends (SAFETY D3): if she withdrew referral
+// consent since the row was queued, district, call time and number are left out; if she
+// withdrew callback consent, the number is (a case no longer found counts as no consent).
+// Responses: 2xx = delivered; 408, 429, 5xx and transport errors are retried with capped
+// exponential backoff and full jitter; any other status (other 4xx, 3xx: redirects are not
+// followed) is dead at once, as are rows whose attempts are exhausted. Logs name the outbox id,
+// the event, the case reference and the HTTP status; never the body, the number or the URL
+// (only its host, at debug level).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "adapters/common/clock.hpp"
+#include "adapters/store/records.hpp"
+#include "adapters/store/store.hpp"
+#include "gateway/outbound/dispatcher.hpp"
+#include "gateway/responders/responders.hpp"
+
+namespace rabta::gateway {
+
+class CurlExecutor;
+
+// What the payload may carry beyond the case itself, read by whoever queues the event.
+struct WebhookFacts {
+  std::optional<bool> referral_consent;  // her latest "referral_ngo" consent
+  std::optional<bool> callback_consent;  // her latest "callback" consent
+  std::string district;
+  std::string call_time;  // her answer "call_time"
+  std::string phone;      // E.164, decrypted; "" when none
+};
+
+inline constexpr std::string_view webhook_kind_prefix = "webhook:";
+inline constexpr const char* webhook_signature_header = "X-Rabta-Signature";
+
+// True for "opened", "acknowledged", "closed" and "escalated".
+bool is_webhook_event(std::string_view event);
+
+// "webhook:" + sink name.
+std::string webhook_kind(std::string_view sink_name);
+
+// The JSON body (pure, deterministic). Throws std::invalid_argument for an unknown event.
+std::string case_webhook_payload(const store::CaseRecord& c, const std::string& event,
+                                 const WebhookFacts& facts, std::int64_t now_ms);
+
+// The X-Rabta-Signature value: "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>".
+std::string sign(const std::string& secret, std::int64_t t, const std::string& body);
+
+// For receivers (and our tests): true when some v1 entry of the header matches the body signed
+// at the header's t (constant-time comparison) and |now_s - t| <= tolerance_s. False for an
+// empty secret, a malformed header, or a header without t or v1.
+bool verify_signature(const std::string& secret, std::string_view header_value,
+                      const std::string& body, std::int64_t now_s, std::int64_t tolerance_s);
+
+// A pending row for the event (see the top of this file). Throws std::invalid_argument for an
+// unknown event, a sink without a name or secret, or a case without a reference.
+store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::CaseRecord& c,
+                                        const std::string& event, const WebhookFacts& facts,
+                                        std::int64_t now_ms);
+
+// What a row sends, with her current consent applied (nullopt = never asked = no): the body of
+// the row's payload, or nullopt when the payload is unreadable (not JSON, or a number that does
+// not decrypt with this sink's secret and row).
+struct WebhookDelivery {
+  std::string body;
+  std::string event;
+  std::string reference;
+};
+std::optional<WebhookDelivery> read_webhook_payload(const WebhookSink& sink,
+                                                    const store::OutboxRecord& row,
+                                                    std::optional<bool> referral_consent,
+                                                    std::optional<bool> callback_consent);
+
+// How an HTTP answer is handled: 2xx sent; 0 (transport error), 408, 429, 5xx retry; else dead.
+enum class WebhookOutcome { sent, retry, dead };
+WebhookOutcome classify_webhook_status(long status);
+
+struct WebhookDispatcherOptions {
+  int max_attempts = 12;
+  std::chrono::milliseconds backoff_base{5000}, backoff_cap{1'800'000}, lease{60000},
+      send_timeout{15000}, poll_interval{1000};
+  int batch = 32;                // rows claimed per pass at most
+  std::size_t max_parallel = 4;  // requests in flight to the receiver at once
+  double rate_per_second = 10;   // requests a second at most (0 = unlimited)
+};
+
+// The same shape as the SMS Dispatcher: claims due "webhook:<name>" rows, sends them signed
+// now, records each outcome through the store's writer.
+class WebhookDispatcher {
+ public:
+  // Throws std::invalid_argument for a sink without a name, secret or usable URL (see
+  // webhook_url_problem), or options that cannot work (lease not longer than send_timeout,
+  // batch < 1, max_attempts < 1, negative backoff or rate, no random source).
+  WebhookDispatcher(store::Store& store, WebhookSink sink, const Clock& clock,
+                    WebhookDispatcherOptions options, std::function<double()> random01);
+  ~WebhookDispatcher();  // stops the thread
+  WebhookDispatcher(const WebhookDispatcher&) = delete;
+  WebhookDispatcher& operator=(const WebhookDispatcher&) = delete;
+
+  // dead = permanent failures, exhausted attempts and unreadable rows; retried = put back after
+  // a temporary failure (or a row of another sink whose name extends this one's).
+  struct PassResult {
+    int claimed = 0, sent = 0, retried = 0, dead = 0;
+  };
+
+  // One pass: release stale leases (first pass only), claim due rows (at most min(batch, tokens
+  // available)), read her current consent, send concurrently and record each result. Blocking;
+  // thread-safe (passes never overlap).
+  PassResult run_once();
+
+  // A thread that runs passes: after a pass it waits poll_interval or until wake(), or goes on
+  // at once after a full batch.
+  void start();
+  void wake();
+  // Finishes the pass in progress and joins the thread.
+  void stop();
+
+  struct Stats {
+    std::uint64_t sent = 0, retried = 0, dead = 0;
+  };
+  Stats stats() const;
+
+ private:
+  PassResult pass();
+
+  store::Store& store_;
+  WebhookSink sink_;
+  std::string kind_;
+  const Clock& clock_;
+  WebhookDispatcherOptions options_;
+  std::function<double()> random01_;
+
+  std::mutex pass_mutex_;  // one pass at a time; guards everything below up to the thread
+  TokenBucket bucket_;
+  std::unique_ptr<CurlExecutor> http_;
+  bool released_stale_ = false;
+  bool more_due_ = false;
+
+  std::atomic<std::uint64_t> sent_{0}, retried_{0}, dead_{0};
+
+  PassLoop loop_;  // last: its thread stops before the members it uses go
+};
+
+}  // namespace rabta::gateway

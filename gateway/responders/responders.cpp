@@ -1,0 +1,760 @@
+#include "gateway/responders/responders.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+#include "adapters/common/crypto.hpp"
+#include "adapters/http/curl_executor.hpp"
+#include "flows/engine.hpp"
+#include "flows/text.hpp"
+#include "gateway/settings/toml_file.hpp"
+
+namespace rabta::gateway {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::array<std::string_view, 4> kSeverities = {"low", "normal", "high", "critical"};
+constexpr std::array<std::string_view, 7> kDays = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+// Opened by the check-in scheduler, not by a flow.
+constexpr std::string_view kMissedCheckin = "missed_checkin";
+
+bool is_severity(const std::string& s) {
+  return std::find(kSeverities.begin(), kSeverities.end(), s) != kSeverities.end();
+}
+
+bool all_ascii_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "30s", "15m", "24h", "2d" (a positive whole number and one unit).
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  if (text.size() < 2 || text.size() > 8) return std::nullopt;
+  const std::string_view digits(text.data(), text.size() - 1);
+  if (!all_ascii_digits(digits)) return std::nullopt;
+  std::int64_t n = 0;
+  for (const char c : digits) n = n * 10 + (c - '0');
+  if (n <= 0) return std::nullopt;
+  switch (text.back()) {
+    case 's':
+      return std::chrono::milliseconds(n * 1'000);
+    case 'm':
+      return std::chrono::milliseconds(n * 60'000);
+    case 'h':
+      return std::chrono::milliseconds(n * 3'600'000);
+    case 'd':
+      return std::chrono::milliseconds(n * 86'400'000);
+    default:
+      return std::nullopt;
+  }
+}
+
+// "9-18": local hours [start, end) with 0 <= start < end <= 24.
+bool parse_hours(const std::string& text, int& start, int& end) {
+  const auto dash = text.find('-');
+  if (dash == std::string::npos) return false;
+  const std::string a = text.substr(0, dash);
+  const std::string b = text.substr(dash + 1);
+  if (!all_ascii_digits(a) || !all_ascii_digits(b) || a.size() > 2 || b.size() > 2) return false;
+  start = std::stoi(a);
+  end = std::stoi(b);
+  return start >= 0 && start <= 23 && end >= 1 && end <= 24 && start < end;
+}
+
+// The categories a case can have: literal open_case / exit_case categories, and for
+// "$name|default" the default plus every value the menus (or lists) saving `name` can give.
+std::set<std::string> case_categories(const flows::FlowSet& set) {
+  std::set<std::string> out{std::string(kMissedCheckin)};
+  auto values_saved_as = [&](const std::string& var) {
+    for (const auto& [fid, flow] : set.flows)
+      for (const auto& [nid, node] : flow.nodes) {
+        if (node.save != var) continue;
+        if (node.kind == "menu") {
+          for (std::size_t i = 0; i < node.options.size(); ++i)
+            out.insert(node.options[i].value.empty() ? std::to_string(i + 1)
+                                                     : node.options[i].value);
+        } else if (node.kind == "list") {
+          if (const auto it = set.lists.find(node.list); it != set.lists.end())
+            for (const auto& item : it->second) out.insert(item.key);
+        }
+      }
+  };
+  auto take = [&](const flows::EffectSpec& e) {
+    if (e.kind != flows::EffectKind::open_case || e.category.empty()) return;
+    if (e.category[0] != '$') {
+      out.insert(e.category);
+      return;
+    }
+    const auto bar = e.category.find('|');
+    if (bar != std::string::npos) out.insert(e.category.substr(bar + 1));
+    values_saved_as(e.category.substr(1, bar == std::string::npos ? std::string::npos : bar - 1));
+  };
+  for (const auto& [fid, flow] : set.flows) {
+    if (flow.exit_case) take(*flow.exit_case);
+    for (const auto& [nid, node] : flow.nodes) {
+      if (node.exit_case) take(*node.exit_case);
+      for (const auto& e : node.effects) take(e);
+      for (const auto& o : node.options)
+        for (const auto& e : o.effects) take(e);
+    }
+  }
+  return out;
+}
+
+class Loader {
+ public:
+  Loader(std::string file, std::vector<flows::Diagnostic>& errors)
+      : file_(std::move(file)), errors_(errors) {}
+
+  const std::string& file() const { return file_; }
+
+  void error(std::uint32_t line, std::string reason) {
+    flows::Diagnostic d;
+    d.pos = {file_, line};
+    d.reason = std::move(reason);
+    errors_.push_back(std::move(d));
+  }
+  void error(const toml::node& n, std::string reason) {
+    error(n.source().begin.line, std::move(reason));
+  }
+  flows::SourcePos pos(const toml::node& n) const { return {file_, n.source().begin.line}; }
+
+  void known(const toml::table& t, std::initializer_list<std::string_view> keys,
+             const std::string& where) {
+    for (const auto& [k, v] : t)
+      if (std::find(keys.begin(), keys.end(), k.str()) == keys.end())
+        error(v, where + ": unknown key '" + std::string(k.str()) + "'");
+  }
+
+  // The string at `key`, or nullopt (absent, or not a string: reported).
+  std::optional<std::string> str(const toml::table& t, std::string_view key,
+                                 const std::string& where) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto v = n->value<std::string>();
+    if (!v) error(*n, where + ": '" + std::string(key) + "' must be a string");
+    return v;
+  }
+  std::optional<bool> boolean(const toml::table& t, std::string_view key,
+                              const std::string& where) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto v = n->value<bool>();
+    if (!v) error(*n, where + ": '" + std::string(key) + "' must be true or false");
+    return v;
+  }
+  const toml::table* table(const toml::table& t, std::string_view key, const std::string& what) {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) error(*n, what + " must be a table");
+    return n->as_table();
+  }
+  // The tables of an array of tables (e.g. [[teams]]); anything else is reported.
+  std::vector<const toml::table*> tables(const toml::table& t, std::string_view key,
+                                         const std::string& what) {
+    std::vector<const toml::table*> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const toml::array* arr = n->as_array();
+    if (!arr) {
+      error(*n, what + " must be an array of tables");
+      return out;
+    }
+    for (const auto& e : *arr) {
+      if (const toml::table* tab = e.as_table())
+        out.push_back(tab);
+      else
+        error(e, what + ": each entry must be a table");
+    }
+    return out;
+  }
+
+ private:
+  std::string file_;
+  std::vector<flows::Diagnostic>& errors_;
+};
+
+// Every "{name}" in the template: only {ref} and {severity} may appear, and {ref} must.
+void check_alert_template(Loader& l, const toml::node& n, const std::string& text) {
+  bool has_ref = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '}') {
+      l.error(n, "alert_template: '}' without a matching '{'");
+      return;
+    }
+    if (text[i] != '{') continue;
+    const auto close = text.find('}', i);
+    if (close == std::string::npos) {
+      l.error(n, "alert_template: '{' without a matching '}'");
+      return;
+    }
+    const std::string name = text.substr(i + 1, close - i - 1);
+    if (name == "ref") {
+      has_ref = true;
+    } else if (name != "severity") {
+      l.error(n, "alert_template: placeholder {" + name +
+                     "} is not allowed; an alert carries only {ref} and {severity}, never the "
+                     "case's category or story (SAFETY C3)");
+    }
+    i = close;
+  }
+  if (!has_ref)
+    l.error(n, "alert_template must contain {ref} so that she can acknowledge the case");
+}
+
+struct Seen {
+  std::map<std::string, std::string> names;   // member name -> team
+  std::map<std::string, std::string> phones;  // normalised phone -> member name
+  std::set<std::string> teams;
+};
+
+Member read_member(Loader& l, const toml::node& node, const std::string& team, Seen& seen) {
+  Member m;
+  m.pos = l.pos(node);
+  const toml::table* t = node.as_table();
+  const std::string where = "team '" + team + "'";
+  if (!t) {
+    l.error(node, where + ": each member must be a table { name, phone, role, can_export }");
+    return m;
+  }
+  l.known(*t, {"name", "phone", "role", "can_export"}, where + " member");
+  m.name = l.str(*t, "name", where + " member").value_or("");
+  if (m.name.empty()) {
+    l.error(node, where + ": a member has no name");
+  }
+  const std::string who = "member '" + m.name + "'";
+  if (!m.name.empty()) {
+    const auto [it, fresh] = seen.names.emplace(m.name, team);
+    if (!fresh)
+      l.error(node, who + ": the name is already used in team '" + it->second +
+                        "' (names must be unique across the roster)");
+  }
+  // Never put the number itself into a diagnostic: logs and terminals are not for numbers.
+  const auto raw = l.str(*t, "phone", who);
+  if (!raw) {
+    if (!t->get("phone")) l.error(node, who + ": missing 'phone'");
+  } else {
+    const std::string phone = common::normalise_msisdn(*raw);
+    const std::size_t digits = phone.empty() ? 0 : phone.size() - 1;
+    const toml::node& pn = *t->get("phone");
+    if (phone.empty() || phone[0] != '+' || digits < 8 || digits > 15) {
+      l.error(pn, who + ": phone is not a valid number (E.164: '+' and 8 to 15 digits)");
+    } else {
+      m.phone = phone;
+      const auto [it, fresh] = seen.phones.emplace(phone, m.name);
+      if (!fresh) l.error(pn, who + ": phone is the same number as member '" + it->second + "'");
+    }
+  }
+  if (const auto role = l.str(*t, "role", who)) {
+    m.role = *role;
+    if (m.role != "caseworker" && m.role != "supervisor")
+      l.error(*t->get("role"), who + ": role must be \"caseworker\" or \"supervisor\"");
+  } else if (!t->get("role")) {
+    l.error(node, who + ": missing 'role' (\"caseworker\" or \"supervisor\")");
+  }
+  m.can_export = l.boolean(*t, "can_export", who).value_or(false);
+  return m;
+}
+
+Team read_team(Loader& l, const toml::table& t, Seen& seen) {
+  Team team;
+  team.pos = l.pos(t);
+  l.known(t, {"name", "on_duty", "supervisor", "members"}, "[[teams]]");
+  team.name = l.str(t, "name", "[[teams]]").value_or("");
+  if (team.name.empty())
+    l.error(t, "[[teams]]: a team needs a 'name'");
+  else if (!seen.teams.insert(team.name).second)
+    l.error(t, "team '" + team.name + "' is defined twice");
+  const std::string where = "team '" + team.name + "'";
+
+  if (const toml::node* od = t.get("on_duty")) {
+    const toml::table* duty = od->as_table();
+    if (!duty) {
+      l.error(*od, where + ": on_duty must be a table { days = [...], hours = \"9-18\" }");
+    } else {
+      l.known(*duty, {"days", "hours"}, where + " on_duty");
+      if (const toml::node* dn = duty->get("days")) {
+        const toml::array* arr = dn->as_array();
+        std::vector<int> days;
+        bool ok = arr != nullptr && !arr->empty();
+        if (arr)
+          for (const auto& d : *arr) {
+            const auto s = d.value<std::string>();
+            const auto it = s ? std::find(kDays.begin(), kDays.end(), *s) : kDays.end();
+            if (it == kDays.end()) {
+              ok = false;
+              continue;
+            }
+            const int day = static_cast<int>(it - kDays.begin()) + 1;
+            if (std::find(days.begin(), days.end(), day) != days.end()) ok = false;
+            days.push_back(day);
+          }
+        if (!ok)
+          l.error(*dn, where +
+                           ": on_duty days must be a non-empty list of distinct days from "
+                           "\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"");
+        else
+          team.on_duty_weekdays = std::move(days);
+      }
+      if (const toml::node* hn = duty->get("hours")) {
+        const auto s = hn->value<std::string>();
+        int start = 0;
+        int end = 24;
+        if (!s || !parse_hours(*s, start, end)) {
+          l.error(*hn, where +
+                           ": on_duty hours must be \"START-END\" in local hours with "
+                           "0 <= START < END <= 24, e.g. \"9-18\" (a night shift needs its own "
+                           "team)");
+        } else {
+          team.on_duty_start_hour = start;
+          team.on_duty_end_hour = end;
+        }
+      }
+    }
+  }
+
+  if (const toml::node* mn = t.get("members")) {
+    if (const toml::array* arr = mn->as_array()) {
+      for (const auto& m : *arr) team.members.push_back(read_member(l, m, team.name, seen));
+    } else {
+      l.error(*mn, where + ": members must be an array of { name, phone, role }");
+    }
+  }
+  if (team.members.empty()) l.error(t, where + " has no members");
+
+  const auto sup = l.str(t, "supervisor", where);
+  if (!sup) {
+    if (!t.get("supervisor")) l.error(t, where + " has no supervisor");
+  } else {
+    team.supervisor = *sup;
+    const auto it = std::find_if(team.members.begin(), team.members.end(),
+                                 [&](const Member& m) { return m.name == *sup; });
+    if (it == team.members.end() || it->role != "supervisor")
+      l.error(*t.get("supervisor"), where + ": supervisor '" + *sup +
+                                        "' must be one of its members, with role \"supervisor\"");
+  }
+  return team;
+}
+
+void read_route(Loader& l, const toml::table& t, Roster& roster,
+                const std::set<std::string>& districts, const std::set<std::string>& categories) {
+  Route r;
+  r.pos = l.pos(t);
+  l.known(t, {"district", "category", "severity", "team"}, "[[routes]]");
+  auto field = [&](std::string_view key, std::string& out, const auto& valid,
+                   const std::string& what) {
+    const auto v = l.str(t, key, "[[routes]]");
+    if (!v) return;
+    out = *v;
+    if (out != "*" && !valid(out)) l.error(*t.get(key), "[[routes]]: " + what + " '" + out + "'");
+  };
+  field(
+      "district", r.district, [&](const std::string& s) { return districts.count(s) > 0; },
+      "unknown district (not a key of the districts list, nor \"*\")");
+  field(
+      "category", r.category, [&](const std::string& s) { return categories.count(s) > 0; },
+      "unknown category (no flow opens it, nor is it \"missed_checkin\" or \"*\")");
+  field(
+      "severity", r.severity, [](const std::string& s) { return is_severity(s); },
+      "unknown severity (use low, normal, high, critical or \"*\")");
+  if (const auto team = l.str(t, "team", "[[routes]]")) {
+    r.team = *team;
+    const bool known = std::any_of(roster.teams.begin(), roster.teams.end(),
+                                   [&](const Team& x) { return x.name == r.team; });
+    if (!known) l.error(*t.get("team"), "[[routes]]: unknown team '" + r.team + "'");
+  } else if (!t.get("team")) {
+    l.error(t, "[[routes]]: missing 'team'");
+  }
+  roster.routes.push_back(std::move(r));
+}
+
+bool catches_all(const Route& r) {
+  return r.district == "*" && r.category == "*" && r.severity == "*";
+}
+
+std::string first_line(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  if (!in || !std::getline(in, line)) return {};
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+    line.pop_back();
+  return line;
+}
+
+void read_webhook(Loader& l, const toml::table& t, const fs::path& base, WebhookSink& w) {
+  const std::string where = "[webhook]";
+  l.known(t, {"enabled", "url", "secret_env", "secret_file", "name"}, where);
+  w.enabled = l.boolean(t, "enabled", where).value_or(false);
+  w.url = l.str(t, "url", where).value_or("");
+  if (const auto name = l.str(t, "name", where)) w.name = *name;
+  const std::string env = l.str(t, "secret_env", where).value_or("");
+  const std::string file = l.str(t, "secret_file", where).value_or("");
+  if (!w.enabled) return;
+  if (w.url.empty())
+    l.error(t, where + ": enabled without a 'url'");
+  else if (const std::string problem = webhook_url_problem(w.url); !problem.empty())
+    l.error(*t.get("url"), where + ": 'url': " + problem);
+  if (!env.empty())
+    if (const char* e = std::getenv(env.c_str()); e && *e) w.secret = e;
+  if (w.secret.empty() && !file.empty()) {
+    fs::path p(file);
+    if (p.is_relative()) p = (base / p).lexically_normal();
+    w.secret = first_line(p);
+  }
+  if (w.secret.empty())
+    l.error(t, where +
+                   ": enabled without a secret (set the environment variable named by "
+                   "'secret_env', or put the secret on the first line of 'secret_file')");
+}
+
+}  // namespace
+
+std::string webhook_url_problem(const std::string& url) {
+  if (url.empty()) return "the webhook url is empty";
+  const std::string host = CurlExecutor::host_of(url);
+  if (host.empty()) return "the webhook url does not parse";
+  std::string scheme = url.substr(0, url.find(':'));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme == "https") return {};
+  if (scheme == "http" && CurlExecutor::is_loopback_host(host)) return {};
+  return "the webhook url must be https (plain http only to a loopback host)";
+}
+
+Roster load_roster(const std::string& path, const flows::FlowSet& flows,
+                   std::vector<flows::Diagnostic>& errors) {
+  Roster roster;
+  const auto doc = parse_toml_file(path, errors);
+  if (!doc) return roster;
+  Loader l(path, errors);
+  l.known(*doc,
+          {"alert_channel", "alert_template", "outcomes", "sla", "webhook", "teams", "routes",
+           "fallback_team"},
+          "responders.toml");
+
+  if (const auto ch = l.str(*doc, "alert_channel", "responders.toml")) {
+    roster.alert_channel = *ch;
+    roster.alert_channel_line = doc->get("alert_channel")->source().begin.line;
+    if (ch->empty()) l.error(*doc->get("alert_channel"), "alert_channel must name a [channels.X]");
+  }
+  if (const auto tpl = l.str(*doc, "alert_template", "responders.toml")) {
+    roster.alert_template = *tpl;
+    check_alert_template(l, *doc->get("alert_template"), *tpl);
+  }
+  if (const toml::node* on = doc->get("outcomes")) {
+    const toml::array* arr = on->as_array();
+    std::vector<std::string> outcomes;
+    bool ok = arr != nullptr && !arr->empty();
+    if (arr)
+      for (const auto& o : *arr) {
+        const auto s = o.value<std::string>();
+        const bool word = s && !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+                            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                          });
+        if (!word || std::find(outcomes.begin(), outcomes.end(), *s) != outcomes.end())
+          ok = false;
+        else
+          outcomes.push_back(*s);
+      }
+    if (!ok)
+      l.error(*on,
+              "outcomes must be a non-empty list of distinct words of a-z, 0-9 and _ "
+              "(a responder types them: \"close REF resolved\")");
+    else
+      roster.outcomes = std::move(outcomes);
+  }
+
+  if (const toml::table* sla = l.table(*doc, "sla", "[sla]")) {
+    for (const auto& [k, v] : *sla)
+      if (!is_severity(std::string(k.str())))
+        l.error(v, "[sla]: unknown key '" + std::string(k.str()) +
+                       "' (use low, normal, high, critical)");
+    for (const auto sev : kSeverities) {
+      const toml::node* n = sla->get(sev);
+      if (!n) {
+        l.error(*sla, "[sla]: missing '" + std::string(sev) + "'");
+        continue;
+      }
+      const auto s = n->value<std::string>();
+      const auto d = s ? parse_duration(*s) : std::nullopt;
+      if (!d)
+        l.error(*n, "[sla] " + std::string(sev) +
+                        ": not a duration like \"30s\", \"15m\", \"24h\" or \"2d\" (above zero)");
+      else
+        roster.ack_sla[std::string(sev)] = *d;
+    }
+  } else if (!doc->get("sla")) {
+    l.error(0, "missing [sla]: a time to acknowledge for low, normal, high and critical");
+  }
+
+  if (const toml::table* wh = l.table(*doc, "webhook", "[webhook]"))
+    read_webhook(l, *wh, fs::absolute(path).parent_path(), roster.webhook);
+
+  Seen seen;
+  for (const toml::table* t : l.tables(*doc, "teams", "[[teams]]"))
+    roster.teams.push_back(read_team(l, *t, seen));
+  if (roster.teams.empty()) l.error(0, "no [[teams]]: at least one team is needed");
+
+  if (const auto fb = l.str(*doc, "fallback_team", "responders.toml")) {
+    const toml::node& n = *doc->get("fallback_team");
+    const auto t = std::find_if(roster.teams.begin(), roster.teams.end(),
+                                [&](const Team& x) { return x.name == *fb; });
+    if (t == roster.teams.end()) {
+      l.error(n, "fallback_team '" + *fb + "' is not a team in [[teams]]");
+    } else if (t->on_duty_weekdays.size() != 7 || t->on_duty_start_hour != 0 ||
+               t->on_duty_end_hour != 24) {
+      l.error(n, "fallback_team '" + *fb +
+                     "' must be on duty every day, all day (on_duty days mon..sun, hours "
+                     "\"0-24\"): it is who is alerted when another team is not");
+    } else {
+      roster.fallback_team = *fb;
+    }
+  }
+
+  std::set<std::string> districts;
+  if (const auto it = flows.lists.find("districts"); it != flows.lists.end())
+    for (const auto& item : it->second) districts.insert(item.key);
+  const std::set<std::string> categories = case_categories(flows);
+  for (const toml::table* t : l.tables(*doc, "routes", "[[routes]]"))
+    read_route(l, *t, roster, districts, categories);
+  if (roster.routes.empty()) {
+    l.error(0,
+            "no [[routes]]: the last route must catch everything (no district, category or "
+            "severity, or all \"*\")");
+  } else {
+    for (std::size_t i = 0; i + 1 < roster.routes.size(); ++i)
+      if (catches_all(roster.routes[i])) {
+        l.error(roster.routes[i + 1].pos.line,
+                "[[routes]]: this route is never used: an earlier route catches everything");
+        break;
+      }
+    if (!catches_all(roster.routes.back()))
+      l.error(roster.routes.back().pos.line,
+              "[[routes]]: the last route must catch everything (district, category and "
+              "severity all \"*\" or left out), so that no case goes unrouted");
+  }
+  return roster;
+}
+
+const Team* route_case(const Roster& roster, const std::string& district,
+                       const std::string& category, const std::string& severity) {
+  auto match = [](const std::string& rule, const std::string& value) {
+    return rule == "*" || rule == value;
+  };
+  for (const auto& r : roster.routes) {
+    if (!match(r.district, district) || !match(r.category, category) ||
+        !match(r.severity, severity))
+      continue;
+    for (const auto& t : roster.teams)
+      if (t.name == r.team) return &t;
+    return nullptr;
+  }
+  return nullptr;
+}
+
+std::optional<Member> ladder_rung(const Team& team, int rung, const LocalTime& now) {
+  if (rung < 1) return std::nullopt;
+  const bool on_duty = std::find(team.on_duty_weekdays.begin(), team.on_duty_weekdays.end(),
+                                 now.weekday) != team.on_duty_weekdays.end() &&
+                       now.hour >= team.on_duty_start_hour && now.hour < team.on_duty_end_hour;
+  std::vector<const Member*> ladder;
+  if (on_duty)
+    for (const auto& m : team.members)
+      if (m.role != "supervisor") ladder.push_back(&m);
+  for (const auto& m : team.members)
+    if (m.name == team.supervisor) {
+      ladder.push_back(&m);
+      break;
+    }
+  if (static_cast<std::size_t>(rung) > ladder.size()) return std::nullopt;
+  return *ladder[static_cast<std::size_t>(rung - 1)];
+}
+
+namespace {
+
+bool team_on_duty(const Team& team, const LocalTime& now) {
+  return std::find(team.on_duty_weekdays.begin(), team.on_duty_weekdays.end(), now.weekday) !=
+             team.on_duty_weekdays.end() &&
+         now.hour >= team.on_duty_start_hour && now.hour < team.on_duty_end_hour;
+}
+
+void add_team_ladder(std::vector<Rung>& out, const Team& team, bool on_duty) {
+  if (on_duty)
+    for (const auto& m : team.members)
+      if (m.role != "supervisor") out.push_back({m, team.name});
+  for (const auto& m : team.members)
+    if (m.name == team.supervisor) {
+      out.push_back({m, team.name});
+      break;
+    }
+}
+
+}  // namespace
+
+std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team, const LocalTime& now) {
+  std::vector<Rung> out;
+  const Team* fallback = nullptr;
+  for (const auto& t : roster.teams)
+    if (!roster.fallback_team.empty() && t.name == roster.fallback_team && t.name != team.name)
+      fallback = &t;
+  const bool on_duty = team_on_duty(team, now);
+  if (on_duty || !fallback) {
+    add_team_ladder(out, team, on_duty);
+    if (fallback) add_team_ladder(out, *fallback, team_on_duty(*fallback, now));
+  } else {
+    // Off duty: the always-on team's caseworkers, the own team's supervisor, and the always-on
+    // supervisor last, who is the one alerted again past the end.
+    std::vector<Rung> fb;
+    add_team_ladder(fb, *fallback, team_on_duty(*fallback, now));
+    const bool fb_has_supervisor = !fb.empty() && fb.back().member.role == "supervisor";
+    out.insert(out.end(), fb.begin(), fb_has_supervisor ? fb.end() - 1 : fb.end());
+    add_team_ladder(out, team, false);
+    if (fb_has_supervisor) out.push_back(fb.back());
+  }
+  return out;
+}
+
+std::chrono::milliseconds ack_sla(const Roster& roster, const std::string& severity) {
+  if (const auto it = roster.ack_sla.find(severity); it != roster.ack_sla.end()) return it->second;
+  // An unknown severity fails towards urgency: the shortest configured time (0 with none).
+  std::chrono::milliseconds shortest{0};
+  bool first = true;
+  for (const auto& [sev, d] : roster.ack_sla) {
+    if (first || d < shortest) shortest = d;
+    first = false;
+  }
+  return shortest;
+}
+
+std::string alert_text(const Roster& roster, const std::string& reference,
+                       const std::string& severity) {
+  std::string out;
+  const std::string& t = roster.alert_template;
+  for (std::size_t i = 0; i < t.size();) {
+    if (t.compare(i, 5, "{ref}") == 0) {
+      out += reference;
+      i += 5;
+    } else if (t.compare(i, 10, "{severity}") == 0) {
+      out += severity;
+      i += 10;
+    } else {
+      out.push_back(t[i++]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Folds what phones vary in Urdu script (Arabic yeh, kaf and heh for the Urdu letters; direction
+// and joiner marks) and treats punctuation as spaces, then splits into words.
+std::vector<std::string> command_words(const std::string& normalised) {
+  std::u32string text = flows::utf8_decode(normalised);
+  std::u32string folded;
+  for (const char32_t c : text) {
+    if (c == U'\u200c' || c == U'\u200d' || c == U'\u200e' || c == U'\u200f') continue;
+    if (c == U'\u064a' || c == U'\u0649')
+      folded.push_back(U'\u06cc');
+    else if (c == U'\u0643')
+      folded.push_back(U'\u06a9');
+    else if (c == U'\u0647')
+      folded.push_back(U'\u06c1');
+    else if (c == U':' || c == U',' || c == U'.' || c == U'!' || c == U'\u06d4' || c == U'\u060c' ||
+             c == U'\t' || c == U'\n' || c == U'\r')
+      folded.push_back(U' ');
+    else
+      folded.push_back(c);
+  }
+  std::vector<std::string> words;
+  std::istringstream in(flows::utf8_encode(folded));
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
+// A case reference: 5 to 12 characters of the reference alphabet (compared upper-cased).
+std::optional<std::string> reference_of(const std::string& word) {
+  if (word.size() < 5 || word.size() > 12) return std::nullopt;
+  std::string ref;
+  for (const char c : word) {
+    const char u = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    if (flows::reference_alphabet.find(u) == std::string_view::npos) return std::nullopt;
+    ref.push_back(u);
+  }
+  return ref;
+}
+
+using Phrase = std::vector<std::string>;
+
+const std::vector<Phrase>& ack_phrases() {
+  static const std::vector<Phrase> p = {
+      {"ack"},  {"ok"},  {"okay"}, {"theek"}, {"theek", "hai"}, {"ji"},   {"ji", "haan"},
+      {"haan"}, {"han"}, {"جی"},   {"ہاں"},   {"جی", "ہاں"},    {"ٹھیک"}, {"ٹھیک", "ہے"},
+  };
+  return p;
+}
+const std::vector<Phrase>& claim_phrases() {
+  static const std::vector<Phrase> p = {{"claim"}, {"le", "liya"}, {"لے", "لیا"}};
+  return p;
+}
+bool words_equal(const std::vector<std::string>& w, std::size_t from, const Phrase& p) {
+  if (from + p.size() > w.size()) return false;
+  return std::equal(p.begin(), p.end(), w.begin() + static_cast<std::ptrdiff_t>(from));
+}
+
+// A PIN: 4 to 8 digits (Urdu digits were folded to ASCII by normalise_input).
+bool is_pin(const std::string& w) {
+  return w.size() >= 4 && w.size() <= 8 &&
+         std::all_of(w.begin(), w.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "PHRASE REF" or "REF PHRASE", each optionally followed by a PIN: {reference, pin}.
+std::optional<std::pair<std::string, std::string>> phrase_and_reference(
+    const std::vector<std::string>& words, const std::vector<Phrase>& phrases) {
+  std::vector<std::string> w = words;
+  std::string pin;
+  if (w.size() >= 3 && is_pin(w.back())) {
+    pin = w.back();
+    w.pop_back();
+  }
+  for (const auto& p : phrases) {
+    if (w.size() != p.size() + 1) continue;
+    if (words_equal(w, 0, p))
+      if (auto ref = reference_of(w.back())) return std::pair{*ref, pin};
+    if (words_equal(w, 1, p))
+      if (auto ref = reference_of(w.front())) return std::pair{*ref, pin};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ResponderCommand> parse_responder_sms(const std::string& normalised) {
+  const std::vector<std::string> w = command_words(normalised);
+  if (w.empty()) return std::nullopt;
+  if (auto r = phrase_and_reference(w, ack_phrases()))
+    return ResponderCommand{ResponderCommand::Kind::ack, r->first, r->second};
+  if (auto r = phrase_and_reference(w, claim_phrases()))
+    return ResponderCommand{ResponderCommand::Kind::claim, r->first, r->second};
+  return std::nullopt;
+}
+
+std::string responder_pin_hash(const common::Pseudonymizer& key, std::int64_t responder_id,
+                               std::string_view pin) {
+  return key.keyed("responder-pin:" + std::to_string(responder_id) + ":" + std::string(pin));
+}
+
+bool valid_pin(std::string_view pin) {
+  return is_pin(std::string(pin));
+}
+
+}  // namespace rabta::gateway

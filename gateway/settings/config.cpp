@@ -1,0 +1,427 @@
+#include "gateway/settings/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "adapters/common/phone.hpp"
+
+namespace rabta::gateway {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string at(const std::string& file, const toml::node& n) {
+  return file + ":" + std::to_string(n.source().begin.line);
+}
+
+class Reader {
+ public:
+  Reader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
+
+  // An optional `allow_from` list of addresses / CIDR blocks (SAFETY T1).
+  void allow_from(const toml::table& t, const std::string& where, AllowList& out,
+                  const std::string& key = "allow_from") const {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return;
+    const toml::array* list = n->as_array();
+    if (list == nullptr)
+      fail(*n, where + ": '" + key + "' must be a list of addresses or CIDR blocks");
+    std::vector<std::string> entries;
+    for (const toml::node& e : *list) {
+      const auto v = e.value<std::string>();
+      if (!v) fail(e, where + ": '" + key + "' entries must be strings");
+      entries.push_back(*v);
+    }
+    std::string error;
+    auto parsed = AllowList::parse(entries, error);
+    if (!parsed) fail(*n, where + ": " + key + ": " + error);
+    out = *std::move(parsed);
+  }
+
+  [[noreturn]] void fail(const toml::node& n, const std::string& reason) const {
+    throw ConfigError(at(file_, n) + ": " + reason);
+  }
+
+  void known(const toml::table& t, const std::set<std::string>& keys,
+             const std::string& where) const {
+    for (const auto& [k, v] : t)
+      if (!keys.count(std::string(k.str())))
+        fail(v, where + ": unknown key '" + std::string(k.str()) + "'");
+  }
+
+  void str(const toml::table& t, const char* key, std::string& out) const {
+    if (const toml::node* n = t.get(key)) {
+      auto v = n->value<std::string>();
+      if (!v) fail(*n, std::string("'") + key + "' must be a string");
+      out = *v;
+    }
+  }
+  void path(const toml::table& t, const char* key, std::string& out) const {
+    str(t, key, out);
+    if (t.get(key)) out = resolve(out);
+  }
+  std::string resolve(const std::string& p) const {
+    if (p.empty() || fs::path(p).is_absolute()) return p;
+    return (base_ / p).lexically_normal().string();
+  }
+  template <typename Int>
+  void integer(const toml::table& t, const char* key, Int& out, std::int64_t lo,
+               std::int64_t hi) const {
+    if (const toml::node* n = t.get(key)) {
+      auto v = n->value<std::int64_t>();
+      if (!v) fail(*n, std::string("'") + key + "' must be an integer");
+      if (*v < lo || *v > hi)
+        fail(*n, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " +
+                     std::to_string(hi));
+      out = static_cast<Int>(*v);
+    }
+  }
+  void millis(const toml::table& t, const char* key, std::chrono::milliseconds& out,
+              std::int64_t lo, std::int64_t hi) const {
+    std::int64_t v = out.count();
+    integer(t, key, v, lo, hi);
+    out = std::chrono::milliseconds(v);
+  }
+  void boolean(const toml::table& t, const char* key, bool& out) const {
+    if (const toml::node* n = t.get(key)) {
+      auto v = n->value<bool>();
+      if (!v) fail(*n, std::string("'") + key + "' must be true or false");
+      out = *v;
+    }
+  }
+  const toml::table* table(const toml::table& doc, const char* key) const {
+    const toml::node* n = doc.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(*n, std::string("[") + key + "] must be a table");
+    return n->as_table();
+  }
+
+ private:
+  std::string file_;
+  fs::path base_;
+};
+
+void record_lines(const toml::table& t, const std::string& prefix,
+                  std::map<std::string, std::uint32_t>& out) {
+  for (const auto& [k, v] : t) {
+    const std::string name = prefix + std::string(k.str());
+    out[name] = v.source().begin.line;
+    if (const toml::table* sub = v.as_table()) record_lines(*sub, name + ".", out);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot read the file");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+Config load_config(const std::string& path) {
+  Config c;
+  c.source = path;
+  const std::string text = read_file(path);
+  toml::table doc;
+  try {
+    doc = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) +
+                      ": not valid TOML: " + std::string(e.description()));
+  }
+  record_lines(doc, "", c.lines);
+  const fs::path base = fs::absolute(path).parent_path();
+  Reader r(path, base);
+  r.known(doc,
+          {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
+           "outbox", "channels", "responders", "retention", "metrics", "numbers"},
+          "rabta.toml");
+  c.database = r.resolve(c.database);
+  c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
+  c.field_key_file = r.resolve(c.field_key_file);
+  c.sms.keywords = r.resolve(c.sms.keywords);
+  c.sms.templates = r.resolve(c.sms.templates);
+  c.sms.banned_words = r.resolve(c.sms.banned_words);
+  if (const auto* t = r.table(doc, "server")) {
+    r.known(*t,
+            {"host", "port", "body_limit", "header_limit", "read_timeout_ms", "idle_timeout_ms",
+             "max_connections_per_peer", "threads", "public_url", "trusted_proxies"},
+            "[server]");
+    r.allow_from(*t, "[server]", c.trusted_proxies, "trusted_proxies");
+    r.str(*t, "host", c.host);
+    r.integer(*t, "port", c.port, 0, 65535);
+    r.integer(*t, "body_limit", c.body_limit, 512, 1 << 20);
+    r.integer(*t, "header_limit", c.header_limit, 512, 1 << 20);
+    r.millis(*t, "read_timeout_ms", c.read_timeout, 100, 120'000);
+    r.millis(*t, "idle_timeout_ms", c.idle_timeout, 100, 600'000);
+    r.integer(*t, "max_connections_per_peer", c.max_connections_per_peer, 1, 100'000);
+    r.integer(*t, "threads", c.threads, 1, 64);
+    r.str(*t, "public_url", c.public_url);
+  }
+  if (const auto* t = r.table(doc, "database")) {
+    r.known(*t, {"path", "synchronous"}, "[database]");
+    r.path(*t, "path", c.database);
+    std::string sync = "full";
+    r.str(*t, "synchronous", sync);
+    if (sync != "full" && sync != "normal")
+      r.fail(*t->get("synchronous"), "'synchronous' must be \"full\" or \"normal\"");
+    c.synchronous_full = sync == "full";
+  }
+  if (const auto* t = r.table(doc, "keys")) {
+    r.known(*t, {"pseudonym_key_file", "pseudonym_key_env", "field_key_file", "field_key_env"},
+            "[keys]");
+    r.path(*t, "pseudonym_key_file", c.pseudonym_key_file);
+    r.str(*t, "pseudonym_key_env", c.pseudonym_key_env);
+    r.path(*t, "field_key_file", c.field_key_file);
+    r.str(*t, "field_key_env", c.field_key_env);
+  }
+  std::string flow_dir = "flows";
+  bool have_files = false;
+  c.flows_settings = r.resolve(c.flows_settings);
+  c.flows_lists = r.resolve(c.flows_lists);
+  c.flows_directory = r.resolve(c.flows_directory);
+  if (const auto* t = r.table(doc, "flows")) {
+    r.known(*t, {"settings", "lists", "directory", "dir", "files"}, "[flows]");
+    r.path(*t, "settings", c.flows_settings);
+    r.path(*t, "lists", c.flows_lists);
+    r.path(*t, "directory", c.flows_directory);
+    r.str(*t, "dir", flow_dir);
+    if (const toml::node* files = t->get("files")) {
+      const toml::array* arr = files->as_array();
+      if (!arr) r.fail(*files, "'files' must be an array of paths");
+      for (const auto& f : *arr) {
+        auto v = f.value<std::string>();
+        if (!v) r.fail(f, "'files' must contain strings");
+        c.flow_files.push_back(r.resolve(*v));
+      }
+      have_files = true;
+    }
+  }
+  if (!have_files) {
+    const fs::path dir = r.resolve(flow_dir);
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+      throw ConfigError(path + ": [flows] dir '" + dir.string() + "' is not a folder");
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".toml")
+        c.flow_files.push_back(e.path().string());
+    std::sort(c.flow_files.begin(), c.flow_files.end());
+    if (c.flow_files.empty())
+      throw ConfigError(path + ": [flows] dir '" + dir.string() + "' has no .toml flow files");
+  }
+  if (const auto* t = r.table(doc, "sessions")) {
+    r.known(*t, {"idle_timeout_ms", "resume_window_ms", "quiet_period_ms"}, "[sessions]");
+    r.millis(*t, "idle_timeout_ms", c.session_idle, 1'000, 3'600'000);
+    r.millis(*t, "resume_window_ms", c.resume_window, 0, 7 * 86'400'000LL);
+    r.millis(*t, "quiet_period_ms", c.quiet_period, 0, 30 * 86'400'000LL);
+  }
+  if (const auto* t = r.table(doc, "numbers")) {
+    r.known(*t, {"default_country"}, "[numbers]");
+    r.str(*t, "default_country", c.default_country);
+    if (!common::number_plan(c.default_country)) {
+      std::string known;
+      for (const auto& k : common::known_number_plan_countries())
+        known += (known.empty() ? "" : ", ") + k;
+      r.fail(*t->get("default_country"), "[numbers] default_country must be one of " + known);
+    }
+  }
+  common::set_default_number_plan(*common::number_plan(c.default_country));
+  if (const auto* t = r.table(doc, "log")) {
+    r.known(*t, {"level"}, "[log]");
+    r.str(*t, "level", c.log_level);
+    static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+    if (!levels.count(c.log_level))
+      r.fail(*t->get("level"), "'level' must be one of trace, debug, info, warn, error, off");
+  }
+  if (const auto* adapters = r.table(doc, "adapters")) {
+    r.known(*adapters, {"africastalking"}, "[adapters]");
+    if (const auto* t = r.table(*adapters, "africastalking")) {
+      r.known(*t,
+              {"enabled", "path", "secret_env", "secret_file", "allow_from", "duress_code_sha256"},
+              "[adapters.africastalking]");
+      r.allow_from(*t, "[adapters.africastalking]", c.africastalking.allow_from);
+      r.str(*t, "duress_code_sha256", c.africastalking.duress_code_sha256);
+      const std::string& d = c.africastalking.duress_code_sha256;
+      if (!d.empty() &&
+          (d.size() != 64 || d.find_first_not_of("0123456789abcdef") != std::string::npos))
+        r.fail(*t->get("duress_code_sha256"),
+               "[adapters.africastalking] duress_code_sha256 must be 64 lowercase hex characters "
+               "(printf '%s' '*786*9#' | sha256sum)");
+      r.boolean(*t, "enabled", c.africastalking.enabled);
+      r.str(*t, "path", c.africastalking.path);
+      r.str(*t, "secret_env", c.africastalking.secret_env);
+      r.path(*t, "secret_file", c.africastalking.secret_file);
+      if (c.africastalking.path.empty() || c.africastalking.path[0] != '/')
+        r.fail(*t, "[adapters.africastalking] 'path' must start with '/'");
+    }
+  }
+  if (const auto* t = r.table(doc, "sms")) {
+    r.known(*t,
+            {"keywords", "templates", "conversation_timeout_ms", "throttle_window_ms",
+             "throttle_max_messages", "loop_window_ms", "loop_max_repeats", "reply_ttl_ms",
+             "banned_words"},
+            "[sms]");
+    r.path(*t, "keywords", c.sms.keywords);
+    r.path(*t, "templates", c.sms.templates);
+    r.path(*t, "banned_words", c.sms.banned_words);
+    r.millis(*t, "conversation_timeout_ms", c.sms.conversation_timeout, 60'000, 7 * 86'400'000LL);
+    r.millis(*t, "throttle_window_ms", c.sms.throttle_window, 1'000, 86'400'000);
+    r.integer(*t, "throttle_max_messages", c.sms.throttle_max_messages, 1, 10'000);
+    r.millis(*t, "loop_window_ms", c.sms.loop_window, 1'000, 86'400'000);
+    r.integer(*t, "loop_max_repeats", c.sms.loop_max_repeats, 1, 1'000);
+    r.millis(*t, "reply_ttl_ms", c.sms.reply_ttl, 1'000, 7 * 86'400'000LL);
+  }
+  if (const auto* t = r.table(doc, "checkins")) {
+    r.known(*t,
+            {"enabled", "timezone", "channel", "reminder_after_ms", "deadline_ms",
+             "missed_severity", "missed_again_severity", "interval_ms"},
+            "[checkins]");
+    r.boolean(*t, "enabled", c.checkins.enabled);
+    r.str(*t, "timezone", c.checkins.timezone);
+    r.str(*t, "channel", c.checkins.channel);
+    r.millis(*t, "reminder_after_ms", c.checkins.reminder_after, 0, 7 * 86'400'000LL);
+    r.millis(*t, "deadline_ms", c.checkins.deadline, 60'000, 14 * 86'400'000LL);
+    r.str(*t, "missed_severity", c.checkins.missed_severity);
+    r.str(*t, "missed_again_severity", c.checkins.missed_again_severity);
+    r.millis(*t, "interval_ms", c.checkins.interval, 1'000, 3'600'000);
+    static const std::set<std::string> severities = {"low", "normal", "high", "critical"};
+    if (!severities.count(c.checkins.missed_severity) ||
+        !severities.count(c.checkins.missed_again_severity))
+      r.fail(*t, "[checkins] severities must be low, normal, high or critical");
+  }
+  if (const auto* t = r.table(doc, "outbox")) {
+    r.known(*t, {"max_attempts", "backoff_base_ms", "backoff_cap_ms", "poll_interval_ms"},
+            "[outbox]");
+    r.integer(*t, "max_attempts", c.outbox.max_attempts, 1, 100);
+    r.millis(*t, "backoff_base_ms", c.outbox.backoff_base, 10, 3'600'000);
+    r.millis(*t, "backoff_cap_ms", c.outbox.backoff_cap, 10, 86'400'000);
+    r.millis(*t, "poll_interval_ms", c.outbox.poll_interval, 10, 60'000);
+  }
+  if (const auto* t = r.table(doc, "metrics")) {
+    r.known(*t, {"allow_from"}, "[metrics]");
+    r.allow_from(*t, "[metrics]", c.metrics_allow);
+  }
+  if (const auto* t = r.table(doc, "retention")) {
+    r.known(*t,
+            {"sessions_days", "closed_cases_days", "outbox_days", "inbound_days", "checkins_days",
+             "interval_ms"},
+            "[retention]");
+    r.integer(*t, "sessions_days", c.retention.sessions_days, 0, 36'500);
+    r.integer(*t, "closed_cases_days", c.retention.closed_cases_days, 0, 36'500);
+    r.integer(*t, "outbox_days", c.retention.outbox_days, 0, 36'500);
+    r.integer(*t, "inbound_days", c.retention.inbound_days, 0, 36'500);
+    r.integer(*t, "checkins_days", c.retention.checkins_days, 0, 36'500);
+    // Missed weeks in a row are counted from the previous week's row: keep at least two weeks.
+    if (c.retention.checkins_days != 0 && c.retention.checkins_days < 15)
+      r.fail(*t->get("checkins_days"),
+             "[retention] checkins_days must be 0 (forever) or at least 15 (missed weeks in a row "
+             "are counted from earlier weeks)");
+    r.millis(*t, "interval_ms", c.retention.interval, 60'000, 7 * 86'400'000LL);
+  }
+  if (const auto* t = r.table(doc, "responders")) {
+    r.known(*t, {"file", "interval_ms"}, "[responders]");
+    r.path(*t, "file", c.responders_file);
+    r.millis(*t, "interval_ms", c.escalation_interval, 100, 600'000);
+  }
+  if (const auto* channels = r.table(doc, "channels")) {
+    for (const auto& [name, node] : *channels) {
+      const toml::table* t = node.as_table();
+      const std::string where = "[channels." + std::string(name.str()) + "]";
+      if (!t) r.fail(node, where + " must be a table");
+      ChannelConfig ch;
+      ch.name = std::string(name.str());
+      r.str(*t, "kind", ch.kind);
+      r.str(*t, "path", ch.path);
+      if (ch.kind.empty()) r.fail(*t, where + ": missing 'kind'");
+      if (ch.path.empty() || ch.path[0] != '/') r.fail(*t, where + ": 'path' must start with '/'");
+      if (ch.path == c.africastalking.path || ch.path == c.africastalking.path + "/events" ||
+          ch.path == "/healthz")
+        r.fail(*t, where + ": 'path' is already used");
+      for (const auto& other : c.channels)
+        if (other.path == ch.path)
+          r.fail(*t, where + ": 'path' is already used by [channels." + other.name + "]");
+      if (const toml::node* rate = t->get("rate_per_second")) {
+        auto v = rate->value<double>();
+        if (!v || *v < 0) r.fail(*rate, where + ": 'rate_per_second' must be a number >= 0");
+        ch.rate_per_second = *v;
+      }
+      for (const auto& [k, v] : *t) {
+        std::string key(k.str());
+        if (key == "kind" || key == "path" || key == "rate_per_second") continue;
+        if (key == "allow_from") {
+          r.allow_from(*t, where, ch.allow_from);
+          continue;
+        }
+        auto value = v.value<std::string>();
+        if (!value) r.fail(v, where + ": '" + key + "' must be a string");
+        auto ends = [&](const std::string& suffix) {
+          return key.size() > suffix.size() &&
+                 key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        if (ends("_env")) {
+          const std::string target = key.substr(0, key.size() - 4);
+          if (const char* e = std::getenv(value->c_str()); e && *e) ch.settings[target] = e;
+        } else if (ends("_file")) {
+          const std::string target = key.substr(0, key.size() - 5);
+          ch.files[target] = r.resolve(*value);
+          if (ch.settings.count(target)) continue;  // the environment won
+          std::ifstream in(ch.files[target]);
+          std::string line;
+          if (in && std::getline(in, line)) {
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+            ch.settings[target] = line;
+          }
+        } else if (!ch.settings.count(key)) {
+          ch.settings[key] = *value;
+        }
+      }
+      c.channels.push_back(std::move(ch));
+    }
+  }
+  return c;
+}
+
+flows::SourcePos Config::at(const std::string& key) const {
+  flows::SourcePos pos;
+  pos.file = source;
+  for (std::string k = key; !k.empty();) {
+    if (const auto it = lines.find(k); it != lines.end()) {
+      pos.line = it->second;
+      break;
+    }
+    const auto dot = k.rfind('.');
+    k = dot == std::string::npos ? std::string() : k.substr(0, dot);
+  }
+  return pos;
+}
+
+flows::LoadResult load_flows(const Config& config) {
+  flows::FlowSources src;
+  auto read = [](const std::string& p) { return flows::SourceText{p, read_file(p)}; };
+  flows::LoadResult fail;
+  try {
+    src.settings = read(config.flows_settings);
+    if (!config.flows_lists.empty() && fs::exists(config.flows_lists))
+      src.lists = read(config.flows_lists);
+    if (!config.flows_directory.empty() && fs::exists(config.flows_directory))
+      src.directory = read(config.flows_directory);
+    for (const auto& f : config.flow_files) src.flows.push_back(read(f));
+  } catch (const ConfigError& e) {
+    flows::Diagnostic d;
+    d.reason = e.what();
+    fail.errors.push_back(std::move(d));
+    return fail;
+  }
+  return flows::load_flow_set(src);
+}
+
+}  // namespace rabta::gateway

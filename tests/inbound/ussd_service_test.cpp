@@ -1,0 +1,211 @@
+// USSD sessions against a real SQLite store: durable state per hop, cases with their outbox row
+// in the same transaction, resume, quick exit and remembered language.
+#include <gtest/gtest.h>
+
+#include "tests/support/gateway_fixture.hpp"
+
+using namespace rabta;
+using gateway::UssdService;
+
+TEST(NewInput, TakesWhatTheLatestHopAdded) {
+  EXPECT_EQ(UssdService::new_input("", ""), "");
+  EXPECT_EQ(UssdService::new_input("", "1"), "1");
+  EXPECT_EQ(UssdService::new_input("1", "1*2"), "2");
+  EXPECT_EQ(UssdService::new_input("1*2", "1*2*500"), "500");
+  // A '*' typed inside an answer stays in the answer.
+  EXPECT_EQ(UssdService::new_input("2*1", "2*1*hello*there"), "hello*there");
+  // An empty input (she pressed send with nothing typed).
+  EXPECT_EQ(UssdService::new_input("2*1", "2*1*"), "");
+  // An aggregator that sends only the newest input, or restarted the path.
+  EXPECT_EQ(UssdService::new_input("2*1", "3"), "3");
+  EXPECT_EQ(UssdService::new_input("2*1", "9*4"), "4");
+}
+
+namespace {
+
+const std::string phone = "+923001234567";
+
+// Walks a USSD session hop by hop, building the accumulated text like the aggregator does.
+class Phone {
+ public:
+  Phone(test::Gateway& g, std::string session) : g_(g), session_(std::move(session)) {}
+  std::string dial() {
+    dialled_ = false;
+    path_.clear();
+    return send();
+  }
+  std::string press(const std::string& input) {
+    path_ = dialled_ && !path_.empty() ? path_ + "*" + input : (dialled_ ? input : path_);
+    return send();
+  }
+
+ private:
+  std::string send() {
+    dialled_ = true;
+    const auto r = g_.hop(session_, phone, path_);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  }
+  test::Gateway& g_;
+  std::string session_;
+  std::string path_;
+  bool dialled_ = false;
+};
+
+}  // namespace
+
+TEST(UssdService, IncidentReportOpensACaseAndItsOutboxRowWithTheReferenceShown) {
+  test::Gateway g;
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("3");                           // English
+  p.press("2");                           // tell us something
+  p.press("1");                           // physical violence
+  p.press("1");                           // today
+  p.press("2");                           // not safe now -> high severity
+  p.press("2");                           // not safe to call
+  p.press("5");                           // Lahore
+  const std::string last = p.press("3");  // share with neither
+  ASSERT_EQ(last.rfind("END Received. Reference: ", 0), 0u) << last;
+  const std::string ref = last.substr(std::string("END Received. Reference: ").size());
+  EXPECT_EQ(ref.size(), 6u);
+  EXPECT_EQ(g.count("cases", "reference = '" + ref +
+                                 "' AND category = 'physical_violence' AND severity = 'high'"),
+            1);
+  EXPECT_EQ(g.count("outbox", "dedupe_key = 'case:" + ref + "' AND kind = 'case_alert'"), 1);
+  // SAFETY S5: the reference on her screen is the only confirmation; nothing is queued to her.
+  EXPECT_EQ(g.count("outbox", "contact_id != 0"), 0);
+  EXPECT_EQ(g.count("outbox"), 1);
+  // Her answers are stored encrypted (SAFETY D2): read back through the store, never in clear.
+  EXPECT_EQ(g.count("answers", "key = 'district' AND typeof(value) = 'blob'"), 1);
+  EXPECT_EQ(g.count("answers", "value = 'lahore'"), 0);
+  std::string district;
+  g.store->read([&](store::Tx& tx) {
+    const auto c = tx.find_case(ref);
+    ASSERT_TRUE(c);
+    district = tx.session_answer(c->session_id, "district");
+  });
+  EXPECT_EQ(district, "lahore");
+  EXPECT_EQ(g.count("consents", "purpose = 'referral_police' AND granted = 0"), 1);
+  EXPECT_EQ(g.text("SELECT status FROM sessions"), "finished");
+  // The outbox payload carries no phone number and no answers beyond the case's category.
+  const std::string payload = g.text("SELECT payload FROM outbox");
+  EXPECT_EQ(payload.find("3001234567"), std::string::npos);
+  EXPECT_NE(payload.find(ref), std::string::npos);
+}
+
+TEST(UssdService, TheChosenLanguageIsRememberedForHerNextSession) {
+  test::Gateway g;
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("2");  // Roman Urdu
+  Phone q{g, "s2"};
+  EXPECT_EQ(
+      q.dial(),
+      "CON Sehat aur khairiyat\n1. Hafta-waar rabta\n2. Kuch batayen\n3. Mufeed number\n4. Zubaan");
+}
+
+TEST(UssdService, ADroppedSessionIsOfferedBackOnlyAfterSheChoosesTheSameEntry) {
+  test::Gateway g;
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("3");
+  p.press("2");
+  p.press("1");  // at "When?"
+  g.http.post(g.events_url(),
+              test::form({{"sessionId", "s1"}, {"status", "Incomplete"}, {"phoneNumber", phone}}));
+  // SAFETY W4: whoever dials next sees the ordinary first screen, never "Continue ...?".
+  Phone q{g, "s2"};
+  EXPECT_EQ(q.dial(),
+            "CON Health and well-being\n1. Weekly check-in\n2. Tell us something\n"
+            "3. Useful numbers\n4. Language");
+  EXPECT_EQ(q.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
+  EXPECT_EQ(q.press("1"), "CON When?\n1. Today\n2. This week\n3. Earlier");
+  EXPECT_EQ(g.text("SELECT status FROM sessions WHERE provider_session_id = 's1'"), "resumed");
+  // Dialling again drops s2; its report is the same case (raised once), offered back again.
+  Phone r{g, "s3"};
+  EXPECT_EQ(r.dial().rfind("CON Health and well-being", 0), 0u);
+  EXPECT_EQ(r.press("2"), "CON Continue where you left off?\n1. Yes\n2. Start again");
+  EXPECT_EQ(g.count("cases"), 1);
+}
+
+TEST(UssdService, ResumeIsNotOfferedForAnotherEntry) {
+  test::Gateway g;
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("3");
+  p.press("2");
+  p.press("1");  // at "When?"
+  g.http.post(g.events_url(),
+              test::form({{"sessionId", "s1"}, {"status", "Incomplete"}, {"phoneNumber", phone}}));
+  Phone q{g, "s2"};
+  q.dial();
+  EXPECT_EQ(q.press("1"),
+            "CON How are you this week?\n1. Fine\n2. I would like to talk\n"
+            "3. I need help now");
+}
+
+TEST(UssdService, NoResumeOfferAfterTheWindowOrAfterAQuickExit) {
+  test::Gateway g;
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("3");
+  p.press("2");
+  g.clock.advance(std::chrono::hours(1));  // past the 30-minute window
+  Phone q{g, "s2"};
+  EXPECT_EQ(q.dial().rfind("CON Health and well-being", 0), 0u);
+  q.press("2");
+  q.press("1");
+  EXPECT_EQ(q.press("00"), "END Thank you. Goodbye.");
+  Phone r{g, "s3"};
+  EXPECT_EQ(r.dial().rfind("CON Health and well-being", 0), 0u)
+      << "a quick exit is never offered back";
+}
+
+TEST(UssdService, QuickExitMidReportRaisesTheCaseAndStartsTheQuietPeriod) {
+  test::Gateway g;
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("3");
+  p.press("2");
+  p.press("2");
+  EXPECT_EQ(p.press("00"), "END Thank you. Goodbye.");
+  EXPECT_EQ(g.count("cases", "category = 'interrupted_report' AND severity = 'high'"), 1);
+  EXPECT_EQ(g.count("outbox"), 1);
+  EXPECT_EQ(g.text("SELECT status FROM sessions"), "quick_exit");
+  EXPECT_EQ(std::stoll(g.text("SELECT quiet_until FROM contacts")), g.clock.now_ms() + 86'400'000);
+}
+
+TEST(UssdService, ATakenReferenceIsNeverReused) {
+  test::Gateway g;
+  // The first reference the seeded source will produce already belongs to another case.
+  flows::SeededIds same(99);
+  const std::string taken = same.case_reference(6);
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    const auto c = tx.upsert_contact("other", 1);
+                    store::SessionRecord s;
+                    s.provider = "x";
+                    s.provider_session_id = "x";
+                    s.contact_id = c.id;
+                    s.channel = "ussd";
+                    s.state = "{}";
+                    const auto sid = tx.insert_session(s);
+                    store::CaseRecord k;
+                    k.reference = taken;
+                    k.contact_id = c.id;
+                    k.session_id = sid;
+                    k.flow = "x";
+                    k.category = "x";
+                    k.severity = "low";
+                    tx.insert_case(k);
+                  })
+                  .ok);
+  Phone p{g, "s1"};
+  p.dial();
+  p.press("3");
+  p.press("1");
+  p.press("3");  // help now: opens a case at once
+  EXPECT_EQ(g.count("cases"), 2);
+  EXPECT_EQ(g.count("cases", "reference = '" + taken + "'"), 1);
+}

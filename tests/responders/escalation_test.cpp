@@ -1,0 +1,234 @@
+// The escalation ladder on a manual clock (no sleeping), with a real SQLite file and real HTTP:
+// a "needs help now" report is routed and alerted to the on-duty responder, climbs to the next
+// member and the supervisor as each SLA runs out, never goes silent, and stops at once when a
+// responder acknowledges by SMS. Alerts carry only the reference and severity (SAFETY C3).
+#include "gateway/responders/escalation.hpp"
+
+#include <gtest/gtest.h>
+
+#include "gateway/outbound/outbound_sms.hpp"
+#include "gateway/responders/case_service.hpp"
+#include "gateway/responders/caseworker_api.hpp"
+#include "tests/support/gateway_fixture.hpp"
+
+using namespace rabta;
+using std::chrono::minutes;
+
+namespace {
+
+gateway::Roster test_roster() {
+  gateway::Roster r;
+  gateway::Team t;
+  t.name = "punjab";
+  t.supervisor = "Sadia";
+  t.members = {{"Amna", "+923000000101", "caseworker", false, {}},
+               {"Bushra", "+923000000102", "caseworker", false, {}},
+               {"Sadia", "+923000000109", "supervisor", true, {}}};
+  gateway::Team other;
+  other.name = "kp";
+  other.supervisor = "Zainab";
+  other.members = {{"Yasmin", "+923000000202", "caseworker", false, {}},
+                   {"Zainab", "+923000000201", "supervisor", true, {}}};
+  r.teams = {t, other};
+  gateway::Route all;
+  all.team = "punjab";
+  r.routes = {all};
+  for (const char* s : {"low", "normal", "high", "critical"}) r.ack_sla[s] = minutes(15);
+  r.alert_channel = "kannel";
+  return r;
+}
+
+class EscalationTest : public ::testing::Test {
+ protected:
+  EscalationTest() {
+    EXPECT_TRUE(g.store
+                    ->run([&](store::Tx& tx) {
+                      gateway::sync_roster(tx, *roster, g.pseudonymizer, g.cipher, 1);
+                    })
+                    .ok);
+    g.set_case_service(&cases);
+  }
+
+  // Sets the PIN of the roster member `name` (as `rabta responders pin` does); her id, 0 if absent.
+  std::int64_t give_pin(const std::string& name, const std::string& pin) {
+    std::int64_t id = 0;
+    EXPECT_TRUE(g.store
+                    ->run([&](store::Tx& tx) {
+                      for (const auto& r : tx.list_responders())
+                        if (r.name == name) id = r.id;
+                      if (id > 0)
+                        tx.set_responder_pin(
+                            id, gateway::responder_pin_hash(g.pseudonymizer, id, pin), 1);
+                    })
+                    .ok);
+    return id;
+  }
+
+  // "I need help now" through USSD: a high-severity case with its case_alert outbox row.
+  std::string report_help_now() {
+    const std::string phone = "+923001234567";
+    return test::report_help_now(g, phone);
+  }
+
+  std::vector<std::string> alert_recipients() { return test::alert_recipients(g); }
+
+  test::Gateway g;
+  std::shared_ptr<const gateway::Roster> roster =
+      std::make_shared<const gateway::Roster>(test_roster());
+  gateway::CaseService cases{roster, g.cipher, g.clock, roster->outcomes};
+  gateway::Escalation escalation{
+      *g.store, roster, g.cipher, g.clock,
+      gateway::EscalationOptions{*gateway::parse_zone("UTC"), "kannel", 100}};
+};
+
+}  // namespace
+
+TEST_F(EscalationTest, ClimbsTheLadderUntilAcknowledgedBySms) {
+  const std::string ref = report_help_now();
+  ASSERT_EQ(ref.size(), 6u);
+  auto r = escalation.run_once();
+  EXPECT_EQ(r.routed, 1);
+  EXPECT_EQ(r.alerts, 1);
+  EXPECT_EQ(alert_recipients(), std::vector<std::string>{"+923000000101"});
+  // The alert text: reference and severity, never her story.
+  std::string text;
+  g.store->read([&](store::Tx& tx) {
+    for (const auto& row : tx.list_outbox("", 100))
+      if (row.dedupe_key == "alert:" + ref + ":1")
+        text = gateway::read_sms_payload(row, g.cipher)->text;
+  });
+  EXPECT_NE(text.find(ref), std::string::npos);
+  EXPECT_NE(text.find("high"), std::string::npos);
+  EXPECT_EQ(text.find("checkin"), std::string::npos);
+  EXPECT_EQ(escalation.run_once().alerts, 0) << "nothing more until the SLA runs out";
+
+  g.clock.advance(minutes(15));
+  EXPECT_EQ(escalation.run_once().alerts, 1);
+  g.clock.advance(minutes(15));
+  EXPECT_EQ(escalation.run_once().alerts, 1);
+  g.clock.advance(minutes(15));
+  EXPECT_EQ(escalation.run_once().alerts, 1)
+      << "past the last rung the supervisor is alerted again";
+  EXPECT_EQ(alert_recipients(), (std::vector<std::string>{"+923000000101", "+923000000102",
+                                                          "+923000000109", "+923000000109"}));
+
+  // Bushra acknowledges by SMS: the ladder stops at once.
+  const auto ack = g.kannel_sms("ack1", "+923000000102", "ACK " + ref);
+  EXPECT_EQ(ack.body, "Case " + ref + " acknowledged.");
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "acknowledged");
+  g.clock.advance(minutes(60));
+  EXPECT_EQ(escalation.run_once().alerts, 0);
+  EXPECT_GE(g.count("audit", "action = 'case.ack' AND case_reference = '" + ref + "'"), 1);
+}
+
+TEST_F(EscalationTest, UrduAndRomanUrduAcknowledgementsWork) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  EXPECT_EQ(g.kannel_sms("ack1", "+923000000101", "theek " + ref).body,
+            "Case " + ref + " acknowledged.");
+}
+
+TEST_F(EscalationTest, AnUnknownSendersAckIsIgnoredWithoutSayingWhetherTheCaseExists) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  EXPECT_EQ(g.kannel_sms("x1", "+923009999999", "ACK " + ref).body, "");
+  EXPECT_EQ(g.kannel_sms("x2", "+923009999999", "ACK KKKKKK").body, "");
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+}
+
+TEST_F(EscalationTest, AResponderOfAnotherTeamCannotAcknowledge) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  // Yasmin is a caseworker of another team (a supervisor would see every team's cases).
+  EXPECT_EQ(g.kannel_sms("z1", "+923000000202", "ACK " + ref).body,
+            "No case " + ref + " in your queue.")
+      << "the same answer as for a case that does not exist";
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+}
+
+// SECURITY #11: whoever holds the aggregator's (or Kannel's) credentials can send SMS from any
+// responder's number. What such a sender can do is limited to ACK and CLAIM, within the
+// responder's own team or the cases she was alerted about, and to nothing once she has a PIN.
+
+TEST_F(EscalationTest, Sec11_NobodyClosesACaseBySms) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  // Before: "Case <ref> closed." from any supervisor's number.
+  for (const std::string& text : {"CLOSE " + ref + " resolved", "band " + ref + " resolved"}) {
+    const auto r = g.kannel_sms("close-" + text.substr(0, 4), "+923000000109", text);
+    EXPECT_EQ(r.body,
+              "Reply ACK <reference> to acknowledge or CLAIM <reference> to take the case.");
+  }
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+}
+
+TEST_F(EscalationTest, Sec11_AnotherTeamsSupervisorCannotActBySmsAndLearnsNothing) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  // Zainab supervises another team: in the console she sees every case, by SMS only her team's.
+  const auto on_real = g.kannel_sms("z1", "+923000000201", "ACK " + ref);
+  const auto on_made_up = g.kannel_sms("z2", "+923000000201", "ACK KKKKKK");
+  EXPECT_EQ(on_real.body, "No case " + ref + " in your queue.");
+  EXPECT_EQ(on_made_up.body, "No case KKKKKK in your queue.");
+  EXPECT_EQ(g.kannel_sms("z3", "+923000000201", "CLAIM " + ref).body,
+            "No case " + ref + " in your queue.");
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+  // Her own team's supervisor still can.
+  EXPECT_EQ(g.kannel_sms("s1", "+923000000109", "CLAIM " + ref).body, "Case " + ref + " claimed.");
+}
+
+TEST_F(EscalationTest, Sec11_OnceSheHasAPinEveryCommandNeedsItAndWrongOnesLock) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  const std::int64_t amna = give_pin("Amna", "4821");
+  ASSERT_GT(amna, 0);
+  const std::string unknown = "No case " + ref + " in your queue.";
+  EXPECT_EQ(g.kannel_sms("p1", "+923000000101", "ACK " + ref).body, unknown);
+  EXPECT_EQ(g.kannel_sms("p2", "+923000000101", "ACK " + ref + " 1111").body, unknown);
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+  for (int i = 3; i <= 6; ++i)
+    g.kannel_sms("p" + std::to_string(i), "+923000000101",
+                 "ACK " + ref + " 000" + std::to_string(i));
+  // Five wrong PINs within the hour: even the right one answers like an unknown reference.
+  EXPECT_EQ(g.kannel_sms("p7", "+923000000101", "ACK " + ref + " 4821").body, unknown);
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "open");
+  EXPECT_EQ(
+      g.count("audit", "actor = 'sms:" + std::to_string(amna) + "' AND detail LIKE 'locked,%'"), 1);
+  g.clock.advance(minutes(61));
+  EXPECT_EQ(g.kannel_sms("p8", "+923000000101", "ack " + ref + " ۴۸۲۱").body,
+            "Case " + ref + " acknowledged.");
+  EXPECT_EQ(g.text("SELECT status FROM cases"), "acknowledged");
+  // The PIN is kept as a keyed hash, never as the digits.
+  EXPECT_EQ(g.count("responders", "pin_hash LIKE '%4821%'"), 0);
+  EXPECT_EQ(g.count("responders", "length(pin_hash) >= 32"), 1);
+}
+
+TEST_F(EscalationTest, Sec11_EverySmsActionIsAuditedWithItsChannelAndMessageId) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  g.kannel_sms("kannel-msg-77", "+923000000101", "ACK " + ref);
+  g.kannel_sms("kannel-msg-78", "+923000000202", "ACK " + ref);  // another team's caseworker
+  EXPECT_EQ(g.count("audit",
+                    "action = 'case.ack' AND detail = "
+                    "'ok,channel=kannel,message=kannel-msg-77'"),
+            1);
+  EXPECT_EQ(g.count("audit",
+                    "action = 'case.ack' AND detail = "
+                    "'not_found,channel=kannel,message=kannel-msg-78'"),
+            1);
+}
+
+TEST_F(EscalationTest, Sec11_OnlyWrongPinsCountTowardsTheLockWhateverTheMessageIdSays) {
+  // The message id is the aggregator's words, audited after the outcome. Before, any detail
+  // containing "pin_wrong" counted: five right commands with such ids locked her out.
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  const std::int64_t amna = give_pin("Amna", "4821");
+  ASSERT_GT(amna, 0);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(
+        g.kannel_sms("pin_wrong-" + std::to_string(i), "+923000000101", "ACK " + ref + " 4821")
+            .body,
+        "Case " + ref + " acknowledged.")
+        << i;
+}

@@ -1,0 +1,214 @@
+// The gateway in-process: real HTTP server on a loopback port, real SQLite file, the shipped
+// flows, a manual clock and seeded case references.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "adapters/common/cipher.hpp"
+#include "adapters/common/clock.hpp"
+#include "adapters/common/crypto.hpp"
+#include "adapters/sms/sms_adapter.hpp"
+#include "adapters/store/store.hpp"
+#include "gateway/http/http_server.hpp"
+#include "gateway/inbound/app.hpp"
+#include "gateway/inbound/sms_service.hpp"
+#include "gateway/inbound/ussd_service.hpp"
+#include "gateway/outbound/outbound_sms.hpp"
+#include "gateway/settings/config.hpp"
+#include "gateway/settings/sms_texts.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace rabta::test {
+
+inline constexpr const char* test_secret = "test-secret-0123456789abcdef";
+
+inline constexpr const char* kannel_secret = "kannel-secret-0123456789abcdef";
+
+// Field encryption key for tests (one key, id 1).
+inline common::FieldCipher test_cipher() {
+  common::FieldCipher::Key key;
+  key.fill(0xAA);
+  return common::FieldCipher({{1, key}}, 1);
+}
+
+// The default SMS channels: Kannel (answers in the HTTP response) and Africa's Talking (replies
+// through the outbox).
+inline std::vector<gateway::SmsChannel> default_channels() {
+  return {
+      {"kannel",
+       "/sms/kannel",
+       adapters::sms::make_adapter("kannel", {{"sendsms_url", "http://127.0.0.1:9/cgi-bin/sendsms"},
+                                              {"username", "u"},
+                                              {"password", "p"},
+                                              {"from", "12345"},
+                                              {"secret", kannel_secret},
+                                              {"dlr_url", "http://127.0.0.1:9/sms/kannel"}}),
+       {}},
+      {"at",
+       "/sms/at",
+       adapters::sms::make_adapter(
+           "africastalking",
+           {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}}),
+       {}}};
+}
+
+class Gateway {
+ public:
+  explicit Gateway(std::size_t body_limit = 8 * 1024,
+                   std::vector<gateway::SmsChannel> channels = default_channels(),
+                   std::string public_url = "http://127.0.0.1",
+                   const std::function<void(gateway::AppOptions&)>& configure = {}) {
+    config_ = gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml");
+    auto loaded = gateway::load_flows(config_);
+    if (!loaded.flows) throw std::runtime_error("shipped flows do not load");
+    engine_ = std::make_shared<const flows::Engine>(loaded.flows);
+    store::StoreOptions so;
+    so.audit_key = "test-audit-key";
+    so.path = db_path();
+    so.cipher = std::shared_ptr<const common::FieldCipher>(std::shared_ptr<void>(), &cipher);
+    store = store::open_sqlite_store(so);
+    std::vector<flows::Diagnostic> errors;
+    texts = std::make_shared<const gateway::SmsTexts>(gateway::load_sms_texts(
+        config_.sms.keywords, config_.sms.templates, *loaded.flows, errors));
+    if (!errors.empty())
+      throw std::runtime_error("shipped SMS texts do not load: " + errors.front().to_string());
+    gateway::SessionPolicy sessions{config_.resume_window, config_.quiet_period, texts->answer_key,
+                                    ""};
+    service_ = std::make_unique<gateway::UssdService>(engine_, sessions, clock, ids);
+    sms_ = std::make_unique<gateway::SmsService>(engine_, texts, sms_policy, sessions, clock, ids,
+                                                 cipher, pseudonymizer);
+    gateway::AppOptions ao;
+    ao.africastalking = config_.africastalking;
+    ao.africastalking_secret = test_secret;
+    ao.channels = std::move(channels);
+    ao.public_url = std::move(public_url);
+    if (configure) configure(ao);
+    gateway::HttpServerOptions ho;
+    ho.port = 0;
+    ho.body_limit = body_limit;
+    server_ = std::make_unique<gateway::HttpServer>(
+        ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
+          app_->handle(std::move(r), std::move(respond));
+        });
+    app_ =
+        std::make_unique<gateway::App>(ao, *store, *service_, sms_.get(), pseudonymizer, nullptr);
+    server_->listen();
+    thread_ = std::thread([this] { server_->run(); });
+    base = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  ~Gateway() {
+    server_->stop();
+    thread_.join();
+    store->close();
+  }
+
+  std::string ussd_url(const std::string& key = test_secret) const {
+    return base + config_.africastalking.path + (key.empty() ? "" : "?key=" + key);
+  }
+  std::string events_url(const std::string& key = test_secret) const {
+    return base + config_.africastalking.path + "/events" + (key.empty() ? "" : "?key=" + key);
+  }
+  std::string db_path() const { return dir.file("rabta.db"); }
+  gateway::UssdService& ussd() { return *service_; }
+  gateway::SmsService& sms() { return *sms_; }
+  // Lets registered responders answer alerts by SMS.
+  void set_case_service(const gateway::CaseService* cases) { sms_->set_case_service(cases); }
+
+  // Row count of a table, read through a separate connection (what is committed).
+  int count(const std::string& table, const std::string& where = "") const {
+    SQLite::Database db(db_path(), SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM " + table + (where.empty() ? "" : " WHERE " + where))
+        .getInt();
+  }
+  std::string text(const std::string& sql) const {
+    SQLite::Database db(db_path(), SQLite::OPEN_READONLY);
+    return db.execAndGet(sql).getString();
+  }
+
+  // One SMS as Kannel's get-url sends it.
+  HttpResult kannel_sms(const std::string& id, const std::string& phone, const std::string& text) {
+    return http.get(base + "/sms/kannel?" +
+                    form({{"key", kannel_secret},
+                          {"id", id},
+                          {"from", phone},
+                          {"to", "12345"},
+                          {"text", text},
+                          {"coding", "0"},
+                          {"charset", "UTF-8"}}));
+  }
+
+  // One USSD hop as Africa's Talking sends it.
+  HttpResult hop(const std::string& session, const std::string& phone, const std::string& text) {
+    return http.post(ussd_url(), form({{"sessionId", session},
+                                       {"serviceCode", "*786#"},
+                                       {"phoneNumber", phone},
+                                       {"networkCode", "99999"},
+                                       {"text", text}}));
+  }
+
+  TempDir dir;
+  gateway::ManualClock clock{1'790'000'000'000};
+  flows::SeededIds ids{99};
+  common::Pseudonymizer pseudonymizer{std::string(32, 'k')};
+  common::FieldCipher cipher = test_cipher();
+  gateway::SmsPolicy sms_policy;
+  std::shared_ptr<const gateway::SmsTexts> texts;
+  std::unique_ptr<store::Store> store;
+  HttpClient http;
+  std::string base;
+
+ private:
+  gateway::Config config_;
+  std::shared_ptr<const flows::Engine> engine_;
+  std::unique_ptr<gateway::UssdService> service_;
+  std::unique_ptr<gateway::SmsService> sms_;
+  std::unique_ptr<gateway::App> app_;
+  std::unique_ptr<gateway::HttpServer> server_;
+  std::thread thread_;
+};
+
+// "I need help now" through USSD from `phone`: a high-severity case with its case_alert row.
+inline std::string report_help_now(Gateway& g, const std::string& phone) {
+  g.hop("s1", phone, "");
+  g.hop("s1", phone, "3");
+  g.hop("s1", phone, "3*1");
+  g.hop("s1", phone, "3*1*3");
+  return g.text("SELECT reference FROM cases");
+}
+
+// Who the SMS alerts queued so far go to, oldest first ("?" for a row that does not decrypt).
+inline std::vector<std::string> alert_recipients(Gateway& g) {
+  std::vector<std::string> to;
+  g.store->read([&](store::Tx& tx) {
+    auto rows = tx.list_outbox("", 100);
+    std::reverse(rows.begin(), rows.end());
+    for (const auto& row : rows) {
+      if (row.dedupe_key.rfind("alert:", 0) != 0) continue;
+      const auto p = gateway::read_sms_payload(row, g.cipher);
+      to.push_back(p ? p->to : "?");
+    }
+  });
+  return to;
+}
+
+// The SMS rows queued so far whose kind is `kind`, oldest first, opened with the test key.
+inline std::vector<gateway::SmsPayload> queued_sms(Gateway& g, std::string_view kind) {
+  std::vector<gateway::SmsPayload> out;
+  g.store->read([&](store::Tx& tx) {
+    auto rows = tx.list_outbox("", 1000);
+    std::reverse(rows.begin(), rows.end());
+    for (const auto& row : rows)
+      if (row.kind == kind)
+        if (auto p = gateway::read_sms_payload(row, g.cipher)) out.push_back(std::move(*p));
+  });
+  return out;
+}
+
+}  // namespace rabta::test
