@@ -39,7 +39,7 @@
 #include "gateway/ops/retention.hpp"
 #include "gateway/outbound/dispatcher.hpp"
 #include "gateway/outbound/pass_loop.hpp"
-#include "gateway/outbound/webhook.hpp"
+#include "gateway/outbound/webhook_dispatcher.hpp"
 #include "gateway/responders/case_service.hpp"
 #include "gateway/responders/caseworker_api.hpp"
 #include "gateway/responders/escalation.hpp"

@@ -12,6 +12,7 @@
 
 #include "adapters/http/curl_executor.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
+#include "gateway/outbound/recorder.hpp"
 
 namespace rabta::gateway {
 
@@ -108,62 +109,6 @@ RecipientDecision recipient_policy(const store::ContactRecord* contact, bool sol
 // --- Recording outcomes
 
 namespace {
-
-// Submits outcome jobs to the store's writer (they commit together) and waits for all of them.
-class Recorder {
- public:
-  explicit Recorder(store::Store& store) : store_(store), state_(std::make_shared<State>()) {}
-  Recorder(const Recorder&) = delete;
-  Recorder& operator=(const Recorder&) = delete;
-  ~Recorder() { wait(); }
-
-  void add(std::int64_t outbox_id, const char* what, store::Job job) {
-    {
-      std::lock_guard lock(state_->mutex);
-      ++state_->outstanding;
-    }
-    store_.submit(std::move(job), [state = state_, outbox_id, what](const store::JobResult& r) {
-      if (!r.ok) spdlog::error("outbox {}: {} not recorded: {}", outbox_id, what, r.error);
-      std::lock_guard lock(state->mutex);
-      --state->outstanding;
-      state->cv.notify_all();
-    });
-  }
-
-  void sent(std::int64_t id, std::string provider_id, std::int64_t now) {
-    add(id, "sent", [id, provider_id = std::move(provider_id), now](store::Tx& tx) {
-      tx.outbox_sent(id, provider_id, now);
-    });
-  }
-  void retry(std::int64_t id, std::int64_t not_before, std::string error, std::int64_t now) {
-    add(id, "retry", [id, not_before, error = std::move(error), now](store::Tx& tx) {
-      tx.outbox_retry(id, not_before, error, now);
-    });
-  }
-  void cancel(std::int64_t id, std::string reason, std::int64_t now) {
-    add(id, "cancel", [id, reason = std::move(reason), now](store::Tx& tx) {
-      tx.outbox_cancel(id, reason, now);
-    });
-  }
-  void dead(std::int64_t id, std::string error, std::int64_t now) {
-    add(id, "dead",
-        [id, error = std::move(error), now](store::Tx& tx) { tx.outbox_dead(id, error, now); });
-  }
-
-  void wait() {
-    std::unique_lock lock(state_->mutex);
-    state_->cv.wait(lock, [this] { return state_->outstanding == 0; });
-  }
-
- private:
-  struct State {
-    std::mutex mutex;
-    std::condition_variable cv;
-    int outstanding = 0;
-  };
-  store::Store& store_;
-  std::shared_ptr<State> state_;
-};
 
 // A claimed row and the woman it goes to (when it goes to one).
 struct Claimed {
@@ -292,7 +237,7 @@ Dispatcher::PassResult Dispatcher::pass() {
   if (claimed.empty()) return result;
   result.claimed = static_cast<int>(claimed.size());
 
-  Recorder records(store_);
+  OutcomeRecorder records(store_, "outbox");
   struct Send {
     std::size_t channel;
     std::int64_t id;

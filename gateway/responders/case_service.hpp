@@ -13,7 +13,7 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/store.hpp"
-#include "gateway/responders/consent.hpp"
+#include "gateway/outbound/consent.hpp"
 #include "gateway/responders/responders.hpp"
 
 namespace rabta::gateway {

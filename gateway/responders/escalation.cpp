@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/outbound/outbound_sms.hpp"
-#include "gateway/outbound/webhook.hpp"
-#include "gateway/responders/consent.hpp"
+#include "gateway/outbound/webhook_dispatcher.hpp"
+#include "gateway/outbound/consent.hpp"
 
 namespace rabta::gateway {
 

@@ -419,18 +419,6 @@ void read_webhook(Loader& l, const toml::table& t, const fs::path& base, Webhook
 
 }  // namespace
 
-std::string webhook_url_problem(const std::string& url) {
-  if (url.empty()) return "the webhook url is empty";
-  const std::string host = CurlExecutor::host_of(url);
-  if (host.empty()) return "the webhook url does not parse";
-  std::string scheme = url.substr(0, url.find(':'));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme == "https") return {};
-  if (scheme == "http" && CurlExecutor::is_loopback_host(host)) return {};
-  return "the webhook url must be https (plain http only to a loopback host)";
-}
-
 Roster load_roster(const std::string& path, const flows::FlowSet& flows,
                    std::vector<flows::Diagnostic>& errors) {
   Roster roster;

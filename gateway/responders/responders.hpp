@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adapters/common/crypto.hpp"
+#include "adapters/webhook/sink.hpp"
 #include "flows/flow.hpp"
 #include "flows/local_time.hpp"
 
@@ -42,18 +43,6 @@ struct Route {
   std::string team;
   flows::SourcePos pos;
 };
-
-struct WebhookSink {
-  bool enabled = false;
-  std::string url;     // the case-management system's endpoint
-  std::string secret;  // HMAC-SHA256 key (from secret_env / secret_file)
-  std::string name = "case_management";
-};
-
-// "" when the URL may be used, else why not: it must be https, or http to a loopback host
-// (a local relay or a test). Never names the URL's query. Checked where responders.toml is read,
-// so `rabta check` and `rabta serve` refuse the same URLs.
-std::string webhook_url_problem(const std::string& url);
 
 struct Roster {
   std::vector<Team> teams;

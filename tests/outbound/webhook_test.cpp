@@ -1,7 +1,7 @@
 // The case-management webhook: the payload and its consent rules (SAFETY D3), the signature, the
 // outbox row format, and the dispatcher against a real SQLite file and a loopback receiver that
 // verifies every signature, with a manual clock and a scripted random source.
-#include "gateway/outbound/webhook.hpp"
+#include "gateway/outbound/webhook_dispatcher.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
