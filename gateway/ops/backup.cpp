@@ -1,8 +1,5 @@
 #include "gateway/ops/backup.hpp"
 
-#include <SQLiteCpp/Backup.h>
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -13,6 +10,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "adapters/store/backup.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/settings/config.hpp"
 
@@ -40,12 +38,6 @@ void sync_file(const std::string& path) {
 
 void sync_dir(const fs::path& dir) {
   sync_file(dir.empty() ? "." : dir.string());
-}
-
-// "ok", or the first finding; throws for a file SQLite cannot open at all.
-std::string quick_check(SQLite::Database& db) {
-  SQLite::Statement st(db, "PRAGMA quick_check");
-  return st.executeStep() ? st.getColumn(0).getString() : "no result";
 }
 
 std::string lock_path(const std::string& database) {
@@ -84,22 +76,12 @@ int backup_command(const std::string& config_path, const std::string& target, st
     }
     fs::remove(partial);
     create_private(partial);
-    int pages = 0;
-    int version = 0;
-    {
-      SQLite::Database source(config.database, SQLite::OPEN_READONLY, 5000);
-      SQLite::Database copy(partial, SQLite::OPEN_READWRITE);
-      SQLite::Backup backup(copy, source);
-      backup.executeStep(-1);  // every page in one step: one consistent snapshot
-      pages = backup.getTotalPageCount();
-      const std::string verdict = quick_check(copy);
-      if (verdict != "ok") throw std::runtime_error("the copy failed quick_check: " + verdict);
-      version = copy.execAndGet("PRAGMA user_version").getInt();
-    }
+    const store::BackupCopy copy = store::backup_database(config.database, partial);
     sync_file(partial);
     fs::rename(partial, target);
     sync_dir(fs::path(target).parent_path());
-    out << "backup " << target << ": " << pages << " pages, schema version " << version
+    out << "backup " << target << ": " << copy.pages << " pages, schema version "
+        << copy.schema_version
         << ", quick_check ok (mode 0600; the key files are not in it: back them up apart)\n";
     return 0;
   } catch (const std::exception& e) {
@@ -120,17 +102,10 @@ int restore_command(const std::string& config_path, const std::string& source, s
       return 1;
     }
     {
-      std::string verdict;
-      int version = 0;
-      bool rabta_db = false;
-      try {
-        SQLite::Database db(source, SQLite::OPEN_READONLY);
-        verdict = quick_check(db);
-        version = db.execAndGet("PRAGMA user_version").getInt();
-        rabta_db = db.tableExists("meta") && db.tableExists("sessions") && db.tableExists("cases");
-      } catch (const SQLite::Exception& e) {
-        verdict = e.what();
-      }
+      const store::DatabaseCheck check = store::check_database(source);
+      const std::string& verdict = check.verdict;
+      const int version = check.schema_version;
+      const bool rabta_db = check.is_rabta;
       if (verdict != "ok") {
         err << "rabta: refusing to restore " << source << ": it failed quick_check (" << verdict
             << ")\n";
@@ -155,12 +130,7 @@ int restore_command(const std::string& config_path, const std::string& source, s
     const std::string tmp = config.database + ".restoring";
     fs::remove(tmp);
     create_private(tmp);
-    {
-      SQLite::Database from(source, SQLite::OPEN_READONLY);
-      SQLite::Database into(tmp, SQLite::OPEN_READWRITE);
-      SQLite::Backup copy(into, from);
-      copy.executeStep(-1);
-    }
+    store::copy_database(source, tmp);
     sync_file(tmp);
     std::string kept;
     if (fs::exists(config.database)) {

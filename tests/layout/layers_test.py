@@ -2,7 +2,7 @@
 """The layering rule of docs/ARCHITECTURE.md, checked on every source file: a folder includes
 only folders below it. Order, top to bottom: gateway/{cli, ops, checkins, inbound, responders,
 outbound, settings, http}, then adapters/, then flows/ (pure: includes nothing of rabta's but
-flows/). Prints every include that breaks the rule, with file:line, and fails if there is one."""
+flows/). Only adapters/store/sqlite/ includes SQLite. Prints every include that breaks the rule, with file:line, and fails if there is one."""
 import pathlib
 import re
 import sys
@@ -11,6 +11,7 @@ root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 ORDER = ["gateway/cli", "gateway/ops", "gateway/checkins", "gateway/inbound", "gateway/responders",
          "gateway/outbound", "gateway/settings", "gateway/http", "adapters", "flows"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+SQLITE = re.compile(r'^\s*#\s*include\s+<(SQLiteCpp/|sqlite3\.h)')
 
 
 def layer(path: str):
@@ -32,6 +33,8 @@ for top in ("gateway", "adapters", "flows"):
             continue
         files += 1
         for n, line in enumerate(f.read_text().splitlines(), 1):
+            if SQLITE.match(line) and not rel.startswith("adapters/store/sqlite/"):
+                broken.append(f"{rel}:{n}: includes SQLite (only adapters/store/sqlite/ may)")
             m = INCLUDE.match(line)
             if not m:
                 continue

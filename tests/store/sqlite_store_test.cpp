@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/store/migrations.hpp"
+#include "adapters/store/sqlite/migrations.hpp"
 #include "adapters/store/queries.hpp"
 #include "adapters/store/store.hpp"
 

@@ -1,4 +1,4 @@
-#include "adapters/store/migrations.hpp"
+#include "adapters/store/sqlite/migrations.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>

@@ -1,0 +1,397 @@
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "adapters/common/cipher.hpp"
+#include "adapters/common/crypto.hpp"
+#include "adapters/store/audit_chain.hpp"
+#include "adapters/store/queries.hpp"
+#include "adapters/store/sqlite/migrations.hpp"
+#include "adapters/store/sqlite/tx.hpp"
+#include "adapters/store/store.hpp"
+
+namespace rabta::store::sqlite {
+
+void SqliteTx::heartbeat(Millis now) {
+  guarded("heartbeat", [&] {
+    Stmt st = use(Sql::heartbeat);
+    st->bind(1, std::to_string(now));
+    st->exec();
+  });
+}
+
+int SqliteTx::reseal(ResealCursor& cursor, int limit) {
+  if (cipher_ == nullptr) throw std::runtime_error("store: reseal: the store has no field key");
+  if (cursor.done) return 0;
+  limit = std::max(1, limit);
+  return guarded("reseal", [&] {
+    const bool outbox = cursor.column >= kSealedColumns.size();
+    const std::uint8_t current = cipher_->current_key_id();
+    std::string sql;
+    if (outbox) {
+      sql = "SELECT id, dedupe_key, payload FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2";
+    } else {
+      const SealedColumn& c = kSealedColumns[cursor.column];
+      sql = std::string("SELECT id, ") + c.ad_row + ", " + c.column + " FROM " + c.table +
+            " WHERE id > ?1 ORDER BY id LIMIT ?2";
+    }
+    struct Change {
+      std::int64_t id;
+      std::string value;
+    };
+    std::vector<Change> changes;
+    int seen = 0;
+    std::int64_t last = cursor.after_id;
+    {
+      SQLite::Statement sel(conn_.db(), sql);
+      sel.bind(1, cursor.after_id);
+      sel.bind(2, limit);
+      while (sel.executeStep()) {
+        ++seen;
+        last = sel.getColumn(0).getInt64();
+        auto changed = outbox ? reseal_outbox_row(sel, current)
+                              : reseal_value(kSealedColumns[cursor.column], sel, current);
+        if (changed) changes.push_back({last, *std::move(changed)});
+      }
+    }
+    if (!changes.empty()) {
+      const std::string upd =
+          outbox ? std::string("UPDATE outbox SET payload = ?1 WHERE id = ?2")
+                 : std::string("UPDATE ") + kSealedColumns[cursor.column].table + " SET " +
+                       kSealedColumns[cursor.column].column + " = ?1 WHERE id = ?2";
+      SQLite::Statement st(conn_.db(), upd);
+      for (const Change& ch : changes) {
+        if (outbox) {
+          st.bind(1, ch.value);
+        } else {
+          st.bind(1, ch.value.data(), static_cast<int>(ch.value.size()));
+        }
+        st.bind(2, ch.id);
+        st.exec();
+        st.reset();
+      }
+    }
+    if (seen < limit) {
+      ++cursor.column;
+      cursor.after_id = 0;
+      cursor.done = cursor.column > kSealedColumns.size();
+    } else {
+      cursor.after_id = last;
+    }
+    return static_cast<int>(changes.size());
+  });
+}
+
+PurgeCounts SqliteTx::purge(const PurgeCutoffs& cut, int limit) {
+  return guarded("purge", [&] { return purge_or_count(cut, std::max(1, limit), true); });
+}
+
+PurgeCounts SqliteTx::purgeable(const PurgeCutoffs& cut) {
+  return guarded("purgeable",
+                 [&] { return purge_or_count(cut, std::numeric_limits<int>::max(), false); });
+}
+
+std::vector<StatFact> SqliteTx::stat_facts(Millis from, Millis to) {
+  return guarded("stat_facts", [&] {
+    std::vector<StatFact> out;
+    SQLite::Statement cases(conn_.db(),
+                            "SELECT created_at, district, category FROM cases "
+                            "WHERE created_at >= ?1 AND created_at < ?2");
+    cases.bind(1, from);
+    cases.bind(2, to);
+    while (cases.executeStep()) {
+      StatFact f;
+      f.measure = "case";
+      f.at = cases.getColumn(0).getInt64();
+      f.district = cases.getColumn(1).getString();
+      f.category = cases.getColumn(2).getString();
+      out.push_back(std::move(f));
+    }
+    SQLite::Statement checkins(conn_.db(),
+                               "SELECT k.sent_at, k.week, c.district, k.status FROM checkins k "
+                               "JOIN contacts c ON c.id = k.contact_id "
+                               "WHERE k.sent_at >= ?1 AND k.sent_at < ?2");
+    checkins.bind(1, from);
+    checkins.bind(2, to);
+    while (checkins.executeStep()) {
+      StatFact f;
+      f.measure = "checkin";
+      f.at = checkins.getColumn(0).getInt64();
+      f.week = checkins.getColumn(1).getString();
+      f.district = checkins.getColumn(2).getString();
+      f.category = checkins.getColumn(3).getString();
+      out.push_back(std::move(f));
+    }
+    return out;
+  });
+}
+
+MetricsSnapshot SqliteTx::metrics_snapshot() {
+  return guarded("metrics_snapshot", [&] {
+    MetricsSnapshot m;
+    for (auto& [status, n] : outbox_counts()) {
+      if (status == "oldest_pending_created_at") {
+        m.oldest_pending_at = n;
+        continue;
+      }
+      if (status == "dead") m.dead_letters = n;
+      if (status == "unconfirmed") m.unconfirmed = n;
+      m.outbox_by_status.emplace_back(status, n);
+    }
+    m.failing_alerts = static_cast<std::int64_t>(cases_with_failing_alert(1'000'000).size());
+    m.delivery_failures = conn_.db()
+                              .execAndGet(
+                                  "SELECT COUNT(*) FROM outbox WHERE delivery_status IN "
+                                  "('failed', 'rejected', 'undelivered')")
+                              .getInt64();
+    SQLite::Statement st(conn_.db(),
+                         "SELECT severity, COUNT(*), MIN(created_at) FROM cases "
+                         "WHERE status = 'open' GROUP BY severity");
+    while (st.executeStep()) {
+      m.open_cases[st.getColumn(0).getString()] = st.getColumn(1).getInt64();
+      const Millis at = st.getColumn(2).getInt64();
+      if (m.oldest_open_case_at == 0 || at < m.oldest_open_case_at) m.oldest_open_case_at = at;
+    }
+    return m;
+  });
+}
+
+std::string SqliteTx::meta(std::string_view key) {
+  return guarded("meta", [&] {
+    SQLite::Statement st(conn_.db(), "SELECT value FROM meta WHERE key = ?1");
+    st.bind(1, std::string(key));
+    return st.executeStep() ? st.getColumn(0).getString() : std::string();
+  });
+}
+
+void SqliteTx::set_meta(std::string_view key, std::string_view value) {
+  guarded("set_meta", [&] {
+    SQLite::Statement st(conn_.db(),
+                         "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    st.bind(1, std::string(key));
+    st.bind(2, std::string(value));
+    st.exec();
+  });
+}
+
+KeyUsage SqliteTx::sealed_key_usage() {
+  return guarded("sealed_key_usage", [&] {
+    KeyUsage usage;
+    for (const SealedColumn& c : kSealedColumns) {
+      const std::string col = c.column;
+      SQLite::Statement st(
+          conn_.db(), "SELECT CASE WHEN typeof(" + col + ") = 'blob' THEN hex(substr(" + col +
+                          ", 2, 1)) ELSE '' END, COUNT(*) FROM " + c.table + " WHERE (typeof(" +
+                          col + ") = 'blob' AND length(" + col + ") > 0) OR (typeof(" + col +
+                          ") = 'text' AND " + col + " <> '') GROUP BY 1");
+      while (st.executeStep()) {
+        const std::string hex = st.getColumn(0).getString();
+        const int id = hex.empty() ? 0 : std::stoi(hex, nullptr, 16);
+        usage[id] += st.getColumn(1).getInt64();
+      }
+    }
+    SQLite::Statement st(conn_.db(), "SELECT payload FROM outbox");
+    while (st.executeStep()) {
+      const auto j = nlohmann::json::parse(st.getColumn(0).getString(), nullptr, false);
+      if (!j.is_object() || !j.contains("to_enc") || !j["to_enc"].is_string()) continue;
+      const auto blob = common::base64_decode(j["to_enc"].get<std::string>());
+      const auto id = blob ? FieldCipher::key_id_of(*blob) : std::nullopt;
+      if (id) usage[*id] += 1;
+    }
+    return usage;
+  });
+}
+
+std::vector<std::int64_t> SqliteTx::ids(const std::string& sql, Millis before, int limit) {
+  std::vector<std::int64_t> out;
+  SQLite::Statement st(conn_.db(), sql);
+  st.bind(1, before);
+  st.bind(2, limit);
+  while (st.executeStep()) out.push_back(st.getColumn(0).getInt64());
+  return out;
+}
+
+std::int64_t SqliteTx::for_each_id(const std::string& sql, const std::vector<std::int64_t>& list) {
+  std::int64_t changed = 0;
+  SQLite::Statement st(conn_.db(), sql);
+  for (const auto id : list) {
+    st.bind(1, id);
+    changed += st.exec();
+    st.reset();
+  }
+  return changed;
+}
+
+std::int64_t SqliteTx::count_of(const std::string& sql, const std::vector<std::int64_t>& list) {
+  std::int64_t n = 0;
+  SQLite::Statement st(conn_.db(), sql);
+  for (const auto id : list) {
+    st.bind(1, id);
+    if (st.executeStep()) n += st.getColumn(0).getInt64();
+    st.reset();
+  }
+  return n;
+}
+
+PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool remove) {
+  PurgeCounts n;
+  // Sessions first are those no case points to; a closed case takes its session along.
+  if (cut.closed_cases > 0) {
+    const auto cases =
+        ids("SELECT id FROM cases WHERE status = 'closed' AND closed_at > 0 AND closed_at < ?1 "
+            "ORDER BY id LIMIT ?2",
+            cut.closed_cases, limit);
+    n.cases = static_cast<std::int64_t>(cases.size());
+    n.notes = count_of("SELECT COUNT(*) FROM notes WHERE case_id = ?1", cases);
+    std::vector<std::int64_t> sessions;
+    {
+      SQLite::Statement st(conn_.db(),
+                           "SELECT session_id FROM cases WHERE id = ?1 AND session_id IS NOT "
+                           "NULL AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.session_id = "
+                           "cases.session_id AND o.id != cases.id)");
+      for (const auto id : cases) {
+        st.bind(1, id);
+        if (st.executeStep()) sessions.push_back(st.getColumn(0).getInt64());
+        st.reset();
+      }
+    }
+    n.answers += count_of("SELECT COUNT(*) FROM answers WHERE session_id = ?1", sessions);
+    n.sessions += static_cast<std::int64_t>(sessions.size());
+    if (remove) {
+      for_each_id("DELETE FROM notes WHERE case_id = ?1", cases);
+      for_each_id("UPDATE consents SET case_id = NULL WHERE case_id = ?1", cases);
+      for_each_id("DELETE FROM answers WHERE case_id = ?1", cases);
+      for_each_id("DELETE FROM cases WHERE id = ?1", cases);
+      drop_sessions(sessions);
+    }
+  }
+  if (cut.sessions > 0) {
+    const auto sessions =
+        ids("SELECT s.id FROM sessions s WHERE s.status != 'active' AND s.updated_at < ?1 AND NOT "
+            "EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) AND NOT EXISTS (SELECT 1 "
+            "FROM answers a WHERE a.session_id = s.id AND a.case_id IS NOT NULL) "
+            "ORDER BY s.id LIMIT ?2",
+            cut.sessions, limit);
+    n.answers += count_of("SELECT COUNT(*) FROM answers WHERE session_id = ?1", sessions);
+    n.sessions += static_cast<std::int64_t>(sessions.size());
+    if (remove) drop_sessions(sessions);
+    const auto loose =
+        ids("SELECT id FROM answers WHERE session_id IS NULL AND case_id IS NULL AND "
+            "created_at < ?1 ORDER BY id LIMIT ?2",
+            cut.sessions, limit);
+    n.answers += static_cast<std::int64_t>(loose.size());
+    if (remove) for_each_id("DELETE FROM answers WHERE id = ?1", loose);
+  }
+  const auto simple = [&](Millis before, const char* select, const char* del, std::int64_t& count) {
+    if (before <= 0) return;
+    const auto rows = ids(select, before, limit);
+    count += static_cast<std::int64_t>(rows.size());
+    if (remove) for_each_id(del, rows);
+  };
+  simple(cut.outbox,
+         "SELECT id FROM outbox WHERE status IN ('sent', 'dead', 'expired', 'unconfirmed', "
+         "'cancelled') AND "
+         "created_at < ?1 ORDER BY id LIMIT ?2",
+         "DELETE FROM outbox WHERE id = ?1", n.outbox);
+  simple(cut.inbound, "SELECT id FROM inbound WHERE received_at < ?1 ORDER BY id LIMIT ?2",
+         "DELETE FROM inbound WHERE id = ?1", n.inbound);
+  simple(cut.checkins,
+         "SELECT id FROM checkins WHERE status NOT IN ('sent', 'reminded') AND sent_at < ?1 "
+         "ORDER BY id LIMIT ?2",
+         "DELETE FROM checkins WHERE id = ?1", n.checkins);
+  return n;
+}
+
+void SqliteTx::drop_sessions(const std::vector<std::int64_t>& sessions) {
+  for_each_id("UPDATE consents SET session_id = NULL WHERE session_id = ?1", sessions);
+  for_each_id("DELETE FROM answers WHERE session_id = ?1", sessions);
+  for_each_id("DELETE FROM sessions WHERE id = ?1", sessions);
+}
+
+std::optional<std::string> SqliteTx::reseal_value(const SealedColumn& c,
+                                                  const SQLite::Statement& sel,
+                                                  std::uint8_t current) const {
+  const SQLite::Column value = sel.getColumn(2);
+  const std::string ad =
+      FieldCipher::associated_data(c.table, c.column, sel.getColumn(1).getInt64());
+  std::string plain;
+  if (value.getType() == SQLITE_BLOB) {
+    const std::string blob(static_cast<const char*>(value.getBlob()),
+                           static_cast<std::size_t>(value.getBytes()));
+    if (blob.empty()) return std::nullopt;
+    if (!stale(blob, current)) return std::nullopt;
+    auto opened = cipher_->decrypt(blob, ad);
+    if (!opened) {
+      throw std::runtime_error(std::string("store: ") + c.table + "." + c.column + " of row " +
+                               std::to_string(sel.getColumn(0).getInt64()) +
+                               " does not decrypt with any key of the key file");
+    }
+    plain = *std::move(opened);
+  } else {
+    if (!c.may_be_clear) return std::nullopt;
+    plain = value.getString();
+    if (plain.empty()) return std::nullopt;
+  }
+  return cipher_->encrypt(plain, ad);
+}
+
+bool SqliteTx::stale(std::string_view blob, std::uint8_t current) {
+  return FieldCipher::key_id_of(blob) != current ||
+         static_cast<std::uint8_t>(blob[0]) != FieldCipher::kVersion;
+}
+
+std::optional<std::string> SqliteTx::reseal_outbox_row(const SQLite::Statement& sel,
+                                                       std::uint8_t current) const {
+  auto j = nlohmann::json::parse(sel.getColumn(2).getString(), nullptr, false);
+  if (!j.is_object() || !j.contains("to_enc") || !j["to_enc"].is_string()) return std::nullopt;
+  const std::string key = sel.getColumn(1).getString();
+  const auto where = [&] { return std::to_string(sel.getColumn(0).getInt64()); };
+  bool changed = false;
+  const auto reseal = [&](const char* name, const std::string& ad) {
+    if (!j.contains(name) || !j[name].is_string()) return;
+    const auto blob = common::base64_decode(j[name].get<std::string>());
+    if (!blob || !stale(*blob, current)) return;
+    auto plain = cipher_->decrypt(*blob, ad);
+    if (!plain) {
+      throw std::runtime_error("store: the " + std::string(name) + " of outbox row " + where() +
+                               " does not decrypt with any key of the key file");
+    }
+    j[name] = common::base64_encode(cipher_->encrypt(*plain, ad));
+    changed = true;
+  };
+  reseal("to_enc", outbox_to_associated_data(key));
+  reseal("text_enc", outbox_text_associated_data(key));
+  if (j.contains("text") && j["text"].is_string()) {
+    j["text_enc"] = common::base64_encode(
+        cipher_->encrypt(j["text"].get<std::string>(), outbox_text_associated_data(key)));
+    j.erase("text");
+    changed = true;
+  }
+  if (!changed) return std::nullopt;
+  return j.dump();
+}
+
+}  // namespace rabta::store::sqlite
