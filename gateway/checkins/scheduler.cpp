@@ -115,10 +115,8 @@ Scheduler::Result Scheduler::run_once() {
       if (!c) continue;
       const int missed = c->missed_in_row + 1;
       tx.set_contact_missed(c->id, missed, now);
-      std::string reference;
-      do {
-        reference = ids_.case_reference(flows_->settings.reference_length);
-      } while (tx.find_case(reference));
+      const std::string reference =
+          UniqueReferences(ids_, tx).case_reference(flows_->settings.reference_length);
       // An unclear reply with an urgent word in it, then silence: treated as urgent (SAFETY W3).
       static const std::string urgent = "high";
       const std::string& severity =

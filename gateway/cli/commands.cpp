@@ -441,7 +441,7 @@ int serve(const ServeOptions& options) {
 
   boost::asio::io_context& ctx = server.context();
   app = std::make_unique<App>(
-      app_options, *store, ussd, &sms, *pseudonymizer,
+      app_options, *store, ussd, &sms, *pseudonymizer, clock,
       [&ctx](std::chrono::milliseconds delay, std::function<void()> fn) {
         auto t = std::make_shared<boost::asio::steady_timer>(ctx, delay);
         t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& ec) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "adapters/common/cipher.hpp"
+#include "adapters/common/clock.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/checkins/enrolment.hpp"
@@ -21,9 +22,7 @@ namespace rabta::gateway {
 namespace {
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return SystemClock().now_ms();
 }
 
 std::string read_all(const std::string& path) {
@@ -173,9 +172,7 @@ int outbox_resend(const std::string& config_path, std::int64_t id, std::ostream&
   auto ctx = open_command_context(config_path, err, false);
   if (!ctx) return 2;
   bool done = false;
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now = SystemClock().now_ms();
   const auto r = ctx->store->run([&](store::Tx& tx) {
     done = tx.outbox_resend(id, now);
     if (done) tx.append_audit(now, "operator", "outbox.resend", "", "outbox " + std::to_string(id));

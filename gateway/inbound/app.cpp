@@ -11,12 +11,13 @@ namespace rabta::gateway {
 namespace at = adapters::africastalking;
 
 App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
-         const common::Pseudonymizer& pseudonymizer, Timer timer)
+         const common::Pseudonymizer& pseudonymizer, const Clock& clock, Timer timer)
     : options_(std::move(options)),
       store_(store),
       ussd_(ussd),
       sms_(sms),
       pseudonymizer_(pseudonymizer),
+      clock_(clock),
       timer_(std::move(timer)) {}
 
 HttpResponse App::reject(const HttpRequest& request, int status, const std::string& reason) {
@@ -158,10 +159,8 @@ void App::sms(const SmsChannel& channel, const HttpRequest& request, Responder r
     auto known = std::make_shared<bool>(false);
     const std::string name = channel.name;
     store_.submit(
-        [dlr = *dlr, name, known](store::Tx& tx) {
-          const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count();
+        [dlr = *dlr, name, known, &clock = clock_](store::Tx& tx) {
+          const std::int64_t now = clock.now_ms();
           const std::string status = sms::to_string(dlr.status);
           *known = dlr.outbox_id > 0
                        ? tx.update_delivery_by_id(dlr.outbox_id, status, now)
@@ -274,9 +273,7 @@ void App::healthz(Responder respond) {
   };
   auto once = std::make_shared<Once>();
   once->respond = std::move(respond);
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now = clock_.now_ms();
   store_.submit([now](store::Tx& tx) { tx.heartbeat(now); },
                 [once](const store::JobResult& r) {
                   if (once->done.exchange(true)) return;

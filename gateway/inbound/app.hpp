@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "adapters/common/clock.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/sms/sms_adapter.hpp"
 #include "adapters/store/store.hpp"
@@ -60,7 +61,7 @@ class App {
  public:
   // `sms` may be null when no SMS channel is configured.
   App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
-      const common::Pseudonymizer& pseudonymizer, Timer timer);
+      const common::Pseudonymizer& pseudonymizer, const Clock& clock, Timer timer);
 
   void handle(HttpRequest&& request, Responder respond);
   const AppCounters& counters() const { return counters_; }
@@ -78,6 +79,7 @@ class App {
   UssdService& ussd_;
   SmsService* sms_;
   const common::Pseudonymizer& pseudonymizer_;
+  const Clock& clock_;
   Timer timer_;
   AppCounters counters_;
 };

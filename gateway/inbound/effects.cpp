@@ -15,16 +15,12 @@ const char* session_status_for(const flows::StepResult& r) {
                                                  : store::session_status::finished;
 }
 
-flows::StepResult with_unique_reference(store::Tx& tx,
-                                        const std::function<flows::StepResult()>& step) {
-  for (int attempt = 0;; ++attempt) {
-    flows::StepResult r = step();
-    bool taken = false;
-    for (const auto& e : r.effects)
-      if (e.kind == EffectKind::open_case && tx.find_case(e.reference)) taken = true;
-    if (!taken) return r;
-    if (attempt >= 8) throw std::runtime_error("could not find a free case reference");
+std::string UniqueReferences::case_reference(std::size_t length) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::string reference = ids_.case_reference(length);
+    if (!tx_.find_case(reference)) return reference;
   }
+  throw std::runtime_error("could not find a free case reference");
 }
 
 std::int64_t open_case(store::Tx& tx, const std::string& reference, std::int64_t contact_id,
@@ -66,8 +62,8 @@ bool abandon_session(store::Tx& tx, const flows::Engine& engine, flows::IdSource
   bool raised = false;
   if (session.status == store::session_status::active) {
     if (auto state = flows::SessionState::from_json(session.state); state && !state->ended) {
-      const flows::StepResult r =
-          with_unique_reference(tx, [&] { return engine.abandon(*state, ids); });
+      UniqueReferences references(ids, tx);
+      const flows::StepResult r = engine.abandon(*state, references);
       for (const auto& e : r.effects) raised = raised || e.kind == EffectKind::open_case;
       record_effects(tx, r, session, ctx);
       session.state = r.state.to_json();

@@ -46,9 +46,18 @@ bool abandon_session(store::Tx& tx, const flows::Engine& engine, flows::IdSource
 // The session status a step leaves: active, finished or quick_exit.
 const char* session_status_for(const flows::StepResult& r);
 
-// Runs `step` again (with fresh references) while a reference it opened is already taken. Call
-// before writing anything for the step.
-flows::StepResult with_unique_reference(store::Tx& tx,
-                                        const std::function<flows::StepResult()>& step);
+// The one source of case references inside a transaction: draws from `ids` until the reference
+// is not yet a case in the database (a second draw is rare: 25^length references). Every step,
+// check-in and duress case takes its reference from here. Throws std::runtime_error after 8
+// references in a row are taken.
+class UniqueReferences final : public flows::IdSource {
+ public:
+  UniqueReferences(flows::IdSource& ids, store::Tx& tx) : ids_(ids), tx_(tx) {}
+  std::string case_reference(std::size_t length) override;
+
+ private:
+  flows::IdSource& ids_;
+  store::Tx& tx_;
+};
 
 }  // namespace rabta::gateway

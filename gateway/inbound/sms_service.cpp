@@ -224,6 +224,7 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
   const KeywordMatch match = texts_->match_keyword(normalised);
   std::string reply;
   std::optional<StepResult> result;
+  UniqueReferences references(ids_, tx);
   if (match.keyword && match.keyword->action != KeywordAction::flow) {
     const bool stop = match.keyword->action == KeywordAction::stop;
     if (language.empty() && !match.language.empty()) {
@@ -249,8 +250,7 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
     if (match.keyword) {
       if (language.empty() && !match.language.empty()) language = match.language;
       close_conversation("restarted");
-      result = with_unique_reference(
-          tx, [&] { return engine_->start_at(match.keyword->target, language, ids_); });
+      result = engine_->start_at(match.keyword->target, language, references);
       if (contact.language.empty() && !language.empty())
         tx.set_contact_language(contact.id, language, now);
       out.outcome = "keyword " + match.keyword->name;
@@ -260,7 +260,7 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
       if (!state || state->ended)
         throw std::runtime_error("sms session " + std::to_string(session.id) +
                                  " has an unreadable state");
-      result = with_unique_reference(tx, [&] { return engine_->step(*state, in.text, ids_); });
+      result = engine_->step(*state, in.text, references);
       out.outcome = "step";
     } else if (auto open = tx.open_checkin(contact.id)) {
       // Her answer to the weekly check-in SMS, read whole (SAFETY W3). Unclear ("theek nahi",
@@ -282,16 +282,14 @@ SmsOut SmsService::handle(store::Tx& tx, const SmsIn& in, bool reply_in_band) {
         if (option == 0)
           option = reading.urgent || open->answer == kUnclearUrgentAnswer ? texts_->urgent_option
                                                                           : kTalkOption;
-        result = with_unique_reference(tx, [&] {
-          StepResult first = engine_->start_at(texts_->checkin_node, language, ids_);
-          StepResult next = engine_->step(first.state, std::to_string(option), ids_);
-          next.effects.insert(next.effects.begin(), first.effects.begin(), first.effects.end());
-          return next;
-        });
+        StepResult first = engine_->start_at(texts_->checkin_node, language, references);
+        StepResult next = engine_->step(first.state, std::to_string(option), references);
+        next.effects.insert(next.effects.begin(), first.effects.begin(), first.effects.end());
+        result = std::move(next);
         out.outcome = reading.option > 0 ? "checkin answer" : "checkin unclear twice";
       }
     } else {
-      result = with_unique_reference(tx, [&] { return engine_->start(language, ids_); });
+      result = engine_->start(language, references);
       out.outcome = "new conversation";
     }
     if (!result) {

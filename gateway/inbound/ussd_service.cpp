@@ -28,17 +28,18 @@ std::string UssdService::new_input(const std::string& previous_path, const std::
   return star == std::string::npos ? path : path.substr(star + 1);
 }
 
-StepResult UssdService::step_new_session(const store::ContactRecord& contact, const UssdHop& hop) {
+StepResult UssdService::step_new_session(const store::ContactRecord& contact, const UssdHop& hop,
+                                         flows::IdSource& ids) {
   // Always the ordinary first screen (SAFETY W4): whoever holds her phone next sees nothing of
   // an earlier session. A dropped session is offered back only after a choice on the first menu
   // (offer_resume_after).
-  StepResult r = engine_->start(contact.language, ids_);
+  StepResult r = engine_->start(contact.language, ids);
   // Some networks pass inputs typed with the dialled code (*384*1*2#) on the first hop.
   if (!hop.text.empty() && !r.end) {
     std::string rest = hop.text;
     while (!r.end) {
       const auto star = rest.find('*');
-      StepResult next = engine_->step(r.state, rest.substr(0, star), ids_);
+      StepResult next = engine_->step(r.state, rest.substr(0, star), ids);
       next.effects.insert(next.effects.begin(), r.effects.begin(), r.effects.end());
       r = std::move(next);
       if (star == std::string::npos) break;
@@ -112,6 +113,7 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
 
   store::SessionRecord session;
   StepResult result;
+  UniqueReferences references(ids_, tx);
   if (existing) {
     session = *existing;
     auto state = SessionState::from_json(session.state);
@@ -119,7 +121,7 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
       throw std::runtime_error("session " + std::to_string(session.id) +
                                " has an unreadable state");
     const std::string input = new_input(session.last_input_path, hop.text);
-    result = with_unique_reference(tx, [&] { return engine_->step(*state, input, ids_); });
+    result = engine_->step(*state, input, references);
     offer_resume_after(tx, session.contact_id, *state, result);
   } else {
     const store::ContactRecord contact = tx.upsert_contact(hop.pseudonym, now);
@@ -135,7 +137,7 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     session.contact_id = contact.id;
     session.channel = "ussd";
     session.started_at = now;
-    result = with_unique_reference(tx, [&] { return step_new_session(contact, hop); });
+    result = step_new_session(contact, hop, references);
     session.state = result.state.to_json();
     session.updated_at = now;
     session.id = tx.insert_session(session);
@@ -143,10 +145,8 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
         common::constant_time_equal(common::sha256_hex(hop.service_code),
                                     policy_.duress_code_sha256)) {
       // Silently, in this hop's transaction: the reply below is the ordinary one.
-      std::string reference;
-      do {
-        reference = ids_.case_reference(engine_->flows().settings.reference_length);
-      } while (tx.find_case(reference));
+      const std::string reference =
+          references.case_reference(engine_->flows().settings.reference_length);
       open_case(tx, reference, contact.id, session.id, "duress", "duress", "critical", "ussd", now);
     }
   }

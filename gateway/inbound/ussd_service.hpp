@@ -60,7 +60,8 @@ class UssdService {
   static std::string new_input(const std::string& previous_path, const std::string& path);
 
  private:
-  flows::StepResult step_new_session(const store::ContactRecord& contact, const UssdHop& hop);
+  flows::StepResult step_new_session(const store::ContactRecord& contact, const UssdHop& hop,
+                                     flows::IdSource& ids);
   bool at_entry(const flows::SessionState& state) const;
   void offer_resume_after(store::Tx& tx, std::int64_t contact_id, const flows::SessionState& before,
                           flows::StepResult& result);

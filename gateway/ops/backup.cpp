@@ -10,6 +10,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "adapters/common/clock.hpp"
 #include "adapters/store/backup.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/settings/config.hpp"
@@ -136,9 +137,7 @@ int restore_command(const std::string& config_path, const std::string& source, s
     if (fs::exists(config.database)) {
       // Kept as it is, WAL and all, without opening it: a restore is often wanted precisely
       // because the current database is damaged. SQLite finds the WAL by the kept name.
-      const auto stamp = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+      const auto stamp = SystemClock().now_ms() / 1000;
       kept = config.database + ".before-restore-" + std::to_string(stamp);
       fs::rename(config.database, kept);
       if (fs::exists(config.database + "-wal")) fs::rename(config.database + "-wal", kept + "-wal");

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "adapters/common/clock.hpp"
 #include "gateway/ops/command_context.hpp"
 
 namespace rabta::gateway {
@@ -63,9 +64,7 @@ int purge_command(const std::string& config_path, bool dry_run, std::ostream& ou
   if (!ctx) return 2;
   const Config& config = ctx->config;
   auto& store = ctx->store;
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now = SystemClock().now_ms();
   const auto cut = cutoffs_for(config.retention, now);
   if (dry_run) {
     store::PurgeCounts would;

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "adapters/common/clock.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/settings/config.hpp"
 
@@ -77,9 +78,7 @@ int stats_command(const std::string& config_path, int min_cell, int weeks, std::
     store::StoreOptions so;
     so.path = config.database;
     auto store = store::open_sqlite_store(so);
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+    const auto now = SystemClock().now_ms();
     std::vector<store::StatFact> facts;
     store->read([&](store::Tx& tx) {
       facts = tx.stat_facts(now - static_cast<std::int64_t>(weeks) * 7 * 86'400'000, now + 1);

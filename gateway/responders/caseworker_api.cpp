@@ -604,9 +604,7 @@ void sync_roster(store::Tx& tx, const Roster& roster, const common::Pseudonymize
 namespace {
 
 std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return SystemClock().now_ms();
 }
 
 std::unique_ptr<store::Store> open_store(const Config& config, std::ostream& err,

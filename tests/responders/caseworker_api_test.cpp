@@ -104,7 +104,8 @@ class CaseworkerGateway {
         ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
           app_->handle(std::move(r), std::move(respond));
         });
-    app_ = std::make_unique<gateway::App>(ao, *store, *ussd_, nullptr, pseudonymizer, nullptr);
+    app_ =
+        std::make_unique<gateway::App>(ao, *store, *ussd_, nullptr, pseudonymizer, clock, nullptr);
     server_->listen();
     thread_ = std::thread([this] { server_->run(); });
     base = "http://127.0.0.1:" + std::to_string(server_->port());
