@@ -8,6 +8,7 @@
 
 #include "gateway/cli/commands.hpp"
 #include "gateway/cli/operator_commands.hpp"
+#include "gateway/cli/responders_commands.hpp"
 #include "gateway/cli/simulator.hpp"
 #include "gateway/ops/backup.hpp"
 #include "gateway/ops/keys.hpp"

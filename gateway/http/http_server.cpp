@@ -1,5 +1,6 @@
 // Boost.Beast HTTP/1.1 server: one listener, one Session per connection, each on its own strand.
-// This is the only translation unit that includes Beast (it compiles slowly).
+// This is the only translation unit that includes Beast (it compiles slowly), so the listener, the
+// session and the reply gate stay together in it: over 500 lines on purpose.
 //
 // Lifetime model:
 //  * Core (the server state) owns the io_context and a registry of live sessions (strong refs).

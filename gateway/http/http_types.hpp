@@ -39,6 +39,13 @@ struct HttpResponse {
     r.body = std::move(body);
     return r;
   }
+
+  // What every reply about her or a case carries: not cached, not sniffed, no referrer.
+  void no_store() {
+    headers.emplace_back("Cache-Control", "no-store");
+    headers.emplace_back("X-Content-Type-Options", "nosniff");
+    headers.emplace_back("Referrer-Policy", "no-referrer");
+  }
 };
 
 // Completes a request. May be called from any thread, exactly once.

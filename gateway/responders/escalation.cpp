@@ -4,9 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/outbound/consent.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
 #include "gateway/outbound/webhook_dispatcher.hpp"
-#include "gateway/outbound/consent.hpp"
 
 namespace rabta::gateway {
 

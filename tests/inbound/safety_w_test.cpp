@@ -18,6 +18,7 @@
 #include "gateway/responders/case_service.hpp"
 #include "gateway/responders/caseworker_api.hpp"
 #include "gateway/responders/escalation.hpp"
+#include "gateway/responders/roster_sync.hpp"
 #include "tests/support/gateway_fixture.hpp"
 
 using namespace rabta;

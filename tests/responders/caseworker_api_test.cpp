@@ -27,6 +27,8 @@
 #include "gateway/inbound/app.hpp"
 #include "gateway/inbound/ussd_service.hpp"
 #include "gateway/responders/case_service.hpp"
+#include "gateway/responders/console.hpp"
+#include "gateway/responders/roster_sync.hpp"
 #include "gateway/settings/config.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/temp_dir.hpp"

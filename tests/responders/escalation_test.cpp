@@ -9,6 +9,8 @@
 #include "gateway/outbound/outbound_sms.hpp"
 #include "gateway/responders/case_service.hpp"
 #include "gateway/responders/caseworker_api.hpp"
+#include "gateway/responders/console.hpp"
+#include "gateway/responders/roster_sync.hpp"
 #include "tests/support/gateway_fixture.hpp"
 
 using namespace rabta;

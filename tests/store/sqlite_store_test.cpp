@@ -1485,10 +1485,11 @@ TEST_F(StoreTest, DueCheckinsPagesMatchTheDefinition) {
   });
 }
 
-// Not a timed assertion: checks that the scheduler's query is an index search at scale and
-// prints how long it took, for information.
-TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
-  constexpr int kContacts = 200'000;
+// The scheduler's query is an index search (the plan does not depend on the row count: the store
+// never runs ANALYZE), and paging returns exactly the due set. How long it takes at 1M and 10M
+// contacts is measured by scripts/bench (bench/bench_contacts.cpp), not here.
+TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAndPagesTheDueSet) {
+  constexpr int kContacts = 7'000;
   constexpr int kWeekday = 3;
   constexpr int kHour = 12;
   const std::string week = "2026-W48";
@@ -1500,7 +1501,6 @@ TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
   const auto has_row = [](int i) { return i % 3 == 0; };
 
   auto store = open();
-  const auto t0 = std::chrono::steady_clock::now();
   const JobResult r = store->run([&](Tx& tx) {
     ContactRecord c;
     c.language = "sw";
@@ -1518,7 +1518,6 @@ TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
     }
   });
   ASSERT_TRUE(r.ok) << r.error;
-  const auto t1 = std::chrono::steady_clock::now();
 
   int expected = 0;
   for (int i = 0; i < kContacts; ++i) {
@@ -1527,7 +1526,7 @@ TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
       ++expected;
     }
   }
-  ASSERT_GT(expected, 1000);
+  ASSERT_GT(expected, 50);
 
   std::string plan;
   {
@@ -1545,18 +1544,10 @@ TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
 
   int found = 0;
   int pages = 0;
-  double first_page_ms = 0;
-  const auto t2 = std::chrono::steady_clock::now();
   store->read([&](Tx& tx) {
     std::int64_t after = 0;
     for (;;) {
-      const auto page_start = std::chrono::steady_clock::now();
-      const auto page = tx.due_checkins(week, kWeekday, kHour, after, 500);
-      if (pages == 0) {
-        first_page_ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - page_start)
-                .count();
-      }
+      const auto page = tx.due_checkins(week, kWeekday, kHour, after, 20);
       if (page.empty()) break;
       ++pages;
       for (const auto& c : page) {
@@ -1571,13 +1562,8 @@ TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAt200kContacts) {
       }
     }
   });
-  const auto t3 = std::chrono::steady_clock::now();
   EXPECT_EQ(found, expected);
-  const auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
-  std::cout << "contacts: " << kContacts << ", enrolled in one job in " << ms(t1 - t0)
-            << " ms; due_checkins found " << found << " in " << pages
-            << " pages of 500: first page " << first_page_ms << " ms, all pages " << ms(t3 - t2)
-            << " ms\n";
+  EXPECT_GT(pages, 2);  // several pages: the id range carries from one page to the next
 }
 
 // ---- schema 3: the responder queue ----
