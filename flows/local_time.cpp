@@ -1,8 +1,10 @@
 #include "flows/local_time.hpp"
 
-#include <array>
+#include <date/tz.h>
+
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <stdexcept>
 
 namespace rabta::gateway {
@@ -13,20 +15,6 @@ namespace chr = std::chrono;
 constexpr std::int64_t kMsPerDay = 86'400'000;
 constexpr std::int64_t kMsPerHour = 3'600'000;
 constexpr std::int64_t kMsPerMinute = 60'000;
-
-struct NamedZone {
-  const char* name;
-  std::int32_t offset_seconds;
-};
-
-// Only zones without daylight saving time (see local_time.hpp before adding one).
-constexpr std::array<NamedZone, 5> kZones{{
-    {"Asia/Karachi", 5 * 3600},         // PKT; no DST since 2009
-    {"Asia/Kolkata", 5 * 3600 + 1800},  // IST; no DST
-    {"Asia/Dhaka", 6 * 3600},           // BST (Bangladesh); no DST since 2009
-    {"Africa/Nairobi", 3 * 3600},       // EAT; no DST
-    {"UTC", 0},
-}};
 
 constexpr std::int32_t kMinOffset = -12 * 3600;
 constexpr std::int32_t kMaxOffset = 14 * 3600;
@@ -74,13 +62,43 @@ chr::year_month_day checked_date(int year, int month, int day) {
   return ymd;
 }
 
+// The IANA zone of that name or alias, matched case-insensitively; null when there is none or no
+// zoneinfo at all.
+const date::time_zone* find_zone(std::string_view name) {
+  if (name.empty()) return nullptr;
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    // Not this spelling: try every name and alias without regard to case.
+  }
+  try {
+    const date::tzdb& db = date::get_tzdb();
+    // From the system's zoneinfo (USE_OS_TZDB), aliases such as Asia/Calcutta are zones too.
+    for (const date::time_zone& z : db.zones)
+      if (iequals(z.name(), name)) return &z;
+  } catch (const std::exception&) {
+    // No zoneinfo on this system.
+  }
+  return nullptr;
+}
+
+// Seconds to add to UTC for local time at utc_ms.
+std::int64_t offset_at(std::int64_t utc_ms, const Zone& zone) {
+  if (zone.tz == nullptr) return zone.fixed_offset_seconds;
+  const date::sys_seconds at{chr::floor<chr::seconds>(chr::milliseconds{utc_ms})};
+  return zone.tz->get_info(at).offset.count();
+}
+
 }  // namespace
 
 std::optional<Zone> parse_zone(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  for (const NamedZone& z : kZones) {
-    if (iequals(text, z.name)) return Zone{z.name, z.offset_seconds};
+  if (iequals(text, "UTC")) return Zone{"UTC", nullptr, 0};
+  if (!text.empty() && text.front() != '+' && text.front() != '-' &&
+      !(text.size() > 3 && iequals(text.substr(0, 3), "UTC"))) {
+    if (const date::time_zone* tz = find_zone(text)) return Zone{tz->name(), tz, 0};
+    return std::nullopt;
   }
   if (text.size() > 3 && iequals(text.substr(0, 3), "UTC")) text.remove_prefix(3);
   // "+HH:MM" or "-HH:MM"
@@ -93,17 +111,13 @@ std::optional<Zone> parse_zone(std::string_view text) {
   const std::int32_t magnitude = *hours * 3600 + *minutes * 60;
   const std::int32_t offset = text[0] == '-' ? -magnitude : magnitude;
   if (offset < kMinOffset || offset > kMaxOffset) return std::nullopt;
-  return Zone{offset_name(offset), offset};
+  return Zone{offset_name(offset), nullptr, offset};
 }
 
 std::string accepted_zone_forms() {
-  std::string out;
-  for (const NamedZone& z : kZones) {
-    out += z.name;
-    out += ", ";
-  }
-  out += "or a fixed offset UTC+HH:MM, +HH:MM or -HH:MM between -12:00 and +14:00 (e.g. UTC+05:00)";
-  return out;
+  return "an IANA time zone name from the system's zoneinfo (e.g. Asia/Karachi, Asia/Kolkata, "
+         "Africa/Nairobi, Europe/London), UTC, or a fixed offset UTC+HH:MM, +HH:MM or -HH:MM "
+         "between -12:00 and +14:00 (e.g. UTC+05:00)";
 }
 
 Zone require_zone(std::string_view text) {
@@ -115,7 +129,10 @@ Zone require_zone(std::string_view text) {
 LocalTime to_local(std::int64_t utc_ms, const Zone& zone) {
   constexpr std::int64_t kLimit = std::int64_t{1} << 62;  // far beyond year 9999, no overflow
   if (utc_ms <= -kLimit || utc_ms >= kLimit) throw std::out_of_range("time out of range");
-  const std::int64_t local_ms = utc_ms + std::int64_t{zone.utc_offset_seconds} * 1000;
+  if (utc_ms < kMinLocalMs - kMsPerDay || utc_ms >= kEndLocalMs + kMsPerDay) {
+    throw std::out_of_range("time out of range (years 1 to 9999)");
+  }
+  const std::int64_t local_ms = utc_ms + offset_at(utc_ms, zone) * 1000;
   if (local_ms < kMinLocalMs || local_ms >= kEndLocalMs) {
     throw std::out_of_range("time out of range (years 1 to 9999)");
   }
@@ -142,16 +159,21 @@ std::string iso_week(const LocalTime& local) {
   const chr::year iso_year = chr::year_month_day{thursday}.year();
   const chr::sys_days jan1{iso_year / chr::January / 1};
   const auto week = (thursday - jan1).count() / 7 + 1;
-  char buf[16];
+  char buf[24];
   std::snprintf(buf, sizeof buf, "%04d-W%02d", static_cast<int>(iso_year), static_cast<int>(week));
   return buf;
 }
 
 std::int64_t local_to_utc_ms(int year, int month, int day, int hour, const Zone& zone) {
-  const chr::sys_days date{checked_date(year, month, day)};
+  const chr::sys_days day_start{checked_date(year, month, day)};
   if (hour < 0 || hour > 24) throw std::invalid_argument("hour must be 0 to 24");
-  return std::int64_t{date.time_since_epoch().count()} * kMsPerDay + hour * kMsPerHour -
-         std::int64_t{zone.utc_offset_seconds} * 1000;
+  const std::int64_t local_ms =
+      std::int64_t{day_start.time_since_epoch().count()} * kMsPerDay + hour * kMsPerHour;
+  if (zone.tz == nullptr) return local_ms - std::int64_t{zone.fixed_offset_seconds} * 1000;
+  // A local time the clocks jumped over maps to the jump; one they passed twice, to its first.
+  const date::local_seconds local{chr::seconds{local_ms / 1000}};
+  const date::sys_seconds utc = zone.tz->to_sys(local, date::choose::earliest);
+  return std::int64_t{utc.time_since_epoch().count()} * 1000;
 }
 
 std::int64_t next_window_start(std::int64_t utc_ms, int window_start_hour, const Zone& zone) {
@@ -160,8 +182,13 @@ std::int64_t next_window_start(std::int64_t utc_ms, int window_start_hour, const
   }
   const LocalTime now = to_local(utc_ms, zone);
   const std::int64_t today = local_to_utc_ms(now.year, now.month, now.day, window_start_hour, zone);
-  // A fixed offset has no DST: the same local hour tomorrow is exactly one day later.
-  return today >= utc_ms ? today : today + kMsPerDay;
+  if (today >= utc_ms) return today;
+  // Tomorrow by the calendar, not 24 hours on: a daylight saving change makes the day 23 or 25.
+  const chr::year_month_day tomorrow{chr::sys_days{checked_date(now.year, now.month, now.day)} +
+                                     chr::days{1}};
+  return local_to_utc_ms(
+      static_cast<int>(tomorrow.year()), static_cast<int>(static_cast<unsigned>(tomorrow.month())),
+      static_cast<int>(static_cast<unsigned>(tomorrow.day())), window_start_hour, zone);
 }
 
 }  // namespace rabta::gateway

@@ -1,13 +1,13 @@
 // Her local calendar time, for the weekly check-in scheduler: local weekday and hour for her
 // contact window, and the ISO week that keys a check-in ("2026-W48").
 //
-// Zones are FIXED UTC offsets from a small built-in table, not the IANA time zone database:
-// the calculation is then deterministic, thread-safe (no TZ environment, no localtime_r) and
-// identical on every host whatever tzdata it has installed. This is exact for the zones in the
-// table because none of them observes daylight saving time: Pakistan (Asia/Karachi) has had
-// none since 2009, India, Bangladesh and Kenya none at all. A zone with daylight saving time
-// must NOT be added as a fixed offset: it needs its transition rules implemented (and tested)
-// first, or its contact windows would be an hour off for half of the year.
+// Zones are IANA time zones from the system's zoneinfo (Debian's tzdata), read through Howard
+// Hinnant's date/tz library (Debian libhowardhinnant-date-dev, the library C++20's <chrono> time
+// zones come from), so any zone works, with its daylight saving time and its history; or a fixed
+// offset "UTC+05:00". Thread-safe: no TZ environment, no localtime_r. The one I/O is the first
+// lookup of a name, which loads the zoneinfo once (parse_zone); conversions are pure after that.
+// Across a daylight saving change, a local hour that does not exist (the clocks jumped over it)
+// starts at the jump, and a local hour that happens twice counts its first time.
 //
 // Times are Unix epoch milliseconds (UTC). Supported local dates are years 1 to 9999.
 #pragma once
@@ -17,13 +17,22 @@
 #include <string>
 #include <string_view>
 
+namespace rabta::gateway {}  // namespace rabta::gateway
+
+namespace date {
+class time_zone;
+}
+
 namespace rabta::gateway {
 
 struct Zone {
-  std::string name;                     // canonical, e.g. "Asia/Karachi" or "UTC+05:00"
-  std::int32_t utc_offset_seconds = 0;  // local = UTC + offset
+  std::string name;                       // canonical, e.g. "Asia/Karachi" or "UTC+05:00"
+  const date::time_zone* tz = nullptr;    // the IANA zone; null for a fixed offset
+  std::int32_t fixed_offset_seconds = 0;  // local = UTC + offset, when tz is null
 
-  friend bool operator==(const Zone&, const Zone&) = default;
+  friend bool operator==(const Zone& a, const Zone& b) {
+    return a.name == b.name && a.tz == b.tz && a.fixed_offset_seconds == b.fixed_offset_seconds;
+  }
 };
 
 struct LocalTime {
@@ -37,12 +46,13 @@ struct LocalTime {
   friend bool operator==(const LocalTime&, const LocalTime&) = default;
 };
 
-// One of the table's names (Asia/Karachi +05:00, Asia/Kolkata +05:30, Asia/Dhaka +06:00,
-// Africa/Nairobi +03:00, UTC), matched case-insensitively, or an explicit offset "UTC+HH:MM"
-// or "+HH:MM" / "-HH:MM" between -12:00 and +14:00. nullopt for anything else.
+// An IANA zone name ("Asia/Karachi", "Europe/London"; also an alias such as "Asia/Calcutta", which
+// gives its zone), matched case-insensitively; "UTC"; or a fixed offset "UTC+HH:MM" or
+// "+HH:MM" / "-HH:MM" between -12:00 and +14:00. nullopt for anything else, and for every name
+// when the system has no zoneinfo.
 std::optional<Zone> parse_zone(std::string_view text);
 
-// The accepted forms, for error messages: "Asia/Karachi, Asia/Kolkata, ...".
+// The accepted forms, for error messages.
 std::string accepted_zone_forms();
 
 // parse_zone, or std::invalid_argument "unknown time zone '<text>'; accepted: <forms>".
@@ -62,7 +72,8 @@ std::int64_t local_to_utc_ms(int year, int month, int day, int hour, const Zone&
 
 // The first instant at or after utc_ms at which her local clock shows window_start_hour:00:
 // today's if it has not passed yet (an instant exactly on it counts as not passed), else
-// tomorrow's. Throws std::invalid_argument unless 0 <= window_start_hour <= 23.
+// tomorrow's (which is 23 or 25 hours later across a daylight saving change). Throws
+// std::invalid_argument unless 0 <= window_start_hour <= 23.
 std::int64_t next_window_start(std::int64_t utc_ms, int window_start_hour, const Zone& zone);
 
 }  // namespace rabta::gateway

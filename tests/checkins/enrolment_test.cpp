@@ -372,36 +372,73 @@ TEST(EnrolmentCsv, SeveralProblemsAreReportedTogetherWithoutValues) {
 
 const Zone kKarachi = require_zone("Asia/Karachi");
 
-TEST(LocalTimeZones, ParsesTheTableAndExplicitOffsets) {
-  EXPECT_EQ(parse_zone("Asia/Karachi"), (Zone{"Asia/Karachi", 18000}));
-  EXPECT_EQ(parse_zone("asia/karachi"), (Zone{"Asia/Karachi", 18000}));
-  EXPECT_EQ(parse_zone("Asia/Kolkata"), (Zone{"Asia/Kolkata", 19800}));
-  EXPECT_EQ(parse_zone("Asia/Dhaka"), (Zone{"Asia/Dhaka", 21600}));
-  EXPECT_EQ(parse_zone("Africa/Nairobi"), (Zone{"Africa/Nairobi", 10800}));
-  EXPECT_EQ(parse_zone(" UTC "), (Zone{"UTC", 0}));
-  EXPECT_EQ(parse_zone("UTC+05:00"), (Zone{"UTC+05:00", 18000}));
-  EXPECT_EQ(parse_zone("+05:00"), (Zone{"UTC+05:00", 18000}));
-  EXPECT_EQ(parse_zone("utc+05:30"), (Zone{"UTC+05:30", 19800}));
-  EXPECT_EQ(parse_zone("-03:00"), (Zone{"UTC-03:00", -10800}));
-  EXPECT_EQ(parse_zone("UTC-12:00"), (Zone{"UTC-12:00", -43200}));
-  EXPECT_EQ(parse_zone("+14:00"), (Zone{"UTC+14:00", 50400}));
-  EXPECT_EQ(parse_zone("+00:00"), (Zone{"UTC+00:00", 0}));
+// Offset of local time from UTC at utc_ms, in seconds.
+std::int64_t offset_at(std::int64_t utc_ms, const Zone& z) {
+  const LocalTime l = to_local(utc_ms, z);
+  return (local_to_utc_ms(l.year, l.month, l.day, 0, require_zone("UTC")) + l.hour * 3600000LL +
+          l.minute * 60000LL - utc_ms / 60000 * 60000) /
+         1000;
+}
 
-  for (const char* bad : {"", "Europe/London", "America/New_York", "PKT", "UTC+5", "+5:00", "+0500",
-                          "UTC+05:60", "+14:30", "-12:30", "UTC+", "UTC 05:00", "Asia/Karachi+1"}) {
+TEST(LocalTimeZones, ParsesIanaNamesAndExplicitOffsets) {
+  // Any IANA name from the system's zoneinfo, in any case, and its aliases.
+  for (const char* name : {"Asia/Karachi", "asia/karachi", "ASIA/KARACHI", " Asia/Karachi "}) {
+    const auto z = parse_zone(name);
+    ASSERT_TRUE(z) << name;
+    EXPECT_EQ(z->name, "Asia/Karachi") << name;
+    EXPECT_NE(z->tz, nullptr) << name;
+    EXPECT_EQ(*z, *parse_zone("Asia/Karachi")) << name;
+  }
+  for (const char* name : {"Asia/Kolkata", "Asia/Dhaka", "Africa/Nairobi", "Europe/London",
+                           "America/New_York", "Australia/Lord_Howe", "Asia/Calcutta"}) {
+    EXPECT_TRUE(parse_zone(name)) << name;
+  }
+  EXPECT_EQ(offset_at(1795411800000, require_zone("Asia/Calcutta")), 19800);  // alias of Kolkata
+  EXPECT_EQ(parse_zone(" UTC "), (Zone{"UTC", nullptr, 0}));
+  EXPECT_EQ(parse_zone("UTC+05:00"), (Zone{"UTC+05:00", nullptr, 18000}));
+  EXPECT_EQ(parse_zone("+05:00"), (Zone{"UTC+05:00", nullptr, 18000}));
+  EXPECT_EQ(parse_zone("utc+05:30"), (Zone{"UTC+05:30", nullptr, 19800}));
+  EXPECT_EQ(parse_zone("-03:00"), (Zone{"UTC-03:00", nullptr, -10800}));
+  EXPECT_EQ(parse_zone("UTC-12:00"), (Zone{"UTC-12:00", nullptr, -43200}));
+  EXPECT_EQ(parse_zone("+14:00"), (Zone{"UTC+14:00", nullptr, 50400}));
+  EXPECT_EQ(parse_zone("+00:00"), (Zone{"UTC+00:00", nullptr, 0}));
+
+  for (const char* bad :
+       {"", "Asia/Nowhere", "Karachi", "PKT", "UTC+5", "+5:00", "+0500", "UTC+05:60", "+14:30",
+        "-12:30", "UTC+", "UTC 05:00", "Asia/Karachi+1", "../../etc/passwd", "Asia/Karachi\n"}) {
     EXPECT_FALSE(parse_zone(bad)) << bad;
   }
   try {
-    (void)require_zone("Europe/London");
-    ADD_FAILURE() << "accepted Europe/London";
+    (void)require_zone("Asia/Nowhere");
+    ADD_FAILURE() << "accepted Asia/Nowhere";
   } catch (const std::invalid_argument& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("unknown time zone 'Europe/London'"), std::string::npos) << msg;
-    for (const char* form : {"Asia/Karachi", "Asia/Kolkata", "Asia/Dhaka", "Africa/Nairobi", "UTC",
-                             "UTC+HH:MM", "+HH:MM"}) {
+    EXPECT_NE(msg.find("unknown time zone 'Asia/Nowhere'"), std::string::npos) << msg;
+    for (const char* form : {"IANA", "Asia/Karachi", "UTC", "UTC+HH:MM", "+HH:MM"}) {
       EXPECT_NE(msg.find(form), std::string::npos) << form << " in " << msg;
     }
   }
+}
+
+// Daylight saving time, which the fixed offsets of before could not express (Europe/London:
+// clocks go forward at 01:00 UTC on 2026-03-29 and back at 01:00 UTC on 2026-10-25).
+TEST(LocalTimeZones, FollowsDaylightSavingTime) {
+  const Zone london = require_zone("Europe/London");
+  // 2026-07-01 12:00 UTC is 13:00 in London (BST), 12:00 in winter.
+  EXPECT_EQ(to_local(1782907200000, london), (LocalTime{2026, 7, 1, 3, 13, 0}));
+  EXPECT_EQ(to_local(1795411800000, london), (LocalTime{2026, 11, 23, 1, 5, 30}));
+  // Her window opens at 10:00 local: 10:00 UTC on Saturday, 09:00 UTC on Sunday after the change.
+  EXPECT_EQ(local_to_utc_ms(2026, 3, 28, 10, london), 1774692000000);
+  EXPECT_EQ(local_to_utc_ms(2026, 3, 29, 10, london), 1774774800000);
+  // Missed Saturday's (10:30 UTC): the next is Sunday 10:00 BST, 22.5 hours on, not 24.
+  EXPECT_EQ(next_window_start(1774693800000, 10, london), 1774774800000);
+  // 01:00 on 2026-03-29 never happens in London: the window starts at the jump (01:00 UTC).
+  EXPECT_EQ(local_to_utc_ms(2026, 3, 29, 1, london), 1774746000000);
+  // 01:00 on 2026-10-25 happens twice: the first (00:00 UTC, still BST) counts.
+  EXPECT_EQ(local_to_utc_ms(2026, 10, 25, 1, london), 1792886400000);
+  // Karachi has had no DST since 2009: the same offset all year.
+  EXPECT_EQ(offset_at(1782907200000, kKarachi), 18000);
+  EXPECT_EQ(offset_at(1795411800000, kKarachi), 18000);
 }
 
 TEST(LocalTime, ConvertsUtcToLocalCalendarTime) {
