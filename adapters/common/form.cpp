@@ -1,58 +1,29 @@
+// Percent-decoding and -encoding are Boost.URL's (Debian libboost-url1.81-dev). Splitting a form
+// body on '&' and '=' stays here: Boost.URL's query parser refuses bytes a URL may not carry
+// (raw UTF-8, spaces), which aggregators do send in POST bodies. is_valid_utf8 is hand-written:
+// no library rabta uses has a strict RFC 3629 validator.
 #include "adapters/common/form.hpp"
 
+#include <boost/url/encode.hpp>
+#include <boost/url/encoding_opts.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <cstddef>
 #include <cstdint>
 
 namespace rabta::common {
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-void append_encoded(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (is_unreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4U]);
-      out.push_back(kHex[c & 0x0FU]);
-    }
-  }
-}
-
-}  // namespace
 
 std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '%') {
-      if (s.size() - i < 3) return std::nullopt;  // fewer than two characters follow '%'
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>((hi << 4) | lo));
-      i += 2;
-    } else if (c == '+' && plus_as_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+  // Refuses a '%' not followed by two hex digits.
+  const auto checked = boost::urls::make_pct_string_view(s);
+  if (!checked) return std::nullopt;
+  boost::urls::encoding_opts options;
+  options.space_as_plus = plus_as_space;
+  return checked->decode(options);
+}
+
+std::string percent_encode(std::string_view s) {
+  return boost::urls::encode(s, boost::urls::unreserved_chars);
 }
 
 std::variant<std::vector<FormField>, FormParseError> parse_form(std::string_view body) {
@@ -145,9 +116,9 @@ std::string form_encode(const std::vector<FormField>& fields) {
   for (const auto& f : fields) {
     if (!first) out.push_back('&');
     first = false;
-    append_encoded(out, f.name);
+    out += percent_encode(f.name);
     out.push_back('=');
-    append_encoded(out, f.value);
+    out += percent_encode(f.value);
   }
   return out;
 }

@@ -42,4 +42,7 @@ bool is_valid_utf8(std::string_view s);
 // joining fields as name=value&name=value.
 std::string form_encode(const std::vector<FormField>& fields);
 
+// Every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~) as %XX, upper-case hex (RFC 3986).
+std::string percent_encode(std::string_view s);
+
 }  // namespace rabta::common

@@ -149,7 +149,7 @@ SmsChannel::SmsChannel(const sms::Settings& settings)
   if (!query)
     throw std::invalid_argument("channel kannel: setting 'dlr_url' has a malformed query");
   if (common::find_field(*query, "key") == nullptr)
-    dlr_url_ = with_query(dlr_url_, "key=" + support::percent_encode(secret_));
+    dlr_url_ = with_query(dlr_url_, "key=" + common::percent_encode(secret_));
   else if (!support::query_key_matches(dlr_url_.substr(q + 1), secret_))
     throw std::invalid_argument(
         "channel kannel: setting 'dlr_url' carries a key that is not the channel's secret");

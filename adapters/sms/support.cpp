@@ -116,25 +116,6 @@ std::optional<Rejection> first_non_utf8(const std::vector<common::FormField>& fi
   return std::nullopt;
 }
 
-std::string percent_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4U]);
-      out.push_back(kHex[c & 0x0FU]);
-    }
-  }
-  return out;
-}
-
 std::string safe_code(std::string_view raw, bool letters, std::size_t max_len,
                       std::string_view fallback) {
   if (raw.empty() || raw.size() > max_len) return std::string(fallback);

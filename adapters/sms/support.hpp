@@ -48,9 +48,6 @@ Rejection missing_field(std::string_view name);
 std::optional<Rejection> first_non_utf8(const std::vector<common::FormField>& fields,
                                         std::initializer_list<std::string_view> known);
 
-// Percent-encodes everything except A-Za-z0-9-._~ (as common::form_encode does).
-std::string percent_encode(std::string_view s);
-
 // An aggregator-supplied code made safe to store and log: kept only when it is 1..max_len
 // characters, all of them letters (letters = true) or all digits (letters = false);
 // otherwise `fallback`. A phone number or a message text cannot pass through.

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "adapters/common/crypto.hpp"
+#include "adapters/common/form.hpp"
 #include "adapters/sms/support.hpp"
 
 namespace rabta::adapters::twilio {
@@ -251,8 +252,8 @@ sms::HttpCall SmsChannel::build_send(const sms::OutboundSms& message) const {
   if (!status_callback_.empty()) form.push_back({"StatusCallback", status_callback_});
   sms::HttpCall call;
   call.method = "POST";
-  call.url = base_url_ + "/2010-04-01/Accounts/" + support::percent_encode(account_sid_) +
-             "/Messages.json";
+  call.url =
+      base_url_ + "/2010-04-01/Accounts/" + common::percent_encode(account_sid_) + "/Messages.json";
   call.headers = {{"Accept", "application/json"}, {"Content-Type", std::string(kFormType)}};
   call.body = common::form_encode(form);
   call.basic_user = account_sid_;
