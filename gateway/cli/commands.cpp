@@ -29,6 +29,7 @@
 #include "gateway/checkins/enrolment.hpp"
 #include "gateway/checkins/scheduler.hpp"
 #include "gateway/cli/validate.hpp"
+#include "gateway/cli/wiring.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/inbound/app.hpp"
 #include "gateway/inbound/sms_service.hpp"
@@ -269,14 +270,9 @@ int serve(const ServeOptions& options) {
                      plan.errors.size());
     return 2;
   }
-  const flows::LoadResult& loaded = plan.flows;
-  const std::shared_ptr<const SmsTexts> texts = plan.texts;
-  std::unique_ptr<common::Pseudonymizer> pseudonymizer = std::move(plan.keys.pseudonymizer);
-  std::shared_ptr<common::FieldCipher> cipher = plan.keys.cipher;
-  const std::optional<Zone> zone = plan.zone;
-  AppOptions app_options;
-  app_options.africastalking = config.africastalking;
-  app_options.africastalking_secret = plan.africastalking_secret;
+  const common::Pseudonymizer& pseudonymizer = *plan.keys.pseudonymizer;
+  const std::shared_ptr<common::FieldCipher> cipher = plan.keys.cipher;
+  const std::size_t flow_count = plan.flows.flows->flows.size();
 
   // One server per database: a second one (or `rabta restore`) is refused while this one runs.
   std::unique_ptr<DatabaseLock> db_lock;
@@ -296,7 +292,7 @@ int serve(const ServeOptions& options) {
     so.path = config.database;
     so.synchronous_full = config.synchronous_full;
     so.cipher = cipher;
-    so.audit_key = audit_key(*pseudonymizer);
+    so.audit_key = audit_key(pseudonymizer);
     store = store::open_sqlite_store(so);
     tighten_database_files(config.database);
     // SECURITY #11: a chain written before the audit key is sealed with it, once.
@@ -312,7 +308,7 @@ int serve(const ServeOptions& options) {
   }
   // SAFETY W1: contacts stored under another spelling of their number become one.
   try {
-    const RekeyResult rk = rekey_contacts(*store, *pseudonymizer, *cipher, SystemClock().now_ms());
+    const RekeyResult rk = rekey_contacts(*store, pseudonymizer, *cipher, SystemClock().now_ms());
     if (rk.rekeyed > 0 || rk.merged > 0)
       spdlog::info("numbers: {} contacts re-keyed to E.164, {} duplicates merged", rk.rekeyed,
                    rk.merged);
@@ -330,9 +326,11 @@ int serve(const ServeOptions& options) {
   ho.idle_timeout = config.idle_timeout;
   ho.max_connections_per_peer = config.max_connections_per_peer;
   ho.threads = config.threads;
-  std::unique_ptr<App> app;
-  HttpServer server(ho, [&app](HttpRequest&& req, Responder respond) {
-    app->handle(std::move(req), std::move(respond));
+  SystemClock clock;
+  RandomIds ids;
+  std::unique_ptr<Wiring> wiring;
+  HttpServer server(ho, [&wiring](HttpRequest&& req, Responder respond) {
+    wiring->app().handle(std::move(req), std::move(respond));
   });
   try {
     server.listen();
@@ -343,224 +341,34 @@ int serve(const ServeOptions& options) {
   if (config.public_url.empty())
     config.public_url = "http://" + config.host + ":" + std::to_string(server.port());
 
-  // SMS channels: one adapter each, built again now that the address for Kannel's delivery
-  // reports is known (validated above with the configured one).
-  std::vector<ChannelRuntime> runtimes;
-  std::vector<flows::Diagnostic> channel_errors;
-  for (auto& ch : build_channels(config, config.public_url, channel_errors)) {
-    app_options.channels.push_back({ch.name, ch.path, ch.adapter, ch.allow_from});
-    runtimes.push_back({ch.name, ch.adapter, ch.rate_per_second});
-  }
-  if (!channel_errors.empty()) {
-    for (const auto& e : channel_errors) spdlog::critical("refusing to start: {}", e.to_string());
+  boost::asio::io_context& ctx = server.context();
+  try {
+    wiring = std::make_unique<Wiring>(
+        config, plan, *store, clock, ids,
+        [&ctx](std::chrono::milliseconds delay, std::function<void()> fn) {
+          auto t = std::make_shared<boost::asio::steady_timer>(ctx, delay);
+          t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& ec) {
+            if (!ec) fn();
+          });
+        });
+  } catch (const std::exception& e) {
+    spdlog::critical("refusing to start: {}", e.what());
     return 2;
   }
-  const std::string checkin_channel = plan.checkin_channel;
-
-  SystemClock clock;
-  RandomIds ids;
-  auto engine = std::make_shared<const flows::Engine>(loaded.flows);
-  SessionPolicy policy{config.resume_window, config.quiet_period, texts->answer_key,
-                       config.africastalking.duress_code_sha256};
-  UssdService ussd(engine, policy, clock, ids, cipher.get());
-  SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
-                       config.sms.throttle_max_messages, config.sms.loop_window,
-                       config.sms.loop_max_repeats,      config.sms.reply_ttl};
-  SmsService sms(engine, texts, sms_policy, policy, clock, ids, *cipher, *pseudonymizer);
-
-  DispatcherOptions dispatch_options;
-  dispatch_options.max_attempts = config.outbox.max_attempts;
-  dispatch_options.backoff_base = config.outbox.backoff_base;
-  dispatch_options.backoff_cap = config.outbox.backoff_cap;
-  dispatch_options.poll_interval = config.outbox.poll_interval;
-  std::random_device seed;
-  std::mt19937_64 rng(seed());
-  std::mutex rng_mutex;
-  Dispatcher dispatcher(*store, runtimes, *cipher, clock, *zone, dispatch_options, [&] {
-    std::lock_guard lock(rng_mutex);
-    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-  });
-  app_options.public_url = config.public_url;
-  app_options.outbox_ready = [&dispatcher] { dispatcher.wake(); };
-
-  // The responder queue: who is alerted about a case, how it escalates, and the caseworkers'
-  // API and console.
-  std::shared_ptr<const Roster> roster;
-  std::unique_ptr<CaseService> cases;
-  std::unique_ptr<Escalation> escalation;
-  std::unique_ptr<WebhookDispatcher> webhooks;
-  std::unique_ptr<CaseworkerApi> api;
-  if (plan.roster) {
-    roster = plan.roster;
-    const auto synced = store->run(
-        [&](store::Tx& tx) { sync_roster(tx, *roster, *pseudonymizer, *cipher, clock.now_ms()); });
-    if (!synced.ok) {
-      spdlog::critical("refusing to start: the responder roster could not be stored: {}",
-                       synced.error);
-      return 2;
-    }
-    cases = std::make_unique<CaseService>(roster, *cipher, clock, roster->outcomes);
-    sms.set_case_service(cases.get());
-    escalation = std::make_unique<Escalation>(*store, roster, *cipher, clock,
-                                              EscalationOptions{*zone, roster->alert_channel, 100});
-    if (roster->webhook.enabled) {
-      try {
-        webhooks = std::make_unique<WebhookDispatcher>(
-            *store, roster->webhook, clock, WebhookDispatcherOptions{}, [&] {
-              std::lock_guard lock(rng_mutex);
-              return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-            });
-      } catch (const std::invalid_argument& e) {
-        spdlog::critical("refusing to start: {}: [webhook]: {}", config.responders_file, e.what());
-        return 2;
-      }
-    }
-    api = std::make_unique<CaseworkerApi>(*store, *cases, clock);
-    app_options.prefix_routes.emplace_back("/api/v1/", [&api](HttpRequest&& r, Responder respond) {
-      api->handle(std::move(r), std::move(respond));
-    });
-    app_options.prefix_routes.emplace_back("/console", console_handler());
-  }
-
-  // GET /metrics (Prometheus): the app's counters and the database's gauges when scraped.
-  Metrics metrics;
-  app_options.metrics = &metrics;
-  app_options.metrics_allow = config.metrics_allow;
-  app_options.trusted_proxies = config.trusted_proxies;
-  app_options.metrics_text = [&] {
-    store::MetricsSnapshot snapshot;
-    store->read([&](store::Tx& tx) { snapshot = tx.metrics_snapshot(); });
-    const auto ds = dispatcher.stats();
-    DispatchCounters d{ds.sent, ds.retried, ds.dead, ds.refused, 0, 0, 0};
-    if (webhooks) {
-      const auto ws = webhooks->stats();
-      d.webhooks_sent = ws.sent;
-      d.webhooks_retried = ws.retried;
-      d.webhooks_dead = ws.dead;
-    }
-    return metrics.render(store->stats(), snapshot, d, clock.now_ms());
-  };
-
-  boost::asio::io_context& ctx = server.context();
-  app = std::make_unique<App>(
-      app_options, *store, ussd, &sms, *pseudonymizer, clock,
-      [&ctx](std::chrono::milliseconds delay, std::function<void()> fn) {
-        auto t = std::make_shared<boost::asio::steady_timer>(ctx, delay);
-        t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& ec) {
-          if (!ec) fn();
-        });
-      });
-
-  // Sessions with no hop for the idle time (USSD) or the conversation timeout (SMS) end as
-  // dropped, every 30 s: a report left half-way is raised (SAFETY W4).
-  boost::asio::steady_timer sweep(ctx);
-  std::function<void()> schedule_sweep = [&] {
-    sweep.expires_after(std::chrono::seconds(30));
-    sweep.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      const std::int64_t now = clock.now_ms();
-      const std::int64_t before = now - config.session_idle.count();
-      const std::int64_t sms_before = now - config.sms.conversation_timeout.count();
-      store->submit(
-          [&ussd, &sms, before, sms_before](store::Tx& tx) {
-            ussd.expire_idle(tx, before);
-            sms.expire_idle(tx, sms_before);
-          },
-          [](const store::JobResult& r) {
-            if (!r.ok) spdlog::error("idle-session sweep failed: {}", r.error);
-          });
-      schedule_sweep();
-    });
-  };
-  schedule_sweep();
-
-  // The weekly check-ins run on their own thread: a pass blocks on the store.
-  std::unique_ptr<Scheduler> scheduler;
-  std::thread scheduler_thread;
-  std::mutex scheduler_mutex;
-  std::condition_variable scheduler_cv;
-  bool stopping = false;
-  if (config.checkins.enabled && !checkin_channel.empty()) {
-    SchedulerOptions so;
-    so.zone = *zone;
-    so.channel = checkin_channel;
-    so.reminder_after = config.checkins.reminder_after;
-    so.deadline = config.checkins.deadline;
-    so.missed_severity = config.checkins.missed_severity;
-    so.missed_again_severity = config.checkins.missed_again_severity;
-    scheduler = std::make_unique<Scheduler>(*store, texts, loaded.flows, *cipher, clock, ids, so);
-  }
-  // Background work that blocks on the store: weekly check-ins and the escalation ladder.
-  if (scheduler || escalation) {
-    scheduler_thread = std::thread([&] {
-      auto next_checkins = std::chrono::steady_clock::now();
-      auto next_escalation = next_checkins;
-      std::unique_lock lock(scheduler_mutex);
-      while (!stopping) {
-        lock.unlock();
-        const auto t = std::chrono::steady_clock::now();
-        try {
-          if (scheduler && t >= next_checkins) {
-            const auto r = scheduler->run_once();
-            if (r.queued || r.reminded) dispatcher.wake();
-            next_checkins = t + config.checkins.interval;
-          }
-          if (escalation && t >= next_escalation) {
-            const auto r = escalation->run_once();
-            if (r.alerts) dispatcher.wake();
-            if (r.webhooks && webhooks) webhooks->wake();
-            next_escalation = t + config.escalation_interval;
-          }
-        } catch (const std::exception& e) {
-          spdlog::error("background work: {}", e.what());
-        }
-        lock.lock();
-        const auto next = std::min(scheduler ? next_checkins : next_escalation,
-                                   escalation ? next_escalation : next_checkins);
-        scheduler_cv.wait_until(lock, next, [&] { return stopping; });
-      }
-    });
-  }
-  dispatcher.start();
-  if (webhooks) webhooks->start();
-  // Field key rotation: re-encrypts in the background; follows the key file (not the env).
-  const char* key_env = std::getenv(config.field_key_env.c_str());
-  KeyRotation key_rotation(*store, cipher, config.field_key_file,
-                           key_env == nullptr || key_env[0] == '\0', std::chrono::seconds(2));
-  key_rotation.start();
-  // Retention (SAFETY D4): purge on schedule; the first pass runs at start.
-  PassLoop retention("retention", config.retention.interval, [&] {
-    const PurgeReport report = run_purge(*store, cutoffs_for(config.retention, clock.now_ms()));
-    if (report.deleted.total() > 0 || !report.error.empty())
-      spdlog::info("retention: deleted {}{}", describe(report.deleted),
-                   report.error.empty() ? "" : "; " + report.error);
-    return false;
-  });
-  retention.start();
+  wiring->start();
 
   boost::asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: finishing in-flight requests, then stopping", sig);
-    sweep.cancel();
     server.stop();
   });
 
   spdlog::info(
       "rabta listening on http://{}:{} ({} flows, Africa's Talking USSD at {}, {} SMS channel(s))",
-      config.host, server.port(), loaded.flows->flows.size(), config.africastalking.path,
-      config.channels.size());
+      config.host, server.port(), flow_count, config.africastalking.path, config.channels.size());
   server.run();
-  {
-    std::lock_guard lock(scheduler_mutex);
-    stopping = true;
-  }
-  scheduler_cv.notify_all();
-  if (scheduler_thread.joinable()) scheduler_thread.join();
-  dispatcher.stop();
-  if (webhooks) webhooks->stop();
-  key_rotation.stop();
-  retention.stop();
+  wiring->stop();
   store->close();
   const auto st = store->stats();
   spdlog::info("stopped cleanly: {} jobs in {} commits", st.jobs, st.commits);

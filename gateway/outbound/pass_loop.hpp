@@ -1,6 +1,7 @@
-// A background thread that runs a dispatcher's passes: after a pass it waits `poll_interval`
-// or until wake(), or goes on at once when the pass reports more work due. Shared by the SMS
-// dispatcher and the webhook dispatcher.
+// A background thread that runs passes: after a pass it waits `poll_interval` or until wake(),
+// or goes on at once when the pass reports more work due. Every periodic job of `rabta serve`
+// runs on one (gateway/cli/wiring.cpp): the SMS and webhook dispatchers, the idle-session sweep,
+// the weekly check-ins, the escalation ladder and retention.
 #pragma once
 
 #include <spdlog/spdlog.h>

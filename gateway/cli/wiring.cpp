@@ -1,0 +1,197 @@
+#include "gateway/cli/wiring.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <utility>
+
+#include "gateway/ops/retention.hpp"
+#include "gateway/responders/console.hpp"
+#include "gateway/responders/roster_sync.hpp"
+
+namespace rabta::gateway {
+
+Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store, const Clock& clock,
+               flows::IdSource& ids, Timer timer)
+    : config_(config),
+      store_(store),
+      clock_(clock),
+      rng_(std::random_device{}()),
+      texts_(plan.texts),
+      pseudonymizer_(std::move(plan.keys.pseudonymizer)),
+      cipher_(plan.keys.cipher) {
+  if (!plan.ok() || !pseudonymizer_ || !cipher_ || !plan.zone)
+    throw std::runtime_error("the configuration has not been validated");
+  const Zone zone = *plan.zone;
+
+  AppOptions app_options;
+  app_options.africastalking = config.africastalking;
+  app_options.africastalking_secret = plan.africastalking_secret;
+  app_options.public_url = config.public_url;
+  app_options.metrics_allow = config.metrics_allow;
+  app_options.trusted_proxies = config.trusted_proxies;
+
+  // SMS channels: one adapter each, built again now that the address for Kannel's delivery
+  // reports is known (validated with the configured one).
+  std::vector<ChannelRuntime> runtimes;
+  std::vector<flows::Diagnostic> channel_errors;
+  for (auto& ch : build_channels(config, config.public_url, channel_errors)) {
+    app_options.channels.push_back({ch.name, ch.path, ch.adapter, ch.allow_from});
+    runtimes.push_back({ch.name, ch.adapter, ch.rate_per_second});
+  }
+  if (!channel_errors.empty()) throw std::runtime_error(channel_errors.front().to_string());
+
+  engine_ = std::make_shared<const flows::Engine>(plan.flows.flows);
+  const SessionPolicy policy{config.resume_window, config.quiet_period, texts_->answer_key,
+                             config.africastalking.duress_code_sha256};
+  ussd_ = std::make_unique<UssdService>(engine_, policy, clock, ids, cipher_.get());
+  const SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
+                             config.sms.throttle_max_messages, config.sms.loop_window,
+                             config.sms.loop_max_repeats,      config.sms.reply_ttl};
+  sms_ = std::make_unique<SmsService>(engine_, texts_, sms_policy, policy, clock, ids, *cipher_,
+                                      *pseudonymizer_);
+
+  DispatcherOptions dispatch_options;
+  dispatch_options.max_attempts = config.outbox.max_attempts;
+  dispatch_options.backoff_base = config.outbox.backoff_base;
+  dispatch_options.backoff_cap = config.outbox.backoff_cap;
+  dispatch_options.poll_interval = config.outbox.poll_interval;
+  dispatcher_ = std::make_unique<Dispatcher>(store, runtimes, *cipher_, clock, zone,
+                                             dispatch_options, [this] { return random01(); });
+  app_options.outbox_ready = [this] { dispatcher_->wake(); };
+
+  // The responder queue: who is alerted about a case, how it escalates, and the caseworkers'
+  // API and console.
+  if (plan.roster) {
+    roster_ = plan.roster;
+    const auto synced = store.run([&](store::Tx& tx) {
+      sync_roster(tx, *roster_, *pseudonymizer_, *cipher_, clock.now_ms());
+    });
+    if (!synced.ok)
+      throw std::runtime_error("the responder roster could not be stored: " + synced.error);
+    cases_ = std::make_unique<CaseService>(roster_, *cipher_, clock, roster_->outcomes);
+    sms_->set_case_service(cases_.get());
+    escalation_ = std::make_unique<Escalation>(
+        store, roster_, *cipher_, clock, EscalationOptions{zone, roster_->alert_channel, 100});
+    if (roster_->webhook.enabled) {
+      try {
+        webhooks_ = std::make_unique<WebhookDispatcher>(store, roster_->webhook, clock,
+                                                        WebhookDispatcherOptions{},
+                                                        [this] { return random01(); });
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(config.responders_file + ": [webhook]: " + e.what());
+      }
+    }
+    api_ = std::make_unique<CaseworkerApi>(store, *cases_, clock);
+    app_options.prefix_routes.emplace_back("/api/v1/", [this](HttpRequest&& r, Responder respond) {
+      api_->handle(std::move(r), std::move(respond));
+    });
+    app_options.prefix_routes.emplace_back("/console", console_handler());
+  }
+
+  // GET /metrics (Prometheus): the app's counters and the database's gauges when scraped.
+  app_options.metrics = &metrics_;
+  app_options.metrics_text = [this] {
+    store::MetricsSnapshot snapshot;
+    store_.read([&](store::Tx& tx) { snapshot = tx.metrics_snapshot(); });
+    const auto ds = dispatcher_->stats();
+    DispatchCounters d{ds.sent, ds.retried, ds.dead, ds.refused, 0, 0, 0};
+    if (webhooks_) {
+      const auto ws = webhooks_->stats();
+      d.webhooks_sent = ws.sent;
+      d.webhooks_retried = ws.retried;
+      d.webhooks_dead = ws.dead;
+    }
+    return metrics_.render(store_.stats(), snapshot, d, clock_.now_ms());
+  };
+  app_ = std::make_unique<App>(std::move(app_options), store, *ussd_, sms_.get(), *pseudonymizer_,
+                               clock, std::move(timer));
+
+  // The periodic jobs, each on its own PassLoop: a pass blocks on the store.
+  sweep_loop_ = std::make_unique<PassLoop>("idle sessions", std::chrono::seconds(30), [this] {
+    sweep_idle_sessions();
+    return false;
+  });
+  if (config.checkins.enabled && !plan.checkin_channel.empty()) {
+    SchedulerOptions so;
+    so.zone = zone;
+    so.channel = plan.checkin_channel;
+    so.reminder_after = config.checkins.reminder_after;
+    so.deadline = config.checkins.deadline;
+    so.missed_severity = config.checkins.missed_severity;
+    so.missed_again_severity = config.checkins.missed_again_severity;
+    scheduler_ =
+        std::make_unique<Scheduler>(store, texts_, plan.flows.flows, *cipher_, clock, ids, so);
+    checkin_loop_ = std::make_unique<PassLoop>("check-ins", config.checkins.interval, [this] {
+      const auto r = scheduler_->run_once();
+      if (r.queued || r.reminded) dispatcher_->wake();
+      return false;
+    });
+  }
+  if (escalation_) {
+    escalation_loop_ = std::make_unique<PassLoop>("escalation", config.escalation_interval, [this] {
+      const auto r = escalation_->run_once();
+      if (r.alerts) dispatcher_->wake();
+      if (r.webhooks && webhooks_) webhooks_->wake();
+      return false;
+    });
+  }
+  // Retention (SAFETY D4): purge on schedule; the first pass runs at start.
+  retention_loop_ = std::make_unique<PassLoop>("retention", config.retention.interval, [this] {
+    const PurgeReport report = run_purge(store_, cutoffs_for(config_.retention, clock_.now_ms()));
+    if (report.deleted.total() > 0 || !report.error.empty())
+      spdlog::info("retention: deleted {}{}", describe(report.deleted),
+                   report.error.empty() ? "" : "; " + report.error);
+    return false;
+  });
+  // Field key rotation: re-encrypts in the background; follows the key file (not the env).
+  const char* key_env = std::getenv(config.field_key_env.c_str());
+  key_rotation_ = std::make_unique<KeyRotation>(store, cipher_, config.field_key_file,
+                                                key_env == nullptr || key_env[0] == '\0',
+                                                std::chrono::seconds(2));
+}
+
+Wiring::~Wiring() {
+  stop();
+}
+
+double Wiring::random01() {
+  std::lock_guard lock(rng_mutex_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+}
+
+void Wiring::sweep_idle_sessions() {
+  const std::int64_t now = clock_.now_ms();
+  const std::int64_t before = now - config_.session_idle.count();
+  const std::int64_t sms_before = now - config_.sms.conversation_timeout.count();
+  const store::JobResult r = store_.run([&](store::Tx& tx) {
+    ussd_->expire_idle(tx, before);
+    sms_->expire_idle(tx, sms_before);
+  });
+  if (!r.ok) spdlog::error("idle-session sweep failed: {}", r.error);
+}
+
+void Wiring::start() {
+  if (started_) return;
+  started_ = true;
+  dispatcher_->start();
+  if (webhooks_) webhooks_->start();
+  for (auto* loop :
+       {sweep_loop_.get(), checkin_loop_.get(), escalation_loop_.get(), retention_loop_.get()})
+    if (loop) loop->start();
+  key_rotation_->start();
+}
+
+void Wiring::stop() {
+  if (!started_) return;
+  started_ = false;
+  for (auto* loop :
+       {sweep_loop_.get(), checkin_loop_.get(), escalation_loop_.get(), retention_loop_.get()})
+    if (loop) loop->stop();
+  dispatcher_->stop();
+  if (webhooks_) webhooks_->stop();
+  key_rotation_->stop();
+}
+
+}  // namespace rabta::gateway
