@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "gateway/settings/lint.hpp"
+#include "gateway/settings/secrets.hpp"
 
 namespace rabta::gateway {
 
@@ -38,16 +39,7 @@ std::string missing_files_hint(const ChannelConfig& ch) {
 }  // namespace
 
 std::string read_africastalking_secret(const AfricasTalkingConfig& c) {
-  if (!c.secret_env.empty()) {
-    if (const char* v = std::getenv(c.secret_env.c_str()); v && *v) return v;
-  }
-  if (c.secret_file.empty()) return {};
-  std::ifstream in(c.secret_file);
-  if (!in) return {};
-  std::string s;
-  std::getline(in, s);
-  while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
+  return read_secret(c.secret_env, c.secret_file);
 }
 
 std::vector<ChannelSetup> build_channels(const Config& config, const std::string& public_url,

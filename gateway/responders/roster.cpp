@@ -15,6 +15,7 @@
 #include "flows/engine.hpp"
 #include "flows/text.hpp"
 #include "gateway/responders/responders.hpp"
+#include "gateway/settings/secrets.hpp"
 #include "gateway/settings/toml_file.hpp"
 
 namespace rabta::gateway {
@@ -381,15 +382,6 @@ bool catches_all(const Route& r) {
   return r.district == "*" && r.category == "*" && r.severity == "*";
 }
 
-std::string first_line(const fs::path& p) {
-  std::ifstream in(p);
-  std::string line;
-  if (!in || !std::getline(in, line)) return {};
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
-    line.pop_back();
-  return line;
-}
-
 void read_webhook(Loader& l, const toml::table& t, const fs::path& base, WebhookSink& w) {
   const std::string where = "[webhook]";
   l.known(t, {"enabled", "url", "secret_env", "secret_file", "name"}, where);
@@ -403,13 +395,9 @@ void read_webhook(Loader& l, const toml::table& t, const fs::path& base, Webhook
     l.error(t, where + ": enabled without a 'url'");
   else if (const std::string problem = webhook_url_problem(w.url); !problem.empty())
     l.error(*t.get("url"), where + ": 'url': " + problem);
-  if (!env.empty())
-    if (const char* e = std::getenv(env.c_str()); e && *e) w.secret = e;
-  if (w.secret.empty() && !file.empty()) {
-    fs::path p(file);
-    if (p.is_relative()) p = (base / p).lexically_normal();
-    w.secret = first_line(p);
-  }
+  fs::path p(file);
+  if (!file.empty() && p.is_relative()) p = (base / p).lexically_normal();
+  w.secret = read_secret(env, file.empty() ? std::string() : p.string());
   if (w.secret.empty())
     l.error(t, where +
                    ": enabled without a secret (set the environment variable named by "

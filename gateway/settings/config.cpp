@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "adapters/common/phone.hpp"
+#include "gateway/settings/secrets.hpp"
 
 namespace rabta::gateway {
 
@@ -374,12 +375,8 @@ Config load_config(const std::string& path) {
           const std::string target = key.substr(0, key.size() - 5);
           ch.files[target] = r.resolve(*value);
           if (ch.settings.count(target)) continue;  // the environment won
-          std::ifstream in(ch.files[target]);
-          std::string line;
-          if (in && std::getline(in, line)) {
-            while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-            ch.settings[target] = line;
-          }
+          if (std::string line = secret_file_line(ch.files[target]); !line.empty())
+            ch.settings[target] = std::move(line);
         } else if (!ch.settings.count(key)) {
           ch.settings[key] = *value;
         }
