@@ -1,5 +1,7 @@
 #include "adapters/africastalking/ussd.hpp"
 
+#include <utility>
+
 #include "adapters/common/crypto.hpp"
 #include "adapters/common/form.hpp"
 
@@ -102,6 +104,49 @@ std::string encode_reply(bool end, std::string_view text) {
   std::string out = end ? "END " : "CON ";
   out += text;
   return out;
+}
+
+UssdChannel::UssdChannel(std::string path, std::string secret)
+    : path_(std::move(path)), events_path_(path_ + "/events"), secret_(std::move(secret)) {}
+
+std::string_view UssdChannel::route(std::string_view path) const {
+  if (path == path_) return "ussd_africastalking";
+  if (path == events_path_) return "ussd_africastalking_events";
+  return {};
+}
+
+std::variant<ussd::Inbound, ussd::Rejection> UssdChannel::decode(
+    const ussd::InboundHttp& request) const {
+  if (request.method != "POST") return ussd::Rejection{405, "use POST"};
+  // Authenticate before anything is decoded or stored (SAFETY T1).
+  if (!authenticate(request.header("x-rabta-key"), request.query, secret_))
+    return ussd::Rejection{403, "missing or wrong key"};
+  const std::string_view content_type = request.header("content-type");
+  if (request.path == path_) {
+    auto decoded = decode_ussd(content_type, request.body);
+    if (auto* r = std::get_if<Rejection>(&decoded)) return ussd::Rejection{r->status, r->reason};
+    auto& req = std::get<UssdRequest>(decoded);
+    return ussd::Inbound{ussd::Hop{std::move(req.session_id), std::move(req.service_code),
+                                   std::move(req.phone_number), std::move(req.text)}};
+  }
+  auto decoded = decode_session_event(content_type, request.body);
+  if (auto* r = std::get_if<Rejection>(&decoded)) return ussd::Rejection{r->status, r->reason};
+  auto& ev = std::get<SessionEvent>(decoded);
+  return ussd::Inbound{
+      ussd::SessionEnd{std::move(ev.session_id), std::move(ev.status), std::move(ev.phone_number)}};
+}
+
+ussd::HttpReply UssdChannel::encode_reply(bool end, std::string_view text) const {
+  ussd::HttpReply r;
+  r.body = africastalking::encode_reply(end, text);
+  return r;
+}
+
+ussd::HttpReply UssdChannel::busy_reply() const {
+  ussd::HttpReply r;
+  r.status = 503;
+  r.body = "END Service busy, please try again later.";
+  return r;
 }
 
 }  // namespace rabta::adapters::africastalking

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <variant>
 
+#include "adapters/ussd/ussd_adapter.hpp"
+
 namespace rabta::adapters::africastalking {
 
 inline constexpr const char* provider_name = "africastalking";
@@ -44,5 +46,23 @@ bool authenticate(std::string_view header_key, std::string_view query, std::stri
 
 // "CON text" or "END text".
 std::string encode_reply(bool end, std::string_view text);
+
+// Africa's Talking as a USSD adapter: hops POSTed to `path`, end-of-session notifications to
+// `path` + "/events", both authenticated by the callback secret (header or query, see above).
+class UssdChannel final : public ussd::UssdAdapter {
+ public:
+  UssdChannel(std::string path, std::string secret);
+  std::string_view provider() const override { return provider_name; }
+  std::string_view route(std::string_view path) const override;
+  std::variant<ussd::Inbound, ussd::Rejection> decode(
+      const ussd::InboundHttp& request) const override;
+  ussd::HttpReply encode_reply(bool end, std::string_view text) const override;
+  ussd::HttpReply busy_reply() const override;
+
+ private:
+  std::string path_;
+  std::string events_path_;
+  std::string secret_;
+};
 
 }  // namespace rabta::adapters::africastalking

@@ -18,7 +18,13 @@ App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService*
       sms_(sms),
       pseudonymizer_(pseudonymizer),
       clock_(clock),
-      timer_(std::move(timer)) {}
+      timer_(std::move(timer)) {
+  // Africa's Talking, the USSD aggregator [africastalking] configures.
+  if (options_.africastalking.enabled)
+    ussd_endpoints_.push_back({std::make_shared<const at::UssdChannel>(
+                                   options_.africastalking.path, options_.africastalking_secret),
+                               options_.africastalking.allow_from});
+}
 
 HttpResponse App::reject(const HttpRequest& request, int status, const std::string& reason) {
   ++counters_.rejected;
@@ -38,12 +44,11 @@ bool loopback(std::string_view peer) {
 // A fixed label per route for the request counters: never the path itself (it could carry
 // anything a client sends).
 std::string App::route_of(const HttpRequest& request) const {
-  const auto& at_cfg = options_.africastalking;
   if (request.path == "/healthz") return "healthz";
   if (request.path == "/metrics") return "metrics";
-  if (at_cfg.enabled && request.path == at_cfg.path) return "ussd_africastalking";
-  if (at_cfg.enabled && request.path == at_cfg.path + "/events")
-    return "ussd_africastalking_events";
+  for (const auto& endpoint : ussd_endpoints_)
+    if (const auto label = endpoint.adapter->route(request.path); !label.empty())
+      return std::string(label);
   for (const auto& [prefix, handler] : options_.prefix_routes) {
     if (request.path.rfind(prefix, 0) != 0) continue;
     std::string label;  // the prefix's letters and digits: "/api/v1/" -> "api_v1"
@@ -97,23 +102,14 @@ void App::handle(HttpRequest&& request, Responder respond) {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return respond(std::move(r));
   }
-  const auto& at_cfg = options_.africastalking;
   if (request.path == "/healthz") {
     if (request.method != "GET" && request.method != "HEAD")
       return respond(reject(request, 405, "use GET"));
     return healthz(std::move(respond));
   }
-  if (at_cfg.enabled && (request.path == at_cfg.path || request.path == at_cfg.path + "/events")) {
-    if (request.method != "POST") return respond(reject(request, 405, "use POST"));
-    // Authenticate before anything is decoded or stored (SAFETY T1).
-    if (!at_cfg.allow_from.allows(request.peer))
-      return respond(reject(request, 403, "source address not in allow_from"));
-    if (!at::authenticate(request.header("x-rabta-key"), request.query,
-                          options_.africastalking_secret))
-      return respond(reject(request, 403, "missing or wrong key"));
-    if (request.path == at_cfg.path) return ussd_hop(request, std::move(respond));
-    return ussd_event(request, std::move(respond));
-  }
+  for (const auto& endpoint : ussd_endpoints_)
+    if (!endpoint.adapter->route(request.path).empty())
+      return ussd(endpoint, request, std::move(respond));
   for (const auto& [prefix, handler] : options_.prefix_routes)
     if (request.path.rfind(prefix, 0) == 0) return handler(std::move(request), std::move(respond));
   // A channel owns its path and everything below it (e.g. Twilio's status callback at /status).
@@ -205,25 +201,44 @@ void App::sms(const SmsChannel& channel, const HttpRequest& request, Responder r
                 });
 }
 
-void App::ussd_hop(const HttpRequest& request, Responder respond) {
-  auto decoded = at::decode_ussd(request.header("content-type"), request.body);
-  if (auto* r = std::get_if<at::Rejection>(&decoded))
+void App::ussd(const UssdEndpoint& endpoint, const HttpRequest& request, Responder respond) {
+  if (request.method != "POST") return respond(reject(request, 405, "use POST"));
+  if (!endpoint.allow_from.allows(request.peer))
+    return respond(reject(request, 403, "source address not in allow_from"));
+  adapters::ussd::InboundHttp in;
+  in.method = request.method;
+  in.path = request.path;
+  in.query = request.query;
+  in.headers = request.headers;
+  in.body = request.body;
+  // The adapter authenticates before it decodes anything (SAFETY T1).
+  auto decoded = endpoint.adapter->decode(in);
+  if (auto* r = std::get_if<adapters::ussd::Rejection>(&decoded))
     return respond(reject(request, r->status, r->reason));
-  auto& req = std::get<at::UssdRequest>(decoded);
+  auto& inbound = std::get<adapters::ussd::Inbound>(decoded);
+  if (auto* hop = std::get_if<adapters::ussd::Hop>(&inbound))
+    return ussd_hop(*endpoint.adapter, std::move(*hop), std::move(respond));
+  ussd_end(*endpoint.adapter, std::get<adapters::ussd::SessionEnd>(std::move(inbound)),
+           std::move(respond));
+}
+
+void App::ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::Hop in,
+                   Responder respond) {
   UssdHop hop;
-  hop.provider = at::provider_name;
-  hop.session_id = std::move(req.session_id);
-  hop.pseudonym = pseudonymizer_.pseudonym(req.phone_number);
-  hop.phone = common::normalise_msisdn(req.phone_number);
-  hop.text = std::move(req.text);
-  hop.service_code = std::move(req.service_code);
+  hop.provider = std::string(adapter.provider());
+  hop.session_id = std::move(in.session_id);
+  hop.pseudonym = pseudonymizer_.pseudonym(in.phone);
+  hop.phone = common::normalise_msisdn(in.phone);
+  hop.text = std::move(in.text);
+  hop.service_code = std::move(in.service_code);
   ++counters_.hops;
 
   auto reply = std::make_shared<UssdReply>();
   const auto started = std::chrono::steady_clock::now();
   store_.submit(
       [this, hop = std::move(hop), reply](store::Tx& tx) { *reply = ussd_.handle_hop(tx, hop); },
-      [this, reply, respond = std::move(respond), started](const store::JobResult& result) {
+      [this, &adapter, reply, respond = std::move(respond),
+       started](const store::JobResult& result) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
                             .count();
@@ -231,27 +246,26 @@ void App::ussd_hop(const HttpRequest& request, Responder respond) {
           ++counters_.store_failures;
           spdlog::error("ussd hop not stored: {}", result.error);
           // Nothing was committed, so nothing may be acknowledged: the aggregator sees a failure.
-          return respond(HttpResponse::text(503, "END Service busy, please try again later."));
+          return respond(to_response(adapter.busy_reply()));
         }
         spdlog::debug("ussd session {} {} in {} us", reply->session, reply->outcome, us);
         if (options_.metrics != nullptr)
           options_.metrics->observe_hop(std::chrono::microseconds(us));
-        respond(HttpResponse::text(200, at::encode_reply(reply->end, reply->text)));
+        respond(to_response(adapter.encode_reply(reply->end, reply->text)));
       });
 }
 
-void App::ussd_event(const HttpRequest& request, Responder respond) {
-  auto decoded = at::decode_session_event(request.header("content-type"), request.body);
-  if (auto* r = std::get_if<at::Rejection>(&decoded))
-    return respond(reject(request, r->status, r->reason));
-  auto ev = std::get<at::SessionEvent>(std::move(decoded));
+void App::ussd_end(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::SessionEnd ev,
+                   Responder respond) {
   auto known = std::make_shared<bool>(false);
   // The number it names, as a pseudonym only (SAFETY W5: it ends that number's session).
   const std::string pseudonym =
-      ev.phone_number.empty() ? std::string() : pseudonymizer_.pseudonym(ev.phone_number);
+      ev.phone.empty() ? std::string() : pseudonymizer_.pseudonym(ev.phone);
+  ev.phone.clear();
   store_.submit(
-      [this, ev, known, pseudonym](store::Tx& tx) {
-        *known = ussd_.handle_end(tx, at::provider_name, ev.session_id, ev.status, pseudonym);
+      [this, &adapter, ev, known, pseudonym](store::Tx& tx) {
+        *known = ussd_.handle_end(tx, std::string(adapter.provider()), ev.session_id, ev.status,
+                                  pseudonym);
       },
       [this, ev, known, respond = std::move(respond)](const store::JobResult& result) {
         if (!result.ok) {

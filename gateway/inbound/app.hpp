@@ -12,6 +12,7 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/sms/sms_adapter.hpp"
 #include "adapters/store/store.hpp"
+#include "adapters/ussd/ussd_adapter.hpp"
 #include "gateway/http/http_types.hpp"
 #include "gateway/inbound/metrics.hpp"
 #include "gateway/inbound/sms_service.hpp"
@@ -67,8 +68,15 @@ class App {
   const AppCounters& counters() const { return counters_; }
 
  private:
-  void ussd_hop(const HttpRequest& request, Responder respond);
-  void ussd_event(const HttpRequest& request, Responder respond);
+  struct UssdEndpoint {
+    std::shared_ptr<const adapters::ussd::UssdAdapter> adapter;
+    AllowList allow_from;
+  };
+  void ussd(const UssdEndpoint& endpoint, const HttpRequest& request, Responder respond);
+  void ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::Hop in,
+                Responder respond);
+  void ussd_end(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::SessionEnd ev,
+                Responder respond);
   void sms(const SmsChannel& channel, const HttpRequest& request, Responder respond);
   void healthz(Responder respond);
   std::string route_of(const HttpRequest& request) const;
@@ -81,6 +89,7 @@ class App {
   const common::Pseudonymizer& pseudonymizer_;
   const Clock& clock_;
   Timer timer_;
+  std::vector<UssdEndpoint> ussd_endpoints_;  // one per USSD aggregator configured
   AppCounters counters_;
 };
 

@@ -1,0 +1,61 @@
+// One interface per USSD aggregator, as adapters/sms/sms_adapter.hpp is for SMS. An adapter is
+// pure: it authenticates and decodes what the aggregator sends on its endpoints (a hop of a
+// session, or the end of one) and encodes the reply. The gateway owns the socket, turns her
+// number into a pseudonym at once, and runs the hop in the store's transaction
+// (gateway/inbound/ussd_service.hpp): the session, resume, quick-exit and duress rules are the
+// same for every USSD adapter.
+//
+// Adding a USSD aggregator = its folder under adapters/ with a class implementing UssdAdapter,
+// its fixture table under tests/fixtures/, and its construction where the gateway reads its
+// configuration (today: [africastalking] in rabta.toml, built in gateway/inbound/app.cpp).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "adapters/sms/sms_adapter.hpp"
+
+namespace rabta::adapters::ussd {
+
+// The request and reply values are the SMS adapters' (one HTTP shape for every adapter).
+using InboundHttp = sms::InboundHttp;
+using HttpReply = sms::HttpReply;
+using Rejection = sms::Rejection;
+
+// One hop: what she typed, within a session.
+struct Hop {
+  std::string session_id;
+  std::string service_code;
+  std::string phone;  // her number, raw: the caller pseudonymises it at once
+  std::string text;   // every input so far joined by '*' ("" on the first hop)
+};
+
+// The aggregator says a session ended (she hung up, the network timed out, or it finished).
+struct SessionEnd {
+  std::string session_id;
+  std::string status;  // the aggregator's word for how it ended, for the log
+  std::string phone;   // raw, may be empty
+};
+
+using Inbound = std::variant<Hop, SessionEnd>;
+
+class UssdAdapter {
+ public:
+  virtual ~UssdAdapter() = default;
+
+  // Stored with every session of this adapter (sessions are keyed by provider and session id).
+  virtual std::string_view provider() const = 0;
+  // A fixed label for the endpoint at `path` ("ussd_africastalking", for the request metrics),
+  // or "" when the path is not this adapter's. The gateway routes the paths with a label here.
+  virtual std::string_view route(std::string_view path) const = 0;
+  // Authenticates BEFORE decoding (403, nothing decoded), then a hop, a session end, or why the
+  // request is refused (405 for a method the endpoint does not take, 400/415 for a bad body).
+  virtual std::variant<Inbound, Rejection> decode(const InboundHttp& request) const = 0;
+  // The reply to a hop: the next screen, or the last one when `end`.
+  virtual HttpReply encode_reply(bool end, std::string_view text) const = 0;
+  // The reply when the hop could not be stored: she sees a neutral end, nothing was kept.
+  virtual HttpReply busy_reply() const = 0;
+};
+
+}  // namespace rabta::adapters::ussd
