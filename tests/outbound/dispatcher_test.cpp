@@ -30,7 +30,9 @@
 #include "flows/text.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/test_cipher.hpp"
 
 using namespace rabta;
 using gateway::Dispatcher;
@@ -43,12 +45,6 @@ namespace {
 constexpr std::int64_t kHour = 3'600'000;
 // Tuesday 2026-03-03 07:00 UTC = 12:00 in Karachi (UTC+05:00).
 constexpr std::int64_t kT0 = 1'772'521'200'000;
-
-common::FieldCipher test_cipher(unsigned char fill = 0x42) {
-  common::FieldCipher::Key key{};
-  key.fill(fill);
-  return common::FieldCipher({{1, key}}, 1);
-}
 
 std::vector<common::FormField> form_of(const std::string& body) {
   auto parsed = common::parse_form(body);
@@ -287,7 +283,7 @@ class DispatcherTest : public ::testing::Test {
   test::TempDir dir;
   std::unique_ptr<store::Store> store;
   gateway::ManualClock clock{kT0};
-  common::FieldCipher cipher = test_cipher();
+  common::FieldCipher cipher = test::test_cipher();
   gateway::Zone zone = gateway::require_zone("Asia/Karachi");
   FakeAggregator fake;
   std::mutex random_mutex;
@@ -299,31 +295,12 @@ std::string number(int i) {
   return "+9230012345" + std::string(i < 10 ? "0" : "") + std::to_string(i);
 }
 
-// Captures every log line (any level) while alive.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-  std::string text() const { return out_.str(); }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-  std::ostringstream out_;
-};
-
 }  // namespace
 
 // --- The outbox row format
 
 TEST(OutboundSms, RowCarriesTheNumberEncryptedAndTheMeasuredText) {
-  const auto cipher = test_cipher();
+  const auto cipher = test::test_cipher();
   SmsPayload p{"+923001234567", "Salam, how are you this week? Reply 1, 2 or 3.", false, false,
                "checkin_prompt"};
   const auto row = gateway::make_sms_outbox("at", "checkin:7:2026-W10", "checkin:7", 7, p, 1000,
@@ -355,7 +332,7 @@ TEST(OutboundSms, RowCarriesTheNumberEncryptedAndTheMeasuredText) {
 }
 
 TEST(OutboundSms, EncodingAndSegments) {
-  const auto cipher = test_cipher();
+  const auto cipher = test::test_cipher();
   SmsPayload urdu{"+923001234567", "آپ کیسی ہیں؟", false, true, "reply"};
   const auto u = gateway::make_sms_outbox("at", "u", "c", 1, urdu, 0, 0, 0, cipher);
   EXPECT_EQ(u.encoding, "ucs2");
@@ -375,7 +352,7 @@ TEST(OutboundSms, EncodingAndSegments) {
 }
 
 TEST(OutboundSms, PayloadIsBoundToItsRow) {
-  const auto cipher = test_cipher();
+  const auto cipher = test::test_cipher();
   SmsPayload p{"+923001234567", "hello", false, false, "checkin_prompt"};
   const auto a = gateway::make_sms_outbox("at", "row-a", "c", 1, p, 0, 0, 0, cipher);
   ASSERT_TRUE(gateway::read_sms_payload(a, cipher));
@@ -384,7 +361,7 @@ TEST(OutboundSms, PayloadIsBoundToItsRow) {
   moved.payload = a.payload;  // row-a's ciphertext copied into row-b
   EXPECT_FALSE(gateway::read_sms_payload(moved, cipher));
 
-  EXPECT_FALSE(gateway::read_sms_payload(a, test_cipher(0x43))) << "another key";
+  EXPECT_FALSE(gateway::read_sms_payload(a, test::test_cipher(0x43))) << "another key";
 
   auto bad = a;
   for (const char* payload :
@@ -529,7 +506,7 @@ TEST(RecipientPolicy, SafetyS1) {
 // --- The dispatcher end to end
 
 TEST_F(DispatcherTest, EveryQueuedRowIsSentOnceWithTheRightFields) {
-  LogCapture logs;
+  test::LogCapture logs;
   DispatcherOptions o;
   o.max_parallel = 4;
   auto& d = make_dispatcher(0, o);

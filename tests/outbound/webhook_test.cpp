@@ -1,8 +1,6 @@
 // The case-management webhook: the payload and its consent rules (SAFETY D3), the signature, the
 // outbox row format, and the dispatcher against a real SQLite file and a loopback receiver that
 // verifies every signature, with a manual clock and a scripted random source.
-#include "gateway/outbound/webhook_dispatcher.hpp"
-
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +20,8 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/http/http_server.hpp"
+#include "gateway/outbound/webhook_dispatcher.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace rabta;
@@ -168,25 +168,6 @@ class Receiver {
   std::deque<int> script_;
   std::vector<Delivery> received_;
   std::vector<Delivery> accepted_;
-};
-
-// Captures every log line (any level) while alive.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-  std::string text() const { return out_.str(); }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-  std::ostringstream out_;
 };
 
 // --- The fixture: store, clock, receiver
@@ -680,7 +661,7 @@ TEST_F(WebhookDispatcherTest, BothConsentsDeliverHerNumberNeverStoredOrLoggedInC
   ASSERT_TRUE(enqueue(k, "opened", facts(true, true)));
   std::string logs;
   {
-    LogCapture capture;
+    test::LogCapture capture;
     EXPECT_EQ(d.run_once().sent, 1);
     logs = capture.text();
   }

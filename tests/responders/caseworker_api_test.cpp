@@ -32,6 +32,7 @@
 #include "gateway/settings/config.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/test_cipher.hpp"
 
 using namespace rabta;
 using namespace rabta::test;
@@ -71,12 +72,6 @@ gateway::Roster test_roster(bool with_cora = true) {
   catch_all.team = "team_a";
   r.routes = {catch_all};
   return r;
-}
-
-common::FieldCipher test_cipher() {
-  common::FieldCipher::Key key;
-  key.fill(0x5C);
-  return common::FieldCipher({{1, key}}, 1);
 }
 
 // The gateway as `rabta serve` wires the caseworker side: App with the API and console routes.
@@ -208,7 +203,7 @@ class CaseworkerGateway {
   TempDir dir;
   gateway::ManualClock clock{kStart};
   common::Pseudonymizer pseudonymizer{std::string(32, 'p')};
-  common::FieldCipher cipher = test_cipher();
+  common::FieldCipher cipher = test::test_cipher();
   std::unique_ptr<store::Store> store;
   std::shared_ptr<const gateway::Roster> roster;
   std::unique_ptr<gateway::CaseService> cases;

@@ -24,19 +24,13 @@
 #include "gateway/settings/sms_texts.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/test_cipher.hpp"
 
 namespace rabta::test {
 
 inline constexpr const char* test_secret = "test-secret-0123456789abcdef";
 
 inline constexpr const char* kannel_secret = "kannel-secret-0123456789abcdef";
-
-// Field encryption key for tests (one key, id 1).
-inline common::FieldCipher test_cipher() {
-  common::FieldCipher::Key key;
-  key.fill(0xAA);
-  return common::FieldCipher({{1, key}}, 1);
-}
 
 // The default SMS channels: Kannel (answers in the HTTP response) and Africa's Talking (replies
 // through the outbox).
