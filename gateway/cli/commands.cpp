@@ -27,6 +27,7 @@
 #include "flows/local_time.hpp"
 #include "flows/text.hpp"
 #include "gateway/checkins/enrolment.hpp"
+#include "gateway/checkins/rekey.hpp"
 #include "gateway/checkins/scheduler.hpp"
 #include "gateway/cli/validate.hpp"
 #include "gateway/cli/wiring.hpp"

@@ -13,6 +13,7 @@
 
 #include "flows/text.hpp"
 #include "gateway/checkins/enrolment.hpp"
+#include "gateway/checkins/rekey.hpp"
 #include "gateway/outbound/dispatcher.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
 #include "gateway/responders/case_service.hpp"
