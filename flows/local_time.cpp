@@ -66,16 +66,22 @@ chr::year_month_day checked_date(int year, int month, int day) {
 // zoneinfo at all.
 const date::time_zone* find_zone(std::string_view name) {
   if (name.empty()) return nullptr;
+  // get_info reads the zone's file now, so an unreadable one is refused here, at start, and
+  // not in the middle of a scheduler pass.
+  const auto loaded = [](const date::time_zone* z) -> const date::time_zone* {
+    (void)z->get_info(date::sys_seconds{});
+    return z;
+  };
   try {
-    return date::locate_zone(name);
+    return loaded(date::locate_zone(name));
   } catch (const std::exception&) {
-    // Not this spelling: try every name and alias without regard to case.
+    // Not this spelling (or an unreadable file): try every name without regard to case.
   }
   try {
     const date::tzdb& db = date::get_tzdb();
     // From the system's zoneinfo (USE_OS_TZDB), aliases such as Asia/Calcutta are zones too.
     for (const date::time_zone& z : db.zones)
-      if (iequals(z.name(), name)) return &z;
+      if (iequals(z.name(), name)) return loaded(&z);
   } catch (const std::exception&) {
     // No zoneinfo on this system.
   }

@@ -1,3 +1,5 @@
+// Parsing of the enrolment CSV (enrolment.hpp). About 500 lines: the RFC 4180 reader (no Debian
+// C++ CSV library is in rabta's dependencies), then the columns and values of one import.
 #include "gateway/checkins/enrolment.hpp"
 
 #include <algorithm>

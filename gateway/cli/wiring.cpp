@@ -40,7 +40,11 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store, con
     app_options.channels.push_back({ch.name, ch.path, ch.adapter, ch.allow_from});
     runtimes.push_back({ch.name, ch.adapter, ch.rate_per_second});
   }
-  if (!channel_errors.empty()) throw std::runtime_error(channel_errors.front().to_string());
+  if (!channel_errors.empty()) {
+    std::string all;
+    for (const auto& e : channel_errors) all += (all.empty() ? "" : "; ") + e.to_string();
+    throw std::runtime_error(all);
+  }
 
   engine_ = std::make_shared<const flows::Engine>(plan.flows.flows);
   const SessionPolicy policy{config.resume_window, config.quiet_period, texts_->answer_key,

@@ -18,7 +18,10 @@ const char* session_status_for(const flows::StepResult& r) {
 std::string UniqueReferences::case_reference(std::size_t length) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     std::string reference = ids_.case_reference(length);
-    if (!tx_.find_case(reference)) return reference;
+    if (handed_out_.count(reference) == 0 && !tx_.find_case(reference)) {
+      handed_out_.insert(reference);
+      return reference;
+    }
   }
   throw std::runtime_error("could not find a free case reference");
 }

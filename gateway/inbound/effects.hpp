@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "adapters/common/cipher.hpp"
@@ -47,9 +48,10 @@ bool abandon_session(store::Tx& tx, const flows::Engine& engine, flows::IdSource
 const char* session_status_for(const flows::StepResult& r);
 
 // The one source of case references inside a transaction: draws from `ids` until the reference
-// is not yet a case in the database (a second draw is rare: 25^length references). Every step,
-// check-in and duress case takes its reference from here. Throws std::runtime_error after 8
-// references in a row are taken.
+// is neither a case in the database nor one it handed out already in this transaction (a case
+// drawn by a step is written after the step; a duress case in the same hop must not take it).
+// A second draw is rare: 25^length references. Every step, check-in and duress case takes its
+// reference from here. Throws std::runtime_error after 8 references in a row are taken.
 class UniqueReferences final : public flows::IdSource {
  public:
   UniqueReferences(flows::IdSource& ids, store::Tx& tx) : ids_(ids), tx_(tx) {}
@@ -58,6 +60,7 @@ class UniqueReferences final : public flows::IdSource {
  private:
   flows::IdSource& ids_;
   store::Tx& tx_;
+  std::set<std::string> handed_out_;
 };
 
 }  // namespace rabta::gateway

@@ -1,3 +1,7 @@
+// Reading config/responders.toml into a Roster (responders.hpp), every problem at file:line.
+// Over 500 lines on purpose: one loader for one file, its tables (teams, members, routes, SLAs,
+// ladder, alert template, webhook) read and checked together so that their cross-checks (a route
+// to a team that exists, a catch-all route last) stay in one place.
 #include <toml++/toml.h>
 
 #include <algorithm>

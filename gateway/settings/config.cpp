@@ -375,8 +375,8 @@ Config load_config(const std::string& path) {
           const std::string target = key.substr(0, key.size() - 5);
           ch.files[target] = r.resolve(*value);
           if (ch.settings.count(target)) continue;  // the environment won
-          if (std::string line = secret_file_line(ch.files[target]); !line.empty())
-            ch.settings[target] = std::move(line);
+          if (auto line = secret_file_line(ch.files[target]))
+            ch.settings[target] = *std::move(line);
         } else if (!ch.settings.count(key)) {
           ch.settings[key] = *value;
         }

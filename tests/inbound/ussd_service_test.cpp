@@ -2,6 +2,7 @@
 // in the same transaction, resume, quick exit and remembered language.
 #include <gtest/gtest.h>
 
+#include "gateway/inbound/effects.hpp"
 #include "tests/support/gateway_fixture.hpp"
 
 using namespace rabta;
@@ -174,6 +175,29 @@ TEST(UssdService, QuickExitMidReportRaisesTheCaseAndStartsTheQuietPeriod) {
   EXPECT_EQ(g.count("outbox"), 1);
   EXPECT_EQ(g.text("SELECT status FROM sessions"), "quick_exit");
   EXPECT_EQ(std::stoll(g.text("SELECT quiet_until FROM contacts")), g.clock.now_ms() + 86'400'000);
+}
+
+// A reference handed out in this transaction but not written yet (a step draws it, the case row
+// comes later) is not handed out again, e.g. to a duress case opened in the same hop.
+TEST(UssdService, AReferenceHandedOutInTheTransactionIsNotHandedOutAgain) {
+  test::Gateway g;
+  class Repeating final : public flows::IdSource {
+   public:
+    std::string case_reference(std::size_t) override { return calls_++ < 2 ? "AAAAAA" : "CCCCCC"; }
+
+   private:
+    int calls_ = 0;
+  } repeating;
+  std::string first, second;
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    gateway::UniqueReferences references(repeating, tx);
+                    first = references.case_reference(6);
+                    second = references.case_reference(6);
+                  })
+                  .ok);
+  EXPECT_EQ(first, "AAAAAA");
+  EXPECT_EQ(second, "CCCCCC");
 }
 
 TEST(UssdService, ATakenReferenceIsNeverReused) {

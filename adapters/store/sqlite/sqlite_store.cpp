@@ -1,4 +1,6 @@
 // SQLite implementation of the store: one writer thread with group commit, one read connection.
+// Over 500 lines on purpose: the writer loop, the batch, the checkpointer and close() share the
+// queue and the connection's state; the transactions themselves are in tx_*.cpp.
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
@@ -36,6 +38,7 @@
 
 namespace rabta::store {
 namespace sqlite {
+namespace {
 
 // Keeps job errors fit for one log line.
 std::string short_reason(const char* what) {
@@ -523,6 +526,7 @@ void SqliteStore::record_batch(const std::vector<JobResult>& results) {
   }
 }
 
+}  // namespace
 }  // namespace sqlite
 
 namespace detail {
