@@ -3,12 +3,15 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <set>
 #include <sstream>
 
 #include "flows/node_kind.hpp"
 #include "flows/text.hpp"
+#include "flows/toml_reader.hpp"
 
 namespace rabta::flows {
 
@@ -22,21 +25,17 @@ class Parser {
  public:
   explicit Parser(std::vector<Diagnostic>& errors) : errors_(errors) {}
 
+  // Every typed read goes through the one TOML reader (toml_reader.hpp), one per file.
+  TomlReader reader(const std::string& file) { return TomlReader(file, errors_); }
   SourcePos pos(const std::string& file, const toml::node& n) const {
     return {file, n.source().begin.line};
   }
   void error(SourcePos p, std::string reason) {
-    errors_.push_back({std::move(p), std::move(reason)});
+    reader(p.file).error(std::move(p), std::move(reason));
   }
 
   std::optional<toml::table> parse(const SourceText& src) {
-    try {
-      return toml::parse(src.text, src.name);
-    } catch (const toml::parse_error& e) {
-      error({src.name, e.source().begin.line},
-            std::string("not valid TOML: ") + std::string(e.description()));
-      return std::nullopt;
-    }
+    return reader(src.name).parse(src.text);
   }
 
   // Only the keys in `allowed` may appear (catches misspellings early).
@@ -58,32 +57,19 @@ class Parser {
   }
 
   void known_keys(const std::string& file, const toml::table& t,
-                  const std::set<std::string>& allowed, const std::string& where) {
-    for (const auto& [k, v] : t) {
-      if (!allowed.count(std::string(k.str())))
-        error(pos(file, v), where + ": unknown key '" + std::string(k.str()) + "'");
-    }
+                  std::initializer_list<std::string_view> allowed, const std::string& where) {
+    reader(file).known(t, allowed, where);
   }
 
   std::string str(const std::string& file, const toml::table& t, const char* key,
                   const std::string& where, bool required) {
-    const toml::node* n = t.get(key);
-    if (!n) {
-      if (required) error(pos(file, t), where + ": missing '" + key + "'");
-      return {};
-    }
-    if (auto v = n->value<std::string>()) return *v;
-    error(pos(file, *n), where + ": '" + key + "' must be a string");
-    return {};
+    return reader(file).str(t, key, where, required).value_or("");
   }
 
   std::optional<std::int64_t> integer(const std::string& file, const toml::table& t,
-                                      const char* key, const std::string& where) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::nullopt;
-    if (auto v = n->value<std::int64_t>()) return *v;
-    error(pos(file, *n), where + ": '" + key + "' must be an integer");
-    return std::nullopt;
+                                      const char* key, const std::string& where,
+                                      std::int64_t lo = INT64_MIN, std::int64_t hi = INT64_MAX) {
+    return reader(file).integer(t, key, where, lo, hi);
   }
 
   Translated translated(const std::string& file, const toml::node& n, const std::string& where) {
@@ -197,18 +183,10 @@ class Parser {
       if (e->get("quick_exit"))
         s.quick_exit = normalise_input(str(f, *e, "quick_exit", "[engine]", true));
       if (s.quick_exit.empty()) error(pos(f, *e), "[engine]: 'quick_exit' must not be empty");
-      if (auto m = integer(f, *e, "max_invalid", "[engine]")) {
-        if (*m < 1 || *m > 10)
-          error(pos(f, *e), "[engine]: 'max_invalid' must be between 1 and 10");
-        else
-          s.max_invalid = static_cast<std::uint32_t>(*m);
-      }
-      if (auto r = integer(f, *e, "reference_length", "[engine]")) {
-        if (*r < 5 || *r > 12)
-          error(pos(f, *e), "[engine]: 'reference_length' must be between 5 and 12");
-        else
-          s.reference_length = static_cast<std::uint32_t>(*r);
-      }
+      if (auto m = integer(f, *e, "max_invalid", "[engine]", 1, 10))
+        s.max_invalid = static_cast<std::uint32_t>(*m);
+      if (auto r = integer(f, *e, "reference_length", "[engine]", 5, 12))
+        s.reference_length = static_cast<std::uint32_t>(*r);
     } else {
       error({f, 1}, "missing [engine] table");
     }

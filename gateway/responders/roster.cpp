@@ -115,78 +115,8 @@ std::set<std::string> case_categories(const flows::FlowSet& set) {
   return out;
 }
 
-class Loader {
- public:
-  Loader(std::string file, std::vector<flows::Diagnostic>& errors)
-      : file_(std::move(file)), errors_(errors) {}
-
-  const std::string& file() const { return file_; }
-
-  void error(std::uint32_t line, std::string reason) {
-    flows::Diagnostic d;
-    d.pos = {file_, line};
-    d.reason = std::move(reason);
-    errors_.push_back(std::move(d));
-  }
-  void error(const toml::node& n, std::string reason) {
-    error(n.source().begin.line, std::move(reason));
-  }
-  flows::SourcePos pos(const toml::node& n) const { return {file_, n.source().begin.line}; }
-
-  void known(const toml::table& t, std::initializer_list<std::string_view> keys,
-             const std::string& where) {
-    for (const auto& [k, v] : t)
-      if (std::find(keys.begin(), keys.end(), k.str()) == keys.end())
-        error(v, where + ": unknown key '" + std::string(k.str()) + "'");
-  }
-
-  // The string at `key`, or nullopt (absent, or not a string: reported).
-  std::optional<std::string> str(const toml::table& t, std::string_view key,
-                                 const std::string& where) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::nullopt;
-    auto v = n->value<std::string>();
-    if (!v) error(*n, where + ": '" + std::string(key) + "' must be a string");
-    return v;
-  }
-  std::optional<bool> boolean(const toml::table& t, std::string_view key,
-                              const std::string& where) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::nullopt;
-    auto v = n->value<bool>();
-    if (!v) error(*n, where + ": '" + std::string(key) + "' must be true or false");
-    return v;
-  }
-  const toml::table* table(const toml::table& t, std::string_view key, const std::string& what) {
-    const toml::node* n = t.get(key);
-    if (!n) return nullptr;
-    if (!n->is_table()) error(*n, what + " must be a table");
-    return n->as_table();
-  }
-  // The tables of an array of tables (e.g. [[teams]]); anything else is reported.
-  std::vector<const toml::table*> tables(const toml::table& t, std::string_view key,
-                                         const std::string& what) {
-    std::vector<const toml::table*> out;
-    const toml::node* n = t.get(key);
-    if (!n) return out;
-    const toml::array* arr = n->as_array();
-    if (!arr) {
-      error(*n, what + " must be an array of tables");
-      return out;
-    }
-    for (const auto& e : *arr) {
-      if (const toml::table* tab = e.as_table())
-        out.push_back(tab);
-      else
-        error(e, what + ": each entry must be a table");
-    }
-    return out;
-  }
-
- private:
-  std::string file_;
-  std::vector<flows::Diagnostic>& errors_;
-};
+// The roster is read through the one TOML reader (flows/toml_reader.hpp).
+using Loader = flows::TomlReader;
 
 // Every "{name}" in the template: only {ref} and {severity} may appear, and {ref} must.
 void check_alert_template(Loader& l, const toml::node& n, const std::string& text) {
@@ -453,7 +383,7 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
       roster.outcomes = std::move(outcomes);
   }
 
-  if (const toml::table* sla = l.table(*doc, "sla", "[sla]")) {
+  if (const toml::table* sla = l.table(*doc, "sla", "responders.toml")) {
     for (const auto& [k, v] : *sla)
       if (!is_severity(std::string(k.str())))
         l.error(v, "[sla]: unknown key '" + std::string(k.str()) +
@@ -473,16 +403,16 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
         roster.ack_sla[std::string(sev)] = *d;
     }
   } else if (!doc->get("sla")) {
-    l.error(0, "missing [sla]: a time to acknowledge for low, normal, high and critical");
+    l.error(0u, "missing [sla]: a time to acknowledge for low, normal, high and critical");
   }
 
-  if (const toml::table* wh = l.table(*doc, "webhook", "[webhook]"))
+  if (const toml::table* wh = l.table(*doc, "webhook", "responders.toml"))
     read_webhook(l, *wh, fs::absolute(path).parent_path(), roster.webhook);
 
   Seen seen;
-  for (const toml::table* t : l.tables(*doc, "teams", "[[teams]]"))
+  for (const toml::table* t : l.tables(*doc, "teams", "responders.toml"))
     roster.teams.push_back(read_team(l, *t, seen));
-  if (roster.teams.empty()) l.error(0, "no [[teams]]: at least one team is needed");
+  if (roster.teams.empty()) l.error(0u, "no [[teams]]: at least one team is needed");
 
   if (const auto fb = l.str(*doc, "fallback_team", "responders.toml")) {
     const toml::node& n = *doc->get("fallback_team");
@@ -504,21 +434,21 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
   if (const auto it = flows.lists.find("districts"); it != flows.lists.end())
     for (const auto& item : it->second) districts.insert(item.key);
   const std::set<std::string> categories = case_categories(flows);
-  for (const toml::table* t : l.tables(*doc, "routes", "[[routes]]"))
+  for (const toml::table* t : l.tables(*doc, "routes", "responders.toml"))
     read_route(l, *t, roster, districts, categories);
   if (roster.routes.empty()) {
-    l.error(0,
+    l.error(0u,
             "no [[routes]]: the last route must catch everything (no district, category or "
             "severity, or all \"*\")");
   } else {
     for (std::size_t i = 0; i + 1 < roster.routes.size(); ++i)
       if (catches_all(roster.routes[i])) {
-        l.error(roster.routes[i + 1].pos.line,
+        l.error(roster.routes[i + 1].pos,
                 "[[routes]]: this route is never used: an earlier route catches everything");
         break;
       }
     if (!catches_all(roster.routes.back()))
-      l.error(roster.routes.back().pos.line,
+      l.error(roster.routes.back().pos,
               "[[routes]]: the last route must catch everything (district, category and "
               "severity all \"*\" or left out), so that no case goes unrouted");
   }

@@ -3,14 +3,18 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "adapters/common/phone.hpp"
 #include "gateway/settings/secrets.hpp"
+#include "gateway/settings/toml_file.hpp"
 
 namespace rabta::gateway {
 
@@ -18,94 +22,71 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string at(const std::string& file, const toml::node& n) {
-  return file + ":" + std::to_string(n.source().begin.line);
-}
-
+// rabta.toml through the one TOML reader (flows/toml_reader.hpp): every problem is collected at
+// file:line, and load_config throws them all together at the end, so that the operator fixes
+// them in one go. After a problem the setting keeps its default and the reading goes on.
 class Reader {
  public:
-  Reader(std::string file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
+  Reader(std::string file, fs::path base, std::vector<flows::Diagnostic>& errors)
+      : toml_(std::move(file), errors), base_(std::move(base)) {}
+
+  flows::TomlReader& toml() { return toml_; }
 
   // An optional `allow_from` list of addresses / CIDR blocks (SAFETY T1).
   void allow_from(const toml::table& t, const std::string& where, AllowList& out,
-                  const std::string& key = "allow_from") const {
+                  const std::string& key = "allow_from") {
     const toml::node* n = t.get(key);
     if (n == nullptr) return;
-    const toml::array* list = n->as_array();
-    if (list == nullptr)
+    if (!n->is_array()) {
       fail(*n, where + ": '" + key + "' must be a list of addresses or CIDR blocks");
-    std::vector<std::string> entries;
-    for (const toml::node& e : *list) {
-      const auto v = e.value<std::string>();
-      if (!v) fail(e, where + ": '" + key + "' entries must be strings");
-      entries.push_back(*v);
+      return;
     }
+    const std::size_t before = toml_.errors();
+    const auto entries = toml_.strings(*n, where + ": '" + key + "'");
+    if (toml_.errors() != before) return;
     std::string error;
     auto parsed = AllowList::parse(entries, error);
-    if (!parsed) fail(*n, where + ": " + key + ": " + error);
-    out = *std::move(parsed);
+    if (!parsed)
+      fail(*n, where + ": " + key + ": " + error);
+    else
+      out = *std::move(parsed);
   }
 
-  [[noreturn]] void fail(const toml::node& n, const std::string& reason) const {
-    throw ConfigError(at(file_, n) + ": " + reason);
+  void fail(const toml::node& n, const std::string& reason) { toml_.error(n, reason); }
+  void fail(const std::string& reason) { toml_.error(0u, reason); }
+
+  void known(const toml::table& t, std::initializer_list<std::string_view> keys,
+             const std::string& where) {
+    toml_.known(t, keys, where);
   }
 
-  void known(const toml::table& t, const std::set<std::string>& keys,
-             const std::string& where) const {
-    for (const auto& [k, v] : t)
-      if (!keys.count(std::string(k.str())))
-        fail(v, where + ": unknown key '" + std::string(k.str()) + "'");
+  void str(const toml::table& t, const char* key, std::string& out) {
+    if (auto v = toml_.str(t, key, "")) out = *std::move(v);
   }
-
-  void str(const toml::table& t, const char* key, std::string& out) const {
-    if (const toml::node* n = t.get(key)) {
-      auto v = n->value<std::string>();
-      if (!v) fail(*n, std::string("'") + key + "' must be a string");
-      out = *v;
-    }
-  }
-  void path(const toml::table& t, const char* key, std::string& out) const {
-    str(t, key, out);
-    if (t.get(key)) out = resolve(out);
+  void path(const toml::table& t, const char* key, std::string& out) {
+    if (auto v = toml_.str(t, key, "")) out = resolve(*v);
   }
   std::string resolve(const std::string& p) const {
     if (p.empty() || fs::path(p).is_absolute()) return p;
     return (base_ / p).lexically_normal().string();
   }
   template <typename Int>
-  void integer(const toml::table& t, const char* key, Int& out, std::int64_t lo,
-               std::int64_t hi) const {
-    if (const toml::node* n = t.get(key)) {
-      auto v = n->value<std::int64_t>();
-      if (!v) fail(*n, std::string("'") + key + "' must be an integer");
-      if (*v < lo || *v > hi)
-        fail(*n, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " +
-                     std::to_string(hi));
-      out = static_cast<Int>(*v);
-    }
+  void integer(const toml::table& t, const char* key, Int& out, std::int64_t lo, std::int64_t hi) {
+    if (auto v = toml_.integer(t, key, "", lo, hi)) out = static_cast<Int>(*v);
   }
   void millis(const toml::table& t, const char* key, std::chrono::milliseconds& out,
-              std::int64_t lo, std::int64_t hi) const {
-    std::int64_t v = out.count();
-    integer(t, key, v, lo, hi);
-    out = std::chrono::milliseconds(v);
+              std::int64_t lo, std::int64_t hi) {
+    if (auto v = toml_.integer(t, key, "", lo, hi)) out = std::chrono::milliseconds(*v);
   }
-  void boolean(const toml::table& t, const char* key, bool& out) const {
-    if (const toml::node* n = t.get(key)) {
-      auto v = n->value<bool>();
-      if (!v) fail(*n, std::string("'") + key + "' must be true or false");
-      out = *v;
-    }
+  void boolean(const toml::table& t, const char* key, bool& out) {
+    if (auto v = toml_.boolean(t, key, "")) out = *v;
   }
-  const toml::table* table(const toml::table& doc, const char* key) const {
-    const toml::node* n = doc.get(key);
-    if (!n) return nullptr;
-    if (!n->is_table()) fail(*n, std::string("[") + key + "] must be a table");
-    return n->as_table();
+  const toml::table* table(const toml::table& doc, const char* key) {
+    return toml_.table(doc, key, "");
   }
 
  private:
-  std::string file_;
+  flows::TomlReader toml_;
   fs::path base_;
 };
 
@@ -119,11 +100,9 @@ void record_lines(const toml::table& t, const std::string& prefix,
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot read the file");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  auto text = read_text_file(path);
+  if (!text) throw ConfigError(path + ": cannot read the file");
+  return *std::move(text);
 }
 
 }  // namespace
@@ -131,17 +110,13 @@ std::string read_file(const std::string& path) {
 Config load_config(const std::string& path) {
   Config c;
   c.source = path;
-  const std::string text = read_file(path);
-  toml::table doc;
-  try {
-    doc = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) +
-                      ": not valid TOML: " + std::string(e.description()));
-  }
+  std::vector<flows::Diagnostic> errors;
+  const auto parsed = parse_toml_file(path, errors);
+  if (!parsed) throw ConfigError(errors.front().to_string());
+  const toml::table& doc = *parsed;
   record_lines(doc, "", c.lines);
   const fs::path base = fs::absolute(path).parent_path();
-  Reader r(path, base);
+  Reader r(path, base, errors);
   r.known(doc,
           {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
            "outbox", "channels", "responders", "retention", "metrics", "numbers"},
@@ -175,7 +150,8 @@ Config load_config(const std::string& path) {
     r.str(*t, "synchronous", sync);
     if (sync != "full" && sync != "normal")
       r.fail(*t->get("synchronous"), "'synchronous' must be \"full\" or \"normal\"");
-    c.synchronous_full = sync == "full";
+    else
+      c.synchronous_full = sync == "full";
   }
   if (const auto* t = r.table(doc, "keys")) {
     r.known(*t, {"pseudonym_key_file", "pseudonym_key_env", "field_key_file", "field_key_env"},
@@ -197,27 +173,24 @@ Config load_config(const std::string& path) {
     r.path(*t, "directory", c.flows_directory);
     r.str(*t, "dir", flow_dir);
     if (const toml::node* files = t->get("files")) {
-      const toml::array* arr = files->as_array();
-      if (!arr) r.fail(*files, "'files' must be an array of paths");
-      for (const auto& f : *arr) {
-        auto v = f.value<std::string>();
-        if (!v) r.fail(f, "'files' must contain strings");
-        c.flow_files.push_back(r.resolve(*v));
-      }
+      for (const auto& f : r.toml().strings(*files, "[flows] 'files'"))
+        c.flow_files.push_back(r.resolve(f));
       have_files = true;
     }
   }
   if (!have_files) {
     const fs::path dir = r.resolve(flow_dir);
     std::error_code ec;
-    if (!fs::is_directory(dir, ec))
-      throw ConfigError(path + ": [flows] dir '" + dir.string() + "' is not a folder");
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_regular_file() && e.path().extension() == ".toml")
-        c.flow_files.push_back(e.path().string());
-    std::sort(c.flow_files.begin(), c.flow_files.end());
-    if (c.flow_files.empty())
-      throw ConfigError(path + ": [flows] dir '" + dir.string() + "' has no .toml flow files");
+    if (!fs::is_directory(dir, ec)) {
+      r.fail("[flows] dir '" + dir.string() + "' is not a folder");
+    } else {
+      for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ".toml")
+          c.flow_files.push_back(e.path().string());
+      std::sort(c.flow_files.begin(), c.flow_files.end());
+      if (c.flow_files.empty())
+        r.fail("[flows] dir '" + dir.string() + "' has no .toml flow files");
+    }
   }
   if (const auto* t = r.table(doc, "sessions")) {
     r.known(*t, {"idle_timeout_ms", "resume_window_ms", "quiet_period_ms"}, "[sessions]");
@@ -232,16 +205,21 @@ Config load_config(const std::string& path) {
       std::string known;
       for (const auto& k : common::known_number_plan_countries())
         known += (known.empty() ? "" : ", ") + k;
-      r.fail(*t->get("default_country"), "[numbers] default_country must be one of " + known);
+      r.fail(t->get("default_country") ? *t->get("default_country")
+                                       : static_cast<const toml::node&>(*t),
+             "[numbers] default_country must be one of " + known);
     }
   }
-  common::set_default_number_plan(*common::number_plan(c.default_country));
+  if (const auto plan = common::number_plan(c.default_country))
+    common::set_default_number_plan(*plan);
   if (const auto* t = r.table(doc, "log")) {
     r.known(*t, {"level"}, "[log]");
     r.str(*t, "level", c.log_level);
     static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
-    if (!levels.count(c.log_level))
+    if (!levels.count(c.log_level)) {
       r.fail(*t->get("level"), "'level' must be one of trace, debug, info, warn, error, off");
+      c.log_level = "info";
+    }
   }
   if (const auto* adapters = r.table(doc, "adapters")) {
     r.known(*adapters, {"africastalking"}, "[adapters]");
@@ -337,23 +315,29 @@ Config load_config(const std::string& path) {
     for (const auto& [name, node] : *channels) {
       const toml::table* t = node.as_table();
       const std::string where = "[channels." + std::string(name.str()) + "]";
-      if (!t) r.fail(node, where + " must be a table");
+      if (!t) {
+        r.fail(node, where + " must be a table");
+        continue;
+      }
       ChannelConfig ch;
       ch.name = std::string(name.str());
       r.str(*t, "kind", ch.kind);
       r.str(*t, "path", ch.path);
       if (ch.kind.empty()) r.fail(*t, where + ": missing 'kind'");
-      if (ch.path.empty() || ch.path[0] != '/') r.fail(*t, where + ": 'path' must start with '/'");
-      if (ch.path == c.africastalking.path || ch.path == c.africastalking.path + "/events" ||
-          ch.path == "/healthz")
+      if (ch.path.empty() || ch.path[0] != '/')
+        r.fail(*t, where + ": 'path' must start with '/'");
+      else if (ch.path == c.africastalking.path || ch.path == c.africastalking.path + "/events" ||
+               ch.path == "/healthz")
         r.fail(*t, where + ": 'path' is already used");
       for (const auto& other : c.channels)
         if (other.path == ch.path)
           r.fail(*t, where + ": 'path' is already used by [channels." + other.name + "]");
       if (const toml::node* rate = t->get("rate_per_second")) {
-        auto v = rate->value<double>();
-        if (!v || *v < 0) r.fail(*rate, where + ": 'rate_per_second' must be a number >= 0");
-        ch.rate_per_second = *v;
+        const auto v = rate->value<double>();
+        if (!v || *v < 0 || std::isnan(*v))
+          r.fail(*rate, where + ": 'rate_per_second' must be a number >= 0");
+        else
+          ch.rate_per_second = *v;
       }
       for (const auto& [k, v] : *t) {
         std::string key(k.str());
@@ -363,7 +347,10 @@ Config load_config(const std::string& path) {
           continue;
         }
         auto value = v.value<std::string>();
-        if (!value) r.fail(v, where + ": '" + key + "' must be a string");
+        if (!value) {
+          r.fail(v, where + ": '" + key + "' must be a string");
+          continue;
+        }
         auto ends = [&](const std::string& suffix) {
           return key.size() > suffix.size() &&
                  key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -383,6 +370,11 @@ Config load_config(const std::string& path) {
       }
       c.channels.push_back(std::move(ch));
     }
+  }
+  if (!errors.empty()) {
+    std::string all;
+    for (const auto& e : errors) all += (all.empty() ? "" : "\n") + e.to_string();
+    throw ConfigError(all);
   }
   return c;
 }

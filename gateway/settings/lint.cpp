@@ -6,6 +6,8 @@
 #include <cctype>
 
 #include "flows/engine.hpp"
+#include "flows/toml_reader.hpp"
+#include "gateway/settings/toml_file.hpp"
 
 namespace rabta::gateway {
 
@@ -74,30 +76,22 @@ flows::Diagnostic diag(const std::string& file, std::uint32_t line, std::string 
 BannedWords load_banned_words(const std::string& path, std::vector<flows::Diagnostic>& errors) {
   BannedWords b;
   b.file = path;
-  toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    errors.push_back(diag(path, e.source().begin.line, std::string(e.description())));
-    return b;
-  }
-  for (const auto& [lang, node] : doc) {
-    const auto line = node.source().begin.line;
-    const toml::array* words = node.as_array();
-    if (words == nullptr) {
-      errors.push_back(
-          diag(path, line, "'" + std::string(lang.str()) + "' must be a list of words"));
+  const auto doc = parse_toml_file(path, errors);
+  if (!doc) return b;
+  flows::TomlReader reader(path, errors);
+  for (const auto& [lang, node] : *doc) {
+    const std::string where = "'" + std::string(lang.str()) + "'";
+    if (!node.is_array()) {
+      reader.error(node, where + " must be a list of words");
       continue;
     }
     auto& list = b.by_language[std::string(lang.str())];
-    for (const toml::node& w : *words) {
+    for (const toml::node& w : *node.as_array()) {
       const auto v = w.value<std::string>();
-      if (!v || v->empty()) {
-        errors.push_back(
-            diag(path, w.source().begin.line, "a banned word must be a non-empty string"));
-        continue;
-      }
-      list.push_back(*v);
+      if (!v || v->empty())
+        reader.error(w, "a banned word must be a non-empty string");
+      else
+        list.push_back(*v);
     }
   }
   if (b.by_language.empty())

@@ -23,10 +23,7 @@ bool starts_with_word(const std::string& text, const std::string& word) {
 
 void add(std::vector<flows::Diagnostic>& errors, const std::string& file, const toml::node& n,
          std::string reason) {
-  flows::Diagnostic d;
-  d.pos = {file, n.source().begin.line};
-  d.reason = std::move(reason);
-  errors.push_back(std::move(d));
+  flows::TomlReader(file, errors).error(n, std::move(reason));
 }
 
 std::vector<std::string> words_of(const std::string& file, const toml::node& n,

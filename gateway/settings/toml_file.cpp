@@ -5,27 +5,23 @@
 
 namespace rabta::gateway {
 
-std::optional<toml::table> parse_toml_file(const std::string& path,
-                                           std::vector<flows::Diagnostic>& errors) {
+std::optional<std::string> read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    flows::Diagnostic d;
-    d.pos.file = path;
-    d.reason = "cannot read the file";
-    errors.push_back(std::move(d));
-    return std::nullopt;
-  }
+  if (!in) return std::nullopt;
   std::ostringstream s;
   s << in.rdbuf();
-  try {
-    return toml::parse(s.str(), path);
-  } catch (const toml::parse_error& e) {
-    flows::Diagnostic d;
-    d.pos = {path, e.source().begin.line};
-    d.reason = std::string("not valid TOML: ") + std::string(e.description());
-    errors.push_back(std::move(d));
+  return s.str();
+}
+
+std::optional<toml::table> parse_toml_file(const std::string& path,
+                                           std::vector<flows::Diagnostic>& errors) {
+  flows::TomlReader reader(path, errors);
+  const auto text = read_text_file(path);
+  if (!text) {
+    reader.error(flows::SourcePos{path, 0}, "cannot read the file");
     return std::nullopt;
   }
+  return reader.parse(*text);
 }
 
 }  // namespace rabta::gateway

@@ -1,4 +1,5 @@
-// Reads a TOML file for a loader that reports problems as "file:line: reason" diagnostics.
+// Reads an operator's TOML file through the one TOML reader (flows/toml_reader.hpp): every
+// problem, the file's absence included, is a "file:line: reason" diagnostic.
 #pragma once
 
 #include <toml++/toml.h>
@@ -8,8 +9,12 @@
 #include <vector>
 
 #include "flows/flow.hpp"
+#include "flows/toml_reader.hpp"
 
 namespace rabta::gateway {
+
+// The whole file, or nullopt when it cannot be read.
+std::optional<std::string> read_text_file(const std::string& path);
 
 // The parsed file, or nullopt with the reason (unreadable, or not TOML at a line) in `errors`.
 std::optional<toml::table> parse_toml_file(const std::string& path,
