@@ -129,7 +129,10 @@ KeyRotation::KeyRotation(store::Store& store, std::shared_ptr<common::FieldCiphe
       cipher_(std::move(cipher)),
       key_file_(std::move(key_file)),
       watch_file_(watch_file),
-      interval_(interval) {
+      loop_("keys", interval, [this] {
+        pass();
+        return false;
+      }) {
   if (watch_file_) {
     try {
       file_digest_ = common::sha256_hex(read_file(key_file_));
@@ -144,16 +147,13 @@ KeyRotation::~KeyRotation() {
 }
 
 void KeyRotation::start() {
-  thread_ = std::thread([this] { loop(); });
+  stopping_ = false;
+  loop_.start();
 }
 
 void KeyRotation::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  stopping_ = true;  // ends a re-encryption pass at its next batch
+  loop_.stop();
 }
 
 bool KeyRotation::reload_if_changed() {
@@ -192,32 +192,28 @@ bool KeyRotation::reload_if_changed() {
   }
 }
 
-void KeyRotation::loop() {
-  bool pass_due = false;
+void KeyRotation::pass() {
+  bool due = false;
+  if (first_pass_) {
+    first_pass_ = false;
+    try {
+      std::string sealed;
+      store_.read([&](store::Tx& tx) { sealed = tx.meta(kSealedKeyId); });
+      due = sealed != std::to_string(cipher_->current_key_id());
+    } catch (const std::exception& e) {
+      spdlog::error("keys: {}", e.what());
+    }
+  } else {
+    due = reload_if_changed();
+  }
+  if (!due) return;
   try {
-    std::string sealed;
-    store_.read([&](store::Tx& tx) { sealed = tx.meta(kSealedKeyId); });
-    pass_due = sealed != std::to_string(cipher_->current_key_id());
+    const ResealStats s = reseal_all(store_, *cipher_, kBatch, &stopping_);
+    if (s.complete)
+      spdlog::info("keys: every stored value is encrypted with key {} ({} re-encrypted)",
+                   static_cast<int>(cipher_->current_key_id()), s.rewritten);
   } catch (const std::exception& e) {
     spdlog::error("keys: {}", e.what());
-  }
-  while (true) {
-    if (pass_due) {
-      try {
-        const ResealStats s = reseal_all(store_, *cipher_, kBatch, &stopping_);
-        if (s.complete) {
-          spdlog::info("keys: every stored value is encrypted with key {} ({} re-encrypted)",
-                       static_cast<int>(cipher_->current_key_id()), s.rewritten);
-        }
-      } catch (const std::exception& e) {
-        spdlog::error("keys: {}", e.what());
-      }
-      pass_due = false;
-    }
-    std::unique_lock lock(mutex_);
-    if (cv_.wait_for(lock, interval_, [this] { return stopping_.load(); })) return;
-    lock.unlock();
-    pass_due = reload_if_changed();
   }
 }
 

@@ -13,13 +13,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "gateway/outbound/pass_loop.hpp"
 
 namespace rabta::common {
 class FieldCipher;
@@ -45,7 +44,9 @@ ResealStats reseal_all(store::Store& store, const common::FieldCipher& cipher, i
 
 // Inside `rabta serve`: runs a pass at start when the database was last sealed with another key
 // (or never), then polls the key file and, when it changed and still holds the key in use, takes
-// the new ring in place and runs a pass. A key from the environment is never reloaded.
+// the new ring in place and runs a pass. A key from the environment is never reloaded. Runs on a
+// PassLoop like every periodic job; stop() ends a re-encryption pass half-way (the next start
+// finishes it: the meta key id is written only by a complete pass).
 class KeyRotation {
  public:
   KeyRotation(store::Store& store, std::shared_ptr<common::FieldCipher> cipher,
@@ -58,19 +59,17 @@ class KeyRotation {
   void stop();
 
  private:
-  void loop();
+  void pass();
   bool reload_if_changed();  // true when the ring changed
 
   store::Store& store_;
   std::shared_ptr<common::FieldCipher> cipher_;
   const std::string key_file_;
   const bool watch_file_;
-  const std::chrono::milliseconds interval_;
   std::string file_digest_;
+  bool first_pass_ = true;
   std::atomic<bool> stopping_{false};
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::thread thread_;
+  PassLoop loop_;  // last: its thread stops before the members it uses go
 };
 
 // The operator's commands. Exit codes: 0 done, 1 refused (the reason is printed), 2 bad
