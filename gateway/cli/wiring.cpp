@@ -12,6 +12,12 @@
 
 namespace rabta::gateway {
 
+SmsPolicy sms_policy_of(const Config& config) {
+  return {config.sms.conversation_timeout,  config.sms.throttle_window,
+          config.sms.throttle_max_messages, config.sms.loop_window,
+          config.sms.loop_max_repeats,      config.sms.reply_ttl};
+}
+
 Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store, const Clock& clock,
                flows::IdSource& ids, Timer timer)
     : config_(config),
@@ -50,11 +56,8 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store, con
   const SessionPolicy policy{config.resume_window, config.quiet_period, texts_->answer_key,
                              config.africastalking.duress_code_sha256};
   ussd_ = std::make_unique<UssdService>(engine_, policy, clock, ids, cipher_.get());
-  const SmsPolicy sms_policy{config.sms.conversation_timeout,  config.sms.throttle_window,
-                             config.sms.throttle_max_messages, config.sms.loop_window,
-                             config.sms.loop_max_repeats,      config.sms.reply_ttl};
-  sms_ = std::make_unique<SmsService>(engine_, texts_, sms_policy, policy, clock, ids, *cipher_,
-                                      *pseudonymizer_);
+  sms_ = std::make_unique<SmsService>(engine_, texts_, sms_policy_of(config), policy, clock, ids,
+                                      *cipher_, *pseudonymizer_);
 
   DispatcherOptions dispatch_options;
   dispatch_options.max_attempts = config.outbox.max_attempts;

@@ -32,6 +32,9 @@
 
 namespace rabta::gateway {
 
+// The SMS service's limits as configured ([sms]).
+SmsPolicy sms_policy_of(const Config& config);
+
 class Wiring {
  public:
   // `config` has its public_url set (where Kannel's delivery reports come back); `plan` is
@@ -45,6 +48,9 @@ class Wiring {
   Wiring& operator=(const Wiring&) = delete;
 
   App& app() { return *app_; }
+  UssdService& ussd() { return *ussd_; }
+  SmsService& sms() { return *sms_; }
+  Dispatcher& dispatcher() { return *dispatcher_; }
 
   // The dispatchers and every periodic job; stop() finishes the passes in progress. Idempotent.
   void start();

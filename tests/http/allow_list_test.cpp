@@ -109,7 +109,7 @@ TEST(Config, NumbersDefaultCountryIsCheckedWithFileAndLine) {
   EXPECT_EQ(common::normalise_msisdn("03001234567"), "+923001234567");
 }
 
-std::vector<gateway::SmsChannel> channels_allowing(const std::vector<std::string>& entries) {
+std::vector<gateway::ChannelConfig> channels_allowing(const std::vector<std::string>& entries) {
   auto channels = test::default_channels();
   for (auto& ch : channels) ch.allow_from = list(entries);
   return channels;
@@ -178,11 +178,8 @@ TEST(TrustedProxies, TheClientIsTheFirstUntrustedHopFromTheNearestEnd) {
             "127.0.0.1");
 }
 
-std::function<void(gateway::AppOptions&)> behind_proxy() {
-  return [](gateway::AppOptions& o) {
-    o.trusted_proxies = list({"127.0.0.1", "::1"});
-    o.metrics_text = [] { return std::string("rabta_up 1\n"); };
-  };
+std::function<void(gateway::Config&)> behind_proxy() {
+  return [](gateway::Config& c) { c.trusted_proxies = list({"127.0.0.1", "::1"}); };
 }
 
 test::HttpResult sms_via_proxy(test::Gateway& g, const std::string& id, const std::string& xff) {
@@ -221,9 +218,7 @@ TEST(TrustedProxies, MetricsStayLoopbackOnlyBehindTheProxy) {
             200)
       << "a client on the machine itself, through the proxy";
   // Not through a trusted proxy the headers change nothing.
-  test::Gateway direct(
-      8 * 1024, test::default_channels(), "http://127.0.0.1",
-      [](gateway::AppOptions& o) { o.metrics_text = [] { return std::string("rabta_up 1\n"); }; });
+  test::Gateway direct;
   EXPECT_EQ(
       direct.http.request("GET", direct.base + "/metrics", {"X-Forwarded-For: 203.0.113.9"}, "")
           .status,
@@ -233,15 +228,15 @@ TEST(TrustedProxies, MetricsStayLoopbackOnlyBehindTheProxy) {
 TEST(TrustedProxies, TwilioBehindATlsProxyIsCheckedAgainstTheHttpsPublicUrl) {
   // tests/fixtures/sms/twilio.json: Twilio's signature over https://rabta.example.org/sms/twilio.
   auto channels = test::default_channels();
-  channels.push_back(
-      {"twilio",
-       "/sms/twilio",
-       adapters::sms::make_adapter(
-           "twilio", {{"account_sid", "AC3f1e5d7c9b2a4f6e8d0c1b3a5f7e9d2c"},
-                      {"auth_token", "5e0b9c2a7d4f41e8a3c6b9d2f5e8a1c4"},
-                      {"from", "+15005550006"},
-                      {"status_callback", "https://rabta.example.org/sms/twilio/status"}}),
-       {}});
+  gateway::ChannelConfig twilio;
+  twilio.name = "twilio";
+  twilio.kind = "twilio";
+  twilio.path = "/sms/twilio";
+  twilio.settings = {{"account_sid", "AC3f1e5d7c9b2a4f6e8d0c1b3a5f7e9d2c"},
+                     {"auth_token", "5e0b9c2a7d4f41e8a3c6b9d2f5e8a1c4"},
+                     {"from", "+15005550006"},
+                     {"status_callback", "https://rabta.example.org/sms/twilio/status"}};
+  channels.push_back(twilio);
   test::Gateway g(8 * 1024, channels, "https://rabta.example.org", behind_proxy());
   const std::string body =
       "ToCountry=PK&ToState=&SmsMessageSid=SM4b2f8c1d7e3a9f0b5c6d2e8a1f4b7c3d&NumMedia=0&ToCity=&"

@@ -15,6 +15,7 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/sms/sms_adapter.hpp"
 #include "adapters/store/store.hpp"
+#include "gateway/cli/wiring.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/inbound/app.hpp"
 #include "gateway/inbound/sms_service.hpp"
@@ -32,67 +33,70 @@ inline constexpr const char* test_secret = "test-secret-0123456789abcdef";
 
 inline constexpr const char* kannel_secret = "kannel-secret-0123456789abcdef";
 
-// The default SMS channels: Kannel (answers in the HTTP response) and Africa's Talking (replies
-// through the outbox).
-inline std::vector<gateway::SmsChannel> default_channels() {
-  return {
-      {"kannel",
-       "/sms/kannel",
-       adapters::sms::make_adapter("kannel", {{"sendsms_url", "http://127.0.0.1:9/cgi-bin/sendsms"},
-                                              {"username", "u"},
-                                              {"password", "p"},
-                                              {"from", "12345"},
-                                              {"secret", kannel_secret},
-                                              {"dlr_url", "http://127.0.0.1:9/sms/kannel"}}),
-       {}},
-      {"at",
-       "/sms/at",
-       adapters::sms::make_adapter(
-           "africastalking",
-           {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}}),
-       {}}};
+// The default SMS channels, as [channels.<name>] tables describe them: Kannel (answers in the
+// HTTP response) and Africa's Talking (replies through the outbox).
+inline std::vector<gateway::ChannelConfig> default_channels() {
+  gateway::ChannelConfig kannel;
+  kannel.name = "kannel";
+  kannel.kind = "kannel";
+  kannel.path = "/sms/kannel";
+  kannel.settings = {{"sendsms_url", "http://127.0.0.1:9/cgi-bin/sendsms"},
+                     {"username", "u"},
+                     {"password", "p"},
+                     {"from", "12345"},
+                     {"secret", kannel_secret},
+                     {"dlr_url", "http://127.0.0.1:9/sms/kannel"}};
+  gateway::ChannelConfig at;
+  at.name = "at";
+  at.kind = "africastalking";
+  at.path = "/sms/at";
+  at.settings = {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}};
+  return {kannel, at};
 }
 
+// The process `rabta serve` runs, in-process and built by the same wiring (gateway/cli/wiring.hpp):
+// the shipped config with the test's channels, a temporary database, the test keys, a manual
+// clock and seeded case references; the background jobs are not started (tests run their passes).
 class Gateway {
  public:
+  // `configure` edits the config before anything is built (trusted proxies, [sms] limits, ...).
   explicit Gateway(std::size_t body_limit = 8 * 1024,
-                   std::vector<gateway::SmsChannel> channels = default_channels(),
+                   std::vector<gateway::ChannelConfig> channels = default_channels(),
                    std::string public_url = "http://127.0.0.1",
-                   const std::function<void(gateway::AppOptions&)>& configure = {}) {
-    config_ = gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml");
+                   const std::function<void(gateway::Config&)>& configure = {})
+      : config_(shipped_config(body_limit, std::move(channels), std::move(public_url), db_path(),
+                               configure)),
+        sms_policy(gateway::sms_policy_of(config_)) {
     auto loaded = gateway::load_flows(config_);
     if (!loaded.flows) throw std::runtime_error("shipped flows do not load");
-    engine_ = std::make_shared<const flows::Engine>(loaded.flows);
-    store::StoreOptions so;
-    so.audit_key = "test-audit-key";
-    so.path = db_path();
-    so.cipher = std::shared_ptr<const common::FieldCipher>(std::shared_ptr<void>(), &cipher);
-    store = store::open_sqlite_store(so);
     std::vector<flows::Diagnostic> errors;
     texts = std::make_shared<const gateway::SmsTexts>(gateway::load_sms_texts(
         config_.sms.keywords, config_.sms.templates, *loaded.flows, errors));
     if (!errors.empty())
       throw std::runtime_error("shipped SMS texts do not load: " + errors.front().to_string());
-    gateway::SessionPolicy sessions{config_.resume_window, config_.quiet_period, texts->answer_key,
-                                    ""};
-    service_ = std::make_unique<gateway::UssdService>(engine_, sessions, clock, ids);
-    sms_ = std::make_unique<gateway::SmsService>(engine_, texts, sms_policy, sessions, clock, ids,
-                                                 cipher, pseudonymizer);
-    gateway::AppOptions ao;
-    ao.africastalking = config_.africastalking;
-    ao.africastalking_secret = test_secret;
-    ao.channels = std::move(channels);
-    ao.public_url = std::move(public_url);
-    if (configure) configure(ao);
+    store::StoreOptions so;
+    so.audit_key = "test-audit-key";
+    so.path = db_path();
+    so.cipher = cipher_ring_;
+    store = store::open_sqlite_store(so);
+
+    // What validate_config gives serve, with the test keys and no responder roster.
+    gateway::StartupPlan plan;
+    plan.flows = std::move(loaded);
+    plan.texts = texts;
+    plan.zone = gateway::parse_zone(config_.checkins.timezone);
+    plan.keys.pseudonymizer = std::make_unique<common::Pseudonymizer>(kPseudonymKey);
+    plan.keys.cipher = cipher_ring_;
+    plan.africastalking_secret = test_secret;
+    wiring_ = std::make_unique<gateway::Wiring>(config_, plan, *store, clock, ids, nullptr);
+
     gateway::HttpServerOptions ho;
     ho.port = 0;
-    ho.body_limit = body_limit;
+    ho.body_limit = config_.body_limit;
     server_ = std::make_unique<gateway::HttpServer>(
         ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
-          app_->handle(std::move(r), std::move(respond));
+          wiring_->app().handle(std::move(r), std::move(respond));
         });
-    app_ = std::make_unique<gateway::App>(ao, *store, *service_, sms_.get(), pseudonymizer, clock,
-                                          nullptr);
     server_->listen();
     thread_ = std::thread([this] { server_->run(); });
     base = "http://127.0.0.1:" + std::to_string(server_->port());
@@ -100,6 +104,7 @@ class Gateway {
   ~Gateway() {
     server_->stop();
     thread_.join();
+    wiring_.reset();
     store->close();
   }
 
@@ -110,10 +115,10 @@ class Gateway {
     return base + config_.africastalking.path + "/events" + (key.empty() ? "" : "?key=" + key);
   }
   std::string db_path() const { return dir.file("rabta.db"); }
-  gateway::UssdService& ussd() { return *service_; }
-  gateway::SmsService& sms() { return *sms_; }
+  gateway::UssdService& ussd() { return wiring_->ussd(); }
+  gateway::SmsService& sms() { return wiring_->sms(); }
   // Lets registered responders answer alerts by SMS.
-  void set_case_service(const gateway::CaseService* cases) { sms_->set_case_service(cases); }
+  void set_case_service(const gateway::CaseService* cases) { sms().set_case_service(cases); }
 
   // Row count of a table, read through a separate connection (what is committed).
   int count(const std::string& table, const std::string& where = "") const {
@@ -148,22 +153,40 @@ class Gateway {
   }
 
   TempDir dir;
+
+ private:
+  static constexpr const char* kPseudonymKey = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+  static gateway::Config shipped_config(std::size_t body_limit,
+                                        std::vector<gateway::ChannelConfig> channels,
+                                        std::string public_url, const std::string& database,
+                                        const std::function<void(gateway::Config&)>& configure) {
+    auto c = gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml");
+    c.database = database;
+    c.body_limit = body_limit;
+    c.channels = std::move(channels);
+    c.public_url = std::move(public_url);
+    c.checkins.enabled = false;  // tests run the scheduler themselves
+    c.africastalking.duress_code_sha256.clear();
+    if (configure) configure(c);
+    return c;
+  }
+  gateway::Config config_;
+  std::shared_ptr<common::FieldCipher> cipher_ring_ =
+      std::make_shared<common::FieldCipher>(test_cipher());
+
+ public:
   gateway::ManualClock clock{1'790'000'000'000};
   flows::SeededIds ids{99};
-  common::Pseudonymizer pseudonymizer{std::string(32, 'k')};
-  common::FieldCipher cipher = test_cipher();
-  gateway::SmsPolicy sms_policy;
+  common::Pseudonymizer pseudonymizer{kPseudonymKey};  // the same key as the wiring's
+  common::FieldCipher& cipher = *cipher_ring_;         // the wiring's and the store's ring
+  const gateway::SmsPolicy sms_policy;                 // the wiring's, from the config
   std::shared_ptr<const gateway::SmsTexts> texts;
   std::unique_ptr<store::Store> store;
   HttpClient http;
   std::string base;
 
  private:
-  gateway::Config config_;
-  std::shared_ptr<const flows::Engine> engine_;
-  std::unique_ptr<gateway::UssdService> service_;
-  std::unique_ptr<gateway::SmsService> sms_;
-  std::unique_ptr<gateway::App> app_;
+  std::unique_ptr<gateway::Wiring> wiring_;
   std::unique_ptr<gateway::HttpServer> server_;
   std::thread thread_;
 };
