@@ -114,6 +114,7 @@ class Core {
   void stop();
   net::io_context& context() { return ioc_; }
   std::size_t in_flight() const { return gate_->in_flight.load(); }
+  std::uint64_t connections_accepted() const { return accepted_.load(); }
 
   // Used by sessions.
   const HttpServerOptions& options() const { return options_; }
@@ -149,6 +150,7 @@ class Core {
   std::mutex mu_;  // guards everything below
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
   bool accept_pending_ = false;  // an async_accept is under way (its handler has not run)
+  std::atomic<std::uint64_t> accepted_{0};
   struct PeerCount {
     std::size_t open = 0;     // connections being served
     std::size_t refused = 0;  // connections over the cap, being answered 503
@@ -697,6 +699,7 @@ void Core::on_accept(beast::error_code ec, tcp::socket socket) {
     if (ec) {
       spdlog::debug("http: accepted connection already gone: {}", ec.message());
     } else {
+      accepted_.fetch_add(1);
       auto peer = peer_string(endpoint.address());
       std::shared_ptr<Session> session;
       {
@@ -832,6 +835,9 @@ boost::asio::io_context& HttpServer::context() {
 }
 std::size_t HttpServer::in_flight() const {
   return impl_->core.in_flight();
+}
+std::uint64_t HttpServer::connections_accepted() const {
+  return impl_->core.connections_accepted();
 }
 
 }  // namespace rabta::gateway

@@ -50,6 +50,9 @@ class HttpServer {
   boost::asio::io_context& context();
   // Number of requests that have been handed to the handler but not yet answered.
   std::size_t in_flight() const;
+  // Connections accepted since listen() (keep-alive reuse shows as fewer connections than
+  // requests).
+  std::uint64_t connections_accepted() const;
 
  private:
   struct Impl;

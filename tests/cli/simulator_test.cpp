@@ -1,26 +1,16 @@
 #include "gateway/cli/simulator.hpp"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
-#include <cctype>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <sstream>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <variant>
 #include <vector>
 
 #include "adapters/common/form.hpp"
+#include "tests/support/loopback_server.hpp"
 
 namespace rabta::gateway {
 namespace {
@@ -40,136 +30,27 @@ Reply pick_menu(const std::string& text) {
   return {200, "END Other"};
 }
 
-struct Request {
-  std::string head;
-  std::string body;
-};
-
-// A blocking loopback HTTP/1.1 server on an ephemeral port, enough for curl: reads one
-// request at a time (Content-Length bodies), answers with keep-alive, records every request.
+// A USSD gateway in Africa's Talking's format on the tests' loopback server (tests/support): the
+// handler sees the `text` field of each hop and gives the screen.
 class FakeGateway {
  public:
-  explicit FakeGateway(Handler handler) : handler_(std::move(handler)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) throw std::runtime_error("socket failed");
-    const int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 8) != 0) {
-      ::close(listen_fd_);
-      throw std::runtime_error("bind/listen failed");
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
+  explicit FakeGateway(Handler handler)
+      : server_(
+            test::LoopbackServer::answering([handler = std::move(handler)](const HttpRequest& r) {
+              std::string text;
+              const auto parsed = common::parse_form(r.body);
+              if (const auto* fields = std::get_if<std::vector<FormField>>(&parsed))
+                if (const std::string* t = common::find_field(*fields, "text")) text = *t;
+              const Reply reply = handler(text);
+              return HttpResponse::text(reply.status, reply.body);
+            })) {}
 
-  ~FakeGateway() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-
-  FakeGateway(const FakeGateway&) = delete;
-  FakeGateway& operator=(const FakeGateway&) = delete;
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/ussd"; }
-
-  std::vector<Request> requests() const {
-    const std::lock_guard lock(mutex_);
-    return requests_;
-  }
-  int connections() const { return connections_.load(); }
+  std::string url() const { return server_.url("/ussd"); }
+  std::vector<HttpRequest> requests() const { return server_.requests(); }
+  std::uint64_t connections() const { return server_.connections(); }
 
  private:
-  // Waits until fd is readable or the server is stopping; false on stop/timeout/error.
-  bool wait_readable(int fd) const {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      const int rc = ::poll(&p, 1, 20);
-      if (rc > 0) return true;
-      if (rc < 0) return false;
-    }
-    return false;
-  }
-
-  void run() {
-    while (wait_readable(listen_fd_)) {
-      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      ++connections_;
-      serve(fd);
-      ::close(fd);
-    }
-  }
-
-  void serve(int fd) {
-    std::string buffer;
-    while (true) {
-      std::size_t head_end;
-      while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
-        if (!read_more(fd, buffer)) return;
-      }
-      Request req;
-      req.head = buffer.substr(0, head_end + 2);
-      const std::size_t length = content_length(req.head);
-      const std::size_t body_start = head_end + 4;
-      while (buffer.size() < body_start + length) {
-        if (!read_more(fd, buffer)) return;
-      }
-      req.body = buffer.substr(body_start, length);
-      buffer.erase(0, body_start + length);
-
-      std::string text;
-      const auto parsed = common::parse_form(req.body);
-      if (const auto* fields = std::get_if<std::vector<FormField>>(&parsed)) {
-        if (const std::string* t = common::find_field(*fields, "text")) text = *t;
-      }
-      {
-        const std::lock_guard lock(mutex_);
-        requests_.push_back(req);
-      }
-      const Reply reply = handler_(text);
-      const std::string response =
-          "HTTP/1.1 " + std::to_string(reply.status) + " X\r\n" +
-          "Content-Type: text/plain\r\nContent-Length: " + std::to_string(reply.body.size()) +
-          "\r\n\r\n" + reply.body;
-      if (::send(fd, response.data(), response.size(), MSG_NOSIGNAL) < 0) return;
-    }
-  }
-
-  bool read_more(int fd, std::string& buffer) const {
-    if (!wait_readable(fd)) return false;
-    char chunk[4096];
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
-    buffer.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  static std::size_t content_length(const std::string& head) {
-    std::string lower = head;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    const std::string key = "\r\ncontent-length:";
-    const std::size_t pos = lower.find(key);
-    if (pos == std::string::npos) return 0;
-    return static_cast<std::size_t>(std::stoul(lower.substr(pos + key.size())));
-  }
-
-  Handler handler_;
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  mutable std::mutex mutex_;
-  std::vector<Request> requests_;
-  std::thread thread_;
+  test::LoopbackServer server_;
 };
 
 std::vector<FormField> decode(const std::string& body) {
@@ -245,10 +126,11 @@ TEST(Simulator, TwoHopMenuEndsWithExitZero) {
   EXPECT_EQ(second[4].value, "1");
 
   for (const auto& req : requests) {
-    EXPECT_TRUE(contains(req.head, "POST /ussd HTTP/1.1")) << req.head;
-    EXPECT_TRUE(contains(req.head, "Content-Type: application/x-www-form-urlencoded")) << req.head;
+    EXPECT_EQ(req.method, "POST");
+    EXPECT_EQ(req.target, "/ussd");
+    EXPECT_EQ(req.header("content-type"), "application/x-www-form-urlencoded");
   }
-  EXPECT_EQ(gw.connections(), 1);  // one curl handle, connection kept alive
+  EXPECT_EQ(gw.connections(), 1U);  // one curl handle, connection kept alive
 }
 
 TEST(Simulator, OtherChoiceAndGivenSessionId) {

@@ -31,6 +31,7 @@
 #include "gateway/http/http_server.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
 #include "tests/support/log_capture.hpp"
+#include "tests/support/loopback_server.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_cipher.hpp"
 
@@ -59,18 +60,7 @@ std::string field(const std::vector<common::FormField>& fields, const char* name
 
 // --- The fake aggregator
 
-struct Received {
-  std::string method;
-  std::string path;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-
-  std::string header(const std::string& name) const {
-    for (const auto& [n, v] : headers)
-      if (n == name) return v;
-    return {};
-  }
-};
+using Received = gateway::HttpRequest;
 
 // What the fake answers to the next message: a scripted HTTP answer, or AT's success (201,
 // statusCode 101, messageId ATXid_<n>) once the script is used up.
@@ -79,20 +69,15 @@ struct Answer {
   int recipient_status = 101;  // AT's per-recipient statusCode when status is 201
 };
 
-// Answers like Africa's Talking on /version1/messaging; /echo answers the request back;
-// /slow answers after 300 ms; /hang answers only when the fake is destroyed.
+// Africa's Talking's messaging API on the tests' loopback server (tests/support): answers like AT
+// on /version1/messaging; any other path answers the request back; /slow answers after 300 ms;
+// /hang answers only when the fake is destroyed.
 class FakeAggregator {
  public:
-  FakeAggregator() {
-    gateway::HttpServerOptions o;
-    o.port = 0;
-    server_ = std::make_unique<gateway::HttpServer>(
-        o, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
-          handle(std::move(r), std::move(respond));
-        });
-    server_->listen();
-    thread_ = std::thread([this] { server_->run(); });
-  }
+  FakeAggregator()
+      : server_([this](const gateway::HttpRequest& r, gateway::Responder respond) {
+          handle(r, std::move(respond));
+        }) {}
   ~FakeAggregator() {
     {
       std::lock_guard lock(mutex_);
@@ -100,26 +85,18 @@ class FakeAggregator {
       held_.clear();
     }
     for (auto& t : delayed_) t.join();
-    server_->stop();
-    thread_.join();
   }
   FakeAggregator(const FakeAggregator&) = delete;
   FakeAggregator& operator=(const FakeAggregator&) = delete;
 
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+  std::string base_url() const { return server_.url(); }
 
   void script(std::vector<Answer> answers) {
     std::lock_guard lock(mutex_);
     script_.insert(script_.end(), answers.begin(), answers.end());
   }
-  std::vector<Received> received() const {
-    std::lock_guard lock(mutex_);
-    return received_;
-  }
-  std::size_t count() const {
-    std::lock_guard lock(mutex_);
-    return received_.size();
-  }
+  std::vector<Received> received() const { return server_.requests(); }
+  std::size_t count() const { return server_.count(); }
   // The messageId the fake gave each number it accepted.
   std::map<std::string, std::string> ids() const {
     std::lock_guard lock(mutex_);
@@ -127,9 +104,8 @@ class FakeAggregator {
   }
 
  private:
-  void handle(gateway::HttpRequest&& r, gateway::Responder respond) {
+  void handle(const gateway::HttpRequest& r, gateway::Responder respond) {
     std::lock_guard lock(mutex_);
-    received_.push_back({r.method, r.path, r.headers, r.body});
     if (r.path == "/hang") {
       held_.push_back(std::move(respond));
       return;
@@ -179,15 +155,13 @@ class FakeAggregator {
     respond(std::move(response));
   }
 
-  std::unique_ptr<gateway::HttpServer> server_;
-  std::thread thread_;
   mutable std::mutex mutex_;
   std::deque<Answer> script_;
-  std::vector<Received> received_;
   std::map<std::string, std::string> ids_;
   std::vector<gateway::Responder> held_;
   std::vector<std::thread> delayed_;
   int next_id_ = 0;
+  test::LoopbackServer server_;  // last: it stops before the state its handler uses goes
 };
 
 // --- The fixture: store, clock, cipher, fake aggregator

@@ -22,6 +22,7 @@
 #include "gateway/http/http_server.hpp"
 #include "gateway/outbound/webhook_dispatcher.hpp"
 #include "tests/support/log_capture.hpp"
+#include "tests/support/loopback_server.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace rabta;
@@ -103,27 +104,18 @@ struct Delivery {
   bool signature_ok = false;
 };
 
+// On the tests' loopback server (tests/support): checks every signature, answers the scripted
+// statuses (200 once used up) to the requests that pass it, 401 to the others.
 class Receiver {
  public:
-  explicit Receiver(const gateway::Clock& clock) : clock_(clock) {
-    gateway::HttpServerOptions o;
-    o.port = 0;
-    server_ = std::make_unique<gateway::HttpServer>(
-        o, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
-          respond(handle(std::move(r)));
-        });
-    server_->listen();
-    thread_ = std::thread([this] { server_->run(); });
-  }
-  ~Receiver() {
-    server_->stop();
-    thread_.join();
-  }
+  explicit Receiver(const gateway::Clock& clock)
+      : clock_(clock),
+        server_(test::LoopbackServer::answering([this](const auto& r) { return handle(r); })) {}
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
 
   std::string url(const std::string& path_and_query = "/hooks/rabta") const {
-    return "http://127.0.0.1:" + std::to_string(server_->port()) + path_and_query;
+    return server_.url(path_and_query);
   }
   // Statuses for the next requests that pass the signature check; 200 once used up.
   void script(std::vector<int> statuses) {
@@ -141,7 +133,7 @@ class Receiver {
   }
 
  private:
-  gateway::HttpResponse handle(gateway::HttpRequest&& r) {
+  gateway::HttpResponse handle(const gateway::HttpRequest& r) {
     Delivery d;
     d.body = r.body;
     d.idempotency_key = std::string(r.header("idempotency-key"));
@@ -162,12 +154,11 @@ class Receiver {
   }
 
   const gateway::Clock& clock_;
-  std::unique_ptr<gateway::HttpServer> server_;
-  std::thread thread_;
   mutable std::mutex mutex_;
   std::deque<int> script_;
   std::vector<Delivery> received_;
   std::vector<Delivery> accepted_;
+  test::LoopbackServer server_;  // last: it stops before the state its handler uses goes
 };
 
 // --- The fixture: store, clock, receiver
