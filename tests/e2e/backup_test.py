@@ -11,63 +11,44 @@ import os
 import shutil
 import sqlite3
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
-from e2e import FAILED, check, free_port  # noqa: E402
+import e2e  # noqa: E402
+from e2e import FAILED, check  # noqa: E402
 
 RABTA, SRC = sys.argv[1], Path(sys.argv[2])
 SECRET = "backup-test-secret-0123456789"
 
 
-
-
 def run(*args):
-    return subprocess.run([RABTA, *args], capture_output=True, text=True)
+    return e2e.rabta(RABTA, *args)
 
 
 work = Path(tempfile.mkdtemp(prefix="rabta-backup-test-"))
+server = None
 try:
-    shutil.copytree(SRC / "config", work / "config")
-    cfg = work / "config" / "rabta.toml"
-    port = free_port()
-    text = cfg.read_text()
-    text = text.replace('port = 8080', f'port = {port}').replace('"../var/', f'"{work}/var/')
-    cfg.write_text(text)
+    port = e2e.free_port()
+    cfg = e2e.shipped_config(SRC, work, port)
     os.environ["RABTA_AT_SECRET"] = SECRET
     assert run("init", "--config", str(cfg)).returncode == 0
     db = work / "var" / "rabta.db"
 
     def serve():
-        p = subprocess.Popen([RABTA, "serve", "--config", str(cfg)], stdout=open(work / "serve.log", "ab"),
-                             stderr=subprocess.STDOUT)
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                return p
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("rabta did not start:\n" + (work / "serve.log").read_text()[-2000:])
+        p, base = e2e.serve(RABTA, cfg, work / "serve.log", listen=None)
+        if base is None:
+            raise RuntimeError("rabta did not start:\n" + p.log()[-2000:])
+        return p
 
     def report(n):
-        sid, phone, path, reply = f"bk-{n}-{time.time_ns()}", "+92300%07d" % n, [], ""
-        for hop in [None, "3", "2", "1", "1", "2", "2", "5", "3"]:
-            if hop:
-                path.append(hop)
-            body = urllib.parse.urlencode({"sessionId": sid, "serviceCode": "*786#", "phoneNumber": phone,
-                                           "networkCode": "41001", "text": "*".join(path)}).encode()
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ussd/africastalking?key={SECRET}", body,
-                                        timeout=10) as r:
-                reply = r.read().decode()
-        assert reply.startswith("END Received. Reference: "), reply
-        return reply.rsplit(" ", 1)[1]
+        ref, replies = e2e.ussd_report(f"http://127.0.0.1:{port}", SECRET, e2e.INCIDENT_REPORT,
+                                       f"bk-{n}-{time.time_ns()}", "+92300%07d" % n)
+        assert ref is not None, replies
+        return ref
 
     server = serve()
     before = {report(i) for i in range(20)}
@@ -94,8 +75,7 @@ try:
 
     r = run("restore", str(backup), "--config", str(cfg))
     check("restore is refused while rabta serves (exit 1)", r.returncode == 1 and "running" in r.stderr, r.stderr)
-    server.terminate()
-    server.wait(timeout=20)
+    server.stop()
     after_all = {row[0] for row in sqlite3.connect(str(db)).execute("SELECT reference FROM cases")}
 
     damaged = work / "damaged.db"
@@ -123,8 +103,8 @@ try:
     check("rabta serves from the restored database, which holds the backup's reports", again == refs,
           len(again ^ refs))
     check("and takes new reports", len(report(999)) == 6)
-    server.terminate()
-    server.wait(timeout=20)
+    server.stop()
+    server = None
     # A restore is often wanted because the live database is damaged: it must not need to open it.
     live = bytearray(db.read_bytes())
     for off in range(0, min(len(live), 4096 * 4), 5):
@@ -136,6 +116,8 @@ try:
     check("and the restored database passes integrity_check",
           con.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 finally:
+    if server is not None:
+        server.stop()
     shutil.rmtree(work, ignore_errors=True)
 print(f"{'FAILED' if FAILED else 'ok'}: {len(FAILED)} failed")
 sys.exit(1 if FAILED else 0)

@@ -9,27 +9,24 @@ Usage: init_test.py RABTA_BINARY SOURCE_DIR"""
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
+import e2e  # noqa: E402
 from e2e import FAILED, check  # noqa: E402
 
 RABTA, SRC = sys.argv[1], Path(sys.argv[2])
 
 
 def init(cfg, env=None):
-    return subprocess.run([RABTA, "init", "--config", str(cfg)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return e2e.rabta(RABTA, "init", "--config", str(cfg), env={**os.environ, **(env or {})})
 
 
 work = Path(tempfile.mkdtemp(prefix="rabta-init-test-"))
 try:
-    shutil.copytree(SRC / "config", work / "config")
-    cfg = work / "config" / "rabta.toml"
+    cfg = e2e.shipped_config(SRC, work)
     for var in ("RABTA_PSEUDONYM_KEY", "RABTA_FIELD_KEY"):
         os.environ.pop(var, None)
     first = init(cfg)
@@ -66,17 +63,10 @@ try:
 
     # A database left 0644 by an older rabta: serve tightens it (and its WAL and SHM) at start.
     os.chmod(db, 0o644)
-    log = work / "serve.log"
-    with open(log, "wb") as out:
-        serve = subprocess.Popen([RABTA, "serve", "--config", str(cfg), "--listen", "127.0.0.1:0"],
-                                 stdout=out, stderr=subprocess.STDOUT)
+    serve, base = e2e.serve(RABTA, cfg, work / "serve.log")
     try:
-        for _ in range(200):
-            if "listening" in log.read_text(errors="replace") or serve.poll() is not None:
-                break
-            time.sleep(0.05)
-        text = log.read_text(errors="replace")
-        check("rabta serve starts on the database", "listening" in text, text[-2000:])
+        text = serve.log()
+        check("rabta serve starts on the database", base is not None, text[-2000:])
         check("serve made the database mode 0600", stat.S_IMODE(db.stat().st_mode) == 0o600,
               oct(db.stat().st_mode))
         check("and said so, naming the file and its old mode",
@@ -87,8 +77,7 @@ try:
                 check(f"its {extra[1:].upper()} is mode 0600", stat.S_IMODE(f.stat().st_mode) == 0o600,
                       oct(f.stat().st_mode))
     finally:
-        serve.terminate()
-        serve.wait(timeout=20)
+        serve.stop()
 finally:
     shutil.rmtree(work, ignore_errors=True)
 

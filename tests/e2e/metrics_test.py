@@ -6,24 +6,17 @@ cumulative and ending at +Inf = _count); nothing in it names her number. Usage: 
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
-from e2e import FAILED, check, free_port  # noqa: E402
+import e2e  # noqa: E402
+from e2e import FAILED, check  # noqa: E402
 
 RABTA, SRC = sys.argv[1], Path(sys.argv[2])
 SECRET = "metrics-test-secret-0123456789"
 PHONE = "+923004445566"
-
-
-
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*)?\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
 
@@ -49,35 +42,18 @@ def parse(text):
 work = Path(tempfile.mkdtemp(prefix="rabta-metrics-test-"))
 server = None
 try:
-    shutil.copytree(SRC / "config", work / "config")
-    cfg = work / "config" / "rabta.toml"
-    port = free_port()
-    cfg.write_text(cfg.read_text().replace("port = 8080", f"port = {port}").replace('"../var/', f'"{work}/var/'))
+    cfg = e2e.shipped_config(SRC, work)
     os.environ["RABTA_AT_SECRET"] = SECRET
-    subprocess.run([RABTA, "init", "--config", str(cfg)], check=True, capture_output=True)
-    server = subprocess.Popen([RABTA, "serve", "--config", str(cfg)], stdout=open(work / "serve.log", "wb"),
-                              stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.05)
-    hops = ["3", "2", "1", "1", "2", "2", "5", "3"]
-    path, reply = [], ""
-    for hop in [None] + hops:
-        if hop:
-            path.append(hop)
-        body = urllib.parse.urlencode({"sessionId": "m-1", "serviceCode": "*786#", "phoneNumber": PHONE,
-                                       "networkCode": "41001", "text": "*".join(path)}).encode()
-        reply = urllib.request.urlopen(f"{base}/ussd/africastalking?key={SECRET}", body, timeout=10).read().decode()
-    check("the report went through", reply.startswith("END Received. Reference: "), reply)
-    try:
-        urllib.request.urlopen(f"{base}/ussd/africastalking?key=wrong", b"sessionId=x", timeout=5)
-    except urllib.error.HTTPError as e:
-        check("a wrong key is refused", e.code == 403, e.code)
-    text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+    e2e.require("rabta init", e2e.rabta(RABTA, "init", "--config", str(cfg)).returncode == 0)
+    server, base = e2e.serve(RABTA, cfg, work / "serve.log")
+    e2e.require("rabta serve starts", base is not None, server.log()[-2000:])
+    hops = e2e.INCIDENT_REPORT
+    reference, replies = e2e.ussd_report(base, SECRET, hops, "m-1", PHONE)
+    check("the report went through", reference is not None, replies)
+    status, _ = e2e.http("POST", f"{base}/ussd/africastalking?key=wrong", "sessionId=x")
+    check("a wrong key is refused", status == 403, status)
+    status, text = e2e.http("GET", base + "/metrics")
+    check("/metrics answers", status == 200, status)
     families, samples, errors = parse(text)
     check("every line parses as exposition format", not errors, errors)
     names = {s[0] for s in samples}
@@ -111,10 +87,11 @@ try:
                    "rabta_dispatch_total", "rabta_store_failed_jobs_total"):
         check(f"{needed} is exported", needed in names)
     check("nothing names her number", PHONE[3:] not in text and "4445566" not in text)
+except e2e.Fatal:
+    pass
 finally:
     if server:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
     shutil.rmtree(work, ignore_errors=True)
 print(f"{'FAILED' if FAILED else 'ok'}: {len(FAILED)} failed")
 sys.exit(1 if FAILED else 0)

@@ -16,9 +16,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
+import e2e  # noqa: E402
 
 RABTA, SRC = sys.argv[1], Path(sys.argv[2])
 SECRET = "restart-test-secret-0123456789"
@@ -27,16 +28,14 @@ work = Path(tempfile.mkdtemp(prefix="rabta-restart-test-"))
 failures, acknowledged, lock = [], set(), threading.Lock()
 stop = threading.Event()
 try:
-    shutil.copytree(SRC / "config", work / "config")
-    cfg = work / "config" / "rabta.toml"
-    cfg.write_text(cfg.read_text().replace('"../var/', f'"{work}/var/'))
+    cfg = e2e.shipped_config(SRC, work)
     os.environ["RABTA_AT_SECRET"] = SECRET
     subprocess.run([RABTA, "init", "--config", str(cfg)], check=True, capture_output=True)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     port = listener.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/ussd/africastalking?key={SECRET}"
+    base = f"http://127.0.0.1:{port}"
 
     def start(n):
         log = open(work / f"rabta-{n}.log", "wb")
@@ -51,22 +50,16 @@ try:
         n = 0
         while not stop.is_set():
             n += 1
-            sid, phone, path = f"r-{worker}-{n}", "+92301%02d%05d" % (worker, n), []
+            sid, phone = f"r-{worker}-{n}", "+92301%02d%05d" % (worker, n)
             try:
-                for hop in [None, "3", "2", "1", "1", "2", "2", "5", "3"]:
-                    if hop:
-                        path.append(hop)
-                    body = urllib.parse.urlencode({"sessionId": sid, "serviceCode": "*786#", "phoneNumber": phone,
-                                                   "networkCode": "41001", "text": "*".join(path)}).encode()
-                    with urllib.request.urlopen(url, body, timeout=20) as r:
-                        reply = r.read().decode()
-                        if r.status != 200:
-                            raise RuntimeError(f"HTTP {r.status}")
+                reference, replies = e2e.ussd_report(base, SECRET, e2e.INCIDENT_REPORT, sid, phone, 20)
+                if reference is None:
+                    raise RuntimeError(f"hop {len(replies) - 1}: {replies[-1]}")
                 with lock:
-                    acknowledged.add(reply.rsplit(" ", 1)[1])
+                    acknowledged.add(reference)
             except Exception as e:  # noqa: BLE001 - every failure counts
                 with lock:
-                    failures.append(f"{sid} hop {len(path)}: {e}")
+                    failures.append(f"{sid}: {e}")
 
     proc = start(0)
     time.sleep(0.5)

@@ -10,43 +10,37 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
-from e2e import FAILED, check, free_port  # noqa: E402
+import e2e  # noqa: E402
+from e2e import FAILED, check  # noqa: E402
 
 RABTA, SRC = sys.argv[1], Path(sys.argv[2])
 AMNA, HINA = "Amna Caseworker", "Hina Caseworker"
 
 
 def rabta(*args):
-    return subprocess.run([RABTA, *args, "--config", str(cfg)], capture_output=True, text=True)
+    return e2e.rabta(RABTA, *args, "--config", str(cfg))
 
 
 def me(token):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/me",
-                                 headers={"Authorization": f"Bearer {token}"})
+    status, body = e2e.http("GET", f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+        return status, json.loads(body or "{}")
+    except ValueError:
+        return status, {}
 
 
 work = Path(tempfile.mkdtemp(prefix="rabta-tokens-test-"))
 serve = None
 try:
-    shutil.copytree(SRC / "config", work / "config")
-    cfg = work / "config" / "rabta.toml"
+    cfg = e2e.shipped_config(SRC, work)
     for var in ("RABTA_PSEUDONYM_KEY", "RABTA_FIELD_KEY"):
         os.environ.pop(var, None)
-    r = subprocess.run([RABTA, "init", "--config", str(cfg)], capture_output=True, text=True)
+    r = e2e.rabta(RABTA, "init", "--config", str(cfg))
     check("rabta init", r.returncode == 0, r.stderr)
 
     for days in ("0", "366"):
@@ -82,16 +76,8 @@ try:
     check("the listing carries no secret", secret not in listing.stdout and hina.split(".")[1]
           not in listing.stdout)
 
-    port = free_port()
-    log = work / "serve.log"
-    with open(log, "wb") as out:
-        serve = subprocess.Popen([RABTA, "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}"],
-                                 stdout=out, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        if "listening" in log.read_text(errors="replace") or serve.poll() is not None:
-            break
-        time.sleep(0.05)
-    check("rabta serve starts", "listening" in log.read_text(errors="replace"))
+    serve, base = e2e.serve(RABTA, cfg, work / "serve.log")
+    e2e.require("rabta serve starts", base is not None, serve.log()[-2000:])
     status, body = me(token)
     check("her token signs her in", status == 200 and body.get("name") == AMNA, f"{status} {body}")
 
@@ -118,12 +104,13 @@ try:
     check("the failed sign-in is audited", actions.get("sign_in_failed") == 1, str(actions))
     verify = rabta("audit", "verify")
     check("the audit chain verifies", verify.returncode == 0, verify.stdout + verify.stderr)
-    text = log.read_text(errors="replace")
+    text = serve.log()
     check("the server log has no token", secret not in text, text[-2000:])
+except e2e.Fatal:
+    pass
 finally:
     if serve is not None:
-        serve.terminate()
-        serve.wait(timeout=20)
+        serve.stop()
     shutil.rmtree(work, ignore_errors=True)
 
 sys.exit(1 if FAILED else 0)

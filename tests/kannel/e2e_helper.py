@@ -48,6 +48,9 @@ import tomllib
 import urllib.parse
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
+import e2e  # noqa: E402
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -389,46 +392,19 @@ def alerts(log, roster_path, ref=None):
 
 
 def ussd_help_now(configdir, url, phone, session):
-    configdir = Path(configdir)
-    messages = tomllib.loads((configdir / "messages.toml").read_text(encoding="utf-8"))
-    flows = {f.stem: tomllib.loads(f.read_text(encoding="utf-8")) for f in (configdir / "flows").glob("*.toml")}
-
-    def option(flow, node, pred):  # as tests/console/console_test.py help_now_inputs
-        for i, o in enumerate(flows[flow]["nodes"][node]["options"], 1):
-            if pred(o):
-                return str(i), o.get("next", "")
-        sys.exit(f"ussd-help-now: no such option in {flow}:{node}")
-
-    language = str(messages["languages"]["order"].index("en") + 1)
-    root_flow, root_node = messages["engine"]["entry"].split(":")
-    to_checkin, nxt = option(root_flow, root_node, lambda o: o.get("next", "").startswith("checkin:"))
-    flow, node = nxt.split(":")
-    help_now, node = option(flow, node, lambda o: o.get("value") == "help_now")
-    safe, node = option(flow, node, lambda o: o.get("value") == "yes")
-    neither, node = option(flow, node, lambda o: o.get("value") == "neither")
-    if flows[flow]["nodes"][node]["kind"] != "end":
-        sys.exit(f"ussd-help-now: {flow}:{node} is not the end of the report")
-    inputs = [language, to_checkin, help_now, safe, neither]
-    import urllib.request
-    last = ""
-    for text in [""] + ["*".join(inputs[:i]) for i in range(1, len(inputs) + 1)]:
-        body = urllib.parse.urlencode({"sessionId": session, "serviceCode": "*786#", "phoneNumber": phone,
-                                       "networkCode": "41001", "text": text}).encode()
-        req = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                status, last = resp.status, resp.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as e:
-            status, last = e.code, e.read().decode("utf-8", errors="replace")
-        print(f"    text {text!r}: {status} {last!r}")
-        if status != 200:
-            return 1
-    m = re.search(r"Reference: ([A-Z0-9]{4,16})", last)
-    if not m or not last.startswith("END"):
+    """An "I need help now" check-in, no referral, dialled hop by hop (tests/support/e2e.py)."""
+    try:
+        inputs = e2e.help_now_inputs(configdir, consent="neither")
+    except e2e.Fatal as e:
+        sys.exit(f"ussd-help-now: {e}")
+    reference, replies = e2e.ussd_hops(url, inputs, session, phone, 10)
+    texts = [""] + ["*".join(inputs[:i]) for i in range(1, len(inputs) + 1)]
+    for text, reply in zip(texts, replies):
+        print(f"    text {text!r}: {reply!r}")
+    if reference is None:
         print("    no reference on the last screen")
         return 1
-    print(f"reference {m.group(1)}")
+    print(f"reference {reference}")
     return 0
 
 
