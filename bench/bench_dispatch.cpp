@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   store::StoreOptions so;
   so.path = db;
   auto store = store::open_sqlite_store(so);
-  gateway::SystemClock clock;
+  common::SystemClock clock;
   const auto now = clock.now_ms();
   for (int first = 0; first < count; first += 5000) {
     store->run([&](store::Tx& tx) {
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   gateway::DispatcherOptions o;
   o.poll_interval = std::chrono::milliseconds(10);
   gateway::Dispatcher dispatcher(*store, std::move(channels), cipher, clock,
-                                 gateway::require_zone("Asia/Karachi"), o,
+                                 flows::require_zone("Asia/Karachi"), o,
                                  [&] { return std::uniform_real_distribution<double>(0, 1)(rng); });
   const auto t0 = SteadyClock::now();
   int sent = 0;

@@ -7,7 +7,7 @@
 #include <exception>
 #include <stdexcept>
 
-namespace rabta::gateway {
+namespace rabta::flows {
 namespace {
 
 namespace chr = std::chrono;
@@ -197,4 +197,4 @@ std::int64_t next_window_start(std::int64_t utc_ms, int window_start_hour, const
       static_cast<int>(static_cast<unsigned>(tomorrow.day())), window_start_hour, zone);
 }
 
-}  // namespace rabta::gateway
+}  // namespace rabta::flows

@@ -17,13 +17,11 @@
 #include <string>
 #include <string_view>
 
-namespace rabta::gateway {}  // namespace rabta::gateway
-
 namespace date {
 class time_zone;
 }
 
-namespace rabta::gateway {
+namespace rabta::flows {
 
 struct Zone {
   std::string name;                       // canonical, e.g. "Asia/Karachi" or "UTC+05:00"
@@ -76,4 +74,4 @@ std::int64_t local_to_utc_ms(int year, int month, int day, int hour, const Zone&
 // std::invalid_argument unless 0 <= window_start_hour <= 23.
 std::int64_t next_window_start(std::int64_t utc_ms, int window_start_hour, const Zone& zone);
 
-}  // namespace rabta::gateway
+}  // namespace rabta::flows

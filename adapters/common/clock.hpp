@@ -7,7 +7,7 @@
 
 #include "flows/engine.hpp"
 
-namespace rabta::gateway {
+namespace rabta::common {
 
 class Clock {
  public:
@@ -42,4 +42,4 @@ class RandomIds final : public flows::IdSource {
   std::string case_reference(std::size_t length) override;
 };
 
-}  // namespace rabta::gateway
+}  // namespace rabta::common

@@ -4,7 +4,7 @@
 
 #include "adapters/common/clock.hpp"
 
-namespace rabta::gateway {
+namespace rabta::common {
 
 RandomIds::RandomIds() {
   if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
@@ -19,4 +19,4 @@ std::string RandomIds::case_reference(std::size_t length) {
   return out;
 }
 
-}  // namespace rabta::gateway
+}  // namespace rabta::common

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 
-namespace rabta::gateway {
+namespace rabta::adapters::http {
 
 namespace {
 
@@ -279,4 +279,4 @@ std::vector<std::pair<long, std::string>> CurlExecutor::perform_all(
   return results;
 }
 
-}  // namespace rabta::gateway
+}  // namespace rabta::adapters::http

@@ -17,7 +17,7 @@
 
 #include "adapters/sms/sms_adapter.hpp"
 
-namespace rabta::gateway {
+namespace rabta::adapters::http {
 
 class CurlExecutor {
  public:
@@ -53,4 +53,4 @@ class CurlExecutor {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace rabta::gateway
+}  // namespace rabta::adapters::http

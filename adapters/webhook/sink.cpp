@@ -12,7 +12,7 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/http/curl_executor.hpp"
 
-namespace rabta::gateway {
+namespace rabta::adapters::webhook {
 
 namespace {
 
@@ -242,13 +242,13 @@ WebhookOutcome classify_webhook_status(long status) {
 
 std::string webhook_url_problem(const std::string& url) {
   if (url.empty()) return "the webhook url is empty";
-  const std::string host = CurlExecutor::host_of(url);
+  const std::string host = http::CurlExecutor::host_of(url);
   if (host.empty()) return "the webhook url does not parse";
   std::string scheme = url.substr(0, url.find(':'));
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (scheme == "https") return {};
-  if (scheme == "http" && CurlExecutor::is_loopback_host(host)) return {};
+  if (scheme == "http" && http::CurlExecutor::is_loopback_host(host)) return {};
   return "the webhook url must be https (plain http only to a loopback host)";
 }
 
@@ -259,4 +259,4 @@ std::string webhook_reference(const store::OutboxRecord& row) {
   return row.cause.substr(prefix.size());
 }
 
-}  // namespace rabta::gateway
+}  // namespace rabta::adapters::webhook

@@ -46,7 +46,7 @@
 
 #include "adapters/store/records.hpp"
 
-namespace rabta::gateway {
+namespace rabta::adapters::webhook {
 
 struct WebhookSink {
   bool enabled = false;
@@ -117,4 +117,4 @@ std::string webhook_reference(const store::OutboxRecord& row);
 enum class WebhookOutcome { sent, retry, dead };
 WebhookOutcome classify_webhook_status(long status);
 
-}  // namespace rabta::gateway
+}  // namespace rabta::adapters::webhook

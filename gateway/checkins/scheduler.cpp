@@ -10,7 +10,7 @@ namespace rabta::gateway {
 
 Scheduler::Scheduler(store::Store& store, std::shared_ptr<const SmsTexts> texts,
                      std::shared_ptr<const flows::FlowSet> flows, const common::FieldCipher& cipher,
-                     const Clock& clock, flows::IdSource& ids, SchedulerOptions options)
+                     const common::Clock& clock, flows::IdSource& ids, SchedulerOptions options)
     : store_(store),
       texts_(std::move(texts)),
       flows_(std::move(flows)),
@@ -26,8 +26,8 @@ std::string Scheduler::language_of(const store::ContactRecord& c) const {
 Scheduler::Result Scheduler::run_once() {
   Result result;
   const std::int64_t now = clock_.now_ms();
-  const LocalTime local = to_local(now, options_.zone);
-  const std::string week = iso_week(local);
+  const flows::LocalTime local = flows::to_local(now, options_.zone);
+  const std::string week = flows::iso_week(local);
   const std::string& fallback = flows_->settings.default_language;
 
   // Her phone number, decrypted only to be re-encrypted into the outbox row that sends to it.
@@ -76,8 +76,8 @@ Scheduler::Result Scheduler::run_once() {
         ++result.prompted;
         if (!phone) continue;  // no consent to SMS: she answers by dialling, or the week is missed
         // The prompt is only worth sending inside today's window.
-        const std::int64_t window_end =
-            local_to_utc_ms(local.year, local.month, local.day, c.window_end_hour, options_.zone);
+        const std::int64_t window_end = flows::local_to_utc_ms(local.year, local.month, local.day,
+                                                               c.window_end_hour, options_.zone);
         const std::string key = "checkin:" + std::to_string(c.id) + ":" + week;
         if (queue(tx, c, *phone, key, c.channel == "sms" ? "checkin_prompt" : "checkin_dial",
                   "checkin_prompt", std::max<std::int64_t>(window_end - now, 60'000)))

@@ -19,7 +19,7 @@
 namespace rabta::gateway {
 
 struct SchedulerOptions {
-  Zone zone;
+  flows::Zone zone;
   std::string channel;  // sends the prompts
   std::chrono::milliseconds reminder_after{7'200'000};
   std::chrono::milliseconds deadline{172'800'000};
@@ -32,7 +32,7 @@ class Scheduler {
  public:
   Scheduler(store::Store& store, std::shared_ptr<const SmsTexts> texts,
             std::shared_ptr<const flows::FlowSet> flows, const common::FieldCipher& cipher,
-            const Clock& clock, flows::IdSource& ids, SchedulerOptions options);
+            const common::Clock& clock, flows::IdSource& ids, SchedulerOptions options);
 
   struct Result {
     int prompted = 0;  // check-in rows created this pass
@@ -51,7 +51,7 @@ class Scheduler {
   std::shared_ptr<const SmsTexts> texts_;
   std::shared_ptr<const flows::FlowSet> flows_;
   const common::FieldCipher& cipher_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   flows::IdSource& ids_;
   SchedulerOptions options_;
 };

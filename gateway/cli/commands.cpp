@@ -297,7 +297,7 @@ int serve(const ServeOptions& options) {
     store = store::open_sqlite_store(so);
     tighten_database_files(config.database);
     // SECURITY #11: a chain written before the audit key is sealed with it, once.
-    const AuditSeal seal = seal_audit_chain(*store, so.audit_key, SystemClock().now_ms());
+    const AuditSeal seal = seal_audit_chain(*store, so.audit_key, common::SystemClock().now_ms());
     if (seal.rows > 0)
       spdlog::warn("audit: {} rows sealed with the audit key; the unkeyed chain before {}",
                    seal.rows,
@@ -309,7 +309,8 @@ int serve(const ServeOptions& options) {
   }
   // SAFETY W1: contacts stored under another spelling of their number become one.
   try {
-    const RekeyResult rk = rekey_contacts(*store, pseudonymizer, *cipher, SystemClock().now_ms());
+    const RekeyResult rk =
+        rekey_contacts(*store, pseudonymizer, *cipher, common::SystemClock().now_ms());
     if (rk.rekeyed > 0 || rk.merged > 0)
       spdlog::info("numbers: {} contacts re-keyed to E.164, {} duplicates merged", rk.rekeyed,
                    rk.merged);
@@ -327,8 +328,8 @@ int serve(const ServeOptions& options) {
   ho.idle_timeout = config.idle_timeout;
   ho.max_connections_per_peer = config.max_connections_per_peer;
   ho.threads = config.threads;
-  SystemClock clock;
-  RandomIds ids;
+  common::SystemClock clock;
+  common::RandomIds ids;
   std::unique_ptr<Wiring> wiring;
   HttpServer server(ho, [&wiring](HttpRequest&& req, Responder respond) {
     wiring->app().handle(std::move(req), std::move(respond));

@@ -22,7 +22,7 @@ namespace rabta::gateway {
 namespace {
 
 std::int64_t now_ms() {
-  return SystemClock().now_ms();
+  return common::SystemClock().now_ms();
 }
 
 std::string read_all(const std::string& path) {
@@ -172,7 +172,7 @@ int outbox_resend(const std::string& config_path, std::int64_t id, std::ostream&
   auto ctx = open_command_context(config_path, err, false);
   if (!ctx) return 2;
   bool done = false;
-  const auto now = SystemClock().now_ms();
+  const auto now = common::SystemClock().now_ms();
   const auto r = ctx->store->run([&](store::Tx& tx) {
     done = tx.outbox_resend(id, now);
     if (done) tx.append_audit(now, "operator", "outbox.resend", "", "outbox " + std::to_string(id));

@@ -31,7 +31,7 @@ namespace rabta::gateway {
 namespace {
 
 std::int64_t wall_ms() {
-  return SystemClock().now_ms();
+  return common::SystemClock().now_ms();
 }
 
 std::unique_ptr<store::Store> open_store(const Config& config, std::ostream& err,

@@ -109,7 +109,7 @@ StartupPlan validate_config(const Config& config, const std::string& public_url)
     errors.push_back(error_at(config.at("keys.field_key_file"), key_problem(e)));
   }
 
-  plan.zone = parse_zone(config.checkins.timezone);
+  plan.zone = flows::parse_zone(config.checkins.timezone);
   if (!plan.zone)
     errors.push_back(error_at(config.at("checkins.timezone"),
                               "[checkins] timezone '" + config.checkins.timezone +

@@ -32,7 +32,7 @@ struct ChannelSetup {
 struct StartupPlan {
   flows::LoadResult flows;
   std::shared_ptr<const SmsTexts> texts;
-  std::optional<Zone> zone;
+  std::optional<flows::Zone> zone;
   Keys keys;                          // both keys, loaded and checked (file mode included)
   std::string africastalking_secret;  // "" when Africa's Talking is disabled
   std::vector<ChannelSetup> channels;

@@ -18,8 +18,8 @@ SmsPolicy sms_policy_of(const Config& config) {
           config.sms.loop_max_repeats,      config.sms.reply_ttl};
 }
 
-Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store, const Clock& clock,
-               flows::IdSource& ids, Timer timer)
+Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
+               const common::Clock& clock, flows::IdSource& ids, Timer timer)
     : config_(config),
       store_(store),
       clock_(clock),
@@ -29,7 +29,7 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store, con
       cipher_(plan.keys.cipher) {
   if (!plan.ok() || !pseudonymizer_ || !cipher_ || !plan.zone)
     throw std::runtime_error("the configuration has not been validated");
-  const Zone zone = *plan.zone;
+  const flows::Zone zone = *plan.zone;
 
   AppOptions app_options;
   app_options.africastalking = config.africastalking;

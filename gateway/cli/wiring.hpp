@@ -41,7 +41,7 @@ class Wiring {
   // validate_config's, without errors. The store, clock and ids outlive the Wiring. `timer`
   // schedules the /healthz deadline on the HTTP event loop (null: no deadline). Throws
   // std::runtime_error with the reason serve refuses to start for.
-  Wiring(const Config& config, StartupPlan& plan, store::Store& store, const Clock& clock,
+  Wiring(const Config& config, StartupPlan& plan, store::Store& store, const common::Clock& clock,
          flows::IdSource& ids, Timer timer);
   ~Wiring();  // stops the background work first
   Wiring(const Wiring&) = delete;
@@ -65,7 +65,7 @@ class Wiring {
 
   const Config& config_;
   store::Store& store_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   std::mutex rng_mutex_;
   std::mt19937_64 rng_;
 

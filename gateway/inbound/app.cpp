@@ -11,7 +11,7 @@ namespace rabta::gateway {
 namespace at = adapters::africastalking;
 
 App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
-         const common::Pseudonymizer& pseudonymizer, const Clock& clock, Timer timer)
+         const common::Pseudonymizer& pseudonymizer, const common::Clock& clock, Timer timer)
     : options_(std::move(options)),
       store_(store),
       ussd_(ussd),

@@ -62,7 +62,7 @@ class App {
  public:
   // `sms` may be null when no SMS channel is configured.
   App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
-      const common::Pseudonymizer& pseudonymizer, const Clock& clock, Timer timer);
+      const common::Pseudonymizer& pseudonymizer, const common::Clock& clock, Timer timer);
 
   void handle(HttpRequest&& request, Responder respond);
   const AppCounters& counters() const { return counters_; }
@@ -87,7 +87,7 @@ class App {
   UssdService& ussd_;
   SmsService* sms_;
   const common::Pseudonymizer& pseudonymizer_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   Timer timer_;
   std::vector<UssdEndpoint> ussd_endpoints_;  // one per USSD aggregator configured
   AppCounters counters_;

@@ -23,7 +23,7 @@ constexpr int kTalkOption = 2;
 
 SmsService::SmsService(std::shared_ptr<const flows::Engine> engine,
                        std::shared_ptr<const SmsTexts> texts, SmsPolicy policy,
-                       SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
+                       SessionPolicy sessions, const common::Clock& clock, flows::IdSource& ids,
                        const common::FieldCipher& cipher, const common::Pseudonymizer& key)
     : engine_(std::move(engine)),
       texts_(std::move(texts)),

@@ -47,8 +47,9 @@ struct SmsOut {
 class SmsService {
  public:
   SmsService(std::shared_ptr<const flows::Engine> engine, std::shared_ptr<const SmsTexts> texts,
-             SmsPolicy policy, SessionPolicy sessions, const Clock& clock, flows::IdSource& ids,
-             const common::FieldCipher& cipher, const common::Pseudonymizer& key);
+             SmsPolicy policy, SessionPolicy sessions, const common::Clock& clock,
+             flows::IdSource& ids, const common::FieldCipher& cipher,
+             const common::Pseudonymizer& key);
 
   SmsOut handle(store::Tx& tx, const SmsIn& in, bool reply_in_band);
   // SMS conversations with no message since `idle_before` end as dropped (SAFETY W4): a report
@@ -66,7 +67,7 @@ class SmsService {
   std::shared_ptr<const SmsTexts> texts_;
   SmsPolicy policy_;
   SessionPolicy sessions_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   flows::IdSource& ids_;
   const common::FieldCipher& cipher_;
   // Keys inbound.text_hash (SECURITY #11: without the key a word list cannot recover a text)

@@ -12,7 +12,7 @@ using flows::SessionState;
 using flows::StepResult;
 
 UssdService::UssdService(std::shared_ptr<const flows::Engine> engine, SessionPolicy policy,
-                         const Clock& clock, flows::IdSource& ids,
+                         const common::Clock& clock, flows::IdSource& ids,
                          const common::FieldCipher* cipher)
     : engine_(std::move(engine)), policy_(policy), clock_(clock), ids_(ids), cipher_(cipher) {}
 

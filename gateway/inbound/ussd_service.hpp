@@ -43,8 +43,9 @@ struct SessionPolicy {
 class UssdService {
  public:
   // `ids` is used only on the writer thread.
-  UssdService(std::shared_ptr<const flows::Engine> engine, SessionPolicy policy, const Clock& clock,
-              flows::IdSource& ids, const common::FieldCipher* cipher = nullptr);
+  UssdService(std::shared_ptr<const flows::Engine> engine, SessionPolicy policy,
+              const common::Clock& clock, flows::IdSource& ids,
+              const common::FieldCipher* cipher = nullptr);
 
   UssdReply handle_hop(store::Tx& tx, const UssdHop& hop);
   // The aggregator's end-of-session notification, for the number whose pseudonym it names.
@@ -68,7 +69,7 @@ class UssdService {
 
   std::shared_ptr<const flows::Engine> engine_;
   SessionPolicy policy_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   flows::IdSource& ids_;
   const common::FieldCipher* cipher_;
 };

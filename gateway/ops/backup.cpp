@@ -137,7 +137,7 @@ int restore_command(const std::string& config_path, const std::string& source, s
     if (fs::exists(config.database)) {
       // Kept as it is, WAL and all, without opening it: a restore is often wanted precisely
       // because the current database is damaged. SQLite finds the WAL by the kept name.
-      const auto stamp = SystemClock().now_ms() / 1000;
+      const auto stamp = common::SystemClock().now_ms() / 1000;
       kept = config.database + ".before-restore-" + std::to_string(stamp);
       fs::rename(config.database, kept);
       if (fs::exists(config.database + "-wal")) fs::rename(config.database + "-wal", kept + "-wal");

@@ -64,7 +64,7 @@ int purge_command(const std::string& config_path, bool dry_run, std::ostream& ou
   if (!ctx) return 2;
   const Config& config = ctx->config;
   auto& store = ctx->store;
-  const auto now = SystemClock().now_ms();
+  const auto now = common::SystemClock().now_ms();
   const auto cut = cutoffs_for(config.retention, now);
   if (dry_run) {
     store::PurgeCounts would;

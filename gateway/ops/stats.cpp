@@ -39,7 +39,8 @@ std::string stats_csv(const std::vector<store::StatFact>& facts, const StatsOpti
   std::map<Key, std::int64_t> cells;
   for (const auto& f : facts) {
     if (f.measure != "case" && f.measure != "checkin") continue;
-    std::string week = f.measure == "case" ? iso_week(to_local(f.at, o.zone)) : f.week;
+    std::string week =
+        f.measure == "case" ? flows::iso_week(flows::to_local(f.at, o.zone)) : f.week;
     if (!is_week(week)) week = "unknown";
     const std::string district = o.districts.count(f.district) ? f.district : "unknown";
     const std::string category = is_key(f.category) ? f.category : "other";
@@ -71,14 +72,14 @@ int stats_command(const std::string& config_path, int min_cell, int weeks, std::
       return 2;
     }
     StatsOptions o;
-    o.zone = require_zone(config.checkins.timezone);
+    o.zone = flows::require_zone(config.checkins.timezone);
     o.min_cell = min_cell;
     if (auto it = flows.flows->lists.find("districts"); it != flows.flows->lists.end())
       for (const auto& d : it->second) o.districts.insert(d.key);
     store::StoreOptions so;
     so.path = config.database;
     auto store = store::open_sqlite_store(so);
-    const auto now = SystemClock().now_ms();
+    const auto now = common::SystemClock().now_ms();
     std::vector<store::StatFact> facts;
     store->read([&](store::Tx& tx) {
       facts = tx.stat_facts(now - static_cast<std::int64_t>(weeks) * 7 * 86'400'000, now + 1);

@@ -21,7 +21,7 @@
 namespace rabta::gateway {
 
 struct StatsOptions {
-  Zone zone;                        // weeks are in this zone's local time
+  flows::Zone zone;                 // weeks are in this zone's local time
   std::set<std::string> districts;  // the configured district keys
   int min_cell = 5;                 // smaller counts are suppressed
 };

@@ -54,7 +54,7 @@ std::int64_t backoff_ms(int attempts, std::chrono::milliseconds base, std::chron
 // --- The consumer
 
 OutboxConsumer::OutboxConsumer(std::string name, store::Store& store, OutboxSender& sender,
-                               const Clock& clock, ConsumerOptions options,
+                               const common::Clock& clock, ConsumerOptions options,
                                std::function<double()> random01)
     : name_(std::move(name)),
       store_(store),
@@ -82,7 +82,7 @@ OutboxConsumer::OutboxConsumer(std::string name, store::Store& store, OutboxSend
       throw std::invalid_argument(name_ + ": " + lane.kind + " has a negative rate");
     buckets_.emplace_back(lane.rate_per_second, now);
   }
-  http_ = std::make_unique<CurlExecutor>();
+  http_ = std::make_unique<adapters::http::CurlExecutor>();
 }
 
 OutboxConsumer::~OutboxConsumer() {

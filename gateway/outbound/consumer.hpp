@@ -24,9 +24,11 @@
 #include "adapters/store/store.hpp"
 #include "gateway/outbound/pass_loop.hpp"
 
-namespace rabta::gateway {
-
+namespace rabta::adapters::http {
 class CurlExecutor;
+}
+
+namespace rabta::gateway {
 
 // A token bucket per lane: `rate_per_second` tokens a second, holding at most max(1, rate)
 // (the burst); starts full. Rate 0 = unlimited. Driven by the caller's clock.
@@ -128,8 +130,9 @@ class OutboxConsumer {
   // `name` labels the loop's log lines ("outbox: dispatcher", "webhook ngo"). Throws
   // std::invalid_argument for options that cannot work (lease not longer than send_timeout,
   // batch < 1, max_attempts < 1, negative backoff or rate, no random source).
-  OutboxConsumer(std::string name, store::Store& store, OutboxSender& sender, const Clock& clock,
-                 ConsumerOptions options, std::function<double()> random01);
+  OutboxConsumer(std::string name, store::Store& store, OutboxSender& sender,
+                 const common::Clock& clock, ConsumerOptions options,
+                 std::function<double()> random01);
   ~OutboxConsumer();  // stops the thread
   OutboxConsumer(const OutboxConsumer&) = delete;
   OutboxConsumer& operator=(const OutboxConsumer&) = delete;
@@ -154,14 +157,14 @@ class OutboxConsumer {
   const std::string name_;
   store::Store& store_;
   OutboxSender& sender_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   ConsumerOptions options_;
   std::function<double()> random01_;
   std::vector<OutboxSender::Lane> lanes_;
 
   std::mutex pass_mutex_;  // one pass at a time; guards everything below up to the thread
   std::vector<TokenBucket> buckets_;
-  std::unique_ptr<CurlExecutor> http_;
+  std::unique_ptr<adapters::http::CurlExecutor> http_;
   bool settled_ = false;
   bool more_due_ = false;
 

@@ -44,8 +44,9 @@ std::vector<ChannelRuntime> checked(std::vector<ChannelRuntime> channels) {
 }  // namespace
 
 Dispatcher::Dispatcher(store::Store& store, std::vector<ChannelRuntime> channels,
-                       const common::FieldCipher& cipher, const Clock& clock, Zone zone,
-                       DispatcherOptions options, std::function<double()> random01)
+                       const common::FieldCipher& cipher, const common::Clock& clock,
+                       flows::Zone zone, DispatcherOptions options,
+                       std::function<double()> random01)
     : channels_(checked(std::move(channels))),
       cipher_(cipher),
       zone_(std::move(zone)),

@@ -48,7 +48,7 @@ class Dispatcher : private OutboxSender {
   // Throws std::invalid_argument for a channel without an adapter, a duplicate channel name, or
   // options that cannot work (lease not longer than send_timeout, batch < 1, max_attempts < 1).
   Dispatcher(store::Store& store, std::vector<ChannelRuntime> channels,
-             const common::FieldCipher& cipher, const Clock& clock, Zone zone,
+             const common::FieldCipher& cipher, const common::Clock& clock, flows::Zone zone,
              DispatcherOptions options, std::function<double()> random01);
   ~Dispatcher() override;  // stops the thread
   Dispatcher(const Dispatcher&) = delete;
@@ -79,7 +79,7 @@ class Dispatcher : private OutboxSender {
 
   std::vector<ChannelRuntime> channels_;
   const common::FieldCipher& cipher_;
-  Zone zone_;
+  flows::Zone zone_;
   std::chrono::milliseconds backoff_cap_;
   std::pair<int, int> settled_{0, 0};  // responders' rows sent again, women's held
 

@@ -26,7 +26,7 @@ RecipientDecision refuse(std::string reason) {
 }  // namespace
 
 RecipientDecision recipient_policy(const store::ContactRecord* contact, bool solicited,
-                                   std::int64_t now_ms, const Zone& zone) {
+                                   std::int64_t now_ms, const flows::Zone& zone) {
   namespace cs = store::contact_status;
   if (!contact) return refuse("unknown contact");
   const auto& c = *contact;
@@ -44,8 +44,8 @@ RecipientDecision recipient_policy(const store::ContactRecord* contact, bool sol
     at = c.quiet_until;
     reason = "quiet period";
   }
-  if (!in_window(c, to_local(at, zone).hour)) {
-    const std::int64_t next = next_window_start(at, c.window_start_hour, zone);
+  if (!in_window(c, flows::to_local(at, zone).hour)) {
+    const std::int64_t next = flows::next_window_start(at, c.window_start_hour, zone);
     at = std::max(next, at + 1);  // always strictly later: never a deferral to now
     if (reason.empty()) reason = "outside her window";
   }

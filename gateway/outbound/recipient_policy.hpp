@@ -25,6 +25,6 @@ struct RecipientDecision {
 
 // `contact` nullptr = no such contact (refused).
 RecipientDecision recipient_policy(const store::ContactRecord* contact, bool solicited,
-                                   std::int64_t now_ms, const Zone& zone);
+                                   std::int64_t now_ms, const flows::Zone& zone);
 
 }  // namespace rabta::gateway

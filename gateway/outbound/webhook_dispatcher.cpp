@@ -27,11 +27,12 @@ struct Consents {
   std::optional<bool> callback;
 };
 
-WebhookSink checked(WebhookSink sink) {
+adapters::webhook::WebhookSink checked(adapters::webhook::WebhookSink sink) {
   if (sink.name.empty()) throw std::invalid_argument("webhook: the sink has no name");
   if (sink.secret.empty())
     throw std::invalid_argument("webhook " + sink.name + ": no secret: nothing is sent unsigned");
-  if (const std::string problem = webhook_url_problem(sink.url); !problem.empty())
+  if (const std::string problem = adapters::webhook::webhook_url_problem(sink.url);
+      !problem.empty())
     throw std::invalid_argument("webhook " + sink.name + ": " + problem);
   return sink;
 }
@@ -51,11 +52,11 @@ ConsumerOptions consumer_options(const WebhookDispatcherOptions& o) {
 
 }  // namespace
 
-WebhookDispatcher::WebhookDispatcher(store::Store& store, WebhookSink sink, const Clock& clock,
-                                     WebhookDispatcherOptions options,
+WebhookDispatcher::WebhookDispatcher(store::Store& store, adapters::webhook::WebhookSink sink,
+                                     const common::Clock& clock, WebhookDispatcherOptions options,
                                      std::function<double()> random01)
     : sink_(checked(std::move(sink))),
-      kind_(webhook_kind(sink_.name)),
+      kind_(adapters::webhook::webhook_kind(sink_.name)),
       clock_(clock),
       rate_per_second_(options.rate_per_second),
       backoff_cap_(options.backoff_cap),
@@ -82,7 +83,7 @@ std::any WebhookDispatcher::read(store::Tx& tx, const store::OutboxRecord& row) 
   // Her consent as it stands now, read in the claim's transaction (SAFETY D3): what she said
   // for THIS case (SAFETY W2).
   Consents c;
-  const std::string reference = webhook_reference(row);
+  const std::string reference = adapters::webhook::webhook_reference(row);
   if (!reference.empty()) {
     if (const auto k = tx.find_case(reference)) {
       c.referral = consent_for_case(tx, k->id, "referral_ngo");
@@ -94,7 +95,7 @@ std::any WebhookDispatcher::read(store::Tx& tx, const store::OutboxRecord& row) 
 
 std::string WebhookDispatcher::describe(const ClaimedRow& c) const {
   return "webhook " + sink_.name + ": outbox " + std::to_string(c.row.id) + " (" +
-         webhook_reference(c.row) + ")";
+         adapters::webhook::webhook_reference(c.row) + ")";
 }
 
 Prepared WebhookDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
@@ -104,9 +105,9 @@ Prepared WebhookDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
     // A prefix claim for "webhook:x" also returns "webhook:x2" rows: not this sink's to send.
     return {Action::retry, {}, "no such webhook sink", now + backoff_cap_.count()};
   const auto& consents = std::any_cast<const Consents&>(c.context);
-  std::optional<WebhookDelivery> d;
+  std::optional<adapters::webhook::WebhookDelivery> d;
   try {
-    d = read_webhook_payload(sink_, row, consents.referral, consents.callback);
+    d = adapters::webhook::read_webhook_payload(sink_, row, consents.referral, consents.callback);
   } catch (const std::exception&) {
     d.reset();
   }
@@ -117,7 +118,8 @@ Prepared WebhookDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
   p.call.url = sink_.url;
   p.call.headers = {{"Content-Type", "application/json"},
                     {"Idempotency-Key", d->event + ":" + d->reference},
-                    {webhook_signature_header, sign(sink_.secret, t, d->body)},
+                    {adapters::webhook::webhook_signature_header,
+                     adapters::webhook::sign(sink_.secret, t, d->body)},
                     {"User-Agent", "rabta-webhook/1"}};
   p.call.body = std::move(d->body);
   return p;
@@ -125,12 +127,12 @@ Prepared WebhookDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
 
 SendVerdict WebhookDispatcher::judge(const ClaimedRow&, long status, const std::string& body) {
   const std::string error = status == 0 ? transport_error(body) : "http " + std::to_string(status);
-  switch (classify_webhook_status(status)) {
-    case WebhookOutcome::sent:
+  switch (adapters::webhook::classify_webhook_status(status)) {
+    case adapters::webhook::WebhookOutcome::sent:
       return {SendVerdict::Outcome::sent, "", ""};
-    case WebhookOutcome::retry:
+    case adapters::webhook::WebhookOutcome::retry:
       return {SendVerdict::Outcome::retry, "", error};
-    case WebhookOutcome::dead:
+    case adapters::webhook::WebhookOutcome::dead:
       break;
   }
   return {SendVerdict::Outcome::permanent, "", error};

@@ -16,8 +16,6 @@
 
 namespace rabta::gateway {
 
-class CurlExecutor;
-
 struct WebhookDispatcherOptions {
   int max_attempts = 12;
   std::chrono::milliseconds backoff_base{5000}, backoff_cap{1'800'000}, lease{60000},
@@ -30,14 +28,15 @@ struct WebhookDispatcherOptions {
 // The OutboxSender of the "webhook:<name>" rows of one sink, run by the one outbox consumer loop
 // (consumer.hpp): reads her consent for the case as it stands at claim time, signs each request
 // at send time, and reads 2xx as sent, 408/429/5xx and transport failures as retry, the rest as
-// dead (classify_webhook_status).
+// dead (adapters::webhook::classify_webhook_status).
 class WebhookDispatcher : private OutboxSender {
  public:
   // Throws std::invalid_argument for a sink without a name, secret or usable URL (see
-  // webhook_url_problem), or options that cannot work (lease not longer than send_timeout,
-  // batch < 1, max_attempts < 1, negative backoff or rate, no random source).
-  WebhookDispatcher(store::Store& store, WebhookSink sink, const Clock& clock,
-                    WebhookDispatcherOptions options, std::function<double()> random01);
+  // adapters::webhook::webhook_url_problem), or options that cannot work (lease not longer than
+  // send_timeout, batch < 1, max_attempts < 1, negative backoff or rate, no random source).
+  WebhookDispatcher(store::Store& store, adapters::webhook::WebhookSink sink,
+                    const common::Clock& clock, WebhookDispatcherOptions options,
+                    std::function<double()> random01);
   ~WebhookDispatcher() override;  // stops the thread
   WebhookDispatcher(const WebhookDispatcher&) = delete;
   WebhookDispatcher& operator=(const WebhookDispatcher&) = delete;
@@ -62,9 +61,9 @@ class WebhookDispatcher : private OutboxSender {
   std::chrono::milliseconds never_gives_up_cap() const override { return backoff_cap_; }
   std::string describe(const ClaimedRow& c) const override;
 
-  WebhookSink sink_;
+  adapters::webhook::WebhookSink sink_;
   std::string kind_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   double rate_per_second_;
   std::chrono::milliseconds backoff_cap_;
   int released_ = 0;

@@ -61,7 +61,7 @@ std::string sms_audit_detail(std::string_view detail, const Actor& actor) {
 }
 
 CaseService::CaseService(std::shared_ptr<const Roster> roster, const common::FieldCipher& cipher,
-                         const Clock& clock, std::vector<std::string> outcomes)
+                         const common::Clock& clock, std::vector<std::string> outcomes)
     : roster_(std::move(roster)), cipher_(cipher), clock_(clock), outcomes_(std::move(outcomes)) {}
 
 bool CaseService::may_act(store::Tx& tx, const Actor& actor, const store::CaseRecord& c) const {

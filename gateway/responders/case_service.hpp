@@ -47,7 +47,7 @@ struct CaseDetail {
 class CaseService {
  public:
   CaseService(std::shared_ptr<const Roster> roster, const common::FieldCipher& cipher,
-              const Clock& clock, std::vector<std::string> outcomes);
+              const common::Clock& clock, std::vector<std::string> outcomes);
 
   // A caseworker sees her team's cases; a supervisor sees all.
   bool may_see(const Actor& actor, const store::CaseRecord& c) const;
@@ -75,7 +75,7 @@ class CaseService {
  private:
   std::shared_ptr<const Roster> roster_;
   const common::FieldCipher& cipher_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   std::vector<std::string> outcomes_;
 };
 

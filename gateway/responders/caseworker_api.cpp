@@ -245,7 +245,8 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
 
 }  // namespace
 
-CaseworkerApi::CaseworkerApi(store::Store& store, const CaseService& cases, const Clock& clock)
+CaseworkerApi::CaseworkerApi(store::Store& store, const CaseService& cases,
+                             const common::Clock& clock)
     : store_(store), cases_(cases), clock_(clock) {}
 
 Handler CaseworkerApi::handler() {

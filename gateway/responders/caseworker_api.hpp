@@ -41,7 +41,7 @@ class CaseworkerApi {
  public:
   static constexpr const char* prefix = "/api/v1/";
 
-  CaseworkerApi(store::Store& store, const CaseService& cases, const Clock& clock);
+  CaseworkerApi(store::Store& store, const CaseService& cases, const common::Clock& clock);
 
   // Never blocks: the work is one store job per request and the response is sent from its Done
   // (on the store's writer thread).
@@ -52,7 +52,7 @@ class CaseworkerApi {
  private:
   store::Store& store_;
   const CaseService& cases_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   SignInLimiter sign_ins_;
 };
 

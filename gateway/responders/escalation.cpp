@@ -11,7 +11,7 @@
 namespace rabta::gateway {
 
 Escalation::Escalation(store::Store& store, std::shared_ptr<const Roster> roster,
-                       const common::FieldCipher& cipher, const Clock& clock,
+                       const common::FieldCipher& cipher, const common::Clock& clock,
                        EscalationOptions options)
     : store_(store),
       roster_(std::move(roster)),
@@ -43,7 +43,7 @@ Escalation::Result Escalation::run_once() {
 
   auto webhook = [&](store::Tx& tx, const store::CaseRecord& c, const std::string& event) {
     if (!roster.webhook.enabled) return;
-    WebhookFacts facts;
+    adapters::webhook::WebhookFacts facts;
     // What she said in this case, never in a later or unfinished session (SAFETY W2).
     facts.referral_consent = consent_for_case(tx, c.id, "referral_ngo");
     facts.callback_consent = consent_for_case(tx, c.id, "callback");
@@ -58,7 +58,8 @@ Escalation::Result Escalation::run_once() {
                                                            "contacts", "phone_enc", contact->id))
                           .value_or("");
     }
-    if (tx.insert_outbox(make_webhook_outbox(roster.webhook, c, event, facts, now)))
+    if (tx.insert_outbox(
+            adapters::webhook::make_webhook_outbox(roster.webhook, c, event, facts, now)))
       ++result.webhooks;
   };
 
@@ -95,7 +96,7 @@ Escalation::Result Escalation::run_once() {
   });
   if (!routed.ok) spdlog::error("routing cases failed: {}", routed.error);
 
-  const LocalTime local = to_local(now, options_.zone);
+  const flows::LocalTime local = flows::to_local(now, options_.zone);
 
   // 2. SAFETY W6: an alert that cannot be delivered does not wait for the SLA: the next rung is
   // alerted now (the failing alert keeps retrying while the case is open). Past the end of the

@@ -19,7 +19,7 @@
 namespace rabta::gateway {
 
 struct EscalationOptions {
-  Zone zone;            // responders' on-duty hours are in this zone
+  flows::Zone zone;     // responders' on-duty hours are in this zone
   std::string channel;  // the SMS channel alerts go out on
   int batch = 100;
 };
@@ -27,7 +27,8 @@ struct EscalationOptions {
 class Escalation {
  public:
   Escalation(store::Store& store, std::shared_ptr<const Roster> roster,
-             const common::FieldCipher& cipher, const Clock& clock, EscalationOptions options);
+             const common::FieldCipher& cipher, const common::Clock& clock,
+             EscalationOptions options);
 
   struct Result {
     int routed = 0;    // new cases given a team
@@ -43,7 +44,7 @@ class Escalation {
   store::Store& store_;
   std::shared_ptr<const Roster> roster_;
   const common::FieldCipher& cipher_;
-  const Clock& clock_;
+  const common::Clock& clock_;
   EscalationOptions options_;
 };
 

@@ -51,7 +51,7 @@ struct Roster {
   std::string alert_channel;             // the [channels.X] that sends SMS alerts
   std::uint32_t alert_channel_line = 0;  // where it is written in responders.toml
   std::string alert_template = "rabta case {ref}, severity {severity}. Reply ACK {ref}";
-  WebhookSink webhook;
+  adapters::webhook::WebhookSink webhook;
   // SAFETY W6: the always-on team (every day, 0-24) that takes over when a team is off duty or
   // its ladder is exhausted; "" = none.
   std::string fallback_team;
@@ -71,7 +71,7 @@ const Team* route_case(const Roster& roster, const std::string& district,
 // Rung 1.. of the escalation ladder at local time `now`: the on-duty members in order (rung 1 =
 // the first member on duty, rung 2 = the next, ...), then the team's supervisor; nullopt when
 // the ladder is exhausted. Off duty, the first rung is the supervisor.
-std::optional<Member> ladder_rung(const Team& team, int rung, const LocalTime& now);
+std::optional<Member> ladder_rung(const Team& team, int rung, const flows::LocalTime& now);
 
 // SAFETY W6: the whole escalation ladder of a case routed to `team` at local time `now`. On duty:
 // the team's caseworkers, its supervisor, then the fallback team's on-duty caseworkers and its
@@ -82,7 +82,8 @@ struct Rung {
   Member member;
   std::string team;  // the team the member belongs to
 };
-std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team, const LocalTime& now);
+std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team,
+                                    const flows::LocalTime& now);
 
 // How long a case of this severity may wait for an acknowledgement before the ladder climbs.
 std::chrono::milliseconds ack_sla(const Roster& roster, const std::string& severity);

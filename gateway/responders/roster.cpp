@@ -316,7 +316,8 @@ bool catches_all(const Route& r) {
   return r.district == "*" && r.category == "*" && r.severity == "*";
 }
 
-void read_webhook(Loader& l, const toml::table& t, const fs::path& base, WebhookSink& w) {
+void read_webhook(Loader& l, const toml::table& t, const fs::path& base,
+                  adapters::webhook::WebhookSink& w) {
   const std::string where = "[webhook]";
   l.known(t, {"enabled", "url", "secret_env", "secret_file", "name"}, where);
   w.enabled = l.boolean(t, "enabled", where).value_or(false);
@@ -327,7 +328,8 @@ void read_webhook(Loader& l, const toml::table& t, const fs::path& base, Webhook
   if (!w.enabled) return;
   if (w.url.empty())
     l.error(t, where + ": enabled without a 'url'");
-  else if (const std::string problem = webhook_url_problem(w.url); !problem.empty())
+  else if (const std::string problem = adapters::webhook::webhook_url_problem(w.url);
+           !problem.empty())
     l.error(*t.get("url"), where + ": 'url': " + problem);
   fs::path p(file);
   if (!file.empty() && p.is_relative()) p = (base / p).lexically_normal();

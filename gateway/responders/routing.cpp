@@ -23,7 +23,7 @@ const Team* route_case(const Roster& roster, const std::string& district,
   return nullptr;
 }
 
-std::optional<Member> ladder_rung(const Team& team, int rung, const LocalTime& now) {
+std::optional<Member> ladder_rung(const Team& team, int rung, const flows::LocalTime& now) {
   if (rung < 1) return std::nullopt;
   const bool on_duty = std::find(team.on_duty_weekdays.begin(), team.on_duty_weekdays.end(),
                                  now.weekday) != team.on_duty_weekdays.end() &&
@@ -43,7 +43,7 @@ std::optional<Member> ladder_rung(const Team& team, int rung, const LocalTime& n
 
 namespace {
 
-bool team_on_duty(const Team& team, const LocalTime& now) {
+bool team_on_duty(const Team& team, const flows::LocalTime& now) {
   return std::find(team.on_duty_weekdays.begin(), team.on_duty_weekdays.end(), now.weekday) !=
              team.on_duty_weekdays.end() &&
          now.hour >= team.on_duty_start_hour && now.hour < team.on_duty_end_hour;
@@ -62,7 +62,8 @@ void add_team_ladder(std::vector<Rung>& out, const Team& team, bool on_duty) {
 
 }  // namespace
 
-std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team, const LocalTime& now) {
+std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team,
+                                    const flows::LocalTime& now) {
   std::vector<Rung> out;
   const Team* fallback = nullptr;
   for (const auto& t : roster.teams)

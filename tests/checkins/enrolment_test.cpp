@@ -370,46 +370,47 @@ TEST(EnrolmentCsv, SeveralProblemsAreReportedTogetherWithoutValues) {
 
 // ---- Local time -------------------------------------------------------------------------------
 
-const Zone kKarachi = require_zone("Asia/Karachi");
+const flows::Zone kKarachi = flows::require_zone("Asia/Karachi");
 
 // Offset of local time from UTC at utc_ms, in seconds.
-std::int64_t offset_at(std::int64_t utc_ms, const Zone& z) {
-  const LocalTime l = to_local(utc_ms, z);
-  return (local_to_utc_ms(l.year, l.month, l.day, 0, require_zone("UTC")) + l.hour * 3600000LL +
-          l.minute * 60000LL - utc_ms / 60000 * 60000) /
+std::int64_t offset_at(std::int64_t utc_ms, const flows::Zone& z) {
+  const flows::LocalTime l = flows::to_local(utc_ms, z);
+  return (flows::local_to_utc_ms(l.year, l.month, l.day, 0, flows::require_zone("UTC")) +
+          l.hour * 3600000LL + l.minute * 60000LL - utc_ms / 60000 * 60000) /
          1000;
 }
 
 TEST(LocalTimeZones, ParsesIanaNamesAndExplicitOffsets) {
   // Any IANA name from the system's zoneinfo, in any case, and its aliases.
   for (const char* name : {"Asia/Karachi", "asia/karachi", "ASIA/KARACHI", " Asia/Karachi "}) {
-    const auto z = parse_zone(name);
+    const auto z = flows::parse_zone(name);
     ASSERT_TRUE(z) << name;
     EXPECT_EQ(z->name, "Asia/Karachi") << name;
     EXPECT_NE(z->tz, nullptr) << name;
-    EXPECT_EQ(*z, *parse_zone("Asia/Karachi")) << name;
+    EXPECT_EQ(*z, *flows::parse_zone("Asia/Karachi")) << name;
   }
   for (const char* name : {"Asia/Kolkata", "Asia/Dhaka", "Africa/Nairobi", "Europe/London",
                            "America/New_York", "Australia/Lord_Howe", "Asia/Calcutta"}) {
-    EXPECT_TRUE(parse_zone(name)) << name;
+    EXPECT_TRUE(flows::parse_zone(name)) << name;
   }
-  EXPECT_EQ(offset_at(1795411800000, require_zone("Asia/Calcutta")), 19800);  // alias of Kolkata
-  EXPECT_EQ(parse_zone(" UTC "), (Zone{"UTC", nullptr, 0}));
-  EXPECT_EQ(parse_zone("UTC+05:00"), (Zone{"UTC+05:00", nullptr, 18000}));
-  EXPECT_EQ(parse_zone("+05:00"), (Zone{"UTC+05:00", nullptr, 18000}));
-  EXPECT_EQ(parse_zone("utc+05:30"), (Zone{"UTC+05:30", nullptr, 19800}));
-  EXPECT_EQ(parse_zone("-03:00"), (Zone{"UTC-03:00", nullptr, -10800}));
-  EXPECT_EQ(parse_zone("UTC-12:00"), (Zone{"UTC-12:00", nullptr, -43200}));
-  EXPECT_EQ(parse_zone("+14:00"), (Zone{"UTC+14:00", nullptr, 50400}));
-  EXPECT_EQ(parse_zone("+00:00"), (Zone{"UTC+00:00", nullptr, 0}));
+  EXPECT_EQ(offset_at(1795411800000, flows::require_zone("Asia/Calcutta")),
+            19800);  // alias of Kolkata
+  EXPECT_EQ(flows::parse_zone(" UTC "), (flows::Zone{"UTC", nullptr, 0}));
+  EXPECT_EQ(flows::parse_zone("UTC+05:00"), (flows::Zone{"UTC+05:00", nullptr, 18000}));
+  EXPECT_EQ(flows::parse_zone("+05:00"), (flows::Zone{"UTC+05:00", nullptr, 18000}));
+  EXPECT_EQ(flows::parse_zone("utc+05:30"), (flows::Zone{"UTC+05:30", nullptr, 19800}));
+  EXPECT_EQ(flows::parse_zone("-03:00"), (flows::Zone{"UTC-03:00", nullptr, -10800}));
+  EXPECT_EQ(flows::parse_zone("UTC-12:00"), (flows::Zone{"UTC-12:00", nullptr, -43200}));
+  EXPECT_EQ(flows::parse_zone("+14:00"), (flows::Zone{"UTC+14:00", nullptr, 50400}));
+  EXPECT_EQ(flows::parse_zone("+00:00"), (flows::Zone{"UTC+00:00", nullptr, 0}));
 
   for (const char* bad :
        {"", "Asia/Nowhere", "Karachi", "PKT", "UTC+5", "+5:00", "+0500", "UTC+05:60", "+14:30",
         "-12:30", "UTC+", "UTC 05:00", "Asia/Karachi+1", "../../etc/passwd", "Asia/Karachi\n"}) {
-    EXPECT_FALSE(parse_zone(bad)) << bad;
+    EXPECT_FALSE(flows::parse_zone(bad)) << bad;
   }
   try {
-    (void)require_zone("Asia/Nowhere");
+    (void)flows::require_zone("Asia/Nowhere");
     ADD_FAILURE() << "accepted Asia/Nowhere";
   } catch (const std::invalid_argument& e) {
     const std::string msg = e.what();
@@ -423,19 +424,19 @@ TEST(LocalTimeZones, ParsesIanaNamesAndExplicitOffsets) {
 // Daylight saving time, which the fixed offsets of before could not express (Europe/London:
 // clocks go forward at 01:00 UTC on 2026-03-29 and back at 01:00 UTC on 2026-10-25).
 TEST(LocalTimeZones, FollowsDaylightSavingTime) {
-  const Zone london = require_zone("Europe/London");
+  const flows::Zone london = flows::require_zone("Europe/London");
   // 2026-07-01 12:00 UTC is 13:00 in London (BST), 12:00 in winter.
-  EXPECT_EQ(to_local(1782907200000, london), (LocalTime{2026, 7, 1, 3, 13, 0}));
-  EXPECT_EQ(to_local(1795411800000, london), (LocalTime{2026, 11, 23, 1, 5, 30}));
+  EXPECT_EQ(flows::to_local(1782907200000, london), (flows::LocalTime{2026, 7, 1, 3, 13, 0}));
+  EXPECT_EQ(flows::to_local(1795411800000, london), (flows::LocalTime{2026, 11, 23, 1, 5, 30}));
   // Her window opens at 10:00 local: 10:00 UTC on Saturday, 09:00 UTC on Sunday after the change.
-  EXPECT_EQ(local_to_utc_ms(2026, 3, 28, 10, london), 1774692000000);
-  EXPECT_EQ(local_to_utc_ms(2026, 3, 29, 10, london), 1774774800000);
+  EXPECT_EQ(flows::local_to_utc_ms(2026, 3, 28, 10, london), 1774692000000);
+  EXPECT_EQ(flows::local_to_utc_ms(2026, 3, 29, 10, london), 1774774800000);
   // Missed Saturday's (10:30 UTC): the next is Sunday 10:00 BST, 22.5 hours on, not 24.
-  EXPECT_EQ(next_window_start(1774693800000, 10, london), 1774774800000);
+  EXPECT_EQ(flows::next_window_start(1774693800000, 10, london), 1774774800000);
   // 01:00 on 2026-03-29 never happens in London: the window starts at the jump (01:00 UTC).
-  EXPECT_EQ(local_to_utc_ms(2026, 3, 29, 1, london), 1774746000000);
+  EXPECT_EQ(flows::local_to_utc_ms(2026, 3, 29, 1, london), 1774746000000);
   // 01:00 on 2026-10-25 happens twice: the first (00:00 UTC, still BST) counts.
-  EXPECT_EQ(local_to_utc_ms(2026, 10, 25, 1, london), 1792886400000);
+  EXPECT_EQ(flows::local_to_utc_ms(2026, 10, 25, 1, london), 1792886400000);
   // Karachi has had no DST since 2009: the same offset all year.
   EXPECT_EQ(offset_at(1782907200000, kKarachi), 18000);
   EXPECT_EQ(offset_at(1795411800000, kKarachi), 18000);
@@ -443,32 +444,38 @@ TEST(LocalTimeZones, FollowsDaylightSavingTime) {
 
 TEST(LocalTime, ConvertsUtcToLocalCalendarTime) {
   // 2026-11-23 05:30 UTC is a Monday.
-  EXPECT_EQ(to_local(1795411800000, kKarachi), (LocalTime{2026, 11, 23, 1, 10, 30}));
-  EXPECT_EQ(to_local(1795411800000, require_zone("Asia/Dhaka")),
-            (LocalTime{2026, 11, 23, 1, 11, 30}));
-  EXPECT_EQ(to_local(1795411800000, require_zone("UTC")), (LocalTime{2026, 11, 23, 1, 5, 30}));
+  EXPECT_EQ(flows::to_local(1795411800000, kKarachi), (flows::LocalTime{2026, 11, 23, 1, 10, 30}));
+  EXPECT_EQ(flows::to_local(1795411800000, flows::require_zone("Asia/Dhaka")),
+            (flows::LocalTime{2026, 11, 23, 1, 11, 30}));
+  EXPECT_EQ(flows::to_local(1795411800000, flows::require_zone("UTC")),
+            (flows::LocalTime{2026, 11, 23, 1, 5, 30}));
   // Half-hour offset across midnight: 2026-03-01 18:45 UTC is Monday 00:15 in Kolkata.
-  EXPECT_EQ(to_local(1772390700000, require_zone("Asia/Kolkata")),
-            (LocalTime{2026, 3, 2, 1, 0, 15}));
+  EXPECT_EQ(flows::to_local(1772390700000, flows::require_zone("Asia/Kolkata")),
+            (flows::LocalTime{2026, 3, 2, 1, 0, 15}));
   // Nairobi: the last millisecond of Sunday, then Monday midnight.
-  const Zone nairobi = require_zone("Africa/Nairobi");
-  EXPECT_EQ(to_local(1795381199999, nairobi), (LocalTime{2026, 11, 22, 7, 23, 59}));
-  EXPECT_EQ(to_local(1795381200000, nairobi), (LocalTime{2026, 11, 23, 1, 0, 0}));
+  const flows::Zone nairobi = flows::require_zone("Africa/Nairobi");
+  EXPECT_EQ(flows::to_local(1795381199999, nairobi), (flows::LocalTime{2026, 11, 22, 7, 23, 59}));
+  EXPECT_EQ(flows::to_local(1795381200000, nairobi), (flows::LocalTime{2026, 11, 23, 1, 0, 0}));
   // The epoch was a Thursday; times before it floor correctly.
-  EXPECT_EQ(to_local(0, require_zone("UTC")), (LocalTime{1970, 1, 1, 4, 0, 0}));
-  EXPECT_EQ(to_local(-1, require_zone("UTC")), (LocalTime{1969, 12, 31, 3, 23, 59}));
-  EXPECT_EQ(to_local(0, require_zone("-03:00")), (LocalTime{1969, 12, 31, 3, 21, 0}));
+  EXPECT_EQ(flows::to_local(0, flows::require_zone("UTC")),
+            (flows::LocalTime{1970, 1, 1, 4, 0, 0}));
+  EXPECT_EQ(flows::to_local(-1, flows::require_zone("UTC")),
+            (flows::LocalTime{1969, 12, 31, 3, 23, 59}));
+  EXPECT_EQ(flows::to_local(0, flows::require_zone("-03:00")),
+            (flows::LocalTime{1969, 12, 31, 3, 21, 0}));
   // Leap day: 2024-02-28 19:00 UTC is Thursday 2024-02-29 00:00 in Karachi.
-  EXPECT_EQ(to_local(1709146800000, kKarachi), (LocalTime{2024, 2, 29, 4, 0, 0}));
+  EXPECT_EQ(flows::to_local(1709146800000, kKarachi), (flows::LocalTime{2024, 2, 29, 4, 0, 0}));
 
-  EXPECT_THROW((void)to_local(std::numeric_limits<std::int64_t>::max(), kKarachi),
+  EXPECT_THROW((void)flows::to_local(std::numeric_limits<std::int64_t>::max(), kKarachi),
                std::out_of_range);
-  EXPECT_THROW((void)to_local(std::numeric_limits<std::int64_t>::min(), kKarachi),
+  EXPECT_THROW((void)flows::to_local(std::numeric_limits<std::int64_t>::min(), kKarachi),
                std::out_of_range);
 }
 
 TEST(LocalTime, IsoWeeksAcrossYearBoundaries) {
-  const auto week = [](int y, int m, int d) { return iso_week(LocalTime{y, m, d, 0, 0, 0}); };
+  const auto week = [](int y, int m, int d) {
+    return flows::iso_week(flows::LocalTime{y, m, d, 0, 0, 0});
+  };
   EXPECT_EQ(week(2026, 11, 23), "2026-W48");
   EXPECT_EQ(week(2026, 1, 1), "2026-W01");
   EXPECT_EQ(week(2026, 12, 31), "2026-W53");
@@ -485,46 +492,50 @@ TEST(LocalTime, IsoWeeksAcrossYearBoundaries) {
   EXPECT_THROW((void)week(2026, 13, 1), std::invalid_argument);
 
   // Her local week, not UTC's: Sunday 2026-11-22 20:00 UTC is Monday 01:00 in Karachi.
-  EXPECT_EQ(iso_week(to_local(1795464000000 - 86400000, kKarachi)), "2026-W48");
-  EXPECT_EQ(iso_week(to_local(1795464000000 - 86400000, require_zone("UTC"))), "2026-W47");
+  EXPECT_EQ(flows::iso_week(flows::to_local(1795464000000 - 86400000, kKarachi)), "2026-W48");
+  EXPECT_EQ(flows::iso_week(flows::to_local(1795464000000 - 86400000, flows::require_zone("UTC"))),
+            "2026-W47");
 }
 
 TEST(LocalTime, LocalToUtc) {
-  EXPECT_EQ(local_to_utc_ms(2026, 11, 23, 10, kKarachi), 1795410000000);
-  EXPECT_EQ(local_to_utc_ms(2026, 11, 23, 5, require_zone("UTC")), 1795410000000);
-  EXPECT_EQ(local_to_utc_ms(1970, 1, 1, 0, require_zone("UTC")), 0);
-  EXPECT_EQ(local_to_utc_ms(1970, 1, 1, 5, kKarachi), 0);
+  EXPECT_EQ(flows::local_to_utc_ms(2026, 11, 23, 10, kKarachi), 1795410000000);
+  EXPECT_EQ(flows::local_to_utc_ms(2026, 11, 23, 5, flows::require_zone("UTC")), 1795410000000);
+  EXPECT_EQ(flows::local_to_utc_ms(1970, 1, 1, 0, flows::require_zone("UTC")), 0);
+  EXPECT_EQ(flows::local_to_utc_ms(1970, 1, 1, 5, kKarachi), 0);
   // Hour 24 is midnight at the end of the day.
-  EXPECT_EQ(local_to_utc_ms(2026, 11, 22, 24, kKarachi),
-            local_to_utc_ms(2026, 11, 23, 0, kKarachi));
-  EXPECT_EQ(local_to_utc_ms(2024, 2, 29, 10, kKarachi), 1709182800000);
-  EXPECT_THROW((void)local_to_utc_ms(2026, 2, 29, 10, kKarachi), std::invalid_argument);
-  EXPECT_THROW((void)local_to_utc_ms(2026, 4, 31, 10, kKarachi), std::invalid_argument);
-  EXPECT_THROW((void)local_to_utc_ms(2026, 11, 23, 25, kKarachi), std::invalid_argument);
-  EXPECT_THROW((void)local_to_utc_ms(2026, 11, 23, -1, kKarachi), std::invalid_argument);
+  EXPECT_EQ(flows::local_to_utc_ms(2026, 11, 22, 24, kKarachi),
+            flows::local_to_utc_ms(2026, 11, 23, 0, kKarachi));
+  EXPECT_EQ(flows::local_to_utc_ms(2024, 2, 29, 10, kKarachi), 1709182800000);
+  EXPECT_THROW((void)flows::local_to_utc_ms(2026, 2, 29, 10, kKarachi), std::invalid_argument);
+  EXPECT_THROW((void)flows::local_to_utc_ms(2026, 4, 31, 10, kKarachi), std::invalid_argument);
+  EXPECT_THROW((void)flows::local_to_utc_ms(2026, 11, 23, 25, kKarachi), std::invalid_argument);
+  EXPECT_THROW((void)flows::local_to_utc_ms(2026, 11, 23, -1, kKarachi), std::invalid_argument);
 }
 
 TEST(LocalTime, NextWindowStart) {
   const std::int64_t ten_today = 1795410000000;  // Mon 2026-11-23 10:00 in Karachi
   const std::int64_t ten_tomorrow = 1795496400000;
-  EXPECT_EQ(next_window_start(1795409940000, 10, kKarachi), ten_today);     // 09:59
-  EXPECT_EQ(next_window_start(ten_today, 10, kKarachi), ten_today);         // exactly 10:00
-  EXPECT_EQ(next_window_start(ten_today + 1, 10, kKarachi), ten_tomorrow);  // just after
-  EXPECT_EQ(next_window_start(1795410060000, 10, kKarachi), ten_tomorrow);  // 10:01
-  EXPECT_EQ(next_window_start(1795496399999, 10, kKarachi), ten_tomorrow);  // Tue 09:59:59.999
+  EXPECT_EQ(flows::next_window_start(1795409940000, 10, kKarachi), ten_today);     // 09:59
+  EXPECT_EQ(flows::next_window_start(ten_today, 10, kKarachi), ten_today);         // exactly 10:00
+  EXPECT_EQ(flows::next_window_start(ten_today + 1, 10, kKarachi), ten_tomorrow);  // just after
+  EXPECT_EQ(flows::next_window_start(1795410060000, 10, kKarachi), ten_tomorrow);  // 10:01
+  EXPECT_EQ(flows::next_window_start(1795496399999, 10, kKarachi),
+            ten_tomorrow);  // Tue 09:59:59.999
   // 20:00 UTC on Monday is already Tuesday 01:00 in Karachi: Tuesday's 10:00, not Monday's.
-  EXPECT_EQ(next_window_start(1795464000000, 10, kKarachi), ten_tomorrow);
+  EXPECT_EQ(flows::next_window_start(1795464000000, 10, kKarachi), ten_tomorrow);
   // Across the year end: 2026-12-31 23:00 in Karachi -> 2027-01-01 08:00.
-  EXPECT_EQ(next_window_start(1798740000000, 8, kKarachi), 1798772400000);
+  EXPECT_EQ(flows::next_window_start(1798740000000, 8, kKarachi), 1798772400000);
   // Across a leap day.
-  EXPECT_EQ(next_window_start(1709146800000, 10, kKarachi), 1709182800000);
+  EXPECT_EQ(flows::next_window_start(1709146800000, 10, kKarachi), 1709182800000);
   // Midnight window.
-  EXPECT_EQ(next_window_start(ten_today, 0, kKarachi), local_to_utc_ms(2026, 11, 24, 0, kKarachi));
-  EXPECT_EQ(to_local(next_window_start(ten_today, 23, require_zone("Asia/Kolkata")),
-                     require_zone("Asia/Kolkata")),
-            (LocalTime{2026, 11, 23, 1, 23, 0}));
-  EXPECT_THROW((void)next_window_start(ten_today, 24, kKarachi), std::invalid_argument);
-  EXPECT_THROW((void)next_window_start(ten_today, -1, kKarachi), std::invalid_argument);
+  EXPECT_EQ(flows::next_window_start(ten_today, 0, kKarachi),
+            flows::local_to_utc_ms(2026, 11, 24, 0, kKarachi));
+  EXPECT_EQ(
+      flows::to_local(flows::next_window_start(ten_today, 23, flows::require_zone("Asia/Kolkata")),
+                      flows::require_zone("Asia/Kolkata")),
+      (flows::LocalTime{2026, 11, 23, 1, 23, 0}));
+  EXPECT_THROW((void)flows::next_window_start(ten_today, 24, kKarachi), std::invalid_argument);
+  EXPECT_THROW((void)flows::next_window_start(ten_today, -1, kKarachi), std::invalid_argument);
 }
 
 }  // namespace

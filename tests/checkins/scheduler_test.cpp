@@ -24,7 +24,7 @@ class SchedulerTest : public ::testing::Test {
  protected:
   SchedulerTest() {
     g.clock.advance(std::chrono::milliseconds(wednesday_1030_karachi - g.clock.now_ms()));
-    options.zone = *gateway::parse_zone("Asia/Karachi");
+    options.zone = *flows::parse_zone("Asia/Karachi");
     options.channel = "kannel";
     options.reminder_after = hours(2);
     options.deadline = hours(48);

@@ -93,7 +93,7 @@ class WiringTest : public ::testing::Test {
   gateway::Config config;
   gateway::StartupPlan plan;
   std::string secret;
-  gateway::ManualClock clock{1'790'000'000'000};
+  common::ManualClock clock{1'790'000'000'000};
   flows::SeededIds ids{7};
   std::unique_ptr<store::Store> store;
   std::unique_ptr<gateway::Wiring> wiring;

@@ -775,7 +775,7 @@ class W6_AlertsNeverGoQuiet : public ::testing::Test {
     cases = std::make_unique<gateway::CaseService>(roster, g.cipher, g.clock, roster->outcomes);
     escalation = std::make_unique<gateway::Escalation>(
         *g.store, roster, g.cipher, g.clock,
-        gateway::EscalationOptions{*gateway::parse_zone("UTC"), "kannel", 100});
+        gateway::EscalationOptions{*flows::parse_zone("UTC"), "kannel", 100});
     ASSERT_TRUE(g.store
                     ->run([&](store::Tx& tx) {
                       gateway::sync_roster(tx, *roster, g.pseudonymizer, g.cipher, 1);
@@ -797,7 +797,7 @@ class W6_AlertsNeverGoQuiet : public ::testing::Test {
     o.send_timeout = std::chrono::milliseconds(2000);
     dispatcher =
         std::make_unique<gateway::Dispatcher>(*g.store, std::move(channels), g.cipher, g.clock,
-                                              *gateway::parse_zone("UTC"), o, [] { return 1.0; });
+                                              *flows::parse_zone("UTC"), o, [] { return 1.0; });
   }
 
   std::string report_help_now() { return test::report_help_now(g, kHer); }
@@ -896,7 +896,7 @@ TEST(W6_Ladder, OffDutyTheAlwaysOnTeamComesFirstAndItsSupervisorLast) {
     for (const auto& r : ladder) out.push_back(r.member.name + "@" + r.team);
     return out;
   };
-  const gateway::LocalTime night{2026, 12, 4, 5, 2, 0};
+  const flows::LocalTime night{2026, 12, 4, 5, 2, 0};
   EXPECT_EQ(names(gateway::escalation_ladder(off, off.teams[0], night)),
             (std::vector<std::string>{"Hina@national", "Sadia@punjab", "Nadia@national"}));
   const gateway::Roster on = w6_roster(true);

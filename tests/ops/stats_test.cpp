@@ -17,7 +17,7 @@ constexpr std::int64_t kHour = 3'600'000;
 
 gateway::StatsOptions options() {
   gateway::StatsOptions o;
-  o.zone = gateway::require_zone("Asia/Karachi");
+  o.zone = flows::require_zone("Asia/Karachi");
   o.districts = {"lahore", "multan"};
   o.min_cell = 5;
   return o;

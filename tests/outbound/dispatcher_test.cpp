@@ -256,9 +256,9 @@ class DispatcherTest : public ::testing::Test {
 
   test::TempDir dir;
   std::unique_ptr<store::Store> store;
-  gateway::ManualClock clock{kT0};
+  common::ManualClock clock{kT0};
   common::FieldCipher cipher = test::test_cipher();
-  gateway::Zone zone = gateway::require_zone("Asia/Karachi");
+  flows::Zone zone = flows::require_zone("Asia/Karachi");
   FakeAggregator fake;
   std::mutex random_mutex;
   std::deque<double> randoms;
@@ -409,7 +409,7 @@ TEST(Backoff, FullJitterOfACappedExponential) {
 
 TEST(RecipientPolicy, SafetyS1) {
   using Action = gateway::RecipientDecision::Action;
-  const auto zone = gateway::require_zone("Asia/Karachi");
+  const auto zone = flows::require_zone("Asia/Karachi");
   store::ContactRecord c;
   c.id = 1;
   c.status = store::contact_status::active;
@@ -449,7 +449,7 @@ TEST(RecipientPolicy, SafetyS1) {
   auto d = gateway::recipient_policy(&evening, false, kT0, zone);
   EXPECT_EQ(d.action, Action::defer);
   EXPECT_EQ(d.not_before, kT0 + 6 * kHour);
-  EXPECT_EQ(d.not_before, gateway::next_window_start(kT0, 18, zone));
+  EXPECT_EQ(d.not_before, flows::next_window_start(kT0, 18, zone));
 
   // Already past today's window (12:00, window 6..10): tomorrow 06:00 = kT0 + 18 h.
   auto morning = c;
@@ -700,7 +700,7 @@ TEST_F(DispatcherTest, OutsideHerWindowIsDeferredToItsStart) {
   EXPECT_EQ(fake.count(), 0u);
   auto row = outbox("k");
   EXPECT_EQ(row.status, "pending");
-  EXPECT_EQ(row.not_before, gateway::next_window_start(kT0, 18, zone));
+  EXPECT_EQ(row.not_before, flows::next_window_start(kT0, 18, zone));
   EXPECT_EQ(row.not_before, kT0 + 6 * kHour);
   EXPECT_EQ(row.last_error, "deferred: outside her window");
 
@@ -828,7 +828,7 @@ TEST_F(DispatcherTest, RejectsUnworkableConfiguration) {
 // --- The curl multi executor
 
 TEST(CurlExecutorHosts, LoopbackAndHostOnly) {
-  using gateway::CurlExecutor;
+  using adapters::http::CurlExecutor;
   EXPECT_EQ(CurlExecutor::host_of("https://api.africastalking.com/version1/messaging?x=1"),
             "api.africastalking.com");
   EXPECT_EQ(CurlExecutor::host_of("http://[::1]:8080/x"), "[::1]");
@@ -844,7 +844,7 @@ TEST(CurlExecutorHosts, LoopbackAndHostOnly) {
 
 TEST(CurlExecutor, MethodsHeadersBasicAuthAndOrder) {
   FakeAggregator fake;
-  gateway::CurlExecutor http;
+  adapters::http::CurlExecutor http;
   std::vector<adapters::sms::HttpCall> calls(3);
   calls[0].method = "GET";
   calls[0].url = fake.base_url() + "/echo?a=1";
@@ -903,7 +903,7 @@ TEST(CurlExecutor, ProxiesExceptForLoopback) {
   const EnvOverride all_proxy("ALL_PROXY", nullptr);
   const EnvOverride no_proxy("no_proxy", nullptr);
   const EnvOverride no_proxy_upper("NO_PROXY", nullptr);
-  gateway::CurlExecutor http;
+  adapters::http::CurlExecutor http;
   std::vector<adapters::sms::HttpCall> calls(2);
   calls[0].method = "GET";
   calls[0].url = "http://aggregator.example/echo";
@@ -920,7 +920,7 @@ TEST(CurlExecutor, ProxiesExceptForLoopback) {
 
 TEST(CurlExecutor, KeepsConnectionsAlive) {
   FakeAggregator fake;
-  gateway::CurlExecutor http;
+  adapters::http::CurlExecutor http;
   adapters::sms::HttpCall call;
   call.url = fake.base_url() + "/echo";
   for (int i = 0; i < 5; ++i)
@@ -931,7 +931,7 @@ TEST(CurlExecutor, KeepsConnectionsAlive) {
 
 TEST(CurlExecutor, RunsCallsConcurrentlyAndTimesOut) {
   FakeAggregator fake;
-  gateway::CurlExecutor http;
+  adapters::http::CurlExecutor http;
   std::vector<adapters::sms::HttpCall> calls(8);
   for (std::size_t i = 0; i < calls.size(); ++i) {
     calls[i].url = fake.base_url() + "/slow";

@@ -26,9 +26,9 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace rabta;
+using adapters::webhook::WebhookFacts;
 using gateway::WebhookDispatcher;
 using gateway::WebhookDispatcherOptions;
-using gateway::WebhookFacts;
 using std::chrono::milliseconds;
 
 namespace {
@@ -80,8 +80,9 @@ std::vector<std::string> with(std::vector<std::string> keys, const std::vector<s
   return keys;
 }
 
-gateway::WebhookSink test_sink(const std::string& url = "https://cms.example.org/hooks/rabta") {
-  gateway::WebhookSink s;
+adapters::webhook::WebhookSink test_sink(
+    const std::string& url = "https://cms.example.org/hooks/rabta") {
+  adapters::webhook::WebhookSink s;
   s.enabled = true;
   s.url = url;
   s.secret = kSecret;
@@ -108,7 +109,7 @@ struct Delivery {
 // statuses (200 once used up) to the requests that pass it, 401 to the others.
 class Receiver {
  public:
-  explicit Receiver(const gateway::Clock& clock)
+  explicit Receiver(const common::Clock& clock)
       : clock_(clock),
         server_(test::LoopbackServer::answering([this](const auto& r) { return handle(r); })) {}
   Receiver(const Receiver&) = delete;
@@ -139,8 +140,8 @@ class Receiver {
     d.idempotency_key = std::string(r.header("idempotency-key"));
     d.content_type = std::string(r.header("content-type"));
     d.target = r.target;
-    d.signature_ok = gateway::verify_signature(kSecret, r.header("x-rabta-signature"), r.body,
-                                               clock_.now_ms() / 1000, 300);
+    d.signature_ok = adapters::webhook::verify_signature(kSecret, r.header("x-rabta-signature"),
+                                                         r.body, clock_.now_ms() / 1000, 300);
     std::lock_guard lock(mutex_);
     received_.push_back(d);
     if (!d.signature_ok) return gateway::HttpResponse::text(401, "bad signature");
@@ -153,7 +154,7 @@ class Receiver {
     return gateway::HttpResponse::text(status, "ok");
   }
 
-  const gateway::Clock& clock_;
+  const common::Clock& clock_;
   mutable std::mutex mutex_;
   std::deque<int> script_;
   std::vector<Delivery> received_;
@@ -232,7 +233,7 @@ class WebhookDispatcherTest : public ::testing::Test {
   }
 
   bool enqueue(const store::CaseRecord& k, const std::string& event, const WebhookFacts& f) {
-    const auto row = gateway::make_webhook_outbox(sink, k, event, f, now());
+    const auto row = adapters::webhook::make_webhook_outbox(sink, k, event, f, now());
     bool inserted = false;
     const auto r = store->run([&](store::Tx& tx) { inserted = tx.insert_outbox(row); });
     EXPECT_TRUE(r.ok) << r.error;
@@ -259,9 +260,9 @@ class WebhookDispatcherTest : public ::testing::Test {
 
   test::TempDir dir;
   std::unique_ptr<store::Store> store;
-  gateway::ManualClock clock{kT0};
+  common::ManualClock clock{kT0};
   Receiver receiver{clock};
-  gateway::WebhookSink sink = test_sink();
+  adapters::webhook::WebhookSink sink = test_sink();
   std::mutex random_mutex;
   std::deque<double> randoms;
   std::unique_ptr<WebhookDispatcher> dispatcher;
@@ -275,8 +276,8 @@ TEST(WebhookPayload, WithoutReferralConsentNothingIdentifying) {
   for (const auto& referral : {std::optional<bool>{}, std::optional<bool>{false}}) {
     for (const auto& callback :
          {std::optional<bool>{}, std::optional<bool>{false}, std::optional<bool>{true}}) {
-      const std::string body =
-          gateway::case_webhook_payload(sample_case(), "opened", facts(referral, callback), kT0);
+      const std::string body = adapters::webhook::case_webhook_payload(
+          sample_case(), "opened", facts(referral, callback), kT0);
       EXPECT_EQ(keys_of(body), kBaseKeys) << body;
       EXPECT_EQ(body.find(kPhoneDigits), std::string::npos) << body;
       EXPECT_EQ(body.find(kDistrict), std::string::npos) << "the case's own district too";
@@ -287,7 +288,7 @@ TEST(WebhookPayload, WithoutReferralConsentNothingIdentifying) {
 
 TEST(WebhookPayload, BaseFieldsAndTheirValues) {
   const auto j = nlohmann::json::parse(
-      gateway::case_webhook_payload(sample_case(), "escalated", facts({}, {}), kT0));
+      adapters::webhook::case_webhook_payload(sample_case(), "escalated", facts({}, {}), kT0));
   EXPECT_EQ(j["event"], "escalated");
   EXPECT_EQ(j["reference"], "K7P2QX");
   EXPECT_EQ(j["severity"], "high");
@@ -301,8 +302,8 @@ TEST(WebhookPayload, BaseFieldsAndTheirValues) {
 
 TEST(WebhookPayload, ReferralWithoutCallbackHasNoPhone) {
   for (const auto& callback : {std::optional<bool>{}, std::optional<bool>{false}}) {
-    const std::string body =
-        gateway::case_webhook_payload(sample_case(), "opened", facts(true, callback), kT0);
+    const std::string body = adapters::webhook::case_webhook_payload(sample_case(), "opened",
+                                                                     facts(true, callback), kT0);
     EXPECT_EQ(keys_of(body), with(kBaseKeys, {"district", "call_time"})) << body;
     EXPECT_EQ(body.find(kPhoneDigits), std::string::npos) << body;
     const auto j = nlohmann::json::parse(body);
@@ -313,25 +314,29 @@ TEST(WebhookPayload, ReferralWithoutCallbackHasNoPhone) {
 
 TEST(WebhookPayload, BothConsentsIncludeThePhone) {
   const std::string body =
-      gateway::case_webhook_payload(sample_case(), "opened", facts(true, true), kT0);
+      adapters::webhook::case_webhook_payload(sample_case(), "opened", facts(true, true), kT0);
   EXPECT_EQ(keys_of(body), with(kBaseKeys, {"district", "call_time", "phone"})) << body;
   EXPECT_EQ(nlohmann::json::parse(body)["phone"], kPhone);
 
   auto no_number = facts(true, true);
   no_number.phone.clear();
-  EXPECT_EQ(keys_of(gateway::case_webhook_payload(sample_case(), "opened", no_number, kT0)),
-            with(kBaseKeys, {"district", "call_time"}))
+  EXPECT_EQ(
+      keys_of(adapters::webhook::case_webhook_payload(sample_case(), "opened", no_number, kT0)),
+      with(kBaseKeys, {"district", "call_time"}))
       << "no number stored: no empty phone field";
 }
 
 TEST(WebhookPayload, DeterministicAndOnlyKnownEvents) {
-  const auto a = gateway::case_webhook_payload(sample_case(), "closed", facts(true, true), kT0);
-  const auto b = gateway::case_webhook_payload(sample_case(), "closed", facts(true, true), kT0);
+  const auto a =
+      adapters::webhook::case_webhook_payload(sample_case(), "closed", facts(true, true), kT0);
+  const auto b =
+      adapters::webhook::case_webhook_payload(sample_case(), "closed", facts(true, true), kT0);
   EXPECT_EQ(a, b);
   for (const char* e : {"opened", "acknowledged", "closed", "escalated"})
-    EXPECT_NO_THROW(gateway::case_webhook_payload(sample_case(), e, facts({}, {}), kT0)) << e;
+    EXPECT_NO_THROW(adapters::webhook::case_webhook_payload(sample_case(), e, facts({}, {}), kT0))
+        << e;
   for (const char* e : {"", "deleted", "Opened"})
-    EXPECT_THROW(gateway::case_webhook_payload(sample_case(), e, facts({}, {}), kT0),
+    EXPECT_THROW(adapters::webhook::case_webhook_payload(sample_case(), e, facts({}, {}), kT0),
                  std::invalid_argument)
         << e;
 }
@@ -344,34 +349,43 @@ TEST(WebhookSignature, KnownVector) {
   // Independently: the HMAC of "<t>.<body>", and the same value from `openssl dgst -sha256 -hmac`.
   const std::string mac = common::hmac_sha256_hex(kSecret, std::to_string(t) + "." + body);
   EXPECT_EQ(mac, "1c76badb245cea0caa8df661314fec63e840ad3de277e5ec5c746cb6fd8fc182");
-  EXPECT_EQ(gateway::sign(kSecret, t, body), "t=1772521200,v1=" + mac);
-  EXPECT_TRUE(gateway::verify_signature(kSecret, "t=1772521200,v1=" + mac, body, t, 300));
+  EXPECT_EQ(adapters::webhook::sign(kSecret, t, body), "t=1772521200,v1=" + mac);
+  EXPECT_TRUE(adapters::webhook::verify_signature(kSecret, "t=1772521200,v1=" + mac, body, t, 300));
 }
 
 TEST(WebhookSignature, TamperingAndAgeFail) {
-  const std::string body = gateway::case_webhook_payload(sample_case(), "opened", {}, kT0);
+  const std::string body =
+      adapters::webhook::case_webhook_payload(sample_case(), "opened", {}, kT0);
   const std::int64_t t = kT0 / 1000;
-  const std::string header = gateway::sign(kSecret, t, body);
-  EXPECT_TRUE(gateway::verify_signature(kSecret, header, body, t, 300));
-  EXPECT_TRUE(gateway::verify_signature(kSecret, header, body, t + 300, 300)) << "at tolerance";
-  EXPECT_TRUE(gateway::verify_signature(kSecret, header, body, t - 300, 300)) << "small skew";
+  const std::string header = adapters::webhook::sign(kSecret, t, body);
+  EXPECT_TRUE(adapters::webhook::verify_signature(kSecret, header, body, t, 300));
+  EXPECT_TRUE(adapters::webhook::verify_signature(kSecret, header, body, t + 300, 300))
+      << "at tolerance";
+  EXPECT_TRUE(adapters::webhook::verify_signature(kSecret, header, body, t - 300, 300))
+      << "small skew";
 
   std::string changed = body;
   changed[changed.find("high")] = 'H';
-  EXPECT_FALSE(gateway::verify_signature(kSecret, header, changed, t, 300)) << "changed body";
-  EXPECT_FALSE(gateway::verify_signature(kSecret, header, body + " ", t, 300)) << "appended";
+  EXPECT_FALSE(adapters::webhook::verify_signature(kSecret, header, changed, t, 300))
+      << "changed body";
+  EXPECT_FALSE(adapters::webhook::verify_signature(kSecret, header, body + " ", t, 300))
+      << "appended";
 
   const std::string mac = header.substr(header.find("v1="));
   const std::string other_t = "t=" + std::to_string(t + 1) + "," + mac;
-  EXPECT_FALSE(gateway::verify_signature(kSecret, other_t, body, t, 300)) << "changed timestamp";
+  EXPECT_FALSE(adapters::webhook::verify_signature(kSecret, other_t, body, t, 300))
+      << "changed timestamp";
 
-  EXPECT_FALSE(gateway::verify_signature(kSecret, header, body, t + 301, 300)) << "too old";
-  EXPECT_FALSE(gateway::verify_signature(kSecret, header, body, t - 301, 300)) << "future";
-  const std::string old = gateway::sign(kSecret, t - 3600, body);
-  EXPECT_FALSE(gateway::verify_signature(kSecret, old, body, t, 300)) << "old, validly signed";
+  EXPECT_FALSE(adapters::webhook::verify_signature(kSecret, header, body, t + 301, 300))
+      << "too old";
+  EXPECT_FALSE(adapters::webhook::verify_signature(kSecret, header, body, t - 301, 300))
+      << "future";
+  const std::string old = adapters::webhook::sign(kSecret, t - 3600, body);
+  EXPECT_FALSE(adapters::webhook::verify_signature(kSecret, old, body, t, 300))
+      << "old, validly signed";
 
-  EXPECT_FALSE(gateway::verify_signature("another-secret", header, body, t, 300));
-  EXPECT_FALSE(gateway::verify_signature("", header, body, t, 300));
+  EXPECT_FALSE(adapters::webhook::verify_signature("another-secret", header, body, t, 300));
+  EXPECT_FALSE(adapters::webhook::verify_signature("", header, body, t, 300));
 }
 
 TEST(WebhookSignature, HeaderParsing) {
@@ -380,39 +394,41 @@ TEST(WebhookSignature, HeaderParsing) {
   const std::string good = common::hmac_sha256_hex(kSecret, std::to_string(t) + "." + body);
   const std::string ts = "t=" + std::to_string(t);
   // Several v1 entries (a secret being rotated): one match suffices; other schemes are ignored.
-  EXPECT_TRUE(gateway::verify_signature(kSecret, ts + ",v1=" + std::string(64, '0') + ",v1=" + good,
-                                        body, t, 300));
-  EXPECT_TRUE(gateway::verify_signature(kSecret, "v0=abc," + ts + ",v1=" + good, body, t, 300));
+  EXPECT_TRUE(adapters::webhook::verify_signature(
+      kSecret, ts + ",v1=" + std::string(64, '0') + ",v1=" + good, body, t, 300));
+  EXPECT_TRUE(
+      adapters::webhook::verify_signature(kSecret, "v0=abc," + ts + ",v1=" + good, body, t, 300));
   for (const std::string& bad :
        {std::string(), ts, "v1=" + good, ts + ",v1=", ts + ",v1=" + good.substr(1),
         ts + "," + ts + ",v1=" + good, "t=-5,v1=" + good, "t=1e9,v1=" + good,
         ts + ",v1=" + good + ",", ts + " ,v1=" + good, ts + ";v1=" + good})
-    EXPECT_FALSE(gateway::verify_signature(kSecret, bad, body, t, 300)) << bad;
+    EXPECT_FALSE(adapters::webhook::verify_signature(kSecret, bad, body, t, 300)) << bad;
 }
 
 // --- Status handling and URLs
 
 TEST(WebhookStatus, Classification) {
-  using gateway::WebhookOutcome;
+  using adapters::webhook::WebhookOutcome;
   for (long s : {200L, 201L, 202L, 204L, 299L})
-    EXPECT_EQ(gateway::classify_webhook_status(s), WebhookOutcome::sent) << s;
+    EXPECT_EQ(adapters::webhook::classify_webhook_status(s), WebhookOutcome::sent) << s;
   for (long s : {0L, 408L, 429L, 500L, 502L, 503L, 504L, 599L})
-    EXPECT_EQ(gateway::classify_webhook_status(s), WebhookOutcome::retry) << s;
+    EXPECT_EQ(adapters::webhook::classify_webhook_status(s), WebhookOutcome::retry) << s;
   for (long s : {100L, 301L, 302L, 400L, 401L, 403L, 404L, 409L, 410L, 422L, 600L})
-    EXPECT_EQ(gateway::classify_webhook_status(s), WebhookOutcome::dead) << s;
+    EXPECT_EQ(adapters::webhook::classify_webhook_status(s), WebhookOutcome::dead) << s;
 }
 
 TEST(WebhookUrl, HttpsOrLoopbackOnly) {
-  EXPECT_EQ(gateway::webhook_url_problem("https://cms.example.org/hook?token=x"), "");
-  EXPECT_EQ(gateway::webhook_url_problem("http://127.0.0.1:8081/hook"), "");
-  EXPECT_EQ(gateway::webhook_url_problem("http://localhost/hook"), "");
-  EXPECT_NE(gateway::webhook_url_problem("http://cms.example.org/hook?token=secret-token"), "");
-  EXPECT_EQ(gateway::webhook_url_problem("http://cms.example.org/hook?token=secret-token")
+  EXPECT_EQ(adapters::webhook::webhook_url_problem("https://cms.example.org/hook?token=x"), "");
+  EXPECT_EQ(adapters::webhook::webhook_url_problem("http://127.0.0.1:8081/hook"), "");
+  EXPECT_EQ(adapters::webhook::webhook_url_problem("http://localhost/hook"), "");
+  EXPECT_NE(
+      adapters::webhook::webhook_url_problem("http://cms.example.org/hook?token=secret-token"), "");
+  EXPECT_EQ(adapters::webhook::webhook_url_problem("http://cms.example.org/hook?token=secret-token")
                 .find("secret-token"),
             std::string::npos);
-  EXPECT_NE(gateway::webhook_url_problem(""), "");
-  EXPECT_NE(gateway::webhook_url_problem("ftp://cms.example.org/"), "");
-  EXPECT_NE(gateway::webhook_url_problem("not a url"), "");
+  EXPECT_NE(adapters::webhook::webhook_url_problem(""), "");
+  EXPECT_NE(adapters::webhook::webhook_url_problem("ftp://cms.example.org/"), "");
+  EXPECT_NE(adapters::webhook::webhook_url_problem("not a url"), "");
 }
 
 // --- The outbox row
@@ -420,7 +436,8 @@ TEST(WebhookUrl, HttpsOrLoopbackOnly) {
 TEST(WebhookOutbox, RowFormat) {
   const auto sink = test_sink();
   const auto k = sample_case();
-  const auto row = gateway::make_webhook_outbox(sink, k, "acknowledged", facts({}, {}), kT0);
+  const auto row =
+      adapters::webhook::make_webhook_outbox(sink, k, "acknowledged", facts({}, {}), kT0);
   EXPECT_EQ(row.kind, "webhook:case_management");
   EXPECT_EQ(row.dedupe_key, "webhook:case_management:acknowledged:K7P2QX");
   EXPECT_EQ(row.cause, "case:K7P2QX");
@@ -429,7 +446,8 @@ TEST(WebhookOutbox, RowFormat) {
   EXPECT_EQ(row.not_before, kT0);
   EXPECT_EQ(row.expires_at, 0) << "case events never expire";
   EXPECT_EQ(row.contact_id, 0) << "the row does not go to her";
-  EXPECT_EQ(row.payload, gateway::case_webhook_payload(k, "acknowledged", facts({}, {}), kT0))
+  EXPECT_EQ(row.payload,
+            adapters::webhook::case_webhook_payload(k, "acknowledged", facts({}, {}), kT0))
       << "without her number the row's payload is the body";
 }
 
@@ -437,7 +455,7 @@ TEST(WebhookOutbox, HerNumberIsEncryptedInTheRowAndBoundToIt) {
   const auto sink = test_sink();
   const auto k = sample_case();
   const auto f = facts(true, true);
-  const auto row = gateway::make_webhook_outbox(sink, k, "opened", f, kT0);
+  const auto row = adapters::webhook::make_webhook_outbox(sink, k, "opened", f, kT0);
   EXPECT_EQ(row.payload.find(kPhoneDigits), std::string::npos) << "number in clear";
   EXPECT_TRUE(nlohmann::json::parse(row.payload).contains("phone_enc"));
   // Her district and when she is safe to call are sealed in the row too (SECURITY #11).
@@ -446,19 +464,20 @@ TEST(WebhookOutbox, HerNumberIsEncryptedInTheRowAndBoundToIt) {
   EXPECT_TRUE(nlohmann::json::parse(row.payload).contains("district_enc"));
   EXPECT_TRUE(nlohmann::json::parse(row.payload).contains("call_time_enc"));
 
-  const auto d = gateway::read_webhook_payload(sink, row, true, true);
+  const auto d = adapters::webhook::read_webhook_payload(sink, row, true, true);
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->body, gateway::case_webhook_payload(k, "opened", f, kT0));
+  EXPECT_EQ(d->body, adapters::webhook::case_webhook_payload(k, "opened", f, kT0));
   EXPECT_EQ(d->event, "opened");
   EXPECT_EQ(d->reference, "K7P2QX");
 
   auto other_secret = sink;
   other_secret.secret = "a-different-secret";
-  EXPECT_FALSE(gateway::read_webhook_payload(other_secret, row, true, true));
+  EXPECT_FALSE(adapters::webhook::read_webhook_payload(other_secret, row, true, true));
 
-  auto moved = gateway::make_webhook_outbox(sink, sample_case("ZZZZZZ"), "opened", f, kT0);
+  auto moved =
+      adapters::webhook::make_webhook_outbox(sink, sample_case("ZZZZZZ"), "opened", f, kT0);
   moved.payload = row.payload;  // K7P2QX's ciphertext copied into another row
-  EXPECT_FALSE(gateway::read_webhook_payload(sink, moved, true, true));
+  EXPECT_FALSE(adapters::webhook::read_webhook_payload(sink, moved, true, true));
 
   auto bad = row;
   for (const char* payload : {"", "not json", "[]", "{}", R"({"event":"opened"})",
@@ -466,22 +485,24 @@ TEST(WebhookOutbox, HerNumberIsEncryptedInTheRowAndBoundToIt) {
                               R"({"event":"opened","reference":"K7P2QX","phone":"+923001234567"})",
                               R"({"event":"opened","reference":"K7P2QX","phone_enc":"zz"})"}) {
     bad.payload = payload;
-    EXPECT_FALSE(gateway::read_webhook_payload(sink, bad, true, true)) << payload;
+    EXPECT_FALSE(adapters::webhook::read_webhook_payload(sink, bad, true, true)) << payload;
   }
 }
 
 TEST(WebhookOutbox, ConsentIsCheckedAgainWhenSending) {
   const auto sink = test_sink();
   const auto k = sample_case();
-  const auto row = gateway::make_webhook_outbox(sink, k, "opened", facts(true, true), kT0);
+  const auto row =
+      adapters::webhook::make_webhook_outbox(sink, k, "opened", facts(true, true), kT0);
 
-  const auto no_callback = gateway::read_webhook_payload(sink, row, true, false);
+  const auto no_callback = adapters::webhook::read_webhook_payload(sink, row, true, false);
   ASSERT_TRUE(no_callback);
   EXPECT_EQ(keys_of(no_callback->body), with(kBaseKeys, {"district", "call_time"}));
-  EXPECT_EQ(no_callback->body, gateway::case_webhook_payload(k, "opened", facts(true, false), kT0));
+  EXPECT_EQ(no_callback->body,
+            adapters::webhook::case_webhook_payload(k, "opened", facts(true, false), kT0));
 
   for (const auto& referral : {std::optional<bool>{}, std::optional<bool>{false}}) {
-    const auto withdrawn = gateway::read_webhook_payload(sink, row, referral, true);
+    const auto withdrawn = adapters::webhook::read_webhook_payload(sink, row, referral, true);
     ASSERT_TRUE(withdrawn);
     EXPECT_EQ(keys_of(withdrawn->body), kBaseKeys);
     EXPECT_EQ(withdrawn->body.find(kPhoneDigits), std::string::npos);
@@ -491,8 +512,8 @@ TEST(WebhookOutbox, ConsentIsCheckedAgainWhenSending) {
   // values no longer decrypt still delivers the event.
   auto other_secret = sink;
   other_secret.secret = "a-different-secret";
-  EXPECT_TRUE(gateway::read_webhook_payload(other_secret, row, false, false));
-  EXPECT_FALSE(gateway::read_webhook_payload(other_secret, row, true, false))
+  EXPECT_TRUE(adapters::webhook::read_webhook_payload(other_secret, row, false, false));
+  EXPECT_FALSE(adapters::webhook::read_webhook_payload(other_secret, row, true, false))
       << "the district she still consents to is sealed: another secret cannot open it";
 
   // A row queued by an older rabta, with district and call time in clear, is still delivered.
@@ -503,7 +524,7 @@ TEST(WebhookOutbox, ConsentIsCheckedAgainWhenSending) {
   legacy_json["call_time"] = kCallTime;
   auto legacy = row;
   legacy.payload = legacy_json.dump();
-  const auto old = gateway::read_webhook_payload(sink, legacy, true, false);
+  const auto old = adapters::webhook::read_webhook_payload(sink, legacy, true, false);
   ASSERT_TRUE(old);
   EXPECT_EQ(nlohmann::json::parse(old->body)["district"], kDistrict);
 }
@@ -511,16 +532,18 @@ TEST(WebhookOutbox, ConsentIsCheckedAgainWhenSending) {
 TEST(WebhookOutbox, RefusesAnIncompleteSinkOrCase) {
   auto sink = test_sink();
   sink.secret.clear();
-  EXPECT_THROW(gateway::make_webhook_outbox(sink, sample_case(), "opened", {}, kT0),
+  EXPECT_THROW(adapters::webhook::make_webhook_outbox(sink, sample_case(), "opened", {}, kT0),
                std::invalid_argument);
   sink = test_sink();
   sink.name.clear();
-  EXPECT_THROW(gateway::make_webhook_outbox(sink, sample_case(), "opened", {}, kT0),
+  EXPECT_THROW(adapters::webhook::make_webhook_outbox(sink, sample_case(), "opened", {}, kT0),
                std::invalid_argument);
-  EXPECT_THROW(gateway::make_webhook_outbox(test_sink(), sample_case(""), "opened", {}, kT0),
-               std::invalid_argument);
-  EXPECT_THROW(gateway::make_webhook_outbox(test_sink(), sample_case(), "reopened", {}, kT0),
-               std::invalid_argument);
+  EXPECT_THROW(
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(""), "opened", {}, kT0),
+      std::invalid_argument);
+  EXPECT_THROW(
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "reopened", {}, kT0),
+      std::invalid_argument);
 }
 
 // --- The dispatcher
@@ -538,7 +561,8 @@ TEST_F(WebhookDispatcherTest, DeliversASignedEvent) {
   EXPECT_TRUE(got[0].signature_ok) << "the receiver verified the signature";
   EXPECT_EQ(got[0].idempotency_key, "opened:AAAAAA");
   EXPECT_EQ(got[0].content_type, "application/json");
-  EXPECT_EQ(got[0].body, gateway::case_webhook_payload(k, "opened", facts(true, false), kT0));
+  EXPECT_EQ(got[0].body,
+            adapters::webhook::case_webhook_payload(k, "opened", facts(true, false), kT0));
 
   const auto stored = row(key("opened", "AAAAAA"));
   EXPECT_EQ(stored.status, store::outbox_status::sent);
@@ -661,7 +685,8 @@ TEST_F(WebhookDispatcherTest, BothConsentsDeliverHerNumberNeverStoredOrLoggedInC
   EXPECT_TRUE(got[0].signature_ok);
   EXPECT_EQ(got[0].target, "/hooks/rabta?token=url-secret-token");
   EXPECT_EQ(nlohmann::json::parse(got[0].body)["phone"], kPhone);
-  EXPECT_EQ(got[0].body, gateway::case_webhook_payload(k, "opened", facts(true, true), kT0));
+  EXPECT_EQ(got[0].body,
+            adapters::webhook::case_webhook_payload(k, "opened", facts(true, true), kT0));
 
   // SAFETY D1/D5: nowhere in the database, its WAL or the logs.
   for (const char* f : {"rabta.db", "rabta.db-wal"}) {
@@ -702,7 +727,7 @@ TEST_F(WebhookDispatcherTest, WithdrawnConsentIsHonouredAtSendTime) {
 TEST_F(WebhookDispatcherTest, UnreadableRowIsDeadWithoutACall) {
   auto& d = make_dispatcher();
   const auto k = make_case("IIIIII", true, true);
-  auto r = gateway::make_webhook_outbox(sink, k, "opened", facts(true, true), now());
+  auto r = adapters::webhook::make_webhook_outbox(sink, k, "opened", facts(true, true), now());
   r.payload = "not json";
   ASSERT_TRUE(store->run([&](store::Tx& tx) { tx.insert_outbox(r); }).ok);
   EXPECT_EQ(d.run_once().dead, 1);
@@ -736,7 +761,8 @@ TEST_F(WebhookDispatcherTest, OnlyItsOwnSinksRows) {
   const auto k = make_case("KKKKKK", {}, {});
   auto other = test_sink();
   other.name = "case_management_2";  // its kind extends ours: claimed by prefix, not ours
-  const auto foreign = gateway::make_webhook_outbox(other, k, "opened", facts({}, {}), now());
+  const auto foreign =
+      adapters::webhook::make_webhook_outbox(other, k, "opened", facts({}, {}), now());
   ASSERT_TRUE(store->run([&](store::Tx& tx) { tx.insert_outbox(foreign); }).ok);
   auto sms = foreign;
   sms.kind = "sms:at";
@@ -773,9 +799,9 @@ TEST(WebhookDispatcherSetup, RefusesWhatCannotWork) {
   so.audit_key = "test-audit-key";
   so.path = dir.file("rabta.db");
   auto store = store::open_sqlite_store(so);
-  gateway::ManualClock clock{kT0};
+  common::ManualClock clock{kT0};
   auto random = [] { return 0.5; };
-  auto make = [&](gateway::WebhookSink s, WebhookDispatcherOptions o = {}) {
+  auto make = [&](adapters::webhook::WebhookSink s, WebhookDispatcherOptions o = {}) {
     WebhookDispatcher d(*store, std::move(s), clock, o, random);
   };
   EXPECT_NO_THROW(make(test_sink()));

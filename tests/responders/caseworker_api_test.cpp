@@ -201,7 +201,7 @@ class CaseworkerGateway {
 
   std::map<std::string, std::string> tokens_;
   TempDir dir;
-  gateway::ManualClock clock{kStart};
+  common::ManualClock clock{kStart};
   common::Pseudonymizer pseudonymizer{std::string(32, 'p')};
   common::FieldCipher cipher = test::test_cipher();
   std::unique_ptr<store::Store> store;

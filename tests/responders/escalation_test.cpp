@@ -80,7 +80,7 @@ class EscalationTest : public ::testing::Test {
   gateway::CaseService cases{roster, g.cipher, g.clock, roster->outcomes};
   gateway::Escalation escalation{
       *g.store, roster, g.cipher, g.clock,
-      gateway::EscalationOptions{*gateway::parse_zone("UTC"), "kannel", 100}};
+      gateway::EscalationOptions{*flows::parse_zone("UTC"), "kannel", 100}};
 };
 
 }  // namespace

@@ -116,8 +116,8 @@ const std::string kCatchAll =
 
 const std::string kValid = "alert_channel = \"kannel\"\n" + kSla + kTeam + kCatchAll;
 
-LocalTime at(int weekday, int hour) {
-  LocalTime t;
+flows::LocalTime at(int weekday, int hour) {
+  flows::LocalTime t;
   t.weekday = weekday;
   t.hour = hour;
   return t;
@@ -515,7 +515,7 @@ TEST(Routing, OrderDecidesAndNoRoutesMeansNoTeam) {
 
 TEST_F(ShippedRoster, LadderOnDuty) {
   const Team& t = team("punjab_ngo");
-  const LocalTime monday_10 = at(1, 10);
+  const flows::LocalTime monday_10 = at(1, 10);
   EXPECT_EQ(name_of(ladder_rung(t, 1, monday_10)), "Amna Caseworker");
   EXPECT_EQ(name_of(ladder_rung(t, 2, monday_10)), "Bushra Caseworker");
   EXPECT_EQ(name_of(ladder_rung(t, 3, monday_10)), "Sadia Supervisor");
@@ -533,7 +533,7 @@ TEST_F(ShippedRoster, LadderOnDuty) {
 
 TEST_F(ShippedRoster, LadderOffDutyStartsWithTheSupervisor) {
   const Team& t = team("punjab_ngo");
-  for (const LocalTime& off : {at(1, 8), at(1, 18), at(1, 23), at(7, 10)}) {
+  for (const flows::LocalTime& off : {at(1, 8), at(1, 18), at(1, 23), at(7, 10)}) {
     EXPECT_EQ(name_of(ladder_rung(t, 1, off)), "Sadia Supervisor");
     EXPECT_EQ(name_of(ladder_rung(t, 2, off)), "(none)");
   }

@@ -84,7 +84,7 @@ class Gateway {
     gateway::StartupPlan plan;
     plan.flows = std::move(loaded);
     plan.texts = texts;
-    plan.zone = gateway::parse_zone(config_.checkins.timezone);
+    plan.zone = flows::parse_zone(config_.checkins.timezone);
     plan.keys.pseudonymizer = std::make_unique<common::Pseudonymizer>(kPseudonymKey);
     plan.keys.cipher = cipher_ring_;
     plan.africastalking_secret = test_secret;
@@ -175,7 +175,7 @@ class Gateway {
       std::make_shared<common::FieldCipher>(test_cipher());
 
  public:
-  gateway::ManualClock clock{1'790'000'000'000};
+  common::ManualClock clock{1'790'000'000'000};
   flows::SeededIds ids{99};
   common::Pseudonymizer pseudonymizer{kPseudonymKey};  // the same key as the wiring's
   common::FieldCipher& cipher = *cipher_ring_;         // the wiring's and the store's ring
