@@ -1,3 +1,7 @@
+// Text helpers of the pure core: UTF-8, input normalisation, and the SMS encodings' arithmetic.
+// Written by hand on purpose where no maintained library fits: the GSM 03.38 (GSM-7) tables and
+// segment counting below (neither glibc's iconv nor ICU, the Debian candidates, has a GSM-7
+// charset); UTF-8 decoding is the few lines the tables need, not a dependency.
 #include "flows/text.hpp"
 
 #include <algorithm>

@@ -319,15 +319,7 @@ int serve(const ServeOptions& options) {
     return 2;
   }
 
-  HttpServerOptions ho;
-  ho.host = config.host;
-  ho.port = config.port;
-  ho.body_limit = config.body_limit;
-  ho.header_limit = config.header_limit;
-  ho.read_timeout = config.read_timeout;
-  ho.idle_timeout = config.idle_timeout;
-  ho.max_connections_per_peer = config.max_connections_per_peer;
-  ho.threads = config.threads;
+  const HttpServerOptions ho = http_server_options(config);
   common::SystemClock clock;
   common::RandomIds ids;
   std::unique_ptr<Wiring> wiring;

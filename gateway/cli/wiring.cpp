@@ -12,6 +12,19 @@
 
 namespace rabta::gateway {
 
+HttpServerOptions http_server_options(const Config& config) {
+  HttpServerOptions o;
+  o.host = config.host;
+  o.port = config.port;
+  o.body_limit = config.body_limit;
+  o.header_limit = config.header_limit;
+  o.read_timeout = config.read_timeout;
+  o.idle_timeout = config.idle_timeout;
+  o.max_connections_per_peer = config.max_connections_per_peer;
+  o.threads = config.threads;
+  return o;
+}
+
 SmsPolicy sms_policy_of(const Config& config) {
   return {config.sms.conversation_timeout,  config.sms.throttle_window,
           config.sms.throttle_max_messages, config.sms.loop_window,

@@ -17,6 +17,7 @@
 #include "flows/engine.hpp"
 #include "gateway/checkins/scheduler.hpp"
 #include "gateway/cli/validate.hpp"
+#include "gateway/http/http_server.hpp"
 #include "gateway/inbound/app.hpp"
 #include "gateway/inbound/metrics.hpp"
 #include "gateway/inbound/sms_service.hpp"
@@ -34,6 +35,9 @@ namespace rabta::gateway {
 
 // The SMS service's limits as configured ([sms]).
 SmsPolicy sms_policy_of(const Config& config);
+
+// The HTTP server's address, limits and threads as configured ([server]).
+HttpServerOptions http_server_options(const Config& config);
 
 class Wiring {
  public:

@@ -2,6 +2,10 @@
 // the hot path; gauges about the database (outbox, cases, delivery failures) are read from the
 // store's read connection when scraped. Nothing in it names a person: counts, ages and sizes
 // only. Served only to the addresses in [metrics] allow_from (default loopback).
+// The text format is written by hand on purpose: Debian's prometheus-cpp would bring its own
+// registry and, for pull, its own HTTP server beside rabta's (which applies allow_from and the
+// request limits), while rabta renders about twenty families at scrape time from these counters
+// and one database snapshot; tests/e2e/metrics_test.py parses the output as exposition format.
 #pragma once
 
 #include <array>

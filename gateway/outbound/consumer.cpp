@@ -62,7 +62,6 @@ OutboxConsumer::OutboxConsumer(std::string name, store::Store& store, OutboxSend
       clock_(clock),
       options_(options),
       random01_(std::move(random01)),
-      lanes_(sender.lanes()),
       loop_(name_, options_.poll_interval, [this] {
         std::lock_guard lock(pass_mutex_);
         pass();
@@ -76,17 +75,34 @@ OutboxConsumer::OutboxConsumer(std::string name, store::Store& store, OutboxSend
   if (options_.backoff_base.count() < 0 || options_.backoff_cap.count() < 0)
     throw std::invalid_argument(name_ + ": backoff must not be negative");
   if (!random01_) throw std::invalid_argument(name_ + ": no random source");
+  http_ = std::make_unique<adapters::http::CurlExecutor>();
+}
+
+OutboxConsumer::~OutboxConsumer() {
+  stop();
+}
+
+void OutboxConsumer::take_lanes() {
+  std::lock_guard lock(pass_mutex_);
+  lanes_ = sender_.lanes();
+  buckets_.clear();
   const std::int64_t now = clock_.now_ms();
   for (const auto& lane : lanes_) {
     if (lane.rate_per_second < 0 || std::isnan(lane.rate_per_second))
       throw std::invalid_argument(name_ + ": " + lane.kind + " has a negative rate");
     buckets_.emplace_back(lane.rate_per_second, now);
   }
-  http_ = std::make_unique<adapters::http::CurlExecutor>();
 }
 
-OutboxConsumer::~OutboxConsumer() {
-  stop();
+// --- OutboxDispatcher
+
+OutboxDispatcher::OutboxDispatcher(std::string name, store::Store& store,
+                                   const common::Clock& clock, ConsumerOptions options,
+                                   std::function<double()> random01)
+    : consumer_(std::move(name), store, *this, clock, options, std::move(random01)) {}
+
+OutboxDispatcher::~OutboxDispatcher() {
+  consumer_.stop();
 }
 
 OutboxConsumer::PassResult OutboxConsumer::run_once() {

@@ -151,6 +151,10 @@ class OutboxConsumer {
 
   Stats stats() const;
 
+  // Reads the sender's lanes and fills their token buckets; throws std::invalid_argument for a
+  // negative rate. Before the first pass.
+  void take_lanes();
+
  private:
   PassResult pass();
 
@@ -171,6 +175,31 @@ class OutboxConsumer {
   std::atomic<std::uint64_t> sent_{0}, retried_{0}, dead_{0}, refused_{0};
 
   PassLoop loop_;  // last: its thread stops before the members it uses go
+};
+
+// What both dispatchers are: an OutboxSender with its consumer, and the consumer's controls as
+// their public face. A dispatcher's constructor calls take_lanes() once its own members are
+// built, and its destructor stop() before they go.
+class OutboxDispatcher : protected OutboxSender {
+ public:
+  using PassResult = OutboxConsumer::PassResult;
+  using Stats = OutboxConsumer::Stats;
+
+  // One pass of the consumer. Blocking; passes never overlap.
+  PassResult run_once() { return consumer_.run_once(); }
+  void start() { consumer_.start(); }
+  void wake() { consumer_.wake(); }
+  void stop() { consumer_.stop(); }
+  Stats stats() const { return consumer_.stats(); }
+
+ protected:
+  OutboxDispatcher(std::string name, store::Store& store, const common::Clock& clock,
+                   ConsumerOptions options, std::function<double()> random01);
+  ~OutboxDispatcher() override;
+  OutboxDispatcher(const OutboxDispatcher&) = delete;
+  OutboxDispatcher& operator=(const OutboxDispatcher&) = delete;
+
+  OutboxConsumer consumer_;
 };
 
 }  // namespace rabta::gateway

@@ -47,14 +47,16 @@ Dispatcher::Dispatcher(store::Store& store, std::vector<ChannelRuntime> channels
                        const common::FieldCipher& cipher, const common::Clock& clock,
                        flows::Zone zone, DispatcherOptions options,
                        std::function<double()> random01)
-    : channels_(checked(std::move(channels))),
+    : OutboxDispatcher("outbox: dispatcher", store, clock, options, std::move(random01)),
+      channels_(checked(std::move(channels))),
       cipher_(cipher),
       zone_(std::move(zone)),
-      backoff_cap_(options.backoff_cap),
-      consumer_("outbox: dispatcher", store, *this, clock, options, std::move(random01)) {}
+      backoff_cap_(options.backoff_cap) {
+  consumer_.take_lanes();
+}
 
 Dispatcher::~Dispatcher() {
-  consumer_.stop();
+  stop();  // before the members a pass uses go
 }
 
 std::vector<OutboxSender::Lane> Dispatcher::lanes() const {

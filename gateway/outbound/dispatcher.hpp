@@ -43,7 +43,7 @@ struct ChannelRuntime {
 
 using DispatcherOptions = ConsumerOptions;
 
-class Dispatcher : private OutboxSender {
+class Dispatcher : public OutboxDispatcher {
  public:
   // Throws std::invalid_argument for a channel without an adapter, a duplicate channel name, or
   // options that cannot work (lease not longer than send_timeout, batch < 1, max_attempts < 1).
@@ -51,18 +51,6 @@ class Dispatcher : private OutboxSender {
              const common::FieldCipher& cipher, const common::Clock& clock, flows::Zone zone,
              DispatcherOptions options, std::function<double()> random01);
   ~Dispatcher() override;  // stops the thread
-  Dispatcher(const Dispatcher&) = delete;
-  Dispatcher& operator=(const Dispatcher&) = delete;
-
-  using PassResult = OutboxConsumer::PassResult;
-  using Stats = OutboxConsumer::Stats;
-
-  // One pass of the consumer (consumer.hpp). Blocking; passes never overlap.
-  PassResult run_once() { return consumer_.run_once(); }
-  void start() { consumer_.start(); }
-  void wake() { consumer_.wake(); }
-  void stop() { consumer_.stop(); }
-  Stats stats() const { return consumer_.stats(); }
 
  private:
   std::vector<Lane> lanes() const override;
@@ -82,8 +70,6 @@ class Dispatcher : private OutboxSender {
   flows::Zone zone_;
   std::chrono::milliseconds backoff_cap_;
   std::pair<int, int> settled_{0, 0};  // responders' rows sent again, women's held
-
-  OutboxConsumer consumer_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace rabta::gateway

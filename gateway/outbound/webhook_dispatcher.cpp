@@ -37,34 +37,22 @@ adapters::webhook::WebhookSink checked(adapters::webhook::WebhookSink sink) {
   return sink;
 }
 
-ConsumerOptions consumer_options(const WebhookDispatcherOptions& o) {
-  ConsumerOptions c;
-  c.max_attempts = o.max_attempts;
-  c.backoff_base = o.backoff_base;
-  c.backoff_cap = o.backoff_cap;
-  c.lease = o.lease;
-  c.send_timeout = o.send_timeout;
-  c.poll_interval = o.poll_interval;
-  c.batch = o.batch;
-  c.max_parallel = o.max_parallel;
-  return c;
-}
-
 }  // namespace
 
 WebhookDispatcher::WebhookDispatcher(store::Store& store, adapters::webhook::WebhookSink sink,
                                      const common::Clock& clock, WebhookDispatcherOptions options,
                                      std::function<double()> random01)
-    : sink_(checked(std::move(sink))),
+    : OutboxDispatcher("webhook " + sink.name, store, clock, options, std::move(random01)),
+      sink_(checked(std::move(sink))),
       kind_(adapters::webhook::webhook_kind(sink_.name)),
       clock_(clock),
       rate_per_second_(options.rate_per_second),
-      backoff_cap_(options.backoff_cap),
-      consumer_("webhook " + sink_.name, store, *this, clock, consumer_options(options),
-                std::move(random01)) {}
+      backoff_cap_(options.backoff_cap) {
+  consumer_.take_lanes();
+}
 
 WebhookDispatcher::~WebhookDispatcher() {
-  consumer_.stop();
+  stop();  // before the members a pass uses go
 }
 
 std::vector<OutboxSender::Lane> WebhookDispatcher::lanes() const {

@@ -16,20 +16,25 @@
 
 namespace rabta::gateway {
 
-struct WebhookDispatcherOptions {
-  int max_attempts = 12;
-  std::chrono::milliseconds backoff_base{5000}, backoff_cap{1'800'000}, lease{60000},
-      send_timeout{15000}, poll_interval{1000};
-  int batch = 32;                // rows claimed per pass at most
-  std::size_t max_parallel = 4;  // requests in flight to the receiver at once
-  double rate_per_second = 10;   // requests a second at most (0 = unlimited)
+// The consumer's options with the webhook's own defaults (a receiver is slower to come back than
+// an aggregator: more attempts, longer backoff, fewer requests in flight) and one rate.
+struct WebhookDispatcherOptions : ConsumerOptions {
+  WebhookDispatcherOptions() {
+    max_attempts = 12;
+    backoff_base = std::chrono::milliseconds(5000);
+    backoff_cap = std::chrono::milliseconds(1'800'000);
+    poll_interval = std::chrono::milliseconds(1000);
+    batch = 32;
+    max_parallel = 4;
+  }
+  double rate_per_second = 10;  // requests a second at most (0 = unlimited)
 };
 
 // The OutboxSender of the "webhook:<name>" rows of one sink, run by the one outbox consumer loop
 // (consumer.hpp): reads her consent for the case as it stands at claim time, signs each request
 // at send time, and reads 2xx as sent, 408/429/5xx and transport failures as retry, the rest as
 // dead (adapters::webhook::classify_webhook_status).
-class WebhookDispatcher : private OutboxSender {
+class WebhookDispatcher : public OutboxDispatcher {
  public:
   // Throws std::invalid_argument for a sink without a name, secret or usable URL (see
   // adapters::webhook::webhook_url_problem), or options that cannot work (lease not longer than
@@ -38,18 +43,6 @@ class WebhookDispatcher : private OutboxSender {
                     const common::Clock& clock, WebhookDispatcherOptions options,
                     std::function<double()> random01);
   ~WebhookDispatcher() override;  // stops the thread
-  WebhookDispatcher(const WebhookDispatcher&) = delete;
-  WebhookDispatcher& operator=(const WebhookDispatcher&) = delete;
-
-  // retried counts a row of another sink whose name extends this one's, put back.
-  using PassResult = OutboxConsumer::PassResult;
-  using Stats = OutboxConsumer::Stats;
-
-  PassResult run_once() { return consumer_.run_once(); }
-  void start() { consumer_.start(); }
-  void wake() { consumer_.wake(); }
-  void stop() { consumer_.stop(); }
-  Stats stats() const { return consumer_.stats(); }
 
  private:
   std::vector<Lane> lanes() const override;
@@ -67,8 +60,6 @@ class WebhookDispatcher : private OutboxSender {
   double rate_per_second_;
   std::chrono::milliseconds backoff_cap_;
   int released_ = 0;
-
-  OutboxConsumer consumer_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace rabta::gateway

@@ -228,15 +228,12 @@ TEST(TrustedProxies, MetricsStayLoopbackOnlyBehindTheProxy) {
 TEST(TrustedProxies, TwilioBehindATlsProxyIsCheckedAgainstTheHttpsPublicUrl) {
   // tests/fixtures/sms/twilio.json: Twilio's signature over https://rabta.example.org/sms/twilio.
   auto channels = test::default_channels();
-  gateway::ChannelConfig twilio;
-  twilio.name = "twilio";
-  twilio.kind = "twilio";
-  twilio.path = "/sms/twilio";
-  twilio.settings = {{"account_sid", "AC3f1e5d7c9b2a4f6e8d0c1b3a5f7e9d2c"},
+  channels.push_back(
+      test::channel("twilio", "twilio", "/sms/twilio",
+                    {{"account_sid", "AC3f1e5d7c9b2a4f6e8d0c1b3a5f7e9d2c"},
                      {"auth_token", "5e0b9c2a7d4f41e8a3c6b9d2f5e8a1c4"},
                      {"from", "+15005550006"},
-                     {"status_callback", "https://rabta.example.org/sms/twilio/status"}};
-  channels.push_back(twilio);
+                     {"status_callback", "https://rabta.example.org/sms/twilio/status"}}));
   test::Gateway g(8 * 1024, channels, "https://rabta.example.org", behind_proxy());
   const std::string body =
       "ToCountry=PK&ToState=&SmsMessageSid=SM4b2f8c1d7e3a9f0b5c6d2e8a1f4b7c3d&NumMedia=0&ToCity=&"

@@ -67,12 +67,7 @@ TEST_P(SmsAdapterContract, OverHttpWithARealDatabase) {
   const json& valid = inbound_case(f, "valid receive");
   const Split where = split(valid.at("request").at("public_url").get<std::string>());
   // The adapter sees the URL the aggregator called (Twilio signs it): the gateway's public URL.
-  gateway::ChannelConfig channel;
-  channel.name = kind;
-  channel.kind = kind;
-  channel.path = where.path;
-  channel.settings = settings;
-  test::Gateway g(8 * 1024, {channel}, where.base);
+  test::Gateway g(8 * 1024, {test::channel(kind, kind, where.path, settings)}, where.base);
 
   const auto bad = replay(g, inbound_case(f, "bad secret or signature").at("request"));
   EXPECT_EQ(bad.status, 403) << kind;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,25 +34,29 @@ inline constexpr const char* test_secret = "test-secret-0123456789abcdef";
 
 inline constexpr const char* kannel_secret = "kannel-secret-0123456789abcdef";
 
-// The default SMS channels, as [channels.<name>] tables describe them: Kannel (answers in the
-// HTTP response) and Africa's Talking (replies through the outbox).
+// One SMS channel as its [channels.<name>] table describes it.
+inline gateway::ChannelConfig channel(std::string name, std::string kind, std::string path,
+                                      std::map<std::string, std::string> settings) {
+  gateway::ChannelConfig c;
+  c.name = std::move(name);
+  c.kind = std::move(kind);
+  c.path = std::move(path);
+  c.settings = std::move(settings);
+  return c;
+}
+
+// The default SMS channels: Kannel (answers in the HTTP response) and Africa's Talking (replies
+// through the outbox).
 inline std::vector<gateway::ChannelConfig> default_channels() {
-  gateway::ChannelConfig kannel;
-  kannel.name = "kannel";
-  kannel.kind = "kannel";
-  kannel.path = "/sms/kannel";
-  kannel.settings = {{"sendsms_url", "http://127.0.0.1:9/cgi-bin/sendsms"},
-                     {"username", "u"},
-                     {"password", "p"},
-                     {"from", "12345"},
-                     {"secret", kannel_secret},
-                     {"dlr_url", "http://127.0.0.1:9/sms/kannel"}};
-  gateway::ChannelConfig at;
-  at.name = "at";
-  at.kind = "africastalking";
-  at.path = "/sms/at";
-  at.settings = {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}};
-  return {kannel, at};
+  return {channel("kannel", "kannel", "/sms/kannel",
+                  {{"sendsms_url", "http://127.0.0.1:9/cgi-bin/sendsms"},
+                   {"username", "u"},
+                   {"password", "p"},
+                   {"from", "12345"},
+                   {"secret", kannel_secret},
+                   {"dlr_url", "http://127.0.0.1:9/sms/kannel"}}),
+          channel("at", "africastalking", "/sms/at",
+                  {{"username", "sandbox"}, {"api_key", "k"}, {"secret", kannel_secret}})};
 }
 
 // The process `rabta serve` runs, in-process and built by the same wiring (gateway/cli/wiring.hpp):
@@ -90,9 +95,9 @@ class Gateway {
     plan.africastalking_secret = test_secret;
     wiring_ = std::make_unique<gateway::Wiring>(config_, plan, *store, clock, ids, nullptr);
 
-    gateway::HttpServerOptions ho;
+    gateway::HttpServerOptions ho = gateway::http_server_options(config_);
+    ho.host = "127.0.0.1";
     ho.port = 0;
-    ho.body_limit = config_.body_limit;
     server_ = std::make_unique<gateway::HttpServer>(
         ho, [this](gateway::HttpRequest&& r, gateway::Responder respond) {
           wiring_->app().handle(std::move(r), std::move(respond));
