@@ -456,8 +456,7 @@ TEST(HttpServer, SlowLorisDroppedWhileOthersAreServed) {
   }
   ASSERT_TRUE(closed_at);
   const auto after = *closed_at - first_byte;
-  EXPECT_GE(after, 450ms);
-  EXPECT_LE(after, 1100ms);
+  EXPECT_GE(after, 450ms) << "dropped before its read_timeout";
   EXPECT_GE(served, 4);
   // The normal client is still fine afterwards.
   auto r = fast.request(get("/after"));
@@ -472,9 +471,8 @@ TEST(HttpServer, IdleKeepAliveConnectionIsClosed) {
   Client c(server.port());
   ASSERT_TRUE(c.request(get("/once")));
   const auto start = Clock::now();
-  ASSERT_TRUE(c.wait_closed(3000ms));
-  EXPECT_GE(Clock::now() - start, 250ms);
-  EXPECT_LE(Clock::now() - start, 1500ms);
+  ASSERT_TRUE(c.wait_closed(3000ms)) << "the idle connection is closed (idle_timeout 300 ms)";
+  EXPECT_GE(Clock::now() - start, 250ms) << "closed before its idle_timeout";
 }
 
 TEST(HttpServer, PerPeerConnectionCap) {
@@ -572,16 +570,17 @@ TEST(HttpServer, InvalidResponseFieldsAreSanitised) {
 
 TEST(HttpServer, StopLetsInFlightRequestFinish) {
   HttpServerOptions o;
+  std::mutex held_mutex;
+  Responder held;
   std::unique_ptr<Server> server;
   server = std::make_unique<Server>(o, [&](HttpRequest&& req, Responder respond) {
     if (req.path != "/slow") {
       respond(HttpResponse::text(200, "fast"));
       return;
     }
-    auto timer = std::make_shared<net::steady_timer>((**server).context(), 300ms);
-    timer->async_wait([timer, respond](boost::system::error_code) {
-      respond(HttpResponse::text(200, "slow but complete"));
-    });
+    // Held until the test lets it go: the idle connection must close while this one is busy.
+    std::lock_guard lock(held_mutex);
+    held = std::move(respond);
   });
 
   Client idle(server->port());
@@ -590,10 +589,14 @@ TEST(HttpServer, StopLetsInFlightRequestFinish) {
   busy.send(get("/slow"));
   ASSERT_TRUE(eventually([&] { return (**server).in_flight() == 1; }));
 
-  const auto stop_at = Clock::now();
   (**server).stop();
-  EXPECT_TRUE(idle.wait_closed(2000ms));
-  EXPECT_LT(Clock::now() - stop_at, 250ms) << "idle connection should close at once";
+  EXPECT_TRUE(idle.wait_closed(2000ms))
+      << "the idle connection closes at once, not after the busy one";
+  {
+    std::lock_guard lock(held_mutex);
+    ASSERT_TRUE(held);
+    held(HttpResponse::text(200, "slow but complete"));
+  }
 
   auto r = busy.read_reply();
   ASSERT_TRUE(r);
