@@ -1,7 +1,8 @@
-// Reading config/responders.toml into a Roster (responders.hpp), every problem at file:line.
-// Over 500 lines on purpose: one loader for one file, its tables (teams, members, routes, SLAs,
-// ladder, alert template, webhook) read and checked together so that their cross-checks (a route
-// to a team that exists, a catch-all route last) stay in one place.
+// Reading config/responders.toml into a Roster (responders.hpp) through the one TOML reader
+// (flows/toml_reader.hpp), every problem at file:line. One loader for one file: its tables
+// (teams, members, routes, SLAs, ladder, alert template, webhook) are read and checked together
+// so that their cross-checks (a route to a team that exists, a catch-all route last) stay in one
+// place.
 #include <toml++/toml.h>
 
 #include <algorithm>
