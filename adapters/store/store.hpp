@@ -129,8 +129,14 @@ class Tx {
   // returns them, oldest first. Rows past expires_at are marked expired instead (not returned).
   virtual std::vector<OutboxRecord> claim_outbox(Millis now, Millis lease_until, int limit,
                                                  std::string_view kind_prefix) = 0;
-  // Sending rows whose lease ran out (the process died mid-send) go back to pending.
-  virtual int release_stale_outbox(Millis now) = 0;
+  // claim_outbox for exactly one kind ("sms:at" claims no "sms:at2" row): what an outbox
+  // consumer's lane claims, so that each row counts against its own lane's rate.
+  virtual std::vector<OutboxRecord> claim_outbox_exact(Millis now, Millis lease_until, int limit,
+                                                       std::string_view kind) = 0;
+  // Rows of kinds starting with `kind_prefix` still "sending" whose lease ran out (the process
+  // died mid-send) go back to pending. Only for rows that may be sent twice (SMS rows to a woman
+  // are settled by settle_in_doubt_outbox, never released).
+  virtual int release_stale_outbox(Millis now, std::string_view kind_prefix) = 0;
   // At a dispatcher's start: its rows (kind starting with `kind_prefix`) still "sending" were
   // claimed by a process that is gone, so each is in doubt (the provider may have accepted it).
   // Rows to a woman (contact_id != 0) become "unconfirmed" (see outbox_status); the others go

@@ -148,6 +148,7 @@ KeyRotation::~KeyRotation() {
 
 void KeyRotation::start() {
   stopping_ = false;
+  first_pass_ = true;  // a pass a stop ended half-way is finished now
   loop_.start();
 }
 

@@ -141,7 +141,7 @@ OutboxConsumer::PassResult OutboxConsumer::pass() {
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
       claimed_per_lane[i] = 0;
       if (limits[i] <= 0) continue;
-      auto rows = tx.claim_outbox(now, lease_until, limits[i], lanes_[i].kind);
+      auto rows = tx.claim_outbox_exact(now, lease_until, limits[i], lanes_[i].kind);
       claimed_per_lane[i] = rows.size();
       for (auto& row : rows) {
         ClaimedRow c;
@@ -227,7 +227,7 @@ OutboxConsumer::PassResult OutboxConsumer::pass() {
     const int attempts = c.row.attempts;
     switch (v.outcome) {
       case SendVerdict::Outcome::sent:
-        spdlog::info("{}: sent", who);
+        spdlog::info("{}: sent (http {})", who, response.first);
         records.sent(c.row.id, v.provider_id, done_at);
         ++result.sent;
         break;

@@ -92,7 +92,7 @@ std::any Dispatcher::read(store::Tx& tx, const store::OutboxRecord& row) {
 }
 
 const ChannelRuntime* Dispatcher::channel_of(const store::OutboxRecord& row) const {
-  // By the exact kind: a prefix claim for "sms:at" also returns "sms:at2" rows.
+  // By the exact kind (what each lane claims).
   const auto ch = std::find_if(channels_.begin(), channels_.end(),
                                [&row](const auto& x) { return row.kind == sms_kind(x.name); });
   return ch == channels_.end() ? nullptr : &*ch;
@@ -111,8 +111,8 @@ Prepared Dispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
   const auto& r = std::any_cast<const Recipient&>(c.context);
   const ChannelRuntime* ch = channel_of(row);
   if (!ch)
-    // A channel this process does not run (its name extends one it does): put the row back
-    // for later rather than kill it over configuration; its TTL still bounds it.
+    // Not claimed by the lanes (they claim their exact kind); should a row of a channel this
+    // process does not run come here, it goes back for later, bounded by its TTL.
     return {Action::retry, {}, "no such channel configured", now + backoff_cap_.count()};
   if (r.alert && r.case_status != store::case_status::open)
     // Someone acknowledged (or closed) the case: the alert has done its work.

@@ -60,7 +60,9 @@ std::vector<OutboxSender::Lane> WebhookDispatcher::lanes() const {
 }
 
 void WebhookDispatcher::settle(store::Tx& tx, std::int64_t now) {
-  released_ = tx.release_stale_outbox(now);
+  // Only this sink's rows: an SMS row to a woman left "sending" is in doubt and is the SMS
+  // dispatcher's to settle (held, never sent twice), not this one's to release.
+  released_ = tx.release_stale_outbox(now, kind_);
 }
 
 void WebhookDispatcher::report_settled() {
@@ -90,7 +92,7 @@ Prepared WebhookDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
   using Action = Prepared::Action;
   const auto& row = c.row;
   if (row.kind != kind_)
-    // A prefix claim for "webhook:x" also returns "webhook:x2" rows: not this sink's to send.
+    // Not claimed by the lane (it claims its exact kind): should one come here, it waits.
     return {Action::retry, {}, "no such webhook sink", now + backoff_cap_.count()};
   const auto& consents = std::any_cast<const Consents&>(c.context);
   std::optional<adapters::webhook::WebhookDelivery> d;

@@ -81,8 +81,9 @@ class Reader {
   void boolean(const toml::table& t, const char* key, bool& out) {
     if (auto v = toml_.boolean(t, key, "")) out = *v;
   }
-  const toml::table* table(const toml::table& doc, const char* key) {
-    return toml_.table(doc, key, "");
+  // `where` names the parent table in the message ("[adapters]: 'africastalking' must be a ...").
+  const toml::table* table(const toml::table& doc, const char* key, const std::string& where = "") {
+    return toml_.table(doc, key, where);
   }
 
  private:
@@ -223,7 +224,7 @@ Config load_config(const std::string& path) {
   }
   if (const auto* adapters = r.table(doc, "adapters")) {
     r.known(*adapters, {"africastalking"}, "[adapters]");
-    if (const auto* t = r.table(*adapters, "africastalking")) {
+    if (const auto* t = r.table(*adapters, "africastalking", "[adapters]")) {
       r.known(*t,
               {"enabled", "path", "secret_env", "secret_file", "allow_from", "duress_code_sha256"},
               "[adapters.africastalking]");

@@ -30,6 +30,7 @@
 #include "flows/text.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
+#include "gateway/outbound/webhook_dispatcher.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/loopback_server.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -786,7 +787,7 @@ TEST_F(DispatcherTest, InDoubtMessageToAWomanIsHeldUnconfirmedNeverSentTwice) {
 }
 
 TEST_F(DispatcherTest, OnlyItsOwnChannelAndUnknownChannelsWait) {
-  // "sms:at" is a prefix of "sms:at2": a claim for "at" must not send at2's rows through at.
+  // "sms:at" is a prefix of "sms:at2": a claim for "at" must not take at2's rows.
   std::vector<gateway::ChannelRuntime> channels{{"at", at_adapter(fake.base_url()), 0}};
   Dispatcher d(*store, std::move(channels), cipher, clock, zone, {}, [] { return 0.5; });
   SmsPayload p{number(1), "hello", false, false, "checkin_prompt"};
@@ -795,10 +796,55 @@ TEST_F(DispatcherTest, OnlyItsOwnChannelAndUnknownChannelsWait) {
   store->run([&](store::Tx& tx) { tx.insert_outbox(other); });
   enqueue("mine", number(2), "hello");
   const auto r = d.run_once();
+  EXPECT_EQ(r.claimed, 1);
   EXPECT_EQ(r.sent, 1);
   EXPECT_EQ(fake.count(), 1u);
-  EXPECT_EQ(outbox("other").status, "pending");
-  EXPECT_EQ(outbox("other").last_error, "no such channel configured");
+  EXPECT_EQ(outbox("other").status, "pending") << "waits for a process that runs at2";
+  EXPECT_EQ(outbox("other").attempts, 0) << "never claimed, so no attempt spent";
+}
+
+TEST_F(DispatcherTest, EachChannelKeepsItsOwnRateWhenOneNameExtendsAnother) {
+  // "at" (1 a second) and "at2" (1 a second): a claim for at must not take at2's rows, or at2
+  // would send at at's rate as well as its own.
+  std::vector<gateway::ChannelRuntime> channels{{"at", at_adapter(fake.base_url()), 1},
+                                                {"at2", at_adapter(fake.base_url()), 1}};
+  Dispatcher d(*store, std::move(channels), cipher, clock, zone, {}, [] { return 0.5; });
+  for (int i = 0; i < 4; ++i) {
+    SmsPayload p{number(i), "hello", false, false, "checkin_prompt"};
+    const auto row = gateway::make_sms_outbox("at2", "at2-" + std::to_string(i), "test", 0, p,
+                                              now(), now(), 0, cipher);
+    store->run([&](store::Tx& tx) { tx.insert_outbox(row); });
+  }
+  EXPECT_EQ(d.run_once().sent, 1) << "one token for at2 at the start";
+  EXPECT_EQ(d.run_once().sent, 0) << "at's token is not at2's";
+  clock.advance(milliseconds(1'000));
+  EXPECT_EQ(d.run_once().sent, 1);
+  EXPECT_EQ(fake.count(), 2u);
+}
+
+TEST_F(DispatcherTest, AWebhookDispatcherStartingFirstLeavesHerInDoubtMessageHeld) {
+  const auto her = contact("p-1", "active", true, 0, 24);
+  enqueue("checkin:1", number(2), "hello", her);
+  // Being sent when the process died; rabta comes back after the lease ran out.
+  const auto r = store->run([&](store::Tx& tx) {
+    EXPECT_EQ(tx.claim_outbox(now(), now() + 60'000, 1, "sms:").size(), 1u);
+  });
+  ASSERT_TRUE(r.ok) << r.error;
+  clock.advance(milliseconds(120'000));
+
+  // The webhook dispatcher's first pass happens to run before the SMS dispatcher's.
+  adapters::webhook::WebhookSink sink;
+  sink.enabled = true;
+  sink.url = fake.base_url() + "/hooks";
+  sink.secret = "webhook-secret-0123456789";
+  gateway::WebhookDispatcher webhooks(*store, sink, clock, {}, [] { return 0.5; });
+  webhooks.run_once();
+  EXPECT_EQ(outbox("checkin:1").status, "sending") << "not the webhook dispatcher's to release";
+
+  auto& d = make_dispatcher();
+  EXPECT_EQ(d.run_once().sent, 0);
+  EXPECT_EQ(outbox("checkin:1").status, "unconfirmed");
+  EXPECT_EQ(fake.count(), 0u) << "never sent twice";
 }
 
 TEST_F(DispatcherTest, ThreadSendsWhenWoken) {

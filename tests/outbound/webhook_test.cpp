@@ -760,7 +760,7 @@ TEST_F(WebhookDispatcherTest, OnlyItsOwnSinksRows) {
   auto& d = make_dispatcher();
   const auto k = make_case("KKKKKK", {}, {});
   auto other = test_sink();
-  other.name = "case_management_2";  // its kind extends ours: claimed by prefix, not ours
+  other.name = "case_management_2";  // its kind extends ours: not ours to claim
   const auto foreign =
       adapters::webhook::make_webhook_outbox(other, k, "opened", facts({}, {}), now());
   ASSERT_TRUE(store->run([&](store::Tx& tx) { tx.insert_outbox(foreign); }).ok);
@@ -771,9 +771,10 @@ TEST_F(WebhookDispatcherTest, OnlyItsOwnSinksRows) {
 
   const auto r = d.run_once();
   EXPECT_EQ(r.sent, 0);
-  EXPECT_EQ(r.claimed, 1);
-  EXPECT_EQ(r.retried, 1);
+  EXPECT_EQ(r.claimed, 0);
   EXPECT_EQ(receiver.received().size(), 0u);
+  EXPECT_EQ(row(foreign.dedupe_key).status, store::outbox_status::pending) << "never claimed";
+  EXPECT_EQ(row(foreign.dedupe_key).attempts, 0);
   EXPECT_EQ(row("an sms").status, store::outbox_status::pending) << "never claimed";
   EXPECT_EQ(row("an sms").attempts, 0);
 }

@@ -22,8 +22,8 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/store/sqlite/migrations.hpp"
 #include "adapters/store/queries.hpp"
+#include "adapters/store/sqlite/migrations.hpp"
 #include "adapters/store/store.hpp"
 
 namespace rabta::store {
@@ -1070,9 +1070,9 @@ TEST_F(StoreTest, ReleasesStaleOutboxLeases) {
                   })
                   .ok);
   int released = -1;
-  ASSERT_TRUE(store->run([&](Tx& tx) { released = tx.release_stale_outbox(500); }).ok);
+  ASSERT_TRUE(store->run([&](Tx& tx) { released = tx.release_stale_outbox(500, ""); }).ok);
   EXPECT_EQ(released, 0);  // a lease is good until lease_until
-  ASSERT_TRUE(store->run([&](Tx& tx) { released = tx.release_stale_outbox(501); }).ok);
+  ASSERT_TRUE(store->run([&](Tx& tx) { released = tx.release_stale_outbox(501, ""); }).ok);
   EXPECT_EQ(released, 1);
   store->read([](Tx& tx) {
     const auto pending = tx.list_outbox(outbox_status::pending, 10);

@@ -174,9 +174,16 @@ std::string sql_text(Sql id) {
           "AND " +
               kind_has_prefix("?3") + " ORDER BY not_before, id LIMIT ?4)",
           kOutboxColumns);
+    case Sql::claim_outbox_exact:
+      return returning(
+          "UPDATE outbox SET status = 'sending', lease_until = ?2, attempts = attempts + 1 "
+          "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ?1 "
+          "AND kind = ?3 ORDER BY not_before, id LIMIT ?4)",
+          kOutboxColumns);
     case Sql::release_stale_outbox:
       return "UPDATE outbox SET status = 'pending', lease_until = 0 "
-             "WHERE status = 'sending' AND lease_until < ?1";
+             "WHERE status = 'sending' AND lease_until < ?1 AND " +
+             kind_has_prefix("?2");
     case Sql::in_doubt_to_pending:
       return "UPDATE outbox SET status = 'pending', lease_until = 0 "
              "WHERE status = 'sending' AND contact_id = 0 AND " +

@@ -56,6 +56,7 @@ enum class Sql : std::size_t {
   count_inbound_text_since,
   expire_outbox,
   claim_outbox,
+  claim_outbox_exact,
   release_stale_outbox,
   in_doubt_to_pending,
   in_doubt_unconfirmed,

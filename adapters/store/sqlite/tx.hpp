@@ -110,8 +110,10 @@ class SqliteTx final : public Tx {
                                Millis since) override;
   std::vector<OutboxRecord> claim_outbox(Millis now, Millis lease_until, int limit,
                                          std::string_view kind_prefix) override;
+  std::vector<OutboxRecord> claim_outbox_exact(Millis now, Millis lease_until, int limit,
+                                               std::string_view kind) override;
   std::pair<int, int> settle_in_doubt_outbox(std::string_view kind_prefix, Millis) override;
-  int release_stale_outbox(Millis now) override;
+  int release_stale_outbox(Millis now, std::string_view kind_prefix) override;
   void outbox_sent(std::int64_t id, std::string_view provider_message_id, Millis now) override;
   // `now` is part of the interface for symmetry; the outbox keeps no updated_at.
   void outbox_retry(std::int64_t id, Millis not_before, std::string_view error,
@@ -153,6 +155,9 @@ class SqliteTx final : public Tx {
   KeyUsage sealed_key_usage() override;
 
  private:
+  // claim_outbox and claim_outbox_exact, by their statement (tx_outbox.cpp).
+  std::vector<OutboxRecord> claim(Sql claim_sql, Millis now, Millis lease_until, int limit,
+                                  std::string_view kind);
   // Every Tx runs inside a transaction. If SQLite rolled it back (I/O error, disk full) and the
   // job carried on, its next statements would autocommit on their own, outside the batch.
   void check_transaction() const {

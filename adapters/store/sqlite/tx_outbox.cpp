@@ -156,8 +156,20 @@ int SqliteTx::count_inbound_text_since(std::int64_t contact_id, std::string_view
 
 std::vector<OutboxRecord> SqliteTx::claim_outbox(Millis now, Millis lease_until, int limit,
                                                  std::string_view kind_prefix) {
+  return claim(Sql::claim_outbox, now, lease_until, limit, kind_prefix);
+}
+
+std::vector<OutboxRecord> SqliteTx::claim_outbox_exact(Millis now, Millis lease_until, int limit,
+                                                       std::string_view kind) {
+  return claim(Sql::claim_outbox_exact, now, lease_until, limit, kind);
+}
+
+// Expires what is past its TTL among the rows the claim could take (a kind is its own prefix),
+// then claims.
+std::vector<OutboxRecord> SqliteTx::claim(Sql claim_sql, Millis now, Millis lease_until, int limit,
+                                          std::string_view kind) {
   return guarded("claim_outbox", [&] {
-    const std::string prefix(kind_prefix);
+    const std::string prefix(kind);
     {
       Stmt st = use(Sql::expire_outbox);
       st->bind(1, now);
@@ -167,7 +179,7 @@ std::vector<OutboxRecord> SqliteTx::claim_outbox(Millis now, Millis lease_until,
     std::vector<OutboxRecord> claimed;
     if (limit <= 0) return claimed;  // SQLite would read a negative LIMIT as "no limit"
     {
-      Stmt st = use(Sql::claim_outbox);
+      Stmt st = use(claim_sql);
       st->bind(1, now);
       st->bind(2, lease_until);
       st->bindNoCopy(3, prefix);
@@ -197,10 +209,12 @@ std::pair<int, int> SqliteTx::settle_in_doubt_outbox(std::string_view kind_prefi
   });
 }
 
-int SqliteTx::release_stale_outbox(Millis now) {
+int SqliteTx::release_stale_outbox(Millis now, std::string_view kind_prefix) {
   return guarded("release_stale_outbox", [&] {
+    const std::string prefix(kind_prefix);
     Stmt st = use(Sql::release_stale_outbox);
     st->bind(1, now);
+    st->bindNoCopy(2, prefix);
     return st->exec();
   });
 }
