@@ -338,7 +338,8 @@ struct StoreStats {
                                                               32, 64, 128, 256, 512};
   std::array<std::uint64_t, 10> batch_buckets{};
   std::uint64_t batches = 0;
-  std::uint64_t commits = 0;
+  std::uint64_t commits = 0;    // transactions committed (each one a WAL write and an fsync)
+  std::uint64_t unchanged = 0;  // batches whose jobs changed nothing: ended without a commit
   std::uint64_t jobs = 0;
   std::uint64_t failed_jobs = 0;
   std::uint64_t largest_batch = 0;

@@ -80,6 +80,14 @@ std::string Metrics::render(const store::StoreStats& st, const store::MetricsSna
   o << "rabta_store_commit_batch_size_count " << st.batches << '\n';
   head(o, "rabta_store_failed_jobs_total", "counter", "Store jobs rolled back on an error.");
   o << "rabta_store_failed_jobs_total " << st.failed_jobs << '\n';
+  head(o, "rabta_store_jobs_total", "counter", "Store jobs run by the writer.");
+  o << "rabta_store_jobs_total " << st.jobs << '\n';
+  head(o, "rabta_store_commits_total", "counter",
+       "Transactions committed (each a WAL write and an fsync at synchronous=full).");
+  o << "rabta_store_commits_total " << st.commits << '\n';
+  head(o, "rabta_store_unchanged_batches_total", "counter",
+       "Batches whose jobs changed nothing, ended without a commit (an idle pass).");
+  o << "rabta_store_unchanged_batches_total " << st.unchanged << '\n';
 
   head(o, "rabta_outbox_rows", "gauge", "Outbox rows by status (sent rows until purged).");
   for (const auto& [status, n] : db.outbox_by_status)

@@ -2555,6 +2555,33 @@ TEST_F(StoreTest, ConcurrentSubmitsAreBatched) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), kThreads * kPerThread);
 }
 
+TEST_F(StoreTest, ABatchThatChangesNothingIsNotCommitted) {
+  // An idle server's passes (a claim that finds nothing due, a sweep with nothing idle) must
+  // write no WAL frame and call no fsync (#13).
+  auto store = open();
+  ASSERT_TRUE(store->run([](Tx& tx) { tx.insert_outbox(make_outbox("k")); }).ok);
+  const StoreStats before = store->stats();
+  const auto wal = std::filesystem::path(path_ + "-wal");
+  const auto wal_size = std::filesystem::exists(wal) ? std::filesystem::file_size(wal) : 0;
+  for (int i = 0; i < 5; ++i) {
+    const JobResult r = store->run([](Tx& tx) {
+      EXPECT_TRUE(tx.claim_outbox(0, 1, 10, "nothing-of-this-kind").empty());
+      EXPECT_EQ(tx.release_stale_outbox(0, ""), 0);
+    });
+    EXPECT_TRUE(r.ok) << r.error;
+  }
+  const StoreStats after = store->stats();
+  EXPECT_EQ(after.commits, before.commits) << "nothing changed, nothing committed";
+  EXPECT_EQ(after.unchanged, before.unchanged + 5);
+  EXPECT_EQ(after.jobs, before.jobs + 5);
+  EXPECT_EQ(std::filesystem::exists(wal) ? std::filesystem::file_size(wal) : 0, wal_size)
+      << "no WAL frame written";
+  // A job that changes something is committed as before, and is durable.
+  ASSERT_TRUE(store->run([](Tx& tx) { tx.insert_outbox(make_outbox("k2")); }).ok);
+  EXPECT_EQ(store->stats().commits, before.commits + 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 2);
+}
+
 TEST_F(StoreTest, FailedJobDoesNotStopTheWriter) {
   auto store = open();
   JobResult r = store->run([](Tx&) { throw std::runtime_error("job said no"); });

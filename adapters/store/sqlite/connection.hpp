@@ -41,6 +41,8 @@ class Connection {
 
   SQLite::Database& db() { return *db_; }
   bool in_transaction() const { return sqlite3_get_autocommit(db_->getHandle()) == 0; }
+  // Rows inserted, updated or deleted on this connection since it opened (triggers included).
+  std::int64_t total_changes() const { return sqlite3_total_changes64(db_->getHandle()); }
 
   SQLite::Statement& statement(Sql id) {
     auto& slot = statements_[static_cast<std::size_t>(id)];

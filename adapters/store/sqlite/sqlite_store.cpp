@@ -129,6 +129,7 @@ class SqliteStore final : public Store {
   bool accepting_ = true;      // guarded by queue_mu_
 
   std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> unchanged_{0};  // batches that changed nothing: no commit at all
   std::atomic<std::uint64_t> jobs_{0};
   std::atomic<std::uint64_t> failed_jobs_{0};
   std::atomic<std::uint64_t> largest_batch_{0};
@@ -375,13 +376,14 @@ void SqliteStore::close() {
     }
     write_.reset();
   }
-  spdlog::info("store: closed {} ({} commits, {} jobs, {} failed)", path_, commits_.load(),
-               jobs_.load(), failed_jobs_.load());
+  spdlog::info("store: closed {} ({} commits, {} unchanged batches, {} jobs, {} failed)", path_,
+               commits_.load(), unchanged_.load(), jobs_.load(), failed_jobs_.load());
 }
 
 StoreStats SqliteStore::stats() const {
   StoreStats s;
   s.commits = commits_.load(std::memory_order_relaxed);
+  s.unchanged = unchanged_.load(std::memory_order_relaxed);
   s.jobs = jobs_.load(std::memory_order_relaxed);
   s.failed_jobs = failed_jobs_.load(std::memory_order_relaxed);
   s.largest_batch = largest_batch_.load(std::memory_order_relaxed);
@@ -422,6 +424,7 @@ void SqliteStore::run_batch(std::vector<Pending>& batch, std::vector<JobResult>&
   // Jobs [first_in_tx, i) have their changes in the open transaction.
   std::size_t first_in_tx = 0;
   bool open = false;
+  std::int64_t changes_at_begin = 0;
   // Marks jobs [from, to) failed; a job that failed on its own keeps its own reason.
   const auto fail = [&results](std::size_t from, std::size_t to, const std::string& reason) {
     for (std::size_t k = from; k < to; ++k) {
@@ -439,6 +442,7 @@ void SqliteStore::run_batch(std::vector<Pending>& batch, std::vector<JobResult>&
         }
         open = true;
         first_in_tx = i;
+        changes_at_begin = write_->total_changes();
       }
       results[i] = run_job(batch[i].job);
       if (!write_->in_transaction()) {
@@ -450,6 +454,16 @@ void SqliteStore::run_batch(std::vector<Pending>& batch, std::vector<JobResult>&
       }
     }
     if (!open) return;
+    if (write_->total_changes() == changes_at_begin) {
+      // Nothing to make durable (a pass that found nothing due): end the transaction without a
+      // commit, so an idle server writes no WAL frame and calls no fsync.
+      write_->db().tryExec("ROLLBACK");
+      if (write_->in_transaction())
+        fail(first_in_tx, batch.size(), "store: could not end an unchanged transaction");
+      else
+        unchanged_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     try {
       exec_write(Sql::commit);
       commits_.fetch_add(1, std::memory_order_relaxed);
