@@ -319,6 +319,9 @@ struct StoreOptions {
   std::string path;              // SQLite file; created when missing
   bool synchronous_full = true;  // false = synchronous=NORMAL (benchmark comparison only)
   std::size_t max_batch = 512;   // jobs per commit at most
+  // Jobs that may wait for the writer before submit_bounded refuses more (0 = no bound): under
+  // an overload a request gets a fast "busy" rather than a reply that comes ever later.
+  std::size_t max_queue = 0;
   std::chrono::milliseconds busy_timeout{5000};
   // The field key ring (SAFETY D2): sessions' state, inputs and screens, answers' values and
   // SMS replies are written encrypted with it. Every rabta command sets it; null (values in
@@ -340,6 +343,7 @@ struct StoreStats {
   std::uint64_t batches = 0;
   std::uint64_t commits = 0;    // transactions committed (each one a WAL write and an fsync)
   std::uint64_t unchanged = 0;  // batches whose jobs changed nothing: ended without a commit
+  std::uint64_t shed = 0;       // jobs submit_bounded refused because the queue was full
   std::uint64_t jobs = 0;
   std::uint64_t failed_jobs = 0;
   std::uint64_t largest_batch = 0;
@@ -350,6 +354,10 @@ class Store {
   virtual ~Store() = default;
   // Queue a job for the writer. Thread-safe. After close() the job fails at once.
   virtual void submit(Job job, Done done) = 0;
+  // submit, unless StoreOptions::max_queue jobs already wait: then false at once, nothing queued
+  // and `done` never called. For requests from outside, which their sender may retry; never for
+  // rabta's own work (a recorded outcome must not be dropped).
+  virtual bool submit_bounded(Job job, Done done) = 0;
   // Runs a job and waits for its commit (CLI commands, tests). Not for the event loop thread.
   virtual JobResult run(Job job) = 0;
   // Read-only query on a separate connection (never blocks the writer); for CLI/tests/healthz.

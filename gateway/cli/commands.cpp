@@ -292,6 +292,7 @@ int serve(const ServeOptions& options) {
     store::StoreOptions so;
     so.path = config.database;
     so.synchronous_full = config.synchronous_full;
+    so.max_queue = config.max_queue;
     so.cipher = cipher;
     so.audit_key = audit_key(pseudonymizer);
     store = store::open_sqlite_store(so);

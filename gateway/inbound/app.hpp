@@ -56,6 +56,7 @@ struct AppCounters {
   std::atomic<std::uint64_t> sms_in{0};
   std::atomic<std::uint64_t> delivery_reports{0};
   std::atomic<std::uint64_t> store_failures{0};
+  std::atomic<std::uint64_t> shed{0};  // requests refused at once: the writer's queue was full
 };
 
 class App {
@@ -75,6 +76,8 @@ class App {
   void ussd(const UssdEndpoint& endpoint, const HttpRequest& request, Responder respond);
   void ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::Hop in,
                 Responder respond);
+  // A fast 503 with Retry-After for a request the full writer queue refused (#13).
+  void shed_load(HttpResponse busy, const Responder& respond, const char* what);
   void ussd_end(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::SessionEnd ev,
                 Responder respond);
   void sms(const SmsChannel& channel, const HttpRequest& request, Responder respond);

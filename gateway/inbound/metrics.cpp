@@ -85,6 +85,9 @@ std::string Metrics::render(const store::StoreStats& st, const store::MetricsSna
   head(o, "rabta_store_commits_total", "counter",
        "Transactions committed (each a WAL write and an fsync at synchronous=full).");
   o << "rabta_store_commits_total " << st.commits << '\n';
+  head(o, "rabta_store_shed_total", "counter",
+       "Requests refused with a fast 503 because [database] max_queue writes were waiting.");
+  o << "rabta_store_shed_total " << st.shed << '\n';
   head(o, "rabta_store_unchanged_batches_total", "counter",
        "Batches whose jobs changed nothing, ended without a commit (an idle pass).");
   o << "rabta_store_unchanged_batches_total " << st.unchanged << '\n';

@@ -145,7 +145,8 @@ Config load_config(const std::string& path) {
     r.str(*t, "public_url", c.public_url);
   }
   if (const auto* t = r.table(doc, "database")) {
-    r.known(*t, {"path", "synchronous"}, "[database]");
+    r.known(*t, {"path", "synchronous", "max_queue"}, "[database]");
+    r.integer(*t, "max_queue", c.max_queue, 0, 1'000'000);
     r.path(*t, "path", c.database);
     std::string sync = "full";
     r.str(*t, "synchronous", sync);

@@ -104,6 +104,7 @@ struct Config {
   // [database]
   std::string database = "rabta.db";
   bool synchronous_full = true;
+  std::size_t max_queue = 1024;  // [database] max_queue: waiting writes before requests get 503
 
   std::string public_url;  // how aggregators reach rabta ("" = http://host:port as listening)
 

@@ -2,6 +2,8 @@
 // in the same transaction, resume, quick exit and remembered language.
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "gateway/inbound/effects.hpp"
 #include "tests/support/gateway_fixture.hpp"
 
@@ -233,3 +235,44 @@ TEST(UssdService, ATakenReferenceIsNeverReused) {
   EXPECT_EQ(g.count("cases"), 2);
   EXPECT_EQ(g.count("cases", "reference = '" + taken + "'"), 1);
 }
+
+namespace rabta {
+namespace {
+
+// Overload (#13): with [database] max_queue writes waiting, a hop gets a fast 503 "busy" with
+// Retry-After, stores nothing, and is served again once the writer has caught up.
+TEST(UssdOverload, AFullWriterQueueAnswersAFast503AndStoresNothing) {
+  test::Gateway g(8 * 1024, test::default_channels(), "http://127.0.0.1",
+                  [](gateway::Config& c) { c.max_queue = 1; });
+  std::promise<void> entered, open;
+  std::shared_future<void> opened = open.get_future().share();
+  g.store->submit(
+      [&entered, opened](store::Tx&) {
+        entered.set_value();
+        opened.wait();
+      },
+      {});
+  entered.get_future().wait();  // the writer is held inside this job
+  std::promise<store::JobResult> waiting;
+  g.store->submit([](store::Tx&) {},
+                  [&waiting](const store::JobResult& r) { waiting.set_value(r); });
+
+  const auto busy = g.hop("s-busy", "+923001112233", "");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(busy.body, "END Service busy, please try again later.");
+  EXPECT_NE(busy.headers.find("Retry-After: 1"), std::string::npos) << busy.headers;
+  const auto sms = g.kannel_sms("busy-1", "+923001112233", "madad");
+  EXPECT_EQ(sms.status, 503);
+
+  open.set_value();
+  EXPECT_TRUE(waiting.get_future().get().ok);
+  EXPECT_EQ(g.count("sessions"), 0) << "nothing of the refused hop was stored";
+  EXPECT_EQ(g.count("inbound"), 0);
+  const auto served = g.hop("s-busy", "+923001112233", "");
+  EXPECT_EQ(served.status, 200);
+  EXPECT_EQ(served.body.rfind("CON ", 0), 0u) << served.body;
+  EXPECT_EQ(g.store->stats().shed, 2u);
+}
+
+}  // namespace
+}  // namespace rabta

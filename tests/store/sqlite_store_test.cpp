@@ -2582,6 +2582,37 @@ TEST_F(StoreTest, ABatchThatChangesNothingIsNotCommitted) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 2);
 }
 
+TEST_F(StoreTest, BoundedSubmitRefusesAtOnceWhenTheQueueIsFull) {
+  StoreOptions options;
+  options.audit_key = "test-audit-key";
+  options.path = path_;
+  options.max_queue = 2;
+  auto store = open_sqlite_store(options);
+  Gate gate;
+  gate.close_on(*store);  // the writer is busy: whatever comes now waits in the queue
+  std::vector<std::future<JobResult>> accepted;
+  int refused = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto promise = std::make_shared<std::promise<JobResult>>();
+    auto future = promise->get_future();
+    const std::string key = "k" + std::to_string(i);
+    if (store->submit_bounded([key](Tx& tx) { tx.insert_outbox(make_outbox(key)); },
+                              [promise](const JobResult& r) { promise->set_value(r); }))
+      accepted.push_back(std::move(future));
+    else
+      ++refused;
+  }
+  EXPECT_EQ(accepted.size(), 2u);
+  EXPECT_EQ(refused, 2);
+  EXPECT_EQ(store->stats().shed, 2u);
+  // rabta's own work is never refused.
+  auto own = submit_future(*store, [](Tx& tx) { tx.insert_outbox(make_outbox("own")); });
+  gate.release();
+  for (auto& f : accepted) EXPECT_TRUE(f.get().ok);
+  EXPECT_TRUE(own.get().ok);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 3) << "the refused ones stored nothing";
+}
+
 TEST_F(StoreTest, FailedJobDoesNotStopTheWriter) {
   auto store = open();
   JobResult r = store->run([](Tx&) { throw std::runtime_error("job said no"); });

@@ -82,6 +82,7 @@ class Gateway {
     store::StoreOptions so;
     so.audit_key = "test-audit-key";
     so.path = db_path();
+    so.max_queue = config_.max_queue;
     so.cipher = cipher_ring_;
     store = store::open_sqlite_store(so);
 

@@ -87,6 +87,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override { close(); }
 
   void submit(Job job, Done done) override;
+  bool submit_bounded(Job job, Done done) override;
   JobResult run(Job job) override;
   void read(const std::function<void(Tx&)>& query) override;
   JobResult checkpoint_wal() override;
@@ -116,6 +117,7 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const std::size_t max_batch_;
+  const std::size_t max_queue_;  // 0 = no bound
   const std::shared_ptr<const common::FieldCipher> cipher_;
   int schema_version_ = 0;
 
@@ -129,7 +131,8 @@ class SqliteStore final : public Store {
   bool accepting_ = true;      // guarded by queue_mu_
 
   std::atomic<std::uint64_t> commits_{0};
-  std::atomic<std::uint64_t> unchanged_{0};  // batches that changed nothing: no commit at all
+  std::atomic<std::uint64_t> unchanged_{0};
+  std::atomic<std::uint64_t> shed_{0};  // batches that changed nothing: no commit at all
   std::atomic<std::uint64_t> jobs_{0};
   std::atomic<std::uint64_t> failed_jobs_{0};
   std::atomic<std::uint64_t> largest_batch_{0};
@@ -151,6 +154,7 @@ class SqliteStore final : public Store {
 SqliteStore::SqliteStore(const StoreOptions& options)
     : path_(options.path),
       max_batch_(std::max<std::size_t>(1, options.max_batch)),
+      max_queue_(options.max_queue),
       cipher_(options.cipher),
       audit_key_(options.audit_key) {
   open_write_connection(options);
@@ -265,6 +269,19 @@ void SqliteStore::submit(Job job, Done done) {
   jobs_.fetch_add(1, std::memory_order_relaxed);
   failed_jobs_.fetch_add(1, std::memory_order_relaxed);
   call_done(done, JobResult{false, "store closed"});
+}
+
+bool SqliteStore::submit_bounded(Job job, Done done) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (accepting_ && max_queue_ != 0 && queue_.size() >= max_queue_) {
+      shed_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+  }
+  // Room now; a few jobs queued meanwhile by other threads may exceed the bound by as many.
+  submit(std::move(job), std::move(done));
+  return true;
 }
 
 JobResult SqliteStore::checkpoint_now() {
@@ -384,6 +401,7 @@ StoreStats SqliteStore::stats() const {
   StoreStats s;
   s.commits = commits_.load(std::memory_order_relaxed);
   s.unchanged = unchanged_.load(std::memory_order_relaxed);
+  s.shed = shed_.load(std::memory_order_relaxed);
   s.jobs = jobs_.load(std::memory_order_relaxed);
   s.failed_jobs = failed_jobs_.load(std::memory_order_relaxed);
   s.largest_batch = largest_batch_.load(std::memory_order_relaxed);
