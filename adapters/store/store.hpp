@@ -309,6 +309,7 @@ class Tx {
 struct JobResult {
   bool ok = false;
   std::string error;  // why it failed: no sensitive values, fit for a log line
+  bool busy = false;  // refused before it ran: StoreOptions::max_queue jobs were waiting
 };
 
 using Job = std::function<void(Tx&)>;
@@ -354,10 +355,11 @@ class Store {
   virtual ~Store() = default;
   // Queue a job for the writer. Thread-safe. After close() the job fails at once.
   virtual void submit(Job job, Done done) = 0;
-  // submit, unless StoreOptions::max_queue jobs already wait: then false at once, nothing queued
-  // and `done` never called. For requests from outside, which their sender may retry; never for
-  // rabta's own work (a recorded outcome must not be dropped).
-  virtual bool submit_bounded(Job job, Done done) = 0;
+  // submit, unless StoreOptions::max_queue jobs already wait: then `done` is called at once, on
+  // the caller's thread, with a failed result marked `busy`, and nothing runs. For requests from
+  // outside, which their sender may retry; never for rabta's own work (a recorded outcome must
+  // not be dropped).
+  virtual void submit_bounded(Job job, Done done) = 0;
   // Runs a job and waits for its commit (CLI commands, tests). Not for the event loop thread.
   virtual JobResult run(Job job) = 0;
   // Read-only query on a separate connection (never blocks the writer); for CLI/tests/healthz.

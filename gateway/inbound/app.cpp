@@ -185,24 +185,24 @@ void App::sms(const SmsChannel& channel, const HttpRequest& request, Responder r
   in_sms.text = std::move(msg.text);
   auto out = std::make_shared<SmsOut>();
   const bool in_band = adapter->replies_in_band();
-  Responder shed = respond;
-  const bool queued = store_.submit_bounded(
-      [this, in_sms = std::move(in_sms), out, in_band](store::Tx& tx) {
-        *out = sms_->handle(tx, in_sms, in_band);
-      },
-      [this, adapter, out, name = channel.name,
-       respond = std::move(respond)](const store::JobResult& r) {
-        if (!r.ok) {
-          ++counters_.store_failures;
-          spdlog::error("sms on {} not stored: {}", name, r.error);
-          // Nothing committed: the aggregator must retry (Kannel and Twilio do on 5xx).
-          return respond(HttpResponse::text(503, "not stored, retry\n"));
-        }
-        spdlog::debug("sms on {}: {} (session {})", name, out->outcome, out->session);
-        if (out->queued && options_.outbox_ready) options_.outbox_ready();
-        respond(to_response(adapter->encode_reply(out->reply, out->ucs2)));
-      });
-  if (!queued) shed_load(HttpResponse::text(503, "busy, retry\n"), shed, "sms");
+  store_.submit_bounded([this, in_sms = std::move(in_sms), out,
+                         in_band](store::Tx& tx) { *out = sms_->handle(tx, in_sms, in_band); },
+                        [this, adapter, out, name = channel.name,
+                         respond = std::move(respond)](const store::JobResult& r) {
+                          if (r.busy)
+                            return respond(shed(HttpResponse::text(503, "busy, retry\n"), "sms"));
+                          if (!r.ok) {
+                            ++counters_.store_failures;
+                            spdlog::error("sms on {} not stored: {}", name, r.error);
+                            // Nothing committed: the aggregator must retry (Kannel and Twilio do on
+                            // 5xx).
+                            return respond(HttpResponse::text(503, "not stored, retry\n"));
+                          }
+                          spdlog::debug("sms on {}: {} (session {})", name, out->outcome,
+                                        out->session);
+                          if (out->queued && options_.outbox_ready) options_.outbox_ready();
+                          respond(to_response(adapter->encode_reply(out->reply, out->ucs2)));
+                        });
 }
 
 void App::ussd(const UssdEndpoint& endpoint, const HttpRequest& request, Responder respond) {
@@ -239,14 +239,14 @@ void App::ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::H
 
   auto reply = std::make_shared<UssdReply>();
   const auto started = std::chrono::steady_clock::now();
-  Responder shed = respond;  // answers at once when the writer's queue is full
-  const bool queued = store_.submit_bounded(
+  store_.submit_bounded(
       [this, hop = std::move(hop), reply](store::Tx& tx) { *reply = ussd_.handle_hop(tx, hop); },
       [this, &adapter, reply, respond = std::move(respond),
        started](const store::JobResult& result) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
                             .count();
+        if (result.busy) return respond(shed(to_response(adapter.busy_reply()), "ussd hop"));
         if (!result.ok) {
           ++counters_.store_failures;
           spdlog::error("ussd hop not stored: {}", result.error);
@@ -258,17 +258,15 @@ void App::ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::H
           options_.metrics->observe_hop(std::chrono::microseconds(us));
         respond(to_response(adapter.encode_reply(reply->end, reply->text)));
       });
-  if (!queued) shed_load(to_response(adapter.busy_reply()), shed, "ussd hop");
 }
 
-void App::shed_load(HttpResponse busy, const Responder& respond, const char* what) {
+HttpResponse App::shed(HttpResponse busy, const char* what) {
   // Overload (#13): the writer is [database] max_queue jobs behind. Nothing is stored, so nothing
   // is acknowledged: a fast 503 the aggregator may retry, not a reply that comes ever later.
-  ++counters_.shed;
   spdlog::warn("{} refused: too many writes wait for the database ([database] max_queue)", what);
   busy.status = 503;
   busy.headers.emplace_back("Retry-After", "1");
-  respond(std::move(busy));
+  return busy;
 }
 
 void App::ussd_end(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::SessionEnd ev,

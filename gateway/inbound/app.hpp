@@ -56,7 +56,6 @@ struct AppCounters {
   std::atomic<std::uint64_t> sms_in{0};
   std::atomic<std::uint64_t> delivery_reports{0};
   std::atomic<std::uint64_t> store_failures{0};
-  std::atomic<std::uint64_t> shed{0};  // requests refused at once: the writer's queue was full
 };
 
 class App {
@@ -77,7 +76,7 @@ class App {
   void ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::Hop in,
                 Responder respond);
   // A fast 503 with Retry-After for a request the full writer queue refused (#13).
-  void shed_load(HttpResponse busy, const Responder& respond, const char* what);
+  static HttpResponse shed(HttpResponse busy, const char* what);
   void ussd_end(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::SessionEnd ev,
                 Responder respond);
   void sms(const SmsChannel& channel, const HttpRequest& request, Responder respond);

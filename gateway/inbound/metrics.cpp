@@ -25,6 +25,14 @@ void head(std::ostringstream& o, const char* name, const char* type, const char*
   o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
 }
 
+// A family of one unlabelled sample.
+template <typename Value>
+void single(std::ostringstream& o, const char* name, const char* type, const char* help,
+            Value value) {
+  head(o, name, type, help);
+  o << name << ' ' << value << '\n';
+}
+
 }  // namespace
 
 void Metrics::count_request(std::string_view route, int status) {
@@ -78,19 +86,17 @@ std::string Metrics::render(const store::StoreStats& st, const store::MetricsSna
   o << "rabta_store_commit_batch_size_bucket{le=\"+Inf\"} " << st.batches << '\n';
   o << "rabta_store_commit_batch_size_sum " << st.jobs << '\n';
   o << "rabta_store_commit_batch_size_count " << st.batches << '\n';
-  head(o, "rabta_store_failed_jobs_total", "counter", "Store jobs rolled back on an error.");
-  o << "rabta_store_failed_jobs_total " << st.failed_jobs << '\n';
-  head(o, "rabta_store_jobs_total", "counter", "Store jobs run by the writer.");
-  o << "rabta_store_jobs_total " << st.jobs << '\n';
-  head(o, "rabta_store_commits_total", "counter",
-       "Transactions committed (each a WAL write and an fsync at synchronous=full).");
-  o << "rabta_store_commits_total " << st.commits << '\n';
-  head(o, "rabta_store_shed_total", "counter",
-       "Requests refused with a fast 503 because [database] max_queue writes were waiting.");
-  o << "rabta_store_shed_total " << st.shed << '\n';
-  head(o, "rabta_store_unchanged_batches_total", "counter",
-       "Batches whose jobs changed nothing, ended without a commit (an idle pass).");
-  o << "rabta_store_unchanged_batches_total " << st.unchanged << '\n';
+  single(o, "rabta_store_failed_jobs_total", "counter", "Store jobs rolled back on an error.",
+         st.failed_jobs);
+  single(o, "rabta_store_jobs_total", "counter", "Store jobs run by the writer.", st.jobs);
+  single(o, "rabta_store_commits_total", "counter",
+         "Transactions committed (each a WAL write and an fsync at synchronous=full).", st.commits);
+  single(o, "rabta_store_shed_total", "counter",
+         "Requests refused with a fast 503 because [database] max_queue writes were waiting.",
+         st.shed);
+  single(o, "rabta_store_unchanged_batches_total", "counter",
+         "Batches whose jobs changed nothing, ended without a commit (an idle pass).",
+         st.unchanged);
 
   head(o, "rabta_outbox_rows", "gauge", "Outbox rows by status (sent rows until purged).");
   for (const auto& [status, n] : db.outbox_by_status)
@@ -100,19 +106,18 @@ std::string Metrics::render(const store::StoreStats& st, const store::MetricsSna
   o << "rabta_outbox_oldest_pending_age_seconds "
     << (db.oldest_pending_at > 0 ? static_cast<double>(now_ms - db.oldest_pending_at) / 1000 : 0)
     << '\n';
-  head(o, "rabta_case_alerts_failing", "gauge",
-       "Open cases whose current alert is failing (retried; the next rung is alerted at once).");
-  o << "rabta_case_alerts_failing " << db.failing_alerts << '\n';
-  head(o, "rabta_outbox_dead_letters", "gauge",
-       "Messages given up on (rabta outbox list --dead): look at each.");
-  o << "rabta_outbox_dead_letters " << db.dead_letters << '\n';
-  head(o, "rabta_outbox_unconfirmed", "gauge",
-       "Messages to women in doubt after a crash, never sent twice (rabta outbox list "
-       "--unconfirmed).");
-  o << "rabta_outbox_unconfirmed " << db.unconfirmed << '\n';
-  head(o, "rabta_sms_delivery_failures", "gauge",
-       "Sent messages whose delivery report says they failed or were rejected.");
-  o << "rabta_sms_delivery_failures " << db.delivery_failures << '\n';
+  single(o, "rabta_case_alerts_failing", "gauge",
+         "Open cases whose current alert is failing (retried; the next rung is alerted at once).",
+         db.failing_alerts);
+  single(o, "rabta_outbox_dead_letters", "gauge",
+         "Messages given up on (rabta outbox list --dead): look at each.", db.dead_letters);
+  single(o, "rabta_outbox_unconfirmed", "gauge",
+         "Messages to women in doubt after a crash, never sent twice (rabta outbox list "
+         "--unconfirmed).",
+         db.unconfirmed);
+  single(o, "rabta_sms_delivery_failures", "gauge",
+         "Sent messages whose delivery report says they failed or were rejected.",
+         db.delivery_failures);
   head(o, "rabta_dispatch_total", "counter", "Outcomes of send attempts since start.");
   o << "rabta_dispatch_total{channel_kind=\"sms\",outcome=\"sent\"} " << d.sent << '\n'
     << "rabta_dispatch_total{channel_kind=\"sms\",outcome=\"retried\"} " << d.retried << '\n'

@@ -148,13 +148,15 @@ KeyRotation::~KeyRotation() {
 
 void KeyRotation::start() {
   stopping_ = false;
-  first_pass_ = true;  // a pass a stop ended half-way is finished now
   loop_.start();
 }
 
 void KeyRotation::stop() {
   stopping_ = true;  // ends a re-encryption pass at its next batch
   loop_.stop();
+  // The loop's thread is gone: the next start checks again, so a pass this stop ended half-way
+  // is finished then.
+  first_pass_ = true;
 }
 
 bool KeyRotation::reload_if_changed() {

@@ -232,10 +232,9 @@ OutboxConsumer::PassResult OutboxConsumer::pass() {
         ++result.sent;
         break;
       case SendVerdict::Outcome::retry:
-        if (sender_.never_gives_up(c)) {
-          const std::int64_t wait =
-              backoff_ms(attempts, options_.backoff_base,
-                         std::min(options_.backoff_cap, sender_.never_gives_up_cap()), random01_());
+        if (const auto cap = sender_.retry_forever(c)) {
+          const std::int64_t wait = backoff_ms(attempts, options_.backoff_base,
+                                               std::min(options_.backoff_cap, *cap), random01_());
           spdlog::warn("{}: failed, retry in {} ms (attempt {}, never given up): {}", who, wait,
                        attempts, v.error);
           records.retry(c.row.id, done_at + wait, v.error, done_at);

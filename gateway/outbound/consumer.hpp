@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -102,15 +103,16 @@ class OutboxSender {
   virtual void report_settled() = 0;
   // In the claim's transaction, beside each row: what prepare() will need.
   virtual std::any read(store::Tx& tx, const store::OutboxRecord& row) = 0;
-  // Outside any transaction: the call to make, or the outcome decided without one. A row of a
-  // kind the claim matched by prefix only ("sms:at2" for "sms:at") is the sender's to refuse.
+  // Outside any transaction: the call to make, or the outcome decided without one.
   virtual Prepared prepare(const ClaimedRow& c, std::int64_t now) = 0;
   // The response of a call: status 0 with curl's message for a transport failure.
   virtual SendVerdict judge(const ClaimedRow& c, long status, const std::string& body) = 0;
-  // A row that never gives up after a temporary failure (SAFETY W6: a case alert while the case
-  // is open), retried at most `cap` apart.
-  virtual bool never_gives_up(const ClaimedRow&) const { return false; }
-  virtual std::chrono::milliseconds never_gives_up_cap() const = 0;
+  // For a row that never gives up after a temporary failure (SAFETY W6: a case alert while its
+  // case is open), the longest wait between its retries; nullopt for a row that may give up
+  // after max_attempts.
+  virtual std::optional<std::chrono::milliseconds> retry_forever(const ClaimedRow&) const {
+    return std::nullopt;
+  }
   // Names the row in log lines ("outbox 12 via kannel"): ids and kinds only, never a payload.
   virtual std::string describe(const ClaimedRow& c) const = 0;
 };

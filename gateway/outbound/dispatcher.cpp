@@ -153,15 +153,12 @@ SendVerdict Dispatcher::judge(const ClaimedRow& c, long status, const std::strin
   return {SendVerdict::Outcome::permanent, "", sr.error};
 }
 
-bool Dispatcher::never_gives_up(const ClaimedRow& c) const {
+std::optional<std::chrono::milliseconds> Dispatcher::retry_forever(const ClaimedRow& c) const {
   // SAFETY W6: an alert is never given up while its case is open and unacknowledged (prepare()
   // cancels it once it is not); the escalation pass alerts the next rung at once while this one
   // keeps trying, at least once a minute.
-  return std::any_cast<const Recipient&>(c.context).alert;
-}
-
-std::chrono::milliseconds Dispatcher::never_gives_up_cap() const {
-  return kAlertRetryCap;
+  if (std::any_cast<const Recipient&>(c.context).alert) return kAlertRetryCap;
+  return std::nullopt;
 }
 
 }  // namespace rabta::gateway

@@ -59,8 +59,7 @@ class Dispatcher : public OutboxDispatcher {
   std::any read(store::Tx& tx, const store::OutboxRecord& row) override;
   Prepared prepare(const ClaimedRow& c, std::int64_t now) override;
   SendVerdict judge(const ClaimedRow& c, long status, const std::string& body) override;
-  bool never_gives_up(const ClaimedRow& c) const override;
-  std::chrono::milliseconds never_gives_up_cap() const override;
+  std::optional<std::chrono::milliseconds> retry_forever(const ClaimedRow& c) const override;
   std::string describe(const ClaimedRow& c) const override;
 
   const ChannelRuntime* channel_of(const store::OutboxRecord& row) const;

@@ -51,7 +51,6 @@ class WebhookDispatcher : public OutboxDispatcher {
   std::any read(store::Tx& tx, const store::OutboxRecord& row) override;
   Prepared prepare(const ClaimedRow& c, std::int64_t now) override;
   SendVerdict judge(const ClaimedRow& c, long status, const std::string& body) override;
-  std::chrono::milliseconds never_gives_up_cap() const override { return backoff_cap_; }
   std::string describe(const ClaimedRow& c) const override;
 
   adapters::webhook::WebhookSink sink_;

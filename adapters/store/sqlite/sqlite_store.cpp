@@ -87,7 +87,8 @@ class SqliteStore final : public Store {
   ~SqliteStore() override { close(); }
 
   void submit(Job job, Done done) override;
-  bool submit_bounded(Job job, Done done) override;
+  void submit_bounded(Job job, Done done) override;
+  void enqueue(Job job, Done done, bool bounded);
   JobResult run(Job job) override;
   void read(const std::function<void(Tx&)>& query) override;
   JobResult checkpoint_wal() override;
@@ -255,9 +256,19 @@ void SqliteStore::open_write_connection(const StoreOptions& options) {
 }
 
 void SqliteStore::submit(Job job, Done done) {
+  enqueue(std::move(job), std::move(done), false);
+}
+
+void SqliteStore::submit_bounded(Job job, Done done) {
+  enqueue(std::move(job), std::move(done), true);
+}
+
+void SqliteStore::enqueue(Job job, Done done, bool bounded) {
+  bool full = false;
   {
     std::lock_guard lock(queue_mu_);
-    if (accepting_) {
+    full = bounded && max_queue_ != 0 && queue_.size() >= max_queue_;
+    if (accepting_ && !full) {
       queue_.push_back(Pending{std::move(job), std::move(done)});
       // Notify under the lock: once unlocked, the job may run and its Done may let another
       // thread destroy the store before a late notify touched the condition variable.
@@ -265,23 +276,17 @@ void SqliteStore::submit(Job job, Done done) {
       return;
     }
   }
+  if (full) {
+    // Overload: refused before it ran, so nothing of it is stored; answered at once.
+    shed_.fetch_add(1, std::memory_order_relaxed);
+    JobResult busy{false, "store: busy: [database] max_queue writes are waiting"};
+    busy.busy = true;
+    return call_done(done, busy);
+  }
   // Counted as failed: the caller's change is lost just as if the writer had failed it.
   jobs_.fetch_add(1, std::memory_order_relaxed);
   failed_jobs_.fetch_add(1, std::memory_order_relaxed);
   call_done(done, JobResult{false, "store closed"});
-}
-
-bool SqliteStore::submit_bounded(Job job, Done done) {
-  {
-    std::lock_guard lock(queue_mu_);
-    if (accepting_ && max_queue_ != 0 && queue_.size() >= max_queue_) {
-      shed_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-  }
-  // Room now; a few jobs queued meanwhile by other threads may exceed the bound by as many.
-  submit(std::move(job), std::move(done));
-  return true;
 }
 
 JobResult SqliteStore::checkpoint_now() {
