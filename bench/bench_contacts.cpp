@@ -1,15 +1,22 @@
-// 1,000,000 enrolled contacts: builds the database through the real store (schema, indexes,
+// Enrolled contacts at scale: builds the database through the real store (schema, indexes,
 // group commit), then times what the weekly scheduler does to find the week's due check-ins:
 // Tx::due_checkins paged by contact id, for the busiest weekday and hour. Prints one line of
-// figures. Usage: rabta_bench_contacts DB [COUNT]
+// figures.
+//   rabta_bench_contacts DB [COUNT] [--history] [--reuse]
+// --history: each contact also has a finished USSD session and a closed case behind her (the
+// database a deployment has after a year), for the hop benchmark on a full database.
+// --reuse: a DB this tool completed before with the same COUNT and --history is used as it is
+// (the 10M database takes minutes to build; scripts/bench builds it once).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 
+#include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
 
 using namespace rabta;
@@ -17,45 +24,101 @@ using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: rabta_bench_contacts DB [COUNT]\n";
+    std::cerr << "usage: rabta_bench_contacts DB [COUNT] [--history] [--reuse]\n";
     return 2;
   }
   const std::string path = argv[1];
-  const int count = argc > 2 ? std::stoi(argv[2]) : 1'000'000;
-  std::filesystem::remove(path);
-  store::StoreOptions so;
-  so.path = path;
-  auto store = store::open_sqlite_store(so);
-
-  // Spread over every weekday and hour: windows starting 0..21, 2 to 6 hours long.
-  const auto t0 = Clock::now();
-  constexpr int kBatch = 20'000;
-  for (int first = 0; first < count; first += kBatch) {
-    const auto r = store->run([&](store::Tx& tx) {
-      for (int i = first; i < std::min(count, first + kBatch); ++i) {
-        store::ContactRecord c;
-        c.pseudonym = "p" + std::to_string(i) + "-0123456789abcdef0123456789abcdef0123456789ab";
-        c.language = i % 3 == 0 ? "ur" : (i % 3 == 1 ? "roman" : "en");
-        c.status = "active";
-        c.district = "district_" + std::to_string(i % 36);
-        c.checkin_weekday = 1 + i % 7;
-        c.window_start_hour = (i / 7) % 22;
-        c.window_end_hour = std::min(24, c.window_start_hour + 2 + (i / 161) % 5);
-        // She answers by dialling: the bench measures finding and recording the week's
-        // check-ins, not sending SMS (the dispatcher has its own figure).
-        c.channel = "ussd";
-        c.sms_ok = false;
-        tx.enrol_contact(c, 1'790'000'000'000);
-      }
-    });
-    if (!r.ok) {
-      std::cerr << "enrolment failed: " << r.error << "\n";
-      return 1;
+  int count = 1'000'000;
+  bool history = false;
+  bool reuse = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--history") {
+      history = true;
+    } else if (a == "--reuse") {
+      reuse = true;
+    } else {
+      count = std::stoi(a);
     }
   }
-  const double build_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  store->close();
-  store = store::open_sqlite_store(so);  // a cold start, as after a restart
+  const std::string marker_text =
+      "contacts=" + std::to_string(count) + " history=" + (history ? "1" : "0") +
+      " schema=" + std::to_string(store::latest_schema_version()) + "\n";
+  const std::string marker = path + ".complete";
+  std::string found;
+  if (std::ifstream in(marker); in) std::getline(in, found);
+  const bool reused = reuse && found + "\n" == marker_text && std::filesystem::exists(path);
+  store::StoreOptions so;
+  so.path = path;
+  double build_s = 0;
+  if (!reused) {
+    std::filesystem::remove(marker);
+    std::filesystem::remove(path);
+    auto store = store::open_sqlite_store(so);
+
+    // Spread over every weekday and hour: windows starting 0..21, 2 to 6 hours long.
+    const auto t0 = Clock::now();
+    constexpr int kBatch = 20'000;
+    constexpr std::int64_t kNow = 1'790'000'000'000;
+    for (int first = 0; first < count; first += kBatch) {
+      const auto r = store->run([&](store::Tx& tx) {
+        for (int i = first; i < std::min(count, first + kBatch); ++i) {
+          store::ContactRecord c;
+          // As long as a real one: the keyed SHA-256 of her number, in hex.
+          c.pseudonym = common::sha256_hex("+92300" + std::to_string(1'000'000 + i));
+          c.language = i % 3 == 0 ? "ur" : (i % 3 == 1 ? "roman" : "en");
+          c.status = "active";
+          c.district = "district_" + std::to_string(i % 36);
+          c.checkin_weekday = 1 + i % 7;
+          c.window_start_hour = (i / 7) % 22;
+          c.window_end_hour = std::min(24, c.window_start_hour + 2 + (i / 161) % 5);
+          // She answers by dialling: the bench measures finding and recording the week's
+          // check-ins, not sending SMS (the dispatcher has its own figure).
+          c.channel = "ussd";
+          c.sms_ok = false;
+          const std::int64_t contact_id = tx.enrol_contact(c, kNow);
+          if (!history) continue;
+          store::SessionRecord s;
+          s.provider = "africastalking";
+          s.provider_session_id = "ATUid_hist_" + std::to_string(i);
+          s.contact_id = contact_id;
+          s.channel = "ussd";
+          s.state = R"({"flow":"report","node":"done","vars":{},"ended":true})";
+          s.last_input_path = "2*1*2";
+          s.last_reply = "END Your report was received.";
+          s.hop_count = 4;
+          s.status = store::session_status::finished;
+          s.end_reason = "end_screen";
+          s.started_at = kNow - 60'000;
+          s.updated_at = kNow;
+          s.ended_at = kNow;
+          const std::int64_t session_id = tx.insert_session(s);
+          store::CaseRecord k;
+          k.reference = "H" + std::to_string(i);
+          k.contact_id = contact_id;
+          k.session_id = session_id;
+          k.flow = "report";
+          k.category = "physical";
+          k.severity = "high";
+          k.status = "closed";
+          k.created_at = kNow;
+          k.district = c.district;
+          k.team = "bench";
+          k.closed_at = kNow;
+          k.outcome = "resolved";
+          tx.insert_case(k);
+        }
+      });
+      if (!r.ok) {
+        std::cerr << "enrolment failed: " << r.error << "\n";
+        return 1;
+      }
+    }
+    build_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    store->close();
+    std::ofstream(marker) << marker_text;
+  }
+  auto store = store::open_sqlite_store(so);  // a cold start, as after a restart
 
   // The scheduler's query for every weekday at the hour most windows contain.
   double worst_ms = 0;
@@ -83,9 +146,10 @@ int main(int argc, char** argv) {
   store->close();
   const auto bytes = std::filesystem::file_size(path);
   std::printf(
-      "RESULT contacts=%d build_s=%.1f due_query_ms=%.1f due_contacts=%lld weekday=%d "
+      "RESULT contacts=%d history=%d reused=%d build_s=%.1f due_query_ms=%.1f due_contacts=%lld "
+      "weekday=%d "
       "db_bytes=%llu bytes_per_contact=%.0f\n",
-      count, build_s, worst_ms, static_cast<long long>(worst_due), worst_day,
-      static_cast<unsigned long long>(bytes), static_cast<double>(bytes) / count);
+      count, history ? 1 : 0, reused ? 1 : 0, build_s, worst_ms, static_cast<long long>(worst_due),
+      worst_day, static_cast<unsigned long long>(bytes), static_cast<double>(bytes) / count);
   return 0;
 }

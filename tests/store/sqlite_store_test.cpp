@@ -188,11 +188,11 @@ TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
     EXPECT_TRUE(db.tableExists(table)) << table;
   }
   for (const char* index :
-       {"sessions_contact_channel_updated", "sessions_status_updated", "outbox_status_not_before",
-        "contacts_checkin_schedule", "outbox_channel_provider_message", "inbound_contact_received",
-        "checkins_status_remind", "checkins_status_deadline", "cases_status_next_alert",
-        "cases_team_id", "cases_team_status", "responders_token_hash", "responders_phone_pseudonym",
-        "notes_case"}) {
+       {"sessions_contact_channel", "sessions_live_updated", "sessions_ended_updated",
+        "cases_session", "outbox_status_not_before", "contacts_checkin_schedule",
+        "outbox_channel_provider_message", "inbound_contact_received", "checkins_status_remind",
+        "checkins_status_deadline", "cases_status_next_alert", "cases_team_id", "cases_team_status",
+        "responders_token_hash", "responders_phone_pseudonym", "notes_case"}) {
     SQLite::Statement q(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?");
     q.bind(1, index);
     ASSERT_TRUE(q.executeStep());
@@ -358,6 +358,53 @@ TEST_F(StoreTest, SessionsInsertFindUpdate) {
   r = store->run([&](Tx& tx) { tx.update_session(missing); });
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("no such session"), std::string::npos) << r.error;
+}
+
+// #13: a hop updates only what a hop changes; who the session belongs to is fixed at insert.
+TEST_F(StoreTest, UpdatingASessionNeverMovesItToAnotherContactOrProvider) {
+  auto store = open();
+  const auto her = add_contact(*store, "p1");
+  const auto other = add_contact(*store, "p2");
+  SessionRecord session = make_session(her.id, "ATUid_1", "ussd", "active", 2000);
+  ASSERT_TRUE(store->run([&](Tx& tx) { session.id = tx.insert_session(session); }).ok);
+  SessionRecord changed = session;
+  changed.contact_id = other.id;
+  changed.provider = "other";
+  changed.provider_session_id = "ATUid_2";
+  changed.channel = "sms";
+  changed.started_at = 1;
+  changed.hop_count = 3;
+  changed.updated_at = 2600;
+  ASSERT_TRUE(store->run([&](Tx& tx) { tx.update_session(changed); }).ok);
+  store->read([&](Tx& tx) {
+    const auto found = tx.find_session("africastalking", "ATUid_1");
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->contact_id, her.id);
+    EXPECT_EQ(found->channel, "ussd");
+    EXPECT_EQ(found->started_at, session.started_at);
+    EXPECT_EQ(found->hop_count, 3);
+    EXPECT_EQ(found->updated_at, 2600);
+    EXPECT_FALSE(tx.find_session("other", "ATUid_2").has_value());
+  });
+}
+
+// #13: each session has the id SQLite would give it, sealed under that id in its one insert.
+TEST_F(StoreTest, SessionIdsAreConsecutiveAndFindable) {
+  auto store = open();
+  const auto her = add_contact(*store, "p1");
+  std::int64_t a = 0, b = 0;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    a = tx.insert_session(make_session(her.id, "A", "ussd", "active", 1));
+                    b = tx.insert_session(make_session(her.id, "B", "ussd", "active", 2));
+                  })
+                  .ok);
+  EXPECT_EQ(b, a + 1);
+  store->read([&](Tx& tx) {
+    const auto found = tx.find_session("africastalking", "B");
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->id, b);
+  });
 }
 
 TEST_F(StoreTest, ErrorsNameTheOperationButNoValues) {

@@ -40,6 +40,13 @@ namespace rabta::store::sqlite {
   throw std::runtime_error(std::string("store: ") + operation + " failed: " + e.what());
 }
 
+void Connection::configure_library() {
+  static std::once_flag once;
+  // SQLITE_MISUSE if SQLite was already initialised in this process (a test that opened a
+  // database before): it then keeps its statistics, which changes speed, not behaviour.
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
 bool sealing(const FieldCipher* cipher, std::string_view plain) {
   return cipher != nullptr && !plain.empty();
 }

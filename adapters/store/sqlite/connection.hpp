@@ -29,8 +29,9 @@ class Connection {
   Connection(const std::string& path, int flags, std::chrono::milliseconds busy_timeout)
       // NOMUTEX: each connection is confined to one thread at a time (the writer, or callers
       // serialised by the read mutex), so SQLite's own per-call locking would be pure overhead.
-      : db_(std::make_unique<SQLite::Database>(path, flags | SQLite::OPEN_NOMUTEX,
-                                               static_cast<int>(busy_timeout.count()))) {}
+      : db_((configure_library(),
+             std::make_unique<SQLite::Database>(path, flags | SQLite::OPEN_NOMUTEX,
+                                                static_cast<int>(busy_timeout.count())))) {}
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() {
@@ -38,6 +39,10 @@ class Connection {
     for (auto& s : statements_) s.reset();
     db_.reset();
   }
+
+  // Once per process, before SQLite initialises: no memory statistics (#13: they take a global
+  // mutex on every allocation of every connection; rabta never reads them).
+  static void configure_library();
 
   SQLite::Database& db() { return *db_; }
   bool in_transaction() const { return sqlite3_get_autocommit(db_->getHandle()) == 0; }

@@ -267,10 +267,25 @@ UPDATE responders SET token_expires_at = CAST(strftime('%s', 'now') AS INTEGER) 
   WHERE token_hash != '';
 )sql";
 
+// #13: every hop rewrote both session indexes that end in updated_at. The idle sweep needs only
+// the live sessions (a small partial index, the only one a hop still touches), retention only the
+// ended ones (a partial index a session enters once, when it ends), and the resume lookups only a
+// contact's few sessions per channel.
+constexpr std::string_view kVersion8 = R"sql(
+DROP INDEX sessions_contact_channel_updated;
+DROP INDEX sessions_status_updated;
+CREATE INDEX sessions_contact_channel ON sessions (contact_id, channel);
+CREATE INDEX sessions_live_updated ON sessions (updated_at) WHERE status = 'active';
+CREATE INDEX sessions_ended_updated ON sessions (updated_at) WHERE status != 'active';
+-- Retention asks, for each ended session, whether a case came of it: without this, a scan of
+-- every case per session.
+CREATE INDEX cases_session ON cases (session_id);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kVersion1}, Migration{2, kVersion2}, Migration{3, kVersion3},
     Migration{4, kVersion4}, Migration{5, kVersion5}, Migration{6, kVersion6},
-    Migration{7, kVersion7},
+    Migration{7, kVersion7}, Migration{8, kVersion8},
 };
 
 }  // namespace

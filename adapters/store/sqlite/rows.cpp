@@ -211,19 +211,16 @@ void bind_session(SQLite::Statement& st, const SessionRecord& s, const FieldCiph
   st.bindNoCopy(2, s.provider_session_id);
   st.bind(3, s.contact_id);
   st.bindNoCopy(4, s.channel);
-  if (id == 0 && cipher != nullptr) {
-    for (int i = 5; i <= 7; ++i) st.bind(i, std::string());
-  } else {
-    bind_sealed(st, 5, cipher, s.state, "sessions", "state", id);
-    bind_sealed(st, 6, cipher, s.last_input_path, "sessions", "last_input_path", id);
-    bind_sealed(st, 7, cipher, s.last_reply, "sessions", "last_reply", id);
-  }
+  bind_sealed(st, 5, cipher, s.state, "sessions", "state", id);
+  bind_sealed(st, 6, cipher, s.last_input_path, "sessions", "last_input_path", id);
+  bind_sealed(st, 7, cipher, s.last_reply, "sessions", "last_reply", id);
   st.bind(8, s.hop_count);
   st.bindNoCopy(9, s.status);
   st.bindNoCopy(10, s.end_reason);
   st.bind(11, s.started_at);
   st.bind(12, s.updated_at);
   st.bind(13, s.ended_at);
+  st.bind(14, id);
 }
 
 }  // namespace rabta::store::sqlite

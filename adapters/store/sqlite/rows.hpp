@@ -54,8 +54,8 @@ NoteRecord note_from(const SQLite::Statement& st);
 // Reads a row of kAuditColumns.
 AuditRecord audit_from(const SQLite::Statement& st);
 
-// Binds the session columns in the order of insert_session/update_session (?1..?13). The sealed
-// columns need the row id: an insert binds them empty and is followed by an update.
+// Binds the session columns in the order of insert_session/update_session (?1..?13) and the row
+// id (?14), under which the sealed columns are sealed (insert_session allocates it first).
 void bind_session(SQLite::Statement& st, const SessionRecord& s, const FieldCipher* cipher,
                   std::int64_t id);
 

@@ -91,14 +91,20 @@ std::string sql_text(Sql id) {
              "ended_at FROM sessions WHERE contact_id = ?1 AND channel = ?2 "
              "AND status IN ('active', 'incomplete') AND updated_at >= ?3 "
              "ORDER BY updated_at DESC, id DESC LIMIT 1";
+    case Sql::next_session_id:
+      // The writer holds the write lock (BEGIN IMMEDIATE): the id SQLite would pick itself, known
+      // before the row is written so that its sealed columns go in with it (one write, not two).
+      return "SELECT COALESCE(MAX(id), 0) + 1 FROM sessions";
     case Sql::insert_session:
       return "INSERT INTO sessions (provider, provider_session_id, contact_id, channel, state, "
              "last_input_path, last_reply, hop_count, status, end_reason, started_at, updated_at, "
-             "ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+             "ended_at, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
     case Sql::update_session:
-      return "UPDATE sessions SET provider = ?1, provider_session_id = ?2, contact_id = ?3, "
-             "channel = ?4, state = ?5, last_input_path = ?6, last_reply = ?7, hop_count = ?8, "
-             "status = ?9, end_reason = ?10, started_at = ?11, updated_at = ?12, ended_at = ?13 "
+      // Only what a hop changes (#13): SQLite rewrites an index only when the SET names one of
+      // its columns, so a hop leaves (provider, provider_session_id) and (contact_id, channel)
+      // alone and touches only the small index of live sessions.
+      return "UPDATE sessions SET state = ?5, last_input_path = ?6, last_reply = ?7, "
+             "hop_count = ?8, status = ?9, end_reason = ?10, updated_at = ?12, ended_at = ?13 "
              "WHERE id = ?14";
     case Sql::heartbeat:
       return "INSERT INTO meta (key, value) VALUES ('heartbeat', ?1) "

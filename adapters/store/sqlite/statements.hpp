@@ -33,6 +33,7 @@ enum class Sql : std::size_t {
   set_contact_quiet_until,
   find_session,
   find_resumable_session,
+  next_session_id,
   insert_session,
   update_session,
   insert_case,

@@ -65,16 +65,13 @@ std::int64_t SqliteTx::insert_session(const SessionRecord& session) {
   return guarded("insert_session", [&] {
     std::int64_t id = 0;
     {
-      Stmt st = use(Sql::insert_session);
-      bind_session(*st, session, cipher_, 0);
-      st->exec();
-      id = conn_.db().getLastInsertRowid();
+      Stmt next = use(Sql::next_session_id);
+      next->executeStep();
+      id = next->getColumn(0).getInt64();
     }
-    if (cipher_ != nullptr) {
-      SessionRecord sealed = session;
-      sealed.id = id;
-      update_session(sealed);
-    }
+    Stmt st = use(Sql::insert_session);
+    bind_session(*st, session, cipher_, id);  // sealed under its own id, in the same write
+    st->exec();
     return id;
   });
 }
@@ -83,7 +80,6 @@ void SqliteTx::update_session(const SessionRecord& session) {
   guarded("update_session", [&] {
     Stmt st = use(Sql::update_session);
     bind_session(*st, session, cipher_, session.id);
-    st->bind(14, session.id);
     if (st->exec() == 0) throw std::runtime_error("store: update_session: no such session");
   });
 }
