@@ -5,13 +5,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "adapters/common/clock.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/common/form.hpp"
+#include "flows/engine.hpp"
 
 namespace rabta::common {
 namespace {
@@ -71,6 +75,32 @@ const std::string kKeyA(32, 'a');
 const std::string kKeyB(32, 'b');
 
 // ---------------------------------------------------------------- percent_decode
+
+// A case reference is what she is told and what a caseworker types: every character from the
+// alphabet, every character about as likely (no modulo bias), and no two alike in practice.
+TEST(RandomIds, ReferencesUseTheWholeAlphabetEvenly) {
+  common::RandomIds ids;
+  std::map<char, int> seen;
+  std::set<std::string> references;
+  constexpr int kCount = 20'000;
+  for (int i = 0; i < kCount; ++i) {
+    const std::string r = ids.case_reference(8);
+    ASSERT_EQ(r.size(), 8U);
+    for (const char c : r) {
+      ASSERT_NE(flows::reference_alphabet.find(c), std::string_view::npos) << r;
+      ++seen[c];
+    }
+    references.insert(r);
+  }
+  EXPECT_EQ(references.size(), static_cast<std::size_t>(kCount));
+  ASSERT_EQ(seen.size(), flows::reference_alphabet.size());
+  const double expected = 8.0 * kCount / static_cast<double>(flows::reference_alphabet.size());
+  for (const auto& [c, n] : seen) {
+    EXPECT_GT(n, expected * 0.9) << c;
+    EXPECT_LT(n, expected * 1.1) << c;
+  }
+  EXPECT_EQ(ids.case_reference(40).size(), 40U);  // longer than one draw of the CSPRNG
+}
 
 TEST(PercentDecode, DecodesEscapesInEitherCase) {
   EXPECT_EQ(percent_decode("a%20b%2Fc%2fd", false), "a b/c/d");

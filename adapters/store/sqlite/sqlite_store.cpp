@@ -250,6 +250,9 @@ void SqliteStore::open_write_connection(const StoreOptions& options) {
     // one; this only bounds the WAL should that thread fall far behind.
     db.exec("PRAGMA wal_autocheckpoint=50000");
     db.exec("PRAGMA temp_store=MEMORY");
+    // #13: the writer's page cache, 16 MiB instead of SQLite's 2 MiB: a hop's index pages (her
+    // pseudonym, the case reference) stay cached instead of being read back from the OS.
+    db.exec("PRAGMA cache_size=-16384");
   } catch (const SQLite::Exception& e) {
     throw std::runtime_error("database " + path_ + " could not be opened: " + e.what());
   }
