@@ -2,11 +2,14 @@
 // group commit), then times what the weekly scheduler does to find the week's due check-ins:
 // Tx::due_checkins paged by contact id, for the busiest weekday and hour. Prints one line of
 // figures.
-//   rabta_bench_contacts DB [COUNT] [--history] [--reuse]
-// --history: each contact also has a finished USSD session and a closed case behind her (the
-// database a deployment has after a year), for the hop benchmark on a full database.
+//   rabta_bench_contacts DB [COUNT] [--history] [--reuse] [--field-key FILE]
+// --history: each contact also has a finished USSD session and a closed case behind her, with an
+// answer and a consent (the database a deployment has after a year), for the hop benchmark on a
+// full database.
 // --reuse: a DB this tool completed before with the same COUNT and --history is used as it is
 // (the 10M database takes minutes to build; scripts/bench builds it once).
+// --field-key: seal what a deployment seals with that key file (as `rabta serve` would find it;
+// without it, a server started on the file would first re-encrypt every session).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <iostream>
 #include <string>
 
+#include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
 
@@ -24,16 +28,20 @@ using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: rabta_bench_contacts DB [COUNT] [--history] [--reuse]\n";
+    std::cerr
+        << "usage: rabta_bench_contacts DB [COUNT] [--history] [--reuse] [--field-key FILE]\n";
     return 2;
   }
   const std::string path = argv[1];
   int count = 1'000'000;
   bool history = false;
   bool reuse = false;
+  std::string field_key;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--history") {
+    if (a == "--field-key" && i + 1 < argc) {
+      field_key = argv[++i];
+    } else if (a == "--history") {
       history = true;
     } else if (a == "--reuse") {
       reuse = true;
@@ -50,6 +58,9 @@ int main(int argc, char** argv) {
   const bool reused = reuse && found + "\n" == marker_text && std::filesystem::exists(path);
   store::StoreOptions so;
   so.path = path;
+  if (!field_key.empty())
+    so.cipher =
+        std::make_shared<const common::FieldCipher>(common::FieldCipher::load(field_key, nullptr));
   double build_s = 0;
   if (!reused) {
     std::filesystem::remove(marker);
@@ -106,7 +117,24 @@ int main(int argc, char** argv) {
           k.team = "bench";
           k.closed_at = kNow;
           k.outcome = "resolved";
-          tx.insert_case(k);
+          k.id = tx.insert_case(k);
+          // What her report left: an answer and a consent, tied to the case.
+          store::AnswerRecord a;
+          a.session_id = session_id;
+          a.contact_id = contact_id;
+          a.key = "category";
+          a.value = "physical";
+          a.created_at = kNow;
+          a.case_id = k.id;
+          tx.insert_answer(a);
+          store::ConsentRecord consent;
+          consent.contact_id = contact_id;
+          consent.session_id = session_id;
+          consent.purpose = "callback";
+          consent.granted = i % 2 == 0;
+          consent.created_at = kNow;
+          consent.case_id = k.id;
+          tx.insert_consent(consent);
         }
       });
       if (!r.ok) {

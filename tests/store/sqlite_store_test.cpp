@@ -16,6 +16,7 @@
 #include <future>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,6 +25,7 @@
 
 #include "adapters/store/queries.hpp"
 #include "adapters/store/sqlite/migrations.hpp"
+#include "adapters/store/sqlite/statements.hpp"
 #include "adapters/store/store.hpp"
 
 namespace rabta::store {
@@ -189,14 +191,48 @@ TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
   }
   for (const char* index :
        {"sessions_contact_channel", "sessions_live_updated", "sessions_ended_updated",
-        "cases_session", "outbox_status_not_before", "contacts_checkin_schedule",
-        "outbox_channel_provider_message", "inbound_contact_received", "checkins_status_remind",
-        "checkins_status_deadline", "cases_status_next_alert", "cases_team_id", "cases_team_status",
-        "responders_token_hash", "responders_phone_pseudonym", "notes_case"}) {
+        "cases_session", "consents_session", "outbox_status_not_before",
+        "contacts_checkin_schedule", "outbox_channel_provider_message", "inbound_contact_received",
+        "checkins_status_remind", "checkins_status_deadline", "cases_status_next_alert",
+        "cases_team_id", "cases_team_status", "responders_token_hash", "responders_phone_pseudonym",
+        "notes_case"}) {
     SQLite::Statement q(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?");
     q.bind(1, index);
     ASSERT_TRUE(q.executeStep());
     EXPECT_EQ(q.getColumn(0).getInt(), 1) << index;
+  }
+}
+
+// #13: a statement that scans a whole table costs more with every row the deployment keeps. Each
+// statement the store prepares once (the Sql ids) is checked against the schema: only those
+// listed, which read whole tables on purpose, may scan.
+TEST_F(StoreTest, NoPreparedStatementScansAWholeTableUnlessItMust) {
+  // Each with its reason.
+  const std::vector<std::string> on_purpose = {
+      "FROM outbox ORDER BY id DESC LIMIT",   // the newest rows: read backwards, stops at the limit
+      "FROM audit ORDER BY id DESC LIMIT 1",  // the chain's last row: one step backwards
+      "FROM outbox GROUP BY status",          // `rabta outbox`: counts every row, on its index
+      "FROM responders ORDER BY name",        // the roster: tens of rows
+  };
+  { auto store = open(); }
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  std::set<std::string> tables;
+  for (SQLite::Statement t(db, "SELECT name FROM sqlite_master WHERE type = 'table'");
+       t.executeStep();)
+    tables.insert(t.getColumn(0).getString());
+  for (std::size_t i = 0; i < sqlite::kSqlCount; ++i) {
+    const std::string sql = sqlite::sql_text(static_cast<sqlite::Sql>(i));
+    SQLite::Statement plan(db, "EXPLAIN QUERY PLAN " + sql);
+    while (plan.executeStep()) {
+      const std::string detail = plan.getColumn(3).getString();
+      if (detail.rfind("SCAN ", 0) != 0) continue;
+      const std::string table = detail.substr(5, detail.find(' ', 5) - 5);
+      if (!tables.contains(table)) continue;  // a CTE or a constant row
+      const bool allowed = std::any_of(on_purpose.begin(), on_purpose.end(), [&](const auto& p) {
+        return sql.find(p) != std::string::npos;
+      });
+      if (!allowed) ADD_FAILURE() << detail << "  <-  " << sql;
+    }
   }
 }
 

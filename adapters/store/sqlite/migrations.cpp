@@ -277,9 +277,12 @@ DROP INDEX sessions_status_updated;
 CREATE INDEX sessions_contact_channel ON sessions (contact_id, channel);
 CREATE INDEX sessions_live_updated ON sessions (updated_at) WHERE status = 'active';
 CREATE INDEX sessions_ended_updated ON sessions (updated_at) WHERE status != 'active';
--- Retention asks, for each ended session, whether a case came of it: without this, a scan of
--- every case per session.
+-- Retention asks, for each ended session, whether a case came of it (without this index, a scan
+-- of every case per session). Opening a case ties the session's consents to it: without an index
+-- on session_id, SQLite searched every consent not tied to a case (her SMS choices among them,
+-- which only grow).
 CREATE INDEX cases_session ON cases (session_id);
+CREATE INDEX consents_session ON consents (session_id);
 )sql";
 
 constexpr std::array kMigrations{

@@ -95,6 +95,10 @@ std::string sql_text(Sql id) {
       // The writer holds the write lock (BEGIN IMMEDIATE): the id SQLite would pick itself, known
       // before the row is written so that its sealed columns go in with it (one write, not two).
       return "SELECT COALESCE(MAX(id), 0) + 1 FROM sessions";
+    case Sql::bind_answers_to_case:
+      return "UPDATE answers SET case_id = ?2 WHERE session_id = ?1 AND case_id IS NULL";
+    case Sql::bind_consents_to_case:
+      return "UPDATE consents SET case_id = ?2 WHERE session_id = ?1 AND case_id IS NULL";
     case Sql::insert_session:
       return "INSERT INTO sessions (provider, provider_session_id, contact_id, channel, state, "
              "last_input_path, last_reply, hop_count, status, end_reason, started_at, updated_at, "

@@ -34,6 +34,8 @@ enum class Sql : std::size_t {
   find_session,
   find_resumable_session,
   next_session_id,
+  bind_answers_to_case,
+  bind_consents_to_case,
   insert_session,
   update_session,
   insert_case,

@@ -162,14 +162,11 @@ std::optional<SessionRecord> SqliteTx::find_dropped_session(std::int64_t contact
 
 void SqliteTx::bind_session_to_case(std::int64_t session_id, std::int64_t case_id) {
   guarded("bind_session_to_case", [&] {
-    for (const char* sql : {"UPDATE answers SET case_id = ?2 WHERE session_id = ?1 AND case_id "
-                            "IS NULL",
-                            "UPDATE consents SET case_id = ?2 WHERE session_id = ?1 AND "
-                            "case_id IS NULL"}) {
-      SQLite::Statement st(conn_.db(), sql);
-      st.bind(1, session_id);
-      st.bind(2, case_id);
-      st.exec();
+    for (const Sql sql : {Sql::bind_answers_to_case, Sql::bind_consents_to_case}) {
+      Stmt st = use(sql);
+      st->bind(1, session_id);
+      st->bind(2, case_id);
+      st->exec();
     }
   });
 }
