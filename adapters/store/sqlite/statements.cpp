@@ -120,11 +120,11 @@ std::string sql_text(Sql id) {
              "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
     case Sql::find_case:
       return select(kCaseColumns, "cases WHERE reference = ?1");
-    case Sql::seal_answer:
-      return "UPDATE answers SET value = ?1 WHERE id = ?2";
+    case Sql::next_answer_id:  // as next_session_id: sealed under its id in its one INSERT
+      return "SELECT COALESCE(MAX(id), 0) + 1 FROM answers";
     case Sql::insert_answer:
-      return "INSERT INTO answers (session_id, contact_id, key, value, created_at, case_id) "
-             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+      return "INSERT INTO answers (session_id, contact_id, key, value, created_at, case_id, id) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
     case Sql::insert_consent:
       return "INSERT INTO consents (contact_id, session_id, purpose, granted, created_at, case_id) "
              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";

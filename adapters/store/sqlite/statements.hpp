@@ -41,7 +41,7 @@ enum class Sql : std::size_t {
   insert_case,
   find_case,
   insert_answer,
-  seal_answer,
+  next_answer_id,
   insert_consent,
   insert_outbox,
   heartbeat,

@@ -88,26 +88,19 @@ void SqliteTx::insert_answer(const AnswerRecord& a) {
   guarded("insert_answer", [&] {
     std::int64_t id = 0;
     {
-      Stmt st = use(Sql::insert_answer);
-      bind_session_id(*st, 1, a.session_id);
-      st->bind(2, a.contact_id);
-      st->bindNoCopy(3, a.key);
-      if (sealing(cipher_, a.value)) {
-        st->bind(4, std::string());
-      } else {
-        st->bindNoCopy(4, a.value);
-      }
-      st->bind(5, a.created_at);
-      bind_session_id(*st, 6, a.case_id);
-      st->exec();
-      id = conn_.db().getLastInsertRowid();
+      Stmt next = use(Sql::next_answer_id);
+      next->executeStep();
+      id = next->getColumn(0).getInt64();
     }
-    if (sealing(cipher_, a.value)) {
-      Stmt st = use(Sql::seal_answer);
-      bind_sealed(*st, 1, cipher_, a.value, "answers", "value", id);
-      st->bind(2, id);
-      st->exec();
-    }
+    Stmt st = use(Sql::insert_answer);
+    bind_session_id(*st, 1, a.session_id);
+    st->bind(2, a.contact_id);
+    st->bindNoCopy(3, a.key);
+    bind_sealed(*st, 4, cipher_, a.value, "answers", "value", id);
+    st->bind(5, a.created_at);
+    bind_session_id(*st, 6, a.case_id);
+    st->bind(7, id);
+    st->exec();
   });
 }
 
