@@ -54,6 +54,14 @@ struct PurgeCutoffs {
   Millis checkins = 0;      // finished weekly check-ins sent before this
 };
 
+// Where a purge pass is (#13): each purge() call reads a bounded number of rows, so a pass over
+// millions of kept rows never holds the writer for long; a pass calls purge() until `done`.
+struct PurgeCursor {
+  Millis session_updated_at = 0;  // the ended sessions looked at so far, in (updated_at, id)
+  std::int64_t session_id = 0;    // order
+  bool done = false;
+};
+
 struct PurgeCounts {
   std::int64_t sessions = 0, answers = 0, cases = 0, notes = 0, outbox = 0, inbound = 0,
                checkins = 0;
@@ -244,7 +252,10 @@ class Tx {
   // for (a resumed report, schema 4); a purged case takes the answers given for it; consents stay
   // (her choices outlive the session they were given in) with their session link cleared; the
   // audit log stays whole (its rows name references, never her story). Returns what went.
-  virtual PurgeCounts purge(const PurgeCutoffs& cutoffs, int limit) = 0;
+  // One step of a pass: at most `limit` rows of each kind looked at (#13: ended sessions that
+  // must stay are stepped over by the cursor, not read again at every step); call again with the
+  // same cursor until cursor.done.
+  virtual PurgeCounts purge(const PurgeCutoffs& cutoffs, int limit, PurgeCursor& cursor) = 0;
   // What purge would delete now, without deleting (`rabta purge --dry-run`).
   virtual PurgeCounts purgeable(const PurgeCutoffs& cutoffs) = 0;
 

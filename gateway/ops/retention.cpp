@@ -41,15 +41,18 @@ std::string describe(const store::PurgeCounts& c) {
 
 PurgeReport run_purge(store::Store& store, const store::PurgeCutoffs& cutoffs, int batch) {
   PurgeReport report;
-  for (;;) {
+  store::PurgeCursor cursor;
+  while (!cursor.done) {
     store::PurgeCounts step;
-    const auto r = store.run([&](store::Tx& tx) { step = tx.purge(cutoffs, batch); });
+    // A copy per job: a failed job's cursor never moves the pass on.
+    store::PurgeCursor next = cursor;
+    const auto r = store.run([&](store::Tx& tx) { step = tx.purge(cutoffs, batch, next); });
     if (!r.ok) {
       report.error = r.error;
       return report;
     }
+    cursor = next;
     report.deleted += step;
-    if (step.total() == 0) break;
   }
   // Even with nothing deleted now, earlier deletions' page images may still sit in the WAL.
   const auto c = store.checkpoint_wal();

@@ -140,10 +140,10 @@ TEST_F(RetentionTest, PurgedRowsLeaveNoTraceInTheDatabaseOrItsWal) {
   PurgeCounts would;
   store->read([&](Tx& tx) { would = tx.purgeable(year_old(now)); });
   PurgeCounts gone;
-  for (;;) {
+  PurgeCursor cursor;
+  while (!cursor.done) {
     PurgeCounts step;
-    ASSERT_TRUE(store->run([&](Tx& tx) { step = tx.purge(year_old(now), 1); }).ok);
-    if (step.total() == 0) break;
+    ASSERT_TRUE(store->run([&](Tx& tx) { step = tx.purge(year_old(now), 1, cursor); }).ok);
     gone += step;
   }
   EXPECT_EQ(gone.total(), would.total());
@@ -185,7 +185,9 @@ TEST_F(RetentionTest, WithoutSecureDeleteAndTheCheckpointTheMarkersStaySoTheTest
   ASSERT_TRUE(store->checkpoint_wal().ok);
   const Millis now = kT0 + 365 * kDay;
   PurgeCounts gone;
-  ASSERT_TRUE(store->run([&](Tx& tx) { gone = tx.purge(year_old(now), 100); }).ok);
+  PurgeCursor cursor;
+  ASSERT_TRUE(store->run([&](Tx& tx) { gone = tx.purge(year_old(now), 100, cursor); }).ok);
+  EXPECT_TRUE(cursor.done);
   EXPECT_EQ(gone.cases, 1);
   store->read([&](Tx& tx) { EXPECT_FALSE(tx.find_case("RMARKEROLD1")); });
   EXPECT_FALSE(found_on_disk("MARKEROLD1").empty())
@@ -196,8 +198,57 @@ TEST_F(RetentionTest, ZeroMeansKeepForever) {
   auto store = open();
   old_report(*store, "MARKEROLD1", kT0, case_status::closed);
   PurgeCounts gone;
-  ASSERT_TRUE(store->run([&](Tx& tx) { gone = tx.purge(PurgeCutoffs{}, 100); }).ok);
+  PurgeCursor cursor;
+  ASSERT_TRUE(store->run([&](Tx& tx) { gone = tx.purge(PurgeCutoffs{}, 100, cursor); }).ok);
   EXPECT_EQ(gone.total(), 0);
+  EXPECT_TRUE(cursor.done);
+}
+
+// #13: a pass steps over the sessions a case keeps instead of reading them all at every step: with
+// a step limit of 5, 30 kept sessions and 3 that may go (the newest), the pass ends in a number of
+// steps bounded by the rows, deletes exactly the 3 and keeps the 30.
+TEST_F(RetentionTest, APassStepsOverKeptSessionsAFewRowsAtATime) {
+  auto store = open();
+  const Millis now = kT0 + 365 * kDay;
+  for (int i = 0; i < 30; ++i)
+    old_report(*store, "KEPT" + std::to_string(i), kT0 + i, case_status::open);
+  std::vector<std::int64_t> loose;
+  ASSERT_TRUE(store
+                  ->run([&](Tx& tx) {
+                    const auto c = tx.upsert_contact("pseudonym-loose", kT0);
+                    for (int i = 0; i < 3; ++i) {
+                      SessionRecord s;
+                      s.provider = "africastalking";
+                      s.provider_session_id = "ATUid_LOOSE" + std::to_string(i);
+                      s.contact_id = c.id;
+                      s.channel = "ussd";
+                      s.state = "{}";
+                      s.status = session_status::finished;
+                      s.started_at = s.updated_at = kT0 + 100 + i;
+                      loose.push_back(tx.insert_session(s));
+                    }
+                  })
+                  .ok);
+  PurgeCutoffs sessions_only;
+  sessions_only.sessions = now - 30 * kDay;
+  PurgeCounts gone;
+  PurgeCursor cursor;
+  int steps = 0;
+  while (!cursor.done && steps < 100) {
+    PurgeCounts step;
+    ASSERT_TRUE(store->run([&](Tx& tx) { step = tx.purge(sessions_only, 5, cursor); }).ok);
+    gone += step;
+    ++steps;
+  }
+  EXPECT_TRUE(cursor.done);
+  EXPECT_LE(steps, 33 / 5 + 2) << "each step looks at the next 5, never the same ones again";
+  EXPECT_EQ(gone.sessions, 3);
+  store->read([&](Tx& tx) {
+    for (int i = 0; i < 30; ++i)
+      EXPECT_TRUE(tx.find_session("africastalking", "ATUid_KEPT" + std::to_string(i))) << i;
+    for (int i = 0; i < 3; ++i)
+      EXPECT_FALSE(tx.find_session("africastalking", "ATUid_LOOSE" + std::to_string(i))) << i;
+  });
 }
 
 }  // namespace

@@ -189,13 +189,28 @@ TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
                             "meta", "inbound", "checkins", "responders", "notes", "audit"}) {
     EXPECT_TRUE(db.tableExists(table)) << table;
   }
-  for (const char* index :
-       {"sessions_contact_channel", "sessions_live_updated", "sessions_ended_updated",
-        "cases_session", "consents_session", "outbox_status_not_before",
-        "contacts_checkin_schedule", "outbox_channel_provider_message", "inbound_contact_received",
-        "checkins_status_remind", "checkins_status_deadline", "cases_status_next_alert",
-        "cases_team_id", "cases_team_status", "responders_token_hash", "responders_phone_pseudonym",
-        "notes_case"}) {
+  for (const char* index : {"sessions_contact_channel",
+                            "sessions_live_updated",
+                            "sessions_ended_updated",
+                            "cases_session",
+                            "consents_session",
+                            "cases_closed_at",
+                            "answers_loose_created",
+                            "outbox_finished_created",
+                            "inbound_received",
+                            "checkins_finished_sent",
+                            "outbox_status_not_before",
+                            "contacts_checkin_schedule",
+                            "outbox_channel_provider_message",
+                            "inbound_contact_received",
+                            "checkins_status_remind",
+                            "checkins_status_deadline",
+                            "cases_status_next_alert",
+                            "cases_team_id",
+                            "cases_team_status",
+                            "responders_token_hash",
+                            "responders_phone_pseudonym",
+                            "notes_case"}) {
     SQLite::Statement q(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?");
     q.bind(1, index);
     ASSERT_TRUE(q.executeStep());
@@ -233,6 +248,29 @@ TEST_F(StoreTest, NoPreparedStatementScansAWholeTableUnlessItMust) {
       });
       if (!allowed) ADD_FAILURE() << detail << "  <-  " << sql;
     }
+  }
+}
+
+// #13: each step of a purge pass must stop after its limit: retention reads in the order of an
+// index (no sort of every row older than the cut, no scan).
+TEST_F(StoreTest, RetentionReadsEachKindInTheOrderOfAnIndex) {
+  { auto store = open(); }
+  SQLite::Database db(path_, SQLite::OPEN_READONLY);
+  for (const auto id : {sqlite::Sql::purge_closed_cases, sqlite::Sql::purge_ended_sessions,
+                        sqlite::Sql::purge_loose_answers, sqlite::Sql::purge_finished_outbox,
+                        sqlite::Sql::purge_inbound, sqlite::Sql::purge_finished_checkins}) {
+    const std::string sql = sqlite::sql_text(id);
+    SQLite::Statement plan(db, "EXPLAIN QUERY PLAN " + sql);
+    bool searched = false;
+    while (plan.executeStep()) {
+      const std::string detail = plan.getColumn(3).getString();
+      if (detail.rfind("SEARCH ", 0) == 0 && detail.find(" USING ") != std::string::npos &&
+          detail.find("(session_id=?)") == std::string::npos)
+        searched = true;
+      EXPECT_EQ(detail.find("TEMP B-TREE"), std::string::npos) << detail << "  <-  " << sql;
+      EXPECT_NE(detail.rfind("SCAN ", 0), 0U) << detail << "  <-  " << sql;
+    }
+    EXPECT_TRUE(searched) << sql;
   }
 }
 

@@ -99,6 +99,37 @@ std::string sql_text(Sql id) {
       return "UPDATE answers SET case_id = ?2 WHERE session_id = ?1 AND case_id IS NULL";
     case Sql::bind_consents_to_case:
       return "UPDATE consents SET case_id = ?2 WHERE session_id = ?1 AND case_id IS NULL";
+    // Retention (SAFETY D4), each in the order of its index so that LIMIT stops the read (#13):
+    // a pass looks at a bounded number of rows per step however many the database keeps. INDEXED
+    // BY: without statistics SQLite prefers an equality on status (every closed case, every sent
+    // message) to these ranges; with it, a schema without the index fails to prepare.
+    case Sql::purge_closed_cases:
+      return "SELECT id FROM cases INDEXED BY cases_closed_at WHERE status = 'closed' AND "
+             "closed_at > 0 AND closed_at < ?1 "
+             "ORDER BY closed_at, id LIMIT ?2";
+    case Sql::purge_ended_sessions:
+      // Ended sessions older than the cut, after the cursor; whether each must stay (a case came
+      // of it, or answers tied to a case) is read, not filtered, so kept ones advance the cursor.
+      return "SELECT s.id, s.updated_at, EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) "
+             "OR EXISTS (SELECT 1 FROM answers a WHERE a.session_id = s.id AND a.case_id IS NOT "
+             "NULL) FROM sessions s INDEXED BY sessions_ended_updated WHERE s.status != 'active' "
+             "AND s.updated_at < ?1 AND "
+             "(s.updated_at, s.id) > (?2, ?3) ORDER BY s.updated_at, s.id LIMIT ?4";
+    case Sql::purge_loose_answers:
+      return "SELECT id FROM answers INDEXED BY answers_loose_created WHERE session_id IS NULL "
+             "AND case_id IS NULL AND "
+             "created_at < ?1 ORDER BY created_at, id LIMIT ?2";
+    case Sql::purge_finished_outbox:
+      return "SELECT id FROM outbox INDEXED BY outbox_finished_created WHERE status IN ('sent', "
+             "'dead', 'expired', 'unconfirmed', "
+             "'cancelled') AND created_at < ?1 ORDER BY created_at, id LIMIT ?2";
+    case Sql::purge_inbound:
+      return "SELECT id FROM inbound INDEXED BY inbound_received WHERE received_at < ?1 "
+             "ORDER BY received_at, id LIMIT ?2";
+    case Sql::purge_finished_checkins:
+      return "SELECT id FROM checkins INDEXED BY checkins_finished_sent WHERE status NOT IN "
+             "('sent', 'reminded') AND sent_at < ?1 "
+             "ORDER BY sent_at, id LIMIT ?2";
     case Sql::insert_session:
       return "INSERT INTO sessions (provider, provider_session_id, contact_id, channel, state, "
              "last_input_path, last_reply, hop_count, status, end_reason, started_at, updated_at, "

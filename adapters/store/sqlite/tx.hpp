@@ -146,7 +146,7 @@ class SqliteTx final : public Tx {
   // (tx_upkeep.cpp)
   void heartbeat(Millis now) override;
   int reseal(ResealCursor& cursor, int limit) override;
-  PurgeCounts purge(const PurgeCutoffs& cut, int limit) override;
+  PurgeCounts purge(const PurgeCutoffs& cut, int limit, PurgeCursor& cursor) override;
   PurgeCounts purgeable(const PurgeCutoffs& cut) override;
   std::vector<StatFact> stat_facts(Millis from, Millis to) override;
   MetricsSnapshot metrics_snapshot() override;
@@ -172,11 +172,11 @@ class SqliteTx final : public Tx {
   }
 
   // upkeep's helpers (tx_upkeep.cpp)
-  std::vector<std::int64_t> ids(const std::string& sql, Millis before, int limit);
+  std::vector<std::int64_t> ids(Sql sql, Millis before, int limit);
   // Runs `sql` (one "?1" = the id) for every id; returns the rows changed.
   std::int64_t for_each_id(const std::string& sql, const std::vector<std::int64_t>& list);
   std::int64_t count_of(const std::string& sql, const std::vector<std::int64_t>& list);
-  PurgeCounts purge_or_count(const PurgeCutoffs& cut, int limit, bool remove);
+  PurgeCounts purge_or_count(const PurgeCutoffs& cut, int limit, bool remove, PurgeCursor& cursor);
   void drop_sessions(const std::vector<std::int64_t>& sessions);
   // A sealed column's value re-encrypted with the current key, or nullopt when it is current
   // (or empty, or a clear value in a column that holds only ciphertext).

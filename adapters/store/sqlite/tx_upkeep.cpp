@@ -104,13 +104,17 @@ int SqliteTx::reseal(ResealCursor& cursor, int limit) {
   });
 }
 
-PurgeCounts SqliteTx::purge(const PurgeCutoffs& cut, int limit) {
-  return guarded("purge", [&] { return purge_or_count(cut, std::max(1, limit), true); });
+PurgeCounts SqliteTx::purge(const PurgeCutoffs& cut, int limit, PurgeCursor& cursor) {
+  return guarded("purge", [&] { return purge_or_count(cut, std::max(1, limit), true, cursor); });
 }
 
 PurgeCounts SqliteTx::purgeable(const PurgeCutoffs& cut) {
-  return guarded("purgeable",
-                 [&] { return purge_or_count(cut, std::numeric_limits<int>::max(), false); });
+  return guarded("purgeable", [&] {
+    // The whole pass in one step of one read (on the reader, never holding the writer): the
+    // count `rabta purge --dry-run` shows.
+    PurgeCursor cursor;
+    return purge_or_count(cut, std::numeric_limits<int>::max(), false, cursor);
+  });
 }
 
 std::vector<StatFact> SqliteTx::stat_facts(Millis from, Millis to) {
@@ -225,12 +229,12 @@ KeyUsage SqliteTx::sealed_key_usage() {
   });
 }
 
-std::vector<std::int64_t> SqliteTx::ids(const std::string& sql, Millis before, int limit) {
+std::vector<std::int64_t> SqliteTx::ids(Sql sql, Millis before, int limit) {
   std::vector<std::int64_t> out;
-  SQLite::Statement st(conn_.db(), sql);
-  st.bind(1, before);
-  st.bind(2, limit);
-  while (st.executeStep()) out.push_back(st.getColumn(0).getInt64());
+  Stmt st = use(sql);
+  st->bind(1, before);
+  st->bind(2, limit);
+  while (st->executeStep()) out.push_back(st->getColumn(0).getInt64());
   return out;
 }
 
@@ -256,14 +260,17 @@ std::int64_t SqliteTx::count_of(const std::string& sql, const std::vector<std::i
   return n;
 }
 
-PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool remove) {
+PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool remove,
+                                     PurgeCursor& cursor) {
   PurgeCounts n;
+  bool more = false;  // a kind filled its limit: the pass goes on
+  const auto note = [&](std::size_t got) {
+    if (got >= static_cast<std::size_t>(limit)) more = true;
+  };
   // Sessions first are those no case points to; a closed case takes its session along.
   if (cut.closed_cases > 0) {
-    const auto cases =
-        ids("SELECT id FROM cases WHERE status = 'closed' AND closed_at > 0 AND closed_at < ?1 "
-            "ORDER BY id LIMIT ?2",
-            cut.closed_cases, limit);
+    const auto cases = ids(Sql::purge_closed_cases, cut.closed_cases, limit);
+    note(cases.size());
     n.cases = static_cast<std::int64_t>(cases.size());
     n.notes = count_of("SELECT COUNT(*) FROM notes WHERE case_id = ?1", cases);
     std::vector<std::int64_t> sessions;
@@ -289,39 +296,44 @@ PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool re
     }
   }
   if (cut.sessions > 0) {
-    const auto sessions =
-        ids("SELECT s.id FROM sessions s WHERE s.status != 'active' AND s.updated_at < ?1 AND NOT "
-            "EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) AND NOT EXISTS (SELECT 1 "
-            "FROM answers a WHERE a.session_id = s.id AND a.case_id IS NOT NULL) "
-            "ORDER BY s.id LIMIT ?2",
-            cut.sessions, limit);
+    // Ended sessions in (updated_at, id) order from the cursor: those a case keeps are stepped
+    // over, so no step reads them again.
+    std::vector<std::int64_t> sessions;
+    int seen = 0;
+    {
+      Stmt st = use(Sql::purge_ended_sessions);
+      st->bind(1, cut.sessions);
+      st->bind(2, cursor.session_updated_at);
+      st->bind(3, cursor.session_id);
+      st->bind(4, limit);
+      while (st->executeStep()) {
+        ++seen;
+        cursor.session_id = st->getColumn(0).getInt64();
+        cursor.session_updated_at = st->getColumn(1).getInt64();
+        if (st->getColumn(2).getInt() == 0) sessions.push_back(cursor.session_id);
+      }
+    }
+    note(static_cast<std::size_t>(seen));
     n.answers += count_of("SELECT COUNT(*) FROM answers WHERE session_id = ?1", sessions);
     n.sessions += static_cast<std::int64_t>(sessions.size());
     if (remove) drop_sessions(sessions);
-    const auto loose =
-        ids("SELECT id FROM answers WHERE session_id IS NULL AND case_id IS NULL AND "
-            "created_at < ?1 ORDER BY id LIMIT ?2",
-            cut.sessions, limit);
+    const auto loose = ids(Sql::purge_loose_answers, cut.sessions, limit);
+    note(loose.size());
     n.answers += static_cast<std::int64_t>(loose.size());
     if (remove) for_each_id("DELETE FROM answers WHERE id = ?1", loose);
   }
-  const auto simple = [&](Millis before, const char* select, const char* del, std::int64_t& count) {
+  const auto simple = [&](Millis before, Sql select, const char* del, std::int64_t& count) {
     if (before <= 0) return;
     const auto rows = ids(select, before, limit);
+    note(rows.size());
     count += static_cast<std::int64_t>(rows.size());
     if (remove) for_each_id(del, rows);
   };
-  simple(cut.outbox,
-         "SELECT id FROM outbox WHERE status IN ('sent', 'dead', 'expired', 'unconfirmed', "
-         "'cancelled') AND "
-         "created_at < ?1 ORDER BY id LIMIT ?2",
-         "DELETE FROM outbox WHERE id = ?1", n.outbox);
-  simple(cut.inbound, "SELECT id FROM inbound WHERE received_at < ?1 ORDER BY id LIMIT ?2",
-         "DELETE FROM inbound WHERE id = ?1", n.inbound);
-  simple(cut.checkins,
-         "SELECT id FROM checkins WHERE status NOT IN ('sent', 'reminded') AND sent_at < ?1 "
-         "ORDER BY id LIMIT ?2",
-         "DELETE FROM checkins WHERE id = ?1", n.checkins);
+  simple(cut.outbox, Sql::purge_finished_outbox, "DELETE FROM outbox WHERE id = ?1", n.outbox);
+  simple(cut.inbound, Sql::purge_inbound, "DELETE FROM inbound WHERE id = ?1", n.inbound);
+  simple(cut.checkins, Sql::purge_finished_checkins, "DELETE FROM checkins WHERE id = ?1",
+         n.checkins);
+  cursor.done = !more;
   return n;
 }
 
