@@ -9,7 +9,8 @@
 // --reuse: a DB this tool completed before with the same COUNT and --history is used as it is
 // (the 10M database takes minutes to build; scripts/bench builds it once).
 // --field-key: seal what a deployment seals with that key file and record, as a finished
-// re-encryption pass does, that every value is sealed with its current key (as `rabta serve`
+// re-encryption pass (and the first start's re-keying of numbers) does, that every value is
+// sealed with its current key (as `rabta serve`
 // finds a deployment's database: without it, a server started on the file would first check
 // every sealed value).
 // --sorted: pseudonyms that sort in enrolment order. A pseudonym is a keyed hash, so a real
@@ -178,6 +179,8 @@ int main(int argc, char** argv) {
   if (so.cipher) {
     const auto r = store->run([&](store::Tx& tx) {
       tx.set_meta("sealed_key_id_v2", std::to_string(so.cipher->current_key_id()));
+      // And, as after its first start, that every contact is keyed by her E.164 number.
+      tx.set_meta("contacts_rekeyed_v1", "numbers canonical under +92");
     });
     if (!r.ok) {
       std::cerr << "could not record the sealing key: " << r.error << "\n";

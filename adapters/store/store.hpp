@@ -57,8 +57,7 @@ struct PurgeCutoffs {
 // Where a purge pass is (#13): each purge() call reads a bounded number of rows, so a pass over
 // millions of kept rows never holds the writer for long; a pass calls purge() until `done`.
 struct PurgeCursor {
-  Millis session_updated_at = 0;  // the ended sessions looked at so far, in (updated_at, id)
-  std::int64_t session_id = 0;    // order
+  std::int64_t session_id = 0;  // the sessions looked at so far, in id order
   bool done = false;
 };
 

@@ -9,9 +9,21 @@
 
 namespace rabta::gateway {
 
+namespace {
+constexpr const char* kRekeyedMeta = "contacts_rekeyed_v1";
+}  // namespace
+
 RekeyResult rekey_contacts(store::Store& store, const common::Pseudonymizer& pseudonymizer,
                            const common::FieldCipher& cipher, std::int64_t now_ms) {
   RekeyResult result;
+  // #13: once a pass has re-keyed every contact, every contact written since is keyed by its
+  // E.164 form already; the pass read every contact at each start (minutes before listening, at
+  // 10M contacts). Its marker names the number plan it normalised with.
+  const std::string marker =
+      "numbers canonical under +" + common::default_number_plan().country_code;
+  std::string done;
+  store.read([&](store::Tx& tx) { done = tx.meta(kRekeyedMeta); });
+  if (done == marker) return result;
   std::int64_t after = 0;
   for (;;) {
     std::vector<store::ContactRecord> page;
@@ -72,6 +84,8 @@ RekeyResult rekey_contacts(store::Store& store, const common::Pseudonymizer& pse
     });
     if (!r.ok) throw std::runtime_error("re-keying contacts failed: " + r.error);
   }
+  const auto r = store.run([&](store::Tx& tx) { tx.set_meta(kRekeyedMeta, marker); });
+  if (!r.ok) throw std::runtime_error("re-keying contacts could not be recorded: " + r.error);
   return result;
 }
 

@@ -15,6 +15,8 @@ namespace rabta::gateway {
 // merged into it. An opt-out of any of them wins; sessions, cases, consents and messages move
 // along. Idempotent; contacts whose number is not held (she never consented to be called or
 // texted) cannot be re-keyed and are left as they are. Returns how many contacts changed.
+// Runs once per database and number plan: a finished pass is recorded in meta, and a start
+// that finds it reads no contact.
 struct RekeyResult {
   int rekeyed = 0;  // contacts given the canonical pseudonym
   int merged = 0;   // duplicate contacts folded into another

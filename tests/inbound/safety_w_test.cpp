@@ -239,6 +239,39 @@ TEST(W1_OneIdentity, TheMigrationKeepsTheEnrolledContactWhicheverComesFirst) {
       << "the enrolment is kept and the later quiet period wins";
 }
 
+// #13: the migration reads every contact; it runs once per database and number plan, not at every
+// start (at 10M contacts that kept rabta from listening for minutes).
+TEST(W1_OneIdentity, TheMigrationRunsOncePerNumberPlan) {
+  test::Gateway g;
+  const auto stray = [&](const std::string& digits) {
+    ASSERT_TRUE(g.store
+                    ->run([&](store::Tx& tx) {
+                      const auto id = tx.upsert_contact(g.pseudonymizer.keyed(digits), 1).id;
+                      tx.set_contact_phone(
+                          id,
+                          g.cipher.encrypt(digits, common::FieldCipher::associated_data(
+                                                       "contacts", "phone_enc", id)),
+                          1);
+                    })
+                    .ok);
+  };
+  stray("923001234597");
+  EXPECT_EQ(gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 10).rekeyed, 1);
+  std::string marker;
+  g.store->read([&](store::Tx& tx) { marker = tx.meta("contacts_rekeyed_v1"); });
+  EXPECT_EQ(marker, "numbers canonical under +92");
+  // What no rabta since the migration writes: the next start does not look for it...
+  stray("923001234596");
+  EXPECT_EQ(gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 11).rekeyed, 0);
+  // ...unless the number plan changed, and with it what "canonical" means.
+  const common::NumberPlan pakistan = common::default_number_plan();
+  common::set_default_number_plan(*common::number_plan("IN"));
+  gateway::rekey_contacts(*g.store, g.pseudonymizer, g.cipher, 12);
+  common::set_default_number_plan(pakistan);
+  g.store->read([&](store::Tx& tx) { marker = tx.meta("contacts_rekeyed_v1"); });
+  EXPECT_EQ(marker, "numbers canonical under +91");
+}
+
 // ------------------------------------------------------------------------------------------ W2
 
 namespace {

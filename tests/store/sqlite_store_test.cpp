@@ -191,7 +191,6 @@ TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
   }
   for (const char* index : {"sessions_contact_channel",
                             "sessions_live_updated",
-                            "sessions_ended_updated",
                             "cases_session",
                             "consents_session",
                             "cases_closed_at",

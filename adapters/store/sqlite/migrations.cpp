@@ -268,15 +268,14 @@ UPDATE responders SET token_expires_at = CAST(strftime('%s', 'now') AS INTEGER) 
 )sql";
 
 // #13: every hop rewrote both session indexes that end in updated_at. The idle sweep needs only
-// the live sessions (a small partial index, the only one a hop still touches), retention only the
-// ended ones (a partial index a session enters once, when it ends), and the resume lookups only a
-// contact's few sessions per channel.
+// the live sessions (a small partial index, the only one a hop still touches), retention reads
+// sessions in id order (schema 9), and the resume lookups only a contact's few sessions per
+// channel.
 constexpr std::string_view kVersion8 = R"sql(
 DROP INDEX sessions_contact_channel_updated;
 DROP INDEX sessions_status_updated;
 CREATE INDEX sessions_contact_channel ON sessions (contact_id, channel);
 CREATE INDEX sessions_live_updated ON sessions (updated_at) WHERE status = 'active';
-CREATE INDEX sessions_ended_updated ON sessions (updated_at) WHERE status != 'active';
 -- Retention asks, for each ended session, whether a case came of it (without this index, a scan
 -- of every case per session). Opening a case ties the session's consents to it: without an index
 -- on session_id, SQLite searched every consent not tied to a case (her SMS choices among them,

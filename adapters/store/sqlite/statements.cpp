@@ -108,13 +108,13 @@ std::string sql_text(Sql id) {
              "closed_at > 0 AND closed_at < ?1 "
              "ORDER BY closed_at, id LIMIT ?2";
     case Sql::purge_ended_sessions:
-      // Ended sessions older than the cut, after the cursor; whether each must stay (a case came
-      // of it, or answers tied to a case) is read, not filtered, so kept ones advance the cursor.
-      return "SELECT s.id, s.updated_at, EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) "
-             "OR EXISTS (SELECT 1 FROM answers a WHERE a.session_id = s.id AND a.case_id IS NOT "
-             "NULL) FROM sessions s INDEXED BY sessions_ended_updated WHERE s.status != 'active' "
-             "AND s.updated_at < ?1 AND "
-             "(s.updated_at, s.id) > (?2, ?3) ORDER BY s.updated_at, s.id LIMIT ?4";
+      // Sessions after the cursor in id order (by the primary key: many may share one updated_at,
+      // as those one idle sweep ended); whether each must stay (a case came of it, or answers
+      // tied to a case) is read, not filtered, so kept ones advance the cursor too.
+      return "SELECT s.id, EXISTS (SELECT 1 FROM cases c WHERE c.session_id = s.id) OR EXISTS "
+             "(SELECT 1 FROM answers a WHERE a.session_id = s.id AND a.case_id IS NOT NULL) FROM "
+             "sessions s WHERE s.id > ?2 AND s.status != 'active' AND s.updated_at < ?1 ORDER BY "
+             "s.id LIMIT ?3";
     case Sql::purge_loose_answers:
       return "SELECT id FROM answers INDEXED BY answers_loose_created WHERE session_id IS NULL "
              "AND case_id IS NULL AND "

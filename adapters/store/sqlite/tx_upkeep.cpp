@@ -296,21 +296,19 @@ PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool re
     }
   }
   if (cut.sessions > 0) {
-    // Ended sessions in (updated_at, id) order from the cursor: those a case keeps are stepped
-    // over, so no step reads them again.
+    // Ended sessions in id order from the cursor: those a case keeps are stepped over, so no
+    // step reads them again.
     std::vector<std::int64_t> sessions;
     int seen = 0;
     {
       Stmt st = use(Sql::purge_ended_sessions);
       st->bind(1, cut.sessions);
-      st->bind(2, cursor.session_updated_at);
-      st->bind(3, cursor.session_id);
-      st->bind(4, limit);
+      st->bind(2, cursor.session_id);
+      st->bind(3, limit);
       while (st->executeStep()) {
         ++seen;
         cursor.session_id = st->getColumn(0).getInt64();
-        cursor.session_updated_at = st->getColumn(1).getInt64();
-        if (st->getColumn(2).getInt() == 0) sessions.push_back(cursor.session_id);
+        if (st->getColumn(1).getInt() == 0) sessions.push_back(cursor.session_id);
       }
     }
     note(static_cast<std::size_t>(seen));
