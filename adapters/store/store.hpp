@@ -327,7 +327,10 @@ using Job = std::function<void(Tx&)>;
 using Done = std::function<void(const JobResult&)>;
 
 struct StoreOptions {
-  std::string path;              // SQLite file; created when missing
+  std::string path;  // SQLite file; created when missing
+  // A PostgreSQL server instead (#14): libpq's URL, "postgresql://user@host:port/db" (a
+  // password comes from ~/.pgpass or PGPASSWORD, never from rabta's config). Set: `path` is unused.
+  std::string url;
   bool synchronous_full = true;  // false = synchronous=NORMAL (benchmark comparison only)
   std::size_t max_batch = 512;   // jobs per commit at most
   // Jobs that may wait for the writer before submit_bounded refuses more (0 = no bound): under
@@ -388,6 +391,18 @@ class Store {
 // PRAGMA quick_check, or whose schema is newer than this binary knows, with a reason naming
 // the file. Throws std::runtime_error.
 std::unique_ptr<Store> open_sqlite_store(const StoreOptions& options);
+
+// Opens the PostgreSQL store of options.url, creating and migrating its schema as needed (any
+// number of instances may open one database at once). Refuses a store without a field key
+// (options.cipher), or a schema newer than this binary knows. Throws std::runtime_error naming the
+// server and database, never a password.
+std::unique_ptr<Store> open_postgres_store(const StoreOptions& options);
+
+// The one a config names: PostgreSQL when options.url is set, else the SQLite file.
+std::unique_ptr<Store> open_store(const StoreOptions& options);
+
+// "postgresql HOST:PORT/DB" for logs and errors: a URL without its user and password.
+std::string describe_database(const std::string& url);
 
 // The schema version this binary migrates to.
 int latest_schema_version();

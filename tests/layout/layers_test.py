@@ -2,7 +2,8 @@
 """The layering rule of docs/ARCHITECTURE.md, checked on every source file: a folder includes
 only folders below it. Order, top to bottom: gateway/{cli, ops, checkins, inbound, responders,
 outbound, settings, http}, then adapters/, then flows/ (pure: includes nothing of rabta's but
-flows/). Only adapters/store/sqlite/ includes SQLite. Prints every include that breaks the rule, with file:line, and fails if there is one."""
+flows/). Only adapters/store/sqlite/ includes SQLite, only adapters/store/postgres/ libpq (the
+shared SQL of adapters/store/sql/ includes neither, nor either backend's folder). Prints every include that breaks the rule, with file:line, and fails if there is one."""
 import pathlib
 import re
 import sys
@@ -12,6 +13,7 @@ ORDER = ["gateway/cli", "gateway/ops", "gateway/checkins", "gateway/inbound", "g
          "gateway/outbound", "gateway/settings", "gateway/http", "adapters", "flows"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 SQLITE = re.compile(r'^\s*#\s*include\s+<(SQLiteCpp/|sqlite3\.h)')
+LIBPQ = re.compile(r'^\s*#\s*include\s+<(libpq-fe\.h|libpq/|postgresql/)')
 
 
 def layer(path: str):
@@ -35,7 +37,13 @@ for top in ("gateway", "adapters", "flows"):
         for n, line in enumerate(f.read_text().splitlines(), 1):
             if SQLITE.match(line) and not rel.startswith("adapters/store/sqlite/"):
                 broken.append(f"{rel}:{n}: includes SQLite (only adapters/store/sqlite/ may)")
+            if LIBPQ.match(line) and not rel.startswith("adapters/store/postgres/"):
+                broken.append(f"{rel}:{n}: includes libpq (only adapters/store/postgres/ may)")
             m = INCLUDE.match(line)
+            if m and rel.startswith("adapters/store/sql/") and (
+                    m.group(1).startswith("adapters/store/sqlite/")
+                    or m.group(1).startswith("adapters/store/postgres/")):
+                broken.append(f"{rel}:{n}: includes {m.group(1)} (the shared SQL knows no backend)")
             if not m:
                 continue
             theirs = layer(m.group(1))

@@ -1,4 +1,5 @@
-// Tests of the SQLite store against real files in a fresh temporary directory per test.
+// Tests of the store: on a real SQLite file in a fresh temporary directory per test, and
+// (StoreTest, #14) the same on a fresh database of a real PostgreSQL server started by the test.
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
@@ -24,34 +25,61 @@
 #include <vector>
 
 #include "adapters/store/queries.hpp"
+#include "adapters/store/sql/statements.hpp"
 #include "adapters/store/sqlite/migrations.hpp"
-#include "adapters/store/sqlite/statements.hpp"
 #include "adapters/store/store.hpp"
+#include "tests/support/pg_cluster.hpp"
+#include "tests/support/test_cipher.hpp"
 
 namespace rabta::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-class StoreTest : public ::testing::Test {
+enum class Backend { sqlite, postgres };
+
+// One PostgreSQL server for the whole test binary, started at first use; each test gets a fresh
+// database on it.
+test::PgCluster& pg_cluster() {
+  static test::PgCluster cluster;
+  return cluster;
+}
+
+// The store on a real SQLite file in a fresh temporary folder, or on a fresh database of a real
+// PostgreSQL server (#14): the same tests, through the same Store/Tx.
+class StoreFixture : public ::testing::Test {
  protected:
+  virtual Backend backend() const = 0;
+  bool on_postgres() const { return backend() == Backend::postgres; }
+
   void SetUp() override {
     std::string dir = (fs::temp_directory_path() / "rabta-store-test-XXXXXX").string();
     ASSERT_NE(::mkdtemp(dir.data()), nullptr);
     dir_ = dir;
     path_ = (dir_ / "rabta.db").string();
+    if (on_postgres()) {
+      url_ = pg_cluster().create_database();
+      database_ = url_.substr(std::string("postgresql:///").size());
+      database_ = database_.substr(0, database_.find('?'));
+    }
   }
   void TearDown() override {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
 
-  std::unique_ptr<Store> open() {
+  // What open() opens with. PostgreSQL's sealed columns hold only ciphertext, so a PostgreSQL
+  // store always has the field key; the SQLite tests keep values in clear where they read them.
+  StoreOptions options() const {
     StoreOptions options;
     options.audit_key = "test-audit-key";
     options.path = path_;
-    return open_sqlite_store(options);
+    options.url = url_;
+    if (on_postgres()) options.cipher = cipher_;
+    return options;
   }
+
+  std::unique_ptr<Store> open() { return open_store(options()); }
 
   // The message open_sqlite_store throws with, or "" when it opened.
   std::string open_error(const std::string& path) {
@@ -68,17 +96,56 @@ class StoreTest : public ::testing::Test {
 
   // Counts rows through a connection of our own, independent of the store's.
   std::int64_t count(const std::string& sql) {
+    if (on_postgres()) return std::stoll(pg_cluster().exec(sql, database_));
     SQLite::Database db(path_, SQLite::OPEN_READONLY);
     return db.execAndGet(sql).getInt64();
   }
-  // Changes the file through a connection of our own, as an older rabta would have left it.
+  // SQL: `column` holds bytes (ciphertext), not text.
+  std::string is_blob(const std::string& column) const {
+    return on_postgres() ? "pg_typeof(" + column + ") = 'bytea'::regtype"
+                         : "typeof(" + column + ") = 'blob'";
+  }
+  // The first value of the first row, read through a connection of our own.
+  std::string text(const std::string& sql) {
+    if (on_postgres()) return pg_cluster().exec(sql, database_);
+    SQLite::Database db(path_, SQLite::OPEN_READONLY);
+    return db.execAndGet(sql).getString();
+  }
+  // Changes the database through a connection of our own, as an older rabta (or an attacker
+  // with the file) would have left it.
   void exec(const std::string& sql) {
+    if (on_postgres()) {
+      pg_cluster().exec(sql, database_);
+      return;
+    }
     SQLite::Database db(path_, SQLite::OPEN_READWRITE);
     db.exec(sql);
   }
 
   fs::path dir_;
   std::string path_;
+  std::string url_;
+  std::string database_;
+  std::shared_ptr<const common::FieldCipher> cipher_ =
+      std::make_shared<common::FieldCipher>(test::test_cipher());
+};
+
+// Runs on both backends.
+class StoreTest : public StoreFixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  Backend backend() const override { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::sqlite, Backend::postgres),
+                         [](const ::testing::TestParamInfo<Backend>& param) {
+                           return std::string(param.param == Backend::sqlite ? "sqlite"
+                                                                             : "postgres");
+                         });
+
+// What only SQLite has: its file, its migrations from older files, its query plans.
+class SqliteStoreTest : public StoreFixture {
+ protected:
+  Backend backend() const override { return Backend::sqlite; }
 };
 
 std::future<JobResult> submit_future(Store& store, Job job) {
@@ -177,7 +244,7 @@ void expect_same(const SessionRecord& a, const SessionRecord& b) {
 
 // ---- opening and migrations ----
 
-TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
+TEST_F(SqliteStoreTest, MigratesNewFileToLatestSchema) {
   ASSERT_GE(latest_schema_version(), 1);
   {
     auto store = open();
@@ -220,7 +287,7 @@ TEST_F(StoreTest, MigratesNewFileToLatestSchema) {
 // #13: a statement that scans a whole table costs more with every row the deployment keeps. Each
 // statement the store prepares once (the Sql ids) is checked against the schema: only those
 // listed, which read whole tables on purpose, may scan.
-TEST_F(StoreTest, NoPreparedStatementScansAWholeTableUnlessItMust) {
+TEST_F(SqliteStoreTest, NoPreparedStatementScansAWholeTableUnlessItMust) {
   // Each with its reason.
   const std::vector<std::string> on_purpose = {
       "FROM outbox ORDER BY id DESC LIMIT",   // the newest rows: read backwards, stops at the limit
@@ -234,8 +301,8 @@ TEST_F(StoreTest, NoPreparedStatementScansAWholeTableUnlessItMust) {
   for (SQLite::Statement t(db, "SELECT name FROM sqlite_master WHERE type = 'table'");
        t.executeStep();)
     tables.insert(t.getColumn(0).getString());
-  for (std::size_t i = 0; i < sqlite::kSqlCount; ++i) {
-    const std::string sql = sqlite::sql_text(static_cast<sqlite::Sql>(i));
+  for (std::size_t i = 0; i < sql::kSqlCount; ++i) {
+    const std::string sql = sql::sql_text(static_cast<sql::Sql>(i));
     SQLite::Statement plan(db, "EXPLAIN QUERY PLAN " + sql);
     while (plan.executeStep()) {
       const std::string detail = plan.getColumn(3).getString();
@@ -252,13 +319,13 @@ TEST_F(StoreTest, NoPreparedStatementScansAWholeTableUnlessItMust) {
 
 // #13: each step of a purge pass must stop after its limit: retention reads in the order of an
 // index (no sort of every row older than the cut, no scan).
-TEST_F(StoreTest, RetentionReadsEachKindInTheOrderOfAnIndex) {
+TEST_F(SqliteStoreTest, RetentionReadsEachKindInTheOrderOfAnIndex) {
   { auto store = open(); }
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
-  for (const auto id : {sqlite::Sql::purge_closed_cases, sqlite::Sql::purge_ended_sessions,
-                        sqlite::Sql::purge_loose_answers, sqlite::Sql::purge_finished_outbox,
-                        sqlite::Sql::purge_inbound, sqlite::Sql::purge_finished_checkins}) {
-    const std::string sql = sqlite::sql_text(id);
+  for (const auto id : {sql::Sql::purge_closed_cases, sql::Sql::purge_ended_sessions,
+                        sql::Sql::purge_loose_answers, sql::Sql::purge_finished_outbox,
+                        sql::Sql::purge_inbound, sql::Sql::purge_finished_checkins}) {
+    const std::string sql = sql::sql_text(id);
     SQLite::Statement plan(db, "EXPLAIN QUERY PLAN " + sql);
     bool searched = false;
     while (plan.executeStep()) {
@@ -273,20 +340,20 @@ TEST_F(StoreTest, RetentionReadsEachKindInTheOrderOfAnIndex) {
   }
 }
 
-TEST_F(StoreTest, MigratesZeroLengthFile) {
+TEST_F(SqliteStoreTest, MigratesZeroLengthFile) {
   std::ofstream(path_).close();
   ASSERT_EQ(fs::file_size(path_), 0U);
   auto store = open();
   EXPECT_EQ(store->schema_version(), latest_schema_version());
 }
 
-TEST_F(StoreTest, UsesWalJournal) {
+TEST_F(SqliteStoreTest, UsesWalJournal) {
   auto store = open();
   SQLite::Database other(path_, SQLite::OPEN_READONLY);
   EXPECT_EQ(other.execAndGet("PRAGMA journal_mode").getString(), "wal");
 }
 
-TEST_F(StoreTest, ReopeningKeepsData) {
+TEST_P(StoreTest, ReopeningKeepsData) {
   std::int64_t id = 0;
   {
     auto store = open();
@@ -301,7 +368,7 @@ TEST_F(StoreTest, ReopeningKeepsData) {
   });
 }
 
-TEST_F(StoreTest, RefusesNewerSchema) {
+TEST_F(SqliteStoreTest, RefusesNewerSchema) {
   {
     SQLite::Database db(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db.exec("CREATE TABLE future (x INTEGER)");
@@ -315,7 +382,7 @@ TEST_F(StoreTest, RefusesNewerSchema) {
   EXPECT_EQ(db.execAndGet("PRAGMA journal_mode").getString(), "delete");
 }
 
-TEST_F(StoreTest, RefusesNonDatabaseFile) {
+TEST_F(SqliteStoreTest, RefusesNonDatabaseFile) {
   {
     std::ofstream out(path_);
     for (int i = 0; i < 200; ++i) out << "this is a text file, not a database\n";
@@ -325,7 +392,7 @@ TEST_F(StoreTest, RefusesNonDatabaseFile) {
   EXPECT_NE(error.find("quick_check"), std::string::npos) << error;
 }
 
-TEST_F(StoreTest, RefusesCorruptDatabase) {
+TEST_F(SqliteStoreTest, RefusesCorruptDatabase) {
   {
     auto store = open();
     const JobResult r = store->run([](Tx& tx) {
@@ -348,7 +415,7 @@ TEST_F(StoreTest, RefusesCorruptDatabase) {
   EXPECT_NE(error.find("failed quick_check"), std::string::npos) << error;
 }
 
-TEST_F(StoreTest, RefusesMissingDirectory) {
+TEST_F(SqliteStoreTest, RefusesMissingDirectory) {
   const fs::path missing = dir_ / "missing";
   const std::string error = open_error((missing / "rabta.db").string());
   EXPECT_NE(error.find((missing / "rabta.db").string()), std::string::npos) << error;
@@ -358,7 +425,7 @@ TEST_F(StoreTest, RefusesMissingDirectory) {
 
 // ---- Tx operations ----
 
-TEST_F(StoreTest, ContactsUpsertFindLanguageQuiet) {
+TEST_P(StoreTest, ContactsUpsertFindLanguageQuiet) {
   auto store = open();
   JobResult r = store->run([](Tx& tx) {
     EXPECT_FALSE(tx.find_contact("p1").has_value());
@@ -394,7 +461,7 @@ TEST_F(StoreTest, ContactsUpsertFindLanguageQuiet) {
   EXPECT_NE(r.error.find("no such contact"), std::string::npos) << r.error;
 }
 
-TEST_F(StoreTest, SessionsInsertFindUpdate) {
+TEST_P(StoreTest, SessionsInsertFindUpdate) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   SessionRecord session = make_session(contact.id, "ATUid_1", "ussd", "active", 2000);
@@ -434,7 +501,7 @@ TEST_F(StoreTest, SessionsInsertFindUpdate) {
 }
 
 // #13: a hop updates only what a hop changes; who the session belongs to is fixed at insert.
-TEST_F(StoreTest, UpdatingASessionNeverMovesItToAnotherContactOrProvider) {
+TEST_P(StoreTest, UpdatingASessionNeverMovesItToAnotherContactOrProvider) {
   auto store = open();
   const auto her = add_contact(*store, "p1");
   const auto other = add_contact(*store, "p2");
@@ -462,7 +529,7 @@ TEST_F(StoreTest, UpdatingASessionNeverMovesItToAnotherContactOrProvider) {
 }
 
 // #13: each session has the id SQLite would give it, sealed under that id in its one insert.
-TEST_F(StoreTest, SessionIdsAreConsecutiveAndFindable) {
+TEST_P(StoreTest, SessionIdsAreConsecutiveAndFindable) {
   auto store = open();
   const auto her = add_contact(*store, "p1");
   std::int64_t a = 0, b = 0;
@@ -480,7 +547,7 @@ TEST_F(StoreTest, SessionIdsAreConsecutiveAndFindable) {
   });
 }
 
-TEST_F(StoreTest, ErrorsNameTheOperationButNoValues) {
+TEST_P(StoreTest, ErrorsNameTheOperationButNoValues) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   const SessionRecord session = make_session(contact.id, "secret-session-42", "ussd", "active", 1);
@@ -500,7 +567,7 @@ TEST_F(StoreTest, ErrorsNameTheOperationButNoValues) {
   EXPECT_EQ(r.error.find("K7P2QX"), std::string::npos) << r.error;
 }
 
-TEST_F(StoreTest, FindsResumableSession) {
+TEST_P(StoreTest, FindsResumableSession) {
   auto store = open();
   const auto her = add_contact(*store, "p1");
   const auto other = add_contact(*store, "p2");
@@ -550,7 +617,7 @@ TEST_F(StoreTest, FindsResumableSession) {
   });
 }
 
-TEST_F(StoreTest, ListsIdleSessions) {
+TEST_P(StoreTest, ListsIdleSessions) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   ASSERT_TRUE(store
@@ -580,7 +647,7 @@ TEST_F(StoreTest, ListsIdleSessions) {
   });
 }
 
-TEST_F(StoreTest, CaseAnswerConsentRows) {
+TEST_P(StoreTest, CaseAnswerConsentRows) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   CaseRecord c = make_case(contact.id, "K7P2QX");
@@ -616,7 +683,7 @@ TEST_F(StoreTest, CaseAnswerConsentRows) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM consents"), 2);
 }
 
-TEST_F(StoreTest, DuplicateReferenceFailsOnlyItsJob) {
+TEST_P(StoreTest, DuplicateReferenceFailsOnlyItsJob) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   Gate gate;
@@ -654,7 +721,7 @@ TEST_F(StoreTest, DuplicateReferenceFailsOnlyItsJob) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM answers"), 0);  // B's other write was rolled back
 }
 
-TEST_F(StoreTest, CaughtDuplicateReferenceLetsTheJobRetry) {
+TEST_P(StoreTest, CaughtDuplicateReferenceLetsTheJobRetry) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   ASSERT_TRUE(store->run([&](Tx& tx) { tx.insert_case(make_case(contact.id, "AAAAAA")); }).ok);
@@ -670,7 +737,7 @@ TEST_F(StoreTest, CaughtDuplicateReferenceLetsTheJobRetry) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM cases"), 2);
 }
 
-TEST_F(StoreTest, OutboxDedupes) {
+TEST_P(StoreTest, OutboxDedupes) {
   auto store = open();
   bool first = false;
   bool second = false;
@@ -690,14 +757,13 @@ TEST_F(StoreTest, OutboxDedupes) {
                   .ok);
   EXPECT_FALSE(third);
   EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 1);
-  SQLite::Database db(path_, SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("SELECT payload FROM outbox").getString(), R"({"n":1})");
-  EXPECT_EQ(db.execAndGet("SELECT status FROM outbox").getString(), "pending");
+  EXPECT_EQ(text("SELECT payload FROM outbox"), R"({"n":1})");
+  EXPECT_EQ(text("SELECT status FROM outbox"), "pending");
 }
 
 // ---- schema 2: migration from version 1 ----
 
-TEST_F(StoreTest, MigratesVersion1FileKeepingRows) {
+TEST_F(SqliteStoreTest, MigratesVersion1FileKeepingRows) {
   ASSERT_GE(latest_schema_version(), 2);
   {
     // A file as a version-1 rabta left it: only migration 1's script, user_version 1.
@@ -811,7 +877,7 @@ std::int64_t enrol(Store& store, const ContactRecord& c, Millis now = 1000) {
   return id;
 }
 
-TEST_F(StoreTest, EnrolContactCreatesThenUpdatesKeepingQuietAndMissed) {
+TEST_P(StoreTest, EnrolContactCreatesThenUpdatesKeepingQuietAndMissed) {
   auto store = open();
   // Ciphertext: NUL bytes and bytes that are not UTF-8 must come back exactly.
   const std::string cipher(
@@ -851,7 +917,8 @@ TEST_F(StoreTest, EnrolContactCreatesThenUpdatesKeepingQuietAndMissed) {
     EXPECT_EQ(by_pseudonym->phone_enc, cipher);
     EXPECT_FALSE(tx.find_contact_by_id(id + 1000).has_value());
   });
-  EXPECT_EQ(count("SELECT COUNT(*) FROM contacts WHERE typeof(phone_enc) = 'blob' AND "
+  EXPECT_EQ(count("SELECT COUNT(*) FROM contacts WHERE " + is_blob("phone_enc") +
+                  " AND "
                   "length(phone_enc) = 11"),
             1);
 
@@ -910,7 +977,7 @@ TEST_F(StoreTest, EnrolContactCreatesThenUpdatesKeepingQuietAndMissed) {
   EXPECT_TRUE(r.ok) << r.error;
 }
 
-TEST_F(StoreTest, SetContactStatusPhoneMissed) {
+TEST_P(StoreTest, SetContactStatusPhoneMissed) {
   auto store = open();
   const std::int64_t id = enrol(*store, make_enrolled("p1", 1, 8, 12));
   const std::string cipher("\x00\x00\x00", 3);
@@ -945,7 +1012,7 @@ TEST_F(StoreTest, SetContactStatusPhoneMissed) {
   }
 }
 
-TEST_F(StoreTest, ListContactsPagesById) {
+TEST_P(StoreTest, ListContactsPagesById) {
   auto store = open();
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(add_contact(*store, "p" + std::to_string(i)).id);
@@ -979,7 +1046,7 @@ InboundRecord make_inbound(std::int64_t contact_id, const std::string& message_i
   return m;
 }
 
-TEST_F(StoreTest, InboundDedupesByProviderMessageId) {
+TEST_P(StoreTest, InboundDedupesByProviderMessageId) {
   auto store = open();
   const auto her = add_contact(*store, "p1");
   bool first = false;
@@ -1026,7 +1093,7 @@ TEST_F(StoreTest, InboundDedupesByProviderMessageId) {
   EXPECT_NE(r.error.find("set_inbound_reply"), std::string::npos) << r.error;
 }
 
-TEST_F(StoreTest, CountsInboundSinceAndByTextHash) {
+TEST_P(StoreTest, CountsInboundSinceAndByTextHash) {
   auto store = open();
   const auto her = add_contact(*store, "p1");
   const auto other = add_contact(*store, "p2");
@@ -1071,7 +1138,7 @@ std::vector<std::string> keys_of(const std::vector<OutboxRecord>& rows) {
 
 using Keys = std::vector<std::string>;
 
-TEST_F(StoreTest, InsertOutboxStoresEverySchema2Field) {
+TEST_P(StoreTest, InsertOutboxStoresEverySchema2Field) {
   auto store = open();
   const auto her = add_contact(*store, "p1");
   OutboxRecord o = make_sms("sms:1", "sms", 500, 9000);
@@ -1104,7 +1171,7 @@ TEST_F(StoreTest, InsertOutboxStoresEverySchema2Field) {
   });
 }
 
-TEST_F(StoreTest, ClaimOutboxTakesDueRowsOldestFirst) {
+TEST_P(StoreTest, ClaimOutboxTakesDueRowsOldestFirst) {
   auto store = open();
   ASSERT_TRUE(store
                   ->run([](Tx& tx) {
@@ -1162,7 +1229,7 @@ TEST_F(StoreTest, ClaimOutboxTakesDueRowsOldestFirst) {
   EXPECT_EQ(keys_of(claimed), (Keys{"s-future"}));
 }
 
-TEST_F(StoreTest, ClaimOutboxExpiresRowsNotYetDue) {
+TEST_P(StoreTest, ClaimOutboxExpiresRowsNotYetDue) {
   auto store = open();
   ASSERT_TRUE(store->run([](Tx& tx) { tx.insert_outbox(make_sms("late", "sms", 500, 300)); }).ok);
   std::vector<OutboxRecord> claimed;
@@ -1176,7 +1243,7 @@ TEST_F(StoreTest, ClaimOutboxExpiresRowsNotYetDue) {
       [](Tx& tx) { EXPECT_EQ(tx.list_outbox("", 1).front().status, outbox_status::expired); });
 }
 
-TEST_F(StoreTest, ReleasesStaleOutboxLeases) {
+TEST_P(StoreTest, ReleasesStaleOutboxLeases) {
   auto store = open();
   std::vector<OutboxRecord> claimed;
   ASSERT_TRUE(store
@@ -1207,7 +1274,7 @@ TEST_F(StoreTest, ReleasesStaleOutboxLeases) {
   EXPECT_EQ(claimed.front().attempts, 2);
 }
 
-TEST_F(StoreTest, OutboxSentRetryDeadAndDeliveryReports) {
+TEST_P(StoreTest, OutboxSentRetryDeadAndDeliveryReports) {
   auto store = open();
   std::vector<OutboxRecord> claimed;
   ASSERT_TRUE(store
@@ -1290,7 +1357,7 @@ TEST_F(StoreTest, OutboxSentRetryDeadAndDeliveryReports) {
   }
 }
 
-TEST_F(StoreTest, ListsAndCountsOutbox) {
+TEST_P(StoreTest, ListsAndCountsOutbox) {
   auto store = open();
   store->read([](Tx& tx) {
     EXPECT_TRUE(tx.list_outbox("", 10).empty());
@@ -1345,7 +1412,7 @@ CheckinRecord make_checkin(std::int64_t contact_id, const std::string& week,
   return c;
 }
 
-TEST_F(StoreTest, DueCheckinsHonoursWeekdayWindowStatusAndWeekRow) {
+TEST_P(StoreTest, DueCheckinsHonoursWeekdayWindowStatusAndWeekRow) {
   auto store = open();
   const std::int64_t a = enrol(*store, make_enrolled("a", 3, 9, 12));
   const std::int64_t b = enrol(*store, make_enrolled("b", 3, 10, 14));
@@ -1383,7 +1450,7 @@ TEST_F(StoreTest, DueCheckinsHonoursWeekdayWindowStatusAndWeekRow) {
       [&](Tx& tx) { EXPECT_EQ(ids_of(tx.due_checkins("2026-W48", 3, 10, 0, 100)), (Ids{b})); });
 }
 
-TEST_F(StoreTest, InsertCheckinOncePerWeekAndUpdate) {
+TEST_P(StoreTest, InsertCheckinOncePerWeekAndUpdate) {
   auto store = open();
   const std::int64_t her = enrol(*store, make_enrolled("her", 1, 8, 20));
   bool first = false;
@@ -1446,7 +1513,7 @@ TEST_F(StoreTest, InsertCheckinOncePerWeekAndUpdate) {
   EXPECT_EQ(r.error.find("1999-W01"), std::string::npos) << r.error;
 }
 
-TEST_F(StoreTest, OpenCheckinIsTheNewestSentOrReminded) {
+TEST_P(StoreTest, OpenCheckinIsTheNewestSentOrReminded) {
   auto store = open();
   const std::int64_t her = enrol(*store, make_enrolled("her", 1, 8, 20));
   const std::int64_t other = enrol(*store, make_enrolled("other", 1, 8, 20));
@@ -1466,7 +1533,7 @@ TEST_F(StoreTest, OpenCheckinIsTheNewestSentOrReminded) {
   });
 }
 
-TEST_F(StoreTest, SelectsCheckinsToRemindAndOverdue) {
+TEST_P(StoreTest, SelectsCheckinsToRemindAndOverdue) {
   auto store = open();
   std::vector<std::int64_t> c;
   for (int i = 0; i < 5; ++i) {
@@ -1515,7 +1582,7 @@ TEST_F(StoreTest, SelectsCheckinsToRemindAndOverdue) {
   });
 }
 
-TEST_F(StoreTest, PreviousCheckinIsTheNewestEarlierWeek) {
+TEST_P(StoreTest, PreviousCheckinIsTheNewestEarlierWeek) {
   auto store = open();
   const std::int64_t her = enrol(*store, make_enrolled("her", 1, 8, 20));
   const std::int64_t other = enrol(*store, make_enrolled("other", 1, 8, 20));
@@ -1545,7 +1612,7 @@ TEST_F(StoreTest, PreviousCheckinIsTheNewestEarlierWeek) {
 
 // due_checkins reads growing id ranges; paging through it with any limit must give exactly what
 // the plain definition gives, also when the due contacts are sparse and far apart.
-TEST_F(StoreTest, DueCheckinsPagesMatchTheDefinition) {
+TEST_P(StoreTest, DueCheckinsPagesMatchTheDefinition) {
   constexpr int kContacts = 5000;
   const std::string week = "2026-W10";
   auto store = open();
@@ -1608,7 +1675,7 @@ TEST_F(StoreTest, DueCheckinsPagesMatchTheDefinition) {
 // The scheduler's query is an index search (the plan does not depend on the row count: the store
 // never runs ANALYZE), and paging returns exactly the due set. How long it takes at 1M and 10M
 // contacts is measured by scripts/bench (bench/bench_contacts.cpp), not here.
-TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAndPagesTheDueSet) {
+TEST_F(SqliteStoreTest, DueCheckinsUsesTheScheduleIndexAndPagesTheDueSet) {
   constexpr int kContacts = 7'000;
   constexpr int kWeekday = 3;
   constexpr int kHour = 12;
@@ -1688,7 +1755,7 @@ TEST_F(StoreTest, DueCheckinsUsesTheScheduleIndexAndPagesTheDueSet) {
 
 // ---- schema 3: the responder queue ----
 
-TEST_F(StoreTest, MigratesVersion2FileKeepingCasesAndContacts) {
+TEST_F(SqliteStoreTest, MigratesVersion2FileKeepingCasesAndContacts) {
   ASSERT_GE(latest_schema_version(), 3);
   {
     // A file as a version-2 rabta left it: migrations 1 and 2, user_version 2.
@@ -1834,7 +1901,7 @@ void expect_same(const CaseRecord& a, const CaseRecord& b) {
   EXPECT_EQ(a.outcome, b.outcome);
 }
 
-TEST_F(StoreTest, CaseSchema3FieldsInsertFindUpdate) {
+TEST_P(StoreTest, CaseSchema3FieldsInsertFindUpdate) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   CaseRecord c = make_case(contact.id, "K7P2QX");
@@ -1906,7 +1973,7 @@ std::vector<std::string> references_of(const std::vector<CaseRecord>& cases) {
 
 using Refs = std::vector<std::string>;
 
-TEST_F(StoreTest, ListCasesHonoursEveryFilterField) {
+TEST_P(StoreTest, ListCasesHonoursEveryFilterField) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   // Inserted in this order, so ids ascend A1 .. U1; lists are newest first.
@@ -2026,7 +2093,7 @@ TEST_F(StoreTest, ListCasesHonoursEveryFilterField) {
   EXPECT_EQ(list(f), (Refs{"U1"}));
 }
 
-TEST_F(StoreTest, ListCasesClampsLimitTo500) {
+TEST_P(StoreTest, ListCasesClampsLimitTo500) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   ASSERT_TRUE(store
@@ -2049,7 +2116,7 @@ TEST_F(StoreTest, ListCasesClampsLimitTo500) {
   });
 }
 
-TEST_F(StoreTest, ListCasesBindsFilterValues) {
+TEST_P(StoreTest, ListCasesBindsFilterValues) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   ASSERT_TRUE(store
@@ -2081,7 +2148,7 @@ TEST_F(StoreTest, ListCasesBindsFilterValues) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM cases"), 1);
 }
 
-TEST_F(StoreTest, SelectsCasesDueForAlertAndToRoute) {
+TEST_P(StoreTest, SelectsCasesDueForAlertAndToRoute) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   ASSERT_TRUE(store
@@ -2142,7 +2209,7 @@ TEST_F(StoreTest, SelectsCasesDueForAlertAndToRoute) {
   });
 }
 
-TEST_F(StoreTest, QueueSelectionsUseTheCaseIndexes) {
+TEST_F(SqliteStoreTest, QueueSelectionsUseTheCaseIndexes) {
   auto store = open();
   store->close();
   SQLite::Database db(path_, SQLite::OPEN_READONLY);
@@ -2166,7 +2233,7 @@ TEST_F(StoreTest, QueueSelectionsUseTheCaseIndexes) {
   EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
 }
 
-TEST_F(StoreTest, SessionAnswerAndLatestConsent) {
+TEST_P(StoreTest, SessionAnswerAndLatestConsent) {
   auto store = open();
   const auto her = add_contact(*store, "p1");
   const auto other = add_contact(*store, "p2");
@@ -2241,7 +2308,7 @@ void expect_same(const ResponderRecord& a, const ResponderRecord& b) {
   EXPECT_EQ(a.updated_at, b.updated_at);
 }
 
-TEST_F(StoreTest, RespondersUpsertNeverTouchesTheToken) {
+TEST_P(StoreTest, RespondersUpsertNeverTouchesTheToken) {
   auto store = open();
   ResponderRecord amina = make_responder("amina", "ngo-north", "ph-amina");
   amina.role = "supervisor";
@@ -2303,7 +2370,7 @@ TEST_F(StoreTest, RespondersUpsertNeverTouchesTheToken) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM responders"), 2);
 }
 
-TEST_F(StoreTest, RespondersDeactivationAndLookups) {
+TEST_P(StoreTest, RespondersDeactivationAndLookups) {
   auto store = open();
   std::int64_t a = 0;
   std::int64_t b = 0;
@@ -2387,7 +2454,7 @@ TEST_F(StoreTest, RespondersDeactivationAndLookups) {
 }
 
 // Tokens issued before schema 7 never expired; after the upgrade they work for 30 days more.
-TEST_F(StoreTest, MigratesVersion6TokensToExpireThirtyDaysAfterTheUpgrade) {
+TEST_F(SqliteStoreTest, MigratesVersion6TokensToExpireThirtyDaysAfterTheUpgrade) {
   {
     const auto scripts = detail::migrations();
     ASSERT_GE(scripts.size(), 7U);
@@ -2420,7 +2487,7 @@ TEST_F(StoreTest, MigratesVersion6TokensToExpireThirtyDaysAfterTheUpgrade) {
   });
 }
 
-TEST_F(StoreTest, NotesKeepBinaryTextInIdOrder) {
+TEST_P(StoreTest, NotesKeepBinaryTextInIdOrder) {
   auto store = open();
   const auto contact = add_contact(*store, "p1");
   const std::string cipher1(
@@ -2459,7 +2526,7 @@ TEST_F(StoreTest, NotesKeepBinaryTextInIdOrder) {
     EXPECT_TRUE(tx.list_notes(4242).empty());
   });
   // Stored as BLOBs, not text.
-  EXPECT_EQ(count("SELECT COUNT(*) FROM notes WHERE typeof(text_enc) = 'blob'"), 4);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notes WHERE " + is_blob("text_enc")), 4);
   // A note on a case that does not exist breaks the foreign key.
   const JobResult r = store->run([](Tx& tx) { tx.insert_note(NoteRecord{0, 4242, 1, "x", 1}); });
   EXPECT_FALSE(r.ok);
@@ -2514,7 +2581,7 @@ int first_broken_link(const std::vector<AuditRecord>& rows, std::string prev = "
   return -1;
 }
 
-TEST_F(StoreTest, AuditRowsFormAHashChain) {
+TEST_P(StoreTest, AuditRowsFormAHashChain) {
   ASSERT_EQ(test_sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   auto store = open();
@@ -2581,12 +2648,7 @@ TEST_F(StoreTest, AuditRowsFormAHashChain) {
 
   // Editing a row with a raw UPDATE is detected: its hash no longer recomputes.
   store->close();
-  {
-    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
-    SQLite::Statement edit(db, "UPDATE audit SET detail = 'team=b' WHERE id = ?");
-    edit.bind(1, r1.id);
-    ASSERT_EQ(edit.exec(), 1);
-  }
+  exec("UPDATE audit SET detail = 'team=b' WHERE id = " + std::to_string(r1.id));
   store = open();
   store->read([&](Tx& tx) {
     const auto rows = tx.list_audit(0, 100);
@@ -2601,13 +2663,8 @@ TEST_F(StoreTest, AuditRowsFormAHashChain) {
 
   // Editing a middle row.
   store->close();
-  {
-    SQLite::Database db(path_, SQLite::OPEN_READWRITE);
-    db.exec("UPDATE audit SET detail = 'team=a' WHERE id = " + std::to_string(r1.id));
-    SQLite::Statement edit(db, "UPDATE audit SET detail = 'outcome=none' WHERE id = ?");
-    edit.bind(1, r3.id);
-    ASSERT_EQ(edit.exec(), 1);
-  }
+  exec("UPDATE audit SET detail = 'team=a' WHERE id = " + std::to_string(r1.id));
+  exec("UPDATE audit SET detail = 'outcome=none' WHERE id = " + std::to_string(r3.id));
   store = open();
   store->read([&](Tx& tx) {
     const auto rows = tx.list_audit(0, 100);
@@ -2618,27 +2675,24 @@ TEST_F(StoreTest, AuditRowsFormAHashChain) {
 
 // ---- the writer: commit, batching, failures, close ----
 
-TEST_F(StoreTest, DoneRunsAfterCommit) {
+TEST_P(StoreTest, DoneRunsAfterCommit) {
   auto store = open();
   std::promise<std::int64_t> seen;
   auto seen_future = seen.get_future();
-  store->submit(
-      [](Tx& tx) { tx.insert_outbox(make_outbox("k1")); },
-      [&seen, path = path_](const JobResult& r) {
-        try {
-          if (!r.ok) throw std::runtime_error(r.error);
-          // A connection of our own sees only committed data.
-          SQLite::Database db(path, SQLite::OPEN_READONLY);
-          seen.set_value(
-              db.execAndGet("SELECT COUNT(*) FROM outbox WHERE dedupe_key = 'k1'").getInt64());
-        } catch (...) {
-          seen.set_exception(std::current_exception());
-        }
-      });
+  store->submit([](Tx& tx) { tx.insert_outbox(make_outbox("k1")); },
+                [&seen, this](const JobResult& r) {
+                  try {
+                    if (!r.ok) throw std::runtime_error(r.error);
+                    // A connection of our own sees only committed data.
+                    seen.set_value(count("SELECT COUNT(*) FROM outbox WHERE dedupe_key = 'k1'"));
+                  } catch (...) {
+                    seen.set_exception(std::current_exception());
+                  }
+                });
   EXPECT_EQ(seen_future.get(), 1);
 }
 
-TEST_F(StoreTest, ConcurrentSubmitsAreBatched) {
+TEST_P(StoreTest, ConcurrentSubmitsAreBatched) {
   auto store = open();
   constexpr int kThreads = 4;
   constexpr int kPerThread = 500;
@@ -2675,7 +2729,7 @@ TEST_F(StoreTest, ConcurrentSubmitsAreBatched) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), kThreads * kPerThread);
 }
 
-TEST_F(StoreTest, ABatchThatChangesNothingIsNotCommitted) {
+TEST_P(StoreTest, ABatchThatChangesNothingIsNotCommitted) {
   // An idle server's passes (a claim that finds nothing due, a sweep with nothing idle) must
   // write no WAL frame and call no fsync (#13).
   auto store = open();
@@ -2694,20 +2748,20 @@ TEST_F(StoreTest, ABatchThatChangesNothingIsNotCommitted) {
   EXPECT_EQ(after.commits, before.commits) << "nothing changed, nothing committed";
   EXPECT_EQ(after.unchanged, before.unchanged + 5);
   EXPECT_EQ(after.jobs, before.jobs + 5);
-  EXPECT_EQ(std::filesystem::exists(wal) ? std::filesystem::file_size(wal) : 0, wal_size)
-      << "no WAL frame written";
+  if (!on_postgres()) {
+    EXPECT_EQ(std::filesystem::exists(wal) ? std::filesystem::file_size(wal) : 0, wal_size)
+        << "no WAL frame written";
+  }
   // A job that changes something is committed as before, and is durable.
   ASSERT_TRUE(store->run([](Tx& tx) { tx.insert_outbox(make_outbox("k2")); }).ok);
   EXPECT_EQ(store->stats().commits, before.commits + 1);
   EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 2);
 }
 
-TEST_F(StoreTest, BoundedSubmitRefusesAtOnceWhenTheQueueIsFull) {
-  StoreOptions options;
-  options.audit_key = "test-audit-key";
-  options.path = path_;
+TEST_P(StoreTest, BoundedSubmitRefusesAtOnceWhenTheQueueIsFull) {
+  StoreOptions options = this->options();
   options.max_queue = 2;
-  auto store = open_sqlite_store(options);
+  auto store = open_store(options);
   Gate gate;
   gate.close_on(*store);  // the writer is busy: whatever comes now waits in the queue
   std::vector<std::future<JobResult>> results;
@@ -2742,7 +2796,7 @@ TEST_F(StoreTest, BoundedSubmitRefusesAtOnceWhenTheQueueIsFull) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 3) << "the refused ones stored nothing";
 }
 
-TEST_F(StoreTest, FailedJobDoesNotStopTheWriter) {
+TEST_P(StoreTest, FailedJobDoesNotStopTheWriter) {
   auto store = open();
   JobResult r = store->run([](Tx&) { throw std::runtime_error("job said no"); });
   EXPECT_FALSE(r.ok);
@@ -2756,7 +2810,7 @@ TEST_F(StoreTest, FailedJobDoesNotStopTheWriter) {
   EXPECT_EQ(store->stats().failed_jobs, 2U);
 }
 
-TEST_F(StoreTest, RunFromWriterThreadFailsInsteadOfDeadlocking) {
+TEST_P(StoreTest, RunFromWriterThreadFailsInsteadOfDeadlocking) {
   auto store = open();
   std::promise<JobResult> inner;
   auto inner_future = inner.get_future();
@@ -2766,7 +2820,7 @@ TEST_F(StoreTest, RunFromWriterThreadFailsInsteadOfDeadlocking) {
   EXPECT_NE(r.error.find("writer thread"), std::string::npos) << r.error;
 }
 
-TEST_F(StoreTest, ReadSeesCommittedDataAndCannotWrite) {
+TEST_P(StoreTest, ReadSeesCommittedDataAndCannotWrite) {
   auto store = open();
   ASSERT_TRUE(store->run([](Tx& tx) { tx.insert_outbox(make_outbox("k1")); }).ok);
   store->read([](Tx& tx) { EXPECT_FALSE(tx.find_contact("nobody").has_value()); });
@@ -2778,7 +2832,7 @@ TEST_F(StoreTest, ReadSeesCommittedDataAndCannotWrite) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM outbox"), 1);
 }
 
-TEST_F(StoreTest, CloseDrainsQueuedJobsThenRefuses) {
+TEST_P(StoreTest, CloseDrainsQueuedJobsThenRefuses) {
   auto store = open();
   Gate gate;
   gate.close_on(*store);
@@ -2819,7 +2873,9 @@ TEST_F(StoreTest, CloseDrainsQueuedJobsThenRefuses) {
   store->close();  // idempotent
   // The WAL was checkpointed into the main file and truncated.
   const fs::path wal = path_ + "-wal";
-  EXPECT_TRUE(!fs::exists(wal) || fs::file_size(wal) == 0);
+  if (!on_postgres()) {
+    EXPECT_TRUE(!fs::exists(wal) || fs::file_size(wal) == 0);
+  }
 }
 
 }  // namespace

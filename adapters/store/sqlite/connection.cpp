@@ -3,41 +3,122 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
-#include <openssl/evp.h>
-#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
-#include <algorithm>
-#include <array>
-#include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <filesystem>
-#include <future>
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <utility>
-#include <vector>
-
-#include "adapters/common/cipher.hpp"
-#include "adapters/common/crypto.hpp"
-#include "adapters/store/audit_chain.hpp"
-#include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
-#include "adapters/store/store.hpp"
 
 namespace rabta::store::sqlite {
 
-[[noreturn]] void throw_with_context(const char* operation, const SQLite::Exception& e) {
+void rethrow(const SQLite::Exception& e) {
   // SQLite's messages name tables and columns, never bound values.
-  throw std::runtime_error(std::string("store: ") + operation + " failed: " + e.what());
+  throw sql::Error(e.getExtendedErrorCode() == SQLITE_CONSTRAINT_UNIQUE ? sql::Error::Kind::unique
+                                                                        : sql::Error::Kind::other,
+                   e.what());
+}
+
+namespace {
+
+template <typename F>
+decltype(auto) converted(F&& f) {
+  try {
+    return f();
+  } catch (const SQLite::Exception& e) {
+    rethrow(e);
+  }
+}
+
+int size_of(std::string_view bytes) {
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw std::length_error("store: a value is too large");
+  }
+  return static_cast<int>(bytes.size());
+}
+
+}  // namespace
+
+SqliteStatement::SqliteStatement(SQLite::Database& db, const std::string& text)
+    : st_(converted([&] { return SQLite::Statement(db, text); })) {}
+
+void SqliteStatement::bind(int index, std::int64_t value) {
+  converted([&] { st_.bind(index, value); });
+}
+
+void SqliteStatement::bind(int index, std::string_view text) {
+  // (SQLiteCpp's (const void*, int) overload would bind a BLOB.)
+  converted([&] { st_.bind(index, std::string(text)); });
+}
+
+void SqliteStatement::bindNoCopy(int index, const std::string& text) {
+  converted([&] { st_.bindNoCopy(index, text); });
+}
+
+void SqliteStatement::bind_blob(int index, std::string_view bytes) {
+  converted([&] { st_.bind(index, static_cast<const void*>(bytes.data()), size_of(bytes)); });
+}
+
+void SqliteStatement::bind(int index) {
+  converted([&] { st_.bind(index); });
+}
+
+int SqliteStatement::parameter_index(std::string_view name) const {
+  const std::string n(name);
+  const int i = st_.getIndex(n.c_str());
+  if (i == 0) throw sql::Error(sql::Error::Kind::other, "no parameter " + n);
+  return i;
+}
+
+bool SqliteStatement::executeStep() {
+  return converted([&] { return st_.executeStep(); });
+}
+
+int SqliteStatement::exec() {
+  return converted([&] { return st_.exec(); });
+}
+
+void SqliteStatement::reset() noexcept {
+  st_.tryReset();
+  try {
+    st_.clearBindings();
+  } catch (...) {
+    // sqlite3_clear_bindings cannot fail; the wrapper's signature just allows it.
+  }
+}
+
+sql::Type SqliteStatement::column_type(int index) const {
+  switch (st_.getColumn(index).getType()) {
+    case SQLITE_NULL:
+      return sql::Type::null;
+    case SQLITE_INTEGER:
+    case SQLITE_FLOAT:
+      return sql::Type::integer;
+    case SQLITE_BLOB:
+      return sql::Type::blob;
+    default:
+      return sql::Type::text;
+  }
+}
+
+std::int64_t SqliteStatement::column_int64(int index) const {
+  return st_.getColumn(index).getInt64();
+}
+
+std::string SqliteStatement::column_text(int index) const {
+  return st_.getColumn(index).getString();
+}
+
+std::string SqliteStatement::column_blob(int index) const {
+  // sqlite3_column_blob first, then _bytes (the order SQLite asks for); a zero-length BLOB reads
+  // as a null pointer.
+  const SQLite::Column column = st_.getColumn(index);
+  const void* data = column.getBlob();
+  const int size = column.getBytes();
+  if (data == nullptr || size <= 0) return {};
+  return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
 }
 
 void Connection::configure_library() {
@@ -47,60 +128,14 @@ void Connection::configure_library() {
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
 }
 
-bool sealing(const FieldCipher* cipher, std::string_view plain) {
-  return cipher != nullptr && !plain.empty();
+sql::Statement& Connection::statement(sql::Sql id) {
+  auto& slot = statements_[static_cast<std::size_t>(id)];
+  if (!slot) slot = std::make_unique<SqliteStatement>(*db_, sql::sql_text(id));
+  return *slot;
 }
 
-void bind_sealed(SQLite::Statement& st, int index, const FieldCipher* cipher,
-                 std::string_view plain, const char* table, const char* column, std::int64_t id) {
-  if (!sealing(cipher, plain)) {
-    st.bind(index, std::string(plain));
-    return;
-  }
-  const std::string blob = cipher->encrypt(plain, FieldCipher::associated_data(table, column, id));
-  st.bind(index, blob.data(), static_cast<int>(blob.size()));
-}
-
-std::string read_sealed(const SQLite::Column& col, const FieldCipher* cipher, const char* table,
-                        const char* column, std::int64_t id) {
-  if (col.getType() != SQLITE_BLOB) return col.getString();
-  const std::string blob(static_cast<const char*>(col.getBlob()),
-                         static_cast<std::size_t>(col.getBytes()));
-  const std::string where = std::string(table) + "." + column + " of row " + std::to_string(id);
-  if (cipher == nullptr) {
-    throw std::runtime_error("store: " + where + " is encrypted and the store has no field key");
-  }
-  auto plain = cipher->decrypt(blob, FieldCipher::associated_data(table, column, id));
-  if (!plain) {
-    throw std::runtime_error("store: " + where +
-                             " does not decrypt (a field key missing from the key file, or an "
-                             "altered row)");
-  }
-  return *std::move(plain);
-}
-
-void bind_session_id(SQLite::Statement& st, int index, std::int64_t session_id) {
-  if (session_id == 0) {
-    st.bind(index);
-  } else {
-    st.bind(index, session_id);
-  }
-}
-
-void bind_blob(SQLite::Statement& st, int index, const std::string& bytes) {
-  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-    throw std::length_error("store: a value is too large");
-  }
-  st.bindNoCopy(index, static_cast<const void*>(bytes.data()), static_cast<int>(bytes.size()));
-}
-
-std::string blob_from(const SQLite::Column& column) {
-  // sqlite3_column_blob first, then _bytes (the order SQLite asks for); a zero-length BLOB reads
-  // as a null pointer.
-  const void* data = column.getBlob();
-  const int size = column.getBytes();
-  if (data == nullptr || size <= 0) return {};
-  return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
+std::unique_ptr<sql::Statement> Connection::prepare(const std::string& text) {
+  return std::make_unique<SqliteStatement>(*db_, text);
 }
 
 }  // namespace rabta::store::sqlite

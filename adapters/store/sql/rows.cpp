@@ -1,11 +1,7 @@
-#include "adapters/store/sqlite/rows.hpp"
+#include "adapters/store/sql/rows.hpp"
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -30,12 +26,11 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
-ContactRecord contact_from(const SQLite::Statement& st) {
+ContactRecord contact_from(const Statement& st) {
   ContactRecord c;
   c.id = st.getColumn(0).getInt64();
   c.pseudonym = st.getColumn(1).getString();
@@ -56,7 +51,7 @@ ContactRecord contact_from(const SQLite::Statement& st) {
   return c;
 }
 
-OutboxRecord outbox_from(const SQLite::Statement& st) {
+OutboxRecord outbox_from(const Statement& st) {
   OutboxRecord o;
   o.id = st.getColumn(0).getInt64();
   o.kind = st.getColumn(1).getString();
@@ -80,7 +75,7 @@ OutboxRecord outbox_from(const SQLite::Statement& st) {
   return o;
 }
 
-InboundRecord inbound_from(const SQLite::Statement& st, const FieldCipher* cipher) {
+InboundRecord inbound_from(const Statement& st, const FieldCipher* cipher) {
   InboundRecord m;
   m.id = st.getColumn(0).getInt64();
   m.provider = st.getColumn(1).getString();
@@ -92,7 +87,7 @@ InboundRecord inbound_from(const SQLite::Statement& st, const FieldCipher* ciphe
   return m;
 }
 
-CheckinRecord checkin_from(const SQLite::Statement& st, const FieldCipher* cipher) {
+CheckinRecord checkin_from(const Statement& st, const FieldCipher* cipher) {
   CheckinRecord c;
   c.id = st.getColumn(0).getInt64();
   c.contact_id = st.getColumn(1).getInt64();
@@ -107,7 +102,7 @@ CheckinRecord checkin_from(const SQLite::Statement& st, const FieldCipher* ciphe
   return c;
 }
 
-void bind_checkin(SQLite::Statement& st, const CheckinRecord& c, const FieldCipher* cipher) {
+void bind_checkin(Statement& st, const CheckinRecord& c, const FieldCipher* cipher) {
   st.bind(1, c.contact_id);
   st.bindNoCopy(2, c.week);
   st.bindNoCopy(3, c.status);
@@ -122,7 +117,7 @@ void bind_checkin(SQLite::Statement& st, const CheckinRecord& c, const FieldCiph
   st.bindNoCopy(9, c.case_reference);
 }
 
-SessionRecord session_from(const SQLite::Statement& st, const FieldCipher* cipher) {
+SessionRecord session_from(const Statement& st, const FieldCipher* cipher) {
   SessionRecord s;
   s.id = st.getColumn(0).getInt64();
   s.provider = st.getColumn(1).getString();
@@ -141,7 +136,7 @@ SessionRecord session_from(const SQLite::Statement& st, const FieldCipher* ciphe
   return s;
 }
 
-CaseRecord case_from(const SQLite::Statement& st) {
+CaseRecord case_from(const Statement& st) {
   CaseRecord c;
   c.id = st.getColumn(0).getInt64();
   c.reference = st.getColumn(1).getString();
@@ -164,7 +159,7 @@ CaseRecord case_from(const SQLite::Statement& st) {
   return c;
 }
 
-ResponderRecord responder_from(const SQLite::Statement& st) {
+ResponderRecord responder_from(const Statement& st) {
   ResponderRecord r;
   r.id = st.getColumn(0).getInt64();
   r.name = st.getColumn(1).getString();
@@ -182,7 +177,7 @@ ResponderRecord responder_from(const SQLite::Statement& st) {
   return r;
 }
 
-NoteRecord note_from(const SQLite::Statement& st) {
+NoteRecord note_from(const Statement& st) {
   NoteRecord n;
   n.id = st.getColumn(0).getInt64();
   n.case_id = st.getColumn(1).getInt64();
@@ -192,7 +187,7 @@ NoteRecord note_from(const SQLite::Statement& st) {
   return n;
 }
 
-AuditRecord audit_from(const SQLite::Statement& st) {
+AuditRecord audit_from(const Statement& st) {
   AuditRecord a;
   a.id = st.getColumn(0).getInt64();
   a.at = st.getColumn(1).getInt64();
@@ -205,7 +200,7 @@ AuditRecord audit_from(const SQLite::Statement& st) {
   return a;
 }
 
-void bind_session(SQLite::Statement& st, const SessionRecord& s, const FieldCipher* cipher,
+void bind_session(Statement& st, const SessionRecord& s, const FieldCipher* cipher,
                   std::int64_t id) {
   st.bindNoCopy(1, s.provider);
   st.bindNoCopy(2, s.provider_session_id);
@@ -223,4 +218,4 @@ void bind_session(SQLite::Statement& st, const SessionRecord& s, const FieldCiph
   st.bind(14, id);
 }
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

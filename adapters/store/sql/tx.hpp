@@ -1,6 +1,7 @@
-// The SQLite transaction behind store::Tx, declared once; its methods are defined one file per
-// aggregate (tx_contacts.cpp, tx_sessions.cpp, tx_cases.cpp, tx_outbox.cpp, tx_checkins.cpp,
-// tx_upkeep.cpp), in the order of store.hpp. Internal to adapters/store/sqlite/.
+// The transaction behind store::Tx for every SQL backend (SQLite, PostgreSQL), declared once; its
+// methods are defined one file per aggregate (tx_contacts.cpp, tx_sessions.cpp, tx_cases.cpp,
+// tx_outbox.cpp, tx_checkins.cpp, tx_upkeep.cpp), in the order of store.hpp. Internal to
+// adapters/store/.
 #pragma once
 
 #include <array>
@@ -14,14 +15,14 @@
 #include <string_view>
 #include <vector>
 
-#include "adapters/store/sqlite/rows.hpp"
+#include "adapters/store/sql/rows.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
-class SqliteTx final : public Tx {
+class SqlTx final : public Tx {
  public:
-  SqliteTx(Connection& conn, const FieldCipher* cipher, const std::string& audit_key)
+  SqlTx(Connection& conn, const FieldCipher* cipher, const std::string& audit_key)
       : conn_(conn), cipher_(cipher), audit_key_(audit_key) {}
 
   // --- contacts (tx_contacts.cpp)
@@ -158,8 +159,8 @@ class SqliteTx final : public Tx {
   // claim_outbox and claim_outbox_exact, by their statement (tx_outbox.cpp).
   std::vector<OutboxRecord> claim(Sql claim_sql, Millis now, Millis lease_until, int limit,
                                   std::string_view kind);
-  // Every Tx runs inside a transaction. If SQLite rolled it back (I/O error, disk full) and the
-  // job carried on, its next statements would autocommit on their own, outside the batch.
+  // Every Tx runs inside a transaction. If the database rolled it back (I/O error, disk full)
+  // and the job carried on, its next statements would autocommit on their own, outside the batch.
   void check_transaction() const {
     if (!conn_.in_transaction()) {
       throw std::runtime_error("store: the transaction was rolled back by an earlier error");
@@ -180,18 +181,17 @@ class SqliteTx final : public Tx {
   void drop_sessions(const std::vector<std::int64_t>& sessions);
   // A sealed column's value re-encrypted with the current key, or nullopt when it is current
   // (or empty, or a clear value in a column that holds only ciphertext).
-  std::optional<std::string> reseal_value(const SealedColumn& c, const SQLite::Statement& sel,
+  std::optional<std::string> reseal_value(const SealedColumn& c, const Statement& sel,
                                           std::uint8_t current) const;
   // Written with another key or before padding (SECURITY #11): to be re-encrypted.
   static bool stale(std::string_view blob, std::uint8_t current);
   // An outbox row's payload with its number and text re-encrypted (a text still in clear is
   // sealed), or nullopt when nothing changes.
-  std::optional<std::string> reseal_outbox_row(const SQLite::Statement& sel,
-                                               std::uint8_t current) const;
+  std::optional<std::string> reseal_outbox_row(const Statement& sel, std::uint8_t current) const;
 
   Connection& conn_;
   const FieldCipher* cipher_;     // null: sealed columns are written in clear (tests only)
   const std::string& audit_key_;  // the store's, which outlives every Tx
 };
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

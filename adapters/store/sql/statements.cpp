@@ -1,11 +1,7 @@
-#include "adapters/store/sqlite/statements.hpp"
+#include "adapters/store/sql/statements.hpp"
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -30,10 +26,9 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
 std::string select(std::string_view columns, std::string_view rest) {
   std::string sql = "SELECT ";
@@ -148,7 +143,7 @@ std::string sql_text(Sql id) {
       return "INSERT INTO cases (reference, contact_id, session_id, flow, category, severity, "
              "status, created_at, district, team, rung, next_alert_at, acknowledged_at, "
              "acknowledged_by, claimed_by, closed_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-             "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+             "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) RETURNING id";
     case Sql::find_case:
       return select(kCaseColumns, "cases WHERE reference = ?1");
     case Sql::next_answer_id:  // as next_session_id: sealed under its id in its one INSERT
@@ -193,7 +188,7 @@ std::string sql_text(Sql id) {
     case Sql::insert_inbound:
       return "INSERT INTO inbound (provider, provider_message_id, contact_id, text_hash, reply, "
              "received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-             "ON CONFLICT (provider, provider_message_id) DO NOTHING";
+             "ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id";
     case Sql::find_inbound:
       return select(kInboundColumns, "inbound WHERE provider = ?1 AND provider_message_id = ?2");
     case Sql::set_inbound_reply:
@@ -281,7 +276,7 @@ std::string sql_text(Sql id) {
     case Sql::insert_checkin:
       return "INSERT INTO checkins (contact_id, week, status, sent_at, remind_at, deadline_at, "
              "answered_at, answer, case_reference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-             "ON CONFLICT (contact_id, week) DO NOTHING";
+             "ON CONFLICT (contact_id, week) DO NOTHING RETURNING id";
     case Sql::open_checkin:
       return select(kCheckinColumns,
                     "checkins WHERE contact_id = ?1 AND status IN ('sent', 'reminded') "
@@ -348,7 +343,7 @@ std::string sql_text(Sql id) {
              "updated_at = ?4 WHERE id = ?5";
     case Sql::insert_note:
       return "INSERT INTO notes (case_id, responder_id, text_enc, created_at) "
-             "VALUES (?1, ?2, ?3, ?4)";
+             "VALUES (?1, ?2, ?3, ?4) RETURNING id";
     case Sql::list_notes:
       return select(kNoteColumns, "notes WHERE case_id = ?1 ORDER BY id");
     case Sql::last_audit_hash:
@@ -403,4 +398,4 @@ std::string deactivate_responders_text(std::size_t kept) {
   return sql;
 }
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

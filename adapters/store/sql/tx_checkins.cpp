@@ -1,9 +1,5 @@
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -28,14 +24,13 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
-#include "adapters/store/sqlite/tx.hpp"
+#include "adapters/store/sql/tx.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
-std::vector<ContactRecord> SqliteTx::due_checkins(std::string_view week, int weekday, int hour,
-                                                  std::int64_t after_id, int limit) {
+std::vector<ContactRecord> SqlTx::due_checkins(std::string_view week, int weekday, int hour,
+                                               std::int64_t after_id, int limit) {
   return guarded("due_checkins", [&] {
     std::vector<ContactRecord> due;
     if (limit <= 0 || hour < 0) return due;  // hours are 0..23: nothing starts before 0
@@ -65,25 +60,25 @@ std::vector<ContactRecord> SqliteTx::due_checkins(std::string_view week, int wee
   });
 }
 
-bool SqliteTx::insert_checkin(const CheckinRecord& c) {
+bool SqlTx::insert_checkin(const CheckinRecord& c) {
   return guarded("insert_checkin", [&] {
     CheckinRecord row = c;
     row.id = 0;
     Stmt st = use(Sql::insert_checkin);
     bind_checkin(*st, row, cipher_);
-    if (st->exec() == 0) return false;  // she has that week's row already
+    if (!st->executeStep()) return false;  // she has that week's row already
+    const std::int64_t id = st->getColumn(0).getInt64();
     if (!c.answer.empty()) {
-      const std::int64_t id = conn_.db().getLastInsertRowid();
-      SQLite::Statement up(conn_.db(), "UPDATE checkins SET answer = ?1 WHERE id = ?2");
-      bind_sealed(up, 1, cipher_, c.answer, "checkins", "answer", id);
-      up.bind(2, id);
-      up.exec();
+      auto up = conn_.prepare("UPDATE checkins SET answer = ?1 WHERE id = ?2");
+      bind_sealed(*up, 1, cipher_, c.answer, "checkins", "answer", id);
+      up->bind(2, id);
+      up->exec();
     }
     return true;
   });
 }
 
-std::optional<CheckinRecord> SqliteTx::open_checkin(std::int64_t contact_id) {
+std::optional<CheckinRecord> SqlTx::open_checkin(std::int64_t contact_id) {
   return guarded("open_checkin", [&]() -> std::optional<CheckinRecord> {
     Stmt st = use(Sql::open_checkin);
     st->bind(1, contact_id);
@@ -92,7 +87,7 @@ std::optional<CheckinRecord> SqliteTx::open_checkin(std::int64_t contact_id) {
   });
 }
 
-void SqliteTx::update_checkin(const CheckinRecord& c) {
+void SqlTx::update_checkin(const CheckinRecord& c) {
   guarded("update_checkin", [&] {
     Stmt st = use(Sql::update_checkin);
     bind_checkin(*st, c, cipher_);
@@ -101,26 +96,26 @@ void SqliteTx::update_checkin(const CheckinRecord& c) {
   });
 }
 
-std::vector<CheckinRecord> SqliteTx::checkins_to_remind(Millis now, int limit) {
+std::vector<CheckinRecord> SqlTx::checkins_to_remind(Millis now, int limit) {
   return guarded("checkins_to_remind", [&] {
     Stmt st = use(Sql::checkins_to_remind);
     st->bind(1, now);
     st->bind(2, limit);
-    return all_rows(*st, [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
+    return all_rows(*st, [&](const Statement& row) { return checkin_from(row, cipher_); });
   });
 }
 
-std::vector<CheckinRecord> SqliteTx::checkins_overdue(Millis now, int limit) {
+std::vector<CheckinRecord> SqlTx::checkins_overdue(Millis now, int limit) {
   return guarded("checkins_overdue", [&] {
     Stmt st = use(Sql::checkins_overdue);
     st->bind(1, now);
     st->bind(2, limit);
-    return all_rows(*st, [&](const SQLite::Statement& row) { return checkin_from(row, cipher_); });
+    return all_rows(*st, [&](const Statement& row) { return checkin_from(row, cipher_); });
   });
 }
 
-std::optional<CheckinRecord> SqliteTx::previous_checkin(std::int64_t contact_id,
-                                                        std::string_view week) {
+std::optional<CheckinRecord> SqlTx::previous_checkin(std::int64_t contact_id,
+                                                     std::string_view week) {
   return guarded("previous_checkin", [&]() -> std::optional<CheckinRecord> {
     const std::string w(week);
     Stmt st = use(Sql::previous_checkin);
@@ -131,4 +126,4 @@ std::optional<CheckinRecord> SqliteTx::previous_checkin(std::int64_t contact_id,
   });
 }
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

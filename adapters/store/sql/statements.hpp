@@ -1,5 +1,6 @@
-// Every statement the SQLite store runs: the ids, their text (one switch, grouped by table) and
-// the few statements built per call. Internal to adapters/store/sqlite/.
+// Every statement the store runs: the ids, their text (one switch, grouped by table, in SQLite's
+// dialect with ?N parameters, which PostgreSQL's connection translates: postgres/dialect.hpp) and
+// the few statements built per call. Internal to adapters/store/.
 #pragma once
 
 #include <array>
@@ -16,7 +17,7 @@
 #include "adapters/store/records.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
 // Every statement the store runs, prepared once per connection on first use.
 enum class Sql : std::size_t {
@@ -174,4 +175,4 @@ std::string list_cases_text(const CaseFilter& filter);
 // The statement behind Tx::deactivate_responders_except: :now, and :n0.. the names kept.
 std::string deactivate_responders_text(std::size_t kept);
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

@@ -1,9 +1,5 @@
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -28,44 +24,59 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
-#include "adapters/store/sqlite/tx.hpp"
+#include "adapters/store/sql/tx.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
-std::int64_t SqliteTx::insert_case(const CaseRecord& c) {
+std::int64_t SqlTx::insert_case(const CaseRecord& c) {
+  // The caller retries a duplicate reference in the same transaction, so the INSERT has a
+  // savepoint of its own: PostgreSQL refuses every later statement of a transaction whose
+  // statement failed, until it is rolled back to a savepoint before it.
+  const auto step = [this](const char* sql) { conn_.prepare(sql)->exec(); };
   try {
-    Stmt st = use(Sql::insert_case);
-    st->bindNoCopy(1, c.reference);
-    st->bind(2, c.contact_id);
-    bind_session_id(*st, 3, c.session_id);
-    st->bindNoCopy(4, c.flow);
-    st->bindNoCopy(5, c.category);
-    st->bindNoCopy(6, c.severity);
-    st->bindNoCopy(7, c.status);
-    st->bind(8, c.created_at);
-    st->bindNoCopy(9, c.district);
-    st->bindNoCopy(10, c.team);
-    st->bind(11, c.rung);
-    st->bind(12, c.next_alert_at);
-    st->bind(13, c.acknowledged_at);
-    st->bind(14, c.acknowledged_by);
-    st->bind(15, c.claimed_by);
-    st->bind(16, c.closed_at);
-    st->bindNoCopy(17, c.outcome);
-    st->exec();
-    return conn_.db().getLastInsertRowid();
-  } catch (const SQLite::Exception& e) {
-    // reference is the only UNIQUE column of cases besides the rowid, which is never bound.
-    if (e.getExtendedErrorCode() == SQLITE_CONSTRAINT_UNIQUE) {
+    step("SAVEPOINT insert_case");
+    std::int64_t id = 0;
+    {
+      Stmt st = use(Sql::insert_case);
+      st->bindNoCopy(1, c.reference);
+      st->bind(2, c.contact_id);
+      bind_session_id(*st, 3, c.session_id);
+      st->bindNoCopy(4, c.flow);
+      st->bindNoCopy(5, c.category);
+      st->bindNoCopy(6, c.severity);
+      st->bindNoCopy(7, c.status);
+      st->bind(8, c.created_at);
+      st->bindNoCopy(9, c.district);
+      st->bindNoCopy(10, c.team);
+      st->bind(11, c.rung);
+      st->bind(12, c.next_alert_at);
+      st->bind(13, c.acknowledged_at);
+      st->bind(14, c.acknowledged_by);
+      st->bind(15, c.claimed_by);
+      st->bind(16, c.closed_at);
+      st->bindNoCopy(17, c.outcome);
+      if (!st->executeStep()) throw std::runtime_error("store: insert_case: no row returned");
+      id = st->getColumn(0).getInt64();
+    }
+    step("RELEASE insert_case");
+    return id;
+  } catch (const Error& e) {
+    try {
+      step("ROLLBACK TO insert_case");
+      step("RELEASE insert_case");
+    } catch (const Error& again) {
+      throw_with_context("insert_case (rollback)", again);
+    }
+    // reference is the only UNIQUE column of cases besides the id, which is never bound.
+    if (e.kind == Error::Kind::unique) {
       throw DuplicateReference("store: insert_case: case reference exists already");
     }
     throw_with_context("insert_case", e);
   }
 }
 
-std::optional<CaseRecord> SqliteTx::find_case(std::string_view reference) {
+std::optional<CaseRecord> SqlTx::find_case(std::string_view reference) {
   return guarded("find_case", [&]() -> std::optional<CaseRecord> {
     const std::string ref(reference);
     Stmt st = use(Sql::find_case);
@@ -75,65 +86,62 @@ std::optional<CaseRecord> SqliteTx::find_case(std::string_view reference) {
   });
 }
 
-std::vector<CaseRecord> SqliteTx::cases_with_failing_alert(int limit) {
+std::vector<CaseRecord> SqlTx::cases_with_failing_alert(int limit) {
   return guarded("cases_with_failing_alert", [&] {
     std::vector<CaseRecord> out;
     if (limit <= 0) return out;
     // Open cases whose current rung's alert has failed at least once (a transport error, a
     // refusal, a dead letter, a failed delivery report) and has not been sent since.
-    SQLite::Statement st(conn_.db(),
-                         "SELECT " + std::string(kCaseColumns) +
-                             " FROM cases WHERE status = 'open' AND rung > 0 AND EXISTS "
-                             "(SELECT 1 FROM outbox o WHERE o.dedupe_key = 'alert:' || "
-                             "cases.reference || ':' || cases.rung AND ((o.status IN "
-                             "('pending', 'dead', 'expired') AND o.last_error != '') OR "
-                             "o.delivery_status IN ('failed', 'rejected', 'undelivered'))) "
-                             "ORDER BY rung, id LIMIT ?1");
-    st.bind(1, limit);
-    while (st.executeStep()) out.push_back(case_from(st));
+    auto st = conn_.prepare("SELECT " + std::string(kCaseColumns) +
+                            " FROM cases WHERE status = 'open' AND rung > 0 AND EXISTS "
+                            "(SELECT 1 FROM outbox o WHERE o.dedupe_key = 'alert:' || "
+                            "cases.reference || ':' || cases.rung AND ((o.status IN "
+                            "('pending', 'dead', 'expired') AND o.last_error != '') OR "
+                            "o.delivery_status IN ('failed', 'rejected', 'undelivered'))) "
+                            "ORDER BY rung, id LIMIT ?1");
+    st->bind(1, limit);
+    while (st->executeStep()) out.push_back(case_from(*st));
     return out;
   });
 }
 
-int SqliteTx::count_audit_since(std::string_view actor, std::string_view detail_prefix,
-                                Millis since) {
+int SqlTx::count_audit_since(std::string_view actor, std::string_view detail_prefix, Millis since) {
   return guarded("count_audit_since", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "SELECT count(*) FROM audit WHERE actor = ?1 AND at >= ?2 AND "
-                         "substr(detail, 1, length(?3)) = ?3");
-    st.bind(1, std::string(actor));
-    st.bind(2, since);
-    st.bind(3, std::string(detail_prefix));
-    st.executeStep();
-    return st.getColumn(0).getInt();
+    auto st = conn_.prepare(
+        "SELECT count(*) FROM audit WHERE actor = ?1 AND at >= ?2 AND "
+        "substr(detail, 1, length(?3)) = ?3");
+    st->bind(1, std::string(actor));
+    st->bind(2, since);
+    st->bind(3, std::string(detail_prefix));
+    st->executeStep();
+    return st->getColumn(0).getInt();
   });
 }
 
-void SqliteTx::set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) {
+void SqlTx::set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) {
   guarded("set_responder_pin", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "UPDATE responders SET pin_hash = ?1, updated_at = ?2 WHERE id = ?3");
-    st.bind(1, std::string(pin_hash));
-    st.bind(2, now);
-    st.bind(3, id);
-    if (st.exec() == 0) throw std::runtime_error("store: set_responder_pin: no such responder");
+    auto st = conn_.prepare("UPDATE responders SET pin_hash = ?1, updated_at = ?2 WHERE id = ?3");
+    st->bind(1, std::string(pin_hash));
+    st->bind(2, now);
+    st->bind(3, id);
+    if (st->exec() == 0) throw std::runtime_error("store: set_responder_pin: no such responder");
   });
 }
 
-bool SqliteTx::audit_has(std::string_view case_reference, std::string_view action,
-                         std::string_view detail) {
+bool SqlTx::audit_has(std::string_view case_reference, std::string_view action,
+                      std::string_view detail) {
   return guarded("audit_has", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "SELECT 1 FROM audit WHERE case_reference = ?1 AND action = ?2 AND "
-                         "detail = ?3 LIMIT 1");
-    st.bind(1, std::string(case_reference));
-    st.bind(2, std::string(action));
-    st.bind(3, std::string(detail));
-    return st.executeStep();
+    auto st = conn_.prepare(
+        "SELECT 1 FROM audit WHERE case_reference = ?1 AND action = ?2 AND "
+        "detail = ?3 LIMIT 1");
+    st->bind(1, std::string(case_reference));
+    st->bind(2, std::string(action));
+    st->bind(3, std::string(detail));
+    return st->executeStep();
   });
 }
 
-std::optional<CaseRecord> SqliteTx::find_case_by_id(std::int64_t id) {
+std::optional<CaseRecord> SqlTx::find_case_by_id(std::int64_t id) {
   return guarded("find_case_by_id", [&]() -> std::optional<CaseRecord> {
     Stmt st = use(Sql::find_case_by_id);
     st->bind(1, id);
@@ -142,7 +150,7 @@ std::optional<CaseRecord> SqliteTx::find_case_by_id(std::int64_t id) {
   });
 }
 
-void SqliteTx::update_case(const CaseRecord& c) {
+void SqlTx::update_case(const CaseRecord& c) {
   guarded("update_case", [&] {
     Stmt st = use(Sql::update_case);
     st->bindNoCopy(1, c.status);
@@ -160,22 +168,22 @@ void SqliteTx::update_case(const CaseRecord& c) {
   });
 }
 
-std::vector<CaseRecord> SqliteTx::list_cases(const CaseFilter& filter) {
+std::vector<CaseRecord> SqlTx::list_cases(const CaseFilter& filter) {
   return guarded("list_cases", [&] {
     check_transaction();
-    SQLite::Statement st(conn_.db(), list_cases_text(filter));
+    auto st = conn_.prepare(list_cases_text(filter));
     for (std::size_t i = 0; i < filter.teams.size(); ++i) {
-      st.bindNoCopy(numbered(":t", i), filter.teams[i]);
+      st->bindNoCopy(numbered(":t", i), filter.teams[i]);
     }
-    if (!filter.status.empty()) st.bindNoCopy(":status", filter.status);
-    if (!filter.severity.empty()) st.bindNoCopy(":severity", filter.severity);
-    if (filter.after_id > 0) st.bind(":after", filter.after_id);
-    st.bind(":limit", std::clamp(filter.limit, 1, kListCasesMaxLimit));
-    return all_rows(st, case_from);
+    if (!filter.status.empty()) st->bindNoCopy(":status", filter.status);
+    if (!filter.severity.empty()) st->bindNoCopy(":severity", filter.severity);
+    if (filter.after_id > 0) st->bind(":after", filter.after_id);
+    st->bind(":limit", std::clamp(filter.limit, 1, kListCasesMaxLimit));
+    return all_rows(*st, case_from);
   });
 }
 
-std::vector<CaseRecord> SqliteTx::cases_due_for_alert(Millis now, int limit) {
+std::vector<CaseRecord> SqlTx::cases_due_for_alert(Millis now, int limit) {
   return guarded("cases_due_for_alert", [&] {
     // SQLite would read a negative LIMIT as "no limit".
     if (limit <= 0) return std::vector<CaseRecord>();
@@ -186,7 +194,7 @@ std::vector<CaseRecord> SqliteTx::cases_due_for_alert(Millis now, int limit) {
   });
 }
 
-std::vector<CaseRecord> SqliteTx::cases_to_route(int limit) {
+std::vector<CaseRecord> SqlTx::cases_to_route(int limit) {
   return guarded("cases_to_route", [&] {
     if (limit <= 0) return std::vector<CaseRecord>();
     Stmt st = use(Sql::cases_to_route);
@@ -195,7 +203,7 @@ std::vector<CaseRecord> SqliteTx::cases_to_route(int limit) {
   });
 }
 
-std::int64_t SqliteTx::upsert_responder(const ResponderRecord& r) {
+std::int64_t SqlTx::upsert_responder(const ResponderRecord& r) {
   return guarded("upsert_responder", [&] {
     Stmt st = use(Sql::upsert_responder);
     st->bindNoCopy(1, r.name);
@@ -211,24 +219,24 @@ std::int64_t SqliteTx::upsert_responder(const ResponderRecord& r) {
   });
 }
 
-void SqliteTx::deactivate_responders_except(const std::vector<std::string>& names, Millis now) {
+void SqlTx::deactivate_responders_except(const std::vector<std::string>& names, Millis now) {
   guarded("deactivate_responders_except", [&] {
     check_transaction();
-    SQLite::Statement st(conn_.db(), deactivate_responders_text(names.size()));
-    st.bind(":now", now);
-    for (std::size_t i = 0; i < names.size(); ++i) st.bindNoCopy(numbered(":n", i), names[i]);
-    st.exec();
+    auto st = conn_.prepare(deactivate_responders_text(names.size()));
+    st->bind(":now", now);
+    for (std::size_t i = 0; i < names.size(); ++i) st->bindNoCopy(numbered(":n", i), names[i]);
+    st->exec();
   });
 }
 
-std::vector<ResponderRecord> SqliteTx::list_responders() {
+std::vector<ResponderRecord> SqlTx::list_responders() {
   return guarded("list_responders", [&] {
     Stmt st = use(Sql::list_responders);
     return all_rows(*st, responder_from);
   });
 }
 
-std::optional<ResponderRecord> SqliteTx::find_responder_by_token(std::string_view token_hash) {
+std::optional<ResponderRecord> SqlTx::find_responder_by_token(std::string_view token_hash) {
   if (token_hash.empty()) return std::nullopt;  // "" means "no API access", never a match
   return guarded("find_responder_by_token", [&]() -> std::optional<ResponderRecord> {
     const std::string hash(token_hash);
@@ -239,7 +247,7 @@ std::optional<ResponderRecord> SqliteTx::find_responder_by_token(std::string_vie
   });
 }
 
-std::optional<ResponderRecord> SqliteTx::find_responder_by_phone(std::string_view phone_pseudonym) {
+std::optional<ResponderRecord> SqlTx::find_responder_by_phone(std::string_view phone_pseudonym) {
   if (phone_pseudonym.empty()) return std::nullopt;
   return guarded("find_responder_by_phone", [&]() -> std::optional<ResponderRecord> {
     const std::string pseudonym(phone_pseudonym);
@@ -250,7 +258,7 @@ std::optional<ResponderRecord> SqliteTx::find_responder_by_phone(std::string_vie
   });
 }
 
-std::optional<ResponderRecord> SqliteTx::find_responder(std::int64_t id) {
+std::optional<ResponderRecord> SqlTx::find_responder(std::int64_t id) {
   return guarded("find_responder", [&]() -> std::optional<ResponderRecord> {
     Stmt st = use(Sql::find_responder);
     st->bind(1, id);
@@ -259,8 +267,8 @@ std::optional<ResponderRecord> SqliteTx::find_responder(std::int64_t id) {
   });
 }
 
-void SqliteTx::set_responder_token(std::int64_t id, std::string_view token_hash, Millis now,
-                                   Millis expires_at) {
+void SqlTx::set_responder_token(std::int64_t id, std::string_view token_hash, Millis now,
+                                Millis expires_at) {
   guarded("set_responder_token", [&] {
     const std::string hash(token_hash);
     Stmt st = use(Sql::set_responder_token);
@@ -275,19 +283,19 @@ void SqliteTx::set_responder_token(std::int64_t id, std::string_view token_hash,
   });
 }
 
-std::int64_t SqliteTx::insert_note(const NoteRecord& n) {
+std::int64_t SqlTx::insert_note(const NoteRecord& n) {
   return guarded("insert_note", [&] {
     Stmt st = use(Sql::insert_note);
     st->bind(1, n.case_id);
     st->bind(2, n.responder_id);
     bind_blob(*st, 3, n.text_enc);
     st->bind(4, n.created_at);
-    st->exec();
-    return conn_.db().getLastInsertRowid();
+    if (!st->executeStep()) throw std::runtime_error("store: insert_note: no row returned");
+    return st->getColumn(0).getInt64();
   });
 }
 
-std::vector<NoteRecord> SqliteTx::list_notes(std::int64_t case_id) {
+std::vector<NoteRecord> SqlTx::list_notes(std::int64_t case_id) {
   return guarded("list_notes", [&] {
     Stmt st = use(Sql::list_notes);
     st->bind(1, case_id);
@@ -295,8 +303,8 @@ std::vector<NoteRecord> SqliteTx::list_notes(std::int64_t case_id) {
   });
 }
 
-AuditRecord SqliteTx::append_audit(Millis at, std::string_view actor, std::string_view action,
-                                   std::string_view case_reference, std::string_view detail) {
+AuditRecord SqlTx::append_audit(Millis at, std::string_view actor, std::string_view action,
+                                std::string_view case_reference, std::string_view detail) {
   return guarded("append_audit", [&] {
     if (audit_key_.empty())
       throw std::logic_error("store: the audit log needs its key (StoreOptions::audit_key)");
@@ -307,6 +315,8 @@ AuditRecord SqliteTx::append_audit(Millis at, std::string_view actor, std::strin
     a.case_reference = case_reference;
     a.detail = detail;
     a.id = 1;
+    // Instances sharing one PostgreSQL database append in turn (one chain, no forks).
+    conn_.lock_for_transaction(kAuditChainLock);
     {
       Stmt st = use(Sql::last_audit_hash);
       if (st->executeStep()) {
@@ -331,18 +341,17 @@ AuditRecord SqliteTx::append_audit(Millis at, std::string_view actor, std::strin
   });
 }
 
-void SqliteTx::reseal_audit_row(std::int64_t id, std::string_view prev_hash,
-                                std::string_view hash) {
+void SqlTx::reseal_audit_row(std::int64_t id, std::string_view prev_hash, std::string_view hash) {
   guarded("reseal_audit_row", [&] {
-    SQLite::Statement st(conn_.db(), "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE id = ?3");
-    st.bind(1, std::string(prev_hash));
-    st.bind(2, std::string(hash));
-    st.bind(3, id);
-    st.exec();
+    auto st = conn_.prepare("UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE id = ?3");
+    st->bind(1, std::string(prev_hash));
+    st->bind(2, std::string(hash));
+    st->bind(3, id);
+    st->exec();
   });
 }
 
-std::vector<AuditRecord> SqliteTx::list_audit(std::int64_t after_id, int limit) {
+std::vector<AuditRecord> SqlTx::list_audit(std::int64_t after_id, int limit) {
   return guarded("list_audit", [&] {
     if (limit <= 0) return std::vector<AuditRecord>();
     Stmt st = use(Sql::list_audit);
@@ -352,4 +361,4 @@ std::vector<AuditRecord> SqliteTx::list_audit(std::int64_t after_id, int limit) 
   });
 }
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

@@ -1,9 +1,5 @@
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -28,47 +24,46 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
-#include "adapters/store/sqlite/tx.hpp"
+#include "adapters/store/sql/tx.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
-bool SqliteTx::outbox_cancel(std::int64_t id, std::string_view reason, Millis /*now*/) {
+bool SqlTx::outbox_cancel(std::int64_t id, std::string_view reason, Millis /*now*/) {
   return guarded("outbox_cancel", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "UPDATE outbox SET status = 'cancelled', last_error = ?2, "
-                         "lease_until = 0 WHERE id = ?1 AND status IN ('pending', 'sending')");
-    st.bind(1, id);
-    st.bind(2, std::string(reason));
-    return st.exec() > 0;
+    auto st = conn_.prepare(
+        "UPDATE outbox SET status = 'cancelled', last_error = ?2, "
+        "lease_until = 0 WHERE id = ?1 AND status IN ('pending', 'sending')");
+    st->bind(1, id);
+    st->bind(2, std::string(reason));
+    return st->exec() > 0;
   });
 }
 
-bool SqliteTx::outbox_cancel_key(std::string_view dedupe_key, std::string_view reason) {
+bool SqlTx::outbox_cancel_key(std::string_view dedupe_key, std::string_view reason) {
   return guarded("outbox_cancel_key", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "UPDATE outbox SET status = 'cancelled', last_error = ?2, "
-                         "lease_until = 0 WHERE dedupe_key = ?1 AND status = 'pending'");
-    st.bind(1, std::string(dedupe_key));
-    st.bind(2, std::string(reason));
-    return st.exec() > 0;
+    auto st = conn_.prepare(
+        "UPDATE outbox SET status = 'cancelled', last_error = ?2, "
+        "lease_until = 0 WHERE dedupe_key = ?1 AND status = 'pending'");
+    st->bind(1, std::string(dedupe_key));
+    st->bind(2, std::string(reason));
+    return st->exec() > 0;
   });
 }
 
-bool SqliteTx::outbox_resend(std::int64_t id, Millis now) {
+bool SqlTx::outbox_resend(std::int64_t id, Millis now) {
   return guarded("outbox_resend", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "UPDATE outbox SET status = 'pending', attempts = 0, not_before = ?2, "
-                         "expires_at = 0, lease_until = 0, last_error = '' "
-                         "WHERE id = ?1 AND status IN ('dead', 'expired', 'unconfirmed')");
-    st.bind(1, id);
-    st.bind(2, now);
-    return st.exec() > 0;
+    auto st = conn_.prepare(
+        "UPDATE outbox SET status = 'pending', attempts = 0, not_before = ?2, "
+        "expires_at = 0, lease_until = 0, last_error = '' "
+        "WHERE id = ?1 AND status IN ('dead', 'expired', 'unconfirmed')");
+    st->bind(1, id);
+    st->bind(2, now);
+    return st->exec() > 0;
   });
 }
 
-bool SqliteTx::insert_outbox(const OutboxRecord& o) {
+bool SqlTx::insert_outbox(const OutboxRecord& o) {
   return guarded("insert_outbox", [&] {
     Stmt st = use(Sql::insert_outbox);
     st->bindNoCopy(1, o.kind);
@@ -93,7 +88,7 @@ bool SqliteTx::insert_outbox(const OutboxRecord& o) {
   });
 }
 
-bool SqliteTx::insert_inbound(const InboundRecord& m) {
+bool SqlTx::insert_inbound(const InboundRecord& m) {
   return guarded("insert_inbound", [&] {
     Stmt st = use(Sql::insert_inbound);
     st->bindNoCopy(1, m.provider);
@@ -102,14 +97,15 @@ bool SqliteTx::insert_inbound(const InboundRecord& m) {
     st->bindNoCopy(4, m.text_hash);
     st->bind(5, std::string());
     st->bind(6, m.received_at);
-    if (st->exec() == 0) return false;  // a redelivery
-    if (!m.reply.empty()) set_inbound_reply(conn_.db().getLastInsertRowid(), m.reply);
+    if (!st->executeStep()) return false;  // a redelivery
+    const std::int64_t id = st->getColumn(0).getInt64();
+    if (!m.reply.empty()) set_inbound_reply(id, m.reply);
     return true;
   });
 }
 
-std::optional<InboundRecord> SqliteTx::find_inbound(std::string_view provider,
-                                                    std::string_view provider_message_id) {
+std::optional<InboundRecord> SqlTx::find_inbound(std::string_view provider,
+                                                 std::string_view provider_message_id) {
   return guarded("find_inbound", [&]() -> std::optional<InboundRecord> {
     const std::string p(provider);
     const std::string id(provider_message_id);
@@ -121,7 +117,7 @@ std::optional<InboundRecord> SqliteTx::find_inbound(std::string_view provider,
   });
 }
 
-void SqliteTx::set_inbound_reply(std::int64_t inbound_id, std::string_view reply) {
+void SqlTx::set_inbound_reply(std::int64_t inbound_id, std::string_view reply) {
   guarded("set_inbound_reply", [&] {
     const std::string value(reply);
     Stmt st = use(Sql::set_inbound_reply);
@@ -131,7 +127,7 @@ void SqliteTx::set_inbound_reply(std::int64_t inbound_id, std::string_view reply
   });
 }
 
-int SqliteTx::count_inbound_since(std::int64_t contact_id, Millis since) {
+int SqlTx::count_inbound_since(std::int64_t contact_id, Millis since) {
   return guarded("count_inbound_since", [&] {
     Stmt st = use(Sql::count_inbound_since);
     st->bind(1, contact_id);
@@ -141,8 +137,8 @@ int SqliteTx::count_inbound_since(std::int64_t contact_id, Millis since) {
   });
 }
 
-int SqliteTx::count_inbound_text_since(std::int64_t contact_id, std::string_view text_hash,
-                                       Millis since) {
+int SqlTx::count_inbound_text_since(std::int64_t contact_id, std::string_view text_hash,
+                                    Millis since) {
   return guarded("count_inbound_text_since", [&] {
     const std::string hash(text_hash);
     Stmt st = use(Sql::count_inbound_text_since);
@@ -154,20 +150,20 @@ int SqliteTx::count_inbound_text_since(std::int64_t contact_id, std::string_view
   });
 }
 
-std::vector<OutboxRecord> SqliteTx::claim_outbox(Millis now, Millis lease_until, int limit,
-                                                 std::string_view kind_prefix) {
+std::vector<OutboxRecord> SqlTx::claim_outbox(Millis now, Millis lease_until, int limit,
+                                              std::string_view kind_prefix) {
   return claim(Sql::claim_outbox, now, lease_until, limit, kind_prefix);
 }
 
-std::vector<OutboxRecord> SqliteTx::claim_outbox_exact(Millis now, Millis lease_until, int limit,
-                                                       std::string_view kind) {
+std::vector<OutboxRecord> SqlTx::claim_outbox_exact(Millis now, Millis lease_until, int limit,
+                                                    std::string_view kind) {
   return claim(Sql::claim_outbox_exact, now, lease_until, limit, kind);
 }
 
 // Expires what is past its TTL among the rows the claim could take (a kind is its own prefix),
 // then claims.
-std::vector<OutboxRecord> SqliteTx::claim(Sql claim_sql, Millis now, Millis lease_until, int limit,
-                                          std::string_view kind) {
+std::vector<OutboxRecord> SqlTx::claim(Sql claim_sql, Millis now, Millis lease_until, int limit,
+                                       std::string_view kind) {
   return guarded("claim_outbox", [&] {
     const std::string prefix(kind);
     {
@@ -194,7 +190,7 @@ std::vector<OutboxRecord> SqliteTx::claim(Sql claim_sql, Millis now, Millis leas
   });
 }
 
-std::pair<int, int> SqliteTx::settle_in_doubt_outbox(std::string_view kind_prefix, Millis) {
+std::pair<int, int> SqlTx::settle_in_doubt_outbox(std::string_view kind_prefix, Millis) {
   return guarded("settle_in_doubt_outbox", [&] {
     const std::string prefix(kind_prefix);
     int to_pending = 0;
@@ -209,7 +205,7 @@ std::pair<int, int> SqliteTx::settle_in_doubt_outbox(std::string_view kind_prefi
   });
 }
 
-int SqliteTx::release_stale_outbox(Millis now, std::string_view kind_prefix) {
+int SqlTx::release_stale_outbox(Millis now, std::string_view kind_prefix) {
   return guarded("release_stale_outbox", [&] {
     const std::string prefix(kind_prefix);
     Stmt st = use(Sql::release_stale_outbox);
@@ -219,7 +215,7 @@ int SqliteTx::release_stale_outbox(Millis now, std::string_view kind_prefix) {
   });
 }
 
-void SqliteTx::outbox_sent(std::int64_t id, std::string_view provider_message_id, Millis now) {
+void SqlTx::outbox_sent(std::int64_t id, std::string_view provider_message_id, Millis now) {
   guarded("outbox_sent", [&] {
     const std::string message_id(provider_message_id);
     Stmt st = use(Sql::outbox_sent);
@@ -230,8 +226,8 @@ void SqliteTx::outbox_sent(std::int64_t id, std::string_view provider_message_id
   });
 }
 
-void SqliteTx::outbox_retry(std::int64_t id, Millis not_before, std::string_view error,
-                            Millis /*now*/) {
+void SqlTx::outbox_retry(std::int64_t id, Millis not_before, std::string_view error,
+                         Millis /*now*/) {
   guarded("outbox_retry", [&] {
     const std::string reason(error);
     Stmt st = use(Sql::outbox_retry);
@@ -242,7 +238,7 @@ void SqliteTx::outbox_retry(std::int64_t id, Millis not_before, std::string_view
   });
 }
 
-void SqliteTx::outbox_dead(std::int64_t id, std::string_view error, Millis /*now*/) {
+void SqlTx::outbox_dead(std::int64_t id, std::string_view error, Millis /*now*/) {
   guarded("outbox_dead", [&] {
     const std::string reason(error);
     Stmt st = use(Sql::outbox_dead);
@@ -252,7 +248,7 @@ void SqliteTx::outbox_dead(std::int64_t id, std::string_view error, Millis /*now
   });
 }
 
-std::optional<OutboxRecord> SqliteTx::find_outbox(std::int64_t id) {
+std::optional<OutboxRecord> SqlTx::find_outbox(std::int64_t id) {
   return guarded("find_outbox", [&]() -> std::optional<OutboxRecord> {
     Stmt st = use(Sql::find_outbox);
     st->bind(1, id);
@@ -261,7 +257,7 @@ std::optional<OutboxRecord> SqliteTx::find_outbox(std::int64_t id) {
   });
 }
 
-std::vector<OutboxRecord> SqliteTx::list_outbox(std::string_view status, int limit) {
+std::vector<OutboxRecord> SqlTx::list_outbox(std::string_view status, int limit) {
   return guarded("list_outbox", [&] {
     if (status.empty()) {
       Stmt st = use(Sql::list_outbox_all);
@@ -276,8 +272,8 @@ std::vector<OutboxRecord> SqliteTx::list_outbox(std::string_view status, int lim
   });
 }
 
-bool SqliteTx::update_delivery(std::string_view channel, std::string_view provider_message_id,
-                               std::string_view delivery_status, Millis /*now*/) {
+bool SqlTx::update_delivery(std::string_view channel, std::string_view provider_message_id,
+                            std::string_view delivery_status, Millis /*now*/) {
   if (provider_message_id.empty()) return false;  // unsent rows all have ""
   return guarded("update_delivery", [&] {
     const std::string ch(channel);
@@ -291,8 +287,8 @@ bool SqliteTx::update_delivery(std::string_view channel, std::string_view provid
   });
 }
 
-bool SqliteTx::update_delivery_by_id(std::int64_t outbox_id, std::string_view delivery_status,
-                                     Millis /*now*/) {
+bool SqlTx::update_delivery_by_id(std::int64_t outbox_id, std::string_view delivery_status,
+                                  Millis /*now*/) {
   return guarded("update_delivery_by_id", [&] {
     const std::string value(delivery_status);
     Stmt st = use(Sql::update_delivery_by_id);
@@ -302,7 +298,7 @@ bool SqliteTx::update_delivery_by_id(std::int64_t outbox_id, std::string_view de
   });
 }
 
-std::vector<std::pair<std::string, std::int64_t>> SqliteTx::outbox_counts() {
+std::vector<std::pair<std::string, std::int64_t>> SqlTx::outbox_counts() {
   return guarded("outbox_counts", [&] {
     std::vector<std::pair<std::string, std::int64_t>> counts;
     {
@@ -318,4 +314,4 @@ std::vector<std::pair<std::string, std::int64_t>> SqliteTx::outbox_counts() {
   });
 }
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

@@ -1,9 +1,5 @@
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -28,13 +24,12 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
-#include "adapters/store/sqlite/tx.hpp"
+#include "adapters/store/sql/tx.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
-std::optional<ContactRecord> SqliteTx::find_contact(std::string_view pseudonym) {
+std::optional<ContactRecord> SqlTx::find_contact(std::string_view pseudonym) {
   return guarded("find_contact", [&]() -> std::optional<ContactRecord> {
     const std::string key(pseudonym);
     Stmt st = use(Sql::find_contact);
@@ -44,7 +39,7 @@ std::optional<ContactRecord> SqliteTx::find_contact(std::string_view pseudonym) 
   });
 }
 
-ContactRecord SqliteTx::upsert_contact(std::string_view pseudonym, Millis now) {
+ContactRecord SqlTx::upsert_contact(std::string_view pseudonym, Millis now) {
   if (auto found = find_contact(pseudonym)) return *std::move(found);
   return guarded("upsert_contact", [&] {
     const std::string key(pseudonym);
@@ -57,8 +52,7 @@ ContactRecord SqliteTx::upsert_contact(std::string_view pseudonym, Millis now) {
   });
 }
 
-void SqliteTx::set_contact_language(std::int64_t contact_id, std::string_view language,
-                                    Millis now) {
+void SqlTx::set_contact_language(std::int64_t contact_id, std::string_view language, Millis now) {
   guarded("set_contact_language", [&] {
     const std::string value(language);
     Stmt st = use(Sql::set_contact_language);
@@ -69,7 +63,7 @@ void SqliteTx::set_contact_language(std::int64_t contact_id, std::string_view la
   });
 }
 
-void SqliteTx::set_contact_quiet_until(std::int64_t contact_id, Millis until, Millis now) {
+void SqlTx::set_contact_quiet_until(std::int64_t contact_id, Millis until, Millis now) {
   guarded("set_contact_quiet_until", [&] {
     Stmt st = use(Sql::set_contact_quiet_until);
     st->bind(1, until);
@@ -81,42 +75,41 @@ void SqliteTx::set_contact_quiet_until(std::int64_t contact_id, Millis until, Mi
   });
 }
 
-void SqliteTx::set_contact_pseudonym(std::int64_t contact_id, std::string_view pseudonym,
-                                     Millis now) {
+void SqlTx::set_contact_pseudonym(std::int64_t contact_id, std::string_view pseudonym, Millis now) {
   guarded("set_contact_pseudonym", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "UPDATE contacts SET pseudonym = ?2, updated_at = ?3 WHERE id = ?1");
-    st.bind(1, contact_id);
-    st.bind(2, std::string(pseudonym));
-    st.bind(3, now);
-    st.exec();
+    auto st = conn_.prepare("UPDATE contacts SET pseudonym = ?2, updated_at = ?3 WHERE id = ?1");
+    st->bind(1, contact_id);
+    st->bind(2, std::string(pseudonym));
+    st->bind(3, now);
+    st->exec();
   });
 }
 
-void SqliteTx::merge_contact_into(std::int64_t keep, std::int64_t drop, Millis now) {
+void SqlTx::merge_contact_into(std::int64_t keep, std::int64_t drop, Millis now) {
   guarded("merge_contact_into", [&] {
     if (keep == drop) return;
     auto exec = [&](const char* sql) {
-      SQLite::Statement st(conn_.db(), sql);
-      st.bind(1, keep);
-      st.bind(2, drop);
-      st.exec();
+      auto st = conn_.prepare(sql);
+      st->bind(1, keep);
+      st->bind(2, drop);
+      st->exec();
     };
     // An opt-out always wins; the later quiet period wins; her enrolment is kept.
     {
-      SQLite::Statement st(conn_.db(),
-                           "UPDATE contacts SET "
-                           "status = CASE WHEN (SELECT status FROM contacts WHERE id = ?2) = "
-                           "'opted_out' THEN 'opted_out' ELSE status END, "
-                           "quiet_until = MAX(quiet_until, (SELECT quiet_until FROM contacts "
-                           "WHERE id = ?2)), "
-                           "language = CASE WHEN language = '' THEN (SELECT language FROM "
-                           "contacts WHERE id = ?2) ELSE language END, "
-                           "updated_at = ?3 WHERE id = ?1");
-      st.bind(1, keep);
-      st.bind(2, drop);
-      st.bind(3, now);
-      st.exec();
+      auto st = conn_.prepare(
+          "UPDATE contacts SET "
+          "status = CASE WHEN (SELECT status FROM contacts WHERE id = ?2) = "
+          "'opted_out' THEN 'opted_out' ELSE status END, "
+          "quiet_until = CASE WHEN quiet_until < (SELECT quiet_until FROM "
+          "contacts WHERE id = ?2) THEN (SELECT quiet_until FROM contacts "
+          "WHERE id = ?2) ELSE quiet_until END, "
+          "language = CASE WHEN language = '' THEN (SELECT language FROM "
+          "contacts WHERE id = ?2) ELSE language END, "
+          "updated_at = ?3 WHERE id = ?1");
+      st->bind(1, keep);
+      st->bind(2, drop);
+      st->bind(3, now);
+      st->exec();
     }
     exec("UPDATE sessions SET contact_id = ?1 WHERE contact_id = ?2");
     exec("UPDATE cases SET contact_id = ?1 WHERE contact_id = ?2");
@@ -124,26 +117,33 @@ void SqliteTx::merge_contact_into(std::int64_t keep, std::int64_t drop, Millis n
     exec("UPDATE consents SET contact_id = ?1 WHERE contact_id = ?2");
     exec("UPDATE inbound SET contact_id = ?1 WHERE contact_id = ?2");
     exec("UPDATE outbox SET contact_id = ?1 WHERE contact_id = ?2");
-    exec("UPDATE OR IGNORE checkins SET contact_id = ?1 WHERE contact_id = ?2");
-    exec("DELETE FROM checkins WHERE contact_id = ?2 AND ?1 = ?1");
-    exec("DELETE FROM contacts WHERE id = ?2 AND ?1 = ?1");
+    // Her check-in of a week moves unless the kept contact has one for that week already.
+    exec(
+        "UPDATE checkins SET contact_id = ?1 WHERE contact_id = ?2 AND NOT EXISTS (SELECT 1 "
+        "FROM checkins k WHERE k.contact_id = ?1 AND k.week = checkins.week)");
+    for (const char* sql :
+         {"DELETE FROM checkins WHERE contact_id = ?1", "DELETE FROM contacts WHERE id = ?1"}) {
+      auto st = conn_.prepare(sql);
+      st->bind(1, drop);
+      st->exec();
+    }
     // An opt-out recorded on the merged contact stays her current SMS choice.
     {
-      SQLite::Statement st(conn_.db(), "SELECT status FROM contacts WHERE id = ?1");
-      st.bind(1, keep);
-      if (st.executeStep() && st.getColumn(0).getString() == "opted_out") {
-        SQLite::Statement c(conn_.db(),
-                            "INSERT INTO consents (contact_id, session_id, purpose, granted, "
-                            "created_at) VALUES (?1, NULL, 'sms', 0, ?2)");
-        c.bind(1, keep);
-        c.bind(2, now);
-        c.exec();
+      auto st = conn_.prepare("SELECT status FROM contacts WHERE id = ?1");
+      st->bind(1, keep);
+      if (st->executeStep() && st->getColumn(0).getString() == "opted_out") {
+        auto c = conn_.prepare(
+            "INSERT INTO consents (contact_id, session_id, purpose, granted, "
+            "created_at) VALUES (?1, NULL, 'sms', 0, ?2)");
+        c->bind(1, keep);
+        c->bind(2, now);
+        c->exec();
       }
     }
   });
 }
 
-std::optional<ContactRecord> SqliteTx::find_contact_by_id(std::int64_t id) {
+std::optional<ContactRecord> SqlTx::find_contact_by_id(std::int64_t id) {
   return guarded("find_contact_by_id", [&]() -> std::optional<ContactRecord> {
     Stmt st = use(Sql::find_contact_by_id);
     st->bind(1, id);
@@ -152,7 +152,7 @@ std::optional<ContactRecord> SqliteTx::find_contact_by_id(std::int64_t id) {
   });
 }
 
-std::int64_t SqliteTx::enrol_contact(const ContactRecord& c, Millis now) {
+std::int64_t SqlTx::enrol_contact(const ContactRecord& c, Millis now) {
   return guarded("enrol_contact", [&] {
     Stmt st = use(Sql::enrol_contact);
     st->bindNoCopy(1, c.pseudonym);
@@ -172,7 +172,7 @@ std::int64_t SqliteTx::enrol_contact(const ContactRecord& c, Millis now) {
   });
 }
 
-void SqliteTx::set_contact_status(std::int64_t contact_id, std::string_view status, Millis now) {
+void SqlTx::set_contact_status(std::int64_t contact_id, std::string_view status, Millis now) {
   guarded("set_contact_status", [&] {
     const std::string value(status);
     Stmt st = use(Sql::set_contact_status);
@@ -183,7 +183,7 @@ void SqliteTx::set_contact_status(std::int64_t contact_id, std::string_view stat
   });
 }
 
-void SqliteTx::set_contact_phone(std::int64_t contact_id, std::string_view phone_enc, Millis now) {
+void SqlTx::set_contact_phone(std::int64_t contact_id, std::string_view phone_enc, Millis now) {
   guarded("set_contact_phone", [&] {
     const std::string value(phone_enc);
     Stmt st = use(Sql::set_contact_phone);
@@ -194,7 +194,7 @@ void SqliteTx::set_contact_phone(std::int64_t contact_id, std::string_view phone
   });
 }
 
-void SqliteTx::set_contact_missed(std::int64_t contact_id, int missed_in_row, Millis now) {
+void SqlTx::set_contact_missed(std::int64_t contact_id, int missed_in_row, Millis now) {
   guarded("set_contact_missed", [&] {
     Stmt st = use(Sql::set_contact_missed);
     st->bind(1, missed_in_row);
@@ -204,7 +204,7 @@ void SqliteTx::set_contact_missed(std::int64_t contact_id, int missed_in_row, Mi
   });
 }
 
-std::vector<ContactRecord> SqliteTx::list_contacts(std::int64_t after_id, int limit) {
+std::vector<ContactRecord> SqlTx::list_contacts(std::int64_t after_id, int limit) {
   return guarded("list_contacts", [&] {
     Stmt st = use(Sql::list_contacts);
     st->bind(1, after_id);
@@ -213,4 +213,4 @@ std::vector<ContactRecord> SqliteTx::list_contacts(std::int64_t after_id, int li
   });
 }
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql

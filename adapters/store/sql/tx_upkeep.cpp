@@ -1,9 +1,5 @@
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -28,13 +24,12 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/audit_chain.hpp"
 #include "adapters/store/queries.hpp"
-#include "adapters/store/sqlite/migrations.hpp"
-#include "adapters/store/sqlite/tx.hpp"
+#include "adapters/store/sql/tx.hpp"
 #include "adapters/store/store.hpp"
 
-namespace rabta::store::sqlite {
+namespace rabta::store::sql {
 
-void SqliteTx::heartbeat(Millis now) {
+void SqlTx::heartbeat(Millis now) {
   guarded("heartbeat", [&] {
     Stmt st = use(Sql::heartbeat);
     st->bind(1, std::to_string(now));
@@ -42,7 +37,7 @@ void SqliteTx::heartbeat(Millis now) {
   });
 }
 
-int SqliteTx::reseal(ResealCursor& cursor, int limit) {
+int SqlTx::reseal(ResealCursor& cursor, int limit) {
   if (cipher_ == nullptr) throw std::runtime_error("store: reseal: the store has no field key");
   if (cursor.done) return 0;
   limit = std::max(1, limit);
@@ -65,14 +60,14 @@ int SqliteTx::reseal(ResealCursor& cursor, int limit) {
     int seen = 0;
     std::int64_t last = cursor.after_id;
     {
-      SQLite::Statement sel(conn_.db(), sql);
-      sel.bind(1, cursor.after_id);
-      sel.bind(2, limit);
-      while (sel.executeStep()) {
+      auto sel = conn_.prepare(sql);
+      sel->bind(1, cursor.after_id);
+      sel->bind(2, limit);
+      while (sel->executeStep()) {
         ++seen;
-        last = sel.getColumn(0).getInt64();
-        auto changed = outbox ? reseal_outbox_row(sel, current)
-                              : reseal_value(kSealedColumns[cursor.column], sel, current);
+        last = sel->getColumn(0).getInt64();
+        auto changed = outbox ? reseal_outbox_row(*sel, current)
+                              : reseal_value(kSealedColumns[cursor.column], *sel, current);
         if (changed) changes.push_back({last, *std::move(changed)});
       }
     }
@@ -81,16 +76,16 @@ int SqliteTx::reseal(ResealCursor& cursor, int limit) {
           outbox ? std::string("UPDATE outbox SET payload = ?1 WHERE id = ?2")
                  : std::string("UPDATE ") + kSealedColumns[cursor.column].table + " SET " +
                        kSealedColumns[cursor.column].column + " = ?1 WHERE id = ?2";
-      SQLite::Statement st(conn_.db(), upd);
+      auto st = conn_.prepare(upd);
       for (const Change& ch : changes) {
         if (outbox) {
-          st.bind(1, ch.value);
+          st->bind(1, ch.value);
         } else {
-          st.bind(1, ch.value.data(), static_cast<int>(ch.value.size()));
+          st->bind_blob(1, ch.value);
         }
-        st.bind(2, ch.id);
-        st.exec();
-        st.reset();
+        st->bind(2, ch.id);
+        st->exec();
+        st->reset();
       }
     }
     if (seen < limit) {
@@ -104,11 +99,11 @@ int SqliteTx::reseal(ResealCursor& cursor, int limit) {
   });
 }
 
-PurgeCounts SqliteTx::purge(const PurgeCutoffs& cut, int limit, PurgeCursor& cursor) {
+PurgeCounts SqlTx::purge(const PurgeCutoffs& cut, int limit, PurgeCursor& cursor) {
   return guarded("purge", [&] { return purge_or_count(cut, std::max(1, limit), true, cursor); });
 }
 
-PurgeCounts SqliteTx::purgeable(const PurgeCutoffs& cut) {
+PurgeCounts SqlTx::purgeable(const PurgeCutoffs& cut) {
   return guarded("purgeable", [&] {
     // The whole pass in one step of one read (on the reader, never holding the writer): the
     // count `rabta purge --dry-run` shows.
@@ -117,42 +112,42 @@ PurgeCounts SqliteTx::purgeable(const PurgeCutoffs& cut) {
   });
 }
 
-std::vector<StatFact> SqliteTx::stat_facts(Millis from, Millis to) {
+std::vector<StatFact> SqlTx::stat_facts(Millis from, Millis to) {
   return guarded("stat_facts", [&] {
     std::vector<StatFact> out;
-    SQLite::Statement cases(conn_.db(),
-                            "SELECT created_at, district, category FROM cases "
-                            "WHERE created_at >= ?1 AND created_at < ?2");
-    cases.bind(1, from);
-    cases.bind(2, to);
-    while (cases.executeStep()) {
+    auto cases = conn_.prepare(
+        "SELECT created_at, district, category FROM cases "
+        "WHERE created_at >= ?1 AND created_at < ?2");
+    cases->bind(1, from);
+    cases->bind(2, to);
+    while (cases->executeStep()) {
       StatFact f;
       f.measure = "case";
-      f.at = cases.getColumn(0).getInt64();
-      f.district = cases.getColumn(1).getString();
-      f.category = cases.getColumn(2).getString();
+      f.at = cases->getColumn(0).getInt64();
+      f.district = cases->getColumn(1).getString();
+      f.category = cases->getColumn(2).getString();
       out.push_back(std::move(f));
     }
-    SQLite::Statement checkins(conn_.db(),
-                               "SELECT k.sent_at, k.week, c.district, k.status FROM checkins k "
-                               "JOIN contacts c ON c.id = k.contact_id "
-                               "WHERE k.sent_at >= ?1 AND k.sent_at < ?2");
-    checkins.bind(1, from);
-    checkins.bind(2, to);
-    while (checkins.executeStep()) {
+    auto checkins = conn_.prepare(
+        "SELECT k.sent_at, k.week, c.district, k.status FROM checkins k "
+        "JOIN contacts c ON c.id = k.contact_id "
+        "WHERE k.sent_at >= ?1 AND k.sent_at < ?2");
+    checkins->bind(1, from);
+    checkins->bind(2, to);
+    while (checkins->executeStep()) {
       StatFact f;
       f.measure = "checkin";
-      f.at = checkins.getColumn(0).getInt64();
-      f.week = checkins.getColumn(1).getString();
-      f.district = checkins.getColumn(2).getString();
-      f.category = checkins.getColumn(3).getString();
+      f.at = checkins->getColumn(0).getInt64();
+      f.week = checkins->getColumn(1).getString();
+      f.district = checkins->getColumn(2).getString();
+      f.category = checkins->getColumn(3).getString();
       out.push_back(std::move(f));
     }
     return out;
   });
 }
 
-MetricsSnapshot SqliteTx::metrics_snapshot() {
+MetricsSnapshot SqlTx::metrics_snapshot() {
   return guarded("metrics_snapshot", [&] {
     MetricsSnapshot m;
     for (auto& [status, n] : outbox_counts()) {
@@ -165,61 +160,67 @@ MetricsSnapshot SqliteTx::metrics_snapshot() {
       m.outbox_by_status.emplace_back(status, n);
     }
     m.failing_alerts = static_cast<std::int64_t>(cases_with_failing_alert(1'000'000).size());
-    m.delivery_failures = conn_.db()
-                              .execAndGet(
-                                  "SELECT COUNT(*) FROM outbox WHERE delivery_status IN "
-                                  "('failed', 'rejected', 'undelivered')")
-                              .getInt64();
-    SQLite::Statement st(conn_.db(),
-                         "SELECT severity, COUNT(*), MIN(created_at) FROM cases "
-                         "WHERE status = 'open' GROUP BY severity");
-    while (st.executeStep()) {
-      m.open_cases[st.getColumn(0).getString()] = st.getColumn(1).getInt64();
-      const Millis at = st.getColumn(2).getInt64();
+    {
+      auto failures = conn_.prepare(
+          "SELECT COUNT(*) FROM outbox WHERE delivery_status IN "
+          "('failed', 'rejected', 'undelivered')");
+      m.delivery_failures = failures->executeStep() ? failures->getColumn(0).getInt64() : 0;
+    }
+    auto st = conn_.prepare(
+        "SELECT severity, COUNT(*), MIN(created_at) FROM cases "
+        "WHERE status = 'open' GROUP BY severity");
+    while (st->executeStep()) {
+      m.open_cases[st->getColumn(0).getString()] = st->getColumn(1).getInt64();
+      const Millis at = st->getColumn(2).getInt64();
       if (m.oldest_open_case_at == 0 || at < m.oldest_open_case_at) m.oldest_open_case_at = at;
     }
     return m;
   });
 }
 
-std::string SqliteTx::meta(std::string_view key) {
+std::string SqlTx::meta(std::string_view key) {
   return guarded("meta", [&] {
-    SQLite::Statement st(conn_.db(), "SELECT value FROM meta WHERE key = ?1");
-    st.bind(1, std::string(key));
-    return st.executeStep() ? st.getColumn(0).getString() : std::string();
+    auto st = conn_.prepare("SELECT value FROM meta WHERE key = ?1");
+    st->bind(1, std::string(key));
+    return st->executeStep() ? st->getColumn(0).getString() : std::string();
   });
 }
 
-void SqliteTx::set_meta(std::string_view key, std::string_view value) {
+void SqlTx::set_meta(std::string_view key, std::string_view value) {
   guarded("set_meta", [&] {
-    SQLite::Statement st(conn_.db(),
-                         "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    st.bind(1, std::string(key));
-    st.bind(2, std::string(value));
-    st.exec();
+    auto st = conn_.prepare(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    st->bind(1, std::string(key));
+    st->bind(2, std::string(value));
+    st->exec();
   });
 }
 
-KeyUsage SqliteTx::sealed_key_usage() {
+KeyUsage SqlTx::sealed_key_usage() {
   return guarded("sealed_key_usage", [&] {
     KeyUsage usage;
     for (const SealedColumn& c : kSealedColumns) {
       const std::string col = c.column;
-      SQLite::Statement st(
-          conn_.db(), "SELECT CASE WHEN typeof(" + col + ") = 'blob' THEN hex(substr(" + col +
-                          ", 2, 1)) ELSE '' END, COUNT(*) FROM " + c.table + " WHERE (typeof(" +
-                          col + ") = 'blob' AND length(" + col + ") > 0) OR (typeof(" + col +
-                          ") = 'text' AND " + col + " <> '') GROUP BY 1");
-      while (st.executeStep()) {
-        const std::string hex = st.getColumn(0).getString();
+      // The key id is the value's second byte. PostgreSQL's sealed columns are bytea and hold
+      // no value in clear (a PostgreSQL store is never opened without the field key).
+      auto st = conn_.prepare(
+          conn_.dialect() == Dialect::postgres
+              ? "SELECT to_hex(get_byte(" + col + ", 1)), COUNT(*) FROM " + c.table +
+                    " WHERE length(" + col + ") > 0 GROUP BY 1"
+              : "SELECT CASE WHEN typeof(" + col + ") = 'blob' THEN hex(substr(" + col +
+                    ", 2, 1)) ELSE '' END, COUNT(*) FROM " + c.table + " WHERE (typeof(" + col +
+                    ") = 'blob' AND length(" + col + ") > 0) OR (typeof(" + col +
+                    ") = 'text' AND " + col + " <> '') GROUP BY 1");
+      while (st->executeStep()) {
+        const std::string hex = st->getColumn(0).getString();
         const int id = hex.empty() ? 0 : std::stoi(hex, nullptr, 16);
-        usage[id] += st.getColumn(1).getInt64();
+        usage[id] += st->getColumn(1).getInt64();
       }
     }
-    SQLite::Statement st(conn_.db(), "SELECT payload FROM outbox");
-    while (st.executeStep()) {
-      const auto j = nlohmann::json::parse(st.getColumn(0).getString(), nullptr, false);
+    auto st = conn_.prepare("SELECT payload FROM outbox");
+    while (st->executeStep()) {
+      const auto j = nlohmann::json::parse(st->getColumn(0).getString(), nullptr, false);
       if (!j.is_object() || !j.contains("to_enc") || !j["to_enc"].is_string()) continue;
       const auto blob = common::base64_decode(j["to_enc"].get<std::string>());
       const auto id = blob ? FieldCipher::key_id_of(*blob) : std::nullopt;
@@ -229,7 +230,7 @@ KeyUsage SqliteTx::sealed_key_usage() {
   });
 }
 
-std::vector<std::int64_t> SqliteTx::ids(Sql sql, Millis before, int limit) {
+std::vector<std::int64_t> SqlTx::ids(Sql sql, Millis before, int limit) {
   std::vector<std::int64_t> out;
   Stmt st = use(sql);
   st->bind(1, before);
@@ -238,30 +239,30 @@ std::vector<std::int64_t> SqliteTx::ids(Sql sql, Millis before, int limit) {
   return out;
 }
 
-std::int64_t SqliteTx::for_each_id(const std::string& sql, const std::vector<std::int64_t>& list) {
+std::int64_t SqlTx::for_each_id(const std::string& sql, const std::vector<std::int64_t>& list) {
   std::int64_t changed = 0;
-  SQLite::Statement st(conn_.db(), sql);
+  auto st = conn_.prepare(sql);
   for (const auto id : list) {
-    st.bind(1, id);
-    changed += st.exec();
-    st.reset();
+    st->bind(1, id);
+    changed += st->exec();
+    st->reset();
   }
   return changed;
 }
 
-std::int64_t SqliteTx::count_of(const std::string& sql, const std::vector<std::int64_t>& list) {
+std::int64_t SqlTx::count_of(const std::string& sql, const std::vector<std::int64_t>& list) {
   std::int64_t n = 0;
-  SQLite::Statement st(conn_.db(), sql);
+  auto st = conn_.prepare(sql);
   for (const auto id : list) {
-    st.bind(1, id);
-    if (st.executeStep()) n += st.getColumn(0).getInt64();
-    st.reset();
+    st->bind(1, id);
+    if (st->executeStep()) n += st->getColumn(0).getInt64();
+    st->reset();
   }
   return n;
 }
 
-PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool remove,
-                                     PurgeCursor& cursor) {
+PurgeCounts SqlTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool remove,
+                                  PurgeCursor& cursor) {
   PurgeCounts n;
   bool more = false;  // a kind filled its limit: the pass goes on
   const auto note = [&](std::size_t got) {
@@ -275,14 +276,14 @@ PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool re
     n.notes = count_of("SELECT COUNT(*) FROM notes WHERE case_id = ?1", cases);
     std::vector<std::int64_t> sessions;
     {
-      SQLite::Statement st(conn_.db(),
-                           "SELECT session_id FROM cases WHERE id = ?1 AND session_id IS NOT "
-                           "NULL AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.session_id = "
-                           "cases.session_id AND o.id != cases.id)");
+      auto st = conn_.prepare(
+          "SELECT session_id FROM cases WHERE id = ?1 AND session_id IS NOT "
+          "NULL AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.session_id = "
+          "cases.session_id AND o.id != cases.id)");
       for (const auto id : cases) {
-        st.bind(1, id);
-        if (st.executeStep()) sessions.push_back(st.getColumn(0).getInt64());
-        st.reset();
+        st->bind(1, id);
+        if (st->executeStep()) sessions.push_back(st->getColumn(0).getInt64());
+        st->reset();
       }
     }
     n.answers += count_of("SELECT COUNT(*) FROM answers WHERE session_id = ?1", sessions);
@@ -335,22 +336,20 @@ PurgeCounts SqliteTx::purge_or_count(const PurgeCutoffs& cut, int limit, bool re
   return n;
 }
 
-void SqliteTx::drop_sessions(const std::vector<std::int64_t>& sessions) {
+void SqlTx::drop_sessions(const std::vector<std::int64_t>& sessions) {
   for_each_id("UPDATE consents SET session_id = NULL WHERE session_id = ?1", sessions);
   for_each_id("DELETE FROM answers WHERE session_id = ?1", sessions);
   for_each_id("DELETE FROM sessions WHERE id = ?1", sessions);
 }
 
-std::optional<std::string> SqliteTx::reseal_value(const SealedColumn& c,
-                                                  const SQLite::Statement& sel,
-                                                  std::uint8_t current) const {
-  const SQLite::Column value = sel.getColumn(2);
+std::optional<std::string> SqlTx::reseal_value(const SealedColumn& c, const Statement& sel,
+                                               std::uint8_t current) const {
+  const Column value = sel.getColumn(2);
   const std::string ad =
       FieldCipher::associated_data(c.table, c.column, sel.getColumn(1).getInt64());
   std::string plain;
-  if (value.getType() == SQLITE_BLOB) {
-    const std::string blob(static_cast<const char*>(value.getBlob()),
-                           static_cast<std::size_t>(value.getBytes()));
+  if (value.getType() == Type::blob) {
+    const std::string blob = value.getBlob();
     if (blob.empty()) return std::nullopt;
     if (!stale(blob, current)) return std::nullopt;
     auto opened = cipher_->decrypt(blob, ad);
@@ -368,13 +367,13 @@ std::optional<std::string> SqliteTx::reseal_value(const SealedColumn& c,
   return cipher_->encrypt(plain, ad);
 }
 
-bool SqliteTx::stale(std::string_view blob, std::uint8_t current) {
+bool SqlTx::stale(std::string_view blob, std::uint8_t current) {
   return FieldCipher::key_id_of(blob) != current ||
          static_cast<std::uint8_t>(blob[0]) != FieldCipher::kVersion;
 }
 
-std::optional<std::string> SqliteTx::reseal_outbox_row(const SQLite::Statement& sel,
-                                                       std::uint8_t current) const {
+std::optional<std::string> SqlTx::reseal_outbox_row(const Statement& sel,
+                                                    std::uint8_t current) const {
   auto j = nlohmann::json::parse(sel.getColumn(2).getString(), nullptr, false);
   if (!j.is_object() || !j.contains("to_enc") || !j["to_enc"].is_string()) return std::nullopt;
   const std::string key = sel.getColumn(1).getString();
@@ -404,4 +403,4 @@ std::optional<std::string> SqliteTx::reseal_outbox_row(const SQLite::Statement& 
   return j.dump();
 }
 
-}  // namespace rabta::store::sqlite
+}  // namespace rabta::store::sql
