@@ -307,6 +307,11 @@ class Tx {
   // its attempts reset. False when there is no such row in one of those states.
   virtual bool outbox_resend(std::int64_t id, Millis now) = 0;
 
+  // Whether this transaction is the one, among every instance sharing the database, that runs
+  // the periodic pass `name` now (a lock held until the transaction ends; others get false and
+  // skip this tick). Always true for SQLite, whose one writer runs every pass.
+  virtual bool try_lock(std::string_view name) = 0;
+
   // Small settings of rabta's own in the meta table (e.g. "sealed_key_id"); "" when unset.
   virtual std::string meta(std::string_view key) = 0;
   virtual void set_meta(std::string_view key, std::string_view value) = 0;
@@ -385,6 +390,10 @@ class Store {
   virtual void close() = 0;
   virtual StoreStats stats() const = 0;
   virtual int schema_version() const = 0;
+  // Other processes may write this store at the same time (rabta instances sharing a PostgreSQL
+  // database, #14): a row "sending" may be a live instance's, so in-doubt rows are settled by
+  // their lease at every pass, not all at start; a periodic pass takes its lock (Tx::try_lock).
+  virtual bool shared() const { return false; }
 };
 
 // Opens (creating and migrating as needed) the SQLite store. Refuses a file that fails
@@ -393,9 +402,10 @@ class Store {
 std::unique_ptr<Store> open_sqlite_store(const StoreOptions& options);
 
 // Opens the PostgreSQL store of options.url, creating and migrating its schema as needed (any
-// number of instances may open one database at once). Refuses a store without a field key
-// (options.cipher), or a schema newer than this binary knows. Throws std::runtime_error naming the
-// server and database, never a password.
+// number of instances may open one database at once). Refuses a schema newer than this binary
+// knows. Sealed columns are bytea and hold only ciphertext: without options.cipher, a job that
+// would write one in clear fails. Throws std::runtime_error naming the server and database, never
+// a password.
 std::unique_ptr<Store> open_postgres_store(const StoreOptions& options);
 
 // The one a config names: PostgreSQL when options.url is set, else the SQLite file.

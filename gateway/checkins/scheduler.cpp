@@ -59,6 +59,9 @@ Scheduler::Result Scheduler::run_once() {
   for (;;) {
     int seen = 0;
     const auto r = store_.run([&](store::Tx& tx) {
+      // Instances sharing a database (#14): one of them runs this step at a time; the others
+      // find nothing to do this tick.
+      if (!tx.try_lock("check-ins")) return;
       const auto due = tx.due_checkins(week, local.weekday, local.hour, after, options_.batch);
       seen = static_cast<int>(due.size());
       for (const auto& c : due) {
@@ -93,6 +96,7 @@ Scheduler::Result Scheduler::run_once() {
 
   // 2. One reminder to those who have not answered (sent inside her window by the dispatcher).
   store_.run([&](store::Tx& tx) {
+    if (!tx.try_lock("check-ins")) return;
     for (auto row : tx.checkins_to_remind(now, options_.batch)) {
       row.status = store::checkin_status::reminded;
       row.remind_at = 0;
@@ -110,6 +114,7 @@ Scheduler::Result Scheduler::run_once() {
 
   // 3. Silence is a signal: a missed week opens a case; the second in a row a more severe one.
   store_.run([&](store::Tx& tx) {
+    if (!tx.try_lock("check-ins")) return;
     for (auto row : tx.checkins_overdue(now, options_.batch)) {
       const auto c = tx.find_contact_by_id(row.contact_id);
       if (!c) continue;

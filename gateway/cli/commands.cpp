@@ -135,7 +135,9 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
     // A database that already holds data was written with keys: a new key cannot open it (the
     // pseudonyms, sealed values and audit chain would all stop matching). A missing key file
     // then means a key that moved or was lost, never one to create (SECURITY #11).
-    const bool database_in_use = fs::exists(config.database) && fs::file_size(config.database) > 0;
+    // (A PostgreSQL database is checked by opening it: see below.)
+    const bool database_in_use = config.database_url.empty() && fs::exists(config.database) &&
+                                 fs::file_size(config.database) > 0;
     const auto refuse_new_key = [&](const std::string& file, const std::string& env) {
       const char* from_env = env.empty() ? nullptr : std::getenv(env.c_str());
       if (!database_in_use || (from_env != nullptr && *from_env != '\0')) return;
@@ -147,7 +149,7 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
           "point the config at them), or set " +
           env);
     };
-    make_parent(config.database);
+    if (config.database_url.empty()) make_parent(config.database);
     if (!fs::exists(config.pseudonym_key_file)) {
       refuse_new_key(config.pseudonym_key_file, config.pseudonym_key_env);
       make_parent(config.pseudonym_key_file);
@@ -167,11 +169,8 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
     for (const auto& ch : config.channels)
       for (const auto& [setting, file] : ch.files)
         make_secret(file, "[channels." + ch.name + "] " + setting);
-    store::StoreOptions so;
-    so.path = config.database;
-    auto store = store::open_sqlite_store(so);
-    out << "database " << config.database << " at schema version " << store->schema_version()
-        << "\n";
+    auto store = store::open_store(store_options(config));
+    out << database_name(config) << " at schema version " << store->schema_version() << "\n";
     store->close();
   } catch (const std::exception& e) {
     err << "rabta init: " << e.what() << "\n";
@@ -277,26 +276,24 @@ int serve(const ServeOptions& options) {
 
   // One server per database: a second one (or `rabta restore`) is refused while this one runs.
   std::unique_ptr<DatabaseLock> db_lock;
+  // One serve per SQLite file; any number share a PostgreSQL database (#14).
   try {
-    db_lock = DatabaseLock::try_acquire(config.database);
+    if (config.database_url.empty()) db_lock = DatabaseLock::try_acquire(config.database);
   } catch (const std::exception& e) {
     spdlog::critical("refusing to start: {}", e.what());
     return 2;
   }
-  if (!db_lock) {
+  if (!db_lock && config.database_url.empty()) {
     spdlog::critical("refusing to start: another rabta serve is running on {}", config.database);
     return 2;
   }
   std::unique_ptr<store::Store> store;
   try {
-    store::StoreOptions so;
-    so.path = config.database;
-    so.synchronous_full = config.synchronous_full;
-    so.max_queue = config.max_queue;
+    store::StoreOptions so = store_options(config);
     so.cipher = cipher;
     so.audit_key = audit_key(pseudonymizer);
-    store = store::open_sqlite_store(so);
-    tighten_database_files(config.database);
+    store = store::open_store(so);
+    if (config.database_url.empty()) tighten_database_files(config.database);
     // SECURITY #11: a chain written before the audit key is sealed with it, once.
     const AuditSeal seal = seal_audit_chain(*store, so.audit_key, common::SystemClock().now_ms());
     if (seal.rows > 0)

@@ -37,10 +37,9 @@ std::int64_t wall_ms() {
 std::unique_ptr<store::Store> open_store(const Config& config, std::ostream& err,
                                          const std::string& audit_key) {
   try {
-    store::StoreOptions so;
-    so.path = config.database;
+    store::StoreOptions so = store_options(config);
     so.audit_key = audit_key;
-    return store::open_sqlite_store(so);
+    return store::open_store(so);
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";
     return nullptr;

@@ -67,6 +67,12 @@ int backup_command(const std::string& config_path, const std::string& target, st
   try {
     spdlog::set_level(spdlog::level::warn);
     const Config config = load_config(config_path);
+    if (!config.database_url.empty()) {
+      // PostgreSQL has its own: a base backup and WAL archiving, or the standby (docs/SCALING.md).
+      err << "rabta: backup copies a SQLite file; " << database_name(config)
+          << " is PostgreSQL: use pg_basebackup or pg_dump (docs/SCALING.md)\n";
+      return 2;
+    }
     if (fs::exists(target)) {
       err << "rabta: " << target << " exists already: a backup never overwrites a file\n";
       return 1;
@@ -98,6 +104,12 @@ int restore_command(const std::string& config_path, const std::string& source, s
   try {
     spdlog::set_level(spdlog::level::warn);
     const Config config = load_config(config_path);
+    if (!config.database_url.empty()) {
+      // PostgreSQL has its own: a base backup and WAL archiving, or the standby (docs/SCALING.md).
+      err << "rabta: restore copies a SQLite file; " << database_name(config)
+          << " is PostgreSQL: use pg_basebackup or pg_dump (docs/SCALING.md)\n";
+      return 2;
+    }
     if (!fs::exists(source)) {
       err << "rabta: " << source << " does not exist\n";
       return 1;

@@ -25,11 +25,10 @@ std::unique_ptr<CommandContext> open_command_context(const std::string& config_p
     spdlog::set_level(spdlog::level::warn);
     c->config = load_config(config_path);
     if (with_keys) c->keys = load_keys(c->config, field_key_file_only);
-    store::StoreOptions so;
-    so.path = c->config.database;
+    store::StoreOptions so = store_options(c->config);
     so.cipher = c->keys.cipher;
     if (c->keys.pseudonymizer) so.audit_key = audit_key(*c->keys.pseudonymizer);
-    c->store = store::open_sqlite_store(so);
+    c->store = store::open_store(so);
   } catch (const std::exception& e) {
     err << "rabta: " << e.what() << "\n";
     return nullptr;

@@ -46,7 +46,14 @@ PurgeReport run_purge(store::Store& store, const store::PurgeCutoffs& cutoffs, i
     store::PurgeCounts step;
     // A copy per job: a failed job's cursor never moves the pass on.
     store::PurgeCursor next = cursor;
-    const auto r = store.run([&](store::Tx& tx) { step = tx.purge(cutoffs, batch, next); });
+    const auto r = store.run([&](store::Tx& tx) {
+      // Instances sharing a database (#14): one purges at a time; another ends its pass here.
+      if (!tx.try_lock("retention")) {
+        next.done = true;
+        return;
+      }
+      step = tx.purge(cutoffs, batch, next);
+    });
     if (!r.ok) {
       report.error = r.error;
       return report;

@@ -76,9 +76,7 @@ int stats_command(const std::string& config_path, int min_cell, int weeks, std::
     o.min_cell = min_cell;
     if (auto it = flows.flows->lists.find("districts"); it != flows.flows->lists.end())
       for (const auto& d : it->second) o.districts.insert(d.key);
-    store::StoreOptions so;
-    so.path = config.database;
-    auto store = store::open_sqlite_store(so);
+    auto store = store::open_store(store_options(config));
     const auto now = common::SystemClock().now_ms();
     std::vector<store::StatFact> facts;
     store->read([&](store::Tx& tx) {

@@ -115,7 +115,9 @@ OutboxConsumer::PassResult OutboxConsumer::pass() {
   more_due_ = false;
   const std::int64_t now = clock_.now_ms();
 
-  if (!settled_) {
+  // Once at start; at every pass when other instances share the store (their dead ones' rows
+  // come free when their leases run out).
+  if (!settled_ || store_.shared()) {
     const auto r = store_.run([&](store::Tx& tx) { sender_.settle(tx, now); });
     if (r.ok) {
       settled_ = true;

@@ -102,6 +102,8 @@ Escalation::Result Escalation::run_once() {
   // alerted now (the failing alert keeps retrying while the case is open). Past the end of the
   // ladder the SLA paces the repeats, so a dead aggregator does not flood the outbox.
   const auto failing = store_.run([&](store::Tx& tx) {
+    // Instances sharing a database (#14): one climbs the ladder at a time.
+    if (!tx.try_lock("escalation")) return;
     for (auto c : tx.cases_with_failing_alert(options_.batch)) {
       ++result.failing;
       if (c.next_alert_at <= now) continue;  // due anyway
@@ -121,6 +123,7 @@ Escalation::Result Escalation::run_once() {
 
   // 3. The ladder: whoever is due is alerted, and the next rung is timed by the SLA.
   const auto alerted = store_.run([&](store::Tx& tx) {
+    if (!tx.try_lock("escalation")) return;
     for (auto c : tx.cases_due_for_alert(now, options_.batch)) {
       const Team* team = routed_team(roster, c);
       if (!team) {

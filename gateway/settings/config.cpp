@@ -145,9 +145,32 @@ Config load_config(const std::string& path) {
     r.str(*t, "public_url", c.public_url);
   }
   if (const auto* t = r.table(doc, "database")) {
-    r.known(*t, {"path", "synchronous", "max_queue"}, "[database]");
+    r.known(*t, {"path", "url", "synchronous", "max_queue"}, "[database]");
     r.integer(*t, "max_queue", c.max_queue, 0, 1'000'000);
     r.path(*t, "path", c.database);
+    r.str(*t, "url", c.database_url);
+    if (!c.database_url.empty()) {
+      // The reasons never repeat the URL: it may hold a password.
+      const std::string& u = c.database_url;
+      const auto scheme = u.find("://");
+      const std::string authority =
+          scheme == std::string::npos
+              ? ""
+              : u.substr(scheme + 3, u.find_first_of("/?", scheme + 3) - scheme - 3);
+      const auto at = authority.rfind('@');
+      if (!u.starts_with("postgresql://") && !u.starts_with("postgres://")) {
+        r.fail(*t->get("url"),
+               "'url' must be a PostgreSQL URL: postgresql://USER@HOST:PORT/DATABASE");
+      } else if ((at != std::string::npos &&
+                  authority.substr(0, at).find(':') != std::string::npos) ||
+                 u.find("password=") != std::string::npos) {
+        r.fail(*t->get("url"),
+               "'url' holds a password: keep it out of rabta.toml, in ~/.pgpass (mode 0600) or "
+               "PGPASSWORD");
+      } else if (t->contains("path")) {
+        r.fail(*t->get("url"), "set one of [database] 'path' (SQLite) or 'url' (PostgreSQL)");
+      }
+    }
     std::string sync = "full";
     r.str(*t, "synchronous", sync);
     if (sync != "full" && sync != "normal")
@@ -413,6 +436,21 @@ flows::LoadResult load_flows(const Config& config) {
     return fail;
   }
   return flows::load_flow_set(src);
+}
+
+store::StoreOptions store_options(const Config& config) {
+  store::StoreOptions so;
+  so.path = config.database;
+  so.url = config.database_url;
+  so.synchronous_full = config.synchronous_full;
+  so.max_queue = config.max_queue;
+  return so;
+}
+
+std::string database_name(const Config& config) {
+  return config.database_url.empty()
+             ? "the database " + config.database
+             : "the database " + store::describe_database(config.database_url);
 }
 
 }  // namespace rabta::gateway

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/store/store.hpp"
 #include "flows/flow.hpp"
 #include "gateway/http/allow_list.hpp"
 
@@ -103,6 +104,9 @@ struct Config {
 
   // [database]
   std::string database = "rabta.db";
+  // [database] url: a PostgreSQL server instead of the SQLite file (#14), libpq's URL without a
+  // password (it comes from ~/.pgpass or PGPASSWORD). "" = the SQLite file `database`.
+  std::string database_url;
   bool synchronous_full = true;
   std::size_t max_queue = 1024;  // [database] max_queue: waiting writes before requests get 503
 
@@ -156,5 +160,12 @@ Config load_config(const std::string& path);
 
 // Reads the flow files named by the config and validates them (pure loader in flows/).
 flows::LoadResult load_flows(const Config& config);
+
+// The store's options from [database] (path or url, synchronous, max_queue); the caller adds the
+// keys (cipher, audit key).
+store::StoreOptions store_options(const Config& config);
+
+// "the database PATH" or "the database postgresql HOST/DB", for messages.
+std::string database_name(const Config& config);
 
 }  // namespace rabta::gateway

@@ -57,5 +57,36 @@ TEST(Config, NotTomlAndUnreadableAreSaidWithTheFile) {
       << problems_of(path);
 }
 
+TEST(Config, DatabaseUrlIsPostgresqlWithoutAPasswordAndNotBesideAPath) {
+  // #14: the URL is refused with its line, and the reason never repeats what it holds.
+  test::TempDir dir;
+  std::filesystem::create_directory(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  const std::string path = dir.file("rabta.toml");
+  const auto with = [&](const std::string& database) {
+    std::ofstream(path) << "[database]\n" << database;
+    return problems_of(path);
+  };
+  EXPECT_EQ(with("url = \"postgresql://rabta@db1:5432/rabta\"\n"), "");
+  EXPECT_EQ(with("url = \"postgres:///rabta?host=/run/postgresql\"\n"), "");
+  const gateway::Config c = gateway::load_config(path);
+  EXPECT_EQ(c.database_url, "postgres:///rabta?host=/run/postgresql");
+  EXPECT_EQ(gateway::store_options(c).url, c.database_url);
+  EXPECT_EQ(gateway::database_name(c), "the database postgresql /run/postgresql/rabta");
+
+  std::string e = with("url = \"mysql://db1/rabta\"\n");
+  EXPECT_NE(e.find("rabta.toml:2: 'url' must be a PostgreSQL URL"), std::string::npos) << e;
+  for (const char* secret : {"url = \"postgresql://rabta:s3cret-pw@db1/rabta\"\n",
+                             "url = \"postgresql://db1/rabta?password=s3cret-pw\"\n"}) {
+    e = with(secret);
+    EXPECT_NE(e.find("rabta.toml:2: 'url' holds a password"), std::string::npos) << e;
+    EXPECT_EQ(e.find("s3cret-pw"), std::string::npos) << e;
+  }
+  e = with("path = \"rabta.db\"\nurl = \"postgresql://db1/rabta\"\n");
+  EXPECT_NE(e.find("rabta.toml:3: set one of [database] 'path' (SQLite) or 'url' (PostgreSQL)"),
+            std::string::npos)
+      << e;
+}
+
 }  // namespace
 }  // namespace rabta

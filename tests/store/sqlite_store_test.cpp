@@ -242,6 +242,109 @@ void expect_same(const SessionRecord& a, const SessionRecord& b) {
   EXPECT_EQ(a.ended_at, b.ended_at);
 }
 
+// ---- PostgreSQL only ----
+
+TEST(PostgresStore, NeverWritesASealedColumnInClear) {
+  // Without the field key, a job that would put her words in a sealed column fails; nothing is
+  // written (SAFETY D2). The same store still reads and writes everything else.
+  StoreOptions options;
+  options.url = pg_cluster().create_database();
+  options.audit_key = "test-audit-key";
+  auto store = open_store(options);
+  const auto contact = add_contact(*store, "p1");
+  JobResult r = store->run(
+      [&](Tx& tx) { tx.insert_session(make_session(contact.id, "s1", "ussd", "active", 1)); });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("a sealed column would be written in clear"), std::string::npos)
+      << r.error;
+  EXPECT_EQ(r.error.find("menu"), std::string::npos) << r.error;  // no value in the reason
+  store->read([&](Tx& tx) { EXPECT_FALSE(tx.find_session("africastalking", "s1").has_value()); });
+  EXPECT_TRUE(store->run([&](Tx& tx) { tx.insert_outbox(make_outbox("k1")); }).ok);
+}
+
+TEST(PostgresStore, ManyInstancesOpeningOneDatabaseMigrateItOnce) {
+  const std::string url = pg_cluster().create_database();
+  std::vector<std::future<int>> versions;
+  for (int i = 0; i < 4; ++i) {
+    versions.push_back(std::async(std::launch::async, [url] {
+      StoreOptions options;
+      options.url = url;
+      return open_store(options)->schema_version();
+    }));
+  }
+  for (auto& v : versions) EXPECT_EQ(v.get(), latest_schema_version());
+}
+
+TEST(PostgresStore, AnUnreachableServerIsRefusedWithoutThePassword) {
+  StoreOptions options;
+  options.url = "postgresql://rabta:pw-123@/nodb?host=/nonexistent-dir&port=1";
+  try {
+    open_store(options);
+    ADD_FAILURE() << "opened";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("postgresql /nonexistent-dir:1/nodb"), std::string::npos) << what;
+    EXPECT_EQ(what.find("pw-123"), std::string::npos) << what;
+  }
+}
+
+// Instances sharing one database (#14): what one holds inside its open transaction, the other
+// steps over; a lease that runs out frees a dead instance's rows.
+TEST(PostgresStore, TwoInstancesNeverClaimTheSameRowOrRunOnePassTogether) {
+  StoreOptions options;
+  options.url = pg_cluster().create_database();
+  options.audit_key = "test-audit-key";
+  auto a = open_store(options);
+  auto b = open_store(options);
+  ASSERT_TRUE(a->shared());
+  ASSERT_TRUE(a->run([](Tx& tx) {
+                 for (int i = 0; i < 6; ++i) {
+                   auto o = make_outbox("k" + std::to_string(i));
+                   o.kind = "sms:at";
+                   tx.insert_outbox(o);
+                 }
+               }).ok);
+  // a claims three rows and holds its transaction open (and the pass lock) until released.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<std::vector<std::int64_t>> a_claimed;
+  auto a_claimed_future = a_claimed.get_future();
+  a->submit(
+      [&, released](Tx& tx) {
+        EXPECT_TRUE(tx.try_lock("escalation"));
+        std::vector<std::int64_t> ids;
+        for (const auto& r : tx.claim_outbox_exact(10'000, 20'000, 3, "sms:at"))
+          ids.push_back(r.id);
+        a_claimed.set_value(ids);
+        released.wait();
+      },
+      {});
+  const auto a_ids = a_claimed_future.get();
+  ASSERT_EQ(a_ids.size(), 3U);
+  std::vector<std::int64_t> b_ids;
+  bool b_locked = true;
+  ASSERT_TRUE(b->run([&](Tx& tx) {
+                 b_locked = tx.try_lock("escalation");
+                 for (const auto& r : tx.claim_outbox_exact(10'000, 20'000, 10, "sms:at"))
+                   b_ids.push_back(r.id);
+               }).ok);
+  release.set_value();
+  EXPECT_FALSE(b_locked) << "a holds the pass";
+  ASSERT_EQ(b_ids.size(), 3U) << "b takes only the rows a does not hold";
+  for (const auto id : b_ids)
+    EXPECT_EQ(std::count(a_ids.begin(), a_ids.end(), id), 0) << "row " << id << " claimed twice";
+  ASSERT_TRUE(a->run([](Tx&) {}).ok);  // a's claim committed
+
+  // b settles in-doubt rows: a's are "sending" under a live lease (until 20,000) and stay so.
+  std::pair<int, int> settled{-1, -1};
+  ASSERT_TRUE(b->run([&](Tx& tx) { settled = tx.settle_in_doubt_outbox("sms:", 15'000); }).ok);
+  EXPECT_EQ(settled, std::make_pair(0, 0));
+  // Once the lease has run out, a is taken for dead: rows to nobody in particular go back to
+  // pending, a woman's would be held as unconfirmed (never sent twice).
+  ASSERT_TRUE(b->run([&](Tx& tx) { settled = tx.settle_in_doubt_outbox("sms:", 20'001); }).ok);
+  EXPECT_EQ(settled, std::make_pair(6, 0));
+}
+
 // ---- opening and migrations ----
 
 TEST_F(SqliteStoreTest, MigratesNewFileToLatestSchema) {

@@ -207,3 +207,66 @@ def ussd_hops(url, inputs, session, phone, timeout=15):
             return None, replies
     m = re.search(r"^200 END (?:.|\n)*Reference: ([A-Z0-9]{4,16})", replies[-1])
     return (m.group(1) if m else None), replies
+
+
+class PgServer:
+    """A PostgreSQL server of the test's own (#14), as tests/support/pg_cluster.hpp starts one for
+    the C++ tests: initdb into a temporary folder from Debian's binaries, listening only on a unix
+    socket there, as user postgres when we are root; stopped by its PID."""
+
+    def __init__(self, folder, settings=()):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+        if not bins:
+            raise Fatal("PostgreSQL is not installed (scripts/install-deps --test)")
+        self.bin = bins[-1].parent
+        self.dir = Path(folder)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.data = self.dir / "data"
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run([self.bin / "initdb", "-D", self.data, "-A", "trust", "-U", "rabta", "-E",
+                   "UTF8", "--locale=C", "--no-sync"])
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(f"listen_addresses = ''\nunix_socket_directories = '{self.dir}'\n"
+                       "port = 5432\nmax_connections = 100\nshared_buffers = 32MB\n"
+                       "log_min_messages = warning\n")
+            for line in settings:
+                conf.write(line + "\n")
+        self.pid = None
+        self.start()
+
+    def _run(self, argv):
+        argv = [str(a) for a in argv]
+        if self.as_postgres:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise Fatal(f"{argv[-1]}: {r.stdout}{r.stderr}")
+
+    def start(self):
+        self._run([self.bin / "pg_ctl", "-D", self.data, "-l", self.dir / "server.log", "-w",
+                   "-t", "60", "start"])
+        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def url(self, db="postgres"):
+        return f"postgresql:///{db}?host={self.dir}&port=5432&user=rabta"
+
+    def sql(self, statement, db="postgres"):
+        """psql's output for one statement: rows, one per line, fields by '|'."""
+        r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-d", self.url(db), "-c", statement],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise Fatal(f"psql: {r.stderr}")
+        return r.stdout.strip()
+
+    def stop(self, crash=False):
+        """SIGINT (fast shutdown) or, with crash, SIGKILL; waits until the server is gone."""
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGKILL if crash else signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        wait_for(lambda: not Path(f"/proc/{self.pid}").exists(), 60)
+        self.pid = None

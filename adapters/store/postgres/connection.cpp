@@ -87,10 +87,21 @@ void PgStatement::bind(int index, std::int64_t value) {
   set(index, std::to_string(value), false);
 }
 void PgStatement::bind(int index, std::string_view text) {
+  // A sealed column (bytea) takes ciphertext (bind_blob) or nothing: a value in clear there is a
+  // store opened without the field key writing her words, refused (SAFETY D2).
+  const auto& slots = prepared_->slots;
+  const int n = index >= 1 && static_cast<std::size_t>(index) < slots.size()
+                    ? slots[static_cast<std::size_t>(index)]
+                    : index;
+  if (!text.empty() && n >= 1 && static_cast<std::size_t>(n) <= prepared_->types.size() &&
+      prepared_->types[static_cast<std::size_t>(n - 1)] == kBytea) {
+    throw sql::Error(sql::Error::Kind::other,
+                     "a sealed column would be written in clear: the store has no field key");
+  }
   set(index, text, false);
 }
 void PgStatement::bindNoCopy(int index, const std::string& text) {
-  set(index, text, false);
+  bind(index, std::string_view(text));
 }
 void PgStatement::bind_blob(int index, std::string_view bytes) {
   set(index, bytes, false);
@@ -301,6 +312,12 @@ void Connection::lock_for_transaction(std::int64_t lock_id) {
   auto st = prepare("SELECT pg_advisory_xact_lock(?1)");
   st->bind(1, lock_id);
   st->executeStep();
+}
+
+bool Connection::try_lock_for_transaction(std::int64_t lock_id) {
+  auto st = prepare("SELECT pg_try_advisory_xact_lock(?1)");
+  st->bind(1, lock_id);
+  return st->executeStep() && st->getColumn(0).getInt64() != 0;
 }
 
 }  // namespace rabta::store::postgres

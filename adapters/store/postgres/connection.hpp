@@ -85,6 +85,7 @@ class Connection final : public sql::Connection {
   bool in_transaction() const override;
   std::int64_t total_changes() const override { return changes_; }
   void lock_for_transaction(std::int64_t lock_id) override;
+  bool try_lock_for_transaction(std::int64_t lock_id) override;
 
   // Runs SQL with no parameters (DDL, several statements); throws sql::Error.
   void exec_script(const std::string& sql);

@@ -133,17 +133,7 @@ Translated translate(std::string_view in) {
 }
 
 Translated statement(sql::Sql id) {
-  switch (id) {
-    case sql::Sql::begin_immediate:
-      // Row locks and the advisory locks serialise what must be serialised; READ COMMITTED.
-      return translate("BEGIN");
-    case sql::Sql::next_session_id:
-      return translate("SELECT nextval(pg_get_serial_sequence('sessions', 'id'))");
-    case sql::Sql::next_answer_id:
-      return translate("SELECT nextval(pg_get_serial_sequence('answers', 'id'))");
-    default:
-      return translate(sql::sql_text(id));
-  }
+  return translate(sql::sql_text(id, sql::Dialect::postgres));
 }
 
 }  // namespace rabta::store::postgres

@@ -25,8 +25,7 @@ struct Translated {
 // Quoted strings ('...', "...") and comments are copied as they are.
 Translated translate(std::string_view sqlite_text);
 
-// A statement of the store as PostgreSQL runs it: translated, or other SQL where PostgreSQL needs
-// it: ids from the table's sequence (several instances insert at once), BEGIN for BEGIN IMMEDIATE.
+// A statement of the store as PostgreSQL runs it: its PostgreSQL text (sql_text), translated.
 Translated statement(sql::Sql id);
 
 }  // namespace rabta::store::postgres

@@ -30,10 +30,6 @@ class PostgresStore final : public sql::GroupCommitStore {
       : GroupCommitStore(options, describe_database(options.url)),
         url_(options.url),
         where_(describe_database(options.url)) {
-    if (options.cipher == nullptr) {
-      // Sealed columns are bytea and hold only ciphertext (schema.cpp).
-      throw std::runtime_error("database " + where_ + ": a PostgreSQL store needs the field key");
-    }
     try {
       write_.emplace(url_);
       schema_version_ = migrate(*write_, where_);
@@ -67,7 +63,7 @@ class PostgresStore final : public sql::GroupCommitStore {
       sql::throw_with_context("read (begin)", e);
     }
     try {
-      sql::SqlTx tx(*read_, cipher(), audit_key());
+      sql::SqlTx tx(*read_, cipher(), audit_key(), false);
       query(tx);
     } catch (...) {
       end_read("ROLLBACK");
@@ -100,6 +96,7 @@ class PostgresStore final : public sql::GroupCommitStore {
   }
 
   int schema_version() const override { return schema_version_; }
+  bool shared() const override { return true; }
 
  private:
   // A lost server (a failover, a restart) is reconnected to here, at most every

@@ -15,8 +15,6 @@
 
 namespace rabta::store::sql {
 
-enum class Dialect { sqlite, postgres };
-
 // The type of a column's value in the current row.
 enum class Type { null, integer, text, blob };
 
@@ -115,6 +113,8 @@ class Connection {
   // database, from any process (PostgreSQL's advisory locks). SQLite has one writer per file, so
   // its writer transaction holds every such lock already.
   virtual void lock_for_transaction(std::int64_t lock_id) = 0;
+  // The same lock if free now: true when taken (SQLite: always), false when another holds it.
+  virtual bool try_lock_for_transaction(std::int64_t lock_id) = 0;
 };
 
 // Locks of lock_for_transaction.

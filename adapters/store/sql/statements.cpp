@@ -50,12 +50,17 @@ std::string kind_has_prefix(std::string_view param) {
   return "substr(kind, 1, length(" + p + ")) = " + p;
 }
 
-std::string sql_text(Sql id) {
+std::string sql_text(Sql id, Dialect dialect) {
+  const bool pg = dialect == Dialect::postgres;
+  // Rows that instances sharing a PostgreSQL database take for themselves: a row another
+  // instance holds is stepped over (SKIP LOCKED), never taken twice. SQLite has one writer.
+  const std::string skip_locked = pg ? " FOR UPDATE SKIP LOCKED" : "";
   switch (id) {
     case Sql::begin:
       return "BEGIN";
     case Sql::begin_immediate:
-      return "BEGIN IMMEDIATE";
+      // PostgreSQL: READ COMMITTED, with row locks and advisory locks where instances meet.
+      return pg ? "BEGIN" : "BEGIN IMMEDIATE";
     case Sql::commit:
       return "COMMIT";
     case Sql::rollback:
@@ -77,9 +82,13 @@ std::string sql_text(Sql id) {
     case Sql::set_contact_quiet_until:
       return "UPDATE contacts SET quiet_until = ?1, updated_at = ?2 WHERE id = ?3";
     case Sql::find_session:
+    case Sql::find_session_locked:
       return "SELECT id, provider, provider_session_id, contact_id, channel, state, "
              "last_input_path, last_reply, hop_count, status, end_reason, started_at, updated_at, "
-             "ended_at FROM sessions WHERE provider = ?1 AND provider_session_id = ?2";
+             "ended_at FROM sessions WHERE provider = ?1 AND provider_session_id = ?2" +
+             // The writer's lookup: hops of one session that reach two instances apply one after
+             // the other; the second waits for the first's commit, then reads what it wrote.
+             std::string(pg && id == Sql::find_session_locked ? " FOR UPDATE" : "");
     case Sql::find_resumable_session:
       return "SELECT id, provider, provider_session_id, contact_id, channel, state, "
              "last_input_path, last_reply, hop_count, status, end_reason, started_at, updated_at, "
@@ -89,6 +98,7 @@ std::string sql_text(Sql id) {
     case Sql::next_session_id:
       // The writer holds the write lock (BEGIN IMMEDIATE): the id SQLite would pick itself, known
       // before the row is written so that its sealed columns go in with it (one write, not two).
+      if (pg) return "SELECT nextval(pg_get_serial_sequence('sessions', 'id'))";
       return "SELECT COALESCE(MAX(id), 0) + 1 FROM sessions";
     case Sql::bind_answers_to_case:
       return "UPDATE answers SET case_id = ?2 WHERE session_id = ?1 AND case_id IS NULL";
@@ -147,6 +157,7 @@ std::string sql_text(Sql id) {
     case Sql::find_case:
       return select(kCaseColumns, "cases WHERE reference = ?1");
     case Sql::next_answer_id:  // as next_session_id: sealed under its id in its one INSERT
+      if (pg) return "SELECT nextval(pg_get_serial_sequence('answers', 'id'))";
       return "SELECT COALESCE(MAX(id), 0) + 1 FROM answers";
     case Sql::insert_answer:
       return "INSERT INTO answers (session_id, contact_id, key, value, created_at, case_id, id) "
@@ -208,27 +219,30 @@ std::string sql_text(Sql id) {
           "UPDATE outbox SET status = 'sending', lease_until = ?2, attempts = attempts + 1 "
           "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ?1 "
           "AND " +
-              kind_has_prefix("?3") + " ORDER BY not_before, id LIMIT ?4)",
+              kind_has_prefix("?3") + " ORDER BY not_before, id LIMIT ?4" + skip_locked + ")",
           kOutboxColumns);
     case Sql::claim_outbox_exact:
       return returning(
           "UPDATE outbox SET status = 'sending', lease_until = ?2, attempts = attempts + 1 "
           "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ?1 "
-          "AND kind = ?3 ORDER BY not_before, id LIMIT ?4)",
+          "AND kind = ?3 ORDER BY not_before, id LIMIT ?4" +
+              skip_locked + ")",
           kOutboxColumns);
     case Sql::release_stale_outbox:
       return "UPDATE outbox SET status = 'pending', lease_until = 0 "
              "WHERE status = 'sending' AND lease_until < ?1 AND " +
              kind_has_prefix("?2");
+    // SQLite: at a dispatcher's start every row still "sending" was the dead process's. Several
+    // instances on PostgreSQL: only a row whose lease ran out (?2 = now) is no live instance's.
     case Sql::in_doubt_to_pending:
       return "UPDATE outbox SET status = 'pending', lease_until = 0 "
              "WHERE status = 'sending' AND contact_id = 0 AND " +
-             kind_has_prefix("?1");
+             kind_has_prefix("?1") + (pg ? " AND lease_until < ?2" : "");
     case Sql::in_doubt_unconfirmed:
       return "UPDATE outbox SET status = 'unconfirmed', lease_until = 0, last_error = "
              "'in doubt: rabta stopped while sending; not sent again' "
              "WHERE status = 'sending' AND contact_id != 0 AND " +
-             kind_has_prefix("?1");
+             kind_has_prefix("?1") + (pg ? " AND lease_until < ?2" : "");
     case Sql::outbox_sent:
       return "UPDATE outbox SET status = 'sent', sent_at = ?2, provider_message_id = ?3, "
              "lease_until = 0 WHERE id = ?1";

@@ -33,6 +33,7 @@ enum class Sql : std::size_t {
   set_contact_language,
   set_contact_quiet_until,
   find_session,
+  find_session_locked,
   find_resumable_session,
   next_session_id,
   bind_answers_to_case,
@@ -157,7 +158,13 @@ std::string returning(std::string_view head, std::string_view columns);
 // "case_alert" for a wildcard and ignore case.) An empty prefix matches every kind.
 std::string kind_has_prefix(std::string_view param);
 
-std::string sql_text(Sql id);
+// The two SQL dialects the statements are written for.
+enum class Dialect { sqlite, postgres };
+
+// The text of statement `id`, in SQLite's dialect with ?N parameters. For PostgreSQL (which
+// translates ?N when it prepares, postgres/dialect.hpp) a few differ: ids from the sequences,
+// row locks where several instances may take the same rows (#14).
+std::string sql_text(Sql id, Dialect dialect = Dialect::sqlite);
 
 // Named parameters of the statements built per call, so that binding does not depend on which
 // conditions the text has.

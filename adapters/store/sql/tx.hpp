@@ -22,8 +22,11 @@ namespace rabta::store::sql {
 
 class SqlTx final : public Tx {
  public:
-  SqlTx(Connection& conn, const FieldCipher* cipher, const std::string& audit_key)
-      : conn_(conn), cipher_(cipher), audit_key_(audit_key) {}
+  // `writer`: the transaction of the writer's batch, which takes row locks where instances
+  // meet (a read-only snapshot takes none).
+  SqlTx(Connection& conn, const FieldCipher* cipher, const std::string& audit_key,
+        bool writer = true)
+      : conn_(conn), cipher_(cipher), audit_key_(audit_key), writer_(writer) {}
 
   // --- contacts (tx_contacts.cpp)
   std::optional<ContactRecord> find_contact(std::string_view pseudonym) override;
@@ -113,7 +116,7 @@ class SqlTx final : public Tx {
                                          std::string_view kind_prefix) override;
   std::vector<OutboxRecord> claim_outbox_exact(Millis now, Millis lease_until, int limit,
                                                std::string_view kind) override;
-  std::pair<int, int> settle_in_doubt_outbox(std::string_view kind_prefix, Millis) override;
+  std::pair<int, int> settle_in_doubt_outbox(std::string_view kind_prefix, Millis now) override;
   int release_stale_outbox(Millis now, std::string_view kind_prefix) override;
   void outbox_sent(std::int64_t id, std::string_view provider_message_id, Millis now) override;
   // `now` is part of the interface for symmetry; the outbox keeps no updated_at.
@@ -146,6 +149,7 @@ class SqlTx final : public Tx {
   // --- upkeep: heartbeat, re-encryption, key usage, purge, statistics, metrics, meta
   // (tx_upkeep.cpp)
   void heartbeat(Millis now) override;
+  bool try_lock(std::string_view name) override;
   int reseal(ResealCursor& cursor, int limit) override;
   PurgeCounts purge(const PurgeCutoffs& cut, int limit, PurgeCursor& cursor) override;
   PurgeCounts purgeable(const PurgeCutoffs& cut) override;
@@ -192,6 +196,7 @@ class SqlTx final : public Tx {
   Connection& conn_;
   const FieldCipher* cipher_;     // null: sealed columns are written in clear (tests only)
   const std::string& audit_key_;  // the store's, which outlives every Tx
+  const bool writer_;
 };
 
 }  // namespace rabta::store::sql

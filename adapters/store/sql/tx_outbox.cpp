@@ -190,17 +190,21 @@ std::vector<OutboxRecord> SqlTx::claim(Sql claim_sql, Millis now, Millis lease_u
   });
 }
 
-std::pair<int, int> SqlTx::settle_in_doubt_outbox(std::string_view kind_prefix, Millis) {
+std::pair<int, int> SqlTx::settle_in_doubt_outbox(std::string_view kind_prefix, Millis now) {
   return guarded("settle_in_doubt_outbox", [&] {
     const std::string prefix(kind_prefix);
+    // PostgreSQL's text takes only rows whose lease ran out (statements.cpp).
+    const bool shared = conn_.dialect() == Dialect::postgres;
     int to_pending = 0;
     {
       Stmt st = use(Sql::in_doubt_to_pending);
       st->bindNoCopy(1, prefix);
+      if (shared) st->bind(2, now);
       to_pending = st->exec();
     }
     Stmt st = use(Sql::in_doubt_unconfirmed);
     st->bindNoCopy(1, prefix);
+    if (shared) st->bind(2, now);
     return std::pair<int, int>(to_pending, st->exec());
   });
 }

@@ -34,7 +34,7 @@ std::optional<SessionRecord> SqlTx::find_session(std::string_view provider,
   return guarded("find_session", [&]() -> std::optional<SessionRecord> {
     const std::string p(provider);
     const std::string id(provider_session_id);
-    Stmt st = use(Sql::find_session);
+    Stmt st = use(writer_ ? Sql::find_session_locked : Sql::find_session);
     st->bindNoCopy(1, p);
     st->bindNoCopy(2, id);
     if (!st->executeStep()) return std::nullopt;

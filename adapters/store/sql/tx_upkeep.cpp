@@ -37,6 +37,17 @@ void SqlTx::heartbeat(Millis now) {
   });
 }
 
+bool SqlTx::try_lock(std::string_view name) {
+  // The lock's id: the name's 64-bit FNV-1a hash, in a range of rabta's own.
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const char c : name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return guarded("try_lock",
+                 [&] { return conn_.try_lock_for_transaction(static_cast<std::int64_t>(h >> 1)); });
+}
+
 int SqlTx::reseal(ResealCursor& cursor, int limit) {
   if (cipher_ == nullptr) throw std::runtime_error("store: reseal: the store has no field key");
   if (cursor.done) return 0;
@@ -203,7 +214,7 @@ KeyUsage SqlTx::sealed_key_usage() {
     for (const SealedColumn& c : kSealedColumns) {
       const std::string col = c.column;
       // The key id is the value's second byte. PostgreSQL's sealed columns are bytea and hold
-      // no value in clear (a PostgreSQL store is never opened without the field key).
+      // no value in clear (the connection refuses one: postgres/connection.cpp).
       auto st = conn_.prepare(
           conn_.dialect() == Dialect::postgres
               ? "SELECT to_hex(get_byte(" + col + ", 1)), COUNT(*) FROM " + c.table +

@@ -75,6 +75,7 @@ class Connection final : public sql::Connection {
   std::int64_t total_changes() const override { return sqlite3_total_changes64(db_->getHandle()); }
   // The writer's BEGIN IMMEDIATE holds the file's one write lock: nothing more to take.
   void lock_for_transaction(std::int64_t /*lock_id*/) override {}
+  bool try_lock_for_transaction(std::int64_t /*lock_id*/) override { return true; }
 
  private:
   std::unique_ptr<SQLite::Database> db_;

@@ -225,7 +225,7 @@ void SqliteStore::read(const std::function<void(Tx&)>& query) {
     sql::throw_with_context("read (begin)", e);
   }
   try {
-    sql::SqlTx tx(*read_, cipher(), audit_key());
+    sql::SqlTx tx(*read_, cipher(), audit_key(), false);
     query(tx);
   } catch (...) {
     if (read_->in_transaction()) read_->db().tryExec("ROLLBACK");
