@@ -16,6 +16,7 @@
 #include "adapters/common/cipher.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
+#include "tests/support/pg_cluster.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace rabta::store {
@@ -126,6 +127,44 @@ TEST_F(SealedTest, NoPlaintextInTheDatabaseOrItsWal) {
   EXPECT_EQ(db.find(kMarker), std::string::npos);
   EXPECT_EQ(db.find(kNumber), std::string::npos);
   EXPECT_NE(db.find("ATUid_sealed"), std::string::npos) << "the test reads the right file";
+}
+
+// #14: the same on PostgreSQL, whose files are the data directory: tables, indexes and WAL.
+TEST_F(SealedTest, NoPlaintextInPostgresqlsDataDirectory) {
+  test::PgCluster server;
+  auto cipher = ring({1}, 1);
+  StoreOptions o;
+  o.url = server.create_database();
+  o.cipher = cipher;
+  o.audit_key = "test-audit-key";
+  auto store = open_store(o);
+  const auto session_id = write_everything(*store, *cipher);
+  expect_reads_back(*store, session_id);
+  // A canary in a column that is not sealed: the scan below must find it, or it proves nothing.
+  ASSERT_TRUE(store
+                  ->run([](Tx& tx) {
+                    OutboxRecord canary;
+                    canary.kind = "webhook";
+                    canary.dedupe_key = "canary";
+                    canary.payload = "CANARY-in-clear";
+                    canary.created_at = 1000;
+                    tx.insert_outbox(canary);
+                  })
+                  .ok);
+  store->close();
+  server.exec("CHECKPOINT");  // every page in the table files, not only in the WAL
+  std::size_t files = 0;
+  bool found_canary = false;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(server.data())) {
+    if (!f.is_regular_file()) continue;
+    ++files;
+    const std::string bytes = file_bytes(f.path().string());
+    EXPECT_EQ(bytes.find(kMarker), std::string::npos) << f.path();
+    EXPECT_EQ(bytes.find(kNumber), std::string::npos) << f.path();
+    found_canary = found_canary || bytes.find("CANARY-in-clear") != std::string::npos;
+  }
+  EXPECT_GT(files, 100U);
+  EXPECT_TRUE(found_canary) << "the test reads the right files";
 }
 
 // SECURITY #11: values an older rabta left in clear (a check-in's answer, an SMS text in the
