@@ -127,6 +127,20 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
 
+  std::string migrate_config, migrate_from, migrate_to;
+  auto* migrate_cmd = cli.add_subcommand(
+      "migrate-store",
+      "Copy the SQLite store into an empty PostgreSQL database (then point [database] url at it)");
+  migrate_cmd->add_option("--config", migrate_config, "rabta.toml (its keys)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  migrate_cmd->add_option("--from", migrate_from, "sqlite:PATH")->required();
+  migrate_cmd
+      ->add_option("--to", migrate_to,
+                   "postgresql://USER@HOST:PORT/DATABASE (a password from PGPASSWORD or "
+                   "~/.pgpass)")
+      ->required();
+
   std::string audit_config;
   auto* audit_cmd = cli.add_subcommand("audit", "The audit log of caseworker access");
   audit_cmd->require_subcommand(1);
@@ -249,6 +263,9 @@ int main(int argc, char** argv) {
   if (*responders_cmd && *pin_cmd)
     return rabta::gateway::responders_pin(responders_config, responder_name, clear_pin, std::cin,
                                           std::cout, std::cerr);
+  if (*migrate_cmd)
+    return rabta::gateway::migrate_store(migrate_config, migrate_from, migrate_to, std::cout,
+                                         std::cerr);
   if (*audit_cmd && *verify_cmd)
     return rabta::gateway::audit_verify(audit_config, audit_head_line, std::cout, std::cerr);
   if (*audit_cmd && *head_cmd)

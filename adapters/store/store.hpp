@@ -411,6 +411,21 @@ std::unique_ptr<Store> open_postgres_store(const StoreOptions& options);
 // The one a config names: PostgreSQL when options.url is set, else the SQLite file.
 std::unique_ptr<Store> open_store(const StoreOptions& options);
 
+// `rabta migrate-store` (#14): rows per table, in the order copied.
+struct CopyReport {
+  std::vector<std::pair<std::string, std::int64_t>> copied, source, target;
+};
+
+// Copies every row of the SQLite store `source.path` into the PostgreSQL database `target.url`,
+// which must hold none: both brought to the latest schema first, then one snapshot of the source
+// into one transaction of the target (nothing written if anything fails), ids, times and sealed
+// values as they are (sealed under their row ids, they stay valid under the same field key); the
+// id sequences continue after the copied ids. A sealed column still in clear in the source (an
+// older rabta's) is refused: `rabta keys rotate` seals it first. Calls progress(table, rows).
+CopyReport copy_sqlite_to_postgres(
+    const StoreOptions& source, const StoreOptions& target,
+    const std::function<void(const std::string&, std::int64_t)>& progress);
+
 // "postgresql HOST:PORT/DB" for logs and errors: a URL without its user and password.
 std::string describe_database(const std::string& url);
 

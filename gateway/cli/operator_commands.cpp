@@ -15,6 +15,7 @@
 #include "adapters/store/store.hpp"
 #include "gateway/checkins/enrolment.hpp"
 #include "gateway/ops/command_context.hpp"
+#include "gateway/responders/case_service.hpp"
 #include "gateway/settings/config.hpp"
 
 namespace rabta::gateway {
@@ -212,6 +213,67 @@ int outbox_list(const std::string& config_path, const std::string& status, int l
   for (const auto& [k, v] : counts) out << " " << k << "=" << v;
   out << "\n";
   return 0;
+}
+
+int migrate_store(const std::string& config_path, const std::string& from, const std::string& to,
+                  std::ostream& out, std::ostream& err) {
+  if (!from.starts_with("sqlite:") || from.size() == 7) {
+    err << "rabta: --from takes sqlite:PATH (the SQLite file to copy)\n";
+    return 2;
+  }
+  if (!to.starts_with("postgresql://") && !to.starts_with("postgres://")) {
+    err << "rabta: --to takes a PostgreSQL URL: postgresql://USER@HOST:PORT/DATABASE\n";
+    return 2;
+  }
+  try {
+    spdlog::set_level(spdlog::level::warn);
+    const Config config = load_config(config_path);
+    const Keys keys = load_keys(config);
+    store::StoreOptions source;
+    source.path = from.substr(7);
+    source.cipher = keys.cipher;
+    source.audit_key = audit_key(*keys.pseudonymizer);
+    store::StoreOptions target = source;
+    target.path.clear();
+    target.url = to;
+    const std::string where = store::describe_database(to);
+    out << "copying " << source.path << " into " << where << "\n";
+    const store::CopyReport report = store::copy_sqlite_to_postgres(
+        source, target, [&](const std::string& table, std::int64_t rows) {
+          out << "  " << std::left << std::setw(11) << table << std::right << std::setw(10) << rows
+              << " rows\n";
+        });
+    bool agree = report.source == report.target;
+    for (std::size_t i = 0; i < report.source.size() && i < report.target.size(); ++i) {
+      if (report.source[i] != report.target[i]) {
+        out << "  " << report.source[i].first << ": " << report.source[i].second
+            << " in the source, " << report.target[i].second << " in the copy\n";
+      }
+    }
+    out << (agree ? "row counts agree in every table\n" : "row counts differ\n");
+    store::AuditCheck check;
+    auto copy = store::open_store(target);
+    copy->read([&](store::Tx& tx) { check = verify_audit_chain(tx, target.audit_key); });
+    copy->close();
+    if (check.broken_at) {
+      out << "audit chain of the copy broken at row " << *check.broken_at << ": " << check.reason
+          << "\n";
+      return 1;
+    }
+    out << "audit chain of the copy ok: " << check.rows << " rows\n";
+    if (!agree) return 1;
+    out << "next: set [database] url in " << config_path
+        << " (and remove path), then start rabta serve on it\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    if (why.find("written in clear") != std::string::npos) {
+      why += " (values an older rabta left in clear: run `rabta keys rotate --config " +
+             config_path + "` on the SQLite store first)";
+    }
+    err << "rabta: " << why << "\n";
+    return 2;
+  }
 }
 
 }  // namespace rabta::gateway

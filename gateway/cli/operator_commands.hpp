@@ -26,4 +26,10 @@ int outbox_resend(const std::string& config_path, std::int64_t id, std::ostream&
 int outbox_list(const std::string& config_path, const std::string& status, int limit,
                 std::ostream& out, std::ostream& err);
 
+// `rabta migrate-store --from sqlite:PATH --to postgresql://...` (#14): copies the SQLite store
+// into an empty PostgreSQL database with the config's keys, then compares the row counts of every
+// table and verifies the copied audit chain. 0 when all agree, 1 when they do not, 2 on an error.
+int migrate_store(const std::string& config_path, const std::string& from, const std::string& to,
+                  std::ostream& out, std::ostream& err);
+
 }  // namespace rabta::gateway

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adapters/store/postgres/dialect.hpp"
+#include "adapters/store/postgres/open.hpp"
 
 namespace rabta::store::postgres {
 namespace {
@@ -318,6 +319,10 @@ bool Connection::try_lock_for_transaction(std::int64_t lock_id) {
   auto st = prepare("SELECT pg_try_advisory_xact_lock(?1)");
   st->bind(1, lock_id);
   return st->executeStep() && st->getColumn(0).getInt64() != 0;
+}
+
+std::unique_ptr<sql::Connection> open_connection(const std::string& url) {
+  return std::make_unique<Connection>(url);
 }
 
 }  // namespace rabta::store::postgres

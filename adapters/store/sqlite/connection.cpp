@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/store/sqlite/open.hpp"
+
 namespace rabta::store::sqlite {
 
 void rethrow(const SQLite::Exception& e) {
@@ -136,6 +138,14 @@ sql::Statement& Connection::statement(sql::Sql id) {
 
 std::unique_ptr<sql::Statement> Connection::prepare(const std::string& text) {
   return std::make_unique<SqliteStatement>(*db_, text);
+}
+
+std::unique_ptr<sql::Connection> open_read_connection(const std::string& path) {
+  try {
+    return std::make_unique<Connection>(path, SQLite::OPEN_READONLY, std::chrono::seconds(5));
+  } catch (const SQLite::Exception& e) {
+    throw std::runtime_error("database " + path + " could not be opened: " + e.what());
+  }
 }
 
 }  // namespace rabta::store::sqlite
