@@ -4,7 +4,7 @@
 #   One static library per folder (one folder = one target = one concern, docs/ARCHITECTURE.md).
 #   Includes are written from the repository root ("gateway/inbound/app.hpp"); every library gets
 #   the warnings and sanitizers of rabta_options.
-# rabta_test(NAME SOURCES a.cpp… [LIBS libraries…] [TIMEOUT seconds])
+# rabta_test(NAME SOURCES a.cpp… [LIBS libraries…] [TIMEOUT seconds] [PROPERTIES ctest props…])
 #   One GoogleTest executable, its tests discovered into ctest. RABTA_SOURCE_DIR points at the
 #   repository (fixtures, config/); TIMEOUT bounds every test of the executable (real sockets).
 
@@ -16,12 +16,16 @@ function(rabta_library name)
 endfunction()
 
 function(rabta_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_compile_definitions(${name} PRIVATE RABTA_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   target_link_libraries(${name} PRIVATE rabta_options ${ARG_LIBS} GTest::gtest_main)
+  set(props ${ARG_PROPERTIES})
   if(ARG_TIMEOUT)
-    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+    list(APPEND props TIMEOUT ${ARG_TIMEOUT})
+  endif()
+  if(props)
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${props})
   else()
     gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
   endif()

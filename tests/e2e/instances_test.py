@@ -73,8 +73,8 @@ http {{
   client_body_temp_path {ngx}/tmp/body; proxy_temp_path {ngx}/tmp/proxy;
   fastcgi_temp_path {ngx}/tmp/fastcgi; uwsgi_temp_path {ngx}/tmp/uwsgi; scgi_temp_path {ngx}/tmp/scgi;
   upstream rabta {{
-    server 127.0.0.1:{ports[0]} max_fails=1 fail_timeout=1s;
-    server 127.0.0.1:{ports[1]} max_fails=1 fail_timeout=1s;
+    server 127.0.0.1:{ports[0]} max_fails=0;
+    server 127.0.0.1:{ports[1]} max_fails=0;
   }}
   server {{
     listen 127.0.0.1:{front};
@@ -168,8 +168,12 @@ finally:
         pg.stop()
     if e2e.FAILED:
         for log in sorted(work.glob("rabta-*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            print(f"--- {log.name}\n" + "\n".join(tail))
+            lines = log.read_text(errors="replace").splitlines()
+            errors = [ln for ln in lines if "[error]" in ln or "[critical]" in ln][:5]
+            print(f"--- {log.name}\n" + "\n".join(errors + lines[-8:]))
+        err = work / "nginx" / "logs" / "error.log"
+        if err.exists():
+            print("--- nginx error.log\n" + "\n".join(err.read_text().splitlines()[:10]))
     shutil.rmtree(work, ignore_errors=True)
 print("ok" if not e2e.FAILED else "FAILED: " + ", ".join(e2e.FAILED))
 sys.exit(1 if e2e.FAILED else 0)

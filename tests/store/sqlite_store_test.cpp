@@ -38,11 +38,9 @@ namespace fs = std::filesystem;
 
 enum class Backend { sqlite, postgres };
 
-// One PostgreSQL server for the whole test binary, started at first use; each test gets a fresh
-// database on it.
+// The tests' PostgreSQL server (tests/support/pg_cluster.hpp); each test gets a fresh database.
 test::PgCluster& pg_cluster() {
-  static test::PgCluster cluster;
-  return cluster;
+  return test::shared_pg();
 }
 
 // The store on a real SQLite file in a fresh temporary folder, or on a fresh database of a real

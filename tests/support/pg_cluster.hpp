@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,19 @@ class PgCluster {
       if (fs::exists(bin / "postgres") && (best.empty() || bin.string() > best)) best = bin;
     }
     return best;
+  }
+
+  // The server tests/support/pg_server.py started in `dir` for the whole ctest run (the "pg"
+  // fixture: one server, not one per test process); this object neither starts nor stops it.
+  struct Attach {
+    std::string dir;
+  };
+  explicit PgCluster(Attach a) : dir_(std::move(a.dir)), data_(dir_ + "/data"), owned_(false) {
+    std::ifstream pidfile(data_ + "/postmaster.pid");
+    long pid = 0;
+    pidfile >> pid;
+    if (pid <= 0) throw std::runtime_error("no PostgreSQL server running in " + dir_);
+    pid_ = static_cast<pid_t>(pid);
   }
 
   // `settings`: extra postgresql.conf lines (e.g. replication).
@@ -69,6 +83,7 @@ class PgCluster {
     start();
   }
   ~PgCluster() {
+    if (!owned_) return;
     stop();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -168,8 +183,20 @@ class PgCluster {
   std::string dir_;
   std::string data_;
   bool as_postgres_ = false;
+  bool owned_ = true;  // started (and so stopped) by this object
   pid_t pid_ = -1;
   std::atomic<int> databases_{0};
 };
+
+// The tests' one server: the ctest fixture's when RABTA_TEST_PG_DIR names it, else one started
+// for this process (a test binary run by hand).
+inline PgCluster& shared_pg() {
+  static const std::unique_ptr<PgCluster> cluster = [] {
+    const char* dir = std::getenv("RABTA_TEST_PG_DIR");
+    return dir != nullptr && *dir != '\0' ? std::make_unique<PgCluster>(PgCluster::Attach{dir})
+                                          : std::make_unique<PgCluster>();
+  }();
+  return *cluster;
+}
 
 }  // namespace rabta::test
