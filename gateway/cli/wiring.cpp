@@ -77,6 +77,7 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
   dispatch_options.backoff_base = config.outbox.backoff_base;
   dispatch_options.backoff_cap = config.outbox.backoff_cap;
   dispatch_options.poll_interval = config.outbox.poll_interval;
+  dispatch_options.lease = config.outbox.lease;
   dispatcher_ = std::make_unique<Dispatcher>(store, runtimes, *cipher_, clock, zone,
                                              dispatch_options, [this] { return random01(); });
   app_options.outbox_ready = [this] { dispatcher_->wake(); };

@@ -303,8 +303,11 @@ Config load_config(const std::string& path) {
       r.fail(*t, "[checkins] severities must be low, normal, high or critical");
   }
   if (const auto* t = r.table(doc, "outbox")) {
-    r.known(*t, {"max_attempts", "backoff_base_ms", "backoff_cap_ms", "poll_interval_ms"},
+    r.known(*t,
+            {"max_attempts", "backoff_base_ms", "backoff_cap_ms", "poll_interval_ms", "lease_ms"},
             "[outbox]");
+    // More than the 15 s a send may take, or a send still in flight could be taken for dead.
+    r.millis(*t, "lease_ms", c.outbox.lease, 16'000, 3'600'000);
     r.integer(*t, "max_attempts", c.outbox.max_attempts, 1, 100);
     r.millis(*t, "backoff_base_ms", c.outbox.backoff_base, 10, 3'600'000);
     r.millis(*t, "backoff_cap_ms", c.outbox.backoff_cap, 10, 86'400'000);

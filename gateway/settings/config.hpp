@@ -82,6 +82,10 @@ struct OutboxConfig {
   std::chrono::milliseconds backoff_base{2'000};
   std::chrono::milliseconds backoff_cap{600'000};
   std::chrono::milliseconds poll_interval{500};
+  // How long a claimed row is the claimer's: longer than a send may take (15 s). With several
+  // instances on PostgreSQL, a dead instance's rows in flight are settled this long after it
+  // claimed them (docs/SCALING.md).
+  std::chrono::milliseconds lease{60'000};
 };
 
 struct Config {

@@ -1,4 +1,5 @@
-// Retention (SAFETY D4) against real SQLite files: after a purge with secure_delete on and the
+// Retention (SAFETY D4): what a pass deletes and keeps, on SQLite and PostgreSQL (#14); and
+// against real SQLite files: after a purge with secure_delete on and the
 // WAL checkpointed and truncated, `grep -a` finds the purged rows' markers in neither the
 // database nor its WAL; without them the markers stay on disk (so the check can fail); what is
 // inside its period, open, or still needed is kept.
@@ -13,6 +14,7 @@
 
 #include "adapters/common/cipher.hpp"
 #include "adapters/store/store.hpp"
+#include "tests/support/pg_cluster.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace rabta::store {
@@ -32,15 +34,23 @@ std::shared_ptr<common::FieldCipher> cipher() {
   return std::make_shared<common::FieldCipher>(common::FieldCipher::KeyRing{{1, k}}, 1);
 }
 
-class RetentionTest : public ::testing::Test {
+enum class Backend { sqlite, postgres };
+
+class RetentionFixture : public ::testing::Test {
  protected:
+  virtual Backend backend() const = 0;
   std::unique_ptr<Store> open(bool secure_delete = true) {
     StoreOptions o;
     o.audit_key = "test-audit-key";
-    o.path = path();
     o.cipher = key;
     o.secure_delete = secure_delete;
-    return open_sqlite_store(o);
+    if (backend() == Backend::postgres) {
+      if (url.empty()) url = test::shared_pg().create_database();
+      o.url = url;
+    } else {
+      o.path = path();
+    }
+    return open_store(o);
   }
   std::string path() const { return dir.file("rabta.db"); }
 
@@ -126,7 +136,26 @@ class RetentionTest : public ::testing::Test {
 
   std::shared_ptr<common::FieldCipher> key = cipher();
   test::TempDir dir;
+  std::string url;  // PostgreSQL: this test's database
 };
+
+// What only a SQLite file shows: the bytes of deleted rows, in the file and its WAL.
+class RetentionTest : public RetentionFixture {
+ protected:
+  Backend backend() const override { return Backend::sqlite; }
+};
+
+// What retention deletes and keeps, on both backends (#14).
+class Retention : public RetentionFixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  Backend backend() const override { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, Retention, ::testing::Values(Backend::sqlite, Backend::postgres),
+                         [](const ::testing::TestParamInfo<Backend>& param) {
+                           return std::string(param.param == Backend::sqlite ? "sqlite"
+                                                                             : "postgres");
+                         });
 
 TEST_F(RetentionTest, PurgedRowsLeaveNoTraceInTheDatabaseOrItsWal) {
   auto store = open();
@@ -194,7 +223,7 @@ TEST_F(RetentionTest, WithoutSecureDeleteAndTheCheckpointTheMarkersStaySoTheTest
       << "deleted rows linger in free space and the WAL without secure_delete";
 }
 
-TEST_F(RetentionTest, ZeroMeansKeepForever) {
+TEST_P(Retention, ZeroMeansKeepForever) {
   auto store = open();
   old_report(*store, "MARKEROLD1", kT0, case_status::closed);
   PurgeCounts gone;
@@ -204,11 +233,48 @@ TEST_F(RetentionTest, ZeroMeansKeepForever) {
   EXPECT_TRUE(cursor.done);
 }
 
+// What a pass deletes and keeps: a closed case past its period goes with its note, session and
+// answers; one inside its period and an open one stay; her consent outlives the session.
+TEST_P(Retention, APassDeletesWhatItsPeriodsAllowAndKeepsTheRest) {
+  auto store = open();
+  old_report(*store, "OLD1", kT0, case_status::closed);
+  old_report(*store, "NEW2", kT0 + 360 * kDay, case_status::closed);  // inside its period
+  old_report(*store, "OPEN3", kT0, case_status::open);                // never purged open
+  const Millis now = kT0 + 365 * kDay;
+  PurgeCounts would;
+  store->read([&](Tx& tx) { would = tx.purgeable(year_old(now)); });
+  PurgeCounts gone;
+  PurgeCursor cursor;
+  while (!cursor.done) {
+    PurgeCounts step;
+    ASSERT_TRUE(store->run([&](Tx& tx) { step = tx.purge(year_old(now), 1, cursor); }).ok);
+    gone += step;
+  }
+  EXPECT_EQ(gone.total(), would.total());
+  EXPECT_EQ(gone.cases, 1);
+  EXPECT_EQ(gone.notes, 1);
+  EXPECT_EQ(gone.sessions, 1) << "the open case's session stays with it";
+  EXPECT_EQ(gone.answers, 1);
+  EXPECT_EQ(gone.outbox, 2);
+  EXPECT_EQ(gone.inbound, 2);
+  EXPECT_EQ(gone.checkins, 2);
+  store->read([&](Tx& tx) {
+    EXPECT_TRUE(tx.find_case("ROPEN3"));
+    EXPECT_TRUE(tx.find_case("RNEW2"));
+    EXPECT_FALSE(tx.find_case("ROLD1"));
+    EXPECT_TRUE(tx.find_session("africastalking", "ATUid_OPEN3"));
+    EXPECT_FALSE(tx.find_session("africastalking", "ATUid_OLD1"));
+    const auto her = tx.find_contact("pseudonym-OLD1");
+    ASSERT_TRUE(her);
+    EXPECT_EQ(tx.latest_consent(her->id, "callback"), true);
+  });
+}
+
 // #13: a pass steps over the sessions a case keeps instead of reading them all at every step: with
 // a step limit of 5, 30 kept sessions and 3 that may go (the newest), all ended at the same
 // millisecond (as those one idle sweep ends), the pass ends in a number of steps bounded by the
 // rows, deletes exactly the 3 and keeps the 30.
-TEST_F(RetentionTest, APassStepsOverKeptSessionsAFewRowsAtATime) {
+TEST_P(Retention, APassStepsOverKeptSessionsAFewRowsAtATime) {
   auto store = open();
   const Millis now = kT0 + 365 * kDay;
   for (int i = 0; i < 30; ++i)
