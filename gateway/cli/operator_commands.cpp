@@ -14,6 +14,7 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/store/store.hpp"
 #include "gateway/checkins/enrolment.hpp"
+#include "gateway/ops/backup.hpp"
 #include "gateway/ops/command_context.hpp"
 #include "gateway/responders/case_service.hpp"
 #include "gateway/settings/config.hpp"
@@ -225,12 +226,30 @@ int migrate_store(const std::string& config_path, const std::string& from, const
     err << "rabta: --to takes a PostgreSQL URL: postgresql://USER@HOST:PORT/DATABASE\n";
     return 2;
   }
+  {
+    // As in rabta.toml: a password on the command line is in every `ps` listing.
+    const auto authority = to.substr(
+        to.find("://") + 3, to.find_first_of("/?", to.find("://") + 3) - to.find("://") - 3);
+    const auto at = authority.rfind('@');
+    if ((at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos) ||
+        to.find("password=") != std::string::npos) {
+      err << "rabta: --to holds a password: give it in PGPASSWORD or ~/.pgpass instead\n";
+      return 2;
+    }
+  }
   try {
     spdlog::set_level(spdlog::level::warn);
     const Config config = load_config(config_path);
     const Keys keys = load_keys(config);
     store::StoreOptions source;
     source.path = from.substr(7);
+    // A serve still writing the source would write after the snapshot: its rows would be lost.
+    const auto lock = DatabaseLock::try_acquire(source.path);
+    if (!lock) {
+      err << "rabta: refusing to copy: rabta serve is running on " << source.path
+          << " (stop it first)\n";
+      return 2;
+    }
     source.cipher = keys.cipher;
     source.audit_key = audit_key(*keys.pseudonymizer);
     store::StoreOptions target = source;

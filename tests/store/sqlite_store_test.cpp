@@ -343,6 +343,73 @@ TEST(PostgresStore, TwoInstancesNeverClaimTheSameRowOrRunOnePassTogether) {
   EXPECT_EQ(settled, std::make_pair(6, 0));
 }
 
+// #14: escalation on one instance never rewrites a case from a read older than another
+// instance's acknowledgement, nor the scheduler a check-in she has just answered: the writer's
+// reads of rows it rewrites lock them, and its lists skip rows another instance holds.
+TEST(PostgresStore, NoInstanceRewritesACaseOrCheckinFromAStaleRead) {
+  StoreOptions options;
+  options.url = pg_cluster().create_database();
+  options.audit_key = "test-audit-key";
+  auto a = open_store(options);
+  auto b = open_store(options);
+  const auto contact = add_contact(*a, "p1");
+  std::int64_t case_id = 0;
+  ASSERT_TRUE(a->run([&](Tx& tx) {
+                 auto c = make_case(contact.id, "K7P2QX");
+                 c.status = "open";
+                 c.next_alert_at = 100;
+                 case_id = tx.insert_case(c);
+                 CheckinRecord k;
+                 k.contact_id = contact.id;
+                 k.week = "2026-W49";
+                 k.status = "sent";
+                 k.sent_at = 50;
+                 k.deadline_at = 100;
+                 tx.insert_checkin(k);
+               }).ok);
+  // a (a responder's acknowledgement and her answer) holds both rows in its open batch.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  auto holding_future = holding.get_future();
+  a->submit(
+      [&, released](Tx& tx) {
+        auto c = tx.find_case_by_id(case_id);
+        ASSERT_TRUE(c);
+        auto k = tx.open_checkin(contact.id);
+        ASSERT_TRUE(k);
+        holding.set_value();
+        released.wait();
+        c->status = "acknowledged";
+        tx.update_case(*c);
+        k->status = "answered";
+        tx.update_checkin(*k);
+      },
+      {});
+  holding_future.wait();
+  // b's escalation and scheduler meanwhile: the rows a holds are not theirs to rewrite.
+  std::size_t due = 9, overdue = 9;
+  ASSERT_TRUE(b->run([&](Tx& tx) {
+                 due = tx.cases_due_for_alert(1000, 10).size();
+                 overdue = tx.checkins_overdue(1000, 10).size();
+               }).ok);
+  EXPECT_EQ(due, 0U);
+  EXPECT_EQ(overdue, 0U);
+  release.set_value();
+  ASSERT_TRUE(a->run([](Tx&) {}).ok);  // a's batch committed
+  // And once a has committed, they see what a wrote: nothing due.
+  ASSERT_TRUE(b->run([&](Tx& tx) {
+                 due = tx.cases_due_for_alert(1000, 10).size();
+                 overdue = tx.checkins_overdue(1000, 10).size();
+               }).ok);
+  EXPECT_EQ(due, 0U);
+  EXPECT_EQ(overdue, 0U);
+  b->read([&](Tx& tx) {
+    EXPECT_EQ(tx.find_case_by_id(case_id)->status, "acknowledged");
+    EXPECT_EQ(tx.cases_due_for_alert(1000, 10).size(), 0U) << "a read takes no lock";
+  });
+}
+
 // ---- opening and migrations ----
 
 TEST_F(SqliteStoreTest, MigratesNewFileToLatestSchema) {

@@ -88,6 +88,10 @@ void PgStatement::bind(int index, std::int64_t value) {
   set(index, std::to_string(value), false);
 }
 void PgStatement::bind(int index, std::string_view text) {
+  // libpq sends text as a C string: a NUL would cut it short, silently.
+  if (text.find('\0') != std::string_view::npos) {
+    throw sql::Error(sql::Error::Kind::other, "a text value holds a NUL byte");
+  }
   // A sealed column (bytea) takes ciphertext (bind_blob) or nothing: a value in clear there is a
   // store opened without the field key writing her words, refused (SAFETY D2).
   const auto& slots = prepared_->slots;
@@ -140,6 +144,10 @@ void PgStatement::run() {
   }
   const char* tuples = PQcmdTuples(result_.get());
   const char* command = PQcmdStatus(result_.get());
+  if (prepared_->commit && command != nullptr && std::string_view(command) != "COMMIT") {
+    // PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK, as a success.
+    throw sql::Error(sql::Error::Kind::other, "the transaction was rolled back, not committed");
+  }
   if (tuples != nullptr && *tuples != '\0' && command != nullptr &&
       (std::string_view(command).starts_with("INSERT") ||
        std::string_view(command).starts_with("UPDATE") ||
@@ -226,7 +234,15 @@ std::string PgStatement::column_blob(int index) const {
 }
 
 Connection::Connection(const std::string& url) {
-  conn_ = PQconnectdb(url.c_str());
+  // Defaults first, so that the URL's own settings win: a server that does not answer is given
+  // up on in 5 s (then the request gets a 503 and the reconnection backs off), and a connection
+  // whose peer vanished without a reset (a failed-over address) is found dead in about 30 s
+  // instead of the kernel's 2 hours.
+  const char* const keys[] = {
+      "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+  const char* const values[] = {"5", "1", "10", "5", "3", "30000", url.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn_ == nullptr) throw std::bad_alloc();
   if (PQstatus(conn_) != CONNECTION_OK) {
     sql::Error e(sql::Error::Kind::lost, "could not connect: " + first_line(PQerrorMessage(conn_)));
@@ -238,7 +254,15 @@ Connection::Connection(const std::string& url) {
   // (e.g. "there is no transaction in progress") are not printed on stderr.
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
-  exec_script("SET synchronous_commit = on; SET client_encoding = 'UTF8'");
+  // lock_timeout: no statement of a batch waits long for another instance's lock (a new
+  // session's unique index entry that another instance's open batch is inserting too, the audit
+  // chain's advisory lock): the job fails and its request gets a 503 ("busy, retry") instead of
+  // every hop of the batch waiting behind it, or two batches waiting for each other until
+  // PostgreSQL's deadlock_timeout (1 s) breaks the cycle. Batches commit in milliseconds.
+  exec_script(
+      "SET synchronous_commit = on; SET client_encoding = 'UTF8'; SET lock_timeout = '200ms'; "
+      // A peer that died inside a transaction holds its locks no longer than this.
+      "SET idle_in_transaction_session_timeout = '60s'");
 }
 
 Connection::~Connection() {
@@ -265,6 +289,7 @@ std::shared_ptr<const Prepared> Connection::prepare_on_server(Translated transla
   p->name = "r" + std::to_string(next_name_++);
   p->names = std::move(translated.names);
   p->slots = std::move(translated.slots);
+  p->commit = translated.text == "COMMIT";
   const std::string& pg_text = translated.text;
   Result r(PQprepare(conn_, p->name.c_str(), pg_text.c_str(), 0, nullptr));
   if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {

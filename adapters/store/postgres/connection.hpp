@@ -34,6 +34,7 @@ struct Prepared {
   std::vector<Oid> types;            // of $1.., as the server inferred them
   std::map<std::string, int> names;  // ":now" -> 1-based number
   std::vector<int> slots;            // SQLite's ?N -> $ number, 0 = not used (dialect.hpp)
+  bool commit = false;               // "COMMIT": its answer must be COMMIT, not ROLLBACK
 };
 
 class Connection;
@@ -83,6 +84,9 @@ class Connection final : public sql::Connection {
   sql::Statement& statement(sql::Sql id) override;
   std::unique_ptr<sql::Statement> prepare(const std::string& text) override;
   bool in_transaction() const override;
+  bool transaction_aborted() const override {
+    return PQtransactionStatus(conn_) == PQTRANS_INERROR;
+  }
   std::int64_t total_changes() const override { return changes_; }
   void lock_for_transaction(std::int64_t lock_id) override;
   bool try_lock_for_transaction(std::int64_t lock_id) override;

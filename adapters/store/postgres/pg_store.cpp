@@ -72,19 +72,10 @@ class PostgresStore final : public sql::GroupCommitStore {
     end_read("COMMIT");
   }
 
-  // PostgreSQL recycles its own WAL. A CHECKPOINT (role pg_checkpoint or superuser) writes the
-  // purged pages out now, so that deleted rows leave the WAL segments sooner (SAFETY D4).
-  JobResult checkpoint_wal() override {
-    return run_between_batches([this]() -> JobResult {
-      try {
-        writer_connection();  // reconnects if need be
-        write_->exec_script("CHECKPOINT");
-        return JobResult{true, {}};
-      } catch (const std::exception& e) {
-        return JobResult{false, std::string("store: checkpoint: ") + e.what()};
-      }
-    });
-  }
+  // SQLite's WAL checkpoint (after a purge, SAFETY D4) has no PostgreSQL twin that rabta may
+  // run: PostgreSQL checkpoints and recycles its WAL itself, and a CHECKPOINT needs a role rabta
+  // should not have. What a DELETE leaves on PostgreSQL's disk: docs/SCALING.md.
+  JobResult checkpoint_wal() override { return JobResult{true, {}}; }
 
   void close() override {
     if (!stop_writer()) return;

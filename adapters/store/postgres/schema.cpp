@@ -237,7 +237,9 @@ int read_version(Connection& conn) {
 
 int migrate(Connection& conn, const std::string& where) {
   try {
-    conn.exec_script("BEGIN");
+    // Another instance may be migrating: wait for it however long it takes (the connection's
+    // lock_timeout is for hops, not for this).
+    conn.exec_script("BEGIN; SET LOCAL lock_timeout = 0");
     conn.lock_for_transaction(kMigrationLock);
     conn.exec_script("CREATE TABLE IF NOT EXISTS rabta_schema (version integer NOT NULL)");
     int version = read_version(conn);

@@ -107,6 +107,9 @@ class Connection {
   // A statement built for one call (texts in the dialect of sql_text).
   virtual std::unique_ptr<Statement> prepare(const std::string& text) = 0;
   virtual bool in_transaction() const = 0;
+  // A statement failed and the database will roll the transaction back whatever comes next
+  // (PostgreSQL's aborted transaction: a COMMIT then answers ROLLBACK). SQLite: never.
+  virtual bool transaction_aborted() const { return false; }
   // Rows inserted, updated or deleted on this connection since it opened.
   virtual std::int64_t total_changes() const = 0;
   // Serialises, until the transaction ends, every transaction that takes the same lock on this

@@ -220,6 +220,14 @@ void GroupCommitStore::run_batch(std::vector<Pending>& batch, std::vector<JobRes
       }
     }
     if (!open) return;
+    if (conn->transaction_aborted()) {
+      // Whatever the jobs say, nothing of this transaction will commit: say so.
+      spdlog::error("store: the transaction was aborted by the database; {} jobs rolled back",
+                    batch.size() - first_in_tx);
+      abandon(*conn);
+      fail(first_in_tx, batch.size(), "store: transaction aborted by the database");
+      return;
+    }
     if (conn->total_changes() == changes_at_begin) {
       // Nothing to make durable (a pass that found nothing due): end the transaction without a
       // commit, so an idle server writes nothing and calls no fsync.
@@ -253,6 +261,9 @@ JobResult GroupCommitStore::run_job(Connection& conn, Job& job) {
   try {
     exec(conn, Sql::savepoint);
   } catch (const Error& e) {
+    // Without its savepoint the job cannot be undone alone, and PostgreSQL has aborted the
+    // transaction anyway: the batch ends here (run_batch fails the jobs before this one).
+    abandon(conn);
     return JobResult{false, std::string("store: savepoint failed: ") + e.what()};
   }
   try {

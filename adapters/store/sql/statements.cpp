@@ -55,6 +55,10 @@ std::string sql_text(Sql id, Dialect dialect) {
   // Rows that instances sharing a PostgreSQL database take for themselves: a row another
   // instance holds is stepped over (SKIP LOCKED), never taken twice. SQLite has one writer.
   const std::string skip_locked = pg ? " FOR UPDATE SKIP LOCKED" : "";
+  // The writer's variants (statements.hpp): the row lock on PostgreSQL.
+  const auto locked = [&](Sql writer, const char* lock) {
+    return std::string(pg && id == writer ? lock : "");
+  };
   switch (id) {
     case Sql::begin:
       return "BEGIN";
@@ -74,8 +78,11 @@ std::string sql_text(Sql id, Dialect dialect) {
     case Sql::find_contact:
       return select(kContactColumns, "contacts WHERE pseudonym = ?1");
     case Sql::insert_contact:
+      // Two instances may take her first messages at once: the second finds the row the first
+      // made (upsert_contact reads it) instead of failing on the duplicate key.
       return returning(
-          "INSERT INTO contacts (pseudonym, created_at, updated_at) VALUES (?1, ?2, ?2)",
+          "INSERT INTO contacts (pseudonym, created_at, updated_at) VALUES (?1, ?2, ?2) "
+          "ON CONFLICT (pseudonym) DO NOTHING",
           kContactColumns);
     case Sql::set_contact_language:
       return "UPDATE contacts SET language = ?1, updated_at = ?2 WHERE id = ?3";
@@ -86,9 +93,12 @@ std::string sql_text(Sql id, Dialect dialect) {
       return "SELECT id, provider, provider_session_id, contact_id, channel, state, "
              "last_input_path, last_reply, hop_count, status, end_reason, started_at, updated_at, "
              "ended_at FROM sessions WHERE provider = ?1 AND provider_session_id = ?2" +
-             // The writer's lookup: hops of one session that reach two instances apply one after
-             // the other; the second waits for the first's commit, then reads what it wrote.
-             std::string(pg && id == Sql::find_session_locked ? " FOR UPDATE" : "");
+             // The writer's lookup takes the session's row lock: hops of one session that reach
+             // two instances apply one after the other (a phone sends the next hop only after the
+             // reply, so they meet only for a duplicate, or a hop retried on another instance
+             // while the first one's dying batch still holds the row). The wait is bounded by
+             // the connection's lock_timeout (postgres/connection.cpp), then the hop gets a 503.
+             locked(Sql::find_session_locked, " FOR UPDATE");
     case Sql::find_resumable_session:
       return "SELECT id, provider, provider_session_id, contact_id, channel, state, "
              "last_input_path, last_reply, hop_count, status, end_reason, started_at, updated_at, "
@@ -155,7 +165,9 @@ std::string sql_text(Sql id, Dialect dialect) {
              "acknowledged_by, claimed_by, closed_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
              "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) RETURNING id";
     case Sql::find_case:
-      return select(kCaseColumns, "cases WHERE reference = ?1");
+    case Sql::find_case_locked:
+      return select(kCaseColumns, "cases WHERE reference = ?1") +
+             locked(Sql::find_case_locked, " FOR UPDATE");
     case Sql::next_answer_id:  // as next_session_id: sealed under its id in its one INSERT
       if (pg) return "SELECT nextval(pg_get_serial_sequence('answers', 'id'))";
       return "SELECT COALESCE(MAX(id), 0) + 1 FROM answers";
@@ -292,36 +304,46 @@ std::string sql_text(Sql id, Dialect dialect) {
              "answered_at, answer, case_reference) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
              "ON CONFLICT (contact_id, week) DO NOTHING RETURNING id";
     case Sql::open_checkin:
+    case Sql::open_checkin_locked:
       return select(kCheckinColumns,
                     "checkins WHERE contact_id = ?1 AND status IN ('sent', 'reminded') "
-                    "ORDER BY week DESC LIMIT 1");
+                    "ORDER BY week DESC LIMIT 1") +
+             locked(Sql::open_checkin_locked, " FOR UPDATE");
     case Sql::update_checkin:
       return "UPDATE checkins SET contact_id = ?1, week = ?2, status = ?3, sent_at = ?4, "
              "remind_at = ?5, deadline_at = ?6, answered_at = ?7, answer = ?8, "
              "case_reference = ?9 WHERE id = ?10";
     case Sql::checkins_to_remind:
+    case Sql::checkins_to_remind_locked:
       return select(kCheckinColumns,
                     "checkins WHERE status = 'sent' AND remind_at > 0 AND remind_at <= ?1 "
-                    "ORDER BY remind_at, id LIMIT ?2");
+                    "ORDER BY remind_at, id LIMIT ?2") +
+             locked(Sql::checkins_to_remind_locked, " FOR UPDATE SKIP LOCKED");
     case Sql::checkins_overdue:
+    case Sql::checkins_overdue_locked:
       return select(kCheckinColumns,
                     "checkins WHERE status IN ('sent', 'reminded') AND deadline_at <= ?1 "
-                    "ORDER BY deadline_at, id LIMIT ?2");
+                    "ORDER BY deadline_at, id LIMIT ?2") +
+             locked(Sql::checkins_overdue_locked, " FOR UPDATE SKIP LOCKED");
     case Sql::previous_checkin:
       return select(kCheckinColumns,
                     "checkins WHERE contact_id = ?1 AND week < ?2 ORDER BY week DESC LIMIT 1");
 
     case Sql::find_case_by_id:
-      return select(kCaseColumns, "cases WHERE id = ?1");
+    case Sql::find_case_by_id_locked:
+      return select(kCaseColumns, "cases WHERE id = ?1") +
+             locked(Sql::find_case_by_id_locked, " FOR UPDATE");
     case Sql::update_case:
       // Status and the schema-3 fields; what she reported (flow, category, ...) never changes.
       return "UPDATE cases SET status = ?1, district = ?2, team = ?3, rung = ?4, "
              "next_alert_at = ?5, acknowledged_at = ?6, acknowledged_by = ?7, claimed_by = ?8, "
              "closed_at = ?9, outcome = ?10 WHERE id = ?11";
     case Sql::cases_due_for_alert:
+    case Sql::cases_due_for_alert_locked:
       return select(kCaseColumns,
                     "cases WHERE status = 'open' AND next_alert_at > 0 AND next_alert_at <= ?1 "
-                    "ORDER BY next_alert_at, id LIMIT ?2");
+                    "ORDER BY next_alert_at, id LIMIT ?2") +
+             locked(Sql::cases_due_for_alert_locked, " FOR UPDATE SKIP LOCKED");
     case Sql::cases_to_route:
       return select(kCaseColumns, "cases WHERE team = '' AND status = 'open' ORDER BY id LIMIT ?1");
     case Sql::session_answer:

@@ -34,6 +34,15 @@ enum class Sql : std::size_t {
   set_contact_quiet_until,
   find_session,
   find_session_locked,
+  // The writer's variants of lookups whose row it then rewrites: on PostgreSQL they lock the row
+  // (FOR UPDATE) or, for a list, take only rows no other instance holds (SKIP LOCKED), so that two
+  // instances never write one row from two stale reads (#14). SQLite: the same text.
+  find_case_locked,
+  find_case_by_id_locked,
+  cases_due_for_alert_locked,
+  open_checkin_locked,
+  checkins_to_remind_locked,
+  checkins_overdue_locked,
   find_resumable_session,
   next_session_id,
   bind_answers_to_case,

@@ -79,7 +79,7 @@ std::int64_t SqlTx::insert_case(const CaseRecord& c) {
 std::optional<CaseRecord> SqlTx::find_case(std::string_view reference) {
   return guarded("find_case", [&]() -> std::optional<CaseRecord> {
     const std::string ref(reference);
-    Stmt st = use(Sql::find_case);
+    Stmt st = use(writer_ ? Sql::find_case_locked : Sql::find_case);
     st->bindNoCopy(1, ref);
     if (!st->executeStep()) return std::nullopt;
     return case_from(st.get());
@@ -98,7 +98,11 @@ std::vector<CaseRecord> SqlTx::cases_with_failing_alert(int limit) {
                             "cases.reference || ':' || cases.rung AND ((o.status IN "
                             "('pending', 'dead', 'expired') AND o.last_error != '') OR "
                             "o.delivery_status IN ('failed', 'rejected', 'undelivered'))) "
-                            "ORDER BY rung, id LIMIT ?1");
+                            "ORDER BY rung, id LIMIT ?1" +
+                            // The writer then rewrites these: rows no other instance holds.
+                            std::string(writer_ && conn_.dialect() == Dialect::postgres
+                                            ? " FOR UPDATE OF cases SKIP LOCKED"
+                                            : ""));
     st->bind(1, limit);
     while (st->executeStep()) out.push_back(case_from(*st));
     return out;
@@ -143,7 +147,7 @@ bool SqlTx::audit_has(std::string_view case_reference, std::string_view action,
 
 std::optional<CaseRecord> SqlTx::find_case_by_id(std::int64_t id) {
   return guarded("find_case_by_id", [&]() -> std::optional<CaseRecord> {
-    Stmt st = use(Sql::find_case_by_id);
+    Stmt st = use(writer_ ? Sql::find_case_by_id_locked : Sql::find_case_by_id);
     st->bind(1, id);
     if (!st->executeStep()) return std::nullopt;
     return case_from(st.get());
@@ -187,7 +191,7 @@ std::vector<CaseRecord> SqlTx::cases_due_for_alert(Millis now, int limit) {
   return guarded("cases_due_for_alert", [&] {
     // SQLite would read a negative LIMIT as "no limit".
     if (limit <= 0) return std::vector<CaseRecord>();
-    Stmt st = use(Sql::cases_due_for_alert);
+    Stmt st = use(writer_ ? Sql::cases_due_for_alert_locked : Sql::cases_due_for_alert);
     st->bind(1, now);
     st->bind(2, limit);
     return all_rows(*st, case_from);

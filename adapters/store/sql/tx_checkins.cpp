@@ -80,7 +80,7 @@ bool SqlTx::insert_checkin(const CheckinRecord& c) {
 
 std::optional<CheckinRecord> SqlTx::open_checkin(std::int64_t contact_id) {
   return guarded("open_checkin", [&]() -> std::optional<CheckinRecord> {
-    Stmt st = use(Sql::open_checkin);
+    Stmt st = use(writer_ ? Sql::open_checkin_locked : Sql::open_checkin);
     st->bind(1, contact_id);
     if (!st->executeStep()) return std::nullopt;
     return checkin_from(st.get(), cipher_);
@@ -98,7 +98,7 @@ void SqlTx::update_checkin(const CheckinRecord& c) {
 
 std::vector<CheckinRecord> SqlTx::checkins_to_remind(Millis now, int limit) {
   return guarded("checkins_to_remind", [&] {
-    Stmt st = use(Sql::checkins_to_remind);
+    Stmt st = use(writer_ ? Sql::checkins_to_remind_locked : Sql::checkins_to_remind);
     st->bind(1, now);
     st->bind(2, limit);
     return all_rows(*st, [&](const Statement& row) { return checkin_from(row, cipher_); });
@@ -107,7 +107,7 @@ std::vector<CheckinRecord> SqlTx::checkins_to_remind(Millis now, int limit) {
 
 std::vector<CheckinRecord> SqlTx::checkins_overdue(Millis now, int limit) {
   return guarded("checkins_overdue", [&] {
-    Stmt st = use(Sql::checkins_overdue);
+    Stmt st = use(writer_ ? Sql::checkins_overdue_locked : Sql::checkins_overdue);
     st->bind(1, now);
     st->bind(2, limit);
     return all_rows(*st, [&](const Statement& row) { return checkin_from(row, cipher_); });

@@ -47,8 +47,10 @@ ContactRecord SqlTx::upsert_contact(std::string_view pseudonym, Millis now) {
     st->bindNoCopy(1, key);
     st->bind(2, now);
     // RETURNING: the row as stored, with every column's default.
-    if (!st->executeStep()) throw std::runtime_error("store: upsert_contact: no row returned");
-    return contact_from(st.get());
+    if (st->executeStep()) return contact_from(st.get());
+    // Another instance inserted her meanwhile (and has committed: the insert waited for it).
+    if (auto found = find_contact(pseudonym)) return *std::move(found);
+    throw std::runtime_error("store: upsert_contact: no row returned");
   });
 }
 

@@ -120,7 +120,11 @@ std::vector<SessionRecord> SqlTx::idle_sessions(std::string_view channel, Millis
         "SELECT id, provider, provider_session_id, contact_id, channel, state, "
         "last_input_path, last_reply, hop_count, status, end_reason, "
         "started_at, updated_at, ended_at FROM sessions WHERE status = "
-        "'active' AND channel = ?1 AND updated_at < ?2 ORDER BY id LIMIT ?3");
+        "'active' AND channel = ?1 AND updated_at < ?2 ORDER BY id LIMIT ?3" +
+        // The sweep ends these: never one a hop on another instance holds (that hop is newer),
+        // never one another instance's sweep is ending (her report raised once).
+        std::string(writer_ && conn_.dialect() == Dialect::postgres ? " FOR UPDATE SKIP LOCKED"
+                                                                    : ""));
     st->bind(1, std::string(channel));
     st->bind(2, idle_before);
     st->bind(3, limit);

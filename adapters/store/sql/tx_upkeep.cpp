@@ -63,6 +63,9 @@ int SqlTx::reseal(ResealCursor& cursor, int limit) {
       sql = std::string("SELECT id, ") + c.ad_row + ", " + c.column + " FROM " + c.table +
             " WHERE id > ?1 ORDER BY id LIMIT ?2";
     }
+    // Rewritten below from what is read here: on PostgreSQL the rows are locked, so a hop or an
+    // answer another instance commits meanwhile is not overwritten with the older value.
+    if (conn_.dialect() == Dialect::postgres) sql += " FOR UPDATE";
     struct Change {
       std::int64_t id;
       std::string value;
