@@ -107,8 +107,18 @@ ResealStats reseal_all(store::Store& store, const common::FieldCipher& cipher, i
   while (!cursor.done) {
     if (stop != nullptr && stop->load()) return stats;
     int rewritten = 0;
-    const auto r = store.run([&](store::Tx& tx) { rewritten = tx.reseal(cursor, batch); });
+    bool elsewhere = false;
+    const auto r = store.run([&](store::Tx& tx) {
+      // Instances sharing a database (#14): one re-encrypts at a time; the others leave the pass
+      // to it (it records the key id when done; a restart looks at that record).
+      if (!tx.try_lock("key rotation")) {
+        elsewhere = true;
+        return;
+      }
+      rewritten = tx.reseal(cursor, batch);
+    });
     if (!r.ok) throw std::runtime_error("re-encryption stopped: " + r.error);
+    if (elsewhere) return stats;  // not complete here
     stats.rewritten += rewritten;
     ++stats.batches;
   }
