@@ -75,6 +75,12 @@ std::string sql_text(Sql id, Dialect dialect) {
       return "RELEASE j";
     case Sql::rollback_to:
       return "ROLLBACK TO j";
+    case Sql::savepoint_insert_case:  // Tx::insert_case: a duplicate reference is retried
+      return "SAVEPOINT insert_case";
+    case Sql::release_insert_case:
+      return "RELEASE insert_case";
+    case Sql::rollback_to_insert_case:
+      return "ROLLBACK TO insert_case";
     case Sql::find_contact:
       return select(kContactColumns, "contacts WHERE pseudonym = ?1");
     case Sql::insert_contact:

@@ -33,9 +33,9 @@ std::int64_t SqlTx::insert_case(const CaseRecord& c) {
   // The caller retries a duplicate reference in the same transaction, so the INSERT has a
   // savepoint of its own: PostgreSQL refuses every later statement of a transaction whose
   // statement failed, until it is rolled back to a savepoint before it.
-  const auto step = [this](const char* sql) { conn_.prepare(sql)->exec(); };
+  const auto step = [this](Sql id) { use(id)->exec(); };
   try {
-    step("SAVEPOINT insert_case");
+    step(Sql::savepoint_insert_case);
     std::int64_t id = 0;
     {
       Stmt st = use(Sql::insert_case);
@@ -59,12 +59,12 @@ std::int64_t SqlTx::insert_case(const CaseRecord& c) {
       if (!st->executeStep()) throw std::runtime_error("store: insert_case: no row returned");
       id = st->getColumn(0).getInt64();
     }
-    step("RELEASE insert_case");
+    step(Sql::release_insert_case);
     return id;
   } catch (const Error& e) {
     try {
-      step("ROLLBACK TO insert_case");
-      step("RELEASE insert_case");
+      step(Sql::rollback_to_insert_case);
+      step(Sql::release_insert_case);
     } catch (const Error& again) {
       throw_with_context("insert_case (rollback)", again);
     }
