@@ -134,6 +134,29 @@ class RetentionFixture : public ::testing::Test {
     return {now - 30 * kDay, now - 180 * kDay, now - 30 * kDay, now - 30 * kDay, now - 180 * kDay};
   }
 
+  // A whole pass at `now`, one row of each kind per step, over old_report's three reports (one
+  // closed past its period, one inside it, one open): what it deleted, checked against what
+  // purgeable said and against what may go.
+  void purge_year_old_pass(Store& store, Millis now) {
+    PurgeCounts would;
+    store.read([&](Tx& tx) { would = tx.purgeable(year_old(now)); });
+    PurgeCounts gone;
+    PurgeCursor cursor;
+    while (!cursor.done) {
+      PurgeCounts step;
+      ASSERT_TRUE(store.run([&](Tx& tx) { step = tx.purge(year_old(now), 1, cursor); }).ok);
+      gone += step;
+    }
+    EXPECT_EQ(gone.total(), would.total());
+    EXPECT_EQ(gone.cases, 1);
+    EXPECT_EQ(gone.notes, 1);
+    EXPECT_EQ(gone.sessions, 1) << "the open case's session stays with it";
+    EXPECT_EQ(gone.answers, 1);
+    EXPECT_EQ(gone.outbox, 2) << "outbox, inbound and check-ins are not tied to the case";
+    EXPECT_EQ(gone.inbound, 2);
+    EXPECT_EQ(gone.checkins, 2);
+  }
+
   std::shared_ptr<common::FieldCipher> key = cipher();
   test::TempDir dir;
   std::string url;  // PostgreSQL: this test's database
@@ -165,24 +188,7 @@ TEST_F(RetentionTest, PurgedRowsLeaveNoTraceInTheDatabaseOrItsWal) {
   ASSERT_EQ(store->checkpoint_wal().error, "");  // the old rows are in the database file too
   EXPECT_EQ(found_on_disk("MARKEROLD1").size(), markers("MARKEROLD1").size()) << "control";
 
-  const Millis now = kT0 + 365 * kDay;
-  PurgeCounts would;
-  store->read([&](Tx& tx) { would = tx.purgeable(year_old(now)); });
-  PurgeCounts gone;
-  PurgeCursor cursor;
-  while (!cursor.done) {
-    PurgeCounts step;
-    ASSERT_TRUE(store->run([&](Tx& tx) { step = tx.purge(year_old(now), 1, cursor); }).ok);
-    gone += step;
-  }
-  EXPECT_EQ(gone.total(), would.total());
-  EXPECT_EQ(gone.cases, 1);
-  EXPECT_EQ(gone.notes, 1);
-  EXPECT_EQ(gone.sessions, 1) << "the open case's session stays with it";
-  EXPECT_EQ(gone.answers, 1);
-  EXPECT_EQ(gone.outbox, 2) << "outbox, inbound and check-ins are not tied to the case";
-  EXPECT_EQ(gone.inbound, 2);
-  EXPECT_EQ(gone.checkins, 2);
+  purge_year_old_pass(*store, kT0 + 365 * kDay);
   const auto c = store->checkpoint_wal();
   ASSERT_TRUE(c.ok) << c.error;
   EXPECT_EQ(std::filesystem::file_size(path() + "-wal"), 0u) << "the WAL is truncated";
@@ -240,24 +246,7 @@ TEST_P(Retention, APassDeletesWhatItsPeriodsAllowAndKeepsTheRest) {
   old_report(*store, "OLD1", kT0, case_status::closed);
   old_report(*store, "NEW2", kT0 + 360 * kDay, case_status::closed);  // inside its period
   old_report(*store, "OPEN3", kT0, case_status::open);                // never purged open
-  const Millis now = kT0 + 365 * kDay;
-  PurgeCounts would;
-  store->read([&](Tx& tx) { would = tx.purgeable(year_old(now)); });
-  PurgeCounts gone;
-  PurgeCursor cursor;
-  while (!cursor.done) {
-    PurgeCounts step;
-    ASSERT_TRUE(store->run([&](Tx& tx) { step = tx.purge(year_old(now), 1, cursor); }).ok);
-    gone += step;
-  }
-  EXPECT_EQ(gone.total(), would.total());
-  EXPECT_EQ(gone.cases, 1);
-  EXPECT_EQ(gone.notes, 1);
-  EXPECT_EQ(gone.sessions, 1) << "the open case's session stays with it";
-  EXPECT_EQ(gone.answers, 1);
-  EXPECT_EQ(gone.outbox, 2);
-  EXPECT_EQ(gone.inbound, 2);
-  EXPECT_EQ(gone.checkins, 2);
+  purge_year_old_pass(*store, kT0 + 365 * kDay);
   store->read([&](Tx& tx) {
     EXPECT_TRUE(tx.find_case("ROPEN3"));
     EXPECT_TRUE(tx.find_case("RNEW2"));

@@ -56,20 +56,7 @@ class PostgresStore final : public sql::GroupCommitStore {
         throw std::runtime_error("store: read: " + std::string(e.what()));
       }
     }
-    // One snapshot for every query of the callback, as SQLite's read transaction gives.
-    try {
-      read_->exec_script("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    } catch (const sql::Error& e) {
-      sql::throw_with_context("read (begin)", e);
-    }
-    try {
-      sql::SqlTx tx(*read_, cipher(), audit_key(), false);
-      query(tx);
-    } catch (...) {
-      end_read("ROLLBACK");
-      throw;
-    }
-    end_read("COMMIT");
+    read_on(*read_, query);
   }
 
   // SQLite's WAL checkpoint (after a purge, SAFETY D4) has no PostgreSQL twin that rabta may
@@ -109,14 +96,6 @@ class PostgresStore final : public sql::GroupCommitStore {
       next_attempt_ = now + retry_;
       retry_ = std::min<std::chrono::milliseconds>(retry_ * 2, std::chrono::seconds(5));
       throw std::runtime_error("store: the database " + where_ + " is unreachable: " + e.what());
-    }
-  }
-
-  void end_read(const char* how) {
-    try {
-      if (read_ && read_->alive() && read_->in_transaction()) read_->exec_script(how);
-    } catch (const sql::Error& e) {
-      spdlog::warn("store: ending a read failed: {}", e.what());
     }
   }
 

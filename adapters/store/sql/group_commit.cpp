@@ -165,6 +165,27 @@ void GroupCommitStore::writer_loop() {
                commits_.load(), unchanged_.load(), jobs_.load(), failed_jobs_.load());
 }
 
+void GroupCommitStore::read_on(Connection& conn, const std::function<void(Tx&)>& query) const {
+  try {
+    exec(conn, Sql::begin_read);
+  } catch (const Error& e) {
+    throw_with_context("read (begin)", e);
+  }
+  try {
+    SqlTx tx(conn, cipher(), audit_key_, /*writer=*/false);
+    query(tx);
+  } catch (...) {
+    if (conn.in_transaction()) abandon(conn);
+    throw;
+  }
+  try {
+    exec(conn, Sql::commit);
+  } catch (const Error& e) {
+    if (conn.in_transaction()) abandon(conn);
+    throw_with_context("read (end)", e);
+  }
+}
+
 void GroupCommitStore::exec(Connection& conn, Sql id) {
   Stmt st(conn, id);
   st->exec();

@@ -53,6 +53,9 @@ class GroupCommitStore : public Store {
   // committed, and waits for its result (SQLite's WAL checkpoint). Not on the writer thread.
   JobResult run_between_batches(std::function<JobResult()> step);
   bool on_writer_thread() const { return std::this_thread::get_id() == writer_id_; }
+  // Store::read on a reader connection: the callback's queries in one read-only snapshot
+  // (Sql::begin_read), ended whatever the callback does. The caller serialises uses of `conn`.
+  void read_on(Connection& conn, const std::function<void(Tx&)>& query) const;
 
   const common::FieldCipher* cipher() const { return cipher_.get(); }
   const std::string& audit_key() const { return audit_key_; }

@@ -62,6 +62,9 @@ std::string sql_text(Sql id, Dialect dialect) {
   switch (id) {
     case Sql::begin:
       return "BEGIN";
+    case Sql::begin_read:
+      // One snapshot for every query of a read (Store::read).
+      return pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
     case Sql::begin_immediate:
       // PostgreSQL: READ COMMITTED, with row locks and advisory locks where instances meet.
       return pg ? "BEGIN" : "BEGIN IMMEDIATE";

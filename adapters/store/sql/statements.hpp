@@ -23,6 +23,7 @@ namespace rabta::store::sql {
 enum class Sql : std::size_t {
   begin,
   begin_immediate,
+  begin_read,
   commit,
   rollback,
   savepoint,

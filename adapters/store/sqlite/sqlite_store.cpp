@@ -217,27 +217,7 @@ JobResult SqliteStore::checkpoint_wal() {
 void SqliteStore::read(const std::function<void(Tx&)>& query) {
   std::lock_guard lock(read_mu_);
   if (!read_) throw std::runtime_error("store closed");
-  // One transaction, so every query in the callback sees the same snapshot.
-  try {
-    sql::Stmt st(*read_, sql::Sql::begin);
-    st->exec();
-  } catch (const sql::Error& e) {
-    sql::throw_with_context("read (begin)", e);
-  }
-  try {
-    sql::SqlTx tx(*read_, cipher(), audit_key(), false);
-    query(tx);
-  } catch (...) {
-    if (read_->in_transaction()) read_->db().tryExec("ROLLBACK");
-    throw;
-  }
-  try {
-    sql::Stmt st(*read_, sql::Sql::commit);
-    st->exec();
-  } catch (const sql::Error& e) {
-    if (read_->in_transaction()) read_->db().tryExec("ROLLBACK");
-    sql::throw_with_context("read (end)", e);
-  }
+  read_on(*read_, query);
 }
 
 void SqliteStore::close() {
