@@ -410,6 +410,30 @@ TEST(PostgresStore, NoInstanceRewritesACaseOrCheckinFromAStaleRead) {
   });
 }
 
+// #14: /healthz writes a heartbeat through the writer; an instance whose batch is open (here held
+// on purpose) must not make another instance's probe wait on one shared row.
+TEST(PostgresStore, InstancesHeartbeatsNeverWaitForEachOther) {
+  const StoreOptions options = pg_options();
+  auto a = open_store(options);
+  auto b = open_store(options);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  auto holding_future = holding.get_future();
+  a->submit(
+      [&, released](Tx& tx) {
+        tx.heartbeat(1'800'000'000'000);
+        holding.set_value();
+        released.wait();
+      },
+      {});
+  holding_future.wait();
+  const JobResult r = b->run([](Tx& tx) { tx.heartbeat(1'800'000'000'001); });
+  release.set_value();
+  EXPECT_TRUE(r.ok) << r.error;  // with one shared row: lock_timeout, a 503 at /healthz
+  ASSERT_TRUE(a->run([](Tx&) {}).ok);
+}
+
 // ---- opening and migrations ----
 
 TEST_F(SqliteStoreTest, MigratesNewFileToLatestSchema) {

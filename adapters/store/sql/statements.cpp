@@ -166,6 +166,15 @@ std::string sql_text(Sql id, Dialect dialect) {
              "hop_count = ?8, status = ?9, end_reason = ?10, updated_at = ?12, ended_at = ?13 "
              "WHERE id = ?14";
     case Sql::heartbeat:
+      if (pg) {
+        // A row per writer connection: instances' health probes never wait for one another's
+        // batches on one shared row. Rows of connections gone for a day (?2, the same 13-digit
+        // epoch ms as text) go in the same statement.
+        return "WITH gone AS (DELETE FROM meta WHERE key LIKE 'heartbeat:%' AND key <> "
+               "'heartbeat:' || pg_backend_pid() AND value < ?2) "
+               "INSERT INTO meta (key, value) VALUES ('heartbeat:' || pg_backend_pid(), ?1) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+      }
       return "INSERT INTO meta (key, value) VALUES ('heartbeat', ?1) "
              "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
     case Sql::insert_case:

@@ -33,6 +33,7 @@ void SqlTx::heartbeat(Millis now) {
   guarded("heartbeat", [&] {
     Stmt st = use(Sql::heartbeat);
     st->bind(1, std::to_string(now));
+    if (conn_.dialect() == Dialect::postgres) st->bind(2, std::to_string(now - 86'400'000));
     st->exec();
   });
 }
