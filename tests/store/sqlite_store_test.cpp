@@ -14,9 +14,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -162,15 +164,21 @@ std::future<JobResult> submit_future(Store& store, Job job) {
 }
 
 // Holds the writer inside a job until released, so that jobs submitted meanwhile are sure to
-// form one batch of their own.
+// form one batch of their own. With `inside`, the job first does that work and keeps its
+// transaction open (its row and advisory locks held) until released, then does `after` (#14:
+// what another instance sees meanwhile).
 class Gate {
  public:
   // Submits the gate job and returns once the writer is inside it.
-  void close_on(Store& store) {
+  void close_on(Store& store, std::function<void(Tx&)> inside = {},
+                std::function<void(Tx&)> after = {}) {
     store.submit(
-        [entered = entered_, opened = opened_](Tx&) {
+        [entered = entered_, opened = opened_, inside = std::move(inside),
+         after = std::move(after)](Tx& tx) {
+          if (inside) inside(tx);
           entered->set_value();
           opened.wait();
+          if (after) after(tx);
         },
         {});
     entered_future_.wait();
@@ -307,21 +315,12 @@ TEST(PostgresStore, TwoInstancesNeverClaimTheSameRowOrRunOnePassTogether) {
                  }
                }).ok);
   // a claims three rows and holds its transaction open (and the pass lock) until released.
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<std::vector<std::int64_t>> a_claimed;
-  auto a_claimed_future = a_claimed.get_future();
-  a->submit(
-      [&, released](Tx& tx) {
-        EXPECT_TRUE(tx.try_lock("escalation"));
-        std::vector<std::int64_t> ids;
-        for (const auto& r : tx.claim_outbox_exact(10'000, 20'000, 3, "sms:at"))
-          ids.push_back(r.id);
-        a_claimed.set_value(ids);
-        released.wait();
-      },
-      {});
-  const auto a_ids = a_claimed_future.get();
+  std::vector<std::int64_t> a_ids;
+  Gate gate;
+  gate.close_on(*a, [&](Tx& tx) {
+    EXPECT_TRUE(tx.try_lock("escalation"));
+    for (const auto& r : tx.claim_outbox_exact(10'000, 20'000, 3, "sms:at")) a_ids.push_back(r.id);
+  });
   ASSERT_EQ(a_ids.size(), 3U);
   std::vector<std::int64_t> b_ids;
   bool b_locked = true;
@@ -330,7 +329,7 @@ TEST(PostgresStore, TwoInstancesNeverClaimTheSameRowOrRunOnePassTogether) {
                  for (const auto& r : tx.claim_outbox_exact(10'000, 20'000, 10, "sms:at"))
                    b_ids.push_back(r.id);
                }).ok);
-  release.set_value();
+  gate.release();
   EXPECT_FALSE(b_locked) << "a holds the pass";
   ASSERT_EQ(b_ids.size(), 3U) << "b takes only the rows a does not hold";
   for (const auto id : b_ids)
@@ -370,25 +369,22 @@ TEST(PostgresStore, NoInstanceRewritesACaseOrCheckinFromAStaleRead) {
                  tx.insert_checkin(k);
                }).ok);
   // a (a responder's acknowledgement and her answer) holds both rows in its open batch.
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> holding;
-  auto holding_future = holding.get_future();
-  a->submit(
-      [&, released](Tx& tx) {
-        auto c = tx.find_case_by_id(case_id);
-        ASSERT_TRUE(c);
-        auto k = tx.open_checkin(contact.id);
-        ASSERT_TRUE(k);
-        holding.set_value();
-        released.wait();
+  std::optional<CaseRecord> c;
+  std::optional<CheckinRecord> k;
+  Gate gate;
+  gate.close_on(
+      *a,
+      [&](Tx& tx) {
+        c = tx.find_case_by_id(case_id);
+        k = tx.open_checkin(contact.id);
+      },
+      [&](Tx& tx) {
         c->status = "acknowledged";
         tx.update_case(*c);
         k->status = "answered";
         tx.update_checkin(*k);
-      },
-      {});
-  holding_future.wait();
+      });
+  ASSERT_TRUE(c && k);
   // What b's escalation and scheduler find to rewrite: the cases due and the check-ins overdue.
   const auto b_finds = [&] {
     std::pair<std::size_t, std::size_t> found{9, 9};
@@ -400,7 +396,7 @@ TEST(PostgresStore, NoInstanceRewritesACaseOrCheckinFromAStaleRead) {
   };
   // Meanwhile: the rows a holds are not theirs to rewrite.
   EXPECT_EQ(b_finds(), std::make_pair(std::size_t{0}, std::size_t{0}));
-  release.set_value();
+  gate.release();
   ASSERT_TRUE(a->run([](Tx&) {}).ok);  // a's batch committed
   // And once a has committed, they see what a wrote: nothing due.
   EXPECT_EQ(b_finds(), std::make_pair(std::size_t{0}, std::size_t{0}));
@@ -410,26 +406,50 @@ TEST(PostgresStore, NoInstanceRewritesACaseOrCheckinFromAStaleRead) {
   });
 }
 
+// #14: a hop of a session another instance's open batch is applying (a duplicate, or a hop
+// retried on this instance while the first one's dying batch still holds the row) is never
+// applied to the row as it was before: the writer's lookup takes the row lock, so it waits there
+// (at most lock_timeout, then a 503) and, once the other batch commits, reads what it wrote.
+TEST(PostgresStore, HopsOfOneSessionOnTwoInstancesApplyOneAfterTheOther) {
+  StoreOptions options = pg_options();
+  options.cipher = std::make_shared<common::FieldCipher>(test::test_cipher());
+  auto a = open_store(options);
+  auto b = open_store(options);
+  const auto contact = add_contact(*a, "p1");
+  ASSERT_TRUE(a->run([&](Tx& tx) {
+                 tx.insert_session(make_session(contact.id, "s1", "ussd", "active", 1));
+               }).ok);
+  const auto hop = [](int expected_before) {
+    return [expected_before](Tx& tx) {
+      auto s = tx.find_session("africastalking", "s1");
+      ASSERT_TRUE(s);
+      EXPECT_EQ(s->hop_count, expected_before);
+      s->hop_count = expected_before + 1;
+      tx.update_session(*s);
+    };
+  };
+  Gate gate;
+  gate.close_on(*a, hop(2));
+  const JobResult waited = b->run(hop(3));
+  EXPECT_FALSE(waited.ok);
+  EXPECT_NE(waited.error.find("find_session"), std::string::npos)
+      << "refused at the lookup, not after reading the row as it was: " << waited.error;
+  gate.release();
+  ASSERT_TRUE(a->run([](Tx&) {}).ok);
+  EXPECT_TRUE(b->run(hop(3)).ok);  // on top of a's hop
+  b->read([](Tx& tx) { EXPECT_EQ(tx.find_session("africastalking", "s1")->hop_count, 4); });
+}
+
 // #14: /healthz writes a heartbeat through the writer; an instance whose batch is open (here held
 // on purpose) must not make another instance's probe wait on one shared row.
 TEST(PostgresStore, InstancesHeartbeatsNeverWaitForEachOther) {
   const StoreOptions options = pg_options();
   auto a = open_store(options);
   auto b = open_store(options);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> holding;
-  auto holding_future = holding.get_future();
-  a->submit(
-      [&, released](Tx& tx) {
-        tx.heartbeat(1'800'000'000'000);
-        holding.set_value();
-        released.wait();
-      },
-      {});
-  holding_future.wait();
+  Gate gate;
+  gate.close_on(*a, [](Tx& tx) { tx.heartbeat(1'800'000'000'000); });
   const JobResult r = b->run([](Tx& tx) { tx.heartbeat(1'800'000'000'001); });
-  release.set_value();
+  gate.release();
   EXPECT_TRUE(r.ok) << r.error;  // with one shared row: lock_timeout, a 503 at /healthz
   ASSERT_TRUE(a->run([](Tx&) {}).ok);
 }

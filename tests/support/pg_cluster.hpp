@@ -51,8 +51,7 @@ class PgCluster {
     pid_ = static_cast<pid_t>(pid);
   }
 
-  // `settings`: extra postgresql.conf lines (e.g. replication).
-  explicit PgCluster(const std::vector<std::string>& settings = {}) {
+  PgCluster() {
     namespace fs = std::filesystem;
     bin_ = bindir();
     if (bin_.empty())
@@ -78,7 +77,6 @@ class PgCluster {
          << "fsync = off\nfull_page_writes = off\n"
          << "max_connections = 100\nshared_buffers = 32MB\n"
          << "log_min_messages = warning\n";
-    for (const auto& s : settings) conf << s << "\n";
     conf.close();
     start();
   }
@@ -139,28 +137,15 @@ class PgCluster {
     pid_ = static_cast<pid_t>(pid);
   }
 
-  // Stops the server by PID: SIGINT (fast shutdown) or, with `crash`, SIGKILL (as a dead machine
-  // would); waits until it is gone.
-  void stop(bool crash = false) {
+  // Stops the server by PID (SIGINT, a fast shutdown) and waits until it is gone.
+  void stop() {
     if (pid_ <= 0) return;
-    ::kill(pid_, crash ? SIGKILL : SIGINT);
+    ::kill(pid_, SIGINT);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (::kill(pid_, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (crash) {
-      // Its children (backends) go when they notice the postmaster is gone; the socket file
-      // and the PID file stay, as after a real crash.
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
     pid_ = -1;
-  }
-
-  std::string log() const {
-    std::ifstream in(dir_ + "/server.log");
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
   }
 
  private:

@@ -37,9 +37,10 @@ std::string first_line(const char* message) {
 sql::Error error_of(PGconn* conn, const PGresult* result, std::string_view doing) {
   std::string what(doing);
   if (result == nullptr || PQstatus(conn) != CONNECTION_OK) {
-    // The server is gone (or never answered): libpq's own message names no value.
+    // The server is gone (or never answered): libpq's own message names no value. (The store
+    // sees a lost connection by Connection::alive and reconnects.)
     what += ": " + first_line(PQerrorMessage(conn));
-    return sql::Error(sql::Error::Kind::lost, what);
+    return sql::Error(sql::Error::Kind::other, what);
   }
   const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   const std::string sqlstate = state != nullptr ? state : "";
@@ -54,9 +55,7 @@ sql::Error error_of(PGconn* conn, const PGresult* result, std::string_view doing
     what += ": " + first_line(primary);
   }
   if (!sqlstate.empty()) what += " (SQLSTATE " + sqlstate + ")";
-  const auto kind = sqlstate == "23505"                                 ? sql::Error::Kind::unique
-                    : sqlstate.starts_with("08") || sqlstate == "57P01" ? sql::Error::Kind::lost
-                                                                        : sql::Error::Kind::other;
+  const auto kind = sqlstate == "23505" ? sql::Error::Kind::unique : sql::Error::Kind::other;
   return sql::Error(kind, what);
 }
 
@@ -245,7 +244,8 @@ Connection::Connection(const std::string& url) {
   conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn_ == nullptr) throw std::bad_alloc();
   if (PQstatus(conn_) != CONNECTION_OK) {
-    sql::Error e(sql::Error::Kind::lost, "could not connect: " + first_line(PQerrorMessage(conn_)));
+    sql::Error e(sql::Error::Kind::other,
+                 "could not connect: " + first_line(PQerrorMessage(conn_)));
     PQfinish(conn_);
     conn_ = nullptr;
     throw e;

@@ -73,7 +73,7 @@ class PgStatement final : public sql::Statement {
 
 class Connection final : public sql::Connection {
  public:
-  // Connects (libpq's URL or keyword form). Throws sql::Error (kind lost) naming the server, not
+  // Connects (libpq's URL or keyword form). Throws sql::Error naming the server, not
   // the password.
   explicit Connection(const std::string& url);
   Connection(const Connection&) = delete;

@@ -9,7 +9,7 @@
 
 namespace rabta::store::postgres {
 
-// Throws sql::Error (kind lost) naming the server, never a password.
+// Throws sql::Error naming the server, never a password.
 std::unique_ptr<sql::Connection> open_connection(const std::string& url);
 
 }  // namespace rabta::store::postgres

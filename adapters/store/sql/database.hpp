@@ -22,8 +22,7 @@ enum class Type { null, integer, text, blob };
 struct Error : std::runtime_error {
   enum class Kind {
     other,
-    unique,  // a UNIQUE constraint refused the row
-    lost,    // the connection to the server is gone (PostgreSQL): the transaction did not commit
+    unique,  // a UNIQUE constraint refused the row (a duplicate case reference is retried)
   };
   Error(Kind k, const std::string& what) : std::runtime_error(what), kind(k) {}
   Kind kind;
