@@ -2,8 +2,9 @@
 """Moving up (#14): a deployment on SQLite takes USSD reports, `rabta migrate-store` copies it
 into a new PostgreSQL database (sealed values stay sealed: her words are in no file of the data
 directory), the counts of every table and the audit chain are compared, and `rabta serve` on the
-PostgreSQL config carries on: new reports are taken with new ids, `rabta audit verify` passes. A second copy into the same database, a --from that is not
-sqlite:, and a --to that is not PostgreSQL are refused. Usage: migrate_test.py RABTA_BINARY SOURCE_DIR"""
+PostgreSQL config carries on: new reports are taken with new ids, `rabta audit verify` passes. A second copy into the same database, a source rabta serve is still
+writing, a password in --to, a --from that is not sqlite: and a --to that is not PostgreSQL are
+refused. Usage: migrate_test.py RABTA_BINARY SOURCE_DIR"""
 import os
 import re
 import shutil
@@ -42,6 +43,20 @@ try:
     pg = e2e.PgServer(work / "pg")
     pg.sql("CREATE DATABASE rabta")
     url = pg.url("rabta")
+    # Refused before anything is copied: a source a serve is still writing (its rows after the
+    # snapshot would be lost) and a password on the command line (in every `ps` listing).
+    server, base = e2e.serve(RABTA, cfg, work / "sqlite-2.log")
+    e2e.require("rabta serve on SQLite again", base is not None, server.log()[-2000:])
+    busy = e2e.rabta(RABTA, "migrate-store", "--config", str(cfg), "--from", f"sqlite:{db}", "--to", url)
+    e2e.check("a source rabta serve is writing is refused",
+              busy.returncode == 2 and "rabta serve is running" in busy.stderr, busy.stderr)
+    server.stop()
+    server = None
+    secret = e2e.rabta(RABTA, "migrate-store", "--config", str(cfg), "--from", f"sqlite:{db}",
+                       "--to", "postgresql://rabta:pw-s3cret@localhost/rabta")
+    e2e.check("a password in --to is refused, and not repeated",
+              secret.returncode == 2 and "holds a password" in secret.stderr
+              and "pw-s3cret" not in secret.stderr + secret.stdout, secret.stderr)
     r = e2e.rabta(RABTA, "migrate-store", "--config", str(cfg), "--from", f"sqlite:{db}", "--to", url)
     e2e.require("migrate-store copies the store", r.returncode == 0, r.stdout + r.stderr)
     audit_rows = re.search(r"audit chain of the copy ok: (\d+) rows", r.stdout)

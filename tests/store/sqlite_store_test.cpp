@@ -274,6 +274,18 @@ TEST(PostgresStore, NeverWritesASealedColumnInClear) {
   EXPECT_TRUE(store->run([&](Tx& tx) { tx.insert_outbox(make_outbox("k1")); }).ok);
 }
 
+TEST(PostgresStore, ATextWithANulByteIsRefusedNotCutShort) {
+  // libpq sends text as a C string: without the check, "before\0after" was stored as "before".
+  auto store = open_store(pg_options());
+  const JobResult r = store->run([](Tx& tx) {
+    auto o = make_outbox("k1", std::string("{\"t\":\"before") + '\0' + "after\"}");
+    tx.insert_outbox(o);
+  });
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("NUL byte"), std::string::npos) << r.error;
+  store->read([](Tx& tx) { EXPECT_TRUE(tx.list_outbox("", 10).empty()); });
+}
+
 TEST(PostgresStore, ManyInstancesOpeningOneDatabaseMigrateItOnce) {
   const std::string url = pg_cluster().create_database();
   std::vector<std::future<int>> versions;
