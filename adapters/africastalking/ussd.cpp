@@ -84,7 +84,8 @@ std::variant<SessionEvent, Rejection> decode_session_event(std::string_view cont
       !take(fields, "durationInMillis", ev.duration_ms, false, why) ||
       !take(fields, "errorMessage", ev.error_message, false, why))
     return why;
-  if (ev.session_id.empty()) return Rejection{400, "field 'sessionId' is empty"};
+  if (ev.session_id.empty() || ev.session_id.size() > 128)
+    return Rejection{400, "field 'sessionId' must be 1 to 128 characters"};
   if (ev.status != "Incomplete" && ev.status != "Success" && ev.status != "Failed")
     return Rejection{400, "field 'status' must be Incomplete, Success or Failed"};
   return ev;
@@ -106,12 +107,17 @@ std::string encode_reply(bool end, std::string_view text) {
   return out;
 }
 
-UssdChannel::UssdChannel(std::string path, std::string secret)
-    : path_(std::move(path)), events_path_(path_ + "/events"), secret_(std::move(secret)) {}
+UssdChannel::UssdChannel(std::string path, std::string secret, std::string provider)
+    : path_(std::move(path)),
+      events_path_(path_ + "/events"),
+      secret_(std::move(secret)),
+      provider_(std::move(provider)),
+      label_("ussd_" + provider_),
+      events_label_(label_ + "_events") {}
 
 std::string_view UssdChannel::route(std::string_view path) const {
-  if (path == path_) return "ussd_africastalking";
-  if (path == events_path_) return "ussd_africastalking_events";
+  if (path == path_) return label_;
+  if (path == events_path_) return events_label_;
   return {};
 }
 
@@ -136,13 +142,14 @@ std::variant<ussd::Inbound, ussd::Rejection> UssdChannel::decode(
       ussd::SessionEnd{std::move(ev.session_id), std::move(ev.status), std::move(ev.phone_number)}};
 }
 
-ussd::HttpReply UssdChannel::encode_reply(bool end, std::string_view text) const {
+ussd::HttpReply UssdChannel::encode_reply(const ussd::ReplyTo&, bool end,
+                                          std::string_view text) const {
   ussd::HttpReply r;
   r.body = africastalking::encode_reply(end, text);
   return r;
 }
 
-ussd::HttpReply UssdChannel::busy_reply() const {
+ussd::HttpReply UssdChannel::busy_reply(const ussd::ReplyTo&) const {
   ussd::HttpReply r;
   r.status = 503;
   r.body = "END Service busy, please try again later.";

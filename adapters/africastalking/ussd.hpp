@@ -51,18 +51,22 @@ std::string encode_reply(bool end, std::string_view text);
 // `path` + "/events", both authenticated by the callback secret (header or query, see above).
 class UssdChannel final : public ussd::UssdAdapter {
  public:
-  UssdChannel(std::string path, std::string secret);
-  std::string_view provider() const override { return provider_name; }
+  UssdChannel(std::string path, std::string secret, std::string provider = provider_name);
+  std::string_view provider() const override { return provider_; }
   std::string_view route(std::string_view path) const override;
   std::variant<ussd::Inbound, ussd::Rejection> decode(
       const ussd::InboundHttp& request) const override;
-  ussd::HttpReply encode_reply(bool end, std::string_view text) const override;
-  ussd::HttpReply busy_reply() const override;
+  ussd::HttpReply encode_reply(const ussd::ReplyTo& to, bool end,
+                               std::string_view text) const override;
+  ussd::HttpReply busy_reply(const ussd::ReplyTo& to) const override;
 
  private:
   std::string path_;
   std::string events_path_;
   std::string secret_;
+  std::string provider_;
+  std::string label_;
+  std::string events_label_;
 };
 
 }  // namespace rabta::adapters::africastalking

@@ -5,14 +5,19 @@
 // (gateway/inbound/ussd_service.hpp): the session, resume, quick-exit and duress rules are the
 // same for every USSD adapter.
 //
-// Adding a USSD aggregator = its folder under adapters/ with a class implementing UssdAdapter,
-// its fixture table under tests/fixtures/, and its construction where the gateway reads its
-// configuration (today: [africastalking] in rabta.toml, built in gateway/inbound/app.cpp).
+// Adding a USSD aggregator = a preset file for the configurable adapter (config/presets/ussd/,
+// kind = "http", adapters/generic/) and its fixture table under tests/fixtures/ussd/; or, when
+// no configuration can describe it, a folder under adapters/ with a class implementing
+// UssdAdapter, its fixture table, and one line in adapters/ussd/registry.cpp. Either way the
+// gateway serves it from a [ussd.<name>] table of rabta.toml (docs/AGGREGATORS.md).
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "adapters/sms/sms_adapter.hpp"
 
@@ -28,7 +33,19 @@ struct Hop {
   std::string session_id;
   std::string service_code;
   std::string phone;  // her number, raw: the caller pseudonymises it at once
-  std::string text;   // every input so far joined by '*' ("" on the first hop)
+  std::string text;   // every input so far joined by '*' ("" on the first hop), or only the
+                      // newest input when `text_is_path` is false
+  bool text_is_path = true;
+  // The aggregator's hop counter made 1-based (1 = the hop that opened the session), 0 when it
+  // sends none. With only the newest input, it is what tells a retried hop from the same key
+  // pressed again.
+  std::int64_t sequence = 0;
+};
+
+// What a reply may name besides the screen (some aggregators want the session id echoed).
+struct ReplyTo {
+  std::string session_id;
+  std::string service_code;
 };
 
 // The aggregator says a session ended (she hung up, the network timed out, or it finished).
@@ -53,9 +70,17 @@ class UssdAdapter {
   // request is refused (405 for a method the endpoint does not take, 400/415 for a bad body).
   virtual std::variant<Inbound, Rejection> decode(const InboundHttp& request) const = 0;
   // The reply to a hop: the next screen, or the last one when `end`.
-  virtual HttpReply encode_reply(bool end, std::string_view text) const = 0;
+  virtual HttpReply encode_reply(const ReplyTo& to, bool end, std::string_view text) const = 0;
   // The reply when the hop could not be stored: she sees a neutral end, nothing was kept.
-  virtual HttpReply busy_reply() const = 0;
+  virtual HttpReply busy_reply(const ReplyTo& to) const = 0;
 };
+
+// Builds a [ussd.<name>] adapter of `kind` from its settings (secrets already resolved).
+// Throws std::invalid_argument naming the setting (generic::SettingError carries its key), never
+// its value.
+std::unique_ptr<UssdAdapter> make_adapter(const std::string& kind, const std::string& name,
+                                          const sms::Settings& settings);
+// Every registered kind.
+std::vector<std::string> adapter_kinds();
 
 }  // namespace rabta::adapters::ussd

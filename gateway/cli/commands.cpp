@@ -164,8 +164,9 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
       out << "created field encryption key " << config.field_key_file
           << " (keep it out of database backups)\n";
     }
-    if (config.africastalking.enabled)
-      make_secret(config.africastalking.secret_file, "Africa's Talking callback secret");
+    for (const auto& u : config.ussd)
+      for (const auto& [setting, file] : u.files)
+        make_secret(file, "[ussd." + u.name + "] " + setting);
     for (const auto& ch : config.channels)
       for (const auto& [setting, file] : ch.files)
         make_secret(file, "[channels." + ch.name + "] " + setting);
@@ -356,9 +357,12 @@ int serve(const ServeOptions& options) {
     server.stop();
   });
 
-  spdlog::info(
-      "rabta listening on http://{}:{} ({} flows, Africa's Talking USSD at {}, {} SMS channel(s))",
-      config.host, server.port(), flow_count, config.africastalking.path, config.channels.size());
+  std::string ussd_paths;
+  for (const auto& u : config.ussd)
+    ussd_paths += (ussd_paths.empty() ? "" : ", ") + u.name + " at " + u.path;
+  spdlog::info("rabta listening on http://{}:{} ({} flows, USSD: {}, {} SMS channel(s))",
+               config.host, server.port(), flow_count, ussd_paths.empty() ? "none" : ussd_paths,
+               config.channels.size());
   server.run();
   wiring->stop();
   store->close();

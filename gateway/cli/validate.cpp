@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "adapters/generic/fields.hpp"
 #include "gateway/settings/lint.hpp"
 #include "gateway/settings/secrets.hpp"
 
@@ -38,8 +39,28 @@ std::string missing_files_hint(const ChannelConfig& ch) {
 
 }  // namespace
 
-std::string read_africastalking_secret(const AfricasTalkingConfig& c) {
-  return read_secret(c.secret_env, c.secret_file);
+std::vector<UssdChannel> build_ussd(const Config& config, std::vector<flows::Diagnostic>& errors) {
+  std::vector<UssdChannel> out;
+  for (const auto& u : config.ussd) {
+    // Only the older [adapters.africastalking] (or its default, when rabta.toml has neither) has
+    // no [ussd.X] line.
+    const std::string table = config.lines.count("ussd." + u.name) ? "[ussd." + u.name + "]"
+                                                                   : "[adapters.africastalking]";
+    try {
+      std::shared_ptr<const adapters::ussd::UssdAdapter> adapter =
+          adapters::ussd::make_adapter(u.kind, u.name, u.settings);
+      out.push_back({u.name, std::move(adapter), u.allow_from, u.duress_code_sha256});
+    } catch (const adapters::generic::SettingError& e) {
+      std::string reason = table + " " + e.what();
+      if (const auto f = u.files.find(e.key); f != u.files.end() && !u.settings.count(e.key))
+        reason += " (file " + f->second + " is missing; `rabta init` creates it)";
+      if (!u.preset.empty() && u.at(e.key).file == u.preset) reason += " (from the preset)";
+      errors.push_back(error_at(u.at(e.key), std::move(reason)));
+    } catch (const std::invalid_argument& e) {
+      errors.push_back(error_at(u.pos, table + ": " + e.what()));
+    }
+  }
+  return out;
 }
 
 std::vector<ChannelSetup> build_channels(const Config& config, const std::string& public_url,
@@ -115,17 +136,7 @@ StartupPlan validate_config(const Config& config, const std::string& public_url)
                               "[checkins] timezone '" + config.checkins.timezone +
                                   "' is not known (e.g. \"Asia/Karachi\" or \"UTC+05:00\")"));
 
-  if (config.africastalking.enabled) {
-    plan.africastalking_secret = read_africastalking_secret(config.africastalking);
-    if (plan.africastalking_secret.size() < 16)
-      errors.push_back(error_at(
-          config.at("adapters.africastalking.secret_file"),
-          "[adapters.africastalking]: the secret (environment variable " +
-              config.africastalking.secret_env + " or file " +
-              (config.africastalking.secret_file.empty() ? std::string("(none)")
-                                                         : config.africastalking.secret_file) +
-              ") is missing or shorter than 16 characters; `rabta init` creates the file"));
-  }
+  plan.ussd = build_ussd(config, errors);
 
   plan.channels = build_channels(config, public_url, errors);
 

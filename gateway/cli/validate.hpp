@@ -13,6 +13,7 @@
 #include "adapters/sms/sms_adapter.hpp"
 #include "flows/flow.hpp"
 #include "flows/local_time.hpp"
+#include "gateway/inbound/app.hpp"
 #include "gateway/ops/command_context.hpp"
 #include "gateway/responders/responders.hpp"
 #include "gateway/settings/config.hpp"
@@ -33,8 +34,8 @@ struct StartupPlan {
   flows::LoadResult flows;
   std::shared_ptr<const SmsTexts> texts;
   std::optional<flows::Zone> zone;
-  Keys keys;                          // both keys, loaded and checked (file mode included)
-  std::string africastalking_secret;  // "" when Africa's Talking is disabled
+  Keys keys;                      // both keys, loaded and checked (file mode included)
+  std::vector<UssdChannel> ussd;  // every [ussd.X] with its adapter built
   std::vector<ChannelSetup> channels;
   std::string checkin_channel;           // "" = no weekly check-ins
   std::shared_ptr<const Roster> roster;  // null without a [responders] file
@@ -52,7 +53,8 @@ StartupPlan validate_config(const Config& config, const std::string& public_url 
 std::vector<ChannelSetup> build_channels(const Config& config, const std::string& public_url,
                                          std::vector<flows::Diagnostic>& errors);
 
-// The Africa's Talking secret from its environment variable or file ("" when neither has one).
-std::string read_africastalking_secret(const AfricasTalkingConfig& c);
+// The USSD adapters of the config, each built from its settings (and its preset's); a setting
+// that cannot be used is an error at the line it was written, in rabta.toml or the preset file.
+std::vector<UssdChannel> build_ussd(const Config& config, std::vector<flows::Diagnostic>& errors);
 
 }  // namespace rabta::gateway

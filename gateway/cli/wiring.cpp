@@ -45,8 +45,7 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
   const flows::Zone zone = *plan.zone;
 
   AppOptions app_options;
-  app_options.africastalking = config.africastalking;
-  app_options.africastalking_secret = plan.africastalking_secret;
+  app_options.ussd = plan.ussd;
   app_options.public_url = config.public_url;
   app_options.metrics_allow = config.metrics_allow;
   app_options.trusted_proxies = config.trusted_proxies;
@@ -66,8 +65,8 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
   }
 
   engine_ = std::make_shared<const flows::Engine>(plan.flows.flows);
-  const SessionPolicy policy{config.resume_window, config.quiet_period, texts_->answer_key,
-                             config.africastalking.duress_code_sha256};
+  // The duress code is each USSD channel's (UssdChannel::duress_code_sha256).
+  const SessionPolicy policy{config.resume_window, config.quiet_period, texts_->answer_key, ""};
   ussd_ = std::make_unique<UssdService>(engine_, policy, clock, ids, cipher_.get());
   sms_ = std::make_unique<SmsService>(engine_, texts_, sms_policy_of(config), policy, clock, ids,
                                       *cipher_, *pseudonymizer_);

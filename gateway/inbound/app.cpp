@@ -4,11 +4,7 @@
 
 #include <cctype>
 
-#include "adapters/africastalking/ussd.hpp"
-
 namespace rabta::gateway {
-
-namespace at = adapters::africastalking;
 
 App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService* sms,
          const common::Pseudonymizer& pseudonymizer, const common::Clock& clock, Timer timer)
@@ -18,13 +14,7 @@ App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService*
       sms_(sms),
       pseudonymizer_(pseudonymizer),
       clock_(clock),
-      timer_(std::move(timer)) {
-  // Africa's Talking, the USSD aggregator [africastalking] configures.
-  if (options_.africastalking.enabled)
-    ussd_endpoints_.push_back({std::make_shared<const at::UssdChannel>(
-                                   options_.africastalking.path, options_.africastalking_secret),
-                               options_.africastalking.allow_from});
-}
+      timer_(std::move(timer)) {}
 
 HttpResponse App::reject(const HttpRequest& request, int status, const std::string& reason) {
   ++counters_.rejected;
@@ -46,7 +36,7 @@ bool loopback(std::string_view peer) {
 std::string App::route_of(const HttpRequest& request) const {
   if (request.path == "/healthz") return "healthz";
   if (request.path == "/metrics") return "metrics";
-  for (const auto& endpoint : ussd_endpoints_)
+  for (const auto& endpoint : options_.ussd)
     if (const auto label = endpoint.adapter->route(request.path); !label.empty())
       return std::string(label);
   for (const auto& [prefix, handler] : options_.prefix_routes) {
@@ -107,7 +97,7 @@ void App::handle(HttpRequest&& request, Responder respond) {
       return respond(reject(request, 405, "use GET"));
     return healthz(std::move(respond));
   }
-  for (const auto& endpoint : ussd_endpoints_)
+  for (const auto& endpoint : options_.ussd)
     if (!endpoint.adapter->route(request.path).empty())
       return ussd(endpoint, request, std::move(respond));
   for (const auto& [prefix, handler] : options_.prefix_routes)
@@ -205,8 +195,8 @@ void App::sms(const SmsChannel& channel, const HttpRequest& request, Responder r
                         });
 }
 
-void App::ussd(const UssdEndpoint& endpoint, const HttpRequest& request, Responder respond) {
-  if (request.method != "POST") return respond(reject(request, 405, "use POST"));
+void App::ussd(const UssdChannel& endpoint, const HttpRequest& request, Responder respond) {
+  // The adapter answers a method its endpoint does not take (405).
   if (!endpoint.allow_from.allows(request.peer))
     return respond(reject(request, 403, "source address not in allow_from"));
   adapters::ussd::InboundHttp in;
@@ -221,42 +211,46 @@ void App::ussd(const UssdEndpoint& endpoint, const HttpRequest& request, Respond
     return respond(reject(request, r->status, r->reason));
   auto& inbound = std::get<adapters::ussd::Inbound>(decoded);
   if (auto* hop = std::get_if<adapters::ussd::Hop>(&inbound))
-    return ussd_hop(*endpoint.adapter, std::move(*hop), std::move(respond));
+    return ussd_hop(endpoint, std::move(*hop), std::move(respond));
   ussd_end(*endpoint.adapter, std::get<adapters::ussd::SessionEnd>(std::move(inbound)),
            std::move(respond));
 }
 
-void App::ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::Hop in,
-                   Responder respond) {
+void App::ussd_hop(const UssdChannel& endpoint, adapters::ussd::Hop in, Responder respond) {
+  const adapters::ussd::UssdAdapter& adapter = *endpoint.adapter;
+  const adapters::ussd::ReplyTo to{in.session_id, in.service_code};
   UssdHop hop;
   hop.provider = std::string(adapter.provider());
   hop.session_id = std::move(in.session_id);
   hop.pseudonym = pseudonymizer_.pseudonym(in.phone);
   hop.phone = common::normalise_msisdn(in.phone);
   hop.text = std::move(in.text);
+  hop.text_is_path = in.text_is_path;
+  hop.sequence = in.sequence;
   hop.service_code = std::move(in.service_code);
+  hop.duress_code_sha256 = endpoint.duress_code_sha256;
   ++counters_.hops;
 
   auto reply = std::make_shared<UssdReply>();
   const auto started = std::chrono::steady_clock::now();
   store_.submit_bounded(
       [this, hop = std::move(hop), reply](store::Tx& tx) { *reply = ussd_.handle_hop(tx, hop); },
-      [this, &adapter, reply, respond = std::move(respond),
+      [this, &adapter, to, reply, respond = std::move(respond),
        started](const store::JobResult& result) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
                             .count();
-        if (result.busy) return respond(shed(to_response(adapter.busy_reply()), "ussd hop"));
+        if (result.busy) return respond(shed(to_response(adapter.busy_reply(to)), "ussd hop"));
         if (!result.ok) {
           ++counters_.store_failures;
           spdlog::error("ussd hop not stored: {}", result.error);
           // Nothing was committed, so nothing may be acknowledged: the aggregator sees a failure.
-          return respond(to_response(adapter.busy_reply()));
+          return respond(to_response(adapter.busy_reply(to)));
         }
         spdlog::debug("ussd session {} {} in {} us", reply->session, reply->outcome, us);
         if (options_.metrics != nullptr)
           options_.metrics->observe_hop(std::chrono::microseconds(us));
-        respond(to_response(adapter.encode_reply(reply->end, reply->text)));
+        respond(to_response(adapter.encode_reply(to, reply->end, reply->text)));
       });
 }
 

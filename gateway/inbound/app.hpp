@@ -31,9 +31,16 @@ struct SmsChannel {
   AllowList allow_from;  // empty: any address
 };
 
+// One USSD aggregator ([ussd.<name>]): its adapter and who may call it.
+struct UssdChannel {
+  std::string name;
+  std::shared_ptr<const adapters::ussd::UssdAdapter> adapter;
+  AllowList allow_from;            // empty: any address
+  std::string duress_code_sha256;  // SAFETY S4 for hops on this channel ("" = none)
+};
+
 struct AppOptions {
-  AfricasTalkingConfig africastalking;
-  std::string africastalking_secret;
+  std::vector<UssdChannel> ussd;  // the USSD aggregators and the paths they route
   std::chrono::milliseconds health_timeout{2000};
   std::string public_url;              // scheme://host[:port] as aggregators call rabta
   std::vector<SmsChannel> channels;    // SMS channels and the paths their callbacks arrive on
@@ -68,13 +75,8 @@ class App {
   const AppCounters& counters() const { return counters_; }
 
  private:
-  struct UssdEndpoint {
-    std::shared_ptr<const adapters::ussd::UssdAdapter> adapter;
-    AllowList allow_from;
-  };
-  void ussd(const UssdEndpoint& endpoint, const HttpRequest& request, Responder respond);
-  void ussd_hop(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::Hop in,
-                Responder respond);
+  void ussd(const UssdChannel& endpoint, const HttpRequest& request, Responder respond);
+  void ussd_hop(const UssdChannel& endpoint, adapters::ussd::Hop in, Responder respond);
   // A fast 503 with Retry-After for a request the full writer queue refused (#13).
   static HttpResponse shed(HttpResponse busy, const char* what);
   void ussd_end(const adapters::ussd::UssdAdapter& adapter, adapters::ussd::SessionEnd ev,
@@ -91,7 +93,6 @@ class App {
   const common::Pseudonymizer& pseudonymizer_;
   const common::Clock& clock_;
   Timer timer_;
-  std::vector<UssdEndpoint> ussd_endpoints_;  // one per USSD aggregator configured
   AppCounters counters_;
 };
 

@@ -28,15 +28,15 @@ std::string UssdService::new_input(const std::string& previous_path, const std::
   return star == std::string::npos ? path : path.substr(star + 1);
 }
 
-StepResult UssdService::step_new_session(const store::ContactRecord& contact, const UssdHop& hop,
-                                         flows::IdSource& ids) {
+StepResult UssdService::step_new_session(const store::ContactRecord& contact,
+                                         const std::string& path, flows::IdSource& ids) {
   // Always the ordinary first screen (SAFETY W4): whoever holds her phone next sees nothing of
   // an earlier session. A dropped session is offered back only after a choice on the first menu
   // (offer_resume_after).
   StepResult r = engine_->start(contact.language, ids);
   // Some networks pass inputs typed with the dialled code (*384*1*2#) on the first hop.
-  if (!hop.text.empty() && !r.end) {
-    std::string rest = hop.text;
+  if (!path.empty() && !r.end) {
+    std::string rest = path;
     while (!r.end) {
       const auto star = rest.find('*');
       StepResult next = engine_->step(r.state, rest.substr(0, star), ids);
@@ -94,7 +94,17 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
       existing = tx.find_session(hop.provider, session_key);
     }
   }
-  if (existing && hop.text == existing->last_input_path && existing->hop_count > 0) {
+  // The path of inputs this hop makes, and the input it adds. An aggregator that sends only the
+  // newest input (text_is_path false) has its path kept here, one '*' per hop.
+  std::string path = hop.text;
+  bool repeated = existing && hop.text == existing->last_input_path && existing->hop_count > 0;
+  if (!hop.text_is_path) {
+    // Without a path, only the aggregator's hop counter tells a retry from the same key again;
+    // without a counter every hop is new.
+    repeated = existing && hop.sequence > 0 && hop.sequence <= existing->hop_count;
+    path = !existing ? std::string() : existing->last_input_path + "*" + hop.text;
+  }
+  if (repeated) {
     // The same hop again (a network retry): the same answer, nothing applied twice.
     reply.end = existing->last_reply.rfind("END ", 0) == 0;
     reply.text = existing->last_reply.substr(4);
@@ -120,7 +130,8 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     if (!state)
       throw std::runtime_error("session " + std::to_string(session.id) +
                                " has an unreadable state");
-    const std::string input = new_input(session.last_input_path, hop.text);
+    const std::string input =
+        hop.text_is_path ? new_input(session.last_input_path, hop.text) : hop.text;
     result = engine_->step(*state, input, references);
     offer_resume_after(tx, session.contact_id, *state, result);
   } else {
@@ -137,13 +148,14 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     session.contact_id = contact.id;
     session.channel = "ussd";
     session.started_at = now;
-    result = step_new_session(contact, hop, references);
+    result = step_new_session(contact, path, references);
     session.state = result.state.to_json();
     session.updated_at = now;
     session.id = tx.insert_session(session);
-    if (!policy_.duress_code_sha256.empty() &&
-        common::constant_time_equal(common::sha256_hex(hop.service_code),
-                                    policy_.duress_code_sha256)) {
+    const std::string& duress =
+        hop.duress_code_sha256.empty() ? policy_.duress_code_sha256 : hop.duress_code_sha256;
+    if (!duress.empty() &&
+        common::constant_time_equal(common::sha256_hex(hop.service_code), duress)) {
       // Silently, in this hop's transaction: the reply below is the ordinary one.
       const std::string reference =
           references.case_reference(engine_->flows().settings.reference_length);
@@ -159,7 +171,7 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   reply.outcome = flows::to_string(result.outcome);
 
   session.state = result.state.to_json();
-  session.last_input_path = hop.text;
+  session.last_input_path = path;
   session.last_reply = (result.end ? "END " : "CON ") + result.screen;
   session.hop_count += 1;
   session.status = session_status_for(result);

@@ -15,12 +15,16 @@
 namespace rabta::gateway {
 
 struct UssdHop {
-  std::string provider;      // adapter name
-  std::string session_id;    // the aggregator's
-  std::string pseudonym;     // of her phone number
-  std::string phone;         // E.164: stored (encrypted) only if she consents to a callback
-  std::string text;          // the aggregator's accumulated input path
-  std::string service_code;  // the code she dialled, e.g. "*786#" (the duress code, SAFETY S4)
+  std::string provider;       // adapter name
+  std::string session_id;     // the aggregator's
+  std::string pseudonym;      // of her phone number
+  std::string phone;          // E.164: stored (encrypted) only if she consents to a callback
+  std::string text;           // the aggregator's accumulated input path, or only the newest input
+  bool text_is_path = true;   // false: `text` is only the newest input (adapters/ussd)
+  std::int64_t sequence = 0;  // the aggregator's 1-based hop counter, 0 = none
+  std::string service_code;   // the code she dialled, e.g. "*786#" (the duress code, SAFETY S4)
+  // SAFETY S4 for the channel this hop came on: overrides SessionPolicy's when not empty.
+  std::string duress_code_sha256;
 };
 
 struct UssdReply {
@@ -61,7 +65,7 @@ class UssdService {
   static std::string new_input(const std::string& previous_path, const std::string& path);
 
  private:
-  flows::StepResult step_new_session(const store::ContactRecord& contact, const UssdHop& hop,
+  flows::StepResult step_new_session(const store::ContactRecord& contact, const std::string& path,
                                      flows::IdSource& ids);
   bool at_entry(const flows::SessionState& state) const;
   void offer_resume_after(store::Tx& tx, std::int64_t contact_id, const flows::SessionState& before,

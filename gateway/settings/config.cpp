@@ -106,7 +106,115 @@ std::string read_file(const std::string& path) {
   return *std::move(text);
 }
 
+// One leaf of a [ussd.X] table or its preset, before `x_env` / `x_file` are resolved.
+struct RawSetting {
+  std::string value;
+  flows::SourcePos pos;
+  fs::path base;  // the folder of the file it was written in (x_file is relative to it)
+};
+
+// Flattens `t` into `out` ("request.session_id" = "json:/SessionId"): strings as written, whole
+// numbers and booleans as text, lists of strings joined by ", ". `skip` are the table's own keys.
+void flatten(const toml::table& t, const std::string& prefix, const std::string& file,
+             const fs::path& base, const std::set<std::string>& skip,
+             std::map<std::string, RawSetting>& out, std::vector<flows::Diagnostic>& errors) {
+  for (const auto& [k, v] : t) {
+    const std::string key = prefix + std::string(k.str());
+    const flows::SourcePos pos{file, v.source().begin.line};
+    if (prefix.empty() && skip.count(key)) continue;
+    if (const toml::table* sub = v.as_table()) {
+      flatten(*sub, key + ".", file, base, skip, out, errors);
+      continue;
+    }
+    std::string value;
+    if (auto str = v.value_exact<std::string>()) {
+      value = *str;
+    } else if (auto i = v.value_exact<std::int64_t>()) {
+      value = std::to_string(*i);
+    } else if (auto b = v.value_exact<bool>()) {
+      value = *b ? "true" : "false";
+    } else if (const toml::array* a = v.as_array()) {
+      bool ok = true;
+      for (const auto& item : *a) {
+        auto e = item.value_exact<std::string>();
+        if (!e)
+          ok = false;
+        else
+          value += (value.empty() ? "" : ", ") + *e;
+      }
+      if (!ok) {
+        errors.push_back({pos, "'" + key + "' must be a list of strings"});
+        continue;
+      }
+    } else {
+      errors.push_back({pos, "'" + key +
+                                 "' must be a string, a whole number, true/false or a "
+                                 "list of strings"});
+      continue;
+    }
+    out[key] = {std::move(value), pos, base};
+  }
+}
+
+// The settings from raw leaves: `x_env` (when that variable is set) wins over `x_file` (its
+// first line), which wins over a plain `x`.
+void resolve_settings(const std::map<std::string, RawSetting>& raw, UssdChannelConfig& ch) {
+  auto ends = [](const std::string& key, const std::string& suffix) {
+    return key.size() > suffix.size() &&
+           key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (const auto& [key, r] : raw) {
+    if (ends(key, "_env") || ends(key, "_file")) continue;
+    ch.settings[key] = r.value;
+    ch.where[key] = r.pos;
+  }
+  for (const auto& [key, r] : raw) {
+    if (!ends(key, "_file")) continue;
+    const std::string target = key.substr(0, key.size() - 5);
+    const std::string file = r.value.empty() || fs::path(r.value).is_absolute()
+                                 ? r.value
+                                 : (r.base / r.value).lexically_normal().string();
+    ch.files[target] = file;
+    ch.where[target] = r.pos;
+    ch.settings.erase(target);
+    if (auto line = secret_file_line(file)) ch.settings[target] = *std::move(line);
+  }
+  for (const auto& [key, r] : raw) {
+    if (!ends(key, "_env")) continue;
+    const std::string target = key.substr(0, key.size() - 4);
+    if (!ch.where.count(target)) ch.where[target] = r.pos;
+    if (const char* e = std::getenv(r.value.c_str()); e && *e) ch.settings[target] = e;
+  }
+}
+
+// Where a [ussd.X] table's preset file is: "hubtel" is presets/ussd/hubtel.toml beside
+// rabta.toml; a value ending in .toml is a file (relative to rabta.toml's folder).
+std::string preset_file(const fs::path& base, const std::string& preset) {
+  if (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".toml") == 0)
+    return fs::path(preset).is_absolute() ? preset : (base / preset).lexically_normal().string();
+  return (base / "presets" / "ussd" / (preset + ".toml")).lexically_normal().string();
+}
+
+bool valid_duress(const std::string& d) {
+  return d.empty() ||
+         (d.size() == 64 && d.find_first_not_of("0123456789abcdef") == std::string::npos);
+}
+
+// Every path a USSD channel answers on (its hops, and its end-of-session notifications).
+std::vector<std::string> ussd_paths(const UssdChannelConfig& u) {
+  std::vector<std::string> out{u.path};
+  if (u.kind == "africastalking") out.push_back(u.path + "/events");
+  if (const auto e = u.settings.find("events.path"); e != u.settings.end() && !e->second.empty())
+    out.push_back(e->second[0] == '/' ? e->second : u.path + "/" + e->second);
+  return out;
+}
+
 }  // namespace
+
+flows::SourcePos UssdChannelConfig::at(const std::string& key) const {
+  if (const auto it = where.find(key); it != where.end()) return it->second;
+  return pos;
+}
 
 Config load_config(const std::string& path) {
   Config c;
@@ -120,7 +228,7 @@ Config load_config(const std::string& path) {
   Reader r(path, base, errors);
   r.known(doc,
           {"server", "database", "keys", "flows", "sessions", "log", "adapters", "sms", "checkins",
-           "outbox", "channels", "responders", "retention", "metrics", "numbers"},
+           "outbox", "channels", "responders", "retention", "metrics", "numbers", "ussd"},
           "rabta.toml");
   c.database = r.resolve(c.database);
   c.pseudonym_key_file = r.resolve(c.pseudonym_key_file);
@@ -246,28 +354,110 @@ Config load_config(const std::string& path) {
       c.log_level = "info";
     }
   }
+  // The older form: [adapters.africastalking] (on unless enabled = false, and on by default
+  // when no [ussd.X] table exists), read as [ussd.africastalking] of kind "africastalking".
+  bool legacy_at = !doc.contains("ussd");
+  UssdChannelConfig at;
+  at.name = "africastalking";
+  at.kind = "africastalking";
+  at.path = "/ussd/africastalking";
+  at.pos = {path, 0};
+  std::string at_secret_env = "RABTA_AT_SECRET", at_secret_file;
   if (const auto* adapters = r.table(doc, "adapters")) {
     r.known(*adapters, {"africastalking"}, "[adapters]");
     if (const auto* t = r.table(*adapters, "africastalking", "[adapters]")) {
+      legacy_at = true;
+      at.pos.line = t->source().begin.line;
       r.known(*t,
               {"enabled", "path", "secret_env", "secret_file", "allow_from", "duress_code_sha256"},
               "[adapters.africastalking]");
-      r.allow_from(*t, "[adapters.africastalking]", c.africastalking.allow_from);
-      r.str(*t, "duress_code_sha256", c.africastalking.duress_code_sha256);
-      const std::string& d = c.africastalking.duress_code_sha256;
-      if (!d.empty() &&
-          (d.size() != 64 || d.find_first_not_of("0123456789abcdef") != std::string::npos))
+      r.allow_from(*t, "[adapters.africastalking]", at.allow_from);
+      r.str(*t, "duress_code_sha256", at.duress_code_sha256);
+      if (!valid_duress(at.duress_code_sha256))
         r.fail(*t->get("duress_code_sha256"),
                "[adapters.africastalking] duress_code_sha256 must be 64 lowercase hex characters "
                "(printf '%s' '*786*9#' | sha256sum)");
-      r.boolean(*t, "enabled", c.africastalking.enabled);
-      r.str(*t, "path", c.africastalking.path);
-      r.str(*t, "secret_env", c.africastalking.secret_env);
-      r.path(*t, "secret_file", c.africastalking.secret_file);
-      if (c.africastalking.path.empty() || c.africastalking.path[0] != '/')
+      r.boolean(*t, "enabled", legacy_at);
+      r.str(*t, "path", at.path);
+      r.str(*t, "secret_env", at_secret_env);
+      r.path(*t, "secret_file", at_secret_file);
+      if (at.path.empty() || at.path[0] != '/')
         r.fail(*t, "[adapters.africastalking] 'path' must start with '/'");
+      for (const char* key : {"secret_file", "secret_env", "path"})
+        if (const toml::node* n = t->get(key))
+          at.where[std::string(key) == "path" ? "path" : "secret"] = {path, n->source().begin.line};
     }
   }
+  if (legacy_at) {
+    at.settings["path"] = at.path;
+    if (!at_secret_file.empty()) {
+      at.files["secret"] = at_secret_file;
+      if (auto line = secret_file_line(at_secret_file)) at.settings["secret"] = *std::move(line);
+    }
+    if (const char* e = std::getenv(at_secret_env.c_str()); !at_secret_env.empty() && e && *e)
+      at.settings["secret"] = e;
+    c.ussd.push_back(std::move(at));
+  }
+  if (const auto* ussd = r.table(doc, "ussd")) {
+    for (const auto& [name, node] : *ussd) {
+      const toml::table* t = node.as_table();
+      const std::string where = "[ussd." + std::string(name.str()) + "]";
+      if (!t) {
+        r.fail(node, where + " must be a table");
+        continue;
+      }
+      UssdChannelConfig u;
+      u.name = std::string(name.str());
+      u.pos = {path, t->source().begin.line};
+      if (u.name.empty() ||
+          u.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+        r.fail(*t, where + ": the name must be lower-case letters, digits and '_'");
+      r.str(*t, "kind", u.kind);
+      r.str(*t, "preset", u.preset);
+      r.str(*t, "duress_code_sha256", u.duress_code_sha256);
+      r.allow_from(*t, where, u.allow_from);
+      if (!valid_duress(u.duress_code_sha256))
+        r.fail(*t->get("duress_code_sha256"),
+               where +
+                   " duress_code_sha256 must be 64 lowercase hex characters "
+                   "(printf '%s' '*786*9#' | sha256sum)");
+      std::map<std::string, RawSetting> raw;
+      if (!u.preset.empty()) {
+        u.preset = preset_file(base, u.preset);
+        const auto preset = parse_toml_file(u.preset, errors);
+        if (!preset) {
+          r.fail(*t->get("preset"), where + ": preset '" + u.preset + "' cannot be read");
+        } else {
+          flatten(*preset, "", u.preset, fs::path(u.preset).parent_path(), {}, raw, errors);
+          if (const auto k = raw.find("kind"); k != raw.end()) {
+            if (u.kind.empty()) u.kind = k->second.value;
+            raw.erase(k);
+          }
+        }
+      }
+      flatten(*t, "", path, base, {"kind", "preset", "allow_from", "duress_code_sha256"}, raw,
+              errors);
+      if (u.kind.empty()) r.fail(*t, where + ": missing 'kind' (africastalking or http)");
+      resolve_settings(raw, u);
+      u.path = u.settings.count("path") ? u.settings["path"] : "";
+      if (u.path.empty() || u.path[0] != '/')
+        errors.push_back({u.at("path"), where + ": 'path' must start with '/'"});
+      if (u.settings.count("auth.mode") && u.settings["auth.mode"] == "none" &&
+          u.allow_from.empty())
+        errors.push_back(
+            {u.at("auth.mode"), where + ": auth.mode \"none\" needs allow_from (the aggregator's "
+                                        "addresses), or anyone could post hops"});
+      c.ussd.push_back(std::move(u));
+    }
+  }
+  for (std::size_t i = 0; i < c.ussd.size(); ++i)
+    for (const auto& p : ussd_paths(c.ussd[i]))
+      for (std::size_t j = 0; j < i; ++j)
+        for (const auto& q : ussd_paths(c.ussd[j]))
+          if (p == q)
+            errors.push_back({c.ussd[i].at("path"), "[ussd." + c.ussd[i].name + "]: path '" + p +
+                                                        "' is already used by [ussd." +
+                                                        c.ussd[j].name + "]"});
   if (const auto* t = r.table(doc, "sms")) {
     r.known(*t,
             {"keywords", "templates", "conversation_timeout_ms", "throttle_window_ms",
@@ -354,9 +544,11 @@ Config load_config(const std::string& path) {
       if (ch.kind.empty()) r.fail(*t, where + ": missing 'kind'");
       if (ch.path.empty() || ch.path[0] != '/')
         r.fail(*t, where + ": 'path' must start with '/'");
-      else if (ch.path == c.africastalking.path || ch.path == c.africastalking.path + "/events" ||
-               ch.path == "/healthz")
+      else if (ch.path == "/healthz" || ch.path == "/metrics")
         r.fail(*t, where + ": 'path' is already used");
+      for (const auto& u : c.ussd)
+        for (const auto& p : ussd_paths(u))
+          if (ch.path == p) r.fail(*t, where + ": 'path' is already used by [ussd." + u.name + "]");
       for (const auto& other : c.channels)
         if (other.path == ch.path)
           r.fail(*t, where + ": 'path' is already used by [channels." + other.name + "]");

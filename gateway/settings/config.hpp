@@ -20,16 +20,24 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct AfricasTalkingConfig {
-  bool enabled = true;
-  std::string path = "/ussd/africastalking";  // the events callback is path + "/events"
-  // The shared secret expected as ?key= in the callback URL: from the environment variable
-  // `secret_env` when set there, else from `secret_file`.
-  std::string secret_env = "RABTA_AT_SECRET";
-  std::string secret_file;
-  AllowList allow_from;  // empty: any address (the secret still applies)
+// One USSD aggregator: [ussd.<name>] (or the older [adapters.africastalking], read as
+// [ussd.africastalking] of kind "africastalking"). `settings` go to the adapter
+// (adapters/ussd/registry.cpp): the table's keys flattened ("request.session_id"), on top of its
+// preset's; a setting `x_env` or `x_file` provides setting `x` as for [channels.X].
+struct UssdChannelConfig {
+  std::string name;
+  std::string kind;    // a registered kind: africastalking, http
+  std::string path;    // where its hops arrive (settings["path"] too)
+  std::string preset;  // the preset file it starts from ("" = none)
+  std::map<std::string, std::string> settings;
+  std::map<std::string, std::string> files;       // setting -> the file it is read from (x_file)
+  std::map<std::string, flows::SourcePos> where;  // setting -> where it was written
+  flows::SourcePos pos;                           // the table's own line
+  AllowList allow_from;                           // empty: any address (the key still applies)
   // SAFETY S4: SHA-256 hex of the dialled code that means duress ("" = none); see FLOWS.md.
   std::string duress_code_sha256;
+  // Where setting `key` was written: its line (or its x_env / x_file line), else the table's.
+  flows::SourcePos at(const std::string& key) const;
 };
 
 // One SMS channel: [channels.<name>]. `settings` go to the adapter (adapters/sms); a setting
@@ -143,7 +151,7 @@ struct Config {
   // config makes this the process's plan (common::set_default_number_plan).
   std::string default_country = "PK";
 
-  AfricasTalkingConfig africastalking;
+  std::vector<UssdChannelConfig> ussd;  // in file order ([adapters.africastalking] first)
   SmsConfig sms;
   CheckinConfig checkins;
   OutboxConfig outbox;

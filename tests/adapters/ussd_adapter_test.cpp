@@ -91,10 +91,10 @@ TEST_F(AfricasTalkingUssdAdapter, DecodesAHopAndASessionEnd) {
 }
 
 TEST_F(AfricasTalkingUssdAdapter, EncodesTheNextScreenTheLastAndBusy) {
-  EXPECT_EQ(adapter.encode_reply(false, "1 Yes").body, "CON 1 Yes");
-  EXPECT_EQ(adapter.encode_reply(true, "Thank you").body, "END Thank you");
-  EXPECT_EQ(adapter.encode_reply(false, "x").status, 200);
-  const auto busy = adapter.busy_reply();
+  EXPECT_EQ(adapter.encode_reply({}, false, "1 Yes").body, "CON 1 Yes");
+  EXPECT_EQ(adapter.encode_reply({}, true, "Thank you").body, "END Thank you");
+  EXPECT_EQ(adapter.encode_reply({}, false, "x").status, 200);
+  const auto busy = adapter.busy_reply({});
   EXPECT_EQ(busy.status, 503);
   EXPECT_EQ(busy.body.rfind("END ", 0), 0U);
 }

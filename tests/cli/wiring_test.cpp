@@ -41,7 +41,8 @@ class WiringTest : public ::testing::Test {
     config.public_url = "http://127.0.0.1:8080";
     plan = gateway::validate_config(config, config.public_url);
     ASSERT_TRUE(plan.ok()) << plan.errors.front().to_string();
-    secret = plan.africastalking_secret;
+    for (const auto& u : config.ussd)
+      if (u.kind == "africastalking") secret = u.settings.at("secret");
     ASSERT_FALSE(secret.empty());
     store::StoreOptions so;
     so.path = config.database;
@@ -75,7 +76,7 @@ class WiringTest : public ::testing::Test {
   }
 
   gateway::HttpResponse hop(const std::string& session, const std::string& text) {
-    return call("POST", config.africastalking.path + "?key=" + common::percent_encode(secret),
+    return call("POST", config.ussd.front().path + "?key=" + common::percent_encode(secret),
                 common::form_encode({{"sessionId", session},
                                      {"serviceCode", "*384*123#"},
                                      {"phoneNumber", "+923001234567"},
@@ -108,7 +109,7 @@ TEST_F(WiringTest, AHopReachesTheShippedFlowAndIsStored) {
   EXPECT_EQ(s->status, store::session_status::active);
   EXPECT_EQ(s->hop_count, 1);
   // A wrong key is refused before anything is stored.
-  const auto forged = call("POST", config.africastalking.path + "?key=wrong",
+  const auto forged = call("POST", config.ussd.front().path + "?key=wrong",
                            common::form_encode({{"sessionId", "wiring-2"},
                                                 {"serviceCode", "*384*123#"},
                                                 {"phoneNumber", "+923001234567"},

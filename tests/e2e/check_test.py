@@ -135,7 +135,7 @@ try:
     kept = at_secret.read_bytes()
     at_secret.write_text("short\n")
     refused_alike("an Africa's Talking secret under 16 characters", shipped,
-                  r"rabta\.toml:\d+: \[adapters\.africastalking\]: the secret .* shorter than 16")
+                  r"rabta\.toml:\d+: \[ussd\.africastalking\] secret: .*shorter than 16")
     at_secret.write_bytes(kept)
     rc, out = run_check(shipped)
     check("with everything put back, check passes again", rc == 0, out[-1500:])

@@ -239,7 +239,7 @@ SECRET_FILE=$("${HELPER[@]}" resolve "$CFG" channels.kannel.secret_file)
 PASSWORD_FILE=$("${HELPER[@]}" resolve "$CFG" channels.kannel.password_file)
 must "rabta init created the Kannel secret and sendsms password" test -s "$SECRET_FILE" -a -s "$PASSWORD_FILE"
 SECRET=$(head -n 1 "$SECRET_FILE" | tr -d '\r\n ')
-AT_SECRET_FILE=$("${HELPER[@]}" resolve "$CFG" adapters.africastalking.secret_file)
+AT_SECRET_FILE=$("${HELPER[@]}" resolve "$CFG" ussd.africastalking.secret_file)
 must "rabta init created the Africa's Talking secret" test -s "$AT_SECRET_FILE"
 AT_SECRET=$(head -n 1 "$AT_SECRET_FILE" | tr -d '\r\n ')
 PASSWORD=$(head -n 1 "$PASSWORD_FILE" | tr -d '\r\n ')

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/africastalking/ussd.hpp"
 #include "adapters/common/cipher.hpp"
 #include "adapters/common/clock.hpp"
 #include "adapters/common/crypto.hpp"
@@ -91,8 +92,11 @@ class CaseworkerGateway {
     api = std::make_unique<gateway::CaseworkerApi>(*store, *cases, clock);
     ussd_ = std::make_unique<gateway::UssdService>(engine_, gateway::SessionPolicy{}, clock, ids_);
     gateway::AppOptions ao;
-    ao.africastalking = config_.africastalking;
-    ao.africastalking_secret = "caseworker-test-secret-0123456789";
+    ao.ussd.push_back({"africastalking",
+                       std::make_shared<const adapters::africastalking::UssdChannel>(
+                           "/ussd/africastalking", "caseworker-test-secret-0123456789"),
+                       {},
+                       ""});
     ao.prefix_routes.emplace_back(gateway::CaseworkerApi::prefix, api->handler());
     ao.prefix_routes.emplace_back("/console", gateway::console_handler());
     gateway::HttpServerOptions ho;

@@ -93,7 +93,12 @@ class Gateway {
     plan.zone = flows::parse_zone(config_.checkins.timezone);
     plan.keys.pseudonymizer = std::make_unique<common::Pseudonymizer>(kPseudonymKey);
     plan.keys.cipher = cipher_ring_;
-    plan.africastalking_secret = test_secret;
+    for (auto& u : config_.ussd)
+      if (u.kind == "africastalking") u.settings["secret"] = test_secret;
+    std::vector<flows::Diagnostic> ussd_errors;
+    plan.ussd = gateway::build_ussd(config_, ussd_errors);
+    if (!ussd_errors.empty())
+      throw std::runtime_error("USSD channels do not build: " + ussd_errors.front().to_string());
     wiring_ = std::make_unique<gateway::Wiring>(config_, plan, *store, clock, ids, nullptr);
 
     gateway::HttpServerOptions ho = gateway::http_server_options(config_);
@@ -115,10 +120,16 @@ class Gateway {
   }
 
   std::string ussd_url(const std::string& key = test_secret) const {
-    return base + config_.africastalking.path + (key.empty() ? "" : "?key=" + key);
+    return base + at_path() + (key.empty() ? "" : "?key=" + key);
   }
   std::string events_url(const std::string& key = test_secret) const {
-    return base + config_.africastalking.path + "/events" + (key.empty() ? "" : "?key=" + key);
+    return base + at_path() + "/events" + (key.empty() ? "" : "?key=" + key);
+  }
+  // The path of the shipped config's Africa's Talking channel.
+  std::string at_path() const {
+    for (const auto& u : config_.ussd)
+      if (u.kind == "africastalking") return u.path;
+    return "/ussd/africastalking";
   }
   std::string db_path() const { return dir.file("rabta.db"); }
   gateway::UssdService& ussd() { return wiring_->ussd(); }
@@ -172,7 +183,7 @@ class Gateway {
     c.channels = std::move(channels);
     c.public_url = std::move(public_url);
     c.checkins.enabled = false;  // tests run the scheduler themselves
-    c.africastalking.duress_code_sha256.clear();
+    for (auto& u : c.ussd) u.duress_code_sha256.clear();
     if (configure) configure(c);
     return c;
   }

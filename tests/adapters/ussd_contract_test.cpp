@@ -1,0 +1,368 @@
+// The contract every USSD adapter meets, driven by its table in tests/fixtures/ussd/<name>.json
+// (format: tests/fixtures/ussd/README.md). Each adapter is built the way an operator gets it: a
+// [ussd.fx] table in a rabta.toml, read by load_config and built by build_ussd, with its preset
+// from config/presets/ussd/. Every shipped preset must have a table, and Africa's Talking's
+// preset must behave byte for byte as the built-in adapter on the built-in's table.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "adapters/ussd/ussd_adapter.hpp"
+#include "gateway/cli/validate.hpp"
+#include "gateway/settings/config.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace rabta {
+namespace {
+
+namespace fs = std::filesystem;
+using adapters::ussd::Hop;
+using adapters::ussd::Inbound;
+using adapters::ussd::InboundHttp;
+using adapters::ussd::Rejection;
+using adapters::ussd::SessionEnd;
+using nlohmann::json;
+
+const fs::path kFixtures = fs::path(RABTA_SOURCE_DIR) / "tests" / "fixtures" / "ussd";
+const fs::path kPresets = fs::path(RABTA_SOURCE_DIR) / "config" / "presets" / "ussd";
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return s;
+}
+
+// As the gateway hands a request over: header names lower-cased, path and raw query split off.
+InboundHttp request_of(const json& r) {
+  InboundHttp req;
+  req.method = r.at("method").get<std::string>();
+  req.public_url = r.at("public_url").get<std::string>();
+  const std::string& url = req.public_url;
+  const auto scheme = url.find("://");
+  const auto path_begin = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  const std::string path_query = path_begin == std::string::npos ? "/" : url.substr(path_begin);
+  if (const auto q = path_query.find('?'); q != std::string::npos) {
+    req.path = path_query.substr(0, q);
+    req.query = path_query.substr(q + 1);
+  } else {
+    req.path = path_query;
+  }
+  if (r.contains("headers"))
+    for (const auto& [k, v] : r.at("headers").items())
+      req.headers.emplace_back(lower(k), v.get<std::string>());
+  req.body = r.value("body", std::string());
+  return req;
+}
+
+// A TOML string literal.
+std::string quoted(const std::string& s) {
+  return json(s).dump();
+}
+
+// rabta.toml with one [ussd.fx] table, loaded and built as `rabta check` and `serve` do. The
+// errors, or the adapter.
+struct Built {
+  std::shared_ptr<const adapters::ussd::UssdAdapter> adapter;
+  std::vector<std::string> errors;
+};
+
+Built build(const test::TempDir& dir, const std::string& table_body) {
+  const std::string path = dir.file("rabta.toml");
+  fs::create_directories(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  std::ofstream(path) << "[ussd.fx]\n" << table_body;
+  Built b;
+  try {
+    const auto config = gateway::load_config(path);
+    std::vector<flows::Diagnostic> errors;
+    auto channels = gateway::build_ussd(config, errors);
+    for (const auto& e : errors) b.errors.push_back(e.to_string());
+    if (errors.empty() && channels.size() == 1) b.adapter = channels.front().adapter;
+  } catch (const std::exception& e) {
+    b.errors.push_back(e.what());
+  }
+  return b;
+}
+
+// The table of a fixture's adapter ("ussd" and "settings", or those of "also").
+std::string table_of(const json& spec, const json& settings) {
+  std::ostringstream t;
+  t << "kind = " << quoted(spec.at("kind").get<std::string>()) << "\n";
+  if (spec.contains("preset"))
+    t << "preset = "
+      << quoted((kPresets / (spec.at("preset").get<std::string>() + ".toml")).string()) << "\n";
+  for (const auto& [k, v] : settings.items())
+    t << k << " = " << quoted(v.get<std::string>()) << "\n";
+  return t.str();
+}
+
+// One decoded request as text, so that two adapters can be compared byte for byte.
+std::string describe(const std::variant<Inbound, Rejection>& r) {
+  if (const auto* rej = std::get_if<Rejection>(&r))
+    return "reject " + std::to_string(rej->status) + " " + rej->reason;
+  const auto& in = std::get<Inbound>(r);
+  if (const auto* h = std::get_if<Hop>(&in))
+    return "hop " +
+           json({h->session_id, h->service_code, h->phone, h->text, h->text_is_path, h->sequence})
+               .dump();
+  const auto& e = std::get<SessionEnd>(in);
+  return "end " + json({e.session_id, e.status, e.phone}).dump();
+}
+
+std::string describe(const adapters::ussd::HttpReply& r) {
+  return json({r.status, r.content_type, r.body, r.headers}).dump();
+}
+
+adapters::ussd::ReplyTo to_of(const json& j) {
+  return {j.at("session_id").get<std::string>(), j.at("service_code").get<std::string>()};
+}
+
+std::vector<std::string> fixture_names() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(kFixtures))
+    if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class UssdContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::ifstream in(kFixtures / (GetParam() + ".json"));
+    fixture = json::parse(in);
+    auto b = build(dir, table_of(fixture.at("ussd"), fixture.at("settings")));
+    ASSERT_TRUE(b.errors.empty()) << b.errors.front();
+    adapter = b.adapter;
+    ASSERT_NE(adapter, nullptr);
+  }
+  test::TempDir dir;
+  json fixture;
+  std::shared_ptr<const adapters::ussd::UssdAdapter> adapter;
+};
+
+TEST_P(UssdContract, DecodesEveryRequestOfItsTableAsDocumented) {
+  for (const auto& c : fixture.at("inbound")) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const auto got = adapter->decode(request_of(c.at("request")));
+    const json& expect = c.at("expect");
+    if (expect.contains("status")) {
+      ASSERT_TRUE(std::holds_alternative<Rejection>(got)) << describe(got);
+      const auto& r = std::get<Rejection>(got);
+      EXPECT_EQ(r.status, expect.at("status").get<int>()) << r.reason;
+      EXPECT_NE(r.reason.find(expect.at("reason").get<std::string>()), std::string::npos)
+          << r.reason;
+      // A refusal names the field, never what was in it, her number or a secret.
+      for (const auto& s : fixture.at("sensitive"))
+        EXPECT_EQ(r.reason.find(s.get<std::string>()), std::string::npos) << r.reason;
+      continue;
+    }
+    ASSERT_TRUE(std::holds_alternative<Inbound>(got)) << describe(got);
+    const auto& in = std::get<Inbound>(got);
+    if (expect.contains("hop")) {
+      ASSERT_TRUE(std::holds_alternative<Hop>(in)) << describe(got);
+      const auto& h = std::get<Hop>(in);
+      const json& e = expect.at("hop");
+      EXPECT_EQ(h.session_id, e.at("session_id").get<std::string>());
+      EXPECT_EQ(h.service_code, e.at("service_code").get<std::string>());
+      EXPECT_EQ(h.phone, e.at("phone").get<std::string>());
+      EXPECT_EQ(h.text, e.at("text").get<std::string>());
+      EXPECT_EQ(h.text_is_path, e.at("text_is_path").get<bool>());
+      EXPECT_EQ(h.sequence, e.at("sequence").get<std::int64_t>());
+    } else {
+      ASSERT_TRUE(std::holds_alternative<SessionEnd>(in)) << describe(got);
+      const auto& s = std::get<SessionEnd>(in);
+      const json& e = expect.at("end");
+      EXPECT_EQ(s.session_id, e.at("session_id").get<std::string>());
+      EXPECT_EQ(s.status, e.at("status").get<std::string>());
+      EXPECT_EQ(s.phone, e.at("phone").get<std::string>());
+    }
+  }
+}
+
+TEST_P(UssdContract, RoutesOnlyItsOwnPaths) {
+  EXPECT_EQ(adapter->provider(), "fx");
+  for (const auto& [path, label] : fixture.at("routes").items())
+    EXPECT_EQ(adapter->route(path), label.get<std::string>()) << path;
+}
+
+TEST_P(UssdContract, WritesRepliesByteForByte) {
+  for (const auto& c : fixture.at("reply")) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const auto r = adapter->encode_reply(to_of(c.at("to")), c.at("end").get<bool>(),
+                                         c.at("text").get<std::string>());
+    const json& e = c.at("expect");
+    EXPECT_EQ(r.status, e.at("status").get<int>());
+    EXPECT_EQ(r.content_type, e.at("content_type").get<std::string>());
+    EXPECT_EQ(r.body, e.at("body").get<std::string>());
+    std::map<std::string, std::string> headers(r.headers.begin(), r.headers.end());
+    EXPECT_EQ(headers, e.at("headers").get<decltype(headers)>());
+  }
+  const json& busy = fixture.at("busy");
+  const auto r = adapter->busy_reply(to_of(busy.at("to")));
+  EXPECT_EQ(r.status, busy.at("expect").at("status").get<int>());
+  EXPECT_EQ(r.content_type, busy.at("expect").at("content_type").get<std::string>());
+  EXPECT_EQ(r.body, busy.at("expect").at("body").get<std::string>());
+}
+
+// Africa's Talking's preset restates the built-in adapter: on the built-in's table (its "also"),
+// the same hops, ends, refusals, routes and reply bytes.
+TEST(UssdPresets, AfricasTalkingsPresetBehavesExactlyAsTheBuiltInAdapter) {
+  std::ifstream in(kFixtures / "africastalking.json");
+  const json fixture = json::parse(in);
+  test::TempDir dir;
+  auto built_in = build(dir, table_of(fixture.at("ussd"), fixture.at("settings")));
+  ASSERT_TRUE(built_in.errors.empty()) << built_in.errors.front();
+  const auto& adapter = built_in.adapter;
+  test::TempDir other_dir;
+  const json& also = fixture.at("also");
+  auto b = build(other_dir, table_of(also, also.at("settings")));
+  ASSERT_TRUE(b.errors.empty()) << b.errors.front();
+  const auto& other = *b.adapter;
+  for (const auto& c : fixture.at("inbound")) {
+    const auto req = request_of(c.at("request"));
+    EXPECT_EQ(describe(other.decode(req)), describe(adapter->decode(req)))
+        << c.at("name").get<std::string>();
+  }
+  for (const auto& [path, label] : fixture.at("routes").items())
+    EXPECT_EQ(other.route(path), adapter->route(path)) << path;
+  for (const auto& c : fixture.at("reply"))
+    EXPECT_EQ(describe(other.encode_reply(to_of(c.at("to")), c.at("end").get<bool>(),
+                                          c.at("text").get<std::string>())),
+              describe(adapter->encode_reply(to_of(c.at("to")), c.at("end").get<bool>(),
+                                             c.at("text").get<std::string>())))
+        << c.at("name").get<std::string>();
+  const auto to = to_of(fixture.at("busy").at("to"));
+  EXPECT_EQ(describe(other.busy_reply(to)), describe(adapter->busy_reply(to)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, UssdContract, ::testing::ValuesIn(fixture_names()),
+                         [](const auto& p) { return p.param; });
+
+TEST(UssdPresets, EveryShippedPresetHasAFixtureTable) {
+  const auto fixtures = fixture_names();
+  for (const auto& e : fs::directory_iterator(kPresets)) {
+    const std::string name = e.path().stem().string();
+    EXPECT_TRUE(std::find(fixtures.begin(), fixtures.end(), name) != fixtures.end())
+        << "config/presets/ussd/" << name << ".toml has no tests/fixtures/ussd/" << name << ".json";
+  }
+}
+
+// ---- What `rabta check` says of a table it cannot use: the file and line, and why. ----------
+
+std::string preset_line(const std::string& preset) {
+  return "preset = " + quoted((kPresets / (preset + ".toml")).string()) + "\n";
+}
+
+std::string one_error(const Built& b) {
+  EXPECT_EQ(b.errors.size(), 1u);
+  return b.errors.empty() ? std::string() : b.errors.front();
+}
+
+TEST(UssdConfig, HerNumberCannotBePlacedInAReply) {
+  test::TempDir dir;
+  const auto b = build(dir, "kind = \"http\"\n" + preset_line("hollatags") +
+                                "auth.key = \"0123456789abcdef0\"\n"
+                                "[ussd.fx.reply]\n"
+                                "end = 'END {{text}} {{phone}}'\n");
+  const std::string e = one_error(b);
+  EXPECT_NE(e.find("rabta.toml:6:"), std::string::npos) << e;
+  EXPECT_NE(e.find("reply.end: her number may not appear in a reply"), std::string::npos) << e;
+}
+
+TEST(UssdConfig, AnUnknownVariableOrSettingIsRefusedWhereItIsWritten) {
+  test::TempDir dir;
+  auto b = build(dir, "kind = \"http\"\n" + preset_line("hubtel") +
+                          "auth.key = \"0123456789abcdef0\"\n"
+                          "reply.continue = 'CON {{text}} {{balance}}'\n");
+  std::string e = one_error(b);
+  EXPECT_NE(e.find("rabta.toml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown variable '{{balance}}'"), std::string::npos) << e;
+
+  b = build(dir, "kind = \"http\"\n" + preset_line("hubtel") +
+                     "auth.key = \"0123456789abcdef0\"\n"
+                     "request.sessionid = \"json:/SessionId\"\n");
+  e = one_error(b);
+  EXPECT_NE(e.find("rabta.toml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("request.sessionid: is not a setting of kind \"http\""), std::string::npos) << e;
+
+  b = build(dir, "kind = \"http\"\n" + preset_line("hubtel") +
+                     "auth.key = \"0123456789abcdef0\"\n"
+                     "request.phone = \"body:/Mobile\"\n");
+  e = one_error(b);
+  EXPECT_NE(e.find("rabta.toml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown source 'body'"), std::string::npos) << e;
+}
+
+TEST(UssdConfig, AnErrorInAPresetNamesThePresetFileAndLine) {
+  test::TempDir dir;
+  std::ofstream(dir.file("mygw.toml")) << "kind = \"http\"\n"
+                                          "[request]\n"
+                                          "method = \"PUT\"\n";
+  const auto b = build(dir, "preset = \"mygw.toml\"\npath = \"/ussd/mygw\"\n");
+  const std::string e = one_error(b);
+  EXPECT_NE(e.find("mygw.toml:3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("request.method: must be \"POST\" or \"GET\""), std::string::npos) << e;
+  EXPECT_NE(e.find("(from the preset)"), std::string::npos) << e;
+}
+
+TEST(UssdConfig, AMissingSecretSaysWhichFileInitCreates) {
+  test::TempDir dir;
+  const auto b = build(
+      dir, "kind = \"http\"\n" + preset_line("hubtel") + "auth.key_file = \"hubtel.secret\"\n");
+  const std::string e = one_error(b);
+  EXPECT_NE(e.find("rabta.toml:4:"), std::string::npos) << e;
+  EXPECT_NE(e.find("auth.key: is missing or shorter than 16 characters"), std::string::npos) << e;
+  EXPECT_NE(e.find("hubtel.secret is missing; `rabta init` creates it"), std::string::npos) << e;
+}
+
+TEST(UssdConfig, NoAuthenticationNeedsAnAllowList) {
+  test::TempDir dir;
+  const auto b =
+      build(dir, "kind = \"http\"\n" + preset_line("hollatags") + "auth.mode = \"none\"\n");
+  ASSERT_FALSE(b.errors.empty());
+  EXPECT_NE(b.errors.front().find("rabta.toml:4:"), std::string::npos) << b.errors.front();
+  EXPECT_NE(b.errors.front().find("needs allow_from"), std::string::npos) << b.errors.front();
+  const auto ok = build(dir, "kind = \"http\"\n" + preset_line("hollatags") +
+                                 "auth.mode = \"none\"\nallow_from = [\"192.0.2.0/24\"]\n");
+  EXPECT_TRUE(ok.errors.empty()) << ok.errors.front();
+}
+
+TEST(UssdConfig, TwoChannelsCannotShareAPath) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  const std::string path = dir.file("rabta.toml");
+  std::ofstream(path) << "[ussd.a]\nkind = \"africastalking\"\npath = \"/ussd/x\"\n"
+                         "secret = \"0123456789abcdef0\"\n"
+                         "[ussd.b]\nkind = \"http\"\n"
+                      << preset_line("hubtel")
+                      << "path = \"/ussd/x/events\"\nauth.key = \"0123456789abcdef0\"\n";
+  try {
+    gateway::load_config(path);
+    FAIL() << "accepted";
+  } catch (const gateway::ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("rabta.toml:8:"), std::string::npos) << what;
+    EXPECT_NE(what.find("path '/ussd/x/events' is already used by [ussd.a]"), std::string::npos)
+        << what;
+  }
+}
+
+TEST(UssdConfig, LatestInputNeedsAWayToTellHopsApart) {
+  test::TempDir dir;
+  const auto b = build(dir, "kind = \"http\"\n" + preset_line("hollatags") +
+                                "auth.key = \"0123456789abcdef0\"\n"
+                                "request.operation = \"\"\nrequest.begin = \"\"\n"
+                                "request.continue = \"\"\nrequest.end = \"\"\n");
+  ASSERT_FALSE(b.errors.empty());
+  EXPECT_NE(b.errors.front().find("needs request.operation or request.sequence"), std::string::npos)
+      << b.errors.front();
+}
+
+}  // namespace
+}  // namespace rabta
