@@ -1,7 +1,9 @@
 #include "adapters/generic/ussd.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "adapters/common/crypto.hpp"
@@ -54,6 +56,30 @@ const std::vector<std::string> kSettings = {
     "reply.end_header",
     "reply.busy_status",
     "reply.busy_text",
+    "send.url",
+    "send.method",
+    "send.format",
+    "send.content_type",
+    "send.body",
+    "send.continue_op",
+    "send.end_op",
+    "send.auth",
+    "send.user",
+    "send.password",
+    "send.token",
+    "send.key_name",
+    "send.key",
+    "send.hmac_header",
+    "send.hmac_secret",
+    "send.hmac_encoding",
+    "send.hmac_prefix",
+    "send.secret",
+    "send.account",
+    "send.success_field",
+    "send.success_values",
+    "send.deadline_ms",
+    "ack.status",
+    "ack.body",
 };
 
 // Reads settings and remembers which ones it read, so that an unknown one is refused by name.
@@ -158,10 +184,122 @@ std::optional<Rejection> check_session_id(const Source& s, const std::string& id
   return std::nullopt;
 }
 
+// Her number may be placed only where the gateway's send call requires it (send.body).
+void refuse_phone(const std::string& key, const std::string& text, const std::string& what) {
+  for (const char* v : {"phone", "phone_digits"})
+    for (const std::string& form : {std::string("{{") + v + "}}", std::string("{{ ") + v + " }}"})
+      if (text.find(form) != std::string::npos)
+        throw SettingError(key, "her number may not appear in " + what +
+                                    " (only once, in send.body, where the gateway requires it)");
+}
+
+Template::Escape escape_of(const std::string& key, const std::string& format) {
+  if (format == "json") return Template::Escape::json;
+  if (format == "xml") return Template::Escape::xml;
+  if (format == "form") return Template::Escape::url;
+  if (format == "text") return Template::Escape::none;
+  throw SettingError(key, "must be \"json\", \"form\", \"xml\" or \"text\"");
+}
+
+std::string media_of(const std::string& format) {
+  if (format == "json") return "application/json; charset=utf-8";
+  if (format == "xml") return "application/xml; charset=utf-8";
+  if (format == "form") return "application/x-www-form-urlencoded";
+  return "text/plain; charset=utf-8";
+}
+
+// A gateway's status word kept only when it is short and plain (it goes to the log and the row).
+std::string plain_code(std::string_view v) {
+  if (v.empty() || v.size() > 32) return "unexpected";
+  for (const char c : v)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return "unexpected";
+  return std::string(v);
+}
+
 }  // namespace
 
 const std::vector<std::string>& HttpUssd::setting_names() {
   return kSettings;
+}
+
+void HttpUssd::read_send(const void* reader) {
+  const Reader& r = *static_cast<const Reader*>(reader);
+  if (send_url_.rfind("http://", 0) != 0 && send_url_.rfind("https://", 0) != 0)
+    throw SettingError("send.url", "must be an http:// or https:// URL");
+  refuse_phone("send.url", send_url_, "the URL (proxies and logs keep URLs)");
+  send_url_template_ = Template::compile("send.url", send_url_, {"session_id", "service_code"},
+                                         Template::Escape::url);
+  send_method_ = r.get("send.method", "POST");
+  if (send_method_ != "POST" && send_method_ != "PUT")
+    throw SettingError("send.method", "must be \"POST\" or \"PUT\"");
+  const std::string format = r.get("send.format", "json");
+  const Template::Escape escape = escape_of("send.format", format);
+  send_content_type_ = r.get("send.content_type", media_of(format));
+  if (send_content_type_.find_first_of("\r\n") != std::string::npos)
+    throw SettingError("send.content_type", "must be on one line");
+  continue_op_ = r.get("send.continue_op", "");
+  end_op_ = r.get("send.end_op", "");
+  send_secret_ = r.get("send.secret", "");
+  send_account_ = r.get("send.account", "");
+  send_body_ = Template::compile(
+      "send.body", r.required("send.body"),
+      {"text", "session_id", "service_code", "op", "phone", "phone_digits", "secret", "account"},
+      escape);
+  if (!send_body_.uses("text")) throw SettingError("send.body", "must place the screen, {{text}}");
+  if (send_body_.count("phone") + send_body_.count("phone_digits") > 1)
+    throw SettingError("send.body", "may place her number once only");
+  if (!send_body_.uses("op"))
+    throw SettingError("send.body", "must place {{op}}: whether the screen continues or ends");
+  if (continue_op_.empty() || end_op_.empty())
+    throw SettingError(continue_op_.empty() ? "send.continue_op" : "send.end_op",
+                       "is missing ({{op}} is in send.body)");
+  if (send_body_.uses("secret") && send_secret_.empty())
+    throw SettingError("send.secret", "is missing ({{secret}} is in send.body)");
+  const std::string auth = r.get("send.auth", "none");
+  if (auth == "none") {
+    send_auth_ = SendAuth::none;
+  } else if (auth == "basic") {
+    send_auth_ = SendAuth::basic;
+    send_user_ = r.required("send.user");
+    send_password_ = r.secret("send.password");
+  } else if (auth == "bearer") {
+    send_auth_ = SendAuth::bearer;
+    send_token_ = r.secret("send.token");
+  } else if (auth == "query_key") {
+    send_auth_ = SendAuth::query_key;
+    send_key_name_ = r.required("send.key_name");
+    send_key_ = r.secret("send.key");
+  } else if (auth == "hmac") {
+    send_auth_ = SendAuth::hmac;
+    send_hmac_header_ = r.required("send.hmac_header");
+    send_hmac_secret_ = r.secret("send.hmac_secret");
+    const std::string enc = r.get("send.hmac_encoding", "hex");
+    if (enc != "hex" && enc != "base64")
+      throw SettingError("send.hmac_encoding", "must be \"hex\" or \"base64\"");
+    send_hmac_base64_ = enc == "base64";
+    send_hmac_prefix_ = r.get("send.hmac_prefix", "");
+  } else {
+    throw SettingError("send.auth",
+                       "must be \"none\", \"basic\", \"bearer\", \"query_key\" or \"hmac\"");
+  }
+  if (send_auth_ == SendAuth::none && !send_body_.uses("secret"))
+    throw SettingError("send.auth",
+                       "is \"none\" and send.body places no {{secret}}: the "
+                       "gateway could not tell rabta's calls from anyone's");
+  success_field_ = r.get("send.success_field", "");
+  if (!success_field_.empty()) {
+    if (success_field_[0] != '/') success_field_ = "/" + success_field_;
+    try {
+      (void)nlohmann::json::json_pointer(success_field_);
+    } catch (const nlohmann::json::exception&) {
+      throw SettingError("send.success_field", "is not a JSON pointer");
+    }
+    success_values_ = split_list(r.get("send.success_values", ""));
+    if (success_values_.empty())
+      throw SettingError("send.success_values", "is missing (send.success_field is set)");
+  }
+  deadline_ = std::chrono::milliseconds(r.integer("send.deadline_ms", 10'000, 1'000, 120'000));
 }
 
 HttpUssd::HttpUssd(std::string name, const sms::Settings& settings) : name_(std::move(name)) {
@@ -288,19 +426,35 @@ HttpUssd::HttpUssd(std::string name, const sms::Settings& settings) : name_(std:
   content_type_ = r.get("reply.content_type", content_type_);
   if (content_type_.find_first_of("\r\n") != std::string::npos)
     throw SettingError("reply.content_type", "must be on one line");
+  send_url_ = r.get("send.url", "");
+  const bool async = !send_url_.empty();
   // Her number is never a variable of a reply: the aggregator knows whose session it is.
   const std::set<std::string> vars = {"text", "session_id", "service_code"};
   for (const char* key : {"reply.continue", "reply.end"}) {
-    const std::string text = r.required(key);
-    if (text.find("{{phone}}") != std::string::npos ||
-        text.find("{{ phone }}") != std::string::npos)
-      throw SettingError(key, "her number may not appear in a reply");
+    const auto text = r.get(key);
+    if (async) {
+      if (text && !text->empty())
+        throw SettingError(key, "is not used when send.url is set (the screen goes by send.body)");
+      continue;
+    }
+    if (!text || text->empty()) throw SettingError(key, "is missing");
+    refuse_phone(key, *text, "a reply");
     (key == std::string("reply.continue") ? continue_reply_ : end_reply_) =
-        Template::compile(key, text, vars, escape);
+        Template::compile(key, *text, vars, escape);
   }
-  if (!continue_reply_.uses("text") || !end_reply_.uses("text"))
+  if (!async && (!continue_reply_.uses("text") || !end_reply_.uses("text")))
     throw SettingError(continue_reply_.uses("text") ? "reply.end" : "reply.continue",
                        "must place the screen, {{text}}");
+  const std::string ack = r.get("ack.body", "");
+  refuse_phone("ack.body", ack, "the acknowledgement");
+  ack_body_ = Template::compile("ack.body", ack, {"session_id", "service_code"}, escape);
+  ack_status_ = static_cast<int>(r.integer("ack.status", 200, 200, 299));
+  if (async)
+    read_send(&r);
+  else
+    for (const auto& key : kSettings)
+      if ((key.rfind("send.", 0) == 0 || key.rfind("ack.", 0) == 0) && !r.get(key, "").empty())
+        throw SettingError(key, "needs send.url (an asynchronous gateway)");
   if (auto h = r.get("reply.continue_header"); h && !h->empty())
     std::tie(continue_header_name_, continue_header_value_) =
         header_setting("reply.continue_header", *h);
@@ -414,6 +568,7 @@ std::variant<ussd::Inbound, Rejection> HttpUssd::decode_hop(const Fields& f) con
       return ussd::Inbound{ussd::SessionEnd{std::move(hop.session_id),
                                             support::lower_ascii(operation), std::move(hop.phone)}};
     const bool begin = one_of(begin_, operation);
+    hop.begins = begin;
     if (!begin && !one_of(continue_, operation))
       return Rejection{400, "field '" + operation_->label + "' must be " + either([&] {
                               auto all = begin_;
@@ -473,7 +628,82 @@ ussd::HttpReply HttpUssd::encode_reply(const ussd::ReplyTo& to, bool end,
 }
 
 ussd::HttpReply HttpUssd::busy_reply(const ussd::ReplyTo& to) const {
+  if (!replies_in_band()) {
+    // Nothing was stored and nothing will be sent: the gateway sees a failure and may retry.
+    ussd::HttpReply r;
+    r.status = busy_status_;
+    r.body = busy_text_ + "\n";
+    return r;
+  }
   return reply(to, true, busy_text_, busy_status_);
+}
+
+ussd::HttpReply HttpUssd::ack_reply(const ussd::ReplyTo& to) const {
+  ussd::HttpReply r;
+  r.status = ack_status_;
+  r.content_type = content_type_;
+  r.body = ack_body_.render({{"session_id", to.session_id}, {"service_code", to.service_code}});
+  return r;
+}
+
+sms::HttpCall HttpUssd::build_send(const ussd::AsyncReply& reply) const {
+  const std::map<std::string, std::string> vars = {
+      {"text", reply.text},
+      {"session_id", reply.session_id},
+      {"service_code", reply.service_code},
+      {"op", reply.end ? end_op_ : continue_op_},
+      {"phone", reply.to},
+      {"phone_digits", reply.to.empty() || reply.to[0] != '+' ? reply.to : reply.to.substr(1)},
+      {"secret", send_secret_},
+      {"account", send_account_}};
+  sms::HttpCall call;
+  call.method = send_method_;
+  call.url = send_url_template_.render(vars);
+  call.body = send_body_.render(vars);
+  call.headers.emplace_back("Content-Type", send_content_type_);
+  switch (send_auth_) {
+    case SendAuth::none:
+      break;
+    case SendAuth::basic:
+      call.basic_user = send_user_;
+      call.basic_password = send_password_;
+      break;
+    case SendAuth::bearer:
+      call.headers.emplace_back("Authorization", "Bearer " + send_token_);
+      break;
+    case SendAuth::query_key:
+      call.url += (call.url.find('?') == std::string::npos ? "?" : "&") +
+                  common::percent_encode(send_key_name_) + "=" + common::percent_encode(send_key_);
+      break;
+    case SendAuth::hmac:
+      call.headers.emplace_back(
+          send_hmac_header_,
+          send_hmac_prefix_ + (send_hmac_base64_
+                                   ? common::hmac_sha256_base64(send_hmac_secret_, call.body)
+                                   : common::hmac_sha256_hex(send_hmac_secret_, call.body)));
+      break;
+  }
+  return call;
+}
+
+sms::SendResult HttpUssd::parse_send(long status, std::string_view body) const {
+  if (status == 0) {
+    std::string m(body.substr(0, body.find('?')));  // never a URL's query (a key may be there)
+    if (m.size() > 200) m.resize(200);
+    return support::retry("transport error: " + m);
+  }
+  if (status == 429 || status >= 500) return support::retry("http " + std::to_string(status));
+  if (status < 200 || status > 299) return support::permanent("http " + std::to_string(status));
+  if (success_field_.empty()) return support::sent("");
+  const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json::json_pointer pointer(success_field_);
+  if (j.is_discarded() || !j.is_object() || !j.contains(pointer) || !j.at(pointer).is_string())
+    return support::permanent("http " + std::to_string(status) + " without " +
+                              success_field_.substr(1));
+  const std::string code = j.at(pointer).get<std::string>();
+  if (std::find(success_values_.begin(), success_values_.end(), code) != success_values_.end())
+    return support::sent("");
+  return support::permanent("the gateway answered " + plain_code(code));
 }
 
 }  // namespace rabta::adapters::generic

@@ -5,6 +5,7 @@
 // config/presets/ussd/.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,14 @@ class HttpUssd final : public ussd::UssdAdapter {
                                std::string_view text) const override;
   ussd::HttpReply busy_reply(const ussd::ReplyTo& to) const override;
 
+  // Asynchronous when `send.url` is set: the hop is answered with `ack`, the screen sent by
+  // `send` through the outbox.
+  bool replies_in_band() const override { return send_url_.empty(); }
+  ussd::HttpReply ack_reply(const ussd::ReplyTo& to) const override;
+  sms::HttpCall build_send(const ussd::AsyncReply& reply) const override;
+  sms::SendResult parse_send(long status, std::string_view body) const override;
+  std::chrono::milliseconds send_deadline() const override { return deadline_; }
+
   // Every setting this kind reads (for `rabta check` and the documentation test).
   static const std::vector<std::string>& setting_names();
 
@@ -42,6 +51,7 @@ class HttpUssd final : public ussd::UssdAdapter {
   std::variant<ussd::Inbound, ussd::Rejection> decode_hop(const Fields& f) const;
   std::variant<ussd::Inbound, ussd::Rejection> decode_event(const Fields& f) const;
   ussd::HttpReply reply(const ussd::ReplyTo& to, bool end, std::string_view text, int status) const;
+  void read_send(const void* reader);  // the send.* settings (through ussd.cpp's reader)
 
   std::string name_;
   std::string path_;
@@ -68,6 +78,22 @@ class HttpUssd final : public ussd::UssdAdapter {
   bool utf16_ = false;
   int busy_status_ = 503;
   std::string busy_text_ = "Service busy, please try again later.";
+
+  enum class SendAuth { none, basic, bearer, query_key, hmac };
+  std::string send_url_;  // "" = answers in the HTTP response
+  Template send_url_template_, send_body_;
+  std::string send_method_ = "POST", send_content_type_;
+  std::string continue_op_, end_op_;
+  SendAuth send_auth_ = SendAuth::none;
+  std::string send_user_, send_password_, send_token_, send_key_name_, send_key_;
+  std::string send_hmac_header_, send_hmac_secret_, send_hmac_prefix_, send_secret_;
+  std::string send_account_;  // {{account}}: the application's id at the gateway
+  bool send_hmac_base64_ = false;
+  std::string success_field_;
+  std::vector<std::string> success_values_;
+  std::chrono::milliseconds deadline_{0};
+  int ack_status_ = 200;
+  Template ack_body_;
 };
 
 }  // namespace rabta::adapters::generic

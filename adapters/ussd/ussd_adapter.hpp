@@ -12,8 +12,10 @@
 // gateway serves it from a [ussd.<name>] table of rabta.toml (docs/AGGREGATORS.md).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -40,12 +42,25 @@ struct Hop {
   // sends none. With only the newest input, it is what tells a retried hop from the same key
   // pressed again.
   std::int64_t sequence = 0;
+  // The gateway says this hop opens the session (its begin operation): for a session already
+  // open it can only be the first hop delivered again.
+  bool begins = false;
 };
 
 // What a reply may name besides the screen (some aggregators want the session id echoed).
 struct ReplyTo {
   std::string session_id;
   std::string service_code;
+};
+
+// A screen an asynchronous gateway takes by a separate call (its send API), built from the
+// outbox row the hop's transaction queued.
+struct AsyncReply {
+  std::string session_id;
+  std::string service_code;
+  std::string to;  // her number, E.164: only where the gateway's send call requires it
+  std::string text;
+  bool end = false;
 };
 
 // The aggregator says a session ended (she hung up, the network timed out, or it finished).
@@ -73,6 +88,20 @@ class UssdAdapter {
   virtual HttpReply encode_reply(const ReplyTo& to, bool end, std::string_view text) const = 0;
   // The reply when the hop could not be stored: she sees a neutral end, nothing was kept.
   virtual HttpReply busy_reply(const ReplyTo& to) const = 0;
+
+  // Asynchronous gateways (replies_in_band() false) take the screen by a separate call: the
+  // response to a hop is only ack_reply(), and the screen is queued in the hop's transaction and
+  // sent by the outbox (build_send, parse_send) within send_deadline() of the hop, or dropped.
+  virtual bool replies_in_band() const { return true; }
+  virtual HttpReply ack_reply(const ReplyTo&) const { return {}; }
+  virtual sms::HttpCall build_send(const AsyncReply&) const {
+    throw std::logic_error("this USSD adapter answers in the HTTP response");
+  }
+  // `status` 0 = transport error (`body` holds curl's message).
+  virtual sms::SendResult parse_send(long /*status*/, std::string_view /*body*/) const {
+    throw std::logic_error("this USSD adapter answers in the HTTP response");
+  }
+  virtual std::chrono::milliseconds send_deadline() const { return std::chrono::milliseconds(0); }
 };
 
 // Builds a [ussd.<name>] adapter of `kind` from its settings (secrets already resolved).

@@ -79,7 +79,19 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
   dispatch_options.lease = config.outbox.lease;
   dispatcher_ = std::make_unique<Dispatcher>(store, runtimes, *cipher_, clock, zone,
                                              dispatch_options, [this] { return random01(); });
-  app_options.outbox_ready = [this] { dispatcher_->wake(); };
+  // The screens of asynchronous USSD gateways (kind = "http" with send.url).
+  std::vector<UssdReplyChannel> async_ussd;
+  for (const auto& u : plan.ussd)
+    if (!u.adapter->replies_in_band()) async_ussd.push_back({u.name, u.adapter});
+  if (!async_ussd.empty())
+    ussd_replies_ =
+        std::make_unique<UssdReplyDispatcher>(store, std::move(async_ussd), *cipher_, clock,
+                                              UssdReplyOptions{}, [this] { return random01(); });
+  app_options.cipher = cipher_;
+  app_options.outbox_ready = [this] {
+    dispatcher_->wake();
+    if (ussd_replies_) ussd_replies_->wake();
+  };
 
   // The responder queue: who is alerted about a case, how it escalates, and the caseworkers'
   // API and console.
@@ -196,6 +208,7 @@ void Wiring::start() {
   if (started_) return;
   started_ = true;
   dispatcher_->start();
+  if (ussd_replies_) ussd_replies_->start();
   if (webhooks_) webhooks_->start();
   for (auto* loop :
        {sweep_loop_.get(), checkin_loop_.get(), escalation_loop_.get(), retention_loop_.get()})
@@ -210,6 +223,7 @@ void Wiring::stop() {
        {sweep_loop_.get(), checkin_loop_.get(), escalation_loop_.get(), retention_loop_.get()})
     if (loop) loop->stop();
   dispatcher_->stop();
+  if (ussd_replies_) ussd_replies_->stop();
   if (webhooks_) webhooks_->stop();
   key_rotation_->stop();
 }

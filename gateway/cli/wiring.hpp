@@ -25,6 +25,7 @@
 #include "gateway/ops/keys.hpp"
 #include "gateway/outbound/dispatcher.hpp"
 #include "gateway/outbound/pass_loop.hpp"
+#include "gateway/outbound/ussd_reply.hpp"
 #include "gateway/outbound/webhook_dispatcher.hpp"
 #include "gateway/responders/case_service.hpp"
 #include "gateway/responders/caseworker_api.hpp"
@@ -55,6 +56,8 @@ class Wiring {
   UssdService& ussd() { return *ussd_; }
   SmsService& sms() { return *sms_; }
   Dispatcher& dispatcher() { return *dispatcher_; }
+  // The sender of asynchronous USSD gateways' screens; null when none is configured.
+  UssdReplyDispatcher* ussd_replies() { return ussd_replies_.get(); }
 
   // The dispatchers and every periodic job; stop() finishes the passes in progress. Idempotent.
   void start();
@@ -80,6 +83,7 @@ class Wiring {
   std::unique_ptr<UssdService> ussd_;
   std::unique_ptr<SmsService> sms_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<UssdReplyDispatcher> ussd_replies_;  // null without an asynchronous gateway
   std::shared_ptr<const Roster> roster_;
   std::unique_ptr<CaseService> cases_;
   std::unique_ptr<Escalation> escalation_;

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <stdexcept>
+
+#include "gateway/outbound/ussd_reply.hpp"
 
 namespace rabta::gateway {
 
@@ -227,15 +230,30 @@ void App::ussd_hop(const UssdChannel& endpoint, adapters::ussd::Hop in, Responde
   hop.text = std::move(in.text);
   hop.text_is_path = in.text_is_path;
   hop.sequence = in.sequence;
+  hop.begins = in.begins;
   hop.service_code = std::move(in.service_code);
   hop.duress_code_sha256 = endpoint.duress_code_sha256;
   ++counters_.hops;
 
   auto reply = std::make_shared<UssdReply>();
   const auto started = std::chrono::steady_clock::now();
+  // An asynchronous gateway takes the screen by a separate call: it is queued in this hop's
+  // transaction (gateway/outbound/ussd_reply.hpp), so that it exists only if the hop committed,
+  // and the HTTP response is only the acknowledgement.
+  const bool async = !adapter.replies_in_band();
+  if (async && !options_.cipher) throw std::logic_error("USSD screens to queue, but no cipher");
   store_.submit_bounded(
-      [this, hop = std::move(hop), reply](store::Tx& tx) { *reply = ussd_.handle_hop(tx, hop); },
-      [this, &adapter, to, reply, respond = std::move(respond),
+      [this, &endpoint, hop = std::move(hop), reply, async](store::Tx& tx) {
+        *reply = ussd_.handle_hop(tx, hop);
+        if (!async) return;
+        const adapters::ussd::AsyncReply screen{hop.session_id, hop.service_code, hop.phone,
+                                                reply->text, reply->end};
+        // Keyed by session and hop: a retried hop queues nothing twice.
+        tx.insert_outbox(make_ussd_reply_outbox(
+            endpoint.name, reply->session, reply->hop, reply->contact, screen, clock_.now_ms(),
+            endpoint.adapter->send_deadline().count(), *options_.cipher));
+      },
+      [this, &adapter, to, reply, async, respond = std::move(respond),
        started](const store::JobResult& result) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
@@ -250,6 +268,10 @@ void App::ussd_hop(const UssdChannel& endpoint, adapters::ussd::Hop in, Responde
         spdlog::debug("ussd session {} {} in {} us", reply->session, reply->outcome, us);
         if (options_.metrics != nullptr)
           options_.metrics->observe_hop(std::chrono::microseconds(us));
+        if (async) {
+          if (options_.outbox_ready) options_.outbox_ready();
+          return respond(to_response(adapter.ack_reply(to)));
+        }
         respond(to_response(adapter.encode_reply(to, reply->end, reply->text)));
       });
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "adapters/common/cipher.hpp"
 #include "adapters/common/clock.hpp"
 #include "adapters/common/crypto.hpp"
 #include "adapters/sms/sms_adapter.hpp"
@@ -45,6 +46,8 @@ struct AppOptions {
   std::string public_url;              // scheme://host[:port] as aggregators call rabta
   std::vector<SmsChannel> channels;    // SMS channels and the paths their callbacks arrive on
   std::function<void()> outbox_ready;  // called after a commit that queued outbound messages
+  // Seals the screens queued for asynchronous USSD gateways (required when one is configured).
+  std::shared_ptr<const common::FieldCipher> cipher;
   // Further handlers by path prefix (e.g. "/api/", "/console/"), tried after the built-in routes.
   std::vector<std::pair<std::string, Handler>> prefix_routes;
   // GET /metrics: counters kept by the app, and the whole exposition when scraped.

@@ -99,9 +99,11 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   std::string path = hop.text;
   bool repeated = existing && hop.text == existing->last_input_path && existing->hop_count > 0;
   if (!hop.text_is_path) {
-    // Without a path, only the aggregator's hop counter tells a retry from the same key again;
-    // without a counter every hop is new.
-    repeated = existing && hop.sequence > 0 && hop.sequence <= existing->hop_count;
+    // Without a path, only the aggregator's hop counter tells a retry from the same key again,
+    // and a second "begin" of an open session is its first hop again; without either, a hop
+    // is new.
+    repeated = existing && existing->hop_count > 0 &&
+               ((hop.sequence > 0 && hop.sequence <= existing->hop_count) || hop.begins);
     path = !existing ? std::string() : existing->last_input_path + "*" + hop.text;
   }
   if (repeated) {
@@ -109,6 +111,8 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     reply.end = existing->last_reply.rfind("END ", 0) == 0;
     reply.text = existing->last_reply.substr(4);
     reply.session = existing->id;
+    reply.contact = existing->contact_id;
+    reply.hop = existing->hop_count;
     reply.outcome = "repeated";
     return reply;
   }
@@ -117,6 +121,8 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
     reply.end = true;
     reply.text = existing->last_reply.size() > 4 ? existing->last_reply.substr(4) : "";
     reply.session = existing->id;
+    reply.contact = existing->contact_id;
+    reply.hop = existing->hop_count;
     reply.outcome = "after_end";
     return reply;
   }
@@ -174,6 +180,8 @@ UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
   session.last_input_path = path;
   session.last_reply = (result.end ? "END " : "CON ") + result.screen;
   session.hop_count += 1;
+  reply.contact = session.contact_id;
+  reply.hop = session.hop_count;
   session.status = session_status_for(result);
   session.updated_at = now;
   if (result.end) {

@@ -22,6 +22,7 @@ struct UssdHop {
   std::string text;           // the aggregator's accumulated input path, or only the newest input
   bool text_is_path = true;   // false: `text` is only the newest input (adapters/ussd)
   std::int64_t sequence = 0;  // the aggregator's 1-based hop counter, 0 = none
+  bool begins = false;        // the aggregator says the hop opens the session
   std::string service_code;   // the code she dialled, e.g. "*786#" (the duress code, SAFETY S4)
   // SAFETY S4 for the channel this hop came on: overrides SessionPolicy's when not empty.
   std::string duress_code_sha256;
@@ -31,6 +32,8 @@ struct UssdReply {
   bool end = false;
   std::string text;          // without CON/END
   std::int64_t session = 0;  // rabta's session id, for logs
+  std::int64_t contact = 0;  // whose session it is
+  int hop = 0;               // the session's hop this reply answers (1 = the first)
   std::string outcome;       // what happened, for logs and metrics (never what she typed)
 };
 

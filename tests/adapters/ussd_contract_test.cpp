@@ -5,6 +5,7 @@
 // preset must behave byte for byte as the built-in adapter on the built-in's table.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -107,9 +108,9 @@ std::string describe(const std::variant<Inbound, Rejection>& r) {
     return "reject " + std::to_string(rej->status) + " " + rej->reason;
   const auto& in = std::get<Inbound>(r);
   if (const auto* h = std::get_if<Hop>(&in))
-    return "hop " +
-           json({h->session_id, h->service_code, h->phone, h->text, h->text_is_path, h->sequence})
-               .dump();
+    return "hop " + json({h->session_id, h->service_code, h->phone, h->text, h->text_is_path,
+                          h->sequence, h->begins})
+                        .dump();
   const auto& e = std::get<SessionEnd>(in);
   return "end " + json({e.session_id, e.status, e.phone}).dump();
 }
@@ -204,6 +205,7 @@ TEST_P(UssdContract, WritesRepliesByteForByte) {
   }
   const json& busy = fixture.at("busy");
   const auto r = adapter->busy_reply(to_of(busy.at("to")));
+  EXPECT_EQ(r.body.find("S1000"), std::string::npos) << "a busy reply never acknowledges";
   EXPECT_EQ(r.status, busy.at("expect").at("status").get<int>());
   EXPECT_EQ(r.content_type, busy.at("expect").at("content_type").get<std::string>());
   EXPECT_EQ(r.body, busy.at("expect").at("body").get<std::string>());
@@ -238,6 +240,60 @@ TEST(UssdPresets, AfricasTalkingsPresetBehavesExactlyAsTheBuiltInAdapter) {
         << c.at("name").get<std::string>();
   const auto to = to_of(fixture.at("busy").at("to"));
   EXPECT_EQ(describe(other.busy_reply(to)), describe(adapter->busy_reply(to)));
+}
+
+// A synchronous gateway answers in the HTTP response; an asynchronous one (its table has "ack"
+// and "send") acknowledges the hop and takes the screen by a call built byte for byte as its
+// documentation shows, whose answers are read as its table says.
+TEST_P(UssdContract, AnswersInBandOrByASendCallAsItsTableSays) {
+  const bool async = fixture.contains("send");
+  ASSERT_EQ(adapter->replies_in_band(), !async);
+  if (!async) {
+    EXPECT_FALSE(fixture.contains("ack"));
+    EXPECT_FALSE(fixture.at("reply").empty());
+    return;
+  }
+  EXPECT_GT(adapter->send_deadline().count(), 0);
+  const json& ack = fixture.at("ack");
+  EXPECT_EQ(describe(adapter->ack_reply(to_of(ack.at("to")))),
+            json({ack.at("expect").at("status"), ack.at("expect").at("content_type"),
+                  ack.at("expect").at("body"), json::array()})
+                .dump());
+  for (const auto& c : fixture.at("send")) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const json& r = c.at("reply");
+    const adapters::ussd::AsyncReply reply{
+        r.at("session_id").get<std::string>(), r.at("service_code").get<std::string>(),
+        r.at("to").get<std::string>(), r.at("text").get<std::string>(), r.at("end").get<bool>()};
+    const auto call = adapter->build_send(reply);
+    const json& e = c.at("expect");
+    EXPECT_EQ(call.method, e.at("method").get<std::string>());
+    EXPECT_EQ(call.url, e.at("url").get<std::string>());
+    EXPECT_EQ(call.body, e.at("body").get<std::string>());
+    for (const auto& [name, value] : e.at("headers").items()) {
+      const auto h = std::find_if(call.headers.begin(), call.headers.end(),
+                                  [&](const auto& kv) { return kv.first == name; });
+      ASSERT_NE(h, call.headers.end()) << name;
+      EXPECT_EQ(h->second, value.get<std::string>()) << name;
+    }
+    // Her number is in the one field the gateway requires, and nowhere else in the call.
+    const std::string digits = reply.to.substr(1);
+    EXPECT_EQ(call.url.find(digits), std::string::npos);
+    for (const auto& [name, value] : call.headers) EXPECT_EQ(value.find(digits), std::string::npos);
+    EXPECT_EQ(call.body.find(digits), call.body.rfind(digits)) << "her number twice";
+  }
+  for (const auto& c : fixture.at("send_result")) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const auto r = adapter->parse_send(c.at("status").get<long>(), c.at("body").get<std::string>());
+    const json& e = c.at("expect");
+    const std::string outcome = r.outcome == adapters::sms::SendOutcome::sent    ? "sent"
+                                : r.outcome == adapters::sms::SendOutcome::retry ? "retry"
+                                                                                 : "permanent";
+    EXPECT_EQ(outcome, e.at("outcome").get<std::string>());
+    EXPECT_NE(r.error.find(e.at("error").get<std::string>()), std::string::npos) << r.error;
+    for (const auto& sensitive : fixture.at("sensitive"))
+      EXPECT_EQ(r.error.find(sensitive.get<std::string>()), std::string::npos) << r.error;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, UssdContract, ::testing::ValuesIn(fixture_names()),

@@ -4,8 +4,10 @@
 // check-in over HTTP on loopback into the real SQLite file, with a duplicate delivery, a wrong
 // key and a dropped session. The session, resume, quick-exit and duress rules are the ones every
 // USSD channel shares (gateway/inbound/ussd_service.cpp).
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,6 +15,7 @@
 #include "adapters/common/crypto.hpp"
 #include "adapters/common/form.hpp"
 #include "tests/support/gateway_fixture.hpp"
+#include "tests/support/loopback_server.hpp"
 
 using namespace rabta;
 using nlohmann::json;
@@ -238,4 +241,200 @@ TEST(ConfigurableUssd, TheDuressCodeWorksOnAConfiguredChannel) {
   EXPECT_EQ(json::parse(r.body)["Message"], kLanguageScreen) << "the ordinary first screen";
   EXPECT_EQ(g->count("cases"), 1);
   EXPECT_EQ(g->text("SELECT category || '/' || severity FROM cases"), "duress/critical");
+}
+
+// ---- An asynchronous gateway (bdapps preset): each hop is acknowledged, each screen goes by a
+// separate call to the gateway's send API, queued in the hop's transaction. -------------------
+
+namespace {
+
+constexpr const char* kBdappsPassword = "18b834673a1eed3913ce72fec6d91df4";
+
+// The gateway with a [ussd.bdapps] table whose send API is `send_url`.
+std::unique_ptr<test::Gateway> gateway_with_bdapps(const std::string& send_url) {
+  return std::make_unique<test::Gateway>(
+      8 * 1024, test::default_channels(), "http://127.0.0.1", [&](gateway::Config& c) {
+        test::TempDir dir;
+        fs::create_directories(dir.path() / "flows");
+        std::ofstream(dir.file("flows/main.toml")) << "";
+        const fs::path preset =
+            fs::path(RABTA_SOURCE_DIR) / "config" / "presets" / "ussd" / "bdapps.toml";
+        std::ofstream(dir.file("rabta.toml"))
+            << "[ussd.bdapps]\nkind = \"http\"\npreset = " << json(preset.string())
+            << "\nauth.key = \"" << kKey << "\"\nsend.url = " << json(send_url)
+            << "\nsend.account = \"APP_003117\"\nsend.secret = \"" << kBdappsPassword << "\"\n";
+        for (auto& u : gateway::load_config(dir.file("rabta.toml")).ussd)
+          c.ussd.push_back(std::move(u));
+      });
+}
+
+// A phone on bdapps: mo-init / mo-cont POSTs, answered with an acknowledgement only.
+class BdappsPhone {
+ public:
+  BdappsPhone(test::Gateway& g, std::string session) : g_(g), session_(std::move(session)) {}
+  void dial() { send("mo-init", "*213*786#"); }
+  void press(const std::string& key) { send("mo-cont", key); }
+  test::HttpResult post(const std::string& op, const std::string& message) {
+    const json body = {{"version", "1.0"},
+                       {"applicationId", "APP_003117"},
+                       {"sessionId", session_},
+                       {"ussdOperation", op},
+                       {"sourceAddress", "tel:923001234567"},
+                       {"message", message},
+                       {"encoding", "440"},
+                       {"requestId", "1"}};
+    return g_.http.post(g_.base + "/ussd/bdapps?key=" + kKey, body.dump(), "application/json");
+  }
+
+ private:
+  void send(const std::string& op, const std::string& message) {
+    const auto r = post(op, message);
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, R"({"statusCode":"S1000","statusDetail":"Success"})");
+  }
+  test::Gateway& g_;
+  std::string session_;
+};
+
+// The send API: records each call and answers as `status_of` says (S1000 by default).
+struct SendApi {
+  std::atomic<int> fail_next{0};  // answer this many calls with 503 first
+  std::atomic<bool> refuse{false};
+  test::LoopbackServer server{test::LoopbackServer::answering([this](const gateway::HttpRequest&) {
+    if (fail_next > 0) {
+      --fail_next;
+      return gateway::HttpResponse::text(503, "busy\n");
+    }
+    gateway::HttpResponse r = gateway::HttpResponse::text(
+        200, refuse ? R"({"statusCode":"E1313","statusDetail":"Authentication failed"})"
+                    : R"({"statusCode":"S1000","statusDetail":"Success"})");
+    r.content_type = "application/json";
+    return r;
+  })};
+  // The screens received, in order, as the JSON bodies of the calls.
+  std::vector<json> screens() const {
+    std::vector<json> out;
+    for (const auto& r : server.requests()) out.push_back(json::parse(r.body));
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST(AsynchronousUssd, EveryScreenOfAReportGoesOnceByTheSendApi) {
+  SendApi api;
+  auto g = gateway_with_bdapps(api.server.url("/ussd/send"));
+  ASSERT_NE(g->ussd_replies(), nullptr);
+  BdappsPhone her(*g, "1330929317043");
+  her.dial();
+  EXPECT_EQ(api.server.count(), 0u) << "nothing is sent before the dispatcher runs";
+  g->ussd_replies()->run_once();
+  ASSERT_EQ(api.server.count(), 1u);
+  auto screen = api.screens().back();
+  EXPECT_EQ(screen["message"], kLanguageScreen);
+  EXPECT_EQ(screen["ussdOperation"], "mt-cont");
+  EXPECT_EQ(screen["sessionId"], "1330929317043");
+  EXPECT_EQ(screen["destinationAddress"], "tel:923001234567");
+  EXPECT_EQ(screen["applicationId"], "APP_003117");
+  EXPECT_EQ(screen["password"], kBdappsPassword);
+  for (const char* key : {"3", "2", "1", "1", "1", "1", "1", "9", "1", "1"}) {
+    her.press(key);
+    g->ussd_replies()->run_once();
+  }
+  const auto screens = api.screens();
+  ASSERT_EQ(screens.size(), 11u);
+  EXPECT_EQ(screens[1]["message"], kRootScreen);
+  for (std::size_t i = 0; i + 1 < screens.size(); ++i)
+    EXPECT_EQ(screens[i]["ussdOperation"], "mt-cont") << i;
+  const std::string last = screens.back()["message"];
+  EXPECT_EQ(screens.back()["ussdOperation"], "mt-fin");
+  EXPECT_EQ(last.rfind("Received. Reference: ", 0), 0u) << last;
+  EXPECT_EQ(g->count("cases"), 1);
+  EXPECT_EQ(g->count("outbox", "kind = 'ussd:bdapps' AND status = 'sent'"), 11);
+  // Her number and the screens are sealed at rest like an SMS row's.
+  EXPECT_EQ(g->count("outbox", "payload LIKE '%923001234567%' OR payload LIKE '%Received%'"), 0);
+}
+
+TEST(AsynchronousUssd, ARetriedHopQueuesItsScreenOnce) {
+  SendApi api;
+  auto g = gateway_with_bdapps(api.server.url("/ussd/send"));
+  BdappsPhone her(*g, "s-retry");
+  her.dial();
+  her.dial();  // the gateway did not get the acknowledgement and sends mo-init again
+  g->ussd_replies()->run_once();
+  EXPECT_EQ(api.server.count(), 1u);
+  EXPECT_EQ(g->count("outbox", "kind = 'ussd:bdapps'"), 1);
+}
+
+TEST(AsynchronousUssd, AScreenNotSentWithinTheDeadlineIsDroppedNotSentLate) {
+  SendApi api;
+  auto g = gateway_with_bdapps(api.server.url("/ussd/send"));
+  BdappsPhone her(*g, "s-late");
+  her.dial();
+  g->clock.advance(std::chrono::milliseconds(10'001));  // the preset's deadline_ms is 10000
+  g->ussd_replies()->run_once();
+  EXPECT_EQ(api.server.count(), 0u);
+  EXPECT_EQ(g->text("SELECT status FROM outbox WHERE kind = 'ussd:bdapps'"), "expired");
+}
+
+TEST(AsynchronousUssd, AScreenInDoubtAfterACrashIsNeverSentTwice) {
+  SendApi api;
+  auto g = gateway_with_bdapps(api.server.url("/ussd/send"));
+  BdappsPhone her(*g, "s-crash");
+  her.dial();
+  // As a crash leaves it: claimed, its call perhaps made, no outcome recorded.
+  {
+    SQLite::Database db(g->db_path(), SQLite::OPEN_READWRITE);
+    db.exec("UPDATE outbox SET status = 'sending', lease_until = 1 WHERE kind = 'ussd:bdapps'");
+  }
+  g->ussd_replies()->run_once();  // the first pass settles what a crash left
+  EXPECT_EQ(api.server.count(), 0u);
+  EXPECT_EQ(g->text("SELECT status FROM outbox WHERE kind = 'ussd:bdapps'"), "unconfirmed");
+}
+
+TEST(AsynchronousUssd, ABusySendApiIsRetriedWithinTheDeadlineAndARefusalIsNotRetried) {
+  SendApi api;
+  auto g = gateway_with_bdapps(api.server.url("/ussd/send"));
+  api.fail_next = 1;
+  BdappsPhone her(*g, "s-busy");
+  her.dial();
+  g->ussd_replies()->run_once();
+  EXPECT_EQ(g->text("SELECT status FROM outbox WHERE kind = 'ussd:bdapps'"), "pending");
+  g->clock.advance(std::chrono::milliseconds(1'000));  // past the backoff (at most 1 s)
+  g->ussd_replies()->run_once();
+  EXPECT_EQ(api.server.count(), 2u);
+  EXPECT_EQ(g->text("SELECT status FROM outbox WHERE kind = 'ussd:bdapps'"), "sent");
+
+  api.refuse = true;
+  her.press("3");
+  g->ussd_replies()->run_once();
+  EXPECT_EQ(api.server.count(), 3u);
+  EXPECT_EQ(g->text("SELECT status || ' ' || last_error FROM outbox WHERE kind = "
+                    "'ussd:bdapps' ORDER BY id DESC LIMIT 1"),
+            "dead the gateway answered E1313");
+}
+
+TEST(AsynchronousUssd, AWrongKeyQueuesNothing) {
+  SendApi api;
+  auto g = gateway_with_bdapps(api.server.url("/ussd/send"));
+  const auto r = g->http.post(g->base + "/ussd/bdapps?key=not-the-key-at-all-00",
+                              R"({"sessionId":"x","ussdOperation":"mo-init",)"
+                              R"("sourceAddress":"tel:923001234567","message":"*1#"})",
+                              "application/json");
+  EXPECT_EQ(r.status, 403);
+  g->ussd_replies()->run_once();
+  EXPECT_EQ(api.server.count(), 0u);
+  EXPECT_EQ(g->count("outbox"), 0);
+  EXPECT_EQ(g->count("sessions"), 0);
+}
+
+TEST(ConfigurableUssd, ABeginDeliveredTwiceIsAnsweredAgainNotTakenAsAnAnswer) {
+  // HollaTags sends no hop counter; a second "begin" for an open session can only be the first
+  // hop again (its answer was lost), never an empty answer to the language question.
+  auto g = gateway_with_presets();
+  HollaPhone her(*g, "twice");
+  const auto first = her.dial();
+  EXPECT_EQ(her.dial(), first);
+  EXPECT_EQ(g->text("SELECT hop_count FROM sessions"), "1");
+  EXPECT_EQ(her.press("3")["session_msg"], kRootScreen);
 }

@@ -133,6 +133,8 @@ class Gateway {
   }
   std::string db_path() const { return dir.file("rabta.db"); }
   gateway::UssdService& ussd() { return wiring_->ussd(); }
+  // The sender of asynchronous USSD gateways' screens (null without one); tests run its passes.
+  gateway::UssdReplyDispatcher* ussd_replies() { return wiring_->ussd_replies(); }
   gateway::SmsService& sms() { return wiring_->sms(); }
   // Lets registered responders answer alerts by SMS.
   void set_case_service(const gateway::CaseService* cases) { sms().set_case_service(cases); }
