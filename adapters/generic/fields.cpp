@@ -207,6 +207,84 @@ std::string Template::render(const std::map<std::string, std::string>& vars) con
   return out;
 }
 
+namespace {
+
+std::optional<std::string> unescape(std::string_view v, Template::Escape escape) {
+  switch (escape) {
+    case Template::Escape::none:
+      return std::string(v);
+    case Template::Escape::json: {
+      const auto j = nlohmann::json::parse("\"" + std::string(v) + "\"", nullptr, false);
+      if (j.is_discarded() || !j.is_string()) return std::nullopt;
+      return j.get<std::string>();
+    }
+    case Template::Escape::url:
+      return common::percent_decode(v, /*plus_as_space=*/true);
+    case Template::Escape::xml: {
+      std::string out;
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] != '&') {
+          out += v[i];
+          continue;
+        }
+        const auto semi = v.find(';', i);
+        if (semi == std::string_view::npos) return std::nullopt;
+        const std::string_view entity = v.substr(i + 1, semi - i - 1);
+        if (entity == "amp")
+          out += '&';
+        else if (entity == "lt")
+          out += '<';
+        else if (entity == "gt")
+          out += '>';
+        else if (entity == "quot")
+          out += '"';
+        else if (entity == "apos")
+          out += '\'';
+        else
+          return std::nullopt;
+        i = semi;
+      }
+      return out;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::map<std::string, std::string>> Template::match(std::string_view text) const {
+  std::map<std::string, std::string> vars;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < parts_.size(); ++i) {
+    const Part& p = parts_[i];
+    if (!p.variable) {
+      if (text.compare(at, p.text.size(), p.text) != 0) return std::nullopt;
+      at += p.text.size();
+      continue;
+    }
+    std::size_t end = text.size();
+    if (i + 1 < parts_.size()) {
+      if (parts_[i + 1].variable) return std::nullopt;  // two variables side by side: ambiguous
+      end = text.find(parts_[i + 1].text, at);
+      if (end == std::string_view::npos) return std::nullopt;
+    }
+    auto value = unescape(text.substr(at, end - at), escape_);
+    if (!value) return std::nullopt;
+    if (const auto seen = vars.find(p.text); seen != vars.end() && seen->second != *value)
+      return std::nullopt;
+    vars[p.text] = std::move(*value);
+    at = end;
+  }
+  if (at != text.size()) return std::nullopt;
+  return vars;
+}
+
+std::size_t Template::literal_size() const {
+  std::size_t n = 0;
+  for (const auto& p : parts_) n += p.variable ? 0 : p.text.size();
+  return n;
+}
+
 bool Template::uses(std::string_view name) const {
   return count(name) > 0;
 }
@@ -264,6 +342,46 @@ std::string utf16be(std::string_view s) {
     } else {
       unit(cp);
     }
+  }
+  return out;
+}
+
+std::optional<std::string> from_utf16be(std::string_view b) {
+  if (b.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  auto put = [&out](std::uint32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  };
+  const auto unit = [&b](std::size_t i) {
+    return static_cast<std::uint32_t>((static_cast<unsigned char>(b[i]) << 8) |
+                                      static_cast<unsigned char>(b[i + 1]));
+  };
+  for (std::size_t i = 0; i < b.size(); i += 2) {
+    std::uint32_t u = unit(i);
+    if (u >= 0xD800 && u <= 0xDBFF) {
+      if (i + 3 >= b.size()) return std::nullopt;
+      const std::uint32_t lo = unit(i + 2);
+      if (lo < 0xDC00 || lo > 0xDFFF) return std::nullopt;
+      u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+      i += 2;
+    } else if (u >= 0xDC00 && u <= 0xDFFF) {
+      return std::nullopt;
+    }
+    put(u);
   }
   return out;
 }

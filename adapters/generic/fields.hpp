@@ -73,6 +73,12 @@ class Template {
   Template() = default;
 
   std::string render(const std::map<std::string, std::string>& vars) const;
+  // The inverse of render, for the gateway's side (the emulator): the variables' values when
+  // `text` is what this template renders, unescaped; nullopt when it is not. A variable takes
+  // everything up to the next literal text's first occurrence.
+  std::optional<std::map<std::string, std::string>> match(std::string_view text) const;
+  // The number of literal characters (to prefer the more specific of two templates that match).
+  std::size_t literal_size() const;
   bool uses(std::string_view name) const;
   int count(std::string_view name) const;
   bool empty() const { return parts_.empty(); }
@@ -90,5 +96,7 @@ class Template {
 std::vector<std::string> split_list(std::string_view list);
 // The text as UTF-16BE bytes (for gateways that want UCS-2 replies). The input must be UTF-8.
 std::string utf16be(std::string_view utf8);
+// UTF-16BE bytes as UTF-8 (the emulator reading such a reply); nullopt when they are not UTF-16.
+std::optional<std::string> from_utf16be(std::string_view bytes);
 
 }  // namespace rabta::adapters::generic

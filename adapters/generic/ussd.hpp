@@ -40,6 +40,7 @@ class HttpUssd final : public ussd::UssdAdapter {
   static const std::vector<std::string>& setting_names();
 
  private:
+  friend class GatewayEmulator;  // the gateway's side of the same settings (emulator.hpp)
   enum class Auth { key, basic, hmac, none };
   struct Events {
     std::string path;
