@@ -47,12 +47,22 @@ int main(int argc, char** argv) {
 
   rabta::gateway::SimulatorOptions sim;
   auto* sim_cmd =
-      cli.add_subcommand("simulate", "A phone in the terminal, speaking Africa's Talking USSD");
+      cli.add_subcommand("simulate",
+                         "A phone in the terminal, speaking Africa's Talking USSD or, with "
+                         "--channel, any [ussd.NAME] gateway");
   sim_cmd->add_option("--url", sim.url, "the gateway's USSD URL, with ?key=...")->required();
   sim_cmd->add_option("--phone", sim.phone, "the phone number to dial from")->required();
   sim_cmd->add_option("--code", sim.code, "the USSD code dialled, e.g. *786#")
       ->default_val("*786#");
   sim_cmd->add_option("--session", sim.session_id, "session id (default: random)");
+  std::string sim_config, sim_channel, sim_send;
+  sim_cmd->add_option("--config", sim_config,
+                      "with --channel: rabta.toml, whose [ussd.NAME] describes the gateway");
+  sim_cmd->add_option("--channel", sim_channel,
+                      "a [ussd.NAME] of kind \"http\": speak that gateway; --url is then where "
+                      "rabta listens, e.g. http://127.0.0.1:8080");
+  sim_cmd->add_option("--send", sim_send,
+                      "HOST:PORT to play an asynchronous gateway's send API on (its send.url)");
 
   std::string config;
   auto* contacts_cmd =
@@ -276,6 +286,21 @@ int main(int argc, char** argv) {
     return rabta::gateway::outbox_list(outbox_config,
                                        dead_only ? "dead" : (unconfirmed_only ? "unconfirmed" : ""),
                                        limit, std::cout, std::cerr);
+  if (*sim_cmd && !sim_channel.empty()) {
+    if (sim_config.empty()) {
+      std::cerr << "rabta simulate: --channel needs --config\n";
+      return 2;
+    }
+    rabta::gateway::PresetSimulatorOptions o;
+    o.base_url = sim.url;
+    while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
+    o.phone = sim.phone;
+    o.code = sim.code;
+    o.session_id = sim.session_id;
+    o.send_listen = sim_send;
+    return rabta::gateway::simulate_channel(sim_config, sim_channel, o, std::cin, std::cout,
+                                            std::cerr);
+  }
   if (*sim_cmd) return rabta::gateway::run_simulator(sim, std::cin, std::cout, std::cerr);
   return 1;
 }

@@ -164,6 +164,13 @@ std::optional<EmulatedScreen> GatewayEmulator::read_send(const std::string& body
                         sid == vars->end() ? std::string() : sid->second};
 }
 
+std::string GatewayEmulator::send_answer() const {
+  nlohmann::json j = nlohmann::json::object();
+  if (!a_.success_field_.empty())
+    j[nlohmann::json::json_pointer(a_.success_field_)] = a_.success_values_.front();
+  return j.dump();
+}
+
 bool GatewayEmulator::is_ack(int status, const std::string& body,
                              const std::string& session_id) const {
   return asynchronous() && status == a_.ack_status_ &&

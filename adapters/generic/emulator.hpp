@@ -62,6 +62,8 @@ class GatewayEmulator {
       const std::string& body) const;
   // The screen in a call rabta made to the send API (asynchronous gateways).
   std::optional<EmulatedScreen> read_send(const std::string& body) const;
+  // What the gateway's send API answers a call it accepts (its success field set, or "{}").
+  std::string send_answer() const;
   // Whether rabta's answer to a hop of an asynchronous gateway is its acknowledgement.
   bool is_ack(int status, const std::string& body, const std::string& session_id) const;
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -13,9 +15,13 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "adapters/common/form.hpp"
+#include "gateway/cli/validate.hpp"
+#include "gateway/http/http_server.hpp"
+#include "gateway/settings/config.hpp"
 
 namespace rabta::gateway {
 namespace {
@@ -260,6 +266,223 @@ int run_simulator(const SimulatorOptions& options, std::istream& in, std::ostrea
       return 1;
     }
     inputs.push_back(std::move(line));
+  }
+}
+
+}  // namespace rabta::gateway
+
+namespace rabta::gateway {
+namespace {
+
+std::size_t append_header(char* data, std::size_t size, std::size_t nmemb, void* user) {
+  auto* headers = static_cast<std::vector<std::pair<std::string, std::string>>*>(user);
+  std::string line(data, size * nmemb);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (const auto colon = line.find(':'); colon != std::string::npos) {
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    headers->emplace_back(line.substr(0, colon), value);
+  }
+  return size * nmemb;
+}
+
+struct Response {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// One request of the emulated gateway, on its own handle (a hop is rare; clarity wins).
+std::optional<Response> perform(const PresetSimulatorOptions& o,
+                                const adapters::generic::EmulatedRequest& r, std::ostream& err) {
+  ensure_curl_global_init();
+  CurlHandle handle(curl_easy_init());
+  if (!handle) {
+    err << "rabta simulate: could not initialise libcurl\n";
+    return std::nullopt;
+  }
+  CURL* h = handle.get();
+  const std::string url = o.base_url + r.path_and_query;
+  const std::string no_proxy = no_proxy_list();
+  CurlHeaders headers;
+  for (const auto& [n, v] : r.headers) {
+    curl_slist* next = curl_slist_append(headers.get(), (n + ": " + v).c_str());
+    if (!headers) headers.reset(next);
+  }
+  Response res;
+  std::array<char, CURL_ERROR_SIZE> error{};
+  set_str(h, CURLOPT_URL, url.c_str());
+  set_str(h, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+  if (r.method != "GET") {
+    set_str(h, CURLOPT_POSTFIELDS, r.body.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+  }
+  set_ptr(h, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, static_cast<WriteCallback>(&append_body));
+  set_ptr(h, CURLOPT_WRITEDATA, &res.body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, static_cast<WriteCallback>(&append_header));
+  set_ptr(h, CURLOPT_HEADERDATA, &res.headers);
+  set_long(h, CURLOPT_TIMEOUT_MS, o.timeout_ms);
+  set_long(h, CURLOPT_CONNECTTIMEOUT_MS, o.timeout_ms);
+  set_long(h, CURLOPT_NOSIGNAL, 1L);
+  set_str(h, CURLOPT_NOPROXY, no_proxy.c_str());
+  set_str(h, CURLOPT_USERAGENT, "rabta-simulate");
+  set_ptr(h, CURLOPT_ERRORBUFFER, error.data());
+  const CURLcode rc = curl_easy_perform(h);
+  if (rc != CURLE_OK) {
+    err << "rabta simulate: request to " << o.base_url
+        << " failed: " << (error.front() != '\0' ? error.data() : curl_easy_strerror(rc)) << '\n';
+    return std::nullopt;
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res.status);
+  return res;
+}
+
+// The gateway's send API on loopback: every screen rabta sends, in order.
+class SendApi {
+ public:
+  SendApi(const adapters::generic::GatewayEmulator& emulator, const std::string& listen)
+      : emulator_(emulator) {
+    HttpServerOptions o;
+    const auto colon = listen.rfind(':');
+    o.host = listen.substr(0, colon);
+    o.port = static_cast<std::uint16_t>(std::stoi(listen.substr(colon + 1)));
+    server_ = std::make_unique<HttpServer>(o, [this](HttpRequest&& r, Responder respond) {
+      const auto screen = emulator_.read_send(r.body);
+      if (!screen) return respond(HttpResponse::text(400, "not a screen of this gateway\n"));
+      {
+        std::lock_guard lock(mutex_);
+        screens_.push_back(*screen);
+      }
+      cond_.notify_all();
+      HttpResponse ok = HttpResponse::text(200, emulator_.send_answer());
+      ok.content_type = "application/json";
+      respond(std::move(ok));
+    });
+    server_->listen();
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  ~SendApi() {
+    server_->stop();
+    thread_.join();
+  }
+  std::optional<adapters::generic::EmulatedScreen> next(std::size_t index, long timeout_ms) {
+    std::unique_lock lock(mutex_);
+    if (!cond_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                        [&] { return screens_.size() > index; }))
+      return std::nullopt;
+    return screens_[index];
+  }
+
+ private:
+  const adapters::generic::GatewayEmulator& emulator_;
+  std::mutex mutex_;
+  std::condition_variable cond_;
+  std::vector<adapters::generic::EmulatedScreen> screens_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int run_preset_simulator(const adapters::generic::GatewayEmulator& emulator,
+                         const PresetSimulatorOptions& options, std::istream& in, std::ostream& out,
+                         std::ostream& err) {
+  const bool interactive = &in == &std::cin && ::isatty(STDIN_FILENO) == 1;
+  std::unique_ptr<SendApi> send_api;
+  if (emulator.asynchronous()) {
+    if (options.send_listen.empty()) {
+      err << "rabta simulate: this gateway takes each screen by a separate call: give --send "
+             "HOST:PORT, the address the channel's send.url points to\n";
+      return 2;
+    }
+    try {
+      send_api = std::make_unique<SendApi>(emulator, options.send_listen);
+    } catch (const std::exception& e) {
+      err << "rabta simulate: cannot listen on " << options.send_listen << ": " << e.what() << '\n';
+      return 2;
+    }
+  }
+  adapters::generic::EmulatedSession s;
+  s.session_id = options.session_id.empty() ? random_session_id() : options.session_id;
+  s.phone = options.phone;
+  s.service_code = options.code;
+  auto request = emulator.dial(s);
+  std::size_t screens = 0;
+  while (true) {
+    const auto res = perform(options, request, err);
+    if (!res) return 2;
+    std::optional<adapters::generic::EmulatedScreen> screen;
+    if (send_api) {
+      if (!emulator.is_ack(static_cast<int>(res->status), res->body, s.session_id)) {
+        err << "rabta simulate: gateway replied HTTP " << res->status
+            << " without its acknowledgement: " << first_line(res->body) << '\n';
+        return 2;
+      }
+      screen = send_api->next(screens++, options.timeout_ms);
+      if (!screen) {
+        err << "rabta simulate: no screen reached " << options.send_listen << " within "
+            << options.timeout_ms << " ms\n";
+        return 2;
+      }
+    } else {
+      screen = emulator.read_reply(static_cast<int>(res->status), res->headers, res->body);
+      if (!screen) {
+        err << "rabta simulate: gateway replied HTTP " << res->status
+            << " with a reply this gateway would not understand: " << first_line(res->body) << '\n';
+        return 2;
+      }
+    }
+    show_screen(out, screen->text, interactive);
+    if (screen->end) {
+      out << "[session ended]\n" << std::flush;
+      return 0;
+    }
+    if (interactive) out << "> ";
+    out << std::flush;
+    std::string line;
+    if (!std::getline(in, line)) {
+      if (interactive) out << '\n';
+      out << std::flush;
+      err << "rabta simulate: input ended before the gateway ended the session\n";
+      return 1;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!interactive) out << "> " << line << '\n';
+    if (trim(line) == kHangUp) {
+      if (const auto bye = emulator.hang_up(s)) perform(options, *bye, err);
+      out << "[hung up]\n" << std::flush;
+      return 1;
+    }
+    request = emulator.press(s, line);
+  }
+}
+
+int simulate_channel(const std::string& config_path, const std::string& channel,
+                     const PresetSimulatorOptions& options, std::istream& in, std::ostream& out,
+                     std::ostream& err) {
+  try {
+    const Config config = load_config(config_path);
+    std::vector<flows::Diagnostic> errors;
+    const auto channels = build_ussd(config, errors);
+    for (const auto& e : errors) err << e.to_string() << '\n';
+    for (const auto& c : channels) {
+      if (c.name != channel) continue;
+      const auto* http = dynamic_cast<const adapters::generic::HttpUssd*>(c.adapter.get());
+      if (!http) {
+        err << "rabta simulate: [ussd." << channel
+            << "] is not of kind \"http\"; for Africa's Talking give --url with ?key=...\n";
+        return 2;
+      }
+      const adapters::generic::GatewayEmulator emulator(*http);
+      return run_preset_simulator(emulator, options, in, out, err);
+    }
+    if (errors.empty())
+      err << "rabta simulate: " << config_path << " has no [ussd." << channel << "]\n";
+    return 2;
+  } catch (const std::exception& e) {
+    err << e.what() << '\n';
+    return 2;
   }
 }
 

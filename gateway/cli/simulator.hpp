@@ -1,9 +1,12 @@
 // Terminal phone simulator behind `rabta simulate`: plays a handset talking Africa's Talking
-// USSD to a running gateway, so flows can be tried by hand or replayed from a script.
+// USSD (or, with --config and --channel, any gateway a [ussd.<name>] table of kind "http"
+// describes) to a running gateway, so flows can be tried by hand or replayed from a script.
 #pragma once
 
 #include <iosfwd>
 #include <string>
+
+#include "adapters/generic/emulator.hpp"
 
 namespace rabta::gateway {
 
@@ -28,5 +31,31 @@ struct SimulatorOptions {
 // printed plainly and each input is echoed after "> " so transcripts read well.
 int run_simulator(const SimulatorOptions& options, std::istream& in, std::ostream& out,
                   std::ostream& err);
+
+struct PresetSimulatorOptions {
+  std::string base_url;    // where rabta listens, e.g. http://127.0.0.1:8080
+  std::string phone;       // as the gateway writes it ("+92...", "92...", "tel:92...")
+  std::string code;        // what she dials, e.g. *786#
+  std::string session_id;  // "" = generate "SIM" + random hex
+  // Asynchronous gateways: the address the simulator listens on as the gateway's send API,
+  // e.g. "127.0.0.1:7000" (the channel's send.url must point there).
+  std::string send_listen;
+  long timeout_ms = 15000;  // per hop, and per screen awaited from the send API
+};
+
+// The same phone for any gateway a [ussd.<name>] table of kind "http" describes: the requests
+// are the gateway's (adapters/generic/emulator.hpp), built from the same settings rabta reads,
+// and the screens are read from rabta's reply or, for an asynchronous gateway, from the calls
+// rabta makes to the send API the simulator plays. Exit codes as run_simulator; "/end" sends
+// the gateway's hang-up notice when it has one.
+int run_preset_simulator(const adapters::generic::GatewayEmulator& emulator,
+                         const PresetSimulatorOptions& options, std::istream& in, std::ostream& out,
+                         std::ostream& err);
+
+// `rabta simulate --config FILE --channel NAME --url BASE`: the [ussd.NAME] table of the config,
+// built as serve builds it, played by run_preset_simulator. 2 when the table cannot be used.
+int simulate_channel(const std::string& config, const std::string& channel,
+                     const PresetSimulatorOptions& options, std::istream& in, std::ostream& out,
+                     std::ostream& err);
 
 }  // namespace rabta::gateway

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -10,7 +12,9 @@
 #include <vector>
 
 #include "adapters/common/form.hpp"
+#include "tests/support/gateway_fixture.hpp"
 #include "tests/support/loopback_server.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace rabta::gateway {
 namespace {
@@ -223,6 +227,115 @@ TEST(Simulator, ConnectionRefusedExitsTwo) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_FALSE(r.err.empty());
   EXPECT_FALSE(contains(r.err, "254700000001")) << r.err;  // no phone numbers in errors
+}
+
+}  // namespace
+}  // namespace rabta::gateway
+
+// ---- `rabta simulate --config --channel`: any [ussd.NAME] gateway of kind "http" (#16) ------
+
+namespace rabta::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A rabta.toml beside the shipped config's folder layout with one [ussd.NAME] table of a preset.
+std::string preset_config(const test::TempDir& dir, const std::string& preset,
+                          const std::string& extra) {
+  fs::create_directories(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  const fs::path file =
+      fs::path(RABTA_SOURCE_DIR) / "config" / "presets" / "ussd" / (preset + ".toml");
+  std::ofstream(dir.file("rabta.toml"))
+      << "[ussd." << preset << "]\nkind = \"http\"\npreset = \"" << file.string()
+      << "\"\nauth.key = \"simulated-key-0123456789\"\n"
+      << extra;
+  return dir.file("rabta.toml");
+}
+
+std::uint16_t free_port() {
+  HttpServerOptions o;
+  o.port = 0;
+  HttpServer probe(o, [](HttpRequest&&, Responder) {});
+  probe.listen();
+  return probe.port();
+}
+
+Outcome simulate_channel_with(const std::string& config, const std::string& channel,
+                              const PresetSimulatorOptions& o, const std::string& script) {
+  std::istringstream in(script);
+  std::ostringstream out, err;
+  Outcome r;
+  r.rc = simulate_channel(config, channel, o, in, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+std::unique_ptr<test::Gateway> gateway_with(const std::string& config) {
+  return std::make_unique<test::Gateway>(8 * 1024, test::default_channels(), "http://127.0.0.1",
+                                         [&](Config& c) {
+                                           for (auto& u : load_config(config).ussd)
+                                             c.ussd.push_back(std::move(u));
+                                         });
+}
+
+TEST(PresetSimulator, SpeaksHubtelToTheRealGatewayThroughAWholeCheckIn) {
+  test::TempDir dir;
+  const std::string config = preset_config(dir, "hubtel", "");
+  auto g = gateway_with(config);
+  PresetSimulatorOptions o;
+  o.base_url = g->base;
+  o.phone = "923001234567";
+  o.code = "*713*882#";
+  o.timeout_ms = 5000;
+  const Outcome r = simulate_channel_with(config, "hubtel", o, "3\n1\n1\n");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "Health and well-being\n1. Weekly check-in\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "Thank you. Goodbye.\n[session ended]\n")) << r.out;
+  EXPECT_FALSE(contains(r.out, "\"Type\"")) << "the gateway's JSON is not shown: " << r.out;
+  EXPECT_EQ(g->count("answers", "key = 'wellbeing'"), 1);
+}
+
+TEST(PresetSimulator, PlaysTheSendApiOfAnAsynchronousGateway) {
+  const std::uint16_t port = free_port();
+  test::TempDir dir;
+  const std::string config = preset_config(
+      dir, "bdapps",
+      "send.url = \"http://127.0.0.1:" + std::to_string(port) +
+          "/ussd/send\"\nsend.account = \"APP_1\"\nsend.secret = \"simulated-password\"\n");
+  auto g = gateway_with(config);
+  ASSERT_NE(g->ussd_replies(), nullptr);
+  g->ussd_replies()->start();  // rabta sends the screens as serve would
+  PresetSimulatorOptions o;
+  o.base_url = g->base;
+  o.phone = "tel:923001234567";
+  o.code = "*213*786#";
+  o.send_listen = "127.0.0.1:" + std::to_string(port);
+  o.timeout_ms = 5000;
+  const Outcome r = simulate_channel_with(config, "bdapps", o, "3\n1\n/end\n");
+  g->ussd_replies()->stop();
+  EXPECT_EQ(r.rc, 1) << r.err;  // she hung up
+  EXPECT_TRUE(contains(r.out, "زبان / Zubaan / Language\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "How are you this week?")) << r.out;
+  EXPECT_TRUE(contains(r.out, "[hung up]")) << r.out;
+  EXPECT_EQ(g->count("outbox", "kind = 'ussd:bdapps' AND status = 'sent'"), 3);
+}
+
+TEST(PresetSimulator, RefusesATableThatIsNotOfKindHttp) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  std::ofstream(dir.file("rabta.toml")) << "[ussd.at]\nkind = \"africastalking\"\n"
+                                           "path = \"/ussd/at\"\nsecret = \"0123456789abcdef0\"\n";
+  PresetSimulatorOptions o;
+  o.base_url = "http://127.0.0.1:9";
+  const Outcome r = simulate_channel_with(dir.file("rabta.toml"), "at", o, "");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_TRUE(contains(r.err, "is not of kind \"http\"")) << r.err;
+  const Outcome none = simulate_channel_with(dir.file("rabta.toml"), "nope", o, "");
+  EXPECT_EQ(none.rc, 2);
+  EXPECT_TRUE(contains(none.err, "has no [ussd.nope]")) << none.err;
 }
 
 }  // namespace
