@@ -69,29 +69,7 @@ EmulatedRequest GatewayEmulator::build(const EmulatedSession& s, Op op, const st
     r.body = p.json.dump();
     p.headers.emplace_back("Content-Type", "application/json");
   }
-  const std::string bad = "not-the-secret-0000000000";
-  switch (a_.auth_) {
-    case HttpUssd::Auth::none:
-      break;
-    case HttpUssd::Auth::key:
-      if (!a_.key_header_.empty())
-        p.headers.emplace_back(a_.key_header_, wrong ? bad : a_.key_);
-      else
-        p.query.push_back({a_.key_query_, wrong ? bad : a_.key_});
-      break;
-    case HttpUssd::Auth::basic:
-      p.headers.emplace_back(
-          "Authorization",
-          "Basic " + common::base64_encode(a_.user_ + ":" + (wrong ? bad : a_.password_)));
-      break;
-    case HttpUssd::Auth::hmac:
-      p.headers.emplace_back(
-          a_.hmac_header_,
-          a_.hmac_prefix_ + (a_.hmac_base64_
-                                 ? common::hmac_sha256_base64(wrong ? bad : a_.hmac_secret_, r.body)
-                                 : common::hmac_sha256_hex(wrong ? bad : a_.hmac_secret_, r.body)));
-      break;
-  }
+  a_.auth_.sign(p.headers, p.query, r.body, wrong);
   r.path_and_query = path + (p.query.empty() ? "" : "?" + common::form_encode(p.query));
   r.headers = std::move(p.headers);
   return r;
@@ -155,7 +133,7 @@ std::optional<EmulatedScreen> GatewayEmulator::read_reply(
 
 std::optional<EmulatedScreen> GatewayEmulator::read_send(const std::string& body) const {
   if (!asynchronous()) return std::nullopt;
-  const auto vars = a_.send_body_.match(body);
+  const auto vars = a_.send_->body.match(body);
   if (!vars || !vars->count("op")) return std::nullopt;
   const std::string& op = vars->at("op");
   if (op != a_.end_op_ && op != a_.continue_op_) return std::nullopt;
@@ -165,10 +143,7 @@ std::optional<EmulatedScreen> GatewayEmulator::read_send(const std::string& body
 }
 
 std::string GatewayEmulator::send_answer() const {
-  nlohmann::json j = nlohmann::json::object();
-  if (!a_.success_field_.empty())
-    j[nlohmann::json::json_pointer(a_.success_field_)] = a_.success_values_.front();
-  return j.dump();
+  return a_.send_ ? a_.send_->success_answer() : std::string("{}");
 }
 
 bool GatewayEmulator::is_ack(int status, const std::string& body,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "adapters/generic/fields.hpp"
+#include "adapters/generic/parts.hpp"
 #include "adapters/ussd/ussd_adapter.hpp"
 
 namespace rabta::adapters::generic {
@@ -30,7 +31,7 @@ class HttpUssd final : public ussd::UssdAdapter {
 
   // Asynchronous when `send.url` is set: the hop is answered with `ack`, the screen sent by
   // `send` through the outbox.
-  bool replies_in_band() const override { return send_url_.empty(); }
+  bool replies_in_band() const override { return !send_.has_value(); }
   ussd::HttpReply ack_reply(const ussd::ReplyTo& to) const override;
   sms::HttpCall build_send(const ussd::AsyncReply& reply) const override;
   sms::SendResult parse_send(long status, std::string_view body) const override;
@@ -41,18 +42,16 @@ class HttpUssd final : public ussd::UssdAdapter {
 
  private:
   friend class GatewayEmulator;  // the gateway's side of the same settings (emulator.hpp)
-  enum class Auth { key, basic, hmac, none };
   struct Events {
     std::string path;
     Source session_id, status;
     std::optional<Source> phone;
     std::vector<std::string> status_values;
   };
-  std::optional<ussd::Rejection> authenticate(const ussd::InboundHttp& request) const;
   std::variant<ussd::Inbound, ussd::Rejection> decode_hop(const Fields& f) const;
   std::variant<ussd::Inbound, ussd::Rejection> decode_event(const Fields& f) const;
   ussd::HttpReply reply(const ussd::ReplyTo& to, bool end, std::string_view text, int status) const;
-  void read_send(const void* reader);  // the send.* settings (through ussd.cpp's reader)
+  void read_send(const SettingsReader& r);  // the send.* settings
 
   std::string name_;
   std::string path_;
@@ -66,11 +65,7 @@ class HttpUssd final : public ussd::UssdAdapter {
   std::vector<std::string> begin_, continue_, end_;
   std::optional<Events> events_;
 
-  Auth auth_ = Auth::key;
-  std::string key_query_, key_header_, key_;
-  std::string user_, password_;
-  std::string hmac_header_, hmac_secret_, hmac_prefix_;
-  bool hmac_base64_ = false;
+  InboundAuth auth_;
 
   Template continue_reply_, end_reply_;
   std::string continue_header_name_, continue_header_value_;
@@ -80,18 +75,8 @@ class HttpUssd final : public ussd::UssdAdapter {
   int busy_status_ = 503;
   std::string busy_text_ = "Service busy, please try again later.";
 
-  enum class SendAuth { none, basic, bearer, query_key, hmac };
-  std::string send_url_;  // "" = answers in the HTTP response
-  Template send_url_template_, send_body_;
-  std::string send_method_ = "POST", send_content_type_;
+  std::optional<SendCall> send_;  // set: asynchronous
   std::string continue_op_, end_op_;
-  SendAuth send_auth_ = SendAuth::none;
-  std::string send_user_, send_password_, send_token_, send_key_name_, send_key_;
-  std::string send_hmac_header_, send_hmac_secret_, send_hmac_prefix_, send_secret_;
-  std::string send_account_;  // {{account}}: the application's id at the gateway
-  bool send_hmac_base64_ = false;
-  std::string success_field_;
-  std::vector<std::string> success_values_;
   std::chrono::milliseconds deadline_{0};
   int ack_status_ = 200;
   Template ack_body_;
