@@ -205,6 +205,7 @@ const std::vector<std::string>& SendCall::settings() {
                                                 "send.account",
                                                 "send.success_field",
                                                 "send.success_values",
+                                                "send.retry_values",
                                                 "send.id_field"};
   return keys;
 }
@@ -259,7 +260,12 @@ SendCall SendCall::read(const SettingsReader& r, std::set<std::string> vars,
                        "must place the text, {{text}}");
   int numbers = 0;
   for (const auto& v : number_vars) numbers += c.body.count(v) + c.url.count(v);
-  if (numbers > 1) throw SettingError("send.body", "may place her number once only");
+  if (numbers > 1) {
+    bool in_url = false;
+    for (const auto& v : number_vars) in_url = in_url || c.url.uses(v);
+    throw SettingError(in_url ? "send.url" : "send.body",
+                       "may place her number once only (in send.url or send.body)");
+  }
   if ((c.body.uses("secret") || c.url.uses("secret")) && c.secret.empty())
     throw SettingError("send.secret", "is missing ({{secret}} is placed)");
   const std::string auth = r.get("send.auth", "none");
@@ -298,6 +304,9 @@ SendCall SendCall::read(const SettingsReader& r, std::set<std::string> vars,
     c.success_values = split_list(r.get("send.success_values", ""));
     if (c.success_values.empty())
       throw SettingError("send.success_values", "is missing (send.success_field is set)");
+    c.retry_values = split_list(r.get("send.retry_values", ""));
+  } else {
+    r.unused("send.retry_values", "needs send.success_field");
   }
   c.id_field = pointer_setting(r, "send.id_field");
   return c;
@@ -336,11 +345,8 @@ sms::HttpCall SendCall::build(std::map<std::string, std::string> vars) const {
 }
 
 sms::SendResult SendCall::parse(long status, std::string_view body_text) const {
-  if (status == 0) {
-    std::string m(body_text.substr(0, body_text.find('?')));  // never a URL's query (a key)
-    if (m.size() > 200) m.resize(200);
-    return support::retry("transport error: " + m);
-  }
+  // curl's message may quote the URL, and a GET send carries her number there: not repeated.
+  if (status == 0) return support::retry("transport error");
   if (status == 429 || status >= 500) return support::retry("http " + std::to_string(status));
   if (status < 200 || status > 299) return support::permanent("http " + std::to_string(status));
   if (success_field.empty() && id_field.empty()) return support::sent("");
@@ -359,6 +365,8 @@ sms::SendResult SendCall::parse(long status, std::string_view body_text) const {
     if (!code)
       return support::permanent("http " + std::to_string(status) + " without " +
                                 success_field.substr(1));
+    if (std::find(retry_values.begin(), retry_values.end(), *code) != retry_values.end())
+      return support::retry("the gateway answered " + plain_code(*code));
     if (std::find(success_values.begin(), success_values.end(), *code) == success_values.end())
       return support::permanent("the gateway answered " + plain_code(*code));
   }

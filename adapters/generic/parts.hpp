@@ -67,6 +67,7 @@ struct SendCall {
   std::string secret, account;  // {{secret}}, {{account}}
   std::string success_field;    // JSON pointer; "" = any 2xx is accepted
   std::vector<std::string> success_values;
+  std::vector<std::string> retry_values;  // values of the success field that mean "try again"
   std::string id_field;  // JSON pointer to the gateway's id of what it accepted ("" = none)
 
   static const std::vector<std::string>& settings();

@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include "adapters/africastalking/sms.hpp"
+#include "adapters/generic/sms.hpp"
 #include "adapters/kannel/sms.hpp"
 #include "adapters/sms/sms_adapter.hpp"
 #include "adapters/twilio/sms.hpp"
@@ -25,6 +26,7 @@ constexpr Registered kAdapters[] = {
     {"africastalking", &make<africastalking::SmsChannel>},
     {"twilio", &make<twilio::SmsChannel>},
     {"kannel", &make<kannel::SmsChannel>},
+    {"http", &make<generic::HttpSms>},  // any gateway described in configuration
 };
 
 }  // namespace

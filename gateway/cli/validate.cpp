@@ -6,7 +6,9 @@
 #include <stdexcept>
 #include <utility>
 
+#include "adapters/common/form.hpp"
 #include "adapters/generic/fields.hpp"
+#include "adapters/generic/sms.hpp"
 #include "gateway/settings/lint.hpp"
 #include "gateway/settings/secrets.hpp"
 
@@ -82,10 +84,33 @@ std::vector<ChannelSetup> build_channels(const Config& config, const std::string
     // Kannel's delivery reports come back to this channel's own path (the adapter adds its key).
     if (ch.kind == "kannel" && !ch.settings.count("dlr_url"))
       ch.settings["dlr_url"] = base + ch.path;
+    // A configured gateway learns its path, and the URL its delivery reports go to (with the key
+    // when the channel's calls carry it in the query).
+    if (ch.kind == "http") {
+      ch.settings["path"] = ch.path;
+      const std::string suffix = adapters::generic::HttpSms::dlr_suffix(ch.settings);
+      if (!suffix.empty() && !ch.settings.count("dlr_url")) {
+        std::string url = base + ch.path + suffix;
+        const auto get = [&](const char* k) {
+          const auto it = ch.settings.find(k);
+          return it == ch.settings.end() ? std::string() : it->second;
+        };
+        if (get("auth.mode") == "key" && !get("auth.key_query").empty() && !get("auth.key").empty())
+          url += "?" + common::percent_encode(get("auth.key_query")) + "=" +
+                 common::percent_encode(get("auth.key"));
+        ch.settings["dlr_url"] = url;
+      }
+    }
     try {
       std::shared_ptr<const adapters::sms::SmsAdapter> adapter =
           adapters::sms::make_adapter(ch.kind, ch.settings);
       out.push_back({ch.name, ch.path, std::move(adapter), ch.allow_from, ch.rate_per_second});
+    } catch (const adapters::generic::SettingError& e) {
+      std::string reason = "[" + where + "] " + e.what();
+      if (const auto f = ch.files.find(e.key); f != ch.files.end() && !ch.settings.count(e.key))
+        reason += " (file " + f->second + " is missing; `rabta init` creates it)";
+      if (!ch.preset.empty() && ch.at(e.key).file == ch.preset) reason += " (from the preset)";
+      errors.push_back(error_at(ch.at(e.key).line ? ch.at(e.key) : config.at(where), reason));
     } catch (const std::invalid_argument& e) {
       errors.push_back(
           error_at(config.at(where), "[" + where + "]: " + e.what() + missing_files_hint(ch)));

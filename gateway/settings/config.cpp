@@ -158,7 +158,8 @@ void flatten(const toml::table& t, const std::string& prefix, const std::string&
 
 // The settings from raw leaves: `x_env` (when that variable is set) wins over `x_file` (its
 // first line), which wins over a plain `x`.
-void resolve_settings(const std::map<std::string, RawSetting>& raw, UssdChannelConfig& ch) {
+template <class Channel>
+void resolve_settings(const std::map<std::string, RawSetting>& raw, Channel& ch) {
   auto ends = [](const std::string& key, const std::string& suffix) {
     return key.size() > suffix.size() &&
            key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -189,10 +190,37 @@ void resolve_settings(const std::map<std::string, RawSetting>& raw, UssdChannelC
 
 // Where a [ussd.X] table's preset file is: "hubtel" is presets/ussd/hubtel.toml beside
 // rabta.toml; a value ending in .toml is a file (relative to rabta.toml's folder).
-std::string preset_file(const fs::path& base, const std::string& preset) {
+std::string preset_file(const fs::path& base, const std::string& preset,
+                        const std::string& folder = "ussd") {
   if (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".toml") == 0)
     return fs::path(preset).is_absolute() ? preset : (base / preset).lexically_normal().string();
-  return (base / "presets" / "ussd" / (preset + ".toml")).lexically_normal().string();
+  return (base / "presets" / folder / (preset + ".toml")).lexically_normal().string();
+}
+
+// A table's settings on top of its preset's: the preset's kind is the table's when it names
+// none. Problems go to `errors` at the file and line they were written.
+template <class Channel>
+void read_settings(const toml::table& t, const std::string& where, const std::string& file,
+                   const fs::path& base, const std::string& folder,
+                   const std::set<std::string>& own, Channel& ch,
+                   std::vector<flows::Diagnostic>& errors) {
+  std::map<std::string, RawSetting> raw;
+  if (!ch.preset.empty()) {
+    ch.preset = preset_file(base, ch.preset, folder);
+    const auto preset = parse_toml_file(ch.preset, errors);
+    if (!preset) {
+      errors.push_back({{file, t.get("preset")->source().begin.line},
+                        where + ": preset '" + ch.preset + "' cannot be read"});
+    } else {
+      flatten(*preset, "", ch.preset, fs::path(ch.preset).parent_path(), {}, raw, errors);
+      if (const auto k = raw.find("kind"); k != raw.end()) {
+        if (ch.kind.empty()) ch.kind = k->second.value;
+        raw.erase(k);
+      }
+    }
+  }
+  flatten(t, "", file, base, own, raw, errors);
+  resolve_settings(raw, ch);
 }
 
 bool valid_duress(const std::string& d) {
@@ -212,6 +240,11 @@ std::vector<std::string> ussd_paths(const UssdChannelConfig& u) {
 }  // namespace
 
 flows::SourcePos UssdChannelConfig::at(const std::string& key) const {
+  if (const auto it = where.find(key); it != where.end()) return it->second;
+  return pos;
+}
+
+flows::SourcePos ChannelConfig::at(const std::string& key) const {
   if (const auto it = where.find(key); it != where.end()) return it->second;
   return pos;
 }
@@ -421,24 +454,9 @@ Config load_config(const std::string& path) {
                where +
                    " duress_code_sha256 must be 64 lowercase hex characters "
                    "(printf '%s' '*786*9#' | sha256sum)");
-      std::map<std::string, RawSetting> raw;
-      if (!u.preset.empty()) {
-        u.preset = preset_file(base, u.preset);
-        const auto preset = parse_toml_file(u.preset, errors);
-        if (!preset) {
-          r.fail(*t->get("preset"), where + ": preset '" + u.preset + "' cannot be read");
-        } else {
-          flatten(*preset, "", u.preset, fs::path(u.preset).parent_path(), {}, raw, errors);
-          if (const auto k = raw.find("kind"); k != raw.end()) {
-            if (u.kind.empty()) u.kind = k->second.value;
-            raw.erase(k);
-          }
-        }
-      }
-      flatten(*t, "", path, base, {"kind", "preset", "allow_from", "duress_code_sha256"}, raw,
-              errors);
+      read_settings(*t, where, path, base, "ussd",
+                    {"kind", "preset", "allow_from", "duress_code_sha256"}, u, errors);
       if (u.kind.empty()) r.fail(*t, where + ": missing 'kind' (africastalking or http)");
-      resolve_settings(raw, u);
       u.path = u.settings.count("path") ? u.settings["path"] : "";
       if (u.path.empty() || u.path[0] != '/')
         errors.push_back({u.at("path"), where + ": 'path' must start with '/'"});
@@ -541,7 +559,6 @@ Config load_config(const std::string& path) {
       ch.name = std::string(name.str());
       r.str(*t, "kind", ch.kind);
       r.str(*t, "path", ch.path);
-      if (ch.kind.empty()) r.fail(*t, where + ": missing 'kind'");
       if (ch.path.empty() || ch.path[0] != '/')
         r.fail(*t, where + ": 'path' must start with '/'");
       else if (ch.path == "/healthz" || ch.path == "/metrics")
@@ -559,35 +576,12 @@ Config load_config(const std::string& path) {
         else
           ch.rate_per_second = *v;
       }
-      for (const auto& [k, v] : *t) {
-        std::string key(k.str());
-        if (key == "kind" || key == "path" || key == "rate_per_second") continue;
-        if (key == "allow_from") {
-          r.allow_from(*t, where, ch.allow_from);
-          continue;
-        }
-        auto value = v.value<std::string>();
-        if (!value) {
-          r.fail(v, where + ": '" + key + "' must be a string");
-          continue;
-        }
-        auto ends = [&](const std::string& suffix) {
-          return key.size() > suffix.size() &&
-                 key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
-        };
-        if (ends("_env")) {
-          const std::string target = key.substr(0, key.size() - 4);
-          if (const char* e = std::getenv(value->c_str()); e && *e) ch.settings[target] = e;
-        } else if (ends("_file")) {
-          const std::string target = key.substr(0, key.size() - 5);
-          ch.files[target] = r.resolve(*value);
-          if (ch.settings.count(target)) continue;  // the environment won
-          if (auto line = secret_file_line(ch.files[target]))
-            ch.settings[target] = *std::move(line);
-        } else if (!ch.settings.count(key)) {
-          ch.settings[key] = *value;
-        }
-      }
+      r.allow_from(*t, where, ch.allow_from);
+      r.str(*t, "preset", ch.preset);
+      ch.pos = {path, t->source().begin.line};
+      read_settings(*t, where, path, base, "sms",
+                    {"kind", "path", "rate_per_second", "allow_from", "preset"}, ch, errors);
+      if (ch.kind.empty()) r.fail(*t, where + ": missing 'kind'");
       c.channels.push_back(std::move(ch));
     }
   }

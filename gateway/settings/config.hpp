@@ -40,8 +40,9 @@ struct UssdChannelConfig {
   flows::SourcePos at(const std::string& key) const;
 };
 
-// One SMS channel: [channels.<name>]. `settings` go to the adapter (adapters/sms); a setting
-// `x_env` or `x_file` provides setting `x` from the environment (wins) or a file's first line.
+// One SMS channel: [channels.<name>]. `settings` go to the adapter (adapters/sms): the table's
+// keys, sub-tables flattened ("send.url"), on top of its preset's; a setting `x_env` or `x_file`
+// provides setting `x` from the environment (wins) or a file's first line.
 struct ChannelConfig {
   std::string name;
   std::string kind;  // a registered adapter: africastalking, twilio, kannel
@@ -50,6 +51,12 @@ struct ChannelConfig {
   std::map<std::string, std::string> settings;
   std::map<std::string, std::string> files;  // setting -> the file it is read from (x_file)
   AllowList allow_from;                      // empty: any address (the signature still applies)
+  // kind = "http": the preset it starts from (config/presets/sms/), and where each setting was
+  // written (rabta.toml or the preset), for messages at file:line.
+  std::string preset;
+  std::map<std::string, flows::SourcePos> where;
+  flows::SourcePos pos;  // the table's own line
+  flows::SourcePos at(const std::string& key) const;
 };
 
 struct SmsConfig {

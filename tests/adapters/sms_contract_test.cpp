@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "adapters/sms/sms_adapter.hpp"
+#include "tests/support/preset_settings.hpp"
 
 namespace rabta::adapters::sms {
 namespace {
@@ -73,9 +74,7 @@ std::string hex_decode(const std::string& hex) {
 }
 
 Settings settings_of(const json& fixture) {
-  Settings s;
-  for (const auto& [k, v] : fixture.at("settings").items()) s[k] = v.get<std::string>();
-  return s;
+  return test::fixture_settings(fixture);
 }
 
 // As the gateway hands a request over: header names lower-cased, path and raw query split off.
@@ -389,7 +388,7 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, SmsContract, ::testing::ValuesIn(adapter_kind
 
 TEST(SmsRegistry, ListsEveryAdapterOnce) {
   const auto kinds = adapter_kinds();
-  EXPECT_EQ(kinds, (std::vector<std::string>{"africastalking", "twilio", "kannel"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"africastalking", "twilio", "kannel", "http"}));
   for (const auto& k : kinds) EXPECT_TRUE(fs::exists(fixture_path(k))) << k;
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/gateway_fixture.hpp"
+#include "tests/support/preset_settings.hpp"
 
 using namespace rabta;
 using nlohmann::json;
@@ -62,8 +63,7 @@ class SmsAdapterContract : public ::testing::TestWithParam<std::string> {};
 TEST_P(SmsAdapterContract, OverHttpWithARealDatabase) {
   const std::string kind = GetParam();
   const json f = fixture(kind);
-  std::map<std::string, std::string> settings;
-  for (const auto& [k, v] : f.at("settings").items()) settings[k] = v.get<std::string>();
+  const std::map<std::string, std::string> settings = test::fixture_settings(f);
   const json& valid = inbound_case(f, "valid receive");
   const Split where = split(valid.at("request").at("public_url").get<std::string>());
   // The adapter sees the URL the aggregator called (Twilio signs it): the gateway's public URL.

@@ -133,6 +133,8 @@ class Gateway {
   }
   std::string db_path() const { return dir.file("rabta.db"); }
   gateway::UssdService& ussd() { return wiring_->ussd(); }
+  // The SMS dispatcher; tests run its passes.
+  gateway::Dispatcher& dispatcher() { return wiring_->dispatcher(); }
   // The sender of asynchronous USSD gateways' screens (null without one); tests run its passes.
   gateway::UssdReplyDispatcher* ussd_replies() { return wiring_->ussd_replies(); }
   gateway::SmsService& sms() { return wiring_->sms(); }
