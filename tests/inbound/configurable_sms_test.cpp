@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/common/form.hpp"
+#include "gateway/checkins/scheduler.hpp"
 #include "tests/support/gateway_fixture.hpp"
 #include "tests/support/loopback_server.hpp"
 
@@ -174,4 +175,64 @@ TEST(ConfigurableSms, CheckNamesTheLineOfASettingItCannotUse) {
   const std::string e = errors.front().to_string();
   EXPECT_NE(e.find("rabta.toml:9:"), std::string::npos) << e;
   EXPECT_NE(e.find("send.url: may place her number once only"), std::string::npos) << e;
+}
+
+TEST(ConfigurableSms, TheWeeklyCheckInGoesOutAndHerAnswerComesBackByVonage) {
+  SendApi api;
+  auto g = gateway_with_vonage(api);
+  // Wednesday 2026-11-25 10:30 in Karachi; she is enrolled for Wednesdays 10-14 by SMS.
+  g->clock.advance(std::chrono::milliseconds(1'795'584'600'000 - g->clock.now_ms()));
+  const std::string her = "+923001234567";
+  std::int64_t id = 0;
+  ASSERT_TRUE(g->store
+                  ->run([&](store::Tx& tx) {
+                    store::ContactRecord c;
+                    c.pseudonym = g->pseudonymizer.pseudonym(her);
+                    c.status = store::contact_status::active;
+                    c.language = "roman";
+                    c.checkin_weekday = 3;
+                    c.window_start_hour = 10;
+                    c.window_end_hour = 14;
+                    c.channel = "sms";
+                    c.sms_ok = true;
+                    id = tx.enrol_contact(c, g->clock.now_ms());
+                    tx.set_contact_phone(
+                        id,
+                        g->cipher.encrypt(
+                            her, common::FieldCipher::associated_data("contacts", "phone_enc", id)),
+                        g->clock.now_ms());
+                  })
+                  .ok);
+  gateway::SchedulerOptions options;
+  options.zone = *flows::parse_zone("Asia/Karachi");
+  options.channel = "vonage";
+  gateway::Scheduler scheduler(
+      *g->store, g->texts,
+      gateway::load_flows(
+          gateway::load_config(std::string(RABTA_SOURCE_DIR) + "/config/rabta.toml"))
+          .flows,
+      g->cipher, g->clock, g->ids, options);
+  EXPECT_EQ(scheduler.run_once().queued, 1);
+  g->dispatcher().run_once();
+  ASSERT_EQ(api.server.count(), 1u);
+  EXPECT_EQ(api.calls().back().at("text"), g->texts->text("checkin_prompt", "roman", "ur"));
+  EXPECT_EQ(api.calls().back().at("to"), "923001234567");
+  // Her answer, as Vonage delivers it, in Roman Urdu.
+  EXPECT_EQ(sms(*g, "ans-1", "theek").status, 200);
+  g->dispatcher().run_once();
+  ASSERT_EQ(api.server.count(), 2u);
+  EXPECT_EQ(api.calls().back().at("text"), "Shukriya. Khuda hafiz");
+  EXPECT_EQ(g->count("checkins", "status = 'answered'"), 1);
+}
+
+TEST(ConfigurableSms, AReportLeftUnansweredOnVonageIsRaisedAfterTheConversationTimeout) {
+  SendApi api;
+  auto g = gateway_with_vonage(api);
+  sms(*g, "d-1", "MADAD");
+  sms(*g, "d-2", "1");  // physical violence, then she stops answering
+  g->clock.advance(std::chrono::minutes(61));
+  ASSERT_TRUE(
+      g->store->run([&](store::Tx& tx) { g->sms().expire_idle(tx, g->clock.now_ms() - 3'600'000); })
+          .ok);
+  EXPECT_EQ(g->count("cases", "category = 'interrupted_report'"), 1);
 }
