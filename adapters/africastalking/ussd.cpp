@@ -1,5 +1,6 @@
 #include "adapters/africastalking/ussd.hpp"
 
+#include <set>
 #include <utility>
 
 #include "adapters/common/crypto.hpp"
@@ -28,11 +29,15 @@ std::variant<std::vector<FormField>, Rejection> form_of(std::string_view content
   auto parsed = common::parse_form(body);
   if (auto* err = std::get_if<common::FormParseError>(&parsed)) return Rejection{400, err->reason};
   auto fields = std::get<std::vector<FormField>>(std::move(parsed));
+  // A field is named only when it is one rabta reads: the sender chose the other names, and a
+  // name may be anything, her number included.
+  static const std::set<std::string> known = {"sessionId", "serviceCode", "phoneNumber", "text",
+                                              "status"};
   for (const auto& f : fields)
     if (!common::is_valid_utf8(f.value) || !common::is_valid_utf8(f.name))
-      return Rejection{400, "field '" +
-                                (common::is_valid_utf8(f.name) ? f.name : std::string("?")) +
-                                "' is not valid UTF-8"};
+      return Rejection{400, known.count(f.name)
+                                ? "field '" + f.name + "' is not valid UTF-8"
+                                : std::string("a field of the body is not valid UTF-8")};
   return fields;
 }
 

@@ -37,7 +37,8 @@ void put(Parts& p, const Source& s, const std::string& value) {
 
 EmulatedRequest GatewayEmulator::build(const EmulatedSession& s, Op op, const std::string& input,
                                        bool wrong) const {
-  const bool ends = op == Op::end && !a_.operation_;  // the events URL
+  // The end of a session by the events URL, when the gateway has no end operation.
+  const bool ends = op == Op::end && (!a_.operation_ || a_.end_.empty());
   Parts p;
   EmulatedRequest r;
   r.method = a_.method_;
@@ -111,13 +112,22 @@ std::optional<EmulatedScreen> GatewayEmulator::read_reply(
     body = std::move(*decoded);
   }
   std::optional<bool> end;
-  if (!a_.end_header_name_.empty() || !a_.continue_header_name_.empty()) {
-    const std::string& name =
-        a_.end_header_name_.empty() ? a_.continue_header_name_ : a_.end_header_name_;
-    for (const auto& [n, v] : headers)
-      if (sms::support::lower_ascii(n) == sms::support::lower_ascii(name))
-        end = v == a_.end_header_value_ && !a_.end_header_name_.empty();
-    if (!end) return std::nullopt;
+  const std::string& end_name = a_.end_header_name_;
+  const std::string& more_name = a_.continue_header_name_;
+  if (!end_name.empty() || !more_name.empty()) {
+    const auto header = [&headers](const std::string& name) -> std::optional<std::string> {
+      for (const auto& [n, v] : headers)
+        if (sms::support::lower_ascii(n) == sms::support::lower_ascii(name)) return v;
+      return std::nullopt;
+    };
+    const bool says_end = !end_name.empty() && header(end_name) == a_.end_header_value_;
+    const bool says_more = !more_name.empty() && header(more_name) == a_.continue_header_value_;
+    if (says_end != says_more)
+      end = says_end;
+    else if (end_name.empty() || more_name.empty())
+      end = !more_name.empty();  // only one is sent: its absence means the other
+    else
+      return std::nullopt;
   }
   const auto more = a_.continue_reply_.match(body);
   const auto last = a_.end_reply_.match(body);
@@ -146,10 +156,10 @@ std::string GatewayEmulator::send_answer() const {
   return a_.send_ ? a_.send_->success_answer() : std::string("{}");
 }
 
-bool GatewayEmulator::is_ack(int status, const std::string& body,
-                             const std::string& session_id) const {
+bool GatewayEmulator::is_ack(int status, const std::string& body, const EmulatedSession& s) const {
   return asynchronous() && status == a_.ack_status_ &&
-         body == a_.ack_body_.render({{"session_id", session_id}, {"service_code", ""}});
+         body ==
+             a_.ack_body_.render({{"session_id", s.session_id}, {"service_code", s.service_code}});
 }
 
 }  // namespace rabta::adapters::generic

@@ -65,7 +65,7 @@ class GatewayEmulator {
   // What the gateway's send API answers a call it accepts (its success field set, or "{}").
   std::string send_answer() const;
   // Whether rabta's answer to a hop of an asynchronous gateway is its acknowledgement.
-  bool is_ack(int status, const std::string& body, const std::string& session_id) const;
+  bool is_ack(int status, const std::string& body, const EmulatedSession& s) const;
 
  private:
   enum class Op { begin, more, end };

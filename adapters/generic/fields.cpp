@@ -48,7 +48,8 @@ Fields::Fields(Fields&&) noexcept = default;
 Fields& Fields::operator=(Fields&&) noexcept = default;
 Fields::~Fields() = default;
 
-std::variant<Fields, Rejection> Fields::parse(const sms::InboundHttp& request, Body body) {
+std::variant<Fields, Rejection> Fields::parse(const sms::InboundHttp& request, Body body,
+                                              const std::set<std::string>& known) {
   Fields f;
   f.request_ = &request;
   if (auto q = support::parse_fields(request.query))
@@ -65,9 +66,10 @@ std::variant<Fields, Rejection> Fields::parse(const sms::InboundHttp& request, B
     f.form_ = std::get<std::vector<common::FormField>>(std::move(parsed));
     for (const auto& field : f.form_)
       if (!common::is_valid_utf8(field.value) || !common::is_valid_utf8(field.name))
-        return Rejection{
-            400, "field '" + (common::is_valid_utf8(field.name) ? field.name : std::string("?")) +
-                     "' is not valid UTF-8"};
+        return Rejection{400, known.count(field.name)
+                                  ? "field '" + field.name + "' is not valid UTF-8"
+                                  : std::string("a field of the body is not "
+                                                "valid UTF-8")};
   } else if (body == Body::json) {
     if (media != "application/json" && media != "text/json")
       return Rejection{415, "expected Content-Type application/json"};

@@ -44,7 +44,10 @@ class Fields {
  public:
   enum class Body { none, form, json };
   // A Rejection when the body is not of the configured kind (415), malformed (400) or not UTF-8.
-  static std::variant<Fields, sms::Rejection> parse(const sms::InboundHttp& request, Body body);
+  // A field that is not UTF-8 is named only when it is one of `known` (the fields the adapter
+  // reads): the sender chose the other names, and a name may be anything, her number included.
+  static std::variant<Fields, sms::Rejection> parse(const sms::InboundHttp& request, Body body,
+                                                    const std::set<std::string>& known = {});
   Fields(Fields&&) noexcept;
   Fields& operator=(Fields&&) noexcept;
   ~Fields();

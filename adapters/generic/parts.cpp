@@ -113,6 +113,18 @@ InboundAuth InboundAuth::read(const SettingsReader& r) {
   return a;
 }
 
+void InboundAuth::require_signed(
+    bool has_body, const std::vector<std::pair<std::string, const Source*>>& sources) const {
+  if (mode != Mode::hmac) return;
+  if (!has_body)
+    throw SettingError("auth.mode",
+                       "\"hmac\" signs the body, and these calls have none "
+                       "(use \"key\" or \"basic\")");
+  for (const auto& [setting, source] : sources)
+    if (source && source->where != Source::Where::form && source->where != Source::Where::json)
+      throw SettingError(setting, "is not in the body, which alone auth.mode \"hmac\" signs");
+}
+
 std::optional<Rejection> InboundAuth::check(const sms::InboundHttp& request) const {
   switch (mode) {
     case Mode::none:
@@ -235,14 +247,18 @@ SendCall SendCall::read(const SettingsReader& r, std::set<std::string> vars,
     throw SettingError("send.url", "must be an http:// or https:// URL");
   if (!number_in_url)
     refuse_number("send.url", url, "the URL (proxies and logs keep URLs)", number_vars);
+  // Only a GET send (number_in_url) places the text and her number in its URL: the gateway's
+  // API has nowhere else for them.
   std::set<std::string> url_vars = vars;
-  url_vars.erase("text");
-  if (!number_in_url)
+  if (!number_in_url) {
+    url_vars.erase("text");
     for (const auto& v : number_vars) url_vars.erase(v);
+  }
   c.url = Template::compile("send.url", url, url_vars, Template::Escape::url);
   c.method = r.get("send.method", "POST");
-  if (c.method != "POST" && c.method != "PUT" && c.method != "GET")
-    throw SettingError("send.method", "must be \"POST\", \"PUT\" or \"GET\"");
+  if (c.method != "POST" && c.method != "PUT" && (c.method != "GET" || !number_in_url))
+    throw SettingError("send.method", number_in_url ? "must be \"POST\", \"PUT\" or \"GET\""
+                                                    : "must be \"POST\" or \"PUT\"");
   const std::string format = r.get("send.format", c.method == "GET" ? "text" : "json");
   const Template::Escape escape = escape_of("send.format", format);
   c.content_type = r.get("send.content_type", media_of(format));

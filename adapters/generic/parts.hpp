@@ -49,6 +49,10 @@ struct InboundAuth {
 
   static const std::vector<std::string>& settings();
   static InboundAuth read(const SettingsReader& r);
+  // An HMAC signs the body only: refuses a body-less request or a field read from elsewhere
+  // (its value could be changed under a valid signature). `sources`: setting -> source.
+  void require_signed(bool has_body,
+                      const std::vector<std::pair<std::string, const Source*>>& sources) const;
   // nullopt when the request carries the credentials; else 403 with the reason.
   std::optional<sms::Rejection> check(const sms::InboundHttp& request) const;
   // What a caller with these credentials adds to a request (the emulator), or wrong ones.

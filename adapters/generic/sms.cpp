@@ -72,10 +72,11 @@ HttpSms::HttpSms(const sms::Settings& settings) {
     d.outbox_id = r.source("dlr.outbox_id");
     if (!d.id && !d.outbox_id)
       throw SettingError("dlr.id", "is missing (or dlr.outbox_id): which message a report is of");
-    for (auto* s : {&d.id, &d.outbox_id})
-      if (*s) check_body("dlr.id", **s);
+    if (d.id) check_body("dlr.id", *d.id);
+    if (d.outbox_id) check_body("dlr.outbox_id", *d.outbox_id);
     d.status = check_body("dlr.status", r.required_source("dlr.status"));
     d.error = r.source("dlr.error");
+    if (d.error) check_body("dlr.error", *d.error);
     d.delivered = split_list(r.get("dlr.delivered", ""));
     d.failed = split_list(r.get("dlr.failed", ""));
     d.sent = split_list(r.get("dlr.sent", ""));
@@ -89,7 +90,29 @@ HttpSms::HttpSms(const sms::Settings& settings) {
       r.unused(key, "needs dlr.path");
   }
 
+  for (const auto* source :
+       {&id_, &from_, &text_, to_ ? &*to_ : nullptr, dlr_ && dlr_->id ? &*dlr_->id : nullptr,
+        dlr_ && dlr_->outbox_id ? &*dlr_->outbox_id : nullptr, dlr_ ? &dlr_->status : nullptr,
+        dlr_ && dlr_->error ? &*dlr_->error : nullptr})
+    if (source) known_.insert(source->label);
   auth_ = InboundAuth::read(r);
+  auth_.require_signed(body_ != Fields::Body::none,
+                       {{"request.id", &id_},
+                        {"request.from", &from_},
+                        {"request.text", &text_},
+                        {"request.to", to_ ? &*to_ : nullptr},
+                        {"dlr.id", dlr_ && dlr_->id ? &*dlr_->id : nullptr},
+                        {"dlr.outbox_id", dlr_ && dlr_->outbox_id ? &*dlr_->outbox_id : nullptr},
+                        {"dlr.status", dlr_ ? &dlr_->status : nullptr},
+                        {"dlr.error", dlr_ && dlr_->error ? &*dlr_->error : nullptr}});
+  // Delivery reports come to the URL given in each send: only a key in its query, or an
+  // allow-list (auth.mode none), can let them in.
+  if (dlr_ && auth_.mode != InboundAuth::Mode::none &&
+      !(auth_.mode == InboundAuth::Mode::key && !auth_.key_query.empty()))
+    throw SettingError("dlr.path",
+                       "delivery reports come to a URL rabta gives the gateway, which can carry "
+                       "only a key in its query: use auth.mode \"key\" with auth.key_query, or "
+                       "\"none\" with allow_from");
 
   const std::string in_band = r.get("reply.in_band", "false");
   if (in_band != "true" && in_band != "false")
@@ -112,8 +135,9 @@ HttpSms::HttpSms(const sms::Settings& settings) {
   from_setting_ = r.get("send.from", "");
   gsm_word_ = r.get("send.gsm_word", gsm_word_);
   ucs2_word_ = r.get("send.ucs2_word", ucs2_word_);
+  // A GET send has only its URL: there, and only there, her number and the text may go.
   send_ = SendCall::read(r, {"text", "to", "to_digits", "from", "outbox_id", "dlr_url", "encoding"},
-                         kNumber, /*number_in_url=*/true);
+                         kNumber, /*number_in_url=*/r.get("send.method", "POST") == "GET");
   if ((send_.body.uses("from") || send_.url.uses("from")) && from_setting_.empty())
     throw SettingError("send.from", "is missing ({{from}} is placed)");
   if ((send_.body.uses("dlr_url") || send_.url.uses("dlr_url")) && (!dlr_ || dlr_url_.empty()))
@@ -129,7 +153,7 @@ std::variant<sms::Inbound, Rejection> HttpSms::decode(const sms::InboundHttp& re
   if (auto why = auth_.check(request)) return *why;
   const bool report = dlr_ && request.path == dlr_path_;
   if (!report && request.path != path_) return Rejection{404, "no such endpoint"};
-  auto parsed = Fields::parse(request, body_);
+  auto parsed = Fields::parse(request, body_, known_);
   if (auto* r = std::get_if<Rejection>(&parsed)) return *r;
   const auto& fields = std::get<Fields>(parsed);
   return report ? decode_report(fields) : decode_message(fields);

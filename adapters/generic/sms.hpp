@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ class HttpSms final : public sms::SmsAdapter {
   };
   std::optional<Dlr> dlr_;
   InboundAuth auth_;
+  std::set<std::string> known_;  // the names of the fields read (named in a refusal)
   bool in_band_ = false;
   Template reply_;
   std::string reply_content_type_, empty_body_;

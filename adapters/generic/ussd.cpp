@@ -76,8 +76,8 @@ const std::vector<std::string>& HttpUssd::setting_names() {
 }
 
 void HttpUssd::read_send(const SettingsReader& r) {
-  send_ = SendCall::read(r, {"text", "session_id", "service_code", "op", "phone", "phone_digits"},
-                         kNumber, /*number_in_url=*/false);
+  send_ = SendCall::read(r, {"text", "session_id", "op", "phone", "phone_digits"}, kNumber,
+                         /*number_in_url=*/false);
   continue_op_ = r.get("send.continue_op", "");
   end_op_ = r.get("send.end_op", "");
   if (!send_->body.uses("op") && !send_->url.uses("op"))
@@ -161,7 +161,23 @@ HttpUssd::HttpUssd(std::string name, const sms::Settings& settings) : name_(std:
       if (!r.get(key, "").empty()) throw SettingError(key, "needs events.path");
   }
 
+  for (const auto* source :
+       {&session_id_, &phone_, &input_, service_code_ ? &*service_code_ : nullptr,
+        sequence_ ? &*sequence_ : nullptr, operation_ ? &*operation_ : nullptr,
+        events_ ? &events_->session_id : nullptr, events_ ? &events_->status : nullptr,
+        events_ && events_->phone ? &*events_->phone : nullptr})
+    if (source) known_.insert(source->label);
   auth_ = InboundAuth::read(r);
+  auth_.require_signed(body_ != Fields::Body::none,
+                       {{"request.session_id", &session_id_},
+                        {"request.phone", &phone_},
+                        {"request.input", &input_},
+                        {"request.service_code", service_code_ ? &*service_code_ : nullptr},
+                        {"request.sequence", sequence_ ? &*sequence_ : nullptr},
+                        {"request.operation", operation_ ? &*operation_ : nullptr},
+                        {"events.session_id", events_ ? &events_->session_id : nullptr},
+                        {"events.status", events_ ? &events_->status : nullptr},
+                        {"events.phone", events_ && events_->phone ? &*events_->phone : nullptr}});
 
   const std::string format = r.get("reply.format", "text");
   Template::Escape escape = Template::Escape::none;
@@ -206,6 +222,8 @@ HttpUssd::HttpUssd(std::string name, const sms::Settings& settings) : name_(std:
   const std::string ack = r.get("ack.body", "");
   refuse_number("ack.body", ack, "the acknowledgement", kNumber);
   ack_body_ = Template::compile("ack.body", ack, {"session_id", "service_code"}, escape);
+  // The acknowledgement is never re-encoded: its Content-Type keeps UTF-8.
+  ack_content_type_ = r.get("reply.content_type", media_of(format == "text" ? "text" : format));
   ack_status_ = static_cast<int>(r.integer("ack.status", 200, 200, 299));
   if (async)
     read_send(r);
@@ -218,7 +236,8 @@ HttpUssd::HttpUssd(std::string name, const sms::Settings& settings) : name_(std:
         header_setting("reply.continue_header", *h);
   if (auto h = r.get("reply.end_header"); h && !h->empty())
     std::tie(end_header_name_, end_header_value_) = header_setting("reply.end_header", *h);
-  busy_status_ = static_cast<int>(r.integer("reply.busy_status", 503, 200, 599));
+  // Asynchronous: the busy answer must not read as an acknowledgement (nothing was stored).
+  busy_status_ = static_cast<int>(r.integer("reply.busy_status", 503, async ? 400 : 200, 599));
   busy_text_ = r.get("reply.busy_text", busy_text_);
 }
 
@@ -232,7 +251,7 @@ std::variant<ussd::Inbound, Rejection> HttpUssd::decode(const ussd::InboundHttp&
   if (request.method != method_) return Rejection{405, "use " + method_};
   // Authenticate before anything is decoded or stored (SAFETY T1).
   if (auto why = auth_.check(request)) return *why;
-  auto parsed = Fields::parse(request, body_);
+  auto parsed = Fields::parse(request, body_, known_);
   if (auto* r = std::get_if<Rejection>(&parsed)) return *r;
   const auto& fields = std::get<Fields>(parsed);
   if (events_ && request.path == events_->path) return decode_event(fields);
@@ -353,7 +372,7 @@ ussd::HttpReply HttpUssd::busy_reply(const ussd::ReplyTo& to) const {
 ussd::HttpReply HttpUssd::ack_reply(const ussd::ReplyTo& to) const {
   ussd::HttpReply r;
   r.status = ack_status_;
-  r.content_type = content_type_;
+  r.content_type = ack_content_type_;
   r.body = ack_body_.render({{"session_id", to.session_id}, {"service_code", to.service_code}});
   return r;
 }
@@ -362,7 +381,6 @@ sms::HttpCall HttpUssd::build_send(const ussd::AsyncReply& reply) const {
   return send_->build(
       {{"text", reply.text},
        {"session_id", reply.session_id},
-       {"service_code", reply.service_code},
        {"op", reply.end ? end_op_ : continue_op_},
        {"phone", reply.to},
        {"phone_digits", reply.to.empty() || reply.to[0] != '+' ? reply.to : reply.to.substr(1)}});

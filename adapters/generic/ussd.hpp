@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,11 +67,12 @@ class HttpUssd final : public ussd::UssdAdapter {
   std::optional<Events> events_;
 
   InboundAuth auth_;
+  std::set<std::string> known_;  // the names of the fields read (named in a refusal)
 
   Template continue_reply_, end_reply_;
   std::string continue_header_name_, continue_header_value_;
   std::string end_header_name_, end_header_value_;
-  std::string content_type_;
+  std::string content_type_, ack_content_type_;
   bool utf16_ = false;
   int busy_status_ = 503;
   std::string busy_text_ = "Service busy, please try again later.";

@@ -54,10 +54,10 @@ struct ReplyTo {
 };
 
 // A screen an asynchronous gateway takes by a separate call (its send API), built from the
-// outbox row the hop's transaction queued.
+// outbox row the hop's transaction queued. Not the dialled code: it could be the duress code,
+// kept nowhere in clear.
 struct AsyncReply {
   std::string session_id;
-  std::string service_code;
   std::string to;  // her number, E.164: only where the gateway's send call requires it
   std::string text;
   bool end = false;

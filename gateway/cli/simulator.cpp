@@ -414,7 +414,7 @@ int run_preset_simulator(const adapters::generic::GatewayEmulator& emulator,
     if (!res) return 2;
     std::optional<adapters::generic::EmulatedScreen> screen;
     if (send_api) {
-      if (!emulator.is_ack(static_cast<int>(res->status), res->body, s.session_id)) {
+      if (!emulator.is_ack(static_cast<int>(res->status), res->body, s)) {
         err << "rabta simulate: gateway replied HTTP " << res->status
             << " without its acknowledgement: " << first_line(res->body) << '\n';
         return 2;

@@ -246,8 +246,7 @@ void App::ussd_hop(const UssdChannel& endpoint, adapters::ussd::Hop in, Responde
       [this, &endpoint, hop = std::move(hop), reply, async](store::Tx& tx) {
         *reply = ussd_.handle_hop(tx, hop);
         if (!async) return;
-        const adapters::ussd::AsyncReply screen{hop.session_id, hop.service_code, hop.phone,
-                                                reply->text, reply->end};
+        const adapters::ussd::AsyncReply screen{hop.session_id, hop.phone, reply->text, reply->end};
         // Keyed by session and hop: a retried hop queues nothing twice.
         tx.insert_outbox(make_ussd_reply_outbox(
             endpoint.name, reply->session, reply->hop, reply->contact, screen, clock_.now_ms(),

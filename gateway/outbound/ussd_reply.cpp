@@ -31,7 +31,6 @@ store::OutboxRecord make_ussd_reply_outbox(const std::string& channel, std::int6
       {"text_enc", common::base64_encode(cipher.encrypt(
                        reply.text, store::outbox_text_associated_data(row.dedupe_key)))},
       {"session_id", reply.session_id},
-      {"service_code", reply.service_code},
       {"end", reply.end}};
   row.payload = payload.dump();
   row.cause = "session:" + std::to_string(session);
@@ -48,7 +47,7 @@ std::optional<ussd::AsyncReply> read_ussd_reply(const store::OutboxRecord& row,
                                                 const common::FieldCipher& cipher) {
   const auto j = nlohmann::json::parse(row.payload, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return std::nullopt;
-  for (const char* k : {"to_enc", "text_enc", "session_id", "service_code"})
+  for (const char* k : {"to_enc", "text_enc", "session_id"})
     if (!j.contains(k) || !j[k].is_string()) return std::nullopt;
   if (!j.contains("end") || !j["end"].is_boolean()) return std::nullopt;
   const auto to = common::base64_decode(j["to_enc"].get<std::string>());
@@ -61,7 +60,6 @@ std::optional<ussd::AsyncReply> read_ussd_reply(const store::OutboxRecord& row,
   r.to = std::move(*to_clear);
   r.text = std::move(*text_clear);
   r.session_id = j["session_id"].get<std::string>();
-  r.service_code = j["service_code"].get<std::string>();
   r.end = j["end"].get<bool>();
   return r;
 }
@@ -144,7 +142,27 @@ Prepared UssdReplyDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
   return p;
 }
 
+namespace {
+
+// Whether a call that got no answer surely never reached the gateway (nothing was connected).
+bool never_arrived(const std::string& curl_message) {
+  for (const char* m : {"Couldn't connect", "Could not connect", "Failed to connect",
+                        "Could not resolve", "Couldn't resolve", "Connection refused"})
+    if (curl_message.find(m) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
 SendVerdict UssdReplyDispatcher::judge(const ClaimedRow& c, long status, const std::string& body) {
+  // At most once: a call that may have reached the gateway is never made again. No answer at all
+  // (a timeout) or a gateway timeout (504) may have shown the screen: the row is given up, not
+  // retried. Only a call that surely never arrived, or one the gateway refused to take for now
+  // (429, and 5xx other than 504), is tried again within the deadline.
+  if ((status == 0 && !never_arrived(body)) || status == 504)
+    return {SendVerdict::Outcome::permanent, "",
+            status == 0 ? "no answer: the screen may have been shown, not sent again"
+                        : "http 504: the screen may have been shown, not sent again"};
   const auto* ch = channel_of(c.row);
   const auto sr = ch->adapter->parse_send(status, body);
   switch (sr.outcome) {

@@ -219,7 +219,22 @@ void read_settings(const toml::table& t, const std::string& where, const std::st
       }
     }
   }
-  flatten(t, "", file, base, own, raw, errors);
+  // What the table gives for a setting replaces all the preset gave for it, in whatever form
+  // (x, x_file or x_env): rabta.toml's `send.secret` wins over the preset's `send.secret_file`.
+  std::map<std::string, RawSetting> table;
+  flatten(t, "", file, base, own, table, errors);
+  const auto target = [](const std::string& key) {
+    for (const std::string suffix : {"_env", "_file"})
+      if (key.size() > suffix.size() &&
+          key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return key.substr(0, key.size() - suffix.size());
+    return key;
+  };
+  for (const auto& [key, value] : table) {
+    const std::string x = target(key);
+    for (const std::string& form : {x, x + "_file", x + "_env"}) raw.erase(form);
+  }
+  for (auto& [key, value] : table) raw[key] = std::move(value);
   resolve_settings(raw, ch);
 }
 
@@ -582,6 +597,11 @@ Config load_config(const std::string& path) {
       read_settings(*t, where, path, base, "sms",
                     {"kind", "path", "rate_per_second", "allow_from", "preset"}, ch, errors);
       if (ch.kind.empty()) r.fail(*t, where + ": missing 'kind'");
+      if (ch.kind == "http" && ch.settings.count("auth.mode") &&
+          ch.settings["auth.mode"] == "none" && ch.allow_from.empty())
+        errors.push_back(
+            {ch.at("auth.mode"), where + ": auth.mode \"none\" needs allow_from (the gateway's "
+                                         "addresses), or anyone could post messages and reports"});
       c.channels.push_back(std::move(ch));
     }
   }

@@ -24,10 +24,10 @@ constexpr const char* kSecret = "0123456789abcdef-secret";
 // A Freeflow-style gateway: form POST, the session in a header, continue/end in a header.
 adapters::sms::Settings freeflow() {
   return {{"path", "/ussd/ff"},
-          {"request.session_id", "header:X-Session"},
+          {"request.session_id", "form:session"},
           {"request.phone", "form:msisdn"},
           {"request.input", "form:input"},
-          {"request.service_code", "query:code"},
+          {"request.service_code", "form:code"},
           {"auth.mode", "hmac"},
           {"auth.hmac_header", "X-Signature"},
           {"auth.hmac_secret", kSecret},
@@ -43,17 +43,14 @@ InboundHttp signed_post(const std::string& body, const std::string& signature) {
   InboundHttp r;
   r.method = "POST";
   r.path = "/ussd/ff";
-  r.query = "code=%2A786%23";
-  r.headers = {{"content-type", "application/x-www-form-urlencoded"},
-               {"x-session", "ff-1"},
-               {"x-signature", signature}};
+  r.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"x-signature", signature}};
   r.body = body;
   return r;
 }
 
 TEST(GenericUssd, AnHmacSignatureOverTheBodyIsCheckedBeforeAnythingIsRead) {
   const HttpUssd a("ff", freeflow());
-  const std::string body = "msisdn=%2B923001234567&input=1*2";
+  const std::string body = "session=ff-1&code=%2A786%23&msisdn=%2B923001234567&input=1*2";
   const auto ok = a.decode(signed_post(body, "sha256=" + common::hmac_sha256_hex(kSecret, body)));
   ASSERT_TRUE(std::holds_alternative<Inbound>(ok)) << std::get<Rejection>(ok).reason;
   const auto& hop = std::get<Hop>(std::get<Inbound>(ok));
@@ -96,7 +93,7 @@ TEST(GenericUssd, BasicAuthenticationAndAUtf16Reply) {
   s["reply.continue"] = "{{text}}";
   s["reply.end"] = "{{text}}";
   const HttpUssd a("ff", s);
-  auto req = signed_post("msisdn=%2B923001234567&input=", "");
+  auto req = signed_post("session=ff-1&code=%2A786%23&msisdn=%2B923001234567&input=", "");
   req.headers.emplace_back("authorization",
                            "Basic " + common::base64_encode(std::string("gw:") + kSecret));
   EXPECT_TRUE(std::holds_alternative<Inbound>(a.decode(req)));
@@ -144,6 +141,19 @@ TEST(GenericUssd, SettingsThatCannotWorkAreRefusedByName) {
   s = freeflow();
   s["reply.continue"] = "{{text";
   refused(s, "reply.continue", "not closed");
+  // An HMAC signs the body only: a field read from a header or the query could be changed
+  // under a valid signature.
+  s = freeflow();
+  s["request.session_id"] = "header:X-Session";
+  refused(s, "request.session_id", "not in the body");
+  s = freeflow();
+  s["request.method"] = "GET";
+  s["request.body"] = "none";
+  s["request.session_id"] = "query:session";
+  s["request.phone"] = "query:msisdn";
+  s["request.input"] = "query:input";
+  s["request.service_code"] = "query:code";
+  refused(s, "auth.mode", "signs the body");
 }
 
 TEST(GenericUssd, ASequenceCountedFromZeroIsMadeOneBased) {

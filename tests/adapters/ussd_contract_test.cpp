@@ -263,8 +263,8 @@ TEST_P(UssdContract, AnswersInBandOrByASendCallAsItsTableSays) {
     SCOPED_TRACE(c.at("name").get<std::string>());
     const json& r = c.at("reply");
     const adapters::ussd::AsyncReply reply{
-        r.at("session_id").get<std::string>(), r.at("service_code").get<std::string>(),
-        r.at("to").get<std::string>(), r.at("text").get<std::string>(), r.at("end").get<bool>()};
+        r.at("session_id").get<std::string>(), r.at("to").get<std::string>(),
+        r.at("text").get<std::string>(), r.at("end").get<bool>()};
     const auto call = adapter->build_send(reply);
     const json& e = c.at("expect");
     EXPECT_EQ(call.method, e.at("method").get<std::string>());
@@ -418,6 +418,40 @@ TEST(UssdConfig, LatestInputNeedsAWayToTellHopsApart) {
   ASSERT_FALSE(b.errors.empty());
   EXPECT_NE(b.errors.front().find("needs request.operation or request.sequence"), std::string::npos)
       << b.errors.front();
+}
+
+}  // namespace
+}  // namespace rabta
+
+namespace rabta {
+namespace {
+
+TEST(UssdConfig, AnAsynchronousGatewaysBusyAnswerCannotReadAsAnAcknowledgement) {
+  test::TempDir dir;
+  const auto b = build(dir, "kind = \"http\"\n" + preset_line("bdapps") +
+                                "auth.key = \"0123456789abcdef0\"\nsend.account = \"A\"\n"
+                                "send.secret = \"s\"\nreply.busy_status = 200\n");
+  const std::string e = one_error(b);
+  EXPECT_NE(e.find("reply.busy_status: must be a whole number from 400 to 599"), std::string::npos)
+      << e;
+}
+
+TEST(SmsConfig, NoAuthenticationNeedsAnAllowList) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "flows");
+  std::ofstream(dir.file("flows/main.toml")) << "";
+  std::ofstream(dir.file("rabta.toml"))
+      << "[channels.gw]\nkind = \"http\"\npreset = "
+      << quoted((fs::path(RABTA_SOURCE_DIR) / "config/presets/sms/vonage.toml").string())
+      << "\npath = \"/sms/gw\"\nauth.mode = \"none\"\n";
+  try {
+    gateway::load_config(dir.file("rabta.toml"));
+    FAIL() << "accepted";
+  } catch (const gateway::ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("rabta.toml:5:"), std::string::npos) << what;
+    EXPECT_NE(what.find("needs allow_from"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

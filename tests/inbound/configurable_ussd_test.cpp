@@ -438,3 +438,32 @@ TEST(ConfigurableUssd, ABeginDeliveredTwiceIsAnsweredAgainNotTakenAsAnAnswer) {
   EXPECT_EQ(g->text("SELECT hop_count FROM sessions"), "1");
   EXPECT_EQ(her.press("3")["session_msg"], kRootScreen);
 }
+
+TEST(AsynchronousUssd, AScreenWhoseCallMayHaveArrivedIsNeverSentAgain) {
+  // At most once: a gateway timeout (504), or a call with no answer at all, may have shown the
+  // screen; only a call that surely never arrived (nothing listening) is tried again.
+  test::LoopbackServer timeout_api{test::LoopbackServer::answering(
+      [](const gateway::HttpRequest&) { return gateway::HttpResponse::text(504, "timeout\n"); })};
+  auto g = gateway_with_bdapps(timeout_api.url("/ussd/send"));
+  BdappsPhone her(*g, "s-504");
+  her.dial();
+  g->ussd_replies()->run_once();
+  g->clock.advance(std::chrono::milliseconds(2'000));
+  g->ussd_replies()->run_once();
+  EXPECT_EQ(timeout_api.count(), 1u);
+  EXPECT_EQ(g->text("SELECT status || ' ' || last_error FROM outbox WHERE kind = 'ussd:bdapps'"),
+            "dead http 504: the screen may have been shown, not sent again");
+
+  // Nothing listens on the send API's port: the call never arrived, and is tried again.
+  std::string closed_url;
+  {
+    test::LoopbackServer gone{test::LoopbackServer::answering(
+        [](const gateway::HttpRequest&) { return gateway::HttpResponse::text(200, "{}"); })};
+    closed_url = gone.url("/ussd/send");
+  }
+  auto g2 = gateway_with_bdapps(closed_url);
+  BdappsPhone other(*g2, "s-refused");
+  other.dial();
+  g2->ussd_replies()->run_once();
+  EXPECT_EQ(g2->text("SELECT status FROM outbox WHERE kind = 'ussd:bdapps'"), "pending");
+}

@@ -102,7 +102,7 @@ class PresetEmulation : public ::testing::TestWithParam<std::string> {
       EXPECT_TRUE(screen) << "a reply the gateway would not understand: " << res.body;
       return screen.value_or(EmulatedScreen{});
     }
-    EXPECT_TRUE(emulator->is_ack(static_cast<int>(res.status), res.body, s.session_id)) << res.body;
+    EXPECT_TRUE(emulator->is_ack(static_cast<int>(res.status), res.body, s)) << res.body;
     const auto before = send_api.count();
     g->ussd_replies()->run_once();
     if (send_api.count() == before) return EmulatedScreen{true, "(nothing sent)", ""};
