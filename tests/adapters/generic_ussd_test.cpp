@@ -6,6 +6,7 @@
 #include <string>
 
 #include "adapters/common/crypto.hpp"
+#include "adapters/generic/emulator.hpp"
 #include "adapters/generic/ussd.hpp"
 
 namespace rabta {
@@ -185,6 +186,65 @@ TEST(GenericUssd, ASequenceCountedFromZeroIsMadeOneBased) {
   EXPECT_EQ(hop.text, "2") << "without an operation field, the first hop's input is kept";
   r.body = R"({"s":"z1","p":"03001234567","m":"2","n":-1})";
   EXPECT_EQ(std::get<Rejection>(a.decode(r)).status, 400);
+}
+
+}  // namespace
+}  // namespace rabta
+
+namespace rabta {
+namespace {
+
+TEST(GatewayEmulatorTest, ReadsAContinueOrEndHeaderWhenOnlyOneIsSent) {
+  // A gateway that marks only the screens that continue ("Freeflow: FC"); no header = the end.
+  auto s = freeflow();
+  s.erase("reply.end_header");
+  const HttpUssd a("ff", s);
+  const adapters::generic::GatewayEmulator e(a);
+  const auto more = a.encode_reply({"ff-1", ""}, false, "1. Yes");
+  const auto last = a.encode_reply({"ff-1", ""}, true, "Bye");
+  const auto m = e.read_reply(200, more.headers, more.body);
+  const auto l = e.read_reply(200, last.headers, last.body);
+  ASSERT_TRUE(m && l);
+  EXPECT_FALSE(m->end);
+  EXPECT_EQ(m->text, "1. Yes");
+  EXPECT_TRUE(l->end);
+  EXPECT_EQ(l->text, "Bye");
+}
+
+TEST(GatewayEmulatorTest, HangsUpByTheEventsUrlWhenTheOperationHasNoEndValue) {
+  adapters::sms::Settings s = {{"path", "/ussd/o"},
+                               {"request.session_id", "form:s"},
+                               {"request.phone", "form:p"},
+                               {"request.input", "form:t"},
+                               {"request.operation", "form:op"},
+                               {"request.begin", "new"},
+                               {"request.continue", "more"},
+                               {"events.path", "events"},
+                               {"events.session_id", "form:s"},
+                               {"events.status", "form:st"},
+                               {"events.status_values", "gone"},
+                               {"auth.mode", "key"},
+                               {"auth.key_query", "key"},
+                               {"auth.key", kSecret},
+                               {"reply.continue", "CON {{text}}"},
+                               {"reply.end", "END {{text}}"}};
+  const HttpUssd a("o", s);
+  const adapters::generic::GatewayEmulator e(a);
+  adapters::generic::EmulatedSession session{"o-1", "+923001234567", "*786#", "", 0, {}};
+  e.dial(session);
+  const auto bye = e.hang_up(session);
+  ASSERT_TRUE(bye.has_value());
+  EXPECT_EQ(bye->path_and_query.rfind("/ussd/o/events?", 0), 0u) << bye->path_and_query;
+  InboundHttp r;
+  r.method = bye->method;
+  r.path = "/ussd/o/events";
+  r.query = bye->path_and_query.substr(bye->path_and_query.find('?') + 1);
+  for (const auto& [n, v] : bye->headers)
+    r.headers.emplace_back(n == "Content-Type" ? "content-type" : n, v);
+  r.body = bye->body;
+  const auto decoded = a.decode(r);
+  ASSERT_TRUE(std::holds_alternative<Inbound>(decoded)) << std::get<Rejection>(decoded).reason;
+  EXPECT_TRUE(std::holds_alternative<SessionEnd>(std::get<Inbound>(decoded)));
 }
 
 }  // namespace

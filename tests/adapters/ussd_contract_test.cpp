@@ -456,3 +456,33 @@ TEST(SmsConfig, NoAuthenticationNeedsAnAllowList) {
 
 }  // namespace
 }  // namespace rabta
+
+namespace rabta {
+namespace {
+
+TEST(UssdConfig, ASettingGivenInRabtaTomlReplacesThePresetsWayOfGivingIt) {
+  // The preset reads the send secret from a file; rabta.toml gives it plainly: rabta.toml wins.
+  test::TempDir dir;
+  std::ofstream(dir.file("gw.toml")) << std::ifstream(kPresets / "bdapps.toml").rdbuf() << "\n";
+  { std::ofstream(dir.file("gw.toml"), std::ios::app) << ""; }
+  std::string preset;
+  {
+    std::ifstream in(dir.file("gw.toml"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    preset = ss.str();
+  }
+  const auto at = preset.find("[send]\n");
+  ASSERT_NE(at, std::string::npos);
+  preset.insert(at + 7, "secret_file = \"missing.secret\"\n");
+  std::ofstream(dir.file("gw.toml")) << preset;
+  const auto b = build(dir,
+                       "preset = \"gw.toml\"\nauth.key = \"0123456789abcdef0\"\n"
+                       "send.account = \"A\"\nsend.secret = \"from-rabta-toml\"\n");
+  ASSERT_TRUE(b.errors.empty()) << b.errors.front();
+  const auto call = b.adapter->build_send({"s", "+923001234567", "x", false});
+  EXPECT_NE(call.body.find("\"password\":\"from-rabta-toml\""), std::string::npos) << call.body;
+}
+
+}  // namespace
+}  // namespace rabta
