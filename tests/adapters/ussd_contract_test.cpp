@@ -463,15 +463,9 @@ namespace {
 TEST(UssdConfig, ASettingGivenInRabtaTomlReplacesThePresetsWayOfGivingIt) {
   // The preset reads the send secret from a file; rabta.toml gives it plainly: rabta.toml wins.
   test::TempDir dir;
-  std::ofstream(dir.file("gw.toml")) << std::ifstream(kPresets / "bdapps.toml").rdbuf() << "\n";
-  { std::ofstream(dir.file("gw.toml"), std::ios::app) << ""; }
-  std::string preset;
-  {
-    std::ifstream in(dir.file("gw.toml"));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    preset = ss.str();
-  }
+  std::stringstream text;
+  text << std::ifstream(kPresets / "bdapps.toml").rdbuf();
+  std::string preset = text.str();
   const auto at = preset.find("[send]\n");
   ASSERT_NE(at, std::string::npos);
   preset.insert(at + 7, "secret_file = \"missing.secret\"\n");
