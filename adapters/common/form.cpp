@@ -123,4 +123,32 @@ std::string form_encode(const std::vector<FormField>& fields) {
   return out;
 }
 
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) >= 0x20U || c == '\t' || c == '\n' || c == '\r')
+          out.push_back(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace rabta::common

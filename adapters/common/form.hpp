@@ -45,4 +45,8 @@ std::string form_encode(const std::vector<FormField>& fields);
 // Every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~) as %XX, upper-case hex (RFC 3986).
 std::string percent_encode(std::string_view s);
 
+// Text for an XML element or attribute: & < > " ' as entities; control characters other than
+// tab, newline and carriage return dropped (XML 1.0 cannot carry them).
+std::string xml_escape(std::string_view text);
+
 }  // namespace rabta::common

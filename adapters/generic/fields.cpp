@@ -156,30 +156,6 @@ void append_json(std::string& out, std::string_view s) {
   out.append(quoted, 1, quoted.size() - 2);
 }
 
-void append_xml(std::string& out, std::string_view s) {
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
 }  // namespace
 
 std::string Template::render(const std::map<std::string, std::string>& vars) const {
@@ -199,7 +175,7 @@ std::string Template::render(const std::map<std::string, std::string>& vars) con
         append_json(out, v);
         break;
       case Escape::xml:
-        append_xml(out, v);
+        out += common::xml_escape(v);
         break;
       case Escape::url:
         out += common::percent_encode(v);

@@ -71,6 +71,23 @@ void SettingsReader::unused(const std::string& key, const std::string& why) cons
   if (!get(key, "").empty()) throw SettingError(key, why);
 }
 
+Hmac Hmac::read(const SettingsReader& r, const std::string& group) {
+  Hmac h;
+  h.header = r.required(group + ".hmac_header");
+  h.secret = r.secret(group + ".hmac_secret");
+  const std::string enc = r.get(group + ".hmac_encoding", "hex");
+  if (enc != "hex" && enc != "base64")
+    throw SettingError(group + ".hmac_encoding", "must be \"hex\" or \"base64\"");
+  h.base64 = enc == "base64";
+  h.prefix = r.get(group + ".hmac_prefix", "");
+  return h;
+}
+
+std::string Hmac::sign(std::string_view body, std::string_view with_secret) const {
+  return prefix + (base64 ? common::hmac_sha256_base64(with_secret, body)
+                          : common::hmac_sha256_hex(with_secret, body));
+}
+
 // ---- auth.* ----------------------------------------------------------------------------------
 
 const std::vector<std::string>& InboundAuth::settings() {
@@ -98,13 +115,8 @@ InboundAuth InboundAuth::read(const SettingsReader& r) {
     a.password = r.secret("auth.password");
   } else if (mode == "hmac") {
     a.mode = Mode::hmac;
-    a.hmac_header = support::lower_ascii(r.required("auth.hmac_header"));
-    a.hmac_secret = r.secret("auth.hmac_secret");
-    const std::string enc = r.get("auth.hmac_encoding", "hex");
-    if (enc != "hex" && enc != "base64")
-      throw SettingError("auth.hmac_encoding", "must be \"hex\" or \"base64\"");
-    a.hmac_base64 = enc == "base64";
-    a.hmac_prefix = r.get("auth.hmac_prefix", "");
+    a.hmac = Hmac::read(r, "auth");
+    a.hmac.header = support::lower_ascii(a.hmac.header);
   } else if (mode == "none") {
     a.mode = Mode::none;  // the configuration requires allow_from then
   } else {
@@ -157,11 +169,9 @@ std::optional<Rejection> InboundAuth::check(const sms::InboundHttp& request) con
       return Rejection{403, "missing or wrong credentials"};
     }
     case Mode::hmac: {
-      const std::string expected =
-          hmac_prefix + (hmac_base64 ? common::hmac_sha256_base64(hmac_secret, request.body)
-                                     : common::hmac_sha256_hex(hmac_secret, request.body));
-      const std::string_view got = request.header(hmac_header);
-      if (!got.empty() && common::constant_time_equal(got, expected)) return std::nullopt;
+      const std::string_view got = request.header(hmac.header);
+      if (!got.empty() && common::constant_time_equal(got, hmac.sign(request.body)))
+        return std::nullopt;
       return Rejection{403, "missing or wrong signature"};
     }
   }
@@ -186,10 +196,7 @@ void InboundAuth::sign(std::vector<std::pair<std::string, std::string>>& headers
                            "Basic " + common::base64_encode(user + ":" + (wrong ? bad : password)));
       break;
     case Mode::hmac: {
-      const std::string& s = wrong ? bad : hmac_secret;
-      headers.emplace_back(hmac_header,
-                           hmac_prefix + (hmac_base64 ? common::hmac_sha256_base64(s, body)
-                                                      : common::hmac_sha256_hex(s, body)));
+      headers.emplace_back(hmac.header, hmac.sign(body, wrong ? bad : hmac.secret));
       break;
     }
   }
@@ -300,13 +307,7 @@ SendCall SendCall::read(const SettingsReader& r, std::set<std::string> vars,
     c.key = r.secret("send.key", 1);
   } else if (auth == "hmac") {
     c.auth = Auth::hmac;
-    c.hmac_header = r.required("send.hmac_header");
-    c.hmac_secret = r.secret("send.hmac_secret");
-    const std::string enc = r.get("send.hmac_encoding", "hex");
-    if (enc != "hex" && enc != "base64")
-      throw SettingError("send.hmac_encoding", "must be \"hex\" or \"base64\"");
-    c.hmac_base64 = enc == "base64";
-    c.hmac_prefix = r.get("send.hmac_prefix", "");
+    c.hmac = Hmac::read(r, "send");
   } else {
     throw SettingError("send.auth",
                        "must be \"none\", \"basic\", \"bearer\", \"query_key\" or \"hmac\"");
@@ -351,10 +352,7 @@ sms::HttpCall SendCall::build(std::map<std::string, std::string> vars) const {
                   common::percent_encode(key_name) + "=" + common::percent_encode(key);
       break;
     case Auth::hmac:
-      call.headers.emplace_back(
-          hmac_header,
-          hmac_prefix + (hmac_base64 ? common::hmac_sha256_base64(hmac_secret, call.body)
-                                     : common::hmac_sha256_hex(hmac_secret, call.body)));
+      call.headers.emplace_back(hmac.header, hmac.sign(call.body));
       break;
   }
   return call;

@@ -38,14 +38,24 @@ class SettingsReader {
   const sms::Settings& s_;
 };
 
+// An HMAC-SHA256 of a body in a header: `<group>.hmac_header`, `_secret`, `_encoding` (hex or
+// base64) and `_prefix` (e.g. "sha256="), for the gateway's calls (auth) or rabta's (send).
+struct Hmac {
+  std::string header, secret, prefix;
+  bool base64 = false;
+  static Hmac read(const SettingsReader& r, const std::string& group);
+  // The header's value for `body` (with `secret`, or another one to sign wrongly).
+  std::string sign(std::string_view body) const { return sign(body, secret); }
+  std::string sign(std::string_view body, std::string_view with_secret) const;
+};
+
 // Who may call the adapter's endpoints (auth.*), checked before anything is read.
 struct InboundAuth {
   enum class Mode { key, basic, hmac, none };
   Mode mode = Mode::key;
   std::string key_query, key_header, key;
   std::string user, password;
-  std::string hmac_header, hmac_secret, hmac_prefix;
-  bool hmac_base64 = false;
+  Hmac hmac;  // header name lower-cased
 
   static const std::vector<std::string>& settings();
   static InboundAuth read(const SettingsReader& r);
@@ -66,8 +76,8 @@ struct SendCall {
   std::string method = "POST", content_type;
   Template url, body;
   Auth auth = Auth::none;
-  std::string user, password, token, key_name, key, hmac_header, hmac_secret, hmac_prefix;
-  bool hmac_base64 = false;
+  std::string user, password, token, key_name, key;
+  Hmac hmac;
   std::string secret, account;  // {{secret}}, {{account}}
   std::string success_field;    // JSON pointer; "" = any 2xx is accepted
   std::vector<std::string> success_values;

@@ -115,34 +115,6 @@ bool signature_valid(std::string_view auth_token, std::string_view url,
   return ok;
 }
 
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 16);
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) >= 0x20U || c == '\t' || c == '\n' || c == '\r')
-          out.push_back(c);
-    }
-  }
-  return out;
-}
-
 SmsChannel::SmsChannel(const sms::Settings& settings)
     : account_sid_(support::required_setting(settings, kind, "account_sid")),
       auth_token_(support::required_setting(settings, kind, "auth_token")),
@@ -236,7 +208,7 @@ sms::HttpReply SmsChannel::encode_reply(std::string_view text, bool /*ucs2*/) co
     xml += "<Response/>";
   } else {
     xml += "<Response><Message>";
-    xml += xml_escape(text);
+    xml += common::xml_escape(text);
     xml += "</Message></Response>";
   }
   return sms::HttpReply{200, "text/xml", std::move(xml), {}};

@@ -29,9 +29,6 @@ std::vector<std::string> signature_urls(std::string_view url);
 bool signature_valid(std::string_view auth_token, std::string_view url,
                      const std::vector<common::FormField>& params, std::string_view signature);
 
-// XML-escapes & < > " ' and drops the control characters XML 1.0 forbids.
-std::string xml_escape(std::string_view text);
-
 class SmsChannel final : public sms::SmsAdapter {
  public:
   static constexpr std::string_view kind = "twilio";

@@ -119,6 +119,23 @@ std::vector<std::string> split_lines(std::string_view text) {
   return lines;
 }
 
+// Her next input, echoed after "> " when scripted; nullopt (told on `err`) when input ended.
+std::optional<std::string> next_input(std::istream& in, std::ostream& out, std::ostream& err,
+                                      bool interactive) {
+  if (interactive) out << "> ";
+  out << std::flush;
+  std::string line;
+  if (!std::getline(in, line)) {
+    if (interactive) out << '\n';
+    out << std::flush;
+    err << "rabta simulate: input ended before the gateway ended the session\n";
+    return std::nullopt;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (!interactive) out << "> " << line << '\n';
+  return line;
+}
+
 void show_screen(std::ostream& out, std::string_view screen, bool interactive) {
   const auto lines = split_lines(screen);
   if (interactive) {
@@ -250,17 +267,9 @@ int run_simulator(const SimulatorOptions& options, std::istream& in, std::ostrea
       return 0;
     }
 
-    if (interactive) out << "> ";
-    out << std::flush;
-    std::string line;
-    if (!std::getline(in, line)) {
-      if (interactive) out << '\n';
-      out << std::flush;
-      err << "rabta simulate: input ended before the gateway ended the session\n";
-      return 1;
-    }
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!interactive) out << "> " << line << '\n';
+    const auto input = next_input(in, out, err, interactive);
+    if (!input) return 1;
+    std::string line = *input;
     if (trim(line) == kHangUp) {
       out << "[hung up]\n" << std::flush;
       return 1;
@@ -438,17 +447,9 @@ int run_preset_simulator(const adapters::generic::GatewayEmulator& emulator,
       out << "[session ended]\n" << std::flush;
       return 0;
     }
-    if (interactive) out << "> ";
-    out << std::flush;
-    std::string line;
-    if (!std::getline(in, line)) {
-      if (interactive) out << '\n';
-      out << std::flush;
-      err << "rabta simulate: input ended before the gateway ended the session\n";
-      return 1;
-    }
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!interactive) out << "> " << line << '\n';
+    const auto input = next_input(in, out, err, interactive);
+    if (!input) return 1;
+    std::string line = *input;
     if (trim(line) == kHangUp) {
       if (const auto bye = emulator.hang_up(s)) perform(options, *bye, err);
       out << "[hung up]\n" << std::flush;

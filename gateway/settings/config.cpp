@@ -238,9 +238,15 @@ void read_settings(const toml::table& t, const std::string& where, const std::st
   resolve_settings(raw, ch);
 }
 
-bool valid_duress(const std::string& d) {
-  return d.empty() ||
-         (d.size() == 64 && d.find_first_not_of("0123456789abcdef") == std::string::npos);
+// SAFETY S4: a table's duress_code_sha256, read and checked ("" = none).
+void read_duress(Reader& r, const toml::table& t, const std::string& where, std::string& out) {
+  r.str(t, "duress_code_sha256", out);
+  if (!out.empty() &&
+      (out.size() != 64 || out.find_first_not_of("0123456789abcdef") != std::string::npos))
+    r.fail(*t.get("duress_code_sha256"),
+           where +
+               " duress_code_sha256 must be 64 lowercase hex characters "
+               "(printf '%s' '*786*9#' | sha256sum)");
 }
 
 // Every path a USSD channel answers on (its hops, and its end-of-session notifications).
@@ -420,11 +426,7 @@ Config load_config(const std::string& path) {
               {"enabled", "path", "secret_env", "secret_file", "allow_from", "duress_code_sha256"},
               "[adapters.africastalking]");
       r.allow_from(*t, "[adapters.africastalking]", at.allow_from);
-      r.str(*t, "duress_code_sha256", at.duress_code_sha256);
-      if (!valid_duress(at.duress_code_sha256))
-        r.fail(*t->get("duress_code_sha256"),
-               "[adapters.africastalking] duress_code_sha256 must be 64 lowercase hex characters "
-               "(printf '%s' '*786*9#' | sha256sum)");
+      read_duress(r, *t, "[adapters.africastalking]", at.duress_code_sha256);
       r.boolean(*t, "enabled", legacy_at);
       r.str(*t, "path", at.path);
       r.str(*t, "secret_env", at_secret_env);
@@ -462,13 +464,8 @@ Config load_config(const std::string& path) {
         r.fail(*t, where + ": the name must be lower-case letters, digits and '_'");
       r.str(*t, "kind", u.kind);
       r.str(*t, "preset", u.preset);
-      r.str(*t, "duress_code_sha256", u.duress_code_sha256);
       r.allow_from(*t, where, u.allow_from);
-      if (!valid_duress(u.duress_code_sha256))
-        r.fail(*t->get("duress_code_sha256"),
-               where +
-                   " duress_code_sha256 must be 64 lowercase hex characters "
-                   "(printf '%s' '*786*9#' | sha256sum)");
+      read_duress(r, *t, where, u.duress_code_sha256);
       read_settings(*t, where, path, base, "ussd",
                     {"kind", "preset", "allow_from", "duress_code_sha256"}, u, errors);
       if (u.kind.empty()) r.fail(*t, where + ": missing 'kind' (africastalking or http)");

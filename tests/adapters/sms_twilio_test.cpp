@@ -158,15 +158,15 @@ TEST(TwilioSignature, DecodeChecksTheVectorsBeforeAnythingElse) {
 }
 
 TEST(TwilioReply, TwimlIsEscaped) {
-  EXPECT_EQ(xml_escape(R"(a&b<c>d"e'f)"), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
-  EXPECT_EQ(xml_escape("</Message><Redirect>http://x</Redirect>"),
+  EXPECT_EQ(common::xml_escape(R"(a&b<c>d"e'f)"), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
+  EXPECT_EQ(common::xml_escape("</Message><Redirect>http://x</Redirect>"),
             "&lt;/Message&gt;&lt;Redirect&gt;http://x&lt;/Redirect&gt;");
   // Control characters XML 1.0 forbids are dropped; tab and newlines stay.
-  EXPECT_EQ(xml_escape(std::string("a\x01"
-                                   "b\tc\nd\re\x1f",
-                                   11)),
+  EXPECT_EQ(common::xml_escape(std::string("a\x01"
+                                           "b\tc\nd\re\x1f",
+                                           11)),
             "ab\tc\nd\re");
-  EXPECT_EQ(xml_escape("آپ کی مدد"), "آپ کی مدد");
+  EXPECT_EQ(common::xml_escape("آپ کی مدد"), "آپ کی مدد");
 
   const SmsChannel channel(
       sms::Settings{{"account_sid", "AC123"}, {"auth_token", "t0ken"}, {"from", "+15005550006"}});

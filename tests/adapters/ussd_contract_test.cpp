@@ -17,6 +17,7 @@
 #include "adapters/ussd/ussd_adapter.hpp"
 #include "gateway/cli/validate.hpp"
 #include "gateway/settings/config.hpp"
+#include "tests/support/fixture_request.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace rabta {
@@ -33,31 +34,9 @@ using nlohmann::json;
 const fs::path kFixtures = fs::path(RABTA_SOURCE_DIR) / "tests" / "fixtures" / "ussd";
 const fs::path kPresets = fs::path(RABTA_SOURCE_DIR) / "config" / "presets" / "ussd";
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return s;
-}
-
-// As the gateway hands a request over: header names lower-cased, path and raw query split off.
+// As the gateway hands a request over (tests/support/fixture_request.hpp).
 InboundHttp request_of(const json& r) {
-  InboundHttp req;
-  req.method = r.at("method").get<std::string>();
-  req.public_url = r.at("public_url").get<std::string>();
-  const std::string& url = req.public_url;
-  const auto scheme = url.find("://");
-  const auto path_begin = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  const std::string path_query = path_begin == std::string::npos ? "/" : url.substr(path_begin);
-  if (const auto q = path_query.find('?'); q != std::string::npos) {
-    req.path = path_query.substr(0, q);
-    req.query = path_query.substr(q + 1);
-  } else {
-    req.path = path_query;
-  }
-  if (r.contains("headers"))
-    for (const auto& [k, v] : r.at("headers").items())
-      req.headers.emplace_back(lower(k), v.get<std::string>());
-  req.body = r.value("body", std::string());
-  return req;
+  return test::fixture_request(r);
 }
 
 // A TOML string literal.

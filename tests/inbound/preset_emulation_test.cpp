@@ -71,13 +71,12 @@ class PresetEmulation : public ::testing::TestWithParam<std::string> {
             t << "send.url = " << nlohmann::json(send_api.url("/send"))
               << "\nsend.account = \"APP_1\"\nsend.secret = \"send-secret-0123456789\"\n";
           t.close();
-          for (auto& u : gateway::load_config(dir.file("rabta.toml")).ussd)
+          // Built as serve builds it (its settings only: the shipped config's other channels
+          // have secrets this clean test folder does not hold).
+          for (auto& u : gateway::load_config(dir.file("rabta.toml")).ussd) {
+            adapter = adapters::ussd::make_adapter(u.kind, u.name, u.settings);
             c.ussd.push_back(std::move(u));
-          std::vector<flows::Diagnostic> errors;
-          auto built = gateway::build_ussd(c, errors);
-          ASSERT_TRUE(errors.empty()) << errors.front().to_string();
-          for (const auto& u : built)
-            if (u.name == "emulated") adapter = u.adapter;
+          }
         });
     ASSERT_NE(adapter, nullptr);
     http_ussd = dynamic_cast<const adapters::generic::HttpUssd*>(adapter.get());
