@@ -64,3 +64,21 @@ for p in flow_files:
         text = b"#\n" + text
     put("fuzz_flow_file", f"{p.parent.name}-{p.name}", text)
 put("fuzz_flow_file", "messages.toml", b"#\n" + (ROOT / "config/messages.toml").read_bytes())
+
+
+# fuzz_generic: every USSD preset fixture's requests, and the SMS preset's, in generic_fuzzer.cpp's
+# layout (a byte that picks the preset and the method, then path suffix, query, body, content
+# type, a header, a screen), each with a screen to write and read back.
+presets = ["africastalking", "hubtel", "hollatags", "bdapps"]
+for i, name in enumerate(presets + ["http"]):
+    folder = "sms" if name == "http" else "ussd"
+    fixture = json.loads((ROOT / "tests/fixtures" / folder / f"{name}.json").read_text(encoding="utf-8"))
+    base = "/sms/vonage" if name == "http" else fixture["settings"]["path"]
+    for n, case in enumerate(fixture["inbound"]):
+        req = case["request"]
+        url = urllib.parse.urlsplit(req["public_url"])
+        suffix = url.path[len(base):] if url.path.startswith(base) else ""
+        pick = (4 if name == "http" else i) | (0x10 if req["method"] == "GET" else 0) | (0x20 if n % 2 else 0)
+        ctype = {k.lower(): v for k, v in req.get("headers", {}).items()}.get("content-type", "")
+        fields = [suffix, url.query, req.get("body", ""), ctype, "", "1. Check-in\n2. \"Report\" شکریہ"]
+        put("fuzz_generic", f"{name}-{n}", bytes([pick]) + "\0".join(fields).encode())

@@ -230,6 +230,30 @@ std::optional<std::string> unescape(std::string_view v, Template::Escape escape)
 
 }  // namespace
 
+namespace {
+
+// Where the literal text after a variable begins. In JSON an escaped quote (\") inside the value
+// is not the quote that ends it; without escaping, the template's last literal is taken at its
+// last occurrence, so that the value may contain the literal itself.
+std::size_t literal_after(std::string_view text, std::string_view literal, std::size_t from,
+                          Template::Escape escape, bool last) {
+  if (escape == Template::Escape::none && last) {
+    if (text.size() < literal.size()) return std::string_view::npos;
+    const std::size_t at = text.size() - literal.size();
+    return at >= from && text.substr(at) == literal ? at : std::string_view::npos;
+  }
+  for (std::size_t at = text.find(literal, from); at != std::string_view::npos;
+       at = text.find(literal, at + 1)) {
+    if (escape != Template::Escape::json) return at;
+    std::size_t backslashes = 0;
+    while (at - backslashes > from && text[at - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return at;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 std::optional<std::map<std::string, std::string>> Template::match(std::string_view text) const {
   std::map<std::string, std::string> vars;
   std::size_t at = 0;
@@ -243,7 +267,7 @@ std::optional<std::map<std::string, std::string>> Template::match(std::string_vi
     std::size_t end = text.size();
     if (i + 1 < parts_.size()) {
       if (parts_[i + 1].variable) return std::nullopt;  // two variables side by side: ambiguous
-      end = text.find(parts_[i + 1].text, at);
+      end = literal_after(text, parts_[i + 1].text, at, escape_, i + 2 == parts_.size());
       if (end == std::string_view::npos) return std::nullopt;
     }
     auto value = unescape(text.substr(at, end - at), escape_);

@@ -161,10 +161,13 @@ std::optional<Rejection> InboundAuth::check(const sms::InboundHttp& request) con
       if (h.size() > 6 && support::lower_ascii(h.substr(0, 6)) == "basic ")
         if (auto decoded = common::base64_decode(h.substr(6))) {
           const auto colon = decoded->find(':');
-          if (colon != std::string::npos &&
-              (common::constant_time_equal(decoded->substr(0, colon), user) &
-               common::constant_time_equal(decoded->substr(colon + 1), password)))
-            return std::nullopt;
+          if (colon != std::string::npos) {
+            // Both compared, whichever is wrong: the time says nothing of which one.
+            const bool user_ok = common::constant_time_equal(decoded->substr(0, colon), user);
+            const bool password_ok =
+                common::constant_time_equal(decoded->substr(colon + 1), password);
+            if (user_ok && password_ok) return std::nullopt;
+          }
         }
       return Rejection{403, "missing or wrong credentials"};
     }

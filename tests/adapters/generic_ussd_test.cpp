@@ -249,3 +249,28 @@ TEST(GatewayEmulatorTest, HangsUpByTheEventsUrlWhenTheOperationHasNoEndValue) {
 
 }  // namespace
 }  // namespace rabta
+
+namespace rabta {
+namespace {
+
+// Found by fuzz_generic: a screen holding `"}` rendered into a JSON reply was read back cut at
+// its escaped quote, because the match took the first `"}` it saw.
+TEST(TemplateMatch, AnEscapedQuoteInAJsonValueIsNotTheQuoteThatEndsIt) {
+  using adapters::generic::Template;
+  const auto t =
+      Template::compile("reply.continue", R"({"m":"{{text}}"})", {"text"}, Template::Escape::json);
+  for (const std::string& screen :
+       {std::string(R"(8190b8"} and "}")"), std::string("a\\"), std::string("\\\"\","),
+        std::string("مدد \"ok\" ,\"end\":true}")}) {
+    const auto vars = t.match(t.render({{"text", screen}}));
+    ASSERT_TRUE(vars.has_value()) << screen;
+    EXPECT_EQ(vars->at("text"), screen);
+  }
+  // Without escaping, the last literal is taken at its end: the value may contain it.
+  const auto plain =
+      Template::compile("reply.end", "<<{{text}}>>", {"text"}, Template::Escape::none);
+  EXPECT_EQ(plain.match("<<a>>b>>")->at("text"), "a>>b");
+}
+
+}  // namespace
+}  // namespace rabta
