@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   // service user alone (SECURITY #11): `rabta serve` also tightens an existing database at start.
   ::umask(077);
   CLI::App cli{"rabta: SMS/USSD gateway for well-being check-ins and incident reports"};
+  cli.set_version_flag("--version", std::string("rabta ") + RABTA_VERSION);
   cli.require_subcommand(1);
 
   rabta::gateway::ServeOptions serve;

@@ -51,6 +51,7 @@
 #include "gateway/settings/config.hpp"
 #include "gateway/settings/lint.hpp"
 #include "gateway/settings/sms_texts.hpp"
+#include "gateway/settings/toml_file.hpp"
 
 namespace rabta::gateway {
 
@@ -108,6 +109,26 @@ std::optional<Config> config_or_report(const std::string& path, std::ostream& er
     err << e.what() << "\n";
     return std::nullopt;
   }
+}
+
+}  // namespace
+
+namespace {
+
+// The [webhook] secret_file of a responders file, resolved against its folder ("" = none, or
+// the file cannot be read: check and serve report that).
+std::string webhook_secret_file(const std::string& responders_file) {
+  namespace fs = std::filesystem;
+  if (responders_file.empty()) return "";
+  std::vector<flows::Diagnostic> ignored;
+  const auto doc = parse_toml_file(responders_file, ignored);
+  if (!doc) return "";
+  const auto file = (*doc)["webhook"]["secret_file"].value<std::string>();
+  if (!file || file->empty()) return "";
+  const fs::path p(*file);
+  return p.is_absolute()
+             ? *file
+             : (fs::path(responders_file).parent_path() / p).lexically_normal().string();
 }
 
 }  // namespace
@@ -170,6 +191,10 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
     for (const auto& ch : config.channels)
       for (const auto& [setting, file] : ch.files)
         make_secret(file, "[channels." + ch.name + "] " + setting);
+    // The case-management webhook's signing secret, named in the responders file (#15): a
+    // secret the config names is created here like every other one.
+    if (const std::string file = webhook_secret_file(config.responders_file); !file.empty())
+      make_secret(file, "[webhook] secret");
     auto store = store::open_store(store_options(config));
     out << database_name(config) << " at schema version " << store->schema_version() << "\n";
     store->close();

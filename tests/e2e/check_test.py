@@ -104,6 +104,16 @@ try:
     shutil.copytree(SRC / "config", work / "shipped")
     init = e2e.rabta(RABTA, "init", "--config", str(work / "shipped" / "rabta.toml"))
     check("rabta init", init.returncode == 0, init.stderr)
+    # #15: init creates every secret the config names, the webhook's (responders.toml) included,
+    # readable by its owner only.
+    webhook_secret = work / "keys" / "webhook.secret"
+    check("rabta init creates the webhook secret responders.toml names",
+          webhook_secret.exists() and (webhook_secret.stat().st_mode & 0o077) == 0 and
+          "[webhook] secret" in init.stdout, init.stdout[-800:])
+    version = e2e.rabta(RABTA, "--version")
+    check("rabta --version", version.returncode == 0 and
+          re.fullmatch(r"rabta \d+\.\d+\.\d+\n", version.stdout) is not None,
+          version.stdout + version.stderr)
     rc, out = run_check(work / "shipped" / "rabta.toml")
     check("the shipped config passes (exit 0)",
           rc == 0 and out.rstrip().splitlines()[-1].startswith("ok:"), out[-1500:])
