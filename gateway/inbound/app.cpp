@@ -85,8 +85,11 @@ void App::handle(HttpRequest&& request, Responder respond) {
       inner(std::move(r));
     };
   }
+  // HEAD is answered wherever GET is, with the same headers and no body (the server drops it).
+  // Only reads take it: a hop or a message is never a HEAD.
   if (request.path == "/metrics" && options_.metrics_text) {
-    if (request.method != "GET") return respond(reject(request, 405, "use GET"));
+    if (request.method != "GET" && request.method != "HEAD")
+      return respond(reject(request, 405, "use GET"));
     const bool allowed = options_.metrics_allow.empty()
                              ? loopback(request.peer)
                              : options_.metrics_allow.allows(request.peer);
@@ -104,7 +107,11 @@ void App::handle(HttpRequest&& request, Responder respond) {
     if (!endpoint.adapter->route(request.path).empty())
       return ussd(endpoint, request, std::move(respond));
   for (const auto& [prefix, handler] : options_.prefix_routes)
-    if (request.path.rfind(prefix, 0) == 0) return handler(std::move(request), std::move(respond));
+    if (request.path.rfind(prefix, 0) == 0) {
+      // The console and the API serve a HEAD as their GET (their GETs only read).
+      if (request.method == "HEAD") request.method = "GET";
+      return handler(std::move(request), std::move(respond));
+    }
   // A channel owns its path and everything below it (e.g. Twilio's status callback at /status).
   for (const auto& channel : options_.channels)
     if (sms_ && (request.path == channel.path || request.path.rfind(channel.path + "/", 0) == 0))

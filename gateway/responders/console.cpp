@@ -59,7 +59,7 @@ Handler console_handler() {
       return respond(console_text(404, "not found\n"));
     if (request.method != "GET") {
       HttpResponse r = console_text(405, "use GET\n");
-      r.headers.emplace_back("Allow", "GET");
+      r.headers.emplace_back("Allow", "GET, HEAD");
       return respond(std::move(r));
     }
     if (request.path == "/console") {

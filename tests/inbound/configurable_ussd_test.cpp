@@ -467,3 +467,30 @@ TEST(AsynchronousUssd, AScreenWhoseCallMayHaveArrivedIsNeverSentAgain) {
   g2->ussd_replies()->run_once();
   EXPECT_EQ(g2->text("SELECT status FROM outbox WHERE kind = 'ussd:bdapps'"), "pending");
 }
+
+TEST(HeadRequests, AreAnsweredWhereGetIsAndNeverTakenAsAHop) {
+  // #15: HEAD where GET is served, with GET's headers and no body; a gateway that calls by GET
+  // (HollaTags) never has a HEAD taken as her hop.
+  auto g = gateway_with_presets();
+  for (const char* path : {"/healthz", "/console/", "/metrics"}) {
+    const auto get = g->http.get(g->base + path);
+    const auto head = g->http.request("HEAD", g->base + path, {}, "");
+    EXPECT_EQ(head.status, get.status) << path;
+    EXPECT_EQ(head.body, "") << path;
+    EXPECT_EQ(head.content_type, get.content_type) << path;
+    // The length GET's body would have (the metrics change between the two calls).
+    const std::string length = std::string(path) == "/metrics"
+                                   ? "Content-Length: "
+                                   : "Content-Length: " + std::to_string(get.body.size());
+    EXPECT_NE(head.headers.find(length), std::string::npos) << path << ": " << head.headers;
+  }
+  HollaPhone her(*g, "head-1");
+  const auto r =
+      g->http.request("HEAD",
+                      g->base + "/ussd/hollatags?key=" + std::string(kKey) +
+                          "&session_msisdn=923001234567&session_operation=begin&session_msg=x&"
+                          "session_id=head-1&session_from=%2A7006%23",
+                      {}, "");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(g->count("sessions"), 0);
+}

@@ -38,7 +38,7 @@ HttpResult HttpClient::post(const std::string& url, const std::string& body,
 
 HttpResult HttpClient::request(const std::string& method, const std::string& url,
                                const std::vector<std::string>& headers, const std::string& body) {
-  return perform(url, method == "GET" ? nullptr : &body, "", method, headers);
+  return perform(url, method == "GET" || method == "HEAD" ? nullptr : &body, "", method, headers);
 }
 
 HttpResult HttpClient::perform(const std::string& url, const std::string* body,
@@ -63,7 +63,10 @@ HttpResult HttpClient::perform(const std::string& url, const std::string* body,
       headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
     headers = curl_slist_append(headers, "Expect:");
   }
-  if (!method.empty()) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "HEAD")
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);  // a HEAD answer has headers only
+  else if (!method.empty())
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
   for (const auto& h : extra) headers = curl_slist_append(headers, h.c_str());
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   const CURLcode rc = curl_easy_perform(c);
