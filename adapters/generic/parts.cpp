@@ -383,9 +383,9 @@ sms::SendResult SendCall::parse(long status, std::string_view body_text) const {
       return support::permanent("http " + std::to_string(status) + " without " +
                                 success_field.substr(1));
     if (std::find(retry_values.begin(), retry_values.end(), *code) != retry_values.end())
-      return support::retry("the gateway answered " + plain_code(*code));
+      return support::retry("the gateway answered " + status_word(*code));
     if (std::find(success_values.begin(), success_values.end(), *code) == success_values.end())
-      return support::permanent("the gateway answered " + plain_code(*code));
+      return support::permanent("the gateway answered " + status_word(*code));
   }
   std::string id;
   if (!id_field.empty()) id = text_at(id_field).value_or("");
@@ -477,6 +477,10 @@ std::string plain_code(std::string_view v) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
       return "unexpected";
   return std::string(v);
+}
+
+std::string status_word(std::string_view v) {
+  return v.size() <= 8 ? plain_code(v) : std::string("unexpected");
 }
 
 }  // namespace rabta::adapters::generic

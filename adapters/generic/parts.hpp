@@ -110,7 +110,11 @@ std::variant<std::string, sms::Rejection> optional_field(const Fields& f,
                                                          const std::optional<Source>& s);
 bool one_of(const std::vector<std::string>& words, std::string_view value);  // any case
 std::string either(const std::vector<std::string>& words);                   // "a, b or c"
-// A gateway's status word kept only when short and plain (it goes to the log and the row).
+// A gateway's id of a message, kept only when plain (letters, digits, '-', '_', '.'; 1..64).
 std::string plain_code(std::string_view v);
+// A gateway's status word or error code for the log and the row: plain and at most 8 characters,
+// so that nothing as long as a phone number (her number echoed back) gets there; else
+// "unexpected".
+std::string status_word(std::string_view v);
 
 }  // namespace rabta::adapters::generic

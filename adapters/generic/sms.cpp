@@ -215,7 +215,7 @@ std::variant<sms::Inbound, Rejection> HttpSms::decode_report(const Fields& f) co
   auto error = optional_field(f, d.error);
   if (auto* rej = std::get_if<Rejection>(&error)) return *rej;
   const std::string& e = std::get<std::string>(error);
-  if (!e.empty() && r.status == sms::Delivery::failed) r.error = plain_code(e);
+  if (!e.empty() && r.status == sms::Delivery::failed) r.error = status_word(e);
   return sms::Inbound{std::move(r)};
 }
 
