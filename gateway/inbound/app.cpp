@@ -17,7 +17,12 @@ App::App(AppOptions options, store::Store& store, UssdService& ussd, SmsService*
       sms_(sms),
       pseudonymizer_(pseudonymizer),
       clock_(clock),
-      timer_(std::move(timer)) {}
+      timer_(std::move(timer)) {
+  // Screens for an asynchronous gateway are sealed when queued: refused here, not per hop.
+  for (const auto& u : options_.ussd)
+    if (!u.adapter->replies_in_band() && !options_.cipher)
+      throw std::invalid_argument("[ussd." + u.name + "] answers by a send call: no cipher given");
+}
 
 HttpResponse App::reject(const HttpRequest& request, int status, const std::string& reason) {
   ++counters_.rejected;
@@ -248,7 +253,6 @@ void App::ussd_hop(const UssdChannel& endpoint, adapters::ussd::Hop in, Responde
   // transaction (gateway/outbound/ussd_reply.hpp), so that it exists only if the hop committed,
   // and the HTTP response is only the acknowledgement.
   const bool async = !adapter.replies_in_band();
-  if (async && !options_.cipher) throw std::logic_error("USSD screens to queue, but no cipher");
   store_.submit_bounded(
       [this, &endpoint, hop = std::move(hop), reply, async](store::Tx& tx) {
         *reply = ussd_.handle_hop(tx, hop);
