@@ -487,10 +487,15 @@
     $('close-form').onsubmit = function (e) {
       e.preventDefault();
       var outcome = $('outcome').value;
+      var reason = $('close-reason').value;
       var d = state.current;
       if (!d || !outcome) return false;
+      if (!reason.replace(/\s+/g, '')) {
+        $('d-message').textContent = 'Write why the case is closed.';
+        return false;
+      }
       if (!window.confirm('Close case ' + d.reference + ' as "' + words(outcome) + '"?')) return false;
-      act('close', { outcome: outcome }, [$('close-button')], 'Case closed.');
+      act('close', { outcome: outcome, reason: reason }, [$('close-button')], 'Case closed.');
       return false;
     };
     window.onhashchange = route;

@@ -105,6 +105,10 @@ struct CaseRecord {
   std::int64_t claimed_by = 0;
   Millis closed_at = 0;
   std::string outcome;  // outcome code when closed
+  // Schema 10: the caseworker's case file (#15).
+  Millis ack_due_at = 0;  // when it should have been acknowledged (her report + the first SLA)
+  std::string pending_outcome;  // a closing that waits for a supervisor's approval ("" = none)
+  std::int64_t pending_by = 0;  // who asked for it
 };
 
 // A caseworker, NGO desk or police women's desk member (from config/responders.toml).
@@ -130,6 +134,8 @@ struct NoteRecord {
   std::int64_t responder_id = 0;
   std::string text_enc;  // encrypted free text (binary)
   Millis created_at = 0;
+  // Schema 10: "note", or the reason given with a step: "closing", "reopening", "declining".
+  std::string kind = "note";
 };
 
 // One row of the hash-chained audit log: every read or change of case data (SAFETY C2).
@@ -151,6 +157,15 @@ struct CaseFilter {
   bool open_only = false;          // status open, acknowledged or claimed
   std::int64_t after_id = 0;       // paging: ids below this when > 0 (newest first)
   int limit = 50;
+  // Schema 10 (#15): search and views.
+  std::string reference;                   // exact, upper-case ("" = any)
+  std::string category;                    // "" = any
+  std::string district;                    // "" = any
+  std::optional<std::int64_t> claimed_by;  // the assignee; 0 = nobody
+  bool not_closed = false;                 // status other than closed
+  Millis created_from = 0;                 // created_at >= this when > 0
+  Millis created_to = 0;                   // created_at < this when > 0
+  Millis overdue_at = 0;  // when > 0: open (unacknowledged) with ack_due_at <= this
 };
 
 // One fact for the aggregate statistics (SAFETY D6): a case or a weekly check-in, with only

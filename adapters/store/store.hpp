@@ -294,6 +294,11 @@ class Tx {
   // Whether the audit log holds a row with exactly this case reference, action and detail.
   virtual bool audit_has(std::string_view case_reference, std::string_view action,
                          std::string_view detail) = 0;
+  // A case's timeline (#15): its audit rows in id order, and the outbox rows it caused (cause
+  // "case:<reference>": SMS alerts, webhook events) in id order; at most `limit` of each.
+  virtual std::vector<AuditRecord> list_case_audit(std::string_view case_reference, int limit) = 0;
+  virtual std::vector<OutboxRecord> list_case_outbox(std::string_view case_reference,
+                                                     int limit) = 0;
   // Audit rows of this actor since `since` whose detail starts with `detail_prefix` (the rest of
   // a detail may carry what an aggregator wrote, e.g. its message id).
   virtual int count_audit_since(std::string_view actor, std::string_view detail_prefix,

@@ -108,8 +108,10 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
   }
   switch (r) {
     case CaseResult::ok:
+    case CaseResult::accepted:
       return "Case " + command->reference + " " + done + ".";
     case CaseResult::invalid:
+    case CaseResult::conflict:
       return "Case " + command->reference + " is closed.";
     case CaseResult::not_found:
     case CaseResult::forbidden:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <stdexcept>
 #include <utility>
 
@@ -31,23 +32,60 @@ void audit(store::Tx& tx, std::int64_t now, const Actor& actor, std::string_view
                   actor.via == "sms" ? sms_audit_detail(detail, actor) : std::string(detail));
 }
 
-// Code points in valid UTF-8 (continuation bytes are not counted).
-std::size_t utf8_length(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char ch) {
-    return (static_cast<unsigned char>(ch) & 0xC0U) != 0x80U;
-  }));
-}
-
-std::string filter_detail(const store::CaseFilter& f) {
+// What a search asked for, for the audit row: codes in full, typed values by name only.
+std::string filter_detail(const store::CaseFilter& f, const CaseQuery* q = nullptr) {
   std::string d = "limit=" + std::to_string(f.limit);
   if (!f.status.empty()) d += ",status=" + f.status;
   if (!f.severity.empty()) d += ",severity=" + f.severity;
   if (f.open_only) d += ",open=1";
   if (f.after_id > 0) d += ",after=" + std::to_string(f.after_id);
+  if (!q) return d;
+  if (!q->view.empty()) d += ",view=" + q->view;
+  if (!q->team.empty()) d += ",team=" + q->team;
+  if (!f.category.empty()) d += ",category=" + f.category;
+  if (!f.reference.empty()) d += ",reference";
+  if (!f.district.empty()) d += ",district";
+  if (!q->assignee.empty()) d += ",assignee";
+  if (f.created_from > 0) d += ",from=" + std::to_string(f.created_from);
+  if (f.created_to > 0) d += ",to=" + std::to_string(f.created_to);
+  if (q->overdue) d += ",overdue=1";
   return d;
 }
 
+bool valid_text(std::string_view text) {
+  return !text.empty() && common::is_valid_utf8(text) && utf8_length(text) <= kMaxNoteChars;
+}
+
+// The id of a note named in an audit detail ("...,note=12,..."), or 0.
+std::int64_t note_id_in(std::string_view detail) {
+  const auto at = detail.find("note=");
+  if (at == std::string_view::npos || (at > 0 && detail[at - 1] != ',')) return 0;
+  std::int64_t id = 0;
+  for (std::size_t i = at + 5; i < detail.size() && detail[i] >= '0' && detail[i] <= '9'; ++i)
+    id = id * 10 + (detail[i] - '0');
+  return id;
+}
+
+// The value of `key=` in an audit detail ("outcome=resolved,note=3"), or "".
+std::string detail_value(std::string_view detail, std::string_view key) {
+  std::size_t at = 0;
+  while (at < detail.size()) {
+    const auto end = std::min(detail.find(',', at), detail.size());
+    const std::string_view part = detail.substr(at, end - at);
+    if (part.size() > key.size() && part.substr(0, key.size()) == key && part[key.size()] == '=')
+      return std::string(part.substr(key.size() + 1));
+    at = end + 1;
+  }
+  return {};
+}
+
 }  // namespace
+
+std::size_t utf8_length(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char ch) {
+    return (static_cast<unsigned char>(ch) & 0xC0U) != 0x80U;
+  }));
+}
 
 std::string sms_audit_detail(std::string_view detail, const Actor& actor) {
   // What an aggregator wrote is kept only as printable ASCII, at most 64 bytes.
@@ -182,8 +220,8 @@ CaseResult CaseService::claim(store::Tx& tx, const Actor& actor,
     return CaseResult::not_found;
   }
   if (c->status == store::case_status::closed) {
-    audit(tx, now, actor, "case.claim", reference, "invalid,closed");
-    return CaseResult::invalid;
+    audit(tx, now, actor, "case.claim", reference, "conflict,closed");
+    return CaseResult::conflict;
   }
   const bool again = c->status == store::case_status::claimed;
   const std::int64_t previous = c->claimed_by;
@@ -210,7 +248,7 @@ CaseResult CaseService::add_note(store::Tx& tx, const Actor& actor, const std::s
     audit(tx, now, actor, "case.note", reference, "not_found");
     return CaseResult::not_found;
   }
-  if (text.empty() || !common::is_valid_utf8(text) || utf8_length(text) > kMaxNoteChars) {
+  if (!valid_text(text)) {
     audit(tx, now, actor, "case.note", reference, "invalid");
     return CaseResult::invalid;
   }
@@ -225,29 +263,392 @@ CaseResult CaseService::add_note(store::Tx& tx, const Actor& actor, const std::s
   return CaseResult::ok;
 }
 
+bool CaseService::needs_approval(std::string_view outcome) const {
+  const auto& list = roster_->outcomes_needing_approval;
+  return std::find(list.begin(), list.end(), outcome) != list.end();
+}
+
+namespace {
+
+// Seals a reason given with a step as a note of its kind; returns its id.
+std::int64_t seal_note(store::Tx& tx, const common::FieldCipher& cipher, std::int64_t case_id,
+                       std::int64_t responder_id, const std::string& text, std::string kind,
+                       std::int64_t now) {
+  store::NoteRecord n;
+  n.case_id = case_id;
+  n.responder_id = responder_id;
+  n.text_enc =
+      cipher.encrypt(text, common::FieldCipher::associated_data("notes", "text_enc", case_id));
+  n.created_at = now;
+  n.kind = std::move(kind);
+  return tx.insert_note(n);
+}
+
+}  // namespace
+
 CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::string& reference,
-                              const std::string& outcome) const {
+                              const std::string& outcome, const std::string& reason) const {
   const std::int64_t now = clock_.now_ms();
   std::optional<store::CaseRecord> c = tx.find_case(reference);
   if (!c || !may_act(tx, actor, *c)) {
     audit(tx, now, actor, "case.close", reference, "not_found");
     return CaseResult::not_found;
   }
-  if (std::find(outcomes_.begin(), outcomes_.end(), outcome) == outcomes_.end()) {
+  if (std::find(outcomes_.begin(), outcomes_.end(), outcome) == outcomes_.end() ||
+      !valid_text(reason)) {
     // The rejected value is not echoed: it is free input.
     audit(tx, now, actor, "case.close", reference, "invalid");
     return CaseResult::invalid;
   }
   if (c->status == store::case_status::closed) {
-    audit(tx, now, actor, "case.close", reference, "already_closed");
-    return CaseResult::ok;
+    audit(tx, now, actor, "case.close", reference, "conflict,closed");
+    return CaseResult::conflict;
+  }
+  const bool supervisor = actor.role == "supervisor" && actor.via != "sms";
+  if (!c->pending_outcome.empty() && !supervisor) {
+    audit(tx, now, actor, "case.close", reference, "conflict,pending");
+    return CaseResult::conflict;
+  }
+  const std::int64_t note =
+      seal_note(tx, cipher_, c->id, actor.responder_id, reason, "closing", now);
+  if (needs_approval(outcome) && !supervisor) {
+    c->pending_outcome = outcome;
+    c->pending_by = actor.responder_id;
+    tx.update_case(*c);
+    audit(tx, now, actor, "case.close", reference,
+          "pending,outcome=" + outcome + ",note=" + std::to_string(note));
+    return CaseResult::accepted;
   }
   c->status = store::case_status::closed;
   c->closed_at = now;
   c->outcome = outcome;
   c->next_alert_at = 0;
+  c->pending_outcome.clear();
+  c->pending_by = 0;
   tx.update_case(*c);
-  audit(tx, now, actor, "case.close", reference, "outcome=" + outcome);
+  audit(tx, now, actor, "case.close", reference,
+        "outcome=" + outcome + ",note=" + std::to_string(note));
+  return CaseResult::ok;
+}
+
+CaseResult CaseService::approve(store::Tx& tx, const Actor& actor,
+                                const std::string& reference) const {
+  const std::int64_t now = clock_.now_ms();
+  std::optional<store::CaseRecord> c = tx.find_case(reference);
+  if (!c || !may_act(tx, actor, *c)) {
+    audit(tx, now, actor, "case.approve", reference, "not_found");
+    return CaseResult::not_found;
+  }
+  if (actor.role != "supervisor" || actor.via == "sms") {
+    audit(tx, now, actor, "case.approve", reference, "forbidden");
+    return CaseResult::forbidden;
+  }
+  if (c->status == store::case_status::closed || c->pending_outcome.empty()) {
+    audit(tx, now, actor, "case.approve", reference, "conflict,nothing_pending");
+    return CaseResult::conflict;
+  }
+  const std::string outcome = c->pending_outcome;
+  c->status = store::case_status::closed;
+  c->closed_at = now;
+  c->outcome = outcome;
+  c->next_alert_at = 0;
+  c->pending_outcome.clear();
+  c->pending_by = 0;
+  tx.update_case(*c);
+  audit(tx, now, actor, "case.approve", reference, "outcome=" + outcome);
+  return CaseResult::ok;
+}
+
+CaseResult CaseService::decline(store::Tx& tx, const Actor& actor, const std::string& reference,
+                                const std::string& reason) const {
+  const std::int64_t now = clock_.now_ms();
+  std::optional<store::CaseRecord> c = tx.find_case(reference);
+  if (!c || !may_act(tx, actor, *c)) {
+    audit(tx, now, actor, "case.decline", reference, "not_found");
+    return CaseResult::not_found;
+  }
+  if (actor.role != "supervisor" || actor.via == "sms") {
+    audit(tx, now, actor, "case.decline", reference, "forbidden");
+    return CaseResult::forbidden;
+  }
+  if (!valid_text(reason)) {
+    audit(tx, now, actor, "case.decline", reference, "invalid");
+    return CaseResult::invalid;
+  }
+  if (c->status == store::case_status::closed || c->pending_outcome.empty()) {
+    audit(tx, now, actor, "case.decline", reference, "conflict,nothing_pending");
+    return CaseResult::conflict;
+  }
+  const std::string outcome = c->pending_outcome;
+  c->pending_outcome.clear();
+  c->pending_by = 0;
+  tx.update_case(*c);
+  const std::int64_t note =
+      seal_note(tx, cipher_, c->id, actor.responder_id, reason, "declining", now);
+  audit(tx, now, actor, "case.decline", reference,
+        "outcome=" + outcome + ",note=" + std::to_string(note));
+  return CaseResult::ok;
+}
+
+CaseResult CaseService::reopen(store::Tx& tx, const Actor& actor, const std::string& reference,
+                               const std::string& reason) const {
+  const std::int64_t now = clock_.now_ms();
+  std::optional<store::CaseRecord> c = tx.find_case(reference);
+  if (!c || !may_act(tx, actor, *c)) {
+    audit(tx, now, actor, "case.reopen", reference, "not_found");
+    return CaseResult::not_found;
+  }
+  if (actor.role != "supervisor" || actor.via == "sms") {
+    audit(tx, now, actor, "case.reopen", reference, "forbidden");
+    return CaseResult::forbidden;
+  }
+  if (!valid_text(reason)) {
+    audit(tx, now, actor, "case.reopen", reference, "invalid");
+    return CaseResult::invalid;
+  }
+  if (c->status != store::case_status::closed) {
+    audit(tx, now, actor, "case.reopen", reference, "conflict,not_closed");
+    return CaseResult::conflict;
+  }
+  const std::string outcome = c->outcome;
+  // Someone worked it already: it comes back acknowledged (no new alerts), to its assignee.
+  c->status = c->claimed_by > 0 ? store::case_status::claimed : store::case_status::acknowledged;
+  if (c->acknowledged_at == 0) {
+    c->acknowledged_at = now;
+    c->acknowledged_by = actor.responder_id;
+  }
+  c->closed_at = 0;
+  c->outcome.clear();
+  c->next_alert_at = 0;
+  tx.update_case(*c);
+  const std::int64_t note =
+      seal_note(tx, cipher_, c->id, actor.responder_id, reason, "reopening", now);
+  audit(tx, now, actor, "case.reopen", reference,
+        "was=" + outcome + ",note=" + std::to_string(note));
+  return CaseResult::ok;
+}
+
+CaseResult CaseService::assign(store::Tx& tx, const Actor& actor, const std::string& reference,
+                               const std::string& to) const {
+  const std::int64_t now = clock_.now_ms();
+  std::optional<store::CaseRecord> c = tx.find_case(reference);
+  if (!c || !may_act(tx, actor, *c)) {
+    audit(tx, now, actor, "case.assign", reference, "not_found");
+    return CaseResult::not_found;
+  }
+  std::optional<store::ResponderRecord> target;
+  for (auto& r : tx.list_responders())
+    if (r.name == to && r.active) target = std::move(r);
+  // To a member of the case's team, or a supervisor (who sees every case).
+  if (!target || (target->role != "supervisor" && target->team != c->team)) {
+    audit(tx, now, actor, "case.assign", reference, "invalid");
+    return CaseResult::invalid;
+  }
+  if (c->status == store::case_status::closed) {
+    audit(tx, now, actor, "case.assign", reference, "conflict,closed");
+    return CaseResult::conflict;
+  }
+  const std::int64_t previous = c->claimed_by;
+  c->status = store::case_status::claimed;
+  c->claimed_by = target->id;
+  c->next_alert_at = 0;  // someone has it: the ladder stops
+  if (c->acknowledged_at == 0) {
+    c->acknowledged_at = now;
+    c->acknowledged_by = actor.responder_id;
+  }
+  tx.update_case(*c);
+  std::string detail = "ok,to=responder:" + std::to_string(target->id);
+  if (previous > 0 && previous != target->id)
+    detail += ",from=responder:" + std::to_string(previous);
+  audit(tx, now, actor, "case.assign", reference, detail);
+  return CaseResult::ok;
+}
+
+CaseResult CaseService::search(store::Tx& tx, const Actor& actor, const CaseQuery& query,
+                               std::vector<store::CaseRecord>& out) const {
+  const std::int64_t now = clock_.now_ms();
+  out.clear();
+  store::CaseFilter f = query.filter;
+  if (query.view == "mine") {
+    f.claimed_by = actor.responder_id;
+    f.not_closed = true;
+  } else if (query.view == "unassigned") {
+    f.claimed_by = 0;
+    f.not_closed = true;
+  } else if (query.view == "team") {
+    f.not_closed = true;
+  } else if (query.view == "closed") {
+    if (!f.status.empty() && f.status != store::case_status::closed) f.status = "none";
+    f.status = f.status.empty() ? store::case_status::closed : f.status;
+  }
+  if (!query.assignee.empty()) {
+    std::optional<std::int64_t> id;
+    if (query.assignee == "none") id = 0;
+    for (const auto& r : tx.list_responders())
+      if (!id && r.name == query.assignee) id = r.id;
+    if (!id) {
+      audit(tx, now, actor, "case.list", "", filter_detail(f, &query) + ",invalid");
+      return CaseResult::invalid;
+    }
+    // An assignee asked for beside a view that names one must be the same person.
+    if (f.claimed_by && *f.claimed_by != *id) f.status = "none";
+    f.claimed_by = id;
+  }
+  if (query.overdue) f.overdue_at = now;
+  if (actor.role == "supervisor") {
+    f.teams.clear();
+    if (!query.team.empty()) f.teams = {query.team};
+  } else if (actor.role == "caseworker" && !actor.team.empty()) {
+    f.teams = {actor.team};
+    if (!query.team.empty() && query.team != actor.team) f.status = "none";  // nothing of hers
+  } else {
+    audit(tx, now, actor, "case.list", "", filter_detail(f, &query) + ",denied");
+    return CaseResult::ok;
+  }
+  if (f.status != "none") out = tx.list_cases(f);
+  std::erase_if(out, [&](const store::CaseRecord& c) { return !may_see(actor, c); });
+  if (f.status == "none") f.status.clear();
+  audit(tx, now, actor, "case.list", "", filter_detail(f, &query));
+  return CaseResult::ok;
+}
+
+namespace {
+
+// What a row of the audit log says happened to the case, or "" for reads and refused steps.
+std::string timeline_event(const store::AuditRecord& a) {
+  const std::string_view d = a.detail;
+  for (const std::string_view refused :
+       {"not_found", "invalid", "forbidden", "conflict", "denied", "status=", "locked", "already_"})
+    if (d.substr(0, refused.size()) == refused) return {};
+  if (a.action == "case.route") return "routed";
+  if (a.action == "case.alert") return "alerted";
+  if (a.action == "case.alert_failed") return "alert_failed";
+  if (a.action == "case.fallback") return "moved";
+  if (a.action == "case.ack") return "acknowledged";
+  if (a.action == "case.claim") return "claimed";
+  if (a.action == "case.assign") return "assigned";
+  if (a.action == "case.note") return "note";
+  if (a.action == "case.close")
+    return d.substr(0, 8) == "pending," ? "closing_requested" : "closed";
+  if (a.action == "case.approve") return "approved";
+  if (a.action == "case.decline") return "declined";
+  if (a.action == "case.reopen") return "reopened";
+  return {};
+}
+
+}  // namespace
+
+CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::string& reference,
+                                 std::vector<TimelineEvent>& out) const {
+  constexpr int kMaxRows = 1000;
+  const std::int64_t now = clock_.now_ms();
+  out.clear();
+  const std::optional<store::CaseRecord> c = tx.find_case(reference);
+  if (!c || !may_act(tx, actor, *c)) {
+    audit(tx, now, actor, "case.timeline", reference, "not_found");
+    return CaseResult::not_found;
+  }
+  std::map<std::int64_t, std::string> names;
+  for (const auto& r : tx.list_responders()) names[r.id] = r.name;
+  const auto name_of = [&](std::string_view who) -> std::string {
+    for (const std::string_view prefix : {"responder:", "sms:"})
+      if (who.substr(0, prefix.size()) == prefix) {
+        std::int64_t id = 0;
+        for (const char ch : who.substr(prefix.size()))
+          id = ch >= '0' && ch <= '9' ? id * 10 + (ch - '0') : id;
+        const auto it = names.find(id);
+        return it == names.end() ? std::string("(removed)") : it->second;
+      }
+    return who == "system" ? "rabta" : std::string(who);
+  };
+  std::map<std::int64_t, std::string> texts;
+  for (const store::NoteRecord& n : tx.list_notes(c->id)) {
+    const std::optional<std::string> text = cipher_.decrypt(
+        n.text_enc, common::FieldCipher::associated_data("notes", "text_enc", c->id));
+    texts[n.id] = text ? *text : "(this note cannot be read)";
+  }
+
+  TimelineEvent opened;
+  opened.at = c->created_at;
+  opened.event = "opened";
+  opened.detail = c->flow;
+  out.push_back(std::move(opened));
+  for (const store::AuditRecord& a : tx.list_case_audit(reference, kMaxRows)) {
+    TimelineEvent e;
+    e.event = timeline_event(a);
+    if (e.event.empty()) continue;
+    e.at = a.at;
+    e.by = name_of(a.actor);
+    e.via = a.actor.rfind("sms:", 0) == 0 ? "sms" : (a.actor == "system" ? "" : "console/api");
+    const std::string_view d = a.detail;
+    if (e.event == "routed" || e.event == "alerted" || e.event == "moved") {
+      e.detail = d.substr(0, d.find(','));
+      if (e.event == "routed" && e.detail.rfind("team ", 0) == 0) e.detail.erase(0, 5);
+    } else if (e.event == "alert_failed") {
+      e.detail = d.substr(0, d.find(','));
+    } else if (e.event == "assigned") {
+      e.detail = name_of(detail_value(d, "to"));
+    } else if (e.event == "closed" || e.event == "closing_requested" || e.event == "approved" ||
+               e.event == "declined") {
+      e.detail = detail_value(d, "outcome");
+    } else if (e.event == "reopened") {
+      e.detail = detail_value(d, "was");
+    }
+    if (const std::int64_t note = note_id_in(d); note > 0) {
+      const auto it = texts.find(note);
+      if (it != texts.end()) e.text = it->second;
+    }
+    out.push_back(std::move(e));
+  }
+  // The outbox says what became of each alert and webhook event: an alert's state goes on the
+  // audit row that queued it (times the outbox does not keep are not made up), and a sent one is
+  // an event at the time it was sent.
+  std::map<std::string, std::size_t> alerted;  // "rung N" -> its event
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (out[i].event == "alerted") alerted[out[i].detail.substr(0, out[i].detail.find(" to "))] = i;
+  std::vector<TimelineEvent> sent;
+  for (const store::OutboxRecord& o : tx.list_case_outbox(reference, kMaxRows)) {
+    const bool alert = o.dedupe_key.rfind("alert:", 0) == 0;
+    const bool webhook = o.kind.rfind("webhook:", 0) == 0;
+    if (!alert && !webhook) continue;
+    std::string state;
+    if (o.status == store::outbox_status::sent)
+      state = o.delivery_status.empty() ? "sent" : o.delivery_status;
+    else if (o.status == store::outbox_status::cancelled)
+      state = "cancelled";
+    else if (o.status == store::outbox_status::dead || o.status == store::outbox_status::expired)
+      state = "failed";
+    else if (o.status == store::outbox_status::unconfirmed)
+      state = "unconfirmed";
+    else
+      state = o.attempts > 0 ? "retrying" : "queued";
+    TimelineEvent e;
+    e.by = "rabta";
+    e.delivery = state;
+    if (alert) {
+      e.event = "alert_sent";
+      e.detail = "rung " + o.dedupe_key.substr(o.dedupe_key.rfind(':') + 1);
+      if (const auto it = alerted.find(e.detail); it != alerted.end())
+        out[it->second].delivery = state;
+      if (o.status != store::outbox_status::sent || o.sent_at <= 0) continue;
+      e.at = o.sent_at;
+    } else {
+      // "webhook:<sink>:<event>:<reference>": the event's name
+      const std::string_view k = o.dedupe_key;
+      const auto last = k.rfind(':');
+      const auto before =
+          last == 0 || last == std::string_view::npos ? last : k.rfind(':', last - 1);
+      if (before == std::string_view::npos) continue;
+      e.event = "webhook";
+      e.detail = std::string(k.substr(before + 1, last - before - 1));
+      e.at = o.status == store::outbox_status::sent && o.sent_at > 0 ? o.sent_at : o.created_at;
+    }
+    sent.push_back(std::move(e));
+  }
+  for (auto& e : sent) out.push_back(std::move(e));
+  std::stable_sort(out.begin(), out.end(),
+                   [](const TimelineEvent& a, const TimelineEvent& b) { return a.at < b.at; });
+  audit(tx, now, actor, "case.timeline", reference, "ok");
   return CaseResult::ok;
 }
 

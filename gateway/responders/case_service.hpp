@@ -34,7 +34,35 @@ struct Actor {
 // (SECURITY #11: every SMS action can be traced to the message that asked for it).
 std::string sms_audit_detail(std::string_view detail, const Actor& actor);
 
-enum class CaseResult { ok, not_found, forbidden, invalid };
+// ok; accepted (a closing that waits for a supervisor's approval); not_found (also when she may
+// not see it); forbidden (she sees it but the step is a supervisor's); invalid (bad input);
+// conflict (the case is not in a state that allows the step, e.g. closing a closed case).
+enum class CaseResult { ok, accepted, not_found, forbidden, invalid, conflict };
+
+// The queue as asked for (GET /api/v1/cases): a store filter plus what only the service can
+// resolve against who asks. Views: "mine" (assigned to her, not closed), "unassigned" (nobody's,
+// not closed), "team" (not closed), "closed"; "" = every status.
+struct CaseQuery {
+  store::CaseFilter filter;
+  std::string view;
+  std::string team;      // "" = every team she may see
+  std::string assignee;  // a responder's name, "none" for nobody, "" = anyone
+  bool overdue = false;
+};
+
+// One entry of a case's timeline, built from the audit log and the outbox (never a second copy).
+struct TimelineEvent {
+  std::int64_t at = 0;
+  std::string event;     // opened, routed, alerted (its delivery: what became of that alert),
+                         // alert_sent, alert_failed (the ladder moved on), moved, acknowledged,
+                         // claimed, assigned, note, closing_requested, closed, approved,
+                         // declined, reopened, webhook
+  std::string by;        // a responder's name, "rabta" for the system; "" when nobody acted
+  std::string via;       // "console/api", "sms" or ""
+  std::string detail;    // e.g. "team_a", "rung 2 to Bina", "resolved"; never her words
+  std::string delivery;  // an alert's or webhook's delivery: sent, delivered, failed, ...
+  std::optional<std::string> text;  // a note or reason, decrypted for whoever may read the case
+};
 
 struct CaseDetail {
   store::CaseRecord record;
@@ -66,11 +94,34 @@ class CaseService {
   // The note's text is stored encrypted (associated data "notes.text_enc:<case id>").
   CaseResult add_note(store::Tx& tx, const Actor& actor, const std::string& reference,
                       const std::string& text) const;
-  // `outcome` must be one of the configured outcome codes (else invalid).
+  // `outcome` must be one of the configured outcome codes and `reason` 1..2000 characters (else
+  // invalid); the reason is kept as a sealed note of kind "closing". A caseworker's closing with
+  // an outcome that needs approval waits for a supervisor (accepted); a supervisor's closes.
+  // Closing a closed case, or one already waiting for approval, is a conflict.
   CaseResult close(store::Tx& tx, const Actor& actor, const std::string& reference,
-                   const std::string& outcome) const;
+                   const std::string& outcome, const std::string& reason) const;
+  // A supervisor approves the closing that waits (closed with its outcome) or declines it with a
+  // reason (the case stays open for work). Conflict when nothing waits; forbidden to others.
+  CaseResult approve(store::Tx& tx, const Actor& actor, const std::string& reference) const;
+  CaseResult decline(store::Tx& tx, const Actor& actor, const std::string& reference,
+                     const std::string& reason) const;
+  // A supervisor reopens a closed case, with a reason; it goes back to its assignee, if any.
+  CaseResult reopen(store::Tx& tx, const Actor& actor, const std::string& reference,
+                    const std::string& reason) const;
+  // Assigns the case to `to`: an active member of the case's team or a supervisor. Whoever may
+  // work the case may hand it on; invalid when `to` is nobody it can go to; conflict when closed.
+  CaseResult assign(store::Tx& tx, const Actor& actor, const std::string& reference,
+                    const std::string& to) const;
+  // Every event of the case in time order; audited as "case.timeline".
+  CaseResult timeline(store::Tx& tx, const Actor& actor, const std::string& reference,
+                      std::vector<TimelineEvent>& out) const;
+  // list() with views, assignee and team resolved for `actor`; invalid when the assignee names
+  // nobody. Audited as "case.list" with the names of the filters used.
+  CaseResult search(store::Tx& tx, const Actor& actor, const CaseQuery& query,
+                    std::vector<store::CaseRecord>& out) const;
 
   const std::vector<std::string>& outcomes() const { return outcomes_; }
+  bool needs_approval(std::string_view outcome) const;
 
  private:
   std::shared_ptr<const Roster> roster_;
@@ -78,6 +129,9 @@ class CaseService {
   const common::Clock& clock_;
   std::vector<std::string> outcomes_;
 };
+
+// Code points in valid UTF-8 (continuation bytes are not counted).
+std::size_t utf8_length(std::string_view s);
 
 // The audit chain's MAC key (SECURITY #11): derived from the pseudonym key, so it lives where
 // that key lives (outside the database and its backups) and needs no file of its own.

@@ -59,7 +59,22 @@ HttpResponse unauthorized() {
   return r;
 }
 
-enum class Endpoint { me, list, detail, ack, claim, note, close, export_all, unknown };
+enum class Endpoint {
+  me,
+  list,
+  detail,
+  timeline,
+  ack,
+  claim,
+  assign,
+  note,
+  close,
+  approve,
+  decline,
+  reopen,
+  export_all,
+  unknown
+};
 
 struct ApiRoute {
   Endpoint endpoint = Endpoint::unknown;
@@ -117,6 +132,16 @@ ApiRoute parse_route(std::string_view path) {
     if (r.reference.empty()) return r;
     if (p.size() == 2)
       set(Endpoint::detail, "GET", "/api/v1/cases/{ref}", "case.read");
+    else if (p[2] == "timeline")
+      set(Endpoint::timeline, "GET", "/api/v1/cases/{ref}/timeline", "case.timeline");
+    else if (p[2] == "assign")
+      set(Endpoint::assign, "POST", "/api/v1/cases/{ref}/assign", "case.assign");
+    else if (p[2] == "approve")
+      set(Endpoint::approve, "POST", "/api/v1/cases/{ref}/approve", "case.approve");
+    else if (p[2] == "decline")
+      set(Endpoint::decline, "POST", "/api/v1/cases/{ref}/decline", "case.decline");
+    else if (p[2] == "reopen")
+      set(Endpoint::reopen, "POST", "/api/v1/cases/{ref}/reopen", "case.reopen");
     else if (p[2] == "ack")
       set(Endpoint::ack, "POST", "/api/v1/cases/{ref}/ack", "case.ack");
     else if (p[2] == "claim")
@@ -160,9 +185,24 @@ bool one_of(std::string_view v, std::initializer_list<std::string_view> allowed)
   return std::find(allowed.begin(), allowed.end(), v) != allowed.end();
 }
 
-// The queue's filter from ?status=&severity=&open=&after=&limit=, or the reason it is bad.
-std::variant<store::CaseFilter, std::string> parse_filter(std::string_view query) {
-  store::CaseFilter f;
+bool is_word(std::string_view s, std::size_t max) {
+  return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// A parameter's name as it may be echoed in a refusal: printable ASCII, at most 32 bytes.
+std::string shown(std::string_view name) {
+  std::string out;
+  for (const char c : name.substr(0, 32)) out.push_back(c > 0x20 && c < 0x7f ? c : '?');
+  return out;
+}
+
+// The queue's search from its query string, or the reason it is refused. Every parameter must
+// be known: a misspelt filter would otherwise return the whole queue as if it had matched.
+std::variant<CaseQuery, std::string> parse_query(std::string_view query) {
+  CaseQuery q;
+  store::CaseFilter& f = q.filter;
   auto parsed = common::parse_form(query);
   if (std::holds_alternative<common::FormParseError>(parsed)) return std::string("bad query");
   for (const auto& [name, value] : std::get<std::vector<common::FormField>>(parsed)) {
@@ -177,6 +217,31 @@ std::variant<store::CaseFilter, std::string> parse_filter(std::string_view query
     } else if (name == "open") {
       if (!one_of(value, {"", "0", "1"})) return std::string("open must be 0 or 1");
       f.open_only = value == "1";
+    } else if (name == "overdue") {
+      if (!one_of(value, {"", "0", "1"})) return std::string("overdue must be 0 or 1");
+      q.overdue = value == "1";
+    } else if (name == "view") {
+      if (!one_of(value, {"", "mine", "unassigned", "team", "closed"}))
+        return std::string("view must be mine, unassigned, team or closed");
+      q.view = value;
+    } else if (name == "reference") {
+      if (value.empty()) continue;
+      f.reference = reference_of(value);
+      if (f.reference.empty()) return std::string("reference must be letters and digits");
+    } else if (name == "category" || name == "district" || name == "team") {
+      if (value.empty()) continue;
+      if (!is_word(value, 64))
+        return name + " must be a code of a-z, 0-9, _ and - (at most 64 characters)";
+      (name == "category" ? f.category : name == "district" ? f.district : q.team) = value;
+    } else if (name == "assignee") {
+      if (value.size() > 200 || !common::is_valid_utf8(value))
+        return std::string("assignee must be a responder's name or none");
+      q.assignee = value;
+    } else if (name == "from" || name == "to") {
+      if (value.empty()) continue;
+      const auto v = parse_int(value);
+      if (!v || *v < 0) return name + " must be a time in milliseconds since 1970-01-01 00:00 UTC";
+      (name == "from" ? f.created_from : f.created_to) = *v;
     } else if (name == "after") {
       const auto v = parse_int(value);
       if (!v || *v < 0) return std::string("after must be a case cursor from next_after");
@@ -186,16 +251,34 @@ std::variant<store::CaseFilter, std::string> parse_filter(std::string_view query
       if (!v || *v < 1 || *v > kMaxListLimit)
         return "limit must be 1 to " + std::to_string(kMaxListLimit);
       f.limit = static_cast<int>(*v);
+    } else {
+      return "unknown filter '" + shown(name) +
+             "' (known: view, reference, status, severity, category, district, team, assignee, "
+             "from, to, overdue, open, after, limit)";
     }
   }
-  return f;
+  return q;
 }
 
 std::string actor_name(const Actor& a) {
   return (a.via == "sms" ? "sms:" : "responder:") + std::to_string(a.responder_id);
 }
 
-json case_summary(const store::CaseRecord& c, std::int64_t now) {
+using Names = std::map<std::int64_t, std::string>;
+
+Names responder_names(store::Tx& tx) {
+  Names names;
+  for (const auto& r : tx.list_responders()) names[r.id] = r.name;
+  return names;
+}
+
+json name_or_null(const Names& names, std::int64_t id) {
+  if (id <= 0) return nullptr;
+  const auto it = names.find(id);
+  return it == names.end() ? json("(removed)") : json(it->second);
+}
+
+json case_summary(const store::CaseRecord& c, std::int64_t now, const Names& names) {
   json j = {{"reference", c.reference},
             {"severity", c.severity},
             {"category", c.category},
@@ -211,28 +294,75 @@ json case_summary(const store::CaseRecord& c, std::int64_t now) {
     j["sla_remaining_ms"] = c.next_alert_at - now;
   else
     j["sla_remaining_ms"] = nullptr;
+  // The acknowledgement deadline runs from her report; past it, how long it is overdue. It does
+  // not restart when the ladder climbs.
+  j["ack_due_at"] = c.ack_due_at > 0 ? json(c.ack_due_at) : json(nullptr);
+  j["overdue_ms"] = c.status == store::case_status::open && c.ack_due_at > 0 && now > c.ack_due_at
+                        ? json(now - c.ack_due_at)
+                        : json(nullptr);
+  j["assignee"] = name_or_null(names, c.claimed_by);
+  j["pending_outcome"] = c.pending_outcome.empty() ? json(nullptr) : json(c.pending_outcome);
+  j["pending_by"] = name_or_null(names, c.pending_by);
   return j;
 }
 
 struct Parsed {
-  std::string text;     // notes
+  std::string text;     // notes; the reason of close, decline and reopen
   std::string outcome;  // close
+  std::string to;       // assign
   std::string bad;      // why the body is rejected ("" = fine)
 };
 
+// The fields each step takes; any other field is refused (a misspelt "reason" must not close a
+// case without one).
 Parsed parse_body(Endpoint e, const std::string& body) {
   Parsed p;
-  if (e != Endpoint::note && e != Endpoint::close) return p;
+  std::vector<std::pair<const char*, std::string*>> fields;
+  switch (e) {
+    case Endpoint::note:
+      fields = {{"text", &p.text}};
+      break;
+    case Endpoint::close:
+      fields = {{"outcome", &p.outcome}, {"reason", &p.text}};
+      break;
+    case Endpoint::assign:
+      fields = {{"to", &p.to}};
+      break;
+    case Endpoint::decline:
+    case Endpoint::reopen:
+      fields = {{"reason", &p.text}};
+      break;
+    case Endpoint::approve: {
+      // No body, or an empty object.
+      if (body.find_first_not_of(" \t\r\n") == std::string::npos) return p;
+      const json j = json::parse(body, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.empty()) p.bad = "approve takes no fields";
+      return p;
+    }
+    default:
+      return p;
+  }
   const json j = json::parse(body, nullptr, false);
-  const char* field = e == Endpoint::note ? "text" : "outcome";
   if (j.is_discarded() || !j.is_object()) {
     p.bad = "the body must be a JSON object";
-  } else if (!j.contains(field) || !j[field].is_string()) {
-    p.bad = std::string("\"") + field + "\" must be a string";
-  } else if (e == Endpoint::note) {
-    p.text = j[field].get<std::string>();
-  } else {
-    p.outcome = j[field].get<std::string>();
+    return p;
+  }
+  for (const auto& [key, value] : j.items()) {
+    const bool known =
+        std::any_of(fields.begin(), fields.end(), [&](const auto& f) { return key == f.first; });
+    if (!known) {
+      std::string list;
+      for (const auto& f : fields) list += (list.empty() ? "" : ", ") + std::string(f.first);
+      p.bad = "unknown field '" + shown(key) + "' (this step takes: " + list + ")";
+      return p;
+    }
+  }
+  for (const auto& [name, out] : fields) {
+    if (!j.contains(name) || !j[name].is_string()) {
+      p.bad = std::string("\"") + name + "\" must be a string";
+      return p;
+    }
+    *out = j[name].get<std::string>();
   }
   return p;
 }
@@ -276,8 +406,8 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
     return respond(std::move(r));
   }
   std::optional<PresentedToken> presented = parse_api_token(token);
-  std::variant<store::CaseFilter, std::string> filter = store::CaseFilter{};
-  if (route.endpoint == Endpoint::list) filter = parse_filter(request.query);
+  std::variant<CaseQuery, std::string> filter = CaseQuery{};
+  if (route.endpoint == Endpoint::list) filter = parse_query(request.query);
   Parsed body =
       request.method == route.method ? parse_body(route.endpoint, request.body) : Parsed{};
 
@@ -348,8 +478,10 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
         auto respond_case = [&](CaseResult r, int ok_status, std::string_view invalid_reason) {
           switch (r) {
             case CaseResult::ok:
+            case CaseResult::accepted:
               if (const auto c = tx.find_case(route.reference))
-                result->response = json_response(ok_status, case_summary(*c, now));
+                result->response = json_response(r == CaseResult::accepted ? 202 : ok_status,
+                                                 case_summary(*c, now, responder_names(tx)));
               else
                 result->response = error_response(404, "not_found");
               return;
@@ -357,33 +489,66 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
               result->response = error_response(404, "not_found");
               return;
             case CaseResult::forbidden:
-              result->response = error_response(403, "forbidden");
+              result->response = error_response(403, "forbidden", "this step is for a supervisor");
               return;
             case CaseResult::invalid:
               result->response = error_response(400, "bad_request", invalid_reason);
               return;
+            case CaseResult::conflict: {
+              const auto c = tx.find_case(route.reference);
+              std::string why = "the case does not allow this now";
+              if (c && c->status == store::case_status::closed)
+                why = route.endpoint == Endpoint::reopen ? "the case is not closed"
+                                                         : "the case is closed already";
+              else if (c && route.endpoint == Endpoint::reopen)
+                why = "the case is not closed";
+              else if (c && c->pending_outcome.empty())
+                why = "no closing waits for approval";
+              else if (c)
+                why = "a closing waits for a supervisor's approval";
+              result->response = error_response(409, "conflict", why);
+              return;
+            }
           }
         };
 
         switch (route.endpoint) {
           case Endpoint::me: {
             tx.append_audit(now, actor_name(actor), route.action, "", "ok");
+            json approval = json::array();
+            for (const auto& o : cases_.outcomes())
+              if (cases_.needs_approval(o)) approval.push_back(o);
+            // Whom she may hand a case to: her team and the supervisors (a supervisor: anyone).
+            json people = json::array();
+            for (const auto& r : tx.list_responders())
+              if (r.active &&
+                  (actor.role == "supervisor" || r.team == actor.team || r.role == "supervisor"))
+                people.push_back({{"name", r.name}, {"team", r.team}, {"role", r.role}});
             result->response = json_response(200, {{"id", actor.responder_id},
                                                    {"name", actor.name},
                                                    {"role", actor.role},
                                                    {"team", actor.team},
                                                    {"can_export", actor.can_export},
                                                    {"outcomes", cases_.outcomes()},
+                                                   {"outcomes_needing_approval", approval},
+                                                   {"people", std::move(people)},
                                                    {"now", now}});
             return;
           }
           case Endpoint::list: {
             if (const auto* bad = std::get_if<std::string>(&filter))
               return refuse(error_response(400, "bad_request", *bad));
-            const store::CaseFilter& f = std::get<store::CaseFilter>(filter);
-            const std::vector<store::CaseRecord> cases = cases_.list(tx, actor, f);
+            const CaseQuery& q = std::get<CaseQuery>(filter);
+            const store::CaseFilter& f = q.filter;
+            std::vector<store::CaseRecord> cases;
+            if (cases_.search(tx, actor, q, cases) == CaseResult::invalid) {
+              result->response =
+                  error_response(400, "bad_request", "assignee must be a responder's name or none");
+              return;
+            }
+            const Names names = responder_names(tx);
             json list = json::array();
-            for (const auto& c : cases) list.push_back(case_summary(c, now));
+            for (const auto& c : cases) list.push_back(case_summary(c, now, names));
             json out = {{"cases", std::move(list)}, {"now", now}};
             if (!cases.empty() && cases.size() >= static_cast<std::size_t>(f.limit))
               out["next_after"] = cases.back().id;
@@ -396,7 +561,8 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             CaseDetail d;
             const CaseResult r = cases_.detail(tx, actor, route.reference, d);
             if (r != CaseResult::ok) return respond_case(r, 200, "");
-            json j = case_summary(d.record, now);
+            const Names names = responder_names(tx);
+            json j = case_summary(d.record, now, names);
             j["district"] = d.record.district;
             j["acknowledged_by"] = d.record.acknowledged_by;
             j["closed_at"] = d.record.closed_at;
@@ -408,19 +574,13 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             json consents = json::object();
             for (const auto& [purpose, granted] : d.consents) consents[purpose] = granted;
             j["consents"] = std::move(consents);
-            std::map<std::int64_t, std::string> names;
             json notes = json::array();
-            for (const auto& n : d.notes) {
-              auto it = names.find(n.responder_id);
-              if (it == names.end()) {
-                const auto author = tx.find_responder(n.responder_id);
-                it = names.emplace(n.responder_id, author ? author->name : "").first;
-              }
+            for (const auto& n : d.notes)
               notes.push_back({{"id", n.id},
-                               {"author", it->second},
+                               {"author", name_or_null(names, n.responder_id)},
                                {"created_at", n.created_at},
+                               {"kind", n.kind},
                                {"text", n.text_enc}});
-            }
             j["notes"] = std::move(notes);
             if (!d.phone.empty()) j["phone"] = d.phone;
             result->response = json_response(200, j);
@@ -435,8 +595,40 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             return respond_case(cases_.add_note(tx, actor, route.reference, body.text), 201,
                                 "text must be 1 to 2000 characters of UTF-8");
           case Endpoint::close:
-            return respond_case(cases_.close(tx, actor, route.reference, body.outcome), 200,
-                                "outcome must be one of: " + join(cases_.outcomes(), ", "));
+            return respond_case(cases_.close(tx, actor, route.reference, body.outcome, body.text),
+                                200,
+                                "outcome must be one of: " + join(cases_.outcomes(), ", ") +
+                                    "; reason must be 1 to 2000 characters of UTF-8");
+          case Endpoint::approve:
+            return respond_case(cases_.approve(tx, actor, route.reference), 200, "");
+          case Endpoint::decline:
+            return respond_case(cases_.decline(tx, actor, route.reference, body.text), 200,
+                                "reason must be 1 to 2000 characters of UTF-8");
+          case Endpoint::reopen:
+            return respond_case(cases_.reopen(tx, actor, route.reference, body.text), 200,
+                                "reason must be 1 to 2000 characters of UTF-8");
+          case Endpoint::assign:
+            return respond_case(cases_.assign(tx, actor, route.reference, body.to), 200,
+                                "to must be an active member of the case's team, or a supervisor");
+          case Endpoint::timeline: {
+            std::vector<TimelineEvent> events;
+            const CaseResult r = cases_.timeline(tx, actor, route.reference, events);
+            if (r != CaseResult::ok) return respond_case(r, 200, "");
+            json list = json::array();
+            for (const auto& e : events) {
+              json j = {{"at", e.at},
+                        {"event", e.event},
+                        {"by", e.by.empty() ? json(nullptr) : json(e.by)},
+                        {"via", e.via.empty() ? json(nullptr) : json(e.via)},
+                        {"detail", e.detail.empty() ? json(nullptr) : json(e.detail)},
+                        {"delivery", e.delivery.empty() ? json(nullptr) : json(e.delivery)},
+                        {"text", e.text ? json(*e.text) : json(nullptr)}};
+              list.push_back(std::move(j));
+            }
+            result->response = json_response(
+                200, {{"reference", route.reference}, {"events", std::move(list)}, {"now", now}});
+            return;
+          }
           case Endpoint::export_all: {
             if (!actor.can_export) return refuse(error_response(403, "forbidden"));
             store::CaseFilter f;

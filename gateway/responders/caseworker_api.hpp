@@ -4,22 +4,32 @@
 // gateway/cli/responders_commands.hpp.
 //
 // Endpoints (JSON in and out, `Authorization: Bearer <token>` on every one):
-//   GET  /api/v1/me                     who she is, her role and team, the outcome codes
-//   GET  /api/v1/cases?status=&severity=&open=1&after=&limit=
-//                                       her queue, newest first; "next_after" pages on
+//   GET  /api/v1/me                     who she is, her role and team, the outcome codes, whom
+//                                       she may assign a case to
+//   GET  /api/v1/cases?view=&reference=&status=&severity=&category=&district=&team=&assignee=
+//                      &from=&to=&overdue=1&open=1&after=&limit=
+//                                       her queue, newest first; "next_after" pages on; an
+//                                       unknown parameter is a 400
 //   GET  /api/v1/cases/{ref}            one case: answers, consents, notes, the number only with
 //                                       her callback consent
+//   GET  /api/v1/cases/{ref}/timeline   every event of the case, from the audit log and outbox
 //   POST /api/v1/cases/{ref}/ack        stops the escalation ladder (idempotent)
 //   POST /api/v1/cases/{ref}/claim
+//   POST /api/v1/cases/{ref}/assign     {"to": "<name>"}
 //   POST /api/v1/cases/{ref}/notes      {"text": "..."} (1..2000 characters, stored encrypted)
-//   POST /api/v1/cases/{ref}/close      {"outcome": "<one of the configured codes>"}
+//   POST /api/v1/cases/{ref}/close      {"outcome": "<code>", "reason": "..."} (202 when it waits
+//                                       for a supervisor's approval; 409 when closed already)
+//   POST /api/v1/cases/{ref}/approve    supervisor: the closing that waits
+//   POST /api/v1/cases/{ref}/decline    supervisor: {"reason": "..."}
+//   POST /api/v1/cases/{ref}/reopen     supervisor: {"reason": "..."} (409 unless closed)
 //   GET  /api/v1/export                 with can_export only: every case she may see, without
 //                                       answers, notes or numbers; the district only with her
 //                                       referral consent
-// Errors: 400 {"error":"bad_request","reason":...}, 401 (with WWW-Authenticate; "token_expired"
-// only for the right secret past its expiry), 403, 404 (also for a case she may not see), 405,
-// 429 after too many failed sign-ins from her address (with Retry-After, see api_token.hpp), 503
-// when the database job failed. Every failed sign-in with a token is audited (sign_in_failed).
+// Errors: 400 {"error":"bad_request","reason":...}, 409 {"error":"conflict","reason":...}, 401
+// (with WWW-Authenticate; "token_expired" only for the right secret past its expiry), 403, 404
+// (also for a case she may not see), 405, 429 after too many failed sign-ins from her address (with
+// Retry-After, see api_token.hpp), 503 when the database job failed. Every failed sign-in with a
+// token is audited (sign_in_failed).
 #pragma once
 
 #include <cstdint>

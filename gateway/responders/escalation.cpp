@@ -87,6 +87,8 @@ Escalation::Result Escalation::run_once() {
       }
       c->team = team->name;
       c->next_alert_at = now;  // alert the first rung now
+      // The deadline runs from her report, not from routing (#15: it tells the truth).
+      c->ack_due_at = c->created_at + ack_sla(roster, c->severity).count();
       tx.update_case(*c);
       tx.append_audit(now, "system", "case.route", c->reference, "team " + team->name);
       webhook(tx, *c, "opened");
@@ -133,6 +135,8 @@ Escalation::Result Escalation::run_once() {
         continue;
       }
       const int rung = c.rung + 1;
+      // A case routed before schema 10 gets its deadline here.
+      if (c.ack_due_at == 0) c.ack_due_at = c.created_at + ack_sla(roster, c.severity).count();
       const std::vector<Rung> ladder = escalation_ladder(roster, *team, local);
       if (ladder.empty()) continue;
       // Past the last rung the last one is alerted again: a case is never left to go silent.

@@ -57,6 +57,8 @@ struct Roster {
   std::string fallback_team;
   std::vector<std::string> outcomes = {"referred", "resolved", "no_contact", "unsafe_to_contact",
                                        "duplicate"};
+  // Outcomes a caseworker's closing needs a supervisor's approval for (a subset of outcomes).
+  std::vector<std::string> outcomes_needing_approval;
 };
 
 // Reads and validates config/responders.toml: every problem as "file:line: reason" in `errors`.

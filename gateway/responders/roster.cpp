@@ -350,8 +350,8 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
   if (!doc) return roster;
   Loader l(path, errors);
   l.known(*doc,
-          {"alert_channel", "alert_template", "outcomes", "sla", "webhook", "teams", "routes",
-           "fallback_team"},
+          {"alert_channel", "alert_template", "outcomes", "outcomes_needing_approval", "sla",
+           "webhook", "teams", "routes", "fallback_team"},
           "responders.toml");
 
   if (const auto ch = l.str(*doc, "alert_channel", "responders.toml")) {
@@ -384,6 +384,21 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
               "(a responder types them: \"close REF resolved\")");
     else
       roster.outcomes = std::move(outcomes);
+  }
+  if (const toml::node* on = doc->get("outcomes_needing_approval")) {
+    const toml::array* arr = on->as_array();
+    if (!arr) l.error(*on, "outcomes_needing_approval must be a list of outcomes");
+    if (arr)
+      for (const auto& o : *arr) {
+        const auto s = o.value<std::string>();
+        if (!s ||
+            std::find(roster.outcomes.begin(), roster.outcomes.end(), *s) == roster.outcomes.end())
+          l.error(o, "outcomes_needing_approval: every entry must be one of outcomes");
+        else if (std::find(roster.outcomes_needing_approval.begin(),
+                           roster.outcomes_needing_approval.end(),
+                           *s) == roster.outcomes_needing_approval.end())
+          roster.outcomes_needing_approval.push_back(*s);
+      }
   }
 
   if (const toml::table* sla = l.table(*doc, "sla", "responders.toml")) {

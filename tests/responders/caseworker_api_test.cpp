@@ -10,12 +10,14 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -72,6 +74,7 @@ gateway::Roster test_roster(bool with_cora = true) {
   gateway::Route catch_all;
   catch_all.team = "team_a";
   r.routes = {catch_all};
+  r.outcomes_needing_approval = {"unsafe_to_contact"};
   return r;
 }
 
@@ -178,6 +181,7 @@ class CaseworkerGateway {
       c.team = team;
       c.rung = 1;
       c.next_alert_at = clock.now_ms() + kSla;
+      c.ack_due_at = c.created_at + kSla;
       id = tx.insert_case(c);
     });
     if (!res.ok) throw std::runtime_error("insert_case failed: " + res.error);
@@ -419,7 +423,7 @@ TEST_F(CaseworkerApiTest, RoleTimesEndpointMatrix) {
       {"POST", "/ack", "", 200},
       {"POST", "/claim", "", 200},
       {"POST", "/notes", R"({"text":"called, no answer"})", 201},
-      {"POST", "/close", R"({"outcome":"resolved"})", 200}};
+      {"POST", "/close", R"({"outcome":"resolved","reason":"she is safe"})", 200}};
   struct Who {
     std::string token;
     bool sees_a;
@@ -625,8 +629,14 @@ TEST_F(CaseworkerApiTest, BadInputIs400AndChangesNothing) {
     std::string body;
   };
   const std::vector<Bad> bad = {
-      {"POST", "/api/v1/cases/BADAAA/close", R"({"outcome":"made_up"})"},
-      {"POST", "/api/v1/cases/BADAAA/close", R"({"outcome":1})"},
+      {"POST", "/api/v1/cases/BADAAA/close", R"({"outcome":"made_up","reason":"x"})"},
+      {"POST", "/api/v1/cases/BADAAA/close", R"({"outcome":1,"reason":"x"})"},
+      {"POST", "/api/v1/cases/BADAAA/close", R"({"outcome":"resolved"})"},
+      {"POST", "/api/v1/cases/BADAAA/close", R"({"outcome":"resolved","reason":""})"},
+      {"POST", "/api/v1/cases/BADAAA/close", R"({"outcome":"resolved","reasn":"typo"})"},
+      {"POST", "/api/v1/cases/BADAAA/assign", R"({"to":"Nobody Known"})"},
+      {"POST", "/api/v1/cases/BADAAA/assign", R"({"to":"Bina Caseworker"})"},
+      {"POST", "/api/v1/cases/BADAAA/assign", R"({})"},
       {"POST", "/api/v1/cases/BADAAA/close", "not json"},
       {"POST", "/api/v1/cases/BADAAA/notes", R"({"text":""})"},
       {"POST", "/api/v1/cases/BADAAA/notes", json({{"text", std::string(2001, 'x')}}).dump()},
@@ -638,6 +648,12 @@ TEST_F(CaseworkerApiTest, BadInputIs400AndChangesNothing) {
       {"GET", "/api/v1/cases?status=lost", ""},
       {"GET", "/api/v1/cases?severity=urgent", ""},
       {"GET", "/api/v1/cases?open=yes", ""},
+      {"GET", "/api/v1/cases?sevrity=high", ""},
+      {"GET", "/api/v1/cases?view=all", ""},
+      {"GET", "/api/v1/cases?overdue=yes", ""},
+      {"GET", "/api/v1/cases?from=yesterday", ""},
+      {"GET", "/api/v1/cases?district=Bhakkar%20City", ""},
+      {"GET", "/api/v1/cases?assignee=Nobody%20Known", ""},
   };
   for (const Bad& b : bad) {
     const int before = g.count("audit");
@@ -648,7 +664,7 @@ TEST_F(CaseworkerApiTest, BadInputIs400AndChangesNothing) {
     EXPECT_EQ(g.count("audit"), before + 1) << b.path;
   }
   EXPECT_NE(body_of(g.call("POST", "/api/v1/cases/BADAAA/close", "token-alice",
-                           R"({"outcome":"made_up"})"))["reason"]
+                           R"({"outcome":"made_up","reason":"x"})"))["reason"]
                 .get<std::string>()
                 .find("resolved"),
             std::string::npos)
@@ -676,19 +692,21 @@ TEST_F(CaseworkerApiTest, BadInputIs400AndChangesNothing) {
   EXPECT_EQ(g.count("audit"), before + 5);
 
   // Closing with a configured outcome works once; a closed case cannot be claimed.
-  r = g.call("POST", "/api/v1/cases/BADAAA/close", "token-alice", R"({"outcome":"resolved"})");
+  r = g.call("POST", "/api/v1/cases/BADAAA/close", "token-alice",
+             R"({"outcome":"resolved","reason":"she is safe"})");
   ASSERT_EQ(r.status, 200) << r.body;
   const store::CaseRecord c = g.stored("BADAAA");
   EXPECT_EQ(c.status, "closed");
   EXPECT_EQ(c.outcome, "resolved");
   EXPECT_EQ(c.closed_at, kStart);
   EXPECT_EQ(c.next_alert_at, 0);
-  EXPECT_EQ(g.call("POST", "/api/v1/cases/BADAAA/claim", "token-alice").status, 400);
-  EXPECT_EQ(
-      g.call("POST", "/api/v1/cases/BADAAA/close", "token-alice", R"({"outcome":"duplicate"})")
-          .status,
-      200);
-  EXPECT_EQ(g.stored("BADAAA").outcome, "resolved") << "closing twice keeps the first outcome";
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/BADAAA/claim", "token-alice").status, 409);
+  // Closing a closed case is a conflict, not a silent success, and keeps the first outcome.
+  r = g.call("POST", "/api/v1/cases/BADAAA/close", "token-alice",
+             R"({"outcome":"duplicate","reason":"she is safe"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(body_of(r)["reason"], "the case is closed already");
+  EXPECT_EQ(g.stored("BADAAA").outcome, "resolved");
 }
 
 TEST_F(CaseworkerApiTest, TheQueuePagesAndFilters) {
@@ -708,10 +726,10 @@ TEST_F(CaseworkerApiTest, TheQueuePagesAndFilters) {
   EXPECT_EQ(seen, (std::vector<std::string>{"PAGE04", "PAGE03", "PAGE02", "PAGE01", "PAGE00"}));
   const json low = body_of(g.call("GET", "/api/v1/cases?severity=low", "token-alice"));
   EXPECT_EQ(low["cases"].size(), 2u);
-  ASSERT_EQ(
-      g.call("POST", "/api/v1/cases/PAGE00/close", "token-alice", R"({"outcome":"duplicate"})")
-          .status,
-      200);
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/PAGE00/close", "token-alice",
+                   R"({"outcome":"duplicate","reason":"she is safe"})")
+                .status,
+            200);
   EXPECT_EQ(body_of(g.call("GET", "/api/v1/cases?open=1", "token-alice"))["cases"].size(), 4u);
   EXPECT_EQ(body_of(g.call("GET", "/api/v1/cases?status=closed", "token-alice"))["cases"].size(),
             1u);
@@ -793,7 +811,8 @@ TEST_F(CaseworkerApiTest, EveryCallIsAuditedAndEditingARowBreaksTheChain) {
       {"POST", "/api/v1/cases/AUDAAA/ack", "", "case.ack"},
       {"POST", "/api/v1/cases/AUDAAA/claim", "", "case.claim"},
       {"POST", "/api/v1/cases/AUDAAA/notes", R"({"text":"AUDIT-NOTE-TEXT"})", "case.note"},
-      {"POST", "/api/v1/cases/AUDAAA/close", R"({"outcome":"referred"})", "case.close"},
+      {"POST", "/api/v1/cases/AUDAAA/close", R"({"outcome":"referred","reason":"she is safe"})",
+       "case.close"},
       {"GET", "/api/v1/export", "", "case.export"},
       {"GET", "/api/v1/cases/NOSUCH", "", "case.read"},
   };
@@ -809,7 +828,7 @@ TEST_F(CaseworkerApiTest, EveryCallIsAuditedAndEditingARowBreaksTheChain) {
     EXPECT_EQ(st.getColumn(0).getString(), actor);
     EXPECT_EQ(st.getColumn(1).getString(), action) << path;
   }
-  EXPECT_EQ(g.count("audit", "action = 'case.close' AND detail = 'outcome=referred'"), 1);
+  EXPECT_EQ(g.count("audit", "action = 'case.close' AND detail LIKE 'outcome=referred,note=%'"), 1);
   EXPECT_EQ(g.count("audit", "case_reference = 'NOSUCH' AND detail = 'not_found'"), 1);
   EXPECT_EQ(g.count("audit", "detail LIKE '%AUDIT-NOTE%'"), 0);
 
@@ -997,7 +1016,8 @@ TEST_F(CaseworkerApiTest, ResponderSmsActionsAreAuditedAsSms) {
             1);
   a.team = "team_b";
   ASSERT_TRUE(
-      g.store->run([&](store::Tx& tx) { result = g.cases->close(tx, a, "SMSAAA", "resolved"); })
+      g.store
+          ->run([&](store::Tx& tx) { result = g.cases->close(tx, a, "SMSAAA", "resolved", "x"); })
           .ok);
   EXPECT_EQ(result, gateway::CaseResult::not_found);
 }
@@ -1068,4 +1088,242 @@ TEST_F(CaseworkerApiTest, LogsCarryNoTokenNoteOrNumber) {
                                             common::sha256_hex(token)};
   for (const std::string& secret : secrets)
     EXPECT_EQ(log.find(secret), std::string::npos) << secret;
+}
+
+// #15: the views a caseworker works from, and search by every field; a filter that does not
+// exist is refused rather than ignored (tested in BadInputIs400AndChangesNothing).
+TEST_F(CaseworkerApiTest, ViewsAndSearchFindWhatTheyNameAndNothingElse) {
+  g.add_case("VUNASS", "team_a", "high");
+  g.add_case("VMINEA", "team_a", "normal");
+  g.add_case("VSARAS", "team_a", "low");
+  g.add_case("VCLOSD", "team_a", "high");
+  g.add_case("VTEAMB", "team_b", "critical");
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/VMINEA/claim", "token-alice").status, 200);
+  ASSERT_EQ(
+      g.call("POST", "/api/v1/cases/VSARAS/assign", "token-sara", R"({"to":"Sara Supervisor"})")
+          .status,
+      200);
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/VCLOSD/close", "token-alice",
+                   R"({"outcome":"resolved","reason":"she is safe"})")
+                .status,
+            200);
+  auto refs = [&](const std::string& token, const std::string& query) {
+    const HttpResult r = g.call("GET", "/api/v1/cases?" + query, token);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    std::vector<std::string> out;
+    const json page = body_of(r);
+    for (const auto& c : page["cases"]) out.push_back(c["reference"]);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(refs("token-alice", "view=mine"), V{"VMINEA"});
+  EXPECT_EQ(refs("token-alice", "view=unassigned"), V{"VUNASS"});
+  EXPECT_EQ(refs("token-alice", "view=team"), (V{"VMINEA", "VSARAS", "VUNASS"}));
+  EXPECT_EQ(refs("token-alice", "view=closed"), V{"VCLOSD"});
+  EXPECT_EQ(refs("token-sara", "view=mine"), V{"VSARAS"});
+  EXPECT_EQ(refs("token-sara", "view=unassigned"), (V{"VTEAMB", "VUNASS"}));
+  EXPECT_EQ(refs("token-bina", "view=team"), V{"VTEAMB"});
+  // The assignee by name, or nobody; "none" includes closed cases unless a view says otherwise.
+  EXPECT_EQ(refs("token-alice", "assignee=Sara%20Supervisor"), V{"VSARAS"});
+  EXPECT_EQ(refs("token-alice", "assignee=Alice+Caseworker&view=mine"), V{"VMINEA"});
+  EXPECT_EQ(refs("token-alice", "assignee=Sara%20Supervisor&view=mine"), V{});
+  EXPECT_EQ(refs("token-alice", "assignee=none"), (V{"VCLOSD", "VUNASS"}));
+  // Reference as typed (any case), severity, category, district, team.
+  EXPECT_EQ(refs("token-alice", "reference=vunass"), V{"VUNASS"});
+  EXPECT_EQ(refs("token-alice", "reference=VTEAMB"), V{}) << "another team's case stays unseen";
+  EXPECT_EQ(refs("token-alice", "severity=high&view=team"), V{"VUNASS"});
+  EXPECT_EQ(refs("token-alice", "category=threats&view=closed"), V{"VCLOSD"});
+  EXPECT_EQ(refs("token-alice", "category=harassment"), V{});
+  EXPECT_EQ(refs("token-alice", "district=bhakkar&severity=low"), V{"VSARAS"});
+  EXPECT_EQ(refs("token-alice", "district=lahore"), V{});
+  EXPECT_EQ(refs("token-sara", "team=team_b"), V{"VTEAMB"});
+  EXPECT_EQ(refs("token-alice", "team=team_b"), V{}) << "a caseworker's scope is her team";
+  // Date range on when she reported, [from, to).
+  g.clock.advance(std::chrono::hours(2));
+  g.add_case("VLATER", "team_a", "high");
+  const std::string later = std::to_string(g.clock.now_ms());
+  EXPECT_EQ(refs("token-alice", "from=" + later), V{"VLATER"});
+  EXPECT_EQ(refs("token-alice", "to=" + later + "&view=team"), (V{"VMINEA", "VSARAS", "VUNASS"}));
+  // Every search is audited with the names of its filters, never the values she typed.
+  EXPECT_EQ(g.count("audit", "action = 'case.list' AND detail LIKE '%Sara%'"), 0);
+  EXPECT_GE(g.count("audit", "action = 'case.list' AND detail LIKE '%,assignee%'"), 3);
+}
+
+// #15: the acknowledgement deadline runs from her report and does not restart when the ladder
+// climbs; past it the case says how long it is overdue.
+TEST_F(CaseworkerApiTest, OverdueCountsFromTheDeadlineAndEndsWithTheAcknowledgement) {
+  g.add_case("LATEAA", "team_a", "high");
+  g.add_case("ONTIME", "team_a", "high", 10 * 60 * 1000);  // reported 10 minutes later
+  auto summary = [&](const std::string& ref) {
+    return body_of(g.call("GET", "/api/v1/cases/" + ref, "token-alice"));
+  };
+  EXPECT_TRUE(summary("LATEAA")["overdue_ms"].is_null());
+  EXPECT_EQ(summary("LATEAA")["ack_due_at"], kStart + kSla);
+  g.clock.advance(std::chrono::minutes(20));
+  json late = summary("LATEAA");
+  EXPECT_EQ(late["overdue_ms"], 5 * 60 * 1000);
+  EXPECT_EQ(late["ack_due_at"], kStart + kSla) << "the deadline stays where it was";
+  EXPECT_TRUE(summary("ONTIME")["overdue_ms"].is_null());
+  json overdue = body_of(g.call("GET", "/api/v1/cases?overdue=1", "token-alice"));
+  ASSERT_EQ(overdue["cases"].size(), 1u);
+  EXPECT_EQ(overdue["cases"][0]["reference"], "LATEAA");
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/LATEAA/ack", "token-alice").status, 200);
+  EXPECT_TRUE(summary("LATEAA")["overdue_ms"].is_null());
+  EXPECT_TRUE(body_of(g.call("GET", "/api/v1/cases?overdue=1", "token-alice"))["cases"].empty());
+}
+
+// #15: assignment to a named member of the case's team (or a supervisor), reassignment, and the
+// steps a closed case refuses with 409.
+TEST_F(CaseworkerApiTest, AssignmentGoesToSomeoneOfTheTeamAndIsAudited) {
+  g.add_case("ASGNAA", "team_a");
+  HttpResult r =
+      g.call("POST", "/api/v1/cases/ASGNAA/assign", "token-sara", R"({"to":"Alice Caseworker"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["assignee"], "Alice Caseworker");
+  EXPECT_EQ(body_of(r)["status"], "claimed");
+  EXPECT_TRUE(body_of(r)["sla_remaining_ms"].is_null()) << "someone has it: the ladder stops";
+  EXPECT_EQ(g.stored("ASGNAA").next_alert_at, 0);
+  // Alice hands it on to her supervisor at the end of her shift.
+  r = g.call("POST", "/api/v1/cases/ASGNAA/assign", "token-alice", R"({"to":"Sara Supervisor"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["assignee"], "Sara Supervisor");
+  EXPECT_EQ(
+      g.count("audit", "action = 'case.assign' AND detail = 'ok,to=responder:" +
+                           std::to_string(g.responder_id("Sara Supervisor")) + ",from=responder:" +
+                           std::to_string(g.responder_id("Alice Caseworker")) + "'"),
+      1);
+  // Not to someone of another team; another team's caseworker cannot touch it at all.
+  r = g.call("POST", "/api/v1/cases/ASGNAA/assign", "token-sara", R"({"to":"Bina Caseworker"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(body_of(r)["reason"],
+            "to must be an active member of the case's team, or a supervisor");
+  EXPECT_EQ(
+      g.call("POST", "/api/v1/cases/ASGNAA/assign", "token-bina", R"({"to":"Bina Caseworker"})")
+          .status,
+      404);
+  EXPECT_EQ(body_of(g.call("GET", "/api/v1/cases/ASGNAA", "token-alice"))["assignee"],
+            "Sara Supervisor");
+  // A closed case is assigned to nobody new.
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/ASGNAA/close", "token-sara",
+                   R"({"outcome":"resolved","reason":"she is safe"})")
+                .status,
+            200);
+  r = g.call("POST", "/api/v1/cases/ASGNAA/assign", "token-sara", R"({"to":"Alice Caseworker"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(body_of(r)["error"], "conflict");
+}
+
+// #15: an outcome configured to need approval waits for a supervisor; closing and reopening
+// carry a reason, kept sealed; only a supervisor reopens.
+TEST_F(CaseworkerApiTest, ClosingWithApprovalDecliningAndReopeningByASupervisor) {
+  g.add_case("APPRAA", "team_a");
+  g.add_case("DECLAA", "team_a");
+  const std::string reason = "Her brother answered; she asked us not to call again";
+  HttpResult r = g.call("POST", "/api/v1/cases/APPRAA/close", "token-alice",
+                        json({{"outcome", "unsafe_to_contact"}, {"reason", reason}}).dump());
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(body_of(r)["status"], "open");
+  EXPECT_EQ(body_of(r)["pending_outcome"], "unsafe_to_contact");
+  EXPECT_EQ(body_of(r)["pending_by"], "Alice Caseworker");
+  r = g.call("POST", "/api/v1/cases/APPRAA/close", "token-alice",
+             R"({"outcome":"resolved","reason":"changed my mind"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(body_of(r)["reason"], "a closing waits for a supervisor's approval");
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/APPRAA/approve", "token-alice").status, 403);
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/APPRAA/approve", "token-bina").status, 404);
+  EXPECT_EQ(g.stored("APPRAA").status, "open");
+  r = g.call("POST", "/api/v1/cases/APPRAA/approve", "token-sara");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["status"], "closed");
+  EXPECT_EQ(g.stored("APPRAA").outcome, "unsafe_to_contact");
+  EXPECT_TRUE(body_of(r)["pending_outcome"].is_null());
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/APPRAA/approve", "token-sara").status, 409);
+  // The reason is sealed: not in the database in clear, read back in the case's notes.
+  SQLite::Database db(g.db_path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(
+      db.execAndGet("SELECT count(*) FROM notes WHERE instr(text_enc, 'brother') > 0").getInt(), 0);
+  const json detail = body_of(g.call("GET", "/api/v1/cases/APPRAA", "token-sara"));
+  ASSERT_EQ(detail["notes"].size(), 1u);
+  EXPECT_EQ(detail["notes"][0]["kind"], "closing");
+  EXPECT_EQ(detail["notes"][0]["text"], reason);
+
+  // A supervisor's own closing needs nobody's approval; declining sends a closing back.
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/DECLAA/close", "token-alice",
+                   R"({"outcome":"unsafe_to_contact","reason":"no answer"})")
+                .status,
+            202);
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/DECLAA/decline", "token-sara", R"({})").status, 400);
+  r = g.call("POST", "/api/v1/cases/DECLAA/decline", "token-sara",
+             R"({"reason":"try once more in the morning"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(body_of(r)["pending_outcome"].is_null());
+  EXPECT_EQ(g.stored("DECLAA").status, "open");
+  EXPECT_EQ(
+      g.call("POST", "/api/v1/cases/DECLAA/decline", "token-sara", R"({"reason":"x"})").status,
+      409);
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/DECLAA/close", "token-sara",
+                   R"({"outcome":"unsafe_to_contact","reason":"her sister confirmed"})")
+                .status,
+            200);
+
+  // Reopening: a supervisor's step, with a reason, and only for a closed case.
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/APPRAA/reopen", "token-alice",
+                   R"({"reason":"she called back"})")
+                .status,
+            403);
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/APPRAA/reopen", "token-sara", R"({"reason":""})").status,
+            400);
+  r = g.call("POST", "/api/v1/cases/APPRAA/reopen", "token-sara",
+             R"({"reason":"she called back"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["status"], "acknowledged");
+  EXPECT_TRUE(body_of(r)["outcome"].is_null() || body_of(r)["outcome"] == "");
+  EXPECT_EQ(g.stored("APPRAA").closed_at, 0);
+  r = g.call("POST", "/api/v1/cases/APPRAA/reopen", "token-sara", R"({"reason":"again"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(body_of(r)["reason"], "the case is not closed");
+  // The audit row names the outcome and the note, never the reason's words.
+  EXPECT_EQ(g.count("audit", "detail LIKE '%called back%' OR detail LIKE '%brother%'"), 0);
+}
+
+// #15: the timeline is every step of the case in order, with who and when, built from the audit
+// log and the outbox; reads and refused steps are not events.
+TEST_F(CaseworkerApiTest, TheTimelineTellsTheCaseInOrder) {
+  g.add_case("TIMEAA", "team_a");
+  const auto step = [&](const std::string& method, const std::string& path,
+                        const std::string& token, const std::string& body = "") {
+    g.clock.advance(std::chrono::minutes(1));
+    const HttpResult r = g.call(method, "/api/v1/cases/TIMEAA" + path, token, body);
+    EXPECT_LT(r.status, 300) << path << ": " << r.body;
+  };
+  step("POST", "/ack", "token-alice");
+  step("GET", "", "token-alice");
+  step("POST", "/notes", "token-alice", R"({"text":"called, no answer"})");
+  step("POST", "/assign", "token-sara", R"({"to":"Alice Caseworker"})");
+  step("POST", "/close", "token-alice", R"({"outcome":"resolved","reason":"she is safe now"})");
+  step("POST", "/reopen", "token-sara", R"({"reason":"she called back"})");
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/TIMEAA/approve", "token-alice").status, 403);
+  const HttpResult r = g.call("GET", "/api/v1/cases/TIMEAA/timeline", "token-alice");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json events = body_of(r)["events"];
+  std::vector<std::string> seen;
+  for (const auto& e : events) seen.push_back(e["event"]);
+  EXPECT_EQ(seen, (std::vector<std::string>{"opened", "acknowledged", "note", "assigned", "closed",
+                                            "reopened"}));
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[1]["by"], "Alice Caseworker");
+  EXPECT_EQ(events[1]["at"], kStart + 60'000);
+  EXPECT_EQ(events[2]["text"], "called, no answer");
+  EXPECT_EQ(events[3]["by"], "Sara Supervisor");
+  EXPECT_EQ(events[3]["detail"], "Alice Caseworker");
+  EXPECT_EQ(events[4]["detail"], "resolved");
+  EXPECT_EQ(events[4]["text"], "she is safe now");
+  EXPECT_EQ(events[5]["detail"], "resolved");
+  EXPECT_EQ(events[5]["text"], "she called back");
+  for (std::size_t i = 1; i < events.size(); ++i)
+    EXPECT_LE(events[i - 1]["at"].get<std::int64_t>(), events[i]["at"].get<std::int64_t>());
+  // Only whoever may read the case reads its timeline; reading it is audited.
+  EXPECT_EQ(g.call("GET", "/api/v1/cases/TIMEAA/timeline", "token-bina").status, 404);
+  EXPECT_EQ(g.count("audit", "action = 'case.timeline' AND case_reference = 'TIMEAA'"), 2);
 }

@@ -234,3 +234,75 @@ TEST_F(EscalationTest, Sec11_OnlyWrongPinsCountTowardsTheLockWhateverTheMessageI
         "Case " + ref + " acknowledged.")
         << i;
 }
+
+// #15: from a real report through the real ladder, the case's timeline tells each step with who
+// and when (routing, each rung's alert and what became of it, her responder's SMS ACK), and the
+// acknowledgement deadline counts from her report: it does not restart as the ladder climbs.
+TEST_F(EscalationTest, TheTimelineAndTheDeadlineFollowTheLadder) {
+  const std::string ref = report_help_now();
+  const std::int64_t reported = g.clock.now_ms();
+  escalation.run_once();
+  const auto stored = [&] {
+    std::optional<store::CaseRecord> c;
+    g.store->read([&](store::Tx& tx) { c = tx.find_case(ref); });
+    return *c;
+  };
+  EXPECT_EQ(stored().ack_due_at, reported + 15 * 60 * 1000);
+  // The dispatcher's record of the first alert going out (the fixture's SMS gateway is
+  // unreachable, so the row is marked sent as the dispatcher marks it).
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    for (const auto& row : tx.list_outbox("", 100))
+                      if (row.dedupe_key == "alert:" + ref + ":1")
+                        tx.outbox_sent(row.id, "m-1", g.clock.now_ms());
+                  })
+                  .ok);
+  const gateway::Actor sadia{0, "Sadia", "supervisor", "punjab", true, "api", "", ""};
+  auto overdue_refs = [&](gateway::Actor who) {
+    g.store->read([&](store::Tx& tx) {
+      for (const auto& r : tx.list_responders())
+        if (r.name == who.name) who.responder_id = r.id;
+    });
+    gateway::CaseQuery q;
+    q.overdue = true;
+    std::vector<store::CaseRecord> found;
+    EXPECT_TRUE(g.store->run([&](store::Tx& tx) { cases.search(tx, who, q, found); }).ok);
+    return found.size();
+  };
+  EXPECT_EQ(overdue_refs(sadia), 0u);
+  g.clock.advance(minutes(15));
+  escalation.run_once();  // rung 2
+  g.clock.advance(minutes(5));
+  EXPECT_EQ(stored().rung, 2);
+  EXPECT_EQ(stored().ack_due_at, reported + 15 * 60 * 1000) << "the deadline did not restart";
+  EXPECT_EQ(overdue_refs(sadia), 1u);
+  EXPECT_EQ(g.kannel_sms("ack-tl", "+923000000102", "ACK " + ref).body,
+            "Case " + ref + " acknowledged.");
+  EXPECT_EQ(overdue_refs(sadia), 0u);
+  g.dispatcher().run_once();  // cancels the alert nobody needs now
+
+  gateway::Actor reader = sadia;
+  g.store->read([&](store::Tx& tx) {
+    for (const auto& r : tx.list_responders())
+      if (r.name == "Sadia") reader.responder_id = r.id;
+  });
+  std::vector<gateway::TimelineEvent> events;
+  gateway::CaseResult result = gateway::CaseResult::invalid;
+  ASSERT_TRUE(
+      g.store->run([&](store::Tx& tx) { result = cases.timeline(tx, reader, ref, events); }).ok);
+  ASSERT_EQ(result, gateway::CaseResult::ok);
+  std::vector<std::string> seen;
+  for (const auto& e : events)
+    seen.push_back(e.event + (e.detail.empty() ? "" : " " + e.detail) +
+                   (e.delivery.empty() ? "" : " [" + e.delivery + "]") +
+                   (e.by.empty() ? "" : " by " + e.by) + (e.via.empty() ? "" : " via " + e.via));
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "opened checkin",
+                      "routed punjab by rabta",
+                      "alerted rung 1 to Amna [sent] by rabta",
+                      "alert_sent rung 1 [sent] by rabta",
+                      "alerted rung 2 to Bushra [cancelled] by rabta",
+                      "acknowledged by Bushra via sms",
+                  }))
+      << ::testing::PrintToString(seen);
+}

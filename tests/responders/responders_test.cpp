@@ -149,6 +149,7 @@ TEST_F(RosterFile, ShippedRosterLoadsAgainstTheShippedFlows) {
   EXPECT_EQ(r.ack_sla.at("low"), std::chrono::hours(72));
   EXPECT_FALSE(r.webhook.enabled);
   EXPECT_EQ(r.outcomes.size(), 5U);
+  EXPECT_EQ(r.outcomes_needing_approval, std::vector<std::string>{"unsafe_to_contact"});
   ASSERT_FALSE(r.routes.empty());
   EXPECT_EQ(r.routes.back().district, "*");
   EXPECT_EQ(r.routes.back().team, "national");
@@ -433,6 +434,19 @@ TEST_F(RosterFile, Outcomes) {
   const Roster r = load("outcomes = [\"resolved\", \"referred\"]\n" + kValid);
   EXPECT_TRUE(errors.empty()) << all(errors);
   EXPECT_EQ(r.outcomes, (std::vector<std::string>{"resolved", "referred"}));
+  EXPECT_TRUE(r.outcomes_needing_approval.empty());
+  // #15: the outcomes a closing needs approval for come from the list, at their line.
+  expect_one_error("outcomes = [\"resolved\"]\noutcomes_needing_approval = [\"unsafe\"]\n" + kValid,
+                   "outcomes_needing_approval",
+                   "outcomes_needing_approval: every entry must be one of outcomes");
+  expect_one_error("outcomes_needing_approval = \"resolved\"\n" + kValid,
+                   "outcomes_needing_approval", "must be a list of outcomes");
+  const Roster a = load(
+      "outcomes = [\"resolved\", \"referred\"]\n"
+      "outcomes_needing_approval = [\"referred\"]\n" +
+      kValid);
+  EXPECT_TRUE(errors.empty()) << all(errors);
+  EXPECT_EQ(a.outcomes_needing_approval, std::vector<std::string>{"referred"});
 }
 
 TEST_F(RosterFile, SeveralProblemsAreAllReported) {

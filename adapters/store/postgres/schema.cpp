@@ -218,13 +218,22 @@ CREATE INDEX audit_case_action ON audit (case_reference, action);
 CREATE INDEX audit_actor_at ON audit (actor, at);
 )sql";
 
+// Schema 10: the twin of SQLite's (adapters/store/sqlite/migrations.cpp, #15).
+constexpr std::string_view kVersion10 = R"sql(
+ALTER TABLE cases ADD COLUMN ack_due_at bigint NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN pending_outcome text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN pending_by bigint NOT NULL DEFAULT 0;
+ALTER TABLE notes ADD COLUMN kind text COLLATE "C" NOT NULL DEFAULT 'note';
+CREATE INDEX outbox_case_cause ON outbox (cause) WHERE substr(cause, 1, 5) = 'case:';
+)sql";
+
 struct Step {
   int version;
   std::string_view sql;
 };
 
 // Versions after 9 go here, each beside its SQLite twin.
-constexpr std::array kSteps{Step{9, kVersion9}};
+constexpr std::array kSteps{Step{9, kVersion9}, Step{10, kVersion10}};
 
 constexpr std::int64_t kMigrationLock = 0x72616274'61000002;  // "rabta" + 2
 

@@ -156,6 +156,9 @@ CaseRecord case_from(const Statement& st) {
   c.claimed_by = st.getColumn(15).getInt64();
   c.closed_at = st.getColumn(16).getInt64();
   c.outcome = st.getColumn(17).getString();
+  c.ack_due_at = st.getColumn(18).getInt64();
+  c.pending_outcome = st.getColumn(19).getString();
+  c.pending_by = st.getColumn(20).getInt64();
   return c;
 }
 
@@ -184,6 +187,7 @@ NoteRecord note_from(const Statement& st) {
   n.responder_id = st.getColumn(2).getInt64();
   n.text_enc = blob_from(st.getColumn(3));
   n.created_at = st.getColumn(4).getInt64();
+  n.kind = st.getColumn(5).getString();
   return n;
 }
 

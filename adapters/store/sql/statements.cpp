@@ -180,8 +180,9 @@ std::string sql_text(Sql id, Dialect dialect) {
     case Sql::insert_case:
       return "INSERT INTO cases (reference, contact_id, session_id, flow, category, severity, "
              "status, created_at, district, team, rung, next_alert_at, acknowledged_at, "
-             "acknowledged_by, claimed_by, closed_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-             "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) RETURNING id";
+             "acknowledged_by, claimed_by, closed_at, outcome, ack_due_at, pending_outcome, "
+             "pending_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+             "?15, ?16, ?17, ?18, ?19, ?20) RETURNING id";
     case Sql::find_case:
     case Sql::find_case_locked:
       return select(kCaseColumns, "cases WHERE reference = ?1") +
@@ -355,7 +356,8 @@ std::string sql_text(Sql id, Dialect dialect) {
       // Status and the schema-3 fields; what she reported (flow, category, ...) never changes.
       return "UPDATE cases SET status = ?1, district = ?2, team = ?3, rung = ?4, "
              "next_alert_at = ?5, acknowledged_at = ?6, acknowledged_by = ?7, claimed_by = ?8, "
-             "closed_at = ?9, outcome = ?10 WHERE id = ?11";
+             "closed_at = ?9, outcome = ?10, ack_due_at = ?12, pending_outcome = ?13, "
+             "pending_by = ?14 WHERE id = ?11";
     case Sql::cases_due_for_alert:
     case Sql::cases_due_for_alert_locked:
       return select(kCaseColumns,
@@ -396,8 +398,8 @@ std::string sql_text(Sql id, Dialect dialect) {
       return "UPDATE responders SET token_hash = ?1, token_issued_at = ?2, token_expires_at = ?3, "
              "updated_at = ?4 WHERE id = ?5";
     case Sql::insert_note:
-      return "INSERT INTO notes (case_id, responder_id, text_enc, created_at) "
-             "VALUES (?1, ?2, ?3, ?4) RETURNING id";
+      return "INSERT INTO notes (case_id, responder_id, text_enc, created_at, kind) "
+             "VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id";
     case Sql::list_notes:
       return select(kNoteColumns, "notes WHERE case_id = ?1 ORDER BY id");
     case Sql::last_audit_hash:
@@ -437,6 +439,15 @@ std::string list_cases_text(const CaseFilter& filter) {
   if (!filter.severity.empty()) conditions.emplace_back("severity = :severity");
   if (filter.open_only) conditions.push_back("status IN " + std::string(kOpenStatuses));
   if (filter.after_id > 0) conditions.emplace_back("id < :after");
+  if (!filter.reference.empty()) conditions.emplace_back("reference = :reference");
+  if (!filter.category.empty()) conditions.emplace_back("category = :category");
+  if (!filter.district.empty()) conditions.emplace_back("district = :district");
+  if (filter.claimed_by) conditions.emplace_back("claimed_by = :claimed_by");
+  if (filter.not_closed) conditions.emplace_back("status != 'closed'");
+  if (filter.created_from > 0) conditions.emplace_back("created_at >= :created_from");
+  if (filter.created_to > 0) conditions.emplace_back("created_at < :created_to");
+  if (filter.overdue_at > 0)
+    conditions.emplace_back("status = 'open' AND ack_due_at > 0 AND ack_due_at <= :overdue_at");
   std::string rest = "cases";
   for (std::size_t i = 0; i < conditions.size(); ++i) {
     rest += i == 0 ? " WHERE " : " AND ";

@@ -147,13 +147,13 @@ constexpr std::string_view kCheckinColumns =
 constexpr std::string_view kCaseColumns =
     "id, reference, contact_id, session_id, flow, category, severity, status, created_at, "
     "district, team, rung, next_alert_at, acknowledged_at, acknowledged_by, claimed_by, "
-    "closed_at, outcome";
+    "closed_at, outcome, ack_due_at, pending_outcome, pending_by";
 
 constexpr std::string_view kResponderColumns =
     "id, name, team, role, can_export, phone_pseudonym, phone_enc, token_hash, active, updated_at, "
     "pin_hash, token_issued_at, token_expires_at";
 
-constexpr std::string_view kNoteColumns = "id, case_id, responder_id, text_enc, created_at";
+constexpr std::string_view kNoteColumns = "id, case_id, responder_id, text_enc, created_at, kind";
 
 constexpr std::string_view kAuditColumns =
     "id, at, actor, action, case_reference, detail, prev_hash, hash";

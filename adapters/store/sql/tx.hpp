@@ -75,6 +75,8 @@ class SqlTx final : public Tx {
   void set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) override;
   bool audit_has(std::string_view case_reference, std::string_view action,
                  std::string_view detail) override;
+  std::vector<AuditRecord> list_case_audit(std::string_view case_reference, int limit) override;
+  std::vector<OutboxRecord> list_case_outbox(std::string_view case_reference, int limit) override;
   std::optional<CaseRecord> find_case_by_id(std::int64_t id) override;
   void update_case(const CaseRecord& c) override;
   // Not a hot path (a responder's list view), so the statement is built for the filter's shape

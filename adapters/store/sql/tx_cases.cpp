@@ -56,6 +56,9 @@ std::int64_t SqlTx::insert_case(const CaseRecord& c) {
       st->bind(15, c.claimed_by);
       st->bind(16, c.closed_at);
       st->bindNoCopy(17, c.outcome);
+      st->bind(18, c.ack_due_at);
+      st->bindNoCopy(19, c.pending_outcome);
+      st->bind(20, c.pending_by);
       if (!st->executeStep()) throw std::runtime_error("store: insert_case: no row returned");
       id = st->getColumn(0).getInt64();
     }
@@ -145,6 +148,30 @@ bool SqlTx::audit_has(std::string_view case_reference, std::string_view action,
   });
 }
 
+std::vector<AuditRecord> SqlTx::list_case_audit(std::string_view case_reference, int limit) {
+  return guarded("list_case_audit", [&] {
+    if (case_reference.empty() || limit <= 0) return std::vector<AuditRecord>();
+    auto st = conn_.prepare("SELECT " + std::string(kAuditColumns) +
+                            " FROM audit WHERE case_reference = ?1 ORDER BY id LIMIT ?2");
+    st->bind(1, std::string(case_reference));
+    st->bind(2, limit);
+    return all_rows(*st, audit_from);
+  });
+}
+
+std::vector<OutboxRecord> SqlTx::list_case_outbox(std::string_view case_reference, int limit) {
+  return guarded("list_case_outbox", [&] {
+    if (case_reference.empty() || limit <= 0) return std::vector<OutboxRecord>();
+    // The same condition as the partial index outbox_case_cause (schema 10), so it is used.
+    auto st = conn_.prepare("SELECT " + std::string(kOutboxColumns) +
+                            " FROM outbox WHERE cause = ?1 AND substr(cause, 1, 5) = 'case:' "
+                            "ORDER BY id LIMIT ?2");
+    st->bind(1, "case:" + std::string(case_reference));
+    st->bind(2, limit);
+    return all_rows(*st, outbox_from);
+  });
+}
+
 std::optional<CaseRecord> SqlTx::find_case_by_id(std::int64_t id) {
   return guarded("find_case_by_id", [&]() -> std::optional<CaseRecord> {
     Stmt st = use(writer_ ? Sql::find_case_by_id_locked : Sql::find_case_by_id);
@@ -168,6 +195,9 @@ void SqlTx::update_case(const CaseRecord& c) {
     st->bind(9, c.closed_at);
     st->bindNoCopy(10, c.outcome);
     st->bind(11, c.id);
+    st->bind(12, c.ack_due_at);
+    st->bindNoCopy(13, c.pending_outcome);
+    st->bind(14, c.pending_by);
     if (st->exec() == 0) throw std::runtime_error("store: update_case: no such case");
   });
 }
@@ -182,6 +212,13 @@ std::vector<CaseRecord> SqlTx::list_cases(const CaseFilter& filter) {
     if (!filter.status.empty()) st->bindNoCopy(":status", filter.status);
     if (!filter.severity.empty()) st->bindNoCopy(":severity", filter.severity);
     if (filter.after_id > 0) st->bind(":after", filter.after_id);
+    if (!filter.reference.empty()) st->bindNoCopy(":reference", filter.reference);
+    if (!filter.category.empty()) st->bindNoCopy(":category", filter.category);
+    if (!filter.district.empty()) st->bindNoCopy(":district", filter.district);
+    if (filter.claimed_by) st->bind(":claimed_by", *filter.claimed_by);
+    if (filter.created_from > 0) st->bind(":created_from", filter.created_from);
+    if (filter.created_to > 0) st->bind(":created_to", filter.created_to);
+    if (filter.overdue_at > 0) st->bind(":overdue_at", filter.overdue_at);
     st->bind(":limit", std::clamp(filter.limit, 1, kListCasesMaxLimit));
     return all_rows(*st, case_from);
   });
@@ -294,6 +331,7 @@ std::int64_t SqlTx::insert_note(const NoteRecord& n) {
     st->bind(2, n.responder_id);
     bind_blob(*st, 3, n.text_enc);
     st->bind(4, n.created_at);
+    st->bindNoCopy(5, n.kind);
     if (!st->executeStep()) throw std::runtime_error("store: insert_note: no row returned");
     return st->getColumn(0).getInt64();
   });

@@ -297,10 +297,25 @@ CREATE INDEX inbound_received ON inbound (received_at);
 CREATE INDEX checkins_finished_sent ON checkins (sent_at) WHERE status NOT IN ('sent', 'reminded');
 )sql";
 
+// #15: the caseworker's case file. A case keeps when it should have been acknowledged (her report
+// plus the first SLA; the router sets it, and fills it in for cases routed before this version),
+// and a closing that waits for a supervisor's approval. A note gains its kind: the reason given
+// with closing, reopening or declining a closing is a sealed note like any other. The timeline
+// reads the outbox rows a case caused (alerts, webhook events) through a small partial index
+// (its audit rows through audit_case_action).
+constexpr std::string_view kVersion10 = R"sql(
+ALTER TABLE cases ADD COLUMN ack_due_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN pending_outcome TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN pending_by INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notes ADD COLUMN kind TEXT NOT NULL DEFAULT 'note';
+CREATE INDEX outbox_case_cause ON outbox (cause) WHERE substr(cause, 1, 5) = 'case:';
+)sql";
+
 constexpr std::array kMigrations{
-    Migration{1, kVersion1}, Migration{2, kVersion2}, Migration{3, kVersion3},
-    Migration{4, kVersion4}, Migration{5, kVersion5}, Migration{6, kVersion6},
-    Migration{7, kVersion7}, Migration{8, kVersion8}, Migration{9, kVersion9},
+    Migration{1, kVersion1},   Migration{2, kVersion2}, Migration{3, kVersion3},
+    Migration{4, kVersion4},   Migration{5, kVersion5}, Migration{6, kVersion6},
+    Migration{7, kVersion7},   Migration{8, kVersion8}, Migration{9, kVersion9},
+    Migration{10, kVersion10},
 };
 
 }  // namespace
