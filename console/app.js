@@ -53,6 +53,9 @@
     current: null,       // the case shown in detail
     wanted: null,        // the reference being opened or shown
     view: 'signin',
+    queueView: 'team',   // mine, unassigned, team, closed
+    search: {},          // the search form's filters, as API parameters
+    queueGeneration: 0,
     inFlight: false,
     poller: null,
     ticker: null
@@ -93,6 +96,11 @@
     if (className) e.className = className;
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
+  }
+  function option(value, text) {
+    var o = element('option', null, text);
+    o.value = value;
+    return o;
   }
   function pair(list, name, value) {
     list.appendChild(element('dt', null, name));
@@ -190,11 +198,35 @@
     $('who').textContent = me.name + (me.team ? ' \u00b7 ' + words(me.team) : '');
     var select = $('outcome');
     clear(select);
+    var approval = me.outcomes_needing_approval || [];
     for (var i = 0; i < me.outcomes.length; i++) {
-      var option = element('option', null, words(me.outcomes[i]));
-      option.value = me.outcomes[i];
-      select.appendChild(option);
+      var needs = approval.indexOf(me.outcomes[i]) >= 0 && me.role !== 'supervisor';
+      select.appendChild(option(me.outcomes[i], words(me.outcomes[i]) +
+        (needs ? ' (needs approval)' : '')));
     }
+    var category = $('s-category');
+    clear(category);
+    category.appendChild(option('', 'Any'));
+    for (var code in CATEGORY_LABELS)
+      if (Object.prototype.hasOwnProperty.call(CATEGORY_LABELS, code))
+        category.appendChild(option(code, CATEGORY_LABELS[code]));
+    var assignee = $('s-assignee');
+    clear(assignee);
+    assignee.appendChild(option('', 'Anyone'));
+    assignee.appendChild(option('none', 'Nobody'));
+    var teams = [];
+    var people = me.people || [];
+    for (var p = 0; p < people.length; p++) {
+      assignee.appendChild(option(people[p].name, people[p].name));
+      if (teams.indexOf(people[p].team) < 0) teams.push(people[p].team);
+    }
+    var team = $('s-team');
+    clear(team);
+    team.appendChild(option('', 'Every team'));
+    teams.sort();
+    for (var t = 0; t < teams.length; t++) team.appendChild(option(teams[t], words(teams[t])));
+    $('s-team-field').hidden = me.role !== 'supervisor';
+    markTab();
     if (!state.poller) state.poller = window.setInterval(poll, POLL_MS);
     if (!state.ticker) state.ticker = window.setInterval(tick, 1000);
     route();
@@ -230,28 +262,61 @@
     return a.reference < b.reference ? -1 : 1;
   }
 
-  // The countdown is kept as a local deadline, so it moves between polls.
-  function slaElement(c, receivedAt) {
+  // Deadlines are kept as local times (the server's clock offset applied), so the countdowns
+  // move between polls. The acknowledgement deadline counts from her report and does not move
+  // when the ladder climbs; past it the case is overdue. The next alert is the current rung's.
+  function localTime(serverMs, serverNow, receivedAt) {
+    return receivedAt + (serverMs - serverNow);
+  }
+  function slaElement(c, serverNow, receivedAt) {
     var e = element('span', 'sla');
-    if (c.sla_remaining_ms === null || c.sla_remaining_ms === undefined) {
+    if (c.status !== 'open') {
       e.hidden = true;
       return e;
     }
-    e.setAttribute('data-deadline', String(receivedAt + c.sla_remaining_ms));
+    if (c.ack_due_at) {
+      e.setAttribute('data-due', String(localTime(c.ack_due_at, serverNow, receivedAt)));
+    } else if (c.sla_remaining_ms !== null && c.sla_remaining_ms !== undefined) {
+      e.setAttribute('data-due', String(receivedAt + c.sla_remaining_ms));
+    } else {
+      e.hidden = true;
+      return e;
+    }
+    updateSla(e, Date.now());
+    return e;
+  }
+  function nextAlertElement(c, receivedAt) {
+    var e = element('span', 'next-alert');
+    if (c.status !== 'open' || c.sla_remaining_ms === null || c.sla_remaining_ms === undefined ||
+        !c.ack_due_at) {
+      e.hidden = true;
+      return e;
+    }
+    e.setAttribute('data-next', String(receivedAt + c.sla_remaining_ms));
+    e.setAttribute('data-rung', String(c.rung || 0));
     updateSla(e, Date.now());
     return e;
   }
   function updateSla(e, now) {
-    var deadline = Number(e.getAttribute('data-deadline'));
-    if (!deadline) return;
-    var left = deadline - now;
-    e.textContent = left >= 0 ? 'Acknowledge within ' + formatDuration(left) :
-      'Overdue by ' + formatDuration(left);
-    e.className = left >= 0 ? 'sla' : 'sla overdue';
+    var due = Number(e.getAttribute('data-due'));
+    if (due) {
+      var left = due - now;
+      e.textContent = left >= 0 ? 'Acknowledge within ' + formatDuration(left) :
+        'Overdue by ' + formatDuration(left);
+      e.className = left >= 0 ? 'sla' : 'sla overdue';
+      return;
+    }
+    var next = Number(e.getAttribute('data-next'));
+    if (next) {
+      var rung = Number(e.getAttribute('data-rung')) || 1;
+      e.textContent = next - now >= 0 ?
+        'Alert ' + rung + ' sent; next alert in ' + formatDuration(next - now) :
+        'Alert ' + rung + ' sent; next alert due now';
+    }
   }
   function tick() {
     var now = Date.now();
-    var nodes = document.querySelectorAll('[data-deadline]');
+    var nodes = document.querySelectorAll('[data-due], [data-next]');
     for (var i = 0; i < nodes.length; i++) updateSla(nodes[i], now);
   }
 
@@ -259,20 +324,65 @@
     var collected = [];
     var receivedAt = Date.now();
     function page(after, pages) {
-      var path = 'cases?open=1&limit=200' + (after ? '&after=' + after : '');
+      var path = 'cases?view=' + state.queueView + '&limit=200' + searchQuery() +
+        (after ? '&after=' + after : '');
       api('GET', path, null, function (status, data) {
         if (status !== 200 || !data) return done(status, data);
         receivedAt = Date.now();
         for (var i = 0; i < data.cases.length; i++) collected.push(data.cases[i]);
         if (data.next_after && pages + 1 < MAX_PAGES) return page(data.next_after, pages + 1);
-        done(200, { cases: collected, receivedAt: receivedAt });
+        done(200, { cases: collected, receivedAt: receivedAt, now: data.now });
       });
     }
     page(0, 0);
   }
 
-  function renderQueue(cases, receivedAt) {
-    cases.sort(byPriority);
+  function searchQuery() {
+    var q = '';
+    for (var name in state.search)
+      if (Object.prototype.hasOwnProperty.call(state.search, name) && state.search[name] !== '')
+        q += '&' + name + '=' + encodeURIComponent(state.search[name]);
+    return q;
+  }
+  function markTab() {
+    var tabs = document.querySelectorAll('.tab');
+    for (var i = 0; i < tabs.length; i++) {
+      var on = tabs[i].getAttribute('data-view') === state.queueView;
+      tabs[i].className = on ? 'tab current' : 'tab';
+      tabs[i].setAttribute('aria-pressed', on ? 'true' : 'false');
+    }
+  }
+  // A date input's day, at local midnight, in milliseconds; the day after for "until".
+  function dayStart(value, after) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value || '');
+    if (!m) return '';
+    return String(new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + (after ? 1 : 0)).getTime());
+  }
+  function readSearch() {
+    state.search = {
+      reference: $('s-reference').value.replace(/[^A-Za-z0-9]/g, '').toUpperCase(),
+      severity: $('s-severity').value,
+      category: $('s-category').value,
+      assignee: $('s-assignee').value,
+      team: state.me && state.me.role === 'supervisor' ? $('s-team').value : '',
+      district: $('s-district').value.replace(/^\s+|\s+$/g, '').toLowerCase(),
+      from: dayStart($('s-from').value, false),
+      to: dayStart($('s-to').value, true),
+      overdue: $('s-overdue').checked ? '1' : ''
+    };
+  }
+  function searching() {
+    for (var name in state.search)
+      if (Object.prototype.hasOwnProperty.call(state.search, name) && state.search[name] !== '')
+        return true;
+    return false;
+  }
+
+  function renderQueue(cases, receivedAt, serverNow) {
+    if (state.queueView === 'closed')
+      cases.sort(function (a, b) { return (b.closed_at || 0) - (a.closed_at || 0); });
+    else
+      cases.sort(byPriority);
     state.cases = cases;
     var list = $('cases');
     clear(list);
@@ -286,11 +396,12 @@
       top.appendChild(element('span', 'ref', c.reference));
       top.appendChild(element('span', 'badge sev-' + c.severity, words(c.severity)));
       top.appendChild(element('span', 'case-status status-' + c.status, label(STATUS_LABELS, c.status)));
+      if (c.pending_outcome) top.appendChild(element('span', 'pending', 'Awaiting approval'));
       link.appendChild(top);
-      link.appendChild(slaElement(c, receivedAt));
+      link.appendChild(slaElement(c, serverNow, receivedAt));
       var meta = label(CATEGORY_LABELS, c.category) + ' \u00b7 ' + formatTime(c.created_at);
-      if (c.claimed_by) meta += ' \u00b7 ' + (state.me && c.claimed_by === state.me.id ?
-        'claimed by you' : 'claimed');
+      if (c.assignee) meta += ' \u00b7 ' + (state.me && c.claimed_by === state.me.id ?
+        'yours' : c.assignee);
       if (state.me && state.me.role === 'supervisor' && c.team) meta += ' \u00b7 ' + words(c.team);
       link.appendChild(element('span', 'meta', meta));
       item.appendChild(link);
@@ -299,20 +410,24 @@
     $('queue-empty').hidden = cases.length !== 0;
   }
 
-  function refreshQueue() {
-    if (state.inFlight) return;
+  // `fresh`: the view or search changed; an answer to an earlier request is then dropped.
+  function refreshQueue(fresh) {
+    if (state.inFlight && !fresh) return;
+    var generation = ++state.queueGeneration;
     state.inFlight = true;
     if (!state.cases.length) $('queue-status').textContent = 'Loading\u2026';
     loadQueue(function (status, data) {
+      if (generation !== state.queueGeneration) return;
       state.inFlight = false;
       if (status !== 200) {
         $('queue-status').textContent = errorText(status, data) + ' Retrying.';
         return;
       }
-      renderQueue(data.cases, data.receivedAt);
+      renderQueue(data.cases, data.receivedAt, data.now);
       var now = new Date();
       $('queue-status').textContent = data.cases.length + (data.cases.length === 1 ? ' case' : ' cases') +
-        ' open \u00b7 updated ' + pad(now.getHours()) + ':' + pad(now.getMinutes()) + ':' + pad(now.getSeconds());
+        (searching() ? ' found' : '') + ' \u00b7 updated ' + pad(now.getHours()) + ':' +
+        pad(now.getMinutes()) + ':' + pad(now.getSeconds());
     });
   }
 
@@ -320,6 +435,7 @@
 
   function renderDetail(d, receivedAt) {
     state.current = d;
+    state.receivedAt = receivedAt;
     $('d-ref').textContent = d.reference;
     var sev = $('d-severity');
     sev.textContent = words(d.severity);
@@ -328,9 +444,13 @@
     st.textContent = label(STATUS_LABELS, d.status);
     st.className = 'case-status status-' + d.status;
     var oldSla = $('d-sla');
-    var sla = slaElement(d, receivedAt);
+    var sla = slaElement(d, d.now, receivedAt);
     sla.id = 'd-sla';
     oldSla.parentNode.replaceChild(sla, oldSla);
+    var oldNext = $('d-next');
+    var next = nextAlertElement(d, receivedAt);
+    next.id = 'd-next';
+    oldNext.parentNode.replaceChild(next, oldNext);
 
     var facts = $('d-facts');
     clear(facts);
@@ -339,8 +459,9 @@
     if (d.team) pair(facts, 'Team', words(d.team));
     if (d.acknowledged_at) pair(facts, 'Acknowledged', formatTime(d.acknowledged_at) +
       (state.me && d.acknowledged_by === state.me.id ? ' by you' : ''));
-    if (d.claimed_by) pair(facts, 'Claimed', state.me && d.claimed_by === state.me.id ?
-      'by you' : 'by another caseworker');
+    if (d.assignee) pair(facts, 'Assigned to', state.me && d.claimed_by === state.me.id ?
+      'You' : d.assignee);
+    if (d.ack_due_at) pair(facts, 'Acknowledge by', formatTime(d.ack_due_at));
     if (d.closed_at) pair(facts, 'Closed', formatTime(d.closed_at) + ' \u00b7 ' + words(d.outcome));
 
     var phone = $('d-phone');
@@ -388,9 +509,81 @@
     if (!d.notes.length) notes.appendChild(element('li', 'hint', 'No notes yet.'));
 
     var closed = d.status === 'closed';
+    var supervisor = state.me && state.me.role === 'supervisor';
     $('ack').disabled = d.status !== 'open';
     $('claim').disabled = closed || (state.me && d.claimed_by === state.me.id);
-    $('close-form').hidden = closed;
+    // A closing that waits: a supervisor approves or declines; anyone else sees that it waits.
+    $('approval').hidden = !d.pending_outcome;
+    if (d.pending_outcome) {
+      $('approval-text').textContent = 'Closing as "' + words(d.pending_outcome) + '" awaits a ' +
+        'supervisor\'s approval' + (d.pending_by ? ' (asked by ' + d.pending_by + ').' : '.');
+      $('approval-actions').hidden = !supervisor;
+    }
+    $('close-form').hidden = closed || (!!d.pending_outcome && !supervisor);
+    $('reopen-form').hidden = !closed || !supervisor;
+    $('assign-form').hidden = closed;
+    var to = $('assign-to');
+    var chosen = to.value;
+    clear(to);
+    var people = (state.me && state.me.people) || [];
+    for (var p = 0; p < people.length; p++) {
+      if (people[p].team !== d.team && people[p].role !== 'supervisor') continue;
+      to.appendChild(option(people[p].name, people[p].name +
+        (people[p].role === 'supervisor' ? ' (supervisor)' : '')));
+    }
+    if (chosen) to.value = chosen;
+    if (!to.value && d.assignee) to.value = d.assignee;
+  }
+
+  var EVENT_TEXT = {
+    opened: 'Reported',
+    routed: 'Sent to team',
+    alerted: 'Alert',
+    alert_sent: 'Alert sent',
+    alert_failed: 'Alert failing, next person alerted',
+    moved: 'Moved to the always-on team',
+    acknowledged: 'Acknowledged',
+    claimed: 'Claimed',
+    assigned: 'Assigned',
+    note: 'Note',
+    closing_requested: 'Closing asked for',
+    closed: 'Closed',
+    approved: 'Closing approved',
+    declined: 'Closing declined',
+    reopened: 'Reopened',
+    webhook: 'Case system told'
+  };
+  var DELIVERY_TEXT = {
+    queued: 'waiting to be sent', retrying: 'retrying', sent: 'sent', delivered: 'delivered',
+    failed: 'failed', cancelled: 'not needed any more', unconfirmed: 'may have been sent'
+  };
+
+  function renderTimeline(t) {
+    var list = $('d-timeline');
+    clear(list);
+    for (var i = 0; i < t.events.length; i++) {
+      var e = t.events[i];
+      var item = element('li', 'event ev-' + e.event);
+      var head = label(EVENT_TEXT, e.event);
+      if (e.event === 'routed' || e.event === 'webhook') head += ': ' + words(e.detail);
+      else if (e.detail && e.event !== 'opened') head += ': ' + (e.event === 'assigned' ? e.detail :
+        e.event === 'alerted' || e.event === 'alert_sent' || e.event === 'alert_failed' ||
+        e.event === 'moved' ? e.detail : words(e.detail));
+      if (e.delivery) head += ' (' + label(DELIVERY_TEXT, e.delivery) + ')';
+      item.appendChild(element('span', 'event-what', head));
+      var who = formatTime(e.at);
+      if (e.by && e.by !== 'rabta') who += ' \u00b7 ' + e.by + (e.via === 'sms' ? ' by SMS' : '');
+      item.appendChild(element('span', 'meta', who));
+      if (e.text !== null && e.text !== undefined) item.appendChild(element('p', 'note-text', e.text));
+      list.appendChild(item);
+    }
+  }
+
+  function loadTimeline(reference) {
+    api('GET', 'cases/' + encodeURIComponent(reference) + '/timeline', null, function (status, data) {
+      if (state.view !== 'detail' || state.wanted !== reference) return;
+      if (status === 200 && data) renderTimeline(data);
+    });
   }
 
   function loadDetail(reference, quiet) {
@@ -400,7 +593,10 @@
     }
     api('GET', 'cases/' + encodeURIComponent(reference), null, function (status, data) {
       if (state.view !== 'detail' || state.wanted !== reference) return;  // she moved on
-      if (status === 200 && data) return renderDetail(data, Date.now());
+      if (status === 200 && data) {
+        renderDetail(data, Date.now());
+        return loadTimeline(reference);
+      }
       if (!quiet || status !== 0) $('d-message').textContent = errorText(status, data);
     });
   }
@@ -414,6 +610,12 @@
     clear($('d-consents'));
     clear($('d-notes'));
     clear($('d-phone'));
+    clear($('d-timeline'));
+    $('approval').hidden = true;
+    $('reopen-form').hidden = true;
+    $('close-reason').value = '';
+    $('reopen-reason').value = '';
+    $('decline-reason').value = '';
     $('d-status').textContent = '';
     $('d-severity').textContent = '';
     $('d-sla').hidden = true;
@@ -429,9 +631,13 @@
     $('d-message').textContent = 'Saving\u2026';
     api('POST', 'cases/' + encodeURIComponent(d.reference) + '/' + path, body, function (status, data) {
       for (var j = 0; j < buttons.length; j++) buttons[j].disabled = false;
-      if (status === 200 || status === 201) {
-        $('d-message').textContent = doneText;
+      if (status === 200 || status === 201 || status === 202) {
+        $('d-message').textContent = status === 202 ?
+          'Sent to a supervisor for approval. The case stays open until then.' : doneText;
         if (path === 'notes') $('note').value = '';
+        if (path === 'close') $('close-reason').value = '';
+        if (path === 'reopen') $('reopen-reason').value = '';
+        if (path === 'decline') $('decline-reason').value = '';
         loadDetail(d.reference, true);
       } else {
         $('d-message').textContent = errorText(status, data);
@@ -497,6 +703,62 @@
       if (!window.confirm('Close case ' + d.reference + ' as "' + words(outcome) + '"?')) return false;
       act('close', { outcome: outcome, reason: reason }, [$('close-button')], 'Case closed.');
       return false;
+    };
+    $('assign-form').onsubmit = function (e) {
+      e.preventDefault();
+      var to = $('assign-to').value;
+      if (!to) return false;
+      act('assign', { to: to }, [$('assign-button')], 'Assigned to ' + to + '.');
+      return false;
+    };
+    $('approve').onclick = function () {
+      act('approve', null, [$('approve'), $('decline-button')], 'Closing approved. Case closed.');
+    };
+    $('decline-form').onsubmit = function (e) {
+      e.preventDefault();
+      var reason = $('decline-reason').value;
+      if (!reason.replace(/\s+/g, '')) {
+        $('d-message').textContent = 'Write why the closing is declined.';
+        return false;
+      }
+      act('decline', { reason: reason }, [$('approve'), $('decline-button')],
+        'Closing declined. The case stays open.');
+      return false;
+    };
+    $('reopen-form').onsubmit = function (e) {
+      e.preventDefault();
+      var reason = $('reopen-reason').value;
+      if (!reason.replace(/\s+/g, '')) {
+        $('d-message').textContent = 'Write why the case is reopened.';
+        return false;
+      }
+      act('reopen', { reason: reason }, [$('reopen-button')], 'Case reopened.');
+      return false;
+    };
+    var tabs = document.querySelectorAll('.tab');
+    for (var i = 0; i < tabs.length; i++) {
+      tabs[i].onclick = function () {
+        state.queueView = this.getAttribute('data-view');
+        markTab();
+        state.cases = [];
+        clear($('cases'));
+        refreshQueue(true);
+      };
+    }
+    $('search-form').onsubmit = function (e) {
+      e.preventDefault();
+      readSearch();
+      state.cases = [];
+      clear($('cases'));
+      refreshQueue(true);
+      return false;
+    };
+    $('search-clear').onclick = function () {
+      $('search-form').reset();
+      state.search = {};
+      state.cases = [];
+      clear($('cases'));
+      refreshQueue(true);
     };
     window.onhashchange = route;
 

@@ -583,6 +583,7 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                                {"text", n.text_enc}});
             j["notes"] = std::move(notes);
             if (!d.phone.empty()) j["phone"] = d.phone;
+            j["now"] = now;
             result->response = json_response(200, j);
             return;
           }
