@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -201,19 +203,63 @@ int outbox_list(const std::string& config_path, const std::string& status, int l
     rows = tx.list_outbox(status, limit);
     counts = tx.outbox_counts();
   });
-  out << std::left << std::setw(8) << "id" << std::setw(16) << "kind" << std::setw(12) << "status"
-      << std::setw(9) << "attempts" << std::setw(11) << "delivery" << std::setw(9) << "segments"
-      << "cause / last error\n";
+  out << outbox_table(rows, counts, flows::require_zone(ctx->config.checkins.timezone));
+  return 0;
+}
+
+namespace {
+
+std::string local_minute(std::int64_t ms, const flows::Zone& zone) {
+  if (ms <= 0) return "-";
+  const flows::LocalTime t = flows::to_local(ms, zone);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d", t.year, t.month, t.day, t.hour,
+                t.minute);
+  return buf;
+}
+
+// Characters as a terminal shows them (code points; continuation bytes do not count).
+std::size_t shown_width(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; }));
+}
+
+}  // namespace
+
+std::string outbox_table(const std::vector<store::OutboxRecord>& rows,
+                         const std::vector<std::pair<std::string, std::int64_t>>& counts,
+                         const flows::Zone& zone) {
+  std::vector<std::vector<std::string>> table;
+  table.push_back({"id", "kind", "status", "tries", "delivery", "parts", "created", "next try",
+                   "sent", "cause", "last error"});
   for (const auto& o : rows) {
-    out << std::left << std::setw(8) << o.id << std::setw(16) << o.kind << std::setw(12) << o.status
-        << std::setw(9) << o.attempts << std::setw(11)
-        << (o.delivery_status.empty() ? "-" : o.delivery_status) << std::setw(9) << o.segments
-        << o.cause << (o.last_error.empty() ? "" : " / " + o.last_error) << "\n";
+    const bool waiting = o.status == store::outbox_status::pending;
+    table.push_back(
+        {std::to_string(o.id), o.kind, o.status, std::to_string(o.attempts),
+         o.delivery_status.empty() ? "-" : o.delivery_status,
+         o.segments > 0 ? std::to_string(o.segments) : "-", local_minute(o.created_at, zone),
+         waiting ? local_minute(o.not_before, zone) : "-", local_minute(o.sent_at, zone),
+         o.cause.empty() ? "-" : o.cause, o.last_error.empty() ? "-" : o.last_error});
+  }
+  std::vector<std::size_t> width(table.front().size(), 0);
+  for (const auto& row : table)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], shown_width(row[i]));
+  std::ostringstream out;
+  out << "times in " << zone.name << "\n";
+  for (const auto& row : table) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      // Two spaces between columns; the last one is not padded.
+      if (i + 1 < row.size()) line += std::string(width[i] - shown_width(row[i]) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
   }
   out << "totals:";
   for (const auto& [k, v] : counts) out << " " << k << "=" << v;
   out << "\n";
-  return 0;
+  return out.str();
 }
 
 int migrate_store(const std::string& config_path, const std::string& from, const std::string& to,

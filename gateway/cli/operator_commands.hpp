@@ -2,8 +2,14 @@
 // them work while rabta serves).
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "adapters/store/records.hpp"
+#include "flows/local_time.hpp"
 
 namespace rabta::gateway {
 
@@ -25,6 +31,11 @@ int outbox_resend(const std::string& config_path, std::int64_t id, std::ostream&
                   std::ostream& err);
 int outbox_list(const std::string& config_path, const std::string& status, int limit,
                 std::ostream& out, std::ostream& err);
+// The table `rabta outbox list` prints: columns as wide as their widest value, times in `zone`
+// (the service's zone, named in the header) as "YYYY-MM-DD HH:MM", "-" for none; then totals.
+std::string outbox_table(const std::vector<store::OutboxRecord>& rows,
+                         const std::vector<std::pair<std::string, std::int64_t>>& counts,
+                         const flows::Zone& zone);
 
 // `rabta migrate-store --from sqlite:PATH --to postgresql://...` (#14): copies the SQLite store
 // into an empty PostgreSQL database with the config's keys, then compares the row counts of every
