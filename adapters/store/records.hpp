@@ -165,7 +165,7 @@ struct CaseFilter {
   bool not_closed = false;                 // status other than closed
   Millis created_from = 0;                 // created_at >= this when > 0
   Millis created_to = 0;                   // created_at < this when > 0
-  Millis overdue_at = 0;  // when > 0: open (unacknowledged) with ack_due_at <= this
+  Millis overdue_at = 0;  // when > 0: open (unacknowledged) with ack_due_at before this
 };
 
 // One fact for the aggregate statistics (SAFETY D6): a case or a weekly check-in, with only

@@ -294,8 +294,10 @@ class Tx {
   // Whether the audit log holds a row with exactly this case reference, action and detail.
   virtual bool audit_has(std::string_view case_reference, std::string_view action,
                          std::string_view detail) = 0;
-  // A case's timeline (#15): its audit rows in id order, and the outbox rows it caused (cause
-  // "case:<reference>": SMS alerts, webhook events) in id order; at most `limit` of each.
+  // A case's timeline (#15): the newest `limit` audit rows of its steps (route, alert,
+  // alert_failed, fallback, ack, claim, assign, note, close, approve, decline, reopen, refer;
+  // never reads) in id order, and the outbox rows it caused (cause "case:<reference>": SMS
+  // alerts, webhook events) in id order, at most `limit`.
   virtual std::vector<AuditRecord> list_case_audit(std::string_view case_reference, int limit) = 0;
   virtual std::vector<OutboxRecord> list_case_outbox(std::string_view case_reference,
                                                      int limit) = 0;

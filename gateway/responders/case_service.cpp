@@ -41,8 +41,8 @@ std::string filter_detail(const store::CaseFilter& f, const CaseQuery* q = nullp
   if (f.after_id > 0) d += ",after=" + std::to_string(f.after_id);
   if (!q) return d;
   if (!q->view.empty()) d += ",view=" + q->view;
-  if (!q->team.empty()) d += ",team=" + q->team;
-  if (!f.category.empty()) d += ",category=" + f.category;
+  if (!q->team.empty()) d += ",team";
+  if (!f.category.empty()) d += ",category";
   if (!f.reference.empty()) d += ",reference";
   if (!f.district.empty()) d += ",district";
   if (!q->assignee.empty()) d += ",assignee";
@@ -314,6 +314,13 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
   if (needs_approval(outcome) && !supervisor) {
     c->pending_outcome = outcome;
     c->pending_by = actor.responder_id;
+    // Someone has plainly worked it: asking to close acknowledges it, and the ladder stops.
+    if (c->status == store::case_status::open) {
+      c->status = store::case_status::acknowledged;
+      c->acknowledged_at = now;
+      c->acknowledged_by = actor.responder_id;
+    }
+    c->next_alert_at = 0;
     tx.update_case(*c);
     audit(tx, now, actor, "case.close", reference,
           "pending,outcome=" + outcome + ",note=" + std::to_string(note));
@@ -411,7 +418,13 @@ CaseResult CaseService::reopen(store::Tx& tx, const Actor& actor, const std::str
     return CaseResult::conflict;
   }
   const std::string outcome = c->outcome;
-  // Someone worked it already: it comes back acknowledged (no new alerts), to its assignee.
+  // Someone worked it already: it comes back acknowledged (no new alerts), to its assignee if
+  // she is still someone the case can go to; else to nobody, so that it shows as unassigned.
+  if (c->claimed_by > 0) {
+    const auto who = tx.find_responder(c->claimed_by);
+    if (!who || !who->active || (who->role != "supervisor" && who->team != c->team))
+      c->claimed_by = 0;
+  }
   c->status = c->claimed_by > 0 ? store::case_status::claimed : store::case_status::acknowledged;
   if (c->acknowledged_at == 0) {
     c->acknowledged_at = now;
@@ -484,8 +497,12 @@ CaseResult CaseService::search(store::Tx& tx, const Actor& actor, const CaseQuer
   if (!query.assignee.empty()) {
     std::optional<std::int64_t> id;
     if (query.assignee == "none") id = 0;
+    // Only someone she could assign to (as GET /me lists them): the roster of other teams is not
+    // hers to probe.
     for (const auto& r : tx.list_responders())
-      if (!id && r.name == query.assignee) id = r.id;
+      if (!id && r.name == query.assignee &&
+          (actor.role == "supervisor" || r.team == actor.team || r.role == "supervisor"))
+        id = r.id;
     if (!id) {
       audit(tx, now, actor, "case.list", "", filter_detail(f, &query) + ",invalid");
       return CaseResult::invalid;
@@ -515,11 +532,14 @@ CaseResult CaseService::search(store::Tx& tx, const Actor& actor, const CaseQuer
 namespace {
 
 // What a row of the audit log says happened to the case, or "" for reads and refused steps.
+// Only the details a step that happened writes count (a refused step, e.g. an SMS ACK with a
+// wrong PIN, is audited under the same action with another detail).
 std::string timeline_event(const store::AuditRecord& a) {
   const std::string_view d = a.detail;
-  for (const std::string_view refused :
-       {"not_found", "invalid", "forbidden", "conflict", "denied", "status=", "locked", "already_"})
-    if (d.substr(0, refused.size()) == refused) return {};
+  bool done = d == "ok" || d.substr(0, 3) == "ok,";
+  for (const std::string_view prefix : {"outcome=", "pending,outcome=", "was=", "team ", "rung "})
+    done = done || d.substr(0, prefix.size()) == prefix;
+  if (!done) return {};
   if (a.action == "case.route") return "routed";
   if (a.action == "case.alert") return "alerted";
   if (a.action == "case.alert_failed") return "alert_failed";

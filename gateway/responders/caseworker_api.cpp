@@ -297,7 +297,7 @@ json case_summary(const store::CaseRecord& c, std::int64_t now, const Names& nam
   // The acknowledgement deadline runs from her report; past it, how long it is overdue. It does
   // not restart when the ladder climbs.
   j["ack_due_at"] = c.ack_due_at > 0 ? json(c.ack_due_at) : json(nullptr);
-  j["overdue_ms"] = c.status == store::case_status::open && c.ack_due_at > 0 && now > c.ack_due_at
+  j["overdue_ms"] = c.status == store::case_status::open && c.ack_due_at > 0 && c.ack_due_at < now
                         ? json(now - c.ack_due_at)
                         : json(nullptr);
   j["assignee"] = name_or_null(names, c.claimed_by);
@@ -543,7 +543,8 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             std::vector<store::CaseRecord> cases;
             if (cases_.search(tx, actor, q, cases) == CaseResult::invalid) {
               result->response =
-                  error_response(400, "bad_request", "assignee must be a responder's name or none");
+                  error_response(400, "bad_request",
+                                 "assignee must be someone of your team, a supervisor, or none");
               return;
             }
             const Names names = responder_names(tx);

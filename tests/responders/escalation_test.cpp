@@ -276,7 +276,14 @@ TEST_F(EscalationTest, TheTimelineAndTheDeadlineFollowTheLadder) {
   EXPECT_EQ(stored().rung, 2);
   EXPECT_EQ(stored().ack_due_at, reported + 15 * 60 * 1000) << "the deadline did not restart";
   EXPECT_EQ(overdue_refs(sadia), 1u);
-  EXPECT_EQ(g.kannel_sms("ack-tl", "+923000000102", "ACK " + ref).body,
+  // Refused SMS steps are audited under the same action, but are not events of the case.
+  give_pin("Bushra", "4821");
+  EXPECT_NE(g.kannel_sms("ack-nopin", "+923000000102", "ACK " + ref).body,
+            "Case " + ref + " acknowledged.");
+  EXPECT_NE(g.kannel_sms("ack-wrong", "+923000000102", "ACK " + ref + " 1111").body,
+            "Case " + ref + " acknowledged.");
+  EXPECT_EQ(g.count("audit", "action = 'case.ack' AND case_reference = '" + ref + "'"), 2);
+  EXPECT_EQ(g.kannel_sms("ack-tl", "+923000000102", "ACK " + ref + " 4821").body,
             "Case " + ref + " acknowledged.");
   EXPECT_EQ(overdue_refs(sadia), 0u);
   g.dispatcher().run_once();  // cancels the alert nobody needs now

@@ -447,7 +447,7 @@ std::string list_cases_text(const CaseFilter& filter) {
   if (filter.created_from > 0) conditions.emplace_back("created_at >= :created_from");
   if (filter.created_to > 0) conditions.emplace_back("created_at < :created_to");
   if (filter.overdue_at > 0)
-    conditions.emplace_back("status = 'open' AND ack_due_at > 0 AND ack_due_at <= :overdue_at");
+    conditions.emplace_back("status = 'open' AND ack_due_at > 0 AND ack_due_at < :overdue_at");
   std::string rest = "cases";
   for (std::size_t i = 0; i < conditions.size(); ++i) {
     rest += i == 0 ? " WHERE " : " AND ";

@@ -151,11 +151,19 @@ bool SqlTx::audit_has(std::string_view case_reference, std::string_view action,
 std::vector<AuditRecord> SqlTx::list_case_audit(std::string_view case_reference, int limit) {
   return guarded("list_case_audit", [&] {
     if (case_reference.empty() || limit <= 0) return std::vector<AuditRecord>();
+    // The newest rows of the steps a timeline shows (reads are audited too, every few seconds
+    // while a case is open: they must not crowd out its later steps), in id order.
     auto st = conn_.prepare("SELECT " + std::string(kAuditColumns) +
-                            " FROM audit WHERE case_reference = ?1 ORDER BY id LIMIT ?2");
+                            " FROM audit WHERE case_reference = ?1 AND action IN ('case.route', "
+                            "'case.alert', 'case.alert_failed', 'case.fallback', 'case.ack', "
+                            "'case.claim', 'case.assign', 'case.note', 'case.close', "
+                            "'case.approve', 'case.decline', 'case.reopen', 'case.refer') "
+                            "ORDER BY id DESC LIMIT ?2");
     st->bind(1, std::string(case_reference));
     st->bind(2, limit);
-    return all_rows(*st, audit_from);
+    std::vector<AuditRecord> rows = all_rows(*st, audit_from);
+    std::reverse(rows.begin(), rows.end());
+    return rows;
   });
 }
 
