@@ -56,6 +56,8 @@
     queueView: 'team',   // mine, unassigned, team, closed
     search: {},          // the search form's filters, as API parameters
     queueGeneration: 0,
+    timelineAt: 0,
+    timelineStale: false,
     inFlight: false,
     poller: null,
     ticker: null
@@ -497,6 +499,24 @@
     }
     if (!any) consents.appendChild(element('dd', 'hint', 'Not asked.'));
 
+    // Referral: only to a partner whose kind she agreed to in this report.
+    var referrals = d.referrals || [];
+    $('refer-box').hidden = referrals.length === 0;
+    var rlist = $('d-referrals');
+    clear(rlist);
+    var to = $('refer-to');
+    var wanted = to.value;
+    clear(to);
+    for (var r = 0; r < referrals.length; r++) {
+      var ref = referrals[r];
+      rlist.appendChild(element('li', ref.referred ? 'referred' : (ref.consented ? '' : 'hint'),
+        ref.label + ': ' + (ref.referred ? 'referred' : ref.consented ?
+          'she agreed to this referral' : 'she has not agreed to this kind of referral')));
+      if (ref.consented && !ref.referred) to.appendChild(option(ref.partner, ref.label));
+    }
+    if (wanted) to.value = wanted;
+    $('refer-form').hidden = d.status === 'closed' || to.options.length === 0;
+
     var notes = $('d-notes');
     clear(notes);
     for (var n = 0; n < d.notes.length; n++) {
@@ -551,12 +571,25 @@
     approved: 'Closing approved',
     declined: 'Closing declined',
     reopened: 'Reopened',
-    webhook: 'Case system told'
+    referred: 'Referred',
+    webhook: 'Sent'
   };
   var DELIVERY_TEXT = {
     queued: 'waiting to be sent', retrying: 'retrying', sent: 'sent', delivered: 'delivered',
     failed: 'failed', cancelled: 'not needed any more', unconfirmed: 'may have been sent'
   };
+
+  // "<sink>:<event>" of a webhook event: told to the case system or a partner (by its label).
+  function sentTo(detail) {
+    var at = String(detail || '').indexOf(':');
+    var sink = at < 0 ? detail : detail.slice(0, at);
+    var what = at < 0 ? '' : detail.slice(at + 1);
+    var name = 'the case system';
+    var partners = (state.me && state.me.partners) || [];
+    for (var i = 0; i < partners.length; i++)
+      if (partners[i].name === sink) name = partners[i].label;
+    return 'Sent to ' + name + ': ' + words(what);
+  }
 
   function renderTimeline(t) {
     var list = $('d-timeline');
@@ -565,7 +598,9 @@
       var e = t.events[i];
       var item = element('li', 'event ev-' + e.event);
       var head = label(EVENT_TEXT, e.event);
-      if (e.event === 'routed' || e.event === 'webhook') head += ': ' + words(e.detail);
+      if (e.event === 'webhook') head = sentTo(e.detail);
+      else if (e.event === 'routed' || e.event === 'referred') head += ': ' + (e.event === 'routed' ?
+        words(e.detail) : e.detail);
       else if (e.detail && e.event !== 'opened') head += ': ' + (e.event === 'assigned' ? e.detail :
         e.event === 'alerted' || e.event === 'alert_sent' || e.event === 'alert_failed' ||
         e.event === 'moved' ? e.detail : words(e.detail));
@@ -580,6 +615,8 @@
   }
 
   function loadTimeline(reference) {
+    state.timelineAt = Date.now();
+    state.timelineStale = false;
     api('GET', 'cases/' + encodeURIComponent(reference) + '/timeline', null, function (status, data) {
       if (state.view !== 'detail' || state.wanted !== reference) return;
       if (status === 200 && data) renderTimeline(data);
@@ -595,7 +632,11 @@
       if (state.view !== 'detail' || state.wanted !== reference) return;  // she moved on
       if (status === 200 && data) {
         renderDetail(data, Date.now());
-        return loadTimeline(reference);
+        // Each read is audited: the timeline is read again when the case is opened, after a
+        // step, and every half minute while it stays open, not at every poll.
+        if (!quiet || state.timelineStale || Date.now() - state.timelineAt > 30000)
+          loadTimeline(reference);
+        return;
       }
       if (!quiet || status !== 0) $('d-message').textContent = errorText(status, data);
     });
@@ -634,6 +675,7 @@
       if (status === 200 || status === 201 || status === 202) {
         $('d-message').textContent = status === 202 ?
           'Sent to a supervisor for approval. The case stays open until then.' : doneText;
+        state.timelineStale = true;
         if (path === 'notes') $('note').value = '';
         if (path === 'close') $('close-reason').value = '';
         if (path === 'reopen') $('reopen-reason').value = '';
@@ -723,6 +765,17 @@
       }
       act('decline', { reason: reason }, [$('approve'), $('decline-button')],
         'Closing declined. The case stays open.');
+      return false;
+    };
+    $('refer-form').onsubmit = function (e) {
+      e.preventDefault();
+      var partner = $('refer-to').value;
+      var d = state.current;
+      if (!d || !partner) return false;
+      var label = $('refer-to').options[$('refer-to').selectedIndex].text;
+      if (!window.confirm('Refer case ' + d.reference + ' to ' + label + '? They will receive ' +
+        'what she agreed to share.')) return false;
+      act('refer', { partner: partner }, [$('refer-button')], 'Referred to ' + label + '.');
       return false;
     };
     $('reopen-form').onsubmit = function (e) {

@@ -18,8 +18,8 @@ namespace {
 
 using ordered_json = nlohmann::ordered_json;
 
-constexpr std::array<std::string_view, 4> kEvents = {"opened", "acknowledged", "closed",
-                                                     "escalated"};
+constexpr std::array<std::string_view, 7> kEvents = {
+    "opened", "escalated", "acknowledged", "assigned", "referred", "closed", "reopened"};
 
 // Her consent, fail-closed: only an explicit yes counts.
 bool granted(const std::optional<bool>& consent) {
@@ -73,9 +73,14 @@ std::string sealed_associated_data(std::string_view dedupe_key, std::string_view
   return "outbox.webhook_" + std::string(name) + ":" + std::string(dedupe_key);
 }
 
+// "<event>:<reference>", and ":<n>" for the n-th time the event happens to the case (n > 1).
+std::string occurrence_key(const std::string& event, const std::string& reference, int occurrence) {
+  return event + ":" + reference + (occurrence > 1 ? ":" + std::to_string(occurrence) : "");
+}
+
 std::string dedupe_key_of(const WebhookSink& sink, const std::string& event,
-                          const std::string& reference) {
-  return webhook_kind(sink.name) + ":" + event + ":" + reference;
+                          const std::string& reference, int occurrence) {
+  return webhook_kind(sink.name) + ":" + occurrence_key(event, reference, occurrence);
 }
 
 // Only digits, at most 18 of them (no sign, no overflow).
@@ -102,7 +107,7 @@ std::string webhook_kind(std::string_view sink_name) {
 }
 
 std::string case_webhook_payload(const store::CaseRecord& c, const std::string& event,
-                                 const WebhookFacts& facts, std::int64_t now_ms) {
+                                 const WebhookFacts& facts, std::int64_t now_ms, int occurrence) {
   if (!is_webhook_event(event)) throw std::invalid_argument("webhook: unknown event");
   ordered_json j;
   j["event"] = event;
@@ -113,7 +118,7 @@ std::string case_webhook_payload(const store::CaseRecord& c, const std::string& 
   j["team"] = c.team;
   j["created_at"] = c.created_at;
   j["sent_at"] = now_ms;
-  j["idempotency_key"] = event + ":" + c.reference;
+  j["idempotency_key"] = occurrence_key(event, c.reference, occurrence);
   // SAFETY D3: nothing identifying without her referral consent; her number also needs her
   // callback consent. A consent never asked is a no.
   if (granted(facts.referral_consent)) {
@@ -163,13 +168,14 @@ bool verify_signature(const std::string& secret, std::string_view header_value,
 
 store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::CaseRecord& c,
                                         const std::string& event, const WebhookFacts& facts,
-                                        std::int64_t now_ms) {
+                                        std::int64_t now_ms, int occurrence) {
   if (sink.name.empty()) throw std::invalid_argument("webhook: the sink has no name");
   if (sink.secret.empty()) throw std::invalid_argument("webhook: the sink has no secret");
   if (c.reference.empty()) throw std::invalid_argument("webhook: the case has no reference");
-  const std::string key = dedupe_key_of(sink, event, c.reference);
+  if (occurrence < 1) throw std::invalid_argument("webhook: occurrences count from 1");
+  const std::string key = dedupe_key_of(sink, event, c.reference, occurrence);
 
-  const auto plain = ordered_json::parse(case_webhook_payload(c, event, facts, now_ms));
+  const auto plain = ordered_json::parse(case_webhook_payload(c, event, facts, now_ms, occurrence));
   const common::FieldCipher cipher = payload_cipher(sink);
   ordered_json j = ordered_json::object();
   for (const auto& [name, value] : plain.items()) {
@@ -228,7 +234,11 @@ std::optional<WebhookDelivery> read_webhook_payload(const WebhookSink& sink,
       out[name] = value;
     }
   }
-  return WebhookDelivery{dump(out), event->get<std::string>(), reference->get<std::string>()};
+  std::string idempotency = event->get<std::string>() + ":" + reference->get<std::string>();
+  if (const auto k = j.find("idempotency_key"); k != j.end() && k->is_string())
+    idempotency = k->get<std::string>();
+  return WebhookDelivery{dump(out), event->get<std::string>(), reference->get<std::string>(),
+                         std::move(idempotency)};
 }
 
 WebhookOutcome classify_webhook_status(long status) {

@@ -1,19 +1,23 @@
-// The case-management webhook: case events ("opened", "acknowledged", "closed", "escalated")
-// POSTed as signed JSON to the sink configured in config/responders.toml ([webhook]).
+// Case webhooks: a case's lifecycle ("opened", "escalated", "acknowledged", "assigned",
+// "referred", "closed", "reopened") POSTed as signed JSON to the case-management system
+// ([webhook] in config/responders.toml) and, once a caseworker referred the case with her
+// consent, to that referral partner ([[partners]]): "referred" and every later event.
 //
 // Body (application/json, keys always in this order):
 //   {"event", "reference", "severity", "category", "status", "team",
 //    "created_at",        // when the case was raised, Unix epoch ms
 //    "sent_at",           // when rabta raised this event, Unix epoch ms
-//    "idempotency_key",   // "<event>:<reference>", as in the Idempotency-Key header
-//    "district", "call_time",  // ONLY with her referral consent ("referral_ngo")
+//    "idempotency_key",   // "<event>:<reference>", and ":<n>" for the n-th time the event
+//                         // happens to the case (n > 1); as in the Idempotency-Key header
+//    "district", "call_time",  // ONLY with her consent for the sink's purpose ("referral_ngo",
+//                              // or "referral_police" for a police partner)
 //    "phone"}                  // ONLY with referral AND callback consent, E.164
 // Consent is fail-closed (SAFETY D3): a consent never asked (nullopt) is a no. Never any free
 // text: no report text, no notes.
 //
 // Signature (the scheme of Stripe's webhooks):
 //   X-Rabta-Signature: t=<unix seconds>,v1=<lowercase hex HMAC-SHA256(secret, "<t>.<body>")>
-//   Idempotency-Key: <event>:<reference>
+//   Idempotency-Key: <event>:<reference>[:<n>]
 //   Content-Type: application/json
 // The body is signed when it is sent, so t is the time of that attempt. A receiver recomputes
 // the HMAC over "<t>." followed by the raw body bytes exactly as received, compares in constant
@@ -22,12 +26,12 @@
 // suffices; unknown schemes are ignored. Delivery is at least once: the receiver must dedupe
 // by Idempotency-Key.
 //
-// Outbox rows: kind "webhook:<sink name>", dedupe key "webhook:<sink>:<event>:<reference>" (one
-// row per event and case), cause "case:<reference>", never expiring. The row's payload is the
-// body except that her number is stored encrypted ("phone_enc": hex of an XChaCha20-Poly1305
-// blob, key derived from the sink secret, associated data bound to the row's dedupe key) so it
-// is never in clear in the database (SAFETY D1). Changing the secret makes queued rows that
-// carry a number unreadable: they are dead-lettered, visibly.
+// Outbox rows: kind "webhook:<sink name>", dedupe key "webhook:<sink>:<idempotency key>" (one
+// row per occurrence of an event of a case), cause "case:<reference>", never expiring. The row's
+// payload is the body except that her number is stored encrypted ("phone_enc": hex of an
+// XChaCha20-Poly1305 blob, key derived from the sink secret, associated data bound to the row's
+// dedupe key) so it is never in clear in the database (SAFETY D1). Changing the secret makes queued
+// rows that carry a number unreadable: they are dead-lettered, visibly.
 //
 // The dispatcher checks her consent again when it sends (SAFETY D3): if she withdrew referral
 // consent since the row was queued, district, call time and number are left out; if she
@@ -53,6 +57,11 @@ struct WebhookSink {
   std::string url;     // the case-management system's endpoint
   std::string secret;  // HMAC-SHA256 key (from secret_env / secret_file)
   std::string name = "case_management";
+  // The consent that lets district, call time (and with callback consent, her number) go to this
+  // sink: "referral_ngo" for the case-management system and NGO partners, "referral_police" for
+  // a police women's desk (#15 referral partners).
+  std::string consent_purpose = "referral_ngo";
+  std::string label;  // a partner's name as caseworkers read it ("" for the case system)
 };
 
 // "" when the URL may be used, else why not: it must be https, or http to a loopback host
@@ -62,7 +71,7 @@ std::string webhook_url_problem(const std::string& url);
 
 // What the payload may carry beyond the case itself, read by whoever queues the event.
 struct WebhookFacts {
-  std::optional<bool> referral_consent;  // her latest "referral_ngo" consent
+  std::optional<bool> referral_consent;  // her consent for the sink's consent_purpose
   std::optional<bool> callback_consent;  // her latest "callback" consent
   std::string district;
   std::string call_time;  // her answer "call_time"
@@ -72,15 +81,18 @@ struct WebhookFacts {
 inline constexpr std::string_view webhook_kind_prefix = "webhook:";
 inline constexpr const char* webhook_signature_header = "X-Rabta-Signature";
 
-// True for "opened", "acknowledged", "closed" and "escalated".
+// True for "opened", "escalated", "acknowledged", "assigned", "referred", "closed", "reopened".
 bool is_webhook_event(std::string_view event);
 
 // "webhook:" + sink name.
 std::string webhook_kind(std::string_view sink_name);
 
 // The JSON body (pure, deterministic). Throws std::invalid_argument for an unknown event.
+// `occurrence`: the n-th time this event happens to the case (a case can be assigned or reopened
+// more than once); the idempotency key of the n-th (n > 1) ends in ":<n>".
 std::string case_webhook_payload(const store::CaseRecord& c, const std::string& event,
-                                 const WebhookFacts& facts, std::int64_t now_ms);
+                                 const WebhookFacts& facts, std::int64_t now_ms,
+                                 int occurrence = 1);
 
 // The X-Rabta-Signature value: "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>".
 std::string sign(const std::string& secret, std::int64_t t, const std::string& body);
@@ -95,7 +107,7 @@ bool verify_signature(const std::string& secret, std::string_view header_value,
 // unknown event, a sink without a name or secret, or a case without a reference.
 store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::CaseRecord& c,
                                         const std::string& event, const WebhookFacts& facts,
-                                        std::int64_t now_ms);
+                                        std::int64_t now_ms, int occurrence = 1);
 
 // What a row sends, with her current consent applied (nullopt = never asked = no): the body of
 // the row's payload, or nullopt when the payload is unreadable (not JSON, or a number that does
@@ -104,6 +116,7 @@ struct WebhookDelivery {
   std::string body;
   std::string event;
   std::string reference;
+  std::string idempotency_key;  // as in the body
 };
 std::optional<WebhookDelivery> read_webhook_payload(const WebhookSink& sink,
                                                     const store::OutboxRecord& row,

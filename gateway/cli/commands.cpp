@@ -115,20 +115,34 @@ std::optional<Config> config_or_report(const std::string& path, std::ostream& er
 
 namespace {
 
-// The [webhook] secret_file of a responders file, resolved against its folder ("" = none, or
-// the file cannot be read: check and serve report that).
-std::string webhook_secret_file(const std::string& responders_file) {
+// The signing secrets' files a responders file names: [webhook] secret_file and each
+// [[partners]] secret_file, resolved against its folder, with what names them (none when the
+// file cannot be read: check and serve report that).
+std::vector<std::pair<std::string, std::string>> webhook_secret_files(
+    const std::string& responders_file) {
   namespace fs = std::filesystem;
-  if (responders_file.empty()) return "";
+  std::vector<std::pair<std::string, std::string>> out;
+  if (responders_file.empty()) return out;
   std::vector<flows::Diagnostic> ignored;
   const auto doc = parse_toml_file(responders_file, ignored);
-  if (!doc) return "";
-  const auto file = (*doc)["webhook"]["secret_file"].value<std::string>();
-  if (!file || file->empty()) return "";
-  const fs::path p(*file);
-  return p.is_absolute()
-             ? *file
-             : (fs::path(responders_file).parent_path() / p).lexically_normal().string();
+  if (!doc) return out;
+  const auto resolve = [&](const std::string& file) {
+    const fs::path p(file);
+    return p.is_absolute()
+               ? file
+               : (fs::path(responders_file).parent_path() / p).lexically_normal().string();
+  };
+  if (const auto file = (*doc)["webhook"]["secret_file"].value<std::string>();
+      file && !file->empty())
+    out.emplace_back(resolve(*file), "[webhook] secret");
+  if (const toml::array* partners = (*doc)["partners"].as_array())
+    for (const auto& node : *partners)
+      if (const toml::table* t = node.as_table())
+        if (const auto file = (*t)["secret_file"].value<std::string>(); file && !file->empty())
+          out.emplace_back(
+              resolve(*file),
+              "[[partners]] " + (*t)["name"].value<std::string>().value_or("") + " secret");
+  return out;
 }
 
 }  // namespace
@@ -193,8 +207,8 @@ int init(const std::string& config_path, std::ostream& out, std::ostream& err) {
         make_secret(file, "[channels." + ch.name + "] " + setting);
     // The case-management webhook's signing secret, named in the responders file (#15): a
     // secret the config names is created here like every other one.
-    if (const std::string file = webhook_secret_file(config.responders_file); !file.empty())
-      make_secret(file, "[webhook] secret");
+    for (const auto& [file, what] : webhook_secret_files(config.responders_file))
+      make_secret(file, what);
     auto store = store::open_store(store_options(config));
     out << database_name(config) << " at schema version " << store->schema_version() << "\n";
     store->close();

@@ -106,15 +106,17 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
     sms_->set_case_service(cases_.get());
     escalation_ = std::make_unique<Escalation>(
         store, roster_, *cipher_, clock, EscalationOptions{zone, roster_->alert_channel, 100});
-    if (roster_->webhook.enabled) {
+    const auto add_sink = [&](const adapters::webhook::WebhookSink& sink,
+                              const std::string& where) {
       try {
-        webhooks_ = std::make_unique<WebhookDispatcher>(store, roster_->webhook, clock,
-                                                        WebhookDispatcherOptions{},
-                                                        [this] { return random01(); });
+        webhooks_.push_back(std::make_unique<WebhookDispatcher>(
+            store, sink, clock, WebhookDispatcherOptions{}, [this] { return random01(); }));
       } catch (const std::invalid_argument& e) {
-        throw std::runtime_error(config.responders_file + ": [webhook]: " + e.what());
+        throw std::runtime_error(config.responders_file + ": " + where + ": " + e.what());
       }
-    }
+    };
+    if (roster_->webhook.enabled) add_sink(roster_->webhook, "[webhook]");
+    for (const auto& partner : roster_->partners) add_sink(partner, "[[partners]] " + partner.name);
     api_ = std::make_unique<CaseworkerApi>(store, *cases_, clock);
     app_options.prefix_routes.emplace_back("/api/v1/", [this](HttpRequest&& r, Responder respond) {
       api_->handle(std::move(r), std::move(respond));
@@ -129,11 +131,11 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
     store_.read([&](store::Tx& tx) { snapshot = tx.metrics_snapshot(); });
     const auto ds = dispatcher_->stats();
     DispatchCounters d{ds.sent, ds.retried, ds.dead, ds.refused, 0, 0, 0};
-    if (webhooks_) {
-      const auto ws = webhooks_->stats();
-      d.webhooks_sent = ws.sent;
-      d.webhooks_retried = ws.retried;
-      d.webhooks_dead = ws.dead;
+    for (const auto& w : webhooks_) {
+      const auto ws = w->stats();
+      d.webhooks_sent += ws.sent;
+      d.webhooks_retried += ws.retried;
+      d.webhooks_dead += ws.dead;
     }
     return metrics_.render(store_.stats(), snapshot, d, clock_.now_ms());
   };
@@ -165,7 +167,8 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
     escalation_loop_ = std::make_unique<PassLoop>("escalation", config.escalation_interval, [this] {
       const auto r = escalation_->run_once();
       if (r.alerts) dispatcher_->wake();
-      if (r.webhooks && webhooks_) webhooks_->wake();
+      if (r.webhooks)
+        for (const auto& w : webhooks_) w->wake();
       return false;
     });
   }
@@ -209,7 +212,7 @@ void Wiring::start() {
   started_ = true;
   dispatcher_->start();
   if (ussd_replies_) ussd_replies_->start();
-  if (webhooks_) webhooks_->start();
+  for (const auto& w : webhooks_) w->start();
   for (auto* loop :
        {sweep_loop_.get(), checkin_loop_.get(), escalation_loop_.get(), retention_loop_.get()})
     if (loop) loop->start();
@@ -224,7 +227,7 @@ void Wiring::stop() {
     if (loop) loop->stop();
   dispatcher_->stop();
   if (ussd_replies_) ussd_replies_->stop();
-  if (webhooks_) webhooks_->stop();
+  for (const auto& w : webhooks_) w->stop();
   key_rotation_->stop();
 }
 

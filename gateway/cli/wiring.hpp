@@ -87,7 +87,8 @@ class Wiring {
   std::shared_ptr<const Roster> roster_;
   std::unique_ptr<CaseService> cases_;
   std::unique_ptr<Escalation> escalation_;
-  std::unique_ptr<WebhookDispatcher> webhooks_;
+  // The case-management system's (when enabled), then one per referral partner.
+  std::vector<std::unique_ptr<WebhookDispatcher>> webhooks_;
   std::unique_ptr<CaseworkerApi> api_;
   std::unique_ptr<Scheduler> scheduler_;
   Metrics metrics_;

@@ -115,6 +115,7 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
       return "Case " + command->reference + " is closed.";
     case CaseResult::not_found:
     case CaseResult::forbidden:
+    case CaseResult::no_consent:
       break;
   }
   return unknown;

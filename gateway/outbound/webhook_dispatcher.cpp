@@ -76,7 +76,7 @@ std::any WebhookDispatcher::read(store::Tx& tx, const store::OutboxRecord& row) 
   const std::string reference = adapters::webhook::webhook_reference(row);
   if (!reference.empty()) {
     if (const auto k = tx.find_case(reference)) {
-      c.referral = consent_for_case(tx, k->id, "referral_ngo");
+      c.referral = consent_for_case(tx, k->id, sink_.consent_purpose);
       c.callback = consent_for_case(tx, k->id, "callback");
     }
   }
@@ -107,7 +107,7 @@ Prepared WebhookDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
   p.call.method = "POST";
   p.call.url = sink_.url;
   p.call.headers = {{"Content-Type", "application/json"},
-                    {"Idempotency-Key", d->event + ":" + d->reference},
+                    {"Idempotency-Key", d->idempotency_key},
                     {adapters::webhook::webhook_signature_header,
                      adapters::webhook::sign(sink_.secret, t, d->body)},
                     {"User-Agent", "rabta-webhook/1"}};

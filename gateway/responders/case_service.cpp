@@ -8,6 +8,7 @@
 
 #include "adapters/common/crypto.hpp"
 #include "adapters/common/form.hpp"
+#include "gateway/responders/case_events.hpp"
 
 namespace rabta::gateway {
 
@@ -208,6 +209,7 @@ CaseResult CaseService::acknowledge(store::Tx& tx, const Actor& actor,
   c->next_alert_at = 0;  // the ladder stops
   tx.update_case(*c);
   audit(tx, now, actor, "case.ack", reference, "ok");
+  publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
   return CaseResult::ok;
 }
 
@@ -225,6 +227,7 @@ CaseResult CaseService::claim(store::Tx& tx, const Actor& actor,
   }
   const bool again = c->status == store::case_status::claimed;
   const std::int64_t previous = c->claimed_by;
+  const bool was_open = c->status == store::case_status::open;
   c->status = store::case_status::claimed;
   c->claimed_by = actor.responder_id;
   c->next_alert_at = 0;
@@ -237,6 +240,9 @@ CaseResult CaseService::claim(store::Tx& tx, const Actor& actor,
   if (again && previous != actor.responder_id)
     detail += ",from=responder:" + std::to_string(previous);
   audit(tx, now, actor, "case.claim", reference, detail);
+  if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
+  if (previous != actor.responder_id)
+    publish_case_event(tx, *roster_, *c, "assigned", cipher_, now);
   return CaseResult::ok;
 }
 
@@ -315,7 +321,8 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
     c->pending_outcome = outcome;
     c->pending_by = actor.responder_id;
     // Someone has plainly worked it: asking to close acknowledges it, and the ladder stops.
-    if (c->status == store::case_status::open) {
+    const bool was_open = c->status == store::case_status::open;
+    if (was_open) {
       c->status = store::case_status::acknowledged;
       c->acknowledged_at = now;
       c->acknowledged_by = actor.responder_id;
@@ -324,6 +331,7 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
     tx.update_case(*c);
     audit(tx, now, actor, "case.close", reference,
           "pending,outcome=" + outcome + ",note=" + std::to_string(note));
+    if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
     return CaseResult::accepted;
   }
   c->status = store::case_status::closed;
@@ -335,6 +343,7 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
   tx.update_case(*c);
   audit(tx, now, actor, "case.close", reference,
         "outcome=" + outcome + ",note=" + std::to_string(note));
+  publish_case_event(tx, *roster_, *c, "closed", cipher_, now);
   return CaseResult::ok;
 }
 
@@ -363,6 +372,7 @@ CaseResult CaseService::approve(store::Tx& tx, const Actor& actor,
   c->pending_by = 0;
   tx.update_case(*c);
   audit(tx, now, actor, "case.approve", reference, "outcome=" + outcome);
+  publish_case_event(tx, *roster_, *c, "closed", cipher_, now);
   return CaseResult::ok;
 }
 
@@ -438,6 +448,7 @@ CaseResult CaseService::reopen(store::Tx& tx, const Actor& actor, const std::str
       seal_note(tx, cipher_, c->id, actor.responder_id, reason, "reopening", now);
   audit(tx, now, actor, "case.reopen", reference,
         "was=" + outcome + ",note=" + std::to_string(note));
+  publish_case_event(tx, *roster_, *c, "reopened", cipher_, now);
   return CaseResult::ok;
 }
 
@@ -462,6 +473,7 @@ CaseResult CaseService::assign(store::Tx& tx, const Actor& actor, const std::str
     return CaseResult::conflict;
   }
   const std::int64_t previous = c->claimed_by;
+  const bool was_open = c->status == store::case_status::open;
   c->status = store::case_status::claimed;
   c->claimed_by = target->id;
   c->next_alert_at = 0;  // someone has it: the ladder stops
@@ -474,6 +486,43 @@ CaseResult CaseService::assign(store::Tx& tx, const Actor& actor, const std::str
   if (previous > 0 && previous != target->id)
     detail += ",from=responder:" + std::to_string(previous);
   audit(tx, now, actor, "case.assign", reference, detail);
+  if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
+  if (previous != target->id) publish_case_event(tx, *roster_, *c, "assigned", cipher_, now);
+  return CaseResult::ok;
+}
+
+CaseResult CaseService::refer(store::Tx& tx, const Actor& actor, const std::string& reference,
+                              const std::string& partner) const {
+  const std::int64_t now = clock_.now_ms();
+  std::optional<store::CaseRecord> c = tx.find_case(reference);
+  if (!c || !may_act(tx, actor, *c)) {
+    audit(tx, now, actor, "case.refer", reference, "not_found");
+    return CaseResult::not_found;
+  }
+  const auto& partners = roster_->partners;
+  const auto p =
+      std::find_if(partners.begin(), partners.end(),
+                   [&](const adapters::webhook::WebhookSink& s) { return s.name == partner; });
+  if (p == partners.end()) {
+    audit(tx, now, actor, "case.refer", reference, "invalid");
+    return CaseResult::invalid;
+  }
+  if (c->status == store::case_status::closed) {
+    audit(tx, now, actor, "case.refer", reference, "conflict,closed,partner=" + p->name);
+    return CaseResult::conflict;
+  }
+  // Her consent for this kind of partner, given in THIS case (SAFETY D3, W2): a consent never
+  // asked, or asked and refused, is a no.
+  if (!consent_for_case(tx, c->id, p->consent_purpose).value_or(false)) {
+    audit(tx, now, actor, "case.refer", reference, "no_consent,partner=" + p->name);
+    return CaseResult::no_consent;
+  }
+  if (referred_to(tx, *c, p->name)) {
+    audit(tx, now, actor, "case.refer", reference, "conflict,referred,partner=" + p->name);
+    return CaseResult::conflict;
+  }
+  audit(tx, now, actor, "case.refer", reference, "partner=" + p->name);
+  publish_case_event(tx, *roster_, *c, "referred", cipher_, now);
   return CaseResult::ok;
 }
 
@@ -537,7 +586,8 @@ namespace {
 std::string timeline_event(const store::AuditRecord& a) {
   const std::string_view d = a.detail;
   bool done = d == "ok" || d.substr(0, 3) == "ok,";
-  for (const std::string_view prefix : {"outcome=", "pending,outcome=", "was=", "team ", "rung "})
+  for (const std::string_view prefix :
+       {"outcome=", "pending,outcome=", "was=", "team ", "rung ", "partner="})
     done = done || d.substr(0, prefix.size()) == prefix;
   if (!done) return {};
   if (a.action == "case.route") return "routed";
@@ -553,6 +603,7 @@ std::string timeline_event(const store::AuditRecord& a) {
   if (a.action == "case.approve") return "approved";
   if (a.action == "case.decline") return "declined";
   if (a.action == "case.reopen") return "reopened";
+  if (a.action == "case.refer") return "referred";
   return {};
 }
 
@@ -613,6 +664,11 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
       e.detail = detail_value(d, "outcome");
     } else if (e.event == "reopened") {
       e.detail = detail_value(d, "was");
+    } else if (e.event == "referred") {
+      const std::string name = detail_value(d, "partner");
+      e.detail = name;
+      for (const auto& p : roster_->partners)
+        if (p.name == name) e.detail = p.label;
     }
     if (const std::int64_t note = note_id_in(d); note > 0) {
       const auto it = texts.find(note);
@@ -653,14 +709,16 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
       if (o.status != store::outbox_status::sent || o.sent_at <= 0) continue;
       e.at = o.sent_at;
     } else {
-      // "webhook:<sink>:<event>:<reference>": the event's name
+      // "<kind>:<event>:<reference>[:<n>]": "<sink>:<event>" (the sink's name, e.g.
+      // case_management or a partner's).
       const std::string_view k = o.dedupe_key;
-      const auto last = k.rfind(':');
-      const auto before =
-          last == 0 || last == std::string_view::npos ? last : k.rfind(':', last - 1);
-      if (before == std::string_view::npos) continue;
+      if (k.size() <= o.kind.size() || k.substr(0, o.kind.size()) != o.kind ||
+          k[o.kind.size()] != ':')
+        continue;
+      const std::string_view rest = k.substr(o.kind.size() + 1);
       e.event = "webhook";
-      e.detail = std::string(k.substr(before + 1, last - before - 1));
+      e.detail = o.kind.substr(std::string_view(adapters::webhook::webhook_kind_prefix).size()) +
+                 ":" + std::string(rest.substr(0, rest.find(':')));
       e.at = o.status == store::outbox_status::sent && o.sent_at > 0 ? o.sent_at : o.created_at;
     }
     sent.push_back(std::move(e));

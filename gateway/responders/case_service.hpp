@@ -37,7 +37,8 @@ std::string sms_audit_detail(std::string_view detail, const Actor& actor);
 // ok; accepted (a closing that waits for a supervisor's approval); not_found (also when she may
 // not see it); forbidden (she sees it but the step is a supervisor's); invalid (bad input);
 // conflict (the case is not in a state that allows the step, e.g. closing a closed case).
-enum class CaseResult { ok, accepted, not_found, forbidden, invalid, conflict };
+// no_consent: a referral she has not agreed to in this case.
+enum class CaseResult { ok, accepted, not_found, forbidden, invalid, conflict, no_consent };
 
 // The queue as asked for (GET /api/v1/cases): a store filter plus what only the service can
 // resolve against who asks. Views: "mine" (assigned to her, not closed), "unassigned" (nobody's,
@@ -56,7 +57,7 @@ struct TimelineEvent {
   std::string event;     // opened, routed, alerted (its delivery: what became of that alert),
                          // alert_sent, alert_failed (the ladder moved on), moved, acknowledged,
                          // claimed, assigned, note, closing_requested, closed, approved,
-                         // declined, reopened, webhook
+                         // declined, reopened, referred, webhook ("<sink>:<event>")
   std::string by;        // a responder's name, "rabta" for the system; "" when nobody acted
   std::string via;       // "console/api", "sms" or ""
   std::string detail;    // e.g. "team_a", "rung 2 to Bina", "resolved"; never her words
@@ -112,6 +113,11 @@ class CaseService {
   // work the case may hand it on; invalid when `to` is nobody it can go to; conflict when closed.
   CaseResult assign(store::Tx& tx, const Actor& actor, const std::string& reference,
                     const std::string& to) const;
+  // Refers the case to a configured partner: only with her consent for the partner's purpose
+  // given in this case (else no_consent); invalid for an unknown partner; conflict when closed or
+  // referred there already. The partner then receives the case's events by signed webhook.
+  CaseResult refer(store::Tx& tx, const Actor& actor, const std::string& reference,
+                   const std::string& partner) const;
   // Every event of the case in time order; audited as "case.timeline".
   CaseResult timeline(store::Tx& tx, const Actor& actor, const std::string& reference,
                       std::vector<TimelineEvent>& out) const;
@@ -121,6 +127,7 @@ class CaseService {
                     std::vector<store::CaseRecord>& out) const;
 
   const std::vector<std::string>& outcomes() const { return outcomes_; }
+  const std::vector<adapters::webhook::WebhookSink>& partners() const { return roster_->partners; }
   bool needs_approval(std::string_view outcome) const;
 
  private:

@@ -22,6 +22,7 @@
 
 #include "adapters/common/form.hpp"
 #include "console_files.hpp"
+#include "gateway/responders/case_events.hpp"
 #include "gateway/settings/config.hpp"
 
 namespace rabta::gateway {
@@ -72,6 +73,7 @@ enum class Endpoint {
   approve,
   decline,
   reopen,
+  refer,
   export_all,
   unknown
 };
@@ -142,6 +144,8 @@ ApiRoute parse_route(std::string_view path) {
       set(Endpoint::decline, "POST", "/api/v1/cases/{ref}/decline", "case.decline");
     else if (p[2] == "reopen")
       set(Endpoint::reopen, "POST", "/api/v1/cases/{ref}/reopen", "case.reopen");
+    else if (p[2] == "refer")
+      set(Endpoint::refer, "POST", "/api/v1/cases/{ref}/refer", "case.refer");
     else if (p[2] == "ack")
       set(Endpoint::ack, "POST", "/api/v1/cases/{ref}/ack", "case.ack");
     else if (p[2] == "claim")
@@ -310,6 +314,7 @@ struct Parsed {
   std::string text;     // notes; the reason of close, decline and reopen
   std::string outcome;  // close
   std::string to;       // assign
+  std::string partner;  // refer
   std::string bad;      // why the body is rejected ("" = fine)
 };
 
@@ -327,6 +332,9 @@ Parsed parse_body(Endpoint e, const std::string& body) {
       break;
     case Endpoint::assign:
       fields = {{"to", &p.to}};
+      break;
+    case Endpoint::refer:
+      fields = {{"partner", &p.partner}};
       break;
     case Endpoint::decline:
     case Endpoint::reopen:
@@ -494,6 +502,11 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             case CaseResult::invalid:
               result->response = error_response(400, "bad_request", invalid_reason);
               return;
+            case CaseResult::no_consent:
+              result->response = error_response(
+                  409, "no_consent",
+                  "she has not agreed to this kind of referral for this case: it cannot be sent");
+              return;
             case CaseResult::conflict: {
               const auto c = tx.find_case(route.reference);
               std::string why = "the case does not allow this now";
@@ -502,6 +515,8 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                                                          : "the case is closed already";
               else if (c && route.endpoint == Endpoint::reopen)
                 why = "the case is not closed";
+              else if (c && route.endpoint == Endpoint::refer)
+                why = "the case was referred to this partner already";
               else if (c && c->pending_outcome.empty())
                 why = "no closing waits for approval";
               else if (c)
@@ -524,6 +539,10 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
               if (r.active &&
                   (actor.role == "supervisor" || r.team == actor.team || r.role == "supervisor"))
                 people.push_back({{"name", r.name}, {"team", r.team}, {"role", r.role}});
+            json partners = json::array();
+            for (const auto& p : cases_.partners())
+              partners.push_back(
+                  {{"name", p.name}, {"label", p.label}, {"purpose", p.consent_purpose}});
             result->response = json_response(200, {{"id", actor.responder_id},
                                                    {"name", actor.name},
                                                    {"role", actor.role},
@@ -532,6 +551,7 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                                                    {"outcomes", cases_.outcomes()},
                                                    {"outcomes_needing_approval", approval},
                                                    {"people", std::move(people)},
+                                                   {"partners", std::move(partners)},
                                                    {"now", now}});
             return;
           }
@@ -574,7 +594,20 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             j["answers"] = std::move(answers);
             json consents = json::object();
             for (const auto& [purpose, granted] : d.consents) consents[purpose] = granted;
+            // Where the case may be referred: a partner whose purpose she agreed to in this case.
+            json referral = json::array();
+            for (const auto& p : cases_.partners()) {
+              const auto it =
+                  std::find_if(d.consents.begin(), d.consents.end(),
+                               [&](const auto& c) { return c.first == p.consent_purpose; });
+              referral.push_back({{"partner", p.name},
+                                  {"label", p.label},
+                                  {"purpose", p.consent_purpose},
+                                  {"consented", it != d.consents.end() && it->second},
+                                  {"referred", referred_to(tx, d.record, p.name)}});
+            }
             j["consents"] = std::move(consents);
+            j["referrals"] = std::move(referral);
             json notes = json::array();
             for (const auto& n : d.notes)
               notes.push_back({{"id", n.id},
@@ -612,6 +645,9 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
           case Endpoint::assign:
             return respond_case(cases_.assign(tx, actor, route.reference, body.to), 200,
                                 "to must be an active member of the case's team, or a supervisor");
+          case Endpoint::refer:
+            return respond_case(cases_.refer(tx, actor, route.reference, body.partner), 200,
+                                "partner must be the name of a configured partner");
           case Endpoint::timeline: {
             std::vector<TimelineEvent> events;
             const CaseResult r = cases_.timeline(tx, actor, route.reference, events);

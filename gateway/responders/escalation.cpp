@@ -7,6 +7,7 @@
 #include "gateway/outbound/consent.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
 #include "gateway/outbound/webhook_dispatcher.hpp"
+#include "gateway/responders/case_events.hpp"
 
 namespace rabta::gateway {
 
@@ -42,25 +43,7 @@ Escalation::Result Escalation::run_once() {
   const Roster& roster = *roster_;
 
   auto webhook = [&](store::Tx& tx, const store::CaseRecord& c, const std::string& event) {
-    if (!roster.webhook.enabled) return;
-    adapters::webhook::WebhookFacts facts;
-    // What she said in this case, never in a later or unfinished session (SAFETY W2).
-    facts.referral_consent = consent_for_case(tx, c.id, "referral_ngo");
-    facts.callback_consent = consent_for_case(tx, c.id, "callback");
-    facts.district = c.district;
-    facts.call_time = tx.case_answer(c.id, "call_time");
-    // Her number leaves rabta only with both consents (SAFETY D3; the payload checks again).
-    if (facts.referral_consent.value_or(false) && facts.callback_consent.value_or(false)) {
-      if (auto contact = tx.find_contact_by_id(c.contact_id);
-          contact && !contact->phone_enc.empty())
-        facts.phone = cipher_
-                          .decrypt(contact->phone_enc, common::FieldCipher::associated_data(
-                                                           "contacts", "phone_enc", contact->id))
-                          .value_or("");
-    }
-    if (tx.insert_outbox(
-            adapters::webhook::make_webhook_outbox(roster.webhook, c, event, facts, now)))
-      ++result.webhooks;
+    result.webhooks += publish_case_event(tx, roster, c, event, cipher_, now);
   };
 
   // 1. New cases: route them to a team; the first alert goes out in step 2 of this same pass.

@@ -52,6 +52,10 @@ struct Roster {
   std::uint32_t alert_channel_line = 0;  // where it is written in responders.toml
   std::string alert_template = "rabta case {ref}, severity {severity}. Reply ACK {ref}";
   adapters::webhook::WebhookSink webhook;
+  // Referral partners ([[partners]]): a police women's desk, an NGO, legal aid, a shelter. A case
+  // is referred to one only with her consent for the partner's purpose in that case; the partner
+  // then receives the case's events as signed webhooks (adapters/webhook/sink.hpp).
+  std::vector<adapters::webhook::WebhookSink> partners;
   // SAFETY W6: the always-on team (every day, 0-24) that takes over when a team is off duty or
   // its ladder is exhausted; "" = none.
   std::string fallback_team;

@@ -341,6 +341,46 @@ void read_webhook(Loader& l, const toml::table& t, const fs::path& base,
                    "'secret_env', or put the secret on the first line of 'secret_file')");
 }
 
+// A referral partner: always enabled; its name is a code (it names the outbox kind and the
+// audit rows), its label what caseworkers read, its purpose the consent it needs.
+void read_partner(Loader& l, const toml::table& t, const fs::path& base,
+                  adapters::webhook::WebhookSink& p) {
+  const std::string where = "[[partners]]";
+  l.known(t, {"name", "enabled", "label", "purpose", "url", "secret_env", "secret_file"}, where);
+  p.enabled = l.boolean(t, "enabled", where).value_or(true);
+  p.name = l.str(t, "name", where).value_or("");
+  const bool code = !p.name.empty() && p.name.size() <= 40 &&
+                    std::all_of(p.name.begin(), p.name.end(), [](char c) {
+                      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                    });
+  if (!code)
+    l.error(t.get("name") ? static_cast<const toml::node&>(*t.get("name"))
+                          : static_cast<const toml::node&>(t),
+            where + ": 'name' must be a code of a-z, 0-9 and _ (at most 40), e.g. police_bhakkar");
+  p.label = l.str(t, "label", where).value_or(p.name);
+  p.consent_purpose = l.str(t, "purpose", where).value_or("");
+  if (p.consent_purpose != "referral_police" && p.consent_purpose != "referral_ngo")
+    l.error(t.get("purpose") ? static_cast<const toml::node&>(*t.get("purpose"))
+                             : static_cast<const toml::node&>(t),
+            where + ": 'purpose' must be \"referral_police\" or \"referral_ngo\" (the consent " +
+                "she gives for this kind of partner)");
+  p.url = l.str(t, "url", where).value_or("");
+  if (p.url.empty())
+    l.error(t, where + ": missing 'url'");
+  else if (const std::string problem = adapters::webhook::webhook_url_problem(p.url);
+           !problem.empty())
+    l.error(*t.get("url"), where + ": 'url': " + problem);
+  const std::string env = l.str(t, "secret_env", where).value_or("");
+  const std::string file = l.str(t, "secret_file", where).value_or("");
+  fs::path f(file);
+  if (!file.empty() && f.is_relative()) f = (base / f).lexically_normal();
+  p.secret = read_secret(env, file.empty() ? std::string() : f.string());
+  if (p.secret.empty() && p.enabled)
+    l.error(t, where + " " + p.name +
+                   ": no secret (set the environment variable named by 'secret_env', or put the "
+                   "secret on the first line of 'secret_file'; rabta init creates the file)");
+}
+
 }  // namespace
 
 Roster load_roster(const std::string& path, const flows::FlowSet& flows,
@@ -351,7 +391,7 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
   Loader l(path, errors);
   l.known(*doc,
           {"alert_channel", "alert_template", "outcomes", "outcomes_needing_approval", "sla",
-           "webhook", "teams", "routes", "fallback_team"},
+           "webhook", "partners", "teams", "routes", "fallback_team"},
           "responders.toml");
 
   if (const auto ch = l.str(*doc, "alert_channel", "responders.toml")) {
@@ -426,6 +466,28 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
 
   if (const toml::table* wh = l.table(*doc, "webhook", "responders.toml"))
     read_webhook(l, *wh, fs::absolute(path).parent_path(), roster.webhook);
+  if (const toml::node* pn = doc->get("partners")) {
+    const toml::array* arr = pn->as_array();
+    if (!arr) l.error(*pn, "partners must be written as [[partners]] tables");
+    if (arr)
+      for (const auto& node : *arr) {
+        const toml::table* t = node.as_table();
+        if (!t) {
+          l.error(node, "[[partners]]: each entry must be a table");
+          continue;
+        }
+        adapters::webhook::WebhookSink p;
+        read_partner(l, *t, fs::absolute(path).parent_path(), p);
+        const bool taken =
+            p.name == roster.webhook.name ||
+            std::any_of(roster.partners.begin(), roster.partners.end(),
+                        [&](const adapters::webhook::WebhookSink& o) { return o.name == p.name; });
+        if (taken && !p.name.empty())
+          l.error(*t, "[[partners]]: the name '" + p.name + "' is used twice");
+        // A partner switched off is checked like the others, but no case can be referred to it.
+        if (p.enabled) roster.partners.push_back(std::move(p));
+      }
+  }
 
   Seen seen;
   for (const toml::table* t : l.tables(*doc, "teams", "responders.toml"))

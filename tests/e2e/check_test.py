@@ -31,6 +31,9 @@ CASES = [
      r"templates\.toml:\d+: .*banned word 'police'"),
     ("banned_words.toml", "en = [", "en = 5\nxx = [", r"banned_words\.toml:\d+: .*must be a list"),
     ("responders.toml", 'high = "15m"', 'high = "soon"', r"responders\.toml:\d+: .*"),
+    # #15: a referral partner's purpose is the consent she gives for it.
+    ("responders.toml", 'purpose = "referral_police"', 'purpose = "police"',
+     r"responders\.toml:\d+: \[\[partners\]\]: 'purpose' must be \"referral_police\" or"),
     # Every problem of a file at once, not only the first (flows/toml_reader.hpp).
     ("rabta.toml", "threads = 1 ", 'threads = "two"\nbody_limt = 1 ',
      r"(?s)(?=.*rabta\.toml:\d+: 'threads' must be an integer)"
@@ -110,6 +113,10 @@ try:
     check("rabta init creates the webhook secret responders.toml names",
           webhook_secret.exists() and (webhook_secret.stat().st_mode & 0o077) == 0 and
           "[webhook] secret" in init.stdout, init.stdout[-800:])
+    partner_secret = work / "keys" / "partner-police_bhakkar.secret"
+    check("rabta init creates each referral partner's secret",
+          partner_secret.exists() and (partner_secret.stat().st_mode & 0o077) == 0 and
+          "[[partners]] police_bhakkar secret" in init.stdout, init.stdout[-800:])
     version = e2e.rabta(RABTA, "--version")
     check("rabta --version", version.returncode == 0 and
           re.fullmatch(r"rabta \d+\.\d+\.\d+\n", version.stdout) is not None,

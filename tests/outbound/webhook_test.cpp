@@ -332,7 +332,8 @@ TEST(WebhookPayload, DeterministicAndOnlyKnownEvents) {
   const auto b =
       adapters::webhook::case_webhook_payload(sample_case(), "closed", facts(true, true), kT0);
   EXPECT_EQ(a, b);
-  for (const char* e : {"opened", "acknowledged", "closed", "escalated"})
+  for (const char* e :
+       {"opened", "escalated", "acknowledged", "assigned", "referred", "closed", "reopened"})
     EXPECT_NO_THROW(adapters::webhook::case_webhook_payload(sample_case(), e, facts({}, {}), kT0))
         << e;
   for (const char* e : {"", "deleted", "Opened"})
@@ -542,8 +543,27 @@ TEST(WebhookOutbox, RefusesAnIncompleteSinkOrCase) {
       adapters::webhook::make_webhook_outbox(test_sink(), sample_case(""), "opened", {}, kT0),
       std::invalid_argument);
   EXPECT_THROW(
-      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "reopened", {}, kT0),
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "deleted", {}, kT0),
       std::invalid_argument);
+  EXPECT_THROW(
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "closed", {}, kT0, 0),
+      std::invalid_argument);
+}
+
+// #15: an event that can happen again to a case (assigned, closed after a reopening) gets a row
+// per occurrence, told apart by its idempotency key; the first keeps the plain key.
+TEST(WebhookOutbox, RepeatedEventsGetARowEachWithTheirOwnKey) {
+  const auto first =
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "assigned", {}, kT0);
+  const auto second =
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "assigned", {}, kT0, 2);
+  EXPECT_NE(first.dedupe_key, second.dedupe_key);
+  EXPECT_EQ(second.dedupe_key, first.dedupe_key + ":2");
+  const auto body = nlohmann::json::parse(second.payload);
+  EXPECT_EQ(body["idempotency_key"], "assigned:" + sample_case().reference + ":2");
+  const auto delivery = adapters::webhook::read_webhook_payload(test_sink(), second, {}, {});
+  ASSERT_TRUE(delivery);
+  EXPECT_EQ(delivery->idempotency_key, "assigned:" + sample_case().reference + ":2");
 }
 
 // --- The dispatcher

@@ -75,6 +75,24 @@ gateway::Roster test_roster(bool with_cora = true) {
   catch_all.team = "team_a";
   r.routes = {catch_all};
   r.outcomes_needing_approval = {"unsafe_to_contact"};
+  // The case-management system and two referral partners (rows only: no dispatcher runs here).
+  r.webhook.enabled = true;
+  r.webhook.url = "http://127.0.0.1:9/cms";
+  r.webhook.secret = "cms-secret";
+  adapters::webhook::WebhookSink police;
+  police.enabled = true;
+  police.name = "police_desk";
+  police.label = "Police women's desk";
+  police.consent_purpose = "referral_police";
+  police.url = "http://127.0.0.1:9/police";
+  police.secret = "police-secret";
+  adapters::webhook::WebhookSink ngo = police;
+  ngo.name = "legal_aid";
+  ngo.label = "Legal aid clinic";
+  ngo.consent_purpose = "referral_ngo";
+  ngo.url = "http://127.0.0.1:9/ngo";
+  ngo.secret = "ngo-secret";
+  r.partners = {police, ngo};
   return r;
 }
 
@@ -186,6 +204,76 @@ class CaseworkerGateway {
     });
     if (!res.ok) throw std::runtime_error("insert_case failed: " + res.error);
     return id;
+  }
+
+  // A case from her report: her number stored sealed, the consents she gave in that session
+  // (purpose -> yes/no), her district and when to call her.
+  void add_reported_case(const std::string& ref, const std::string& team,
+                         const std::vector<std::pair<std::string, bool>>& consents,
+                         const std::string& phone = "+923451112233") {
+    const auto res = store->run([&](store::Tx& tx) {
+      const auto contact = tx.upsert_contact(pseudonymizer.pseudonym(phone), kStart);
+      tx.set_contact_phone(contact.id,
+                           cipher.encrypt(phone, common::FieldCipher::associated_data(
+                                                     "contacts", "phone_enc", contact.id)),
+                           kStart);
+      store::SessionRecord s;
+      s.provider = "africastalking";
+      s.provider_session_id = "s-" + ref;
+      s.contact_id = contact.id;
+      s.channel = "ussd";
+      s.state = "{}";
+      s.status = "finished";
+      s.started_at = kStart;
+      s.updated_at = kStart;
+      const std::int64_t session = tx.insert_session(s);
+      tx.insert_answer({session, contact.id, "call_time", "evening", kStart});
+      for (const auto& [purpose, yes] : consents)
+        tx.insert_consent({contact.id, session, purpose, yes, kStart});
+      store::CaseRecord c;
+      c.reference = ref;
+      c.contact_id = contact.id;
+      c.session_id = session;
+      c.flow = "incident";
+      c.category = "threats";
+      c.severity = "high";
+      c.created_at = clock.now_ms();
+      c.district = "bhakkar";
+      c.team = team;
+      c.rung = 1;
+      c.next_alert_at = clock.now_ms() + kSla;
+      c.ack_due_at = c.created_at + kSla;
+      tx.bind_session_to_case(session, tx.insert_case(c));
+    });
+    if (!res.ok) throw std::runtime_error("add_reported_case failed: " + res.error);
+  }
+  // The webhook rows a case caused, as "<kind> <idempotency key>", in order.
+  std::vector<std::string> webhook_rows(const std::string& ref) {
+    std::vector<std::string> out;
+    store->read([&](store::Tx& tx) {
+      for (const auto& row : tx.list_case_outbox(ref, 100))
+        if (row.kind.rfind("webhook:", 0) == 0)
+          out.push_back(row.kind + " " + row.dedupe_key.substr(row.kind.size() + 1));
+    });
+    return out;
+  }
+  // What a row sends now, with her consents as given (nullopt: no such row).
+  std::optional<json> webhook_body(const std::string& ref, const std::string& kind,
+                                   const std::string& event, std::optional<bool> referral,
+                                   std::optional<bool> callback) {
+    std::optional<json> out;
+    store->read([&](store::Tx& tx) {
+      for (const auto& row : tx.list_case_outbox(ref, 100)) {
+        if (row.kind != kind || row.dedupe_key != kind + ":" + event + ":" + ref) continue;
+        const auto& sinks = roster->partners;
+        adapters::webhook::WebhookSink sink = roster->webhook;
+        for (const auto& p : sinks)
+          if ("webhook:" + p.name == kind) sink = p;
+        if (auto d = adapters::webhook::read_webhook_payload(sink, row, referral, callback))
+          out = json::parse(d->body);
+      }
+    });
+    return out;
   }
 
   HttpResult call(const std::string& method, const std::string& path, const std::string& token,
@@ -1327,7 +1415,19 @@ TEST_F(CaseworkerApiTest, TheTimelineTellsTheCaseInOrder) {
   EXPECT_EQ(g.call("POST", "/api/v1/cases/TIMEAA/approve", "token-alice").status, 403);
   const HttpResult r = g.call("GET", "/api/v1/cases/TIMEAA/timeline", "token-alice");
   ASSERT_EQ(r.status, 200) << r.body;
-  const json events = body_of(r)["events"];
+  const json all = body_of(r)["events"];
+  // The case-management system was told of each step (queued: no dispatcher runs here).
+  json events = json::array();
+  std::vector<std::string> told;
+  for (const auto& e : all) {
+    if (e["event"] == "webhook")
+      told.push_back(e["detail"].get<std::string>() + " " + e["delivery"].get<std::string>());
+    else
+      events.push_back(e);
+  }
+  EXPECT_EQ(told, (std::vector<std::string>{
+                      "case_management:acknowledged queued", "case_management:assigned queued",
+                      "case_management:closed queued", "case_management:reopened queued"}));
   std::vector<std::string> seen;
   for (const auto& e : events) seen.push_back(e["event"]);
   EXPECT_EQ(seen, (std::vector<std::string>{"opened", "acknowledged", "note", "assigned", "closed",
@@ -1342,9 +1442,121 @@ TEST_F(CaseworkerApiTest, TheTimelineTellsTheCaseInOrder) {
   EXPECT_EQ(events[4]["text"], "she is safe now");
   EXPECT_EQ(events[5]["detail"], "resolved");
   EXPECT_EQ(events[5]["text"], "she called back");
-  for (std::size_t i = 1; i < events.size(); ++i)
-    EXPECT_LE(events[i - 1]["at"].get<std::int64_t>(), events[i]["at"].get<std::int64_t>());
+  for (std::size_t i = 1; i < all.size(); ++i)
+    EXPECT_LE(all[i - 1]["at"].get<std::int64_t>(), all[i]["at"].get<std::int64_t>());
   // Only whoever may read the case reads its timeline; reading it is audited.
   EXPECT_EQ(g.call("GET", "/api/v1/cases/TIMEAA/timeline", "token-bina").status, 404);
   EXPECT_EQ(g.count("audit", "action = 'case.timeline' AND case_reference = 'TIMEAA'"), 2);
+}
+
+// #15: referral to a configured partner only with her consent for that kind of partner in this
+// case; the partner then receives the case's lifecycle, carrying exactly what she agreed to. The
+// case-management system receives the whole lifecycle, which was defined but never sent.
+TEST_F(CaseworkerApiTest, ReferralFollowsHerConsentAndPartnersReceiveTheLifecycle) {
+  // She agreed to the police and to a call back, and was not asked about an NGO.
+  g.add_reported_case("REFPOL", "team_a", {{"referral_police", true}, {"callback", true}});
+  const json me = body_of(g.call("GET", "/api/v1/me", "token-alice"));
+  ASSERT_EQ(me["partners"].size(), 2u);
+  EXPECT_EQ(me["partners"][0]["label"], "Police women's desk");
+  json d = body_of(g.call("GET", "/api/v1/cases/REFPOL", "token-alice"));
+  ASSERT_EQ(d["referrals"].size(), 2u) << d.dump();
+  EXPECT_EQ(d["referrals"][0]["partner"], "police_desk");
+  EXPECT_EQ(d["referrals"][0]["consented"], true);
+  EXPECT_EQ(d["referrals"][1]["partner"], "legal_aid");
+  EXPECT_EQ(d["referrals"][1]["consented"], false);
+
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/REFPOL/ack", "token-alice").status, 200);
+  // Not to the NGO: she was not asked. Nothing is queued for it, and the refusal is audited.
+  HttpResult r =
+      g.call("POST", "/api/v1/cases/REFPOL/refer", "token-alice", R"({"partner":"legal_aid"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(body_of(r)["error"], "no_consent");
+  EXPECT_EQ(g.call("POST", "/api/v1/cases/REFPOL/refer", "token-alice", R"({"partner":"shelter"})")
+                .status,
+            400);
+  EXPECT_EQ(
+      g.call("POST", "/api/v1/cases/REFPOL/refer", "token-bina", R"({"partner":"police_desk"})")
+          .status,
+      404);
+  r = g.call("POST", "/api/v1/cases/REFPOL/refer", "token-alice", R"({"partner":"police_desk"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(
+      g.call("POST", "/api/v1/cases/REFPOL/refer", "token-alice", R"({"partner":"police_desk"})")
+          .status,
+      409)
+      << "referred there already";
+  EXPECT_EQ(
+      body_of(g.call("GET", "/api/v1/cases/REFPOL", "token-alice"))["referrals"][0]["referred"],
+      true);
+
+  // The partner's body carries what she agreed to: district, when to call, and her number
+  // (police and call back); the case system's carries neither (no consent to an NGO).
+  const auto police = g.webhook_body("REFPOL", "webhook:police_desk", "referred", true, true);
+  ASSERT_TRUE(police);
+  EXPECT_EQ((*police)["district"], "bhakkar");
+  EXPECT_EQ((*police)["call_time"], "evening");
+  EXPECT_EQ((*police)["phone"], "+923451112233");
+  const auto cms = g.webhook_body("REFPOL", "webhook:case_management", "referred", false, true);
+  ASSERT_TRUE(cms);
+  EXPECT_FALSE(cms->contains("district"));
+  EXPECT_FALSE(cms->contains("phone"));
+  // Her number is not in the database in clear.
+  EXPECT_EQ(g.count("outbox", "payload LIKE '%3451112233%'"), 0);
+
+  // The lifecycle from then on goes to both; a repeated event gets a row of its own.
+  ASSERT_EQ(
+      g.call("POST", "/api/v1/cases/REFPOL/assign", "token-alice", R"({"to":"Alice Caseworker"})")
+          .status,
+      200);
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/REFPOL/close", "token-alice",
+                   R"({"outcome":"referred","reason":"police desk took it"})")
+                .status,
+            200);
+  ASSERT_EQ(
+      g.call("POST", "/api/v1/cases/REFPOL/reopen", "token-sara", R"({"reason":"again"})").status,
+      200);
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/REFPOL/close", "token-sara",
+                   R"({"outcome":"resolved","reason":"safe now"})")
+                .status,
+            200);
+  EXPECT_EQ(g.webhook_rows("REFPOL"), (std::vector<std::string>{
+                                          "webhook:case_management acknowledged:REFPOL",
+                                          "webhook:case_management referred:REFPOL",
+                                          "webhook:police_desk referred:REFPOL",
+                                          "webhook:case_management assigned:REFPOL",
+                                          "webhook:police_desk assigned:REFPOL",
+                                          "webhook:case_management closed:REFPOL",
+                                          "webhook:police_desk closed:REFPOL",
+                                          "webhook:case_management reopened:REFPOL",
+                                          "webhook:police_desk reopened:REFPOL",
+                                          "webhook:case_management closed:REFPOL:2",
+                                          "webhook:police_desk closed:REFPOL:2",
+                                      }));
+  // The timeline names the partner, and what was sent to whom.
+  const json events =
+      body_of(g.call("GET", "/api/v1/cases/REFPOL/timeline", "token-alice"))["events"];
+  bool referred = false;
+  int webhooks = 0;
+  for (const auto& e : events) {
+    if (e["event"] == "referred") referred = e["detail"] == "Police women's desk";
+    if (e["event"] == "webhook") ++webhooks;
+  }
+  EXPECT_TRUE(referred) << events.dump();
+  EXPECT_EQ(webhooks, 11);
+}
+
+// SAFETY W2 for referrals: a consent she gave in another report does not count for this one.
+TEST_F(CaseworkerApiTest, AReferralConsentOfAnotherReportDoesNotCount) {
+  g.add_reported_case("OLDREP", "team_a", {{"referral_police", true}}, "+923450000001");
+  g.add_reported_case("NEWREP", "team_a", {{"referral_police", false}}, "+923450000001");
+  EXPECT_EQ(
+      g.call("POST", "/api/v1/cases/NEWREP/refer", "token-alice", R"({"partner":"police_desk"})")
+          .status,
+      409);
+  EXPECT_EQ(
+      g.call("POST", "/api/v1/cases/OLDREP/refer", "token-alice", R"({"partner":"police_desk"})")
+          .status,
+      200);
+  for (const std::string& row : g.webhook_rows("NEWREP"))
+    EXPECT_EQ(row.find("police"), std::string::npos) << row;
 }
