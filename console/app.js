@@ -42,6 +42,8 @@
     referral_police: 'Share with the police',
     sms: 'Text messages'
   };
+  var LANGUAGE_LABELS = { ur: 'Urdu', roman: 'Roman Urdu', en: 'English' };
+  var CHANNEL_LABELS = { ussd: 'USSD (dialled in)', sms: 'Text message' };
   var VALUE_LABELS = { ngo: 'NGO', help_now: 'Needs help now', talk: 'Would like to talk' };
   var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov',
     'Dec'];
@@ -466,16 +468,55 @@
     if (d.ack_due_at) pair(facts, 'Acknowledge by', formatTime(d.ack_due_at));
     if (d.closed_at) pair(facts, 'Closed', formatTime(d.closed_at) + ' \u00b7 ' + words(d.outcome));
 
+    // Whether and when it is safe to call her, in large type next to the number.
+    var safe = $('d-safe');
+    clear(safe);
+    var safeToCall = '', callTime = '';
+    for (var s = 0; s < d.answers.length; s++) {
+      if (d.answers[s].key === 'safe_to_call') safeToCall = d.answers[s].value;
+      if (d.answers[s].key === 'call_time') callTime = d.answers[s].value;
+    }
+    if (safeToCall || callTime) {
+      var safeText = safeToCall === 'no' ? 'Not safe to call' : safeToCall === 'yes' ?
+        'Safe to call' : '';
+      if (callTime) safeText += (safeText ? ' \u00b7 ' : 'Call ') + words(callTime);
+      safe.appendChild(element('span', safeToCall === 'no' ? 'unsafe' : 'safe', safeText));
+    }
+    safe.hidden = !(safeToCall || callTime);
+
+    var context = $('d-context');
+    clear(context);
+    var ctx = d.context || {};
+    pair(context, 'Language', label(LANGUAGE_LABELS, ctx.language) || 'Not chosen');
+    if (ctx.channel) pair(context, 'Came by', label(CHANNEL_LABELS, ctx.channel.split(':')[0]));
+    if (ctx.district) pair(context, 'District', words(ctx.district));
+    var earlier = ctx.earlier_cases || [];
+    if (earlier.length || ctx.earlier_cases_elsewhere) {
+      context.appendChild(element('dt', null, 'Earlier cases'));
+      var dd = element('dd');
+      for (var k = 0; k < earlier.length; k++) {
+        var link = element('a', 'ref-link', earlier[k].reference);
+        link.href = '#case/' + earlier[k].reference;
+        var line = element('span', 'earlier');
+        line.appendChild(link);
+        line.appendChild(document.createTextNode(' ' + formatTime(earlier[k].created_at) + ' \u00b7 ' +
+          (earlier[k].outcome ? words(earlier[k].outcome) : label(STATUS_LABELS, earlier[k].status))));
+        dd.appendChild(line);
+      }
+      if (ctx.earlier_cases_elsewhere)
+        dd.appendChild(element('span', 'earlier hint', ctx.earlier_cases_elsewhere +
+          (ctx.earlier_cases_elsewhere === 1 ? ' more with another team' : ' more with other teams')));
+      context.appendChild(dd);
+    } else {
+      pair(context, 'Earlier cases', 'None');
+    }
+
     var phone = $('d-phone');
     clear(phone);
     if (d.phone) {
       var call = element('a', 'phone', d.phone);
       call.href = 'tel:' + d.phone;
       phone.appendChild(call);
-      var when = '';
-      for (var a = 0; a < d.answers.length; a++)
-        if (d.answers[a].key === 'call_time') when = d.answers[a].value;
-      if (when) phone.appendChild(element('span', 'hint', ' Best time: ' + words(when)));
     } else {
       var callback = d.consents ? d.consents.callback : undefined;
       phone.appendChild(element('span', 'hint', callback === true ?
@@ -651,6 +692,8 @@
     clear($('d-consents'));
     clear($('d-notes'));
     clear($('d-phone'));
+    clear($('d-safe'));
+    clear($('d-context'));
     clear($('d-timeline'));
     $('approval').hidden = true;
     $('reopen-form').hidden = true;

@@ -301,6 +301,10 @@ class Tx {
   virtual std::vector<AuditRecord> list_case_audit(std::string_view case_reference, int limit) = 0;
   virtual std::vector<OutboxRecord> list_case_outbox(std::string_view case_reference,
                                                      int limit) = 0;
+  // Her context on a case (#15): her cases, newest first, and the channel a session came on
+  // ("<channel>:<provider>", e.g. "ussd:africastalking"; "" once the session is gone).
+  virtual std::vector<CaseRecord> list_contact_cases(std::int64_t contact_id, int limit) = 0;
+  virtual std::string session_channel(std::int64_t session_id) = 0;
   // Audit rows of this actor since `since` whose detail starts with `detail_prefix` (the rest of
   // a detail may carry what an aggregator wrote, e.g. its message id).
   virtual int count_audit_since(std::string_view actor, std::string_view detail_prefix,

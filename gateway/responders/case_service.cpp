@@ -177,6 +177,19 @@ CaseResult CaseService::detail(store::Tx& tx, const Actor& actor, const std::str
     n.text_enc = text ? *text : "(this note cannot be read)";
     out.notes.push_back(std::move(n));
   }
+  // Her context: language, the channel of this report, her earlier cases (references and
+  // outcomes of those the reader may see; only a count of the others).
+  if (c->contact_id > 0) {
+    if (const auto contact = tx.find_contact_by_id(c->contact_id)) out.language = contact->language;
+    for (auto& e : tx.list_contact_cases(c->contact_id, 50)) {
+      if (e.id >= c->id) continue;
+      if (may_see(actor, e))
+        out.earlier.push_back(std::move(e));
+      else
+        ++out.earlier_elsewhere;
+    }
+  }
+  out.channel = tx.session_channel(c->session_id);
   // Her number only when she said a call is welcome (SAFETY D3: consent gates it, fail closed).
   if (callback.value_or(false)) {
     if (const auto contact = tx.find_contact_by_id(c->contact_id);

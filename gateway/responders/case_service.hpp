@@ -71,6 +71,11 @@ struct CaseDetail {
   std::vector<std::pair<std::string, bool>> consents;        // purpose -> her latest choice
   std::vector<store::NoteRecord> notes;                      // text decrypted into text_enc's place
   std::string phone;  // her number, only with callback consent and only for an authorised reader
+  // Her context (#15): what helps a caseworker call her safely, never more than that.
+  std::string language;  // "ur", "roman", "en" or "" when she never chose
+  std::string channel;   // "ussd:<provider>" or "sms:<provider>" the report came on; "" unknown
+  std::vector<store::CaseRecord> earlier;  // her earlier cases the reader may see
+  int earlier_elsewhere = 0;  // her earlier cases of teams the reader does not see (a count only)
 };
 
 class CaseService {

@@ -617,6 +617,18 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                                {"text", n.text_enc}});
             j["notes"] = std::move(notes);
             if (!d.phone.empty()) j["phone"] = d.phone;
+            json earlier = json::array();
+            for (const auto& e : d.earlier)
+              earlier.push_back({{"reference", e.reference},
+                                 {"created_at", e.created_at},
+                                 {"status", e.status},
+                                 {"outcome", e.outcome.empty() ? json(nullptr) : json(e.outcome)}});
+            j["context"] = {
+                {"language", d.language.empty() ? json(nullptr) : json(d.language)},
+                {"channel", d.channel.empty() ? json(nullptr) : json(d.channel)},
+                {"district", d.record.district.empty() ? json(nullptr) : json(d.record.district)},
+                {"earlier_cases", std::move(earlier)},
+                {"earlier_cases_elsewhere", d.earlier_elsewhere}};
             j["now"] = now;
             result->response = json_response(200, j);
             return;

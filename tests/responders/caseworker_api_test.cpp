@@ -1560,3 +1560,38 @@ TEST_F(CaseworkerApiTest, AReferralConsentOfAnotherReportDoesNotCount) {
   for (const std::string& row : g.webhook_rows("NEWREP"))
     EXPECT_EQ(row.find("police"), std::string::npos) << row;
 }
+
+// #15: her context on the case: language, the channel she came by, district, and her earlier
+// cases (references and outcomes of those the reader may see; a count of the others).
+TEST_F(CaseworkerApiTest, HerContextShowsEarlierCasesOnlyAsFarAsTheReaderMaySee) {
+  const std::string phone = "+923450000077";
+  g.add_reported_case("CTXOLD", "team_a", {}, phone);
+  g.add_reported_case("CTXOTH", "team_b", {}, phone);
+  g.clock.advance(std::chrono::hours(24));
+  g.add_reported_case("CTXNOW", "team_a", {}, phone);
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/CTXOLD/close", "token-alice",
+                   R"({"outcome":"resolved","reason":"she is safe"})")
+                .status,
+            200);
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    tx.set_contact_language(g.stored("CTXNOW").contact_id, "roman", kStart);
+                  })
+                  .ok);
+  json d = body_of(g.call("GET", "/api/v1/cases/CTXNOW", "token-alice"));
+  const json& ctx = d["context"];
+  EXPECT_EQ(ctx["language"], "roman");
+  EXPECT_EQ(ctx["channel"], "ussd:africastalking");
+  EXPECT_EQ(ctx["district"], "bhakkar");
+  ASSERT_EQ(ctx["earlier_cases"].size(), 1u) << ctx.dump();
+  EXPECT_EQ(ctx["earlier_cases"][0]["reference"], "CTXOLD");
+  EXPECT_EQ(ctx["earlier_cases"][0]["outcome"], "resolved");
+  EXPECT_EQ(ctx["earlier_cases_elsewhere"], 1) << "team_b's case: counted, never named";
+  EXPECT_EQ(d.dump().find("CTXOTH"), std::string::npos);
+  // A supervisor sees all of them; the oldest case has no earlier one.
+  d = body_of(g.call("GET", "/api/v1/cases/CTXNOW", "token-sara"));
+  EXPECT_EQ(d["context"]["earlier_cases"].size(), 2u);
+  EXPECT_EQ(d["context"]["earlier_cases_elsewhere"], 0);
+  d = body_of(g.call("GET", "/api/v1/cases/CTXOLD", "token-alice"));
+  EXPECT_TRUE(d["context"]["earlier_cases"].empty());
+}

@@ -77,6 +77,8 @@ class SqlTx final : public Tx {
                  std::string_view detail) override;
   std::vector<AuditRecord> list_case_audit(std::string_view case_reference, int limit) override;
   std::vector<OutboxRecord> list_case_outbox(std::string_view case_reference, int limit) override;
+  std::vector<CaseRecord> list_contact_cases(std::int64_t contact_id, int limit) override;
+  std::string session_channel(std::int64_t session_id) override;
   std::optional<CaseRecord> find_case_by_id(std::int64_t id) override;
   void update_case(const CaseRecord& c) override;
   // Not a hot path (a responder's list view), so the statement is built for the filter's shape

@@ -180,6 +180,27 @@ std::vector<OutboxRecord> SqlTx::list_case_outbox(std::string_view case_referenc
   });
 }
 
+std::vector<CaseRecord> SqlTx::list_contact_cases(std::int64_t contact_id, int limit) {
+  return guarded("list_contact_cases", [&] {
+    if (contact_id <= 0 || limit <= 0) return std::vector<CaseRecord>();
+    auto st = conn_.prepare("SELECT " + std::string(kCaseColumns) +
+                            " FROM cases WHERE contact_id = ?1 ORDER BY id DESC LIMIT ?2");
+    st->bind(1, contact_id);
+    st->bind(2, limit);
+    return all_rows(*st, case_from);
+  });
+}
+
+std::string SqlTx::session_channel(std::int64_t session_id) {
+  return guarded("session_channel", [&]() -> std::string {
+    if (session_id <= 0) return {};
+    auto st = conn_.prepare("SELECT channel, provider FROM sessions WHERE id = ?1");
+    st->bind(1, session_id);
+    if (!st->executeStep()) return {};
+    return st->getColumn(0).getString() + ":" + st->getColumn(1).getString();
+  });
+}
+
 std::optional<CaseRecord> SqlTx::find_case_by_id(std::int64_t id) {
   return guarded("find_case_by_id", [&]() -> std::optional<CaseRecord> {
     Stmt st = use(writer_ ? Sql::find_case_by_id_locked : Sql::find_case_by_id);
