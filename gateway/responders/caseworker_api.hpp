@@ -24,6 +24,8 @@
 //   POST /api/v1/cases/{ref}/reopen     supervisor: {"reason": "..."} (409 unless closed)
 //   POST /api/v1/cases/{ref}/refer      {"partner": "<name>"}: only with her consent for the
 //                                       partner's purpose in this case (409 no_consent)
+// The contract is docs/api/openapi.json, checked against this code by ApiContract
+// (tests/responders/caseworker_api_test.cpp): keep them together.
 //   GET  /api/v1/export                 with can_export only: every case she may see, without
 //                                       answers, notes or numbers; the district only with her
 //                                       referral consent

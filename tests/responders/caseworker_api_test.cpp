@@ -1595,3 +1595,211 @@ TEST_F(CaseworkerApiTest, HerContextShowsEarlierCasesOnlyAsFarAsTheReaderMaySee)
   d = body_of(g.call("GET", "/api/v1/cases/CTXOLD", "token-alice"));
   EXPECT_TRUE(d["context"]["earlier_cases"].empty());
 }
+
+// --- The API contract (#15): docs/api/openapi.json is checked against the running API. Every
+// operation and status it lists is exercised here; every response must be a status the document
+// lists for its operation and carry exactly the fields its schema lists (additionalProperties is
+// false everywhere: an undocumented field fails).
+
+namespace {
+
+class OpenApi {
+ public:
+  OpenApi() {
+    std::ifstream in(std::string(RABTA_SOURCE_DIR) + "/docs/api/openapi.json");
+    doc_ = json::parse(in);
+  }
+  const json& doc() const { return doc_; }
+
+  // The schema at a "$ref", or the schema itself.
+  const json& resolve(const json& s) const {
+    if (!s.contains("$ref")) return s;
+    const std::string ref = s["$ref"];  // "#/components/..."
+    return doc_.at(json::json_pointer(ref.substr(1)));
+  }
+
+  void validate(const json& schema_in, const json& v, const std::string& at,
+                std::vector<std::string>& problems) const {
+    const json& s = resolve(schema_in);
+    if (s.contains("type")) {
+      std::vector<std::string> types;
+      if (s["type"].is_array())
+        for (const auto& t : s["type"]) types.push_back(t);
+      else
+        types.push_back(s["type"]);
+      const bool ok = std::any_of(types.begin(), types.end(), [&](const std::string& t) {
+        return (t == "null" && v.is_null()) || (t == "string" && v.is_string()) ||
+               (t == "integer" && v.is_number_integer()) || (t == "boolean" && v.is_boolean()) ||
+               (t == "array" && v.is_array()) || (t == "object" && v.is_object()) ||
+               (t == "number" && v.is_number());
+      });
+      if (!ok) {
+        problems.push_back(at + ": " + v.dump().substr(0, 60) + " is not " + s["type"].dump());
+        return;
+      }
+    }
+    if (s.contains("enum") && std::find(s["enum"].begin(), s["enum"].end(), v) == s["enum"].end())
+      problems.push_back(at + ": " + v.dump() + " is not one of " + s["enum"].dump());
+    if (v.is_object()) {
+      const json props = s.value("properties", json::object());
+      for (const auto& r : s.value("required", json::array()))
+        if (!v.contains(r.get<std::string>()))
+          problems.push_back(at + ": the required field " + r.get<std::string>() + " is missing");
+      for (const auto& [k, val] : v.items()) {
+        if (props.contains(k)) {
+          validate(props[k], val, at + "." + k, problems);
+        } else if (s.contains("additionalProperties") && s["additionalProperties"].is_object()) {
+          validate(s["additionalProperties"], val, at + "." + k, problems);
+        } else if (s.value("additionalProperties", true) == false) {
+          problems.push_back(at + ": the field " + k + " is not in the document");
+        }
+      }
+    }
+    if (v.is_array() && s.contains("items"))
+      for (std::size_t i = 0; i < v.size(); ++i)
+        validate(s["items"], v[i], at + "[" + std::to_string(i) + "]", problems);
+  }
+
+ private:
+  json doc_;
+};
+
+}  // namespace
+
+class ApiContract : public CaseworkerApiTest {
+ protected:
+  // Calls the API and checks the answer against the document; records what it covered.
+  HttpResult hit(const std::string& method, const std::string& path_template,
+                 const std::string& path, const std::string& token, const std::string& body = "") {
+    const HttpResult r = g.call(method, "/api/v1" + path, token, body);
+    std::string m = method;
+    for (char& ch : m) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const json& paths = api.doc()["paths"];
+    EXPECT_TRUE(paths.contains(path_template) && paths[path_template].contains(m))
+        << method << " " << path_template << " is not in the document";
+    if (!paths.contains(path_template) || !paths[path_template].contains(m)) return r;
+    const json& responses = paths[path_template][m]["responses"];
+    const std::string status = std::to_string(r.status);
+    EXPECT_TRUE(responses.contains(status))
+        << method << " " << path << " answered " << status << ", not in the document: " << r.body;
+    if (!responses.contains(status)) return r;
+    covered.insert(m + " " + path_template + " " + status);
+    const json& response = api.resolve(responses[status]);
+    const json parsed = json::parse(r.body, nullptr, false);
+    EXPECT_FALSE(parsed.is_discarded()) << path << ": not JSON: " << r.body;
+    if (response.contains("content")) {
+      std::vector<std::string> problems;
+      api.validate(response["content"]["application/json"]["schema"], parsed,
+                   method + " " + path + " " + status, problems);
+      for (const auto& p : problems) ADD_FAILURE() << p;
+    }
+    return r;
+  }
+  OpenApi api;
+  std::set<std::string> covered;
+};
+
+TEST_F(ApiContract, EveryDocumentedOperationAndStatusAnswersAsDocumented) {
+  g.add_reported_case("CONAAA", "team_a", {{"referral_police", true}, {"callback", true}});
+  g.add_case("CONBBB", "team_a");
+  g.add_case("CONCCC", "team_a");
+  g.add_case("CONDDD", "team_a");
+  g.add_case("CONEEE", "team_a");
+  const std::string a = "/cases/CONAAA";
+  using S = std::string;
+  hit("GET", "/me", "/me", "token-alice");
+  hit("GET", "/cases", "/cases?view=team&severity=high&overdue=0", "token-alice");
+  hit("GET", "/cases", "/cases?sevrity=high", "token-alice");
+  hit("GET", "/cases/{ref}", a, "token-alice");
+  hit("GET", "/cases/{ref}", "/cases/NOSUCH", "token-alice");
+  hit("GET", "/cases/{ref}/timeline", a + "/timeline", "token-alice");
+  hit("GET", "/cases/{ref}/timeline", "/cases/NOSUCH/timeline", "token-alice");
+  hit("POST", "/cases/{ref}/ack", a + "/ack", "token-alice");
+  hit("POST", "/cases/{ref}/ack", "/cases/NOSUCH/ack", "token-alice");
+  hit("POST", "/cases/{ref}/claim", a + "/claim", "token-alice");
+  hit("POST", "/cases/{ref}/claim", "/cases/NOSUCH/claim", "token-alice");
+  hit("POST", "/cases/{ref}/assign", a + "/assign", "token-alice", R"({"to":"Sara Supervisor"})");
+  hit("POST", "/cases/{ref}/assign", a + "/assign", "token-alice", R"({"to":"Bina Caseworker"})");
+  hit("POST", "/cases/{ref}/assign", "/cases/NOSUCH/assign", "token-alice", R"({"to":"x"})");
+  hit("POST", "/cases/{ref}/notes", a + "/notes", "token-alice", R"({"text":"called"})");
+  hit("POST", "/cases/{ref}/notes", a + "/notes", "token-alice", R"({"text":""})");
+  hit("POST", "/cases/{ref}/notes", "/cases/NOSUCH/notes", "token-alice", R"({"text":"x"})");
+  hit("POST", "/cases/{ref}/refer", a + "/refer", "token-alice", R"({"partner":"police_desk"})");
+  hit("POST", "/cases/{ref}/refer", a + "/refer", "token-alice", R"({"partner":"legal_aid"})");
+  hit("POST", "/cases/{ref}/refer", a + "/refer", "token-alice", R"({"partner":"nobody"})");
+  hit("POST", "/cases/{ref}/refer", "/cases/NOSUCH/refer", "token-alice", R"({"partner":"x"})");
+  const HttpResult detail = hit("GET", "/cases/{ref}", a, "token-alice");
+  EXPECT_TRUE(body_of(detail).contains("phone")) << "the optional field is exercised too";
+  hit("GET", "/cases/{ref}/timeline", a + "/timeline", "token-alice");
+  // Closing: 202 waits for approval, 409 while it waits, 403 approve by a caseworker, 400 a
+  // body on approve, 200 approve by the supervisor, 409 closing a closed case.
+  const S wait = R"({"outcome":"unsafe_to_contact","reason":"her brother answered"})";
+  hit("POST", "/cases/{ref}/close", "/cases/CONBBB/close", "token-alice", wait);
+  hit("POST", "/cases/{ref}/close", "/cases/CONBBB/close", "token-alice", wait);
+  hit("POST", "/cases/{ref}/close", "/cases/CONBBB/close", "token-alice", R"({"outcome":"x"})");
+  hit("POST", "/cases/{ref}/close", "/cases/NOSUCH/close", "token-alice", wait);
+  hit("POST", "/cases/{ref}/approve", "/cases/CONBBB/approve", "token-alice");
+  hit("POST", "/cases/{ref}/approve", "/cases/CONBBB/approve", "token-sara", R"({"x":1})");
+  hit("POST", "/cases/{ref}/approve", "/cases/NOSUCH/approve", "token-sara");
+  hit("POST", "/cases/{ref}/approve", "/cases/CONBBB/approve", "token-sara");
+  hit("POST", "/cases/{ref}/approve", "/cases/CONBBB/approve", "token-sara");
+  hit("POST", "/cases/{ref}/claim", "/cases/CONBBB/claim", "token-alice");
+  hit("POST", "/cases/{ref}/assign", "/cases/CONBBB/assign", "token-alice",
+      R"({"to":"Sara Supervisor"})");
+  hit("POST", "/cases/{ref}/refer", "/cases/CONBBB/refer", "token-alice",
+      R"({"partner":"police_desk"})");
+  hit("POST", "/cases/{ref}/close", "/cases/CONCCC/close", "token-alice",
+      R"({"outcome":"resolved","reason":"she is safe"})");
+  hit("POST", "/cases/{ref}/close", "/cases/CONCCC/close", "token-alice",
+      R"({"outcome":"resolved","reason":"she is safe"})");
+  // Declining.
+  hit("POST", "/cases/{ref}/close", "/cases/CONDDD/close", "token-alice", wait);
+  hit("POST", "/cases/{ref}/decline", "/cases/CONDDD/decline", "token-alice", R"({"reason":"x"})");
+  hit("POST", "/cases/{ref}/decline", "/cases/CONDDD/decline", "token-sara", R"({"reason":""})");
+  hit("POST", "/cases/{ref}/decline", "/cases/NOSUCH/decline", "token-sara", R"({"reason":"x"})");
+  hit("POST", "/cases/{ref}/decline", "/cases/CONDDD/decline", "token-sara", R"({"reason":"no"})");
+  hit("POST", "/cases/{ref}/decline", "/cases/CONDDD/decline", "token-sara", R"({"reason":"no"})");
+  // Reopening.
+  hit("POST", "/cases/{ref}/reopen", "/cases/CONCCC/reopen", "token-alice", R"({"reason":"x"})");
+  hit("POST", "/cases/{ref}/reopen", "/cases/CONCCC/reopen", "token-sara", R"({"reason":""})");
+  hit("POST", "/cases/{ref}/reopen", "/cases/NOSUCH/reopen", "token-sara", R"({"reason":"x"})");
+  hit("POST", "/cases/{ref}/reopen", "/cases/CONCCC/reopen", "token-sara", R"({"reason":"back"})");
+  hit("POST", "/cases/{ref}/reopen", "/cases/CONCCC/reopen", "token-sara", R"({"reason":"back"})");
+  hit("GET", "/cases/{ref}/timeline", "/cases/CONCCC/timeline", "token-sara");
+  hit("GET", "/cases", "/cases?view=closed", "token-sara");
+  // Export.
+  hit("GET", "/export", "/export", "token-sara");
+  hit("GET", "/export", "/export", "token-alice");
+  // Without a token: 401 everywhere.
+  for (const auto& [path, ops] : api.doc()["paths"].items())
+    for (const auto& [method, op] : ops.items()) {
+      std::string concrete = path;
+      if (const auto at = concrete.find("{ref}"); at != std::string::npos)
+        concrete.replace(at, 5, "CONEEE");
+      std::string m = method;
+      for (char& ch : m) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      hit(m, path, concrete, "");
+    }
+  // Too many failed sign-ins from one address: 429 before the token is even read.
+  for (int i = 0; i < 12; ++i) g.call("GET", "/api/v1/me", "not-a-token");
+  hit("GET", "/me", "/me", "token-alice");
+  g.clock.advance(std::chrono::hours(1));
+  // The database gone: 503.
+  g.store->close();
+  hit("GET", "/cases", "/cases", "token-alice");
+
+  // Everything the document lists was seen: each operation's own statuses, and the shared
+  // ones (401, 429, 503) on at least one operation.
+  std::set<std::string> shared_seen;
+  for (const auto& [path, ops] : api.doc()["paths"].items())
+    for (const auto& [method, op] : ops.items())
+      for (const auto& [status, response] : op["responses"].items()) {
+        const std::string key = method + " " + path + " " + status;
+        if (response.contains("$ref")) {
+          if (covered.count(key)) shared_seen.insert(status);
+          continue;
+        }
+        EXPECT_TRUE(covered.count(key)) << "documented but never exercised: " << key;
+      }
+  EXPECT_EQ(shared_seen, (std::set<std::string>{"401", "429", "503"}));
+}
