@@ -326,6 +326,10 @@ class Tx {
   // Small settings of rabta's own in the meta table (e.g. "sealed_key_id"); "" when unset.
   virtual std::string meta(std::string_view key) = 0;
   virtual void set_meta(std::string_view key, std::string_view value) = 0;
+  // Removes the rows whose key starts with `prefix` and whose value sorts before `below`
+  // (values that start with a fixed-width time, e.g. the USSD responder menu's); "" = all of
+  // them. Returns how many went.
+  virtual int delete_meta(std::string_view prefix, std::string_view below) = 0;
 
   // Returns false (and changes nothing) when dedupe_key exists already. Stores every field
   // including the schema-2 ones (contact_id, channel, encoding, segments).

@@ -104,6 +104,8 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
       throw std::runtime_error("the responder roster could not be stored: " + synced.error);
     cases_ = std::make_unique<CaseService>(roster_, *cipher_, clock, roster_->outcomes);
     sms_->set_case_service(cases_.get());
+    responder_menu_ = std::make_unique<ResponderUssd>(*cases_, *pseudonymizer_, clock);
+    ussd_->set_responder_menu(responder_menu_.get());
     escalation_ = std::make_unique<Escalation>(
         store, roster_, *cipher_, clock, EscalationOptions{zone, roster_->alert_channel, 100});
     const auto add_sink = [&](const adapters::webhook::WebhookSink& sink,

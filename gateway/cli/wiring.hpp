@@ -20,6 +20,7 @@
 #include "gateway/http/http_server.hpp"
 #include "gateway/inbound/app.hpp"
 #include "gateway/inbound/metrics.hpp"
+#include "gateway/inbound/responder_ussd.hpp"
 #include "gateway/inbound/sms_service.hpp"
 #include "gateway/inbound/ussd_service.hpp"
 #include "gateway/ops/keys.hpp"
@@ -89,6 +90,7 @@ class Wiring {
   std::unique_ptr<Escalation> escalation_;
   // The case-management system's (when enabled), then one per referral partner.
   std::vector<std::unique_ptr<WebhookDispatcher>> webhooks_;
+  std::unique_ptr<ResponderUssd> responder_menu_;  // after cases_: it holds a reference to it
   std::unique_ptr<CaseworkerApi> api_;
   std::unique_ptr<Scheduler> scheduler_;
   Metrics metrics_;

@@ -4,6 +4,7 @@
 
 #include "adapters/common/crypto.hpp"
 #include "gateway/inbound/effects.hpp"
+#include "gateway/inbound/responder_ussd.hpp"
 
 namespace rabta::gateway {
 
@@ -79,6 +80,8 @@ void UssdService::offer_resume_after(store::Tx& tx, std::int64_t contact_id,
 }
 
 UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
+  if (responder_menu_)
+    if (auto menu = responder_menu_->handle(tx, hop)) return std::move(*menu);
   const std::int64_t now = clock_.now_ms();
   UssdReply reply;
   // SAFETY W5: a session belongs to the number that opened it. A hop carrying her session id
@@ -215,6 +218,7 @@ bool UssdService::handle_end(store::Tx& tx, const std::string& provider,
 
 int UssdService::expire_idle(store::Tx& tx, std::int64_t idle_before, int limit) {
   int n = 0;
+  if (responder_menu_) responder_menu_->expire(tx, idle_before);
   for (auto& s : tx.idle_sessions("ussd", idle_before, limit)) {
     abandon_session(
         tx, *engine_, ids_, s,

@@ -55,6 +55,9 @@ class UssdService {
               const common::FieldCipher* cipher = nullptr);
 
   UssdReply handle_hop(store::Tx& tx, const UssdHop& hop);
+  // The responder menu (responder_ussd.hpp): set once the responder queue is configured; a hop
+  // from a registered responder's number then gets her menu, not the women's service.
+  void set_responder_menu(const class ResponderUssd* menu) { responder_menu_ = menu; }
   // The aggregator's end-of-session notification, for the number whose pseudonym it names.
   // Returns false when that number has no such session (or the notification names no number).
   bool handle_end(store::Tx& tx, const std::string& provider, const std::string& session_id,
@@ -79,6 +82,7 @@ class UssdService {
   const common::Clock& clock_;
   flows::IdSource& ids_;
   const common::FieldCipher* cipher_;
+  const class ResponderUssd* responder_menu_ = nullptr;
 };
 
 }  // namespace rabta::gateway

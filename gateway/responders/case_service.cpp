@@ -24,13 +24,14 @@ constexpr std::array<const char*, 3> kConsentPurposes = {"callback", "referral_n
 constexpr std::size_t kMaxNoteChars = 2000;
 
 std::string actor_name(const Actor& actor) {
-  return (actor.via == "sms" ? "sms:" : "responder:") + std::to_string(actor.responder_id);
+  return (by_phone(actor) ? actor.via + ":" : std::string("responder:")) +
+         std::to_string(actor.responder_id);
 }
 
 void audit(store::Tx& tx, std::int64_t now, const Actor& actor, std::string_view action,
            std::string_view reference, std::string_view detail) {
   tx.append_audit(now, actor_name(actor), action, reference,
-                  actor.via == "sms" ? sms_audit_detail(detail, actor) : std::string(detail));
+                  by_phone(actor) ? sms_audit_detail(detail, actor) : std::string(detail));
 }
 
 // What a search asked for, for the audit row: codes in full, typed values by name only.
@@ -106,7 +107,7 @@ CaseService::CaseService(std::shared_ptr<const Roster> roster, const common::Fie
 bool CaseService::may_act(store::Tx& tx, const Actor& actor, const store::CaseRecord& c) const {
   // By SMS the number alone identifies her, and whoever holds the aggregator's credentials can
   // send from it: a supervisor's number is limited to her own team, like a caseworker's.
-  if (actor.via == "sms") {
+  if (by_phone(actor)) {
     if (actor.responder_id > 0 && !actor.team.empty() && c.team == actor.team) return true;
   } else if (may_see(actor, c)) {
     return true;
@@ -132,7 +133,9 @@ std::vector<store::CaseRecord> CaseService::list(store::Tx& tx, const Actor& act
                                                  store::CaseFilter filter) const {
   const std::int64_t now = clock_.now_ms();
   std::vector<store::CaseRecord> out;
-  if (actor.role == "supervisor") {
+  if (by_phone(actor) && !actor.team.empty()) {
+    filter.teams = {actor.team};  // by phone a supervisor too is limited to her own team
+  } else if (actor.role == "supervisor") {
     filter.teams.clear();
   } else if (actor.role == "caseworker" && !actor.team.empty()) {
     filter.teams = {actor.team};
@@ -323,7 +326,7 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
     audit(tx, now, actor, "case.close", reference, "conflict,closed");
     return CaseResult::conflict;
   }
-  const bool supervisor = actor.role == "supervisor" && actor.via != "sms";
+  const bool supervisor = actor.role == "supervisor" && !by_phone(actor);
   if (!c->pending_outcome.empty() && !supervisor) {
     audit(tx, now, actor, "case.close", reference, "conflict,pending");
     return CaseResult::conflict;
@@ -368,7 +371,7 @@ CaseResult CaseService::approve(store::Tx& tx, const Actor& actor,
     audit(tx, now, actor, "case.approve", reference, "not_found");
     return CaseResult::not_found;
   }
-  if (actor.role != "supervisor" || actor.via == "sms") {
+  if (actor.role != "supervisor" || by_phone(actor)) {
     audit(tx, now, actor, "case.approve", reference, "forbidden");
     return CaseResult::forbidden;
   }
@@ -397,7 +400,7 @@ CaseResult CaseService::decline(store::Tx& tx, const Actor& actor, const std::st
     audit(tx, now, actor, "case.decline", reference, "not_found");
     return CaseResult::not_found;
   }
-  if (actor.role != "supervisor" || actor.via == "sms") {
+  if (actor.role != "supervisor" || by_phone(actor)) {
     audit(tx, now, actor, "case.decline", reference, "forbidden");
     return CaseResult::forbidden;
   }
@@ -428,7 +431,7 @@ CaseResult CaseService::reopen(store::Tx& tx, const Actor& actor, const std::str
     audit(tx, now, actor, "case.reopen", reference, "not_found");
     return CaseResult::not_found;
   }
-  if (actor.role != "supervisor" || actor.via == "sms") {
+  if (actor.role != "supervisor" || by_phone(actor)) {
     audit(tx, now, actor, "case.reopen", reference, "forbidden");
     return CaseResult::forbidden;
   }
@@ -635,7 +638,7 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
   std::map<std::int64_t, std::string> names;
   for (const auto& r : tx.list_responders()) names[r.id] = r.name;
   const auto name_of = [&](std::string_view who) -> std::string {
-    for (const std::string_view prefix : {"responder:", "sms:"})
+    for (const std::string_view prefix : {"responder:", "sms:", "ussd:"})
       if (who.substr(0, prefix.size()) == prefix) {
         std::int64_t id = 0;
         for (const char ch : who.substr(prefix.size()))
@@ -663,7 +666,10 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
     if (e.event.empty()) continue;
     e.at = a.at;
     e.by = name_of(a.actor);
-    e.via = a.actor.rfind("sms:", 0) == 0 ? "sms" : (a.actor == "system" ? "" : "console/api");
+    e.via = a.actor.rfind("sms:", 0) == 0    ? "sms"
+            : a.actor.rfind("ussd:", 0) == 0 ? "ussd"
+            : a.actor == "system"            ? ""
+                                             : "console/api";
     const std::string_view d = a.detail;
     if (e.event == "routed" || e.event == "alerted" || e.event == "moved") {
       e.detail = d.substr(0, d.find(','));

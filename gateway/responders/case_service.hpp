@@ -24,8 +24,9 @@ struct Actor {
   std::string role;  // "caseworker" or "supervisor"
   std::string team;
   bool can_export = false;
-  std::string via;  // "api", "console", "sms"
-  // By SMS: the channel it came through and the aggregator's message id (audited with it).
+  std::string via;  // "api", "console", "sms", "ussd" (the responder menu)
+  // By SMS or USSD: the channel it came through and the aggregator's message or session id
+  // (audited with it).
   std::string channel;
   std::string message_id;
 };
@@ -33,6 +34,13 @@ struct Actor {
 // An SMS action's audit detail: what happened, the channel and the aggregator's message id
 // (SECURITY #11: every SMS action can be traced to the message that asked for it).
 std::string sms_audit_detail(std::string_view detail, const Actor& actor);
+
+// By SMS or the USSD responder menu: the number alone says who she is, and whoever holds the
+// aggregator's credentials can send from any number. Such an actor is limited to her own team
+// (and cases she was alerted for), to acknowledging and claiming, and her PIN when she has one.
+inline bool by_phone(const Actor& a) {
+  return a.via == "sms" || a.via == "ussd";
+}
 
 // ok; accepted (a closing that waits for a supervisor's approval); not_found (also when she may
 // not see it); forbidden (she sees it but the step is a supervisor's); invalid (bad input);

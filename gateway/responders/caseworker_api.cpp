@@ -265,7 +265,7 @@ std::variant<CaseQuery, std::string> parse_query(std::string_view query) {
 }
 
 std::string actor_name(const Actor& a) {
-  return (a.via == "sms" ? "sms:" : "responder:") + std::to_string(a.responder_id);
+  return (by_phone(a) ? a.via + ":" : std::string("responder:")) + std::to_string(a.responder_id);
 }
 
 using Names = std::map<std::int64_t, std::string>;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/inbound/responder_ussd.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
 #include "gateway/responders/case_service.hpp"
 #include "gateway/responders/caseworker_api.hpp"
@@ -49,6 +50,13 @@ class EscalationTest : public ::testing::Test {
                     })
                     .ok);
     g.set_case_service(&cases);
+    g.ussd().set_responder_menu(&menu);
+  }
+
+  // An "I need help now" check-in from `phone` on its own USSD session: the new case's reference.
+  std::string report_from(const std::string& session, const std::string& phone) {
+    for (const char* path : {"", "3", "3*1", "3*1*3"}) g.hop(session, phone, path);
+    return g.text("SELECT reference FROM cases ORDER BY id DESC LIMIT 1");
   }
 
   // Sets the PIN of the roster member `name` (as `rabta responders pin` does); her id, 0 if absent.
@@ -78,6 +86,7 @@ class EscalationTest : public ::testing::Test {
   std::shared_ptr<const gateway::Roster> roster =
       std::make_shared<const gateway::Roster>(test_roster());
   gateway::CaseService cases{roster, g.cipher, g.clock, roster->outcomes};
+  gateway::ResponderUssd menu{cases, g.pseudonymizer, g.clock};
   gateway::Escalation escalation{
       *g.store, roster, g.cipher, g.clock,
       gateway::EscalationOptions{*flows::parse_zone("UTC"), "kannel", 100}};
@@ -312,4 +321,94 @@ TEST_F(EscalationTest, TheTimelineAndTheDeadlineFollowTheLadder) {
                       "acknowledged by Bushra via sms",
                   }))
       << ::testing::PrintToString(seen);
+}
+
+// #15: responders on basic phones. A registered responder dialling the service code gets a
+// neutral menu of what waits for her team and acts on it by choosing a number.
+TEST_F(EscalationTest, AResponderAcknowledgesAndTakesCasesFromTheUssdMenu) {
+  const std::string first = report_from("w1", "+923001234567");
+  g.clock.advance(minutes(3));
+  const std::string second = report_from("w2", "+923001234568");
+  escalation.run_once();
+  g.clock.advance(minutes(9));
+  // Amna (punjab caseworker) dials in.
+  auto r = g.hop("r1", "+923000000101", "");
+  EXPECT_EQ(r.body, "CON 2 waiting:\n1 " + first + " high 12m\n2 " + second + " high 9m\n0 Exit");
+  EXPECT_EQ(g.hop("r1", "+923000000101", "1").body,
+            "CON " + first + " high 12m\n1 Acknowledge\n2 Take it\n0 Back");
+  EXPECT_EQ(g.hop("r1", "+923000000101", "1*1").body, "END " + first + " acknowledged.");
+  EXPECT_EQ(g.text("SELECT status FROM cases WHERE reference = '" + first + "'"), "acknowledged");
+  // A retried last hop: the same answer, applied once.
+  EXPECT_EQ(g.hop("r1", "+923000000101", "1*1").body, "END " + first + " acknowledged.");
+  EXPECT_EQ(g.count("audit", "action = 'case.ack' AND case_reference = '" + first + "'"), 1);
+  EXPECT_EQ(g.count("audit",
+                    "action = 'case.ack' AND actor LIKE 'ussd:%' AND detail LIKE "
+                    "'ok,channel=africastalking,message=r1'"),
+            1);
+  // Bushra takes the second one; the first is no longer waiting for an acknowledgement but is
+  // nobody's yet, so it is still listed after the unacknowledged one.
+  r = g.hop("r2", "+923000000102", "");
+  EXPECT_EQ(r.body, "CON 2 waiting:\n1 " + second + " high 9m\n2 " + first + " high 12m\n0 Exit");
+  g.hop("r2", "+923000000102", "1");
+  EXPECT_EQ(g.hop("r2", "+923000000102", "1*2").body, "END " + second + " is yours now.");
+  EXPECT_EQ(g.text("SELECT status FROM cases WHERE reference = '" + second + "'"), "claimed");
+  // Not a woman's service: no session row, no contact for a responder's number.
+  EXPECT_EQ(g.count("sessions", "provider_session_id IN ('r1', 'r2')"), 0);
+}
+
+TEST_F(EscalationTest, TheUssdMenuKeepsTheListSheSawAndHerTeamsScope) {
+  const std::string first = report_from("w1", "+923001234567");
+  const std::string second = report_from("w2", "+923001234568");
+  escalation.run_once();
+  EXPECT_EQ(g.hop("r1", "+923000000101", "").body.substr(0, 14), "CON 2 waiting:");
+  // Between her hops someone acknowledges the first by SMS: "2" is still the second she saw.
+  ASSERT_EQ(g.kannel_sms("m1", "+923000000102", "ACK " + first).body,
+            "Case " + first + " acknowledged.");
+  EXPECT_EQ(g.hop("r1", "+923000000101", "2").body.substr(0, 10), "CON " + second);
+  EXPECT_EQ(g.hop("r1", "+923000000101", "2*2").body, "END " + second + " is yours now.");
+  // Another team's people see nothing of punjab's cases by phone, a supervisor included (in
+  // the console she sees every team).
+  EXPECT_EQ(g.hop("y1", "+923000000202", "").body, "END Nothing waits for you.");
+  EXPECT_EQ(g.hop("z1", "+923000000201", "").body, "END Nothing waits for you.");
+  // Bad choices get the screen again, not a crash or a silent end.
+  EXPECT_EQ(g.hop("r3", "+923000000101", "").body.substr(0, 4), "CON ");
+  EXPECT_EQ(g.hop("r3", "+923000000101", "7").body.substr(0, 21), "CON Choose a number.\n");
+  EXPECT_EQ(g.hop("r3", "+923000000101", "7*1").body.substr(0, 4), "CON ");
+  EXPECT_EQ(g.hop("r3", "+923000000101", "7*1*9").body.substr(0, 22), "CON Choose 1, 2 or 0.\n");
+  EXPECT_EQ(g.hop("r3", "+923000000101", "7*1*9*0").body.substr(0, 14), "CON 1 waiting:");
+  EXPECT_EQ(g.hop("r3", "+923000000101", "7*1*9*0*0").body, "END Goodbye.");
+  // A woman's number still gets the women's service.
+  EXPECT_NE(g.hop("w9", "+923001234999", "").body.find("CON "), std::string::npos);
+  EXPECT_EQ(g.count("sessions", "provider_session_id = 'w9'"), 1);
+}
+
+TEST_F(EscalationTest, WithAPinTheUssdMenuAsksForItAndWrongOnesLockAsBySms) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  give_pin("Amna", "4821");
+  EXPECT_EQ(g.hop("p1", "+923000000101", "").body, "CON Enter your PIN");
+  EXPECT_EQ(g.hop("p1", "+923000000101", "1111").body, "END Not accepted.");
+  EXPECT_EQ(g.hop("p2", "+923000000101", "").body, "CON Enter your PIN");
+  EXPECT_EQ(g.hop("p2", "+923000000101", "4821").body.substr(0, 14), "CON 1 waiting:");
+  g.hop("p2", "+923000000101", "4821*1");
+  EXPECT_EQ(g.hop("p2", "+923000000101", "4821*1*1").body, "END " + ref + " acknowledged.");
+  // The PIN is nowhere in clear: not in the menu's state, not in the audit log.
+  EXPECT_EQ(g.count("meta", "value LIKE '%4821%'"), 0);
+  EXPECT_EQ(g.count("audit", "detail LIKE '%4821%'"), 0);
+  // Wrong PINs by SMS and by USSD count together: after five, even the right one is refused.
+  for (int i = 0; i < 2; ++i)
+    g.kannel_sms("w" + std::to_string(i), "+923000000101", "ACK " + ref + " 9999");
+  for (int i = 0; i < 2; ++i) {
+    const std::string s = "q" + std::to_string(i);
+    g.hop(s, "+923000000101", "");
+    EXPECT_EQ(g.hop(s, "+923000000101", "0000").body, "END Not accepted.");
+  }
+  g.hop("q9", "+923000000101", "");
+  EXPECT_EQ(g.hop("q9", "+923000000101", "4821").body, "END Not accepted.") << "locked";
+  EXPECT_GE(g.count("audit", "action = 'responder.menu' AND detail LIKE 'locked,%'"), 1);
+  // The menu's state is dropped by the idle sweep once she hung up.
+  EXPECT_GT(g.count("meta", "key LIKE 'responder_ussd:%'"), 0);
+  g.clock.advance(minutes(30));
+  ASSERT_TRUE(g.store->run([&](store::Tx& tx) { g.ussd().expire_idle(tx, g.clock.now_ms()); }).ok);
+  EXPECT_EQ(g.count("meta", "key LIKE 'responder_ussd:%'"), 0);
 }

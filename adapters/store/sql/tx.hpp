@@ -161,6 +161,7 @@ class SqlTx final : public Tx {
   MetricsSnapshot metrics_snapshot() override;
   std::string meta(std::string_view key) override;
   void set_meta(std::string_view key, std::string_view value) override;
+  int delete_meta(std::string_view prefix, std::string_view below) override;
   KeyUsage sealed_key_usage() override;
 
  private:

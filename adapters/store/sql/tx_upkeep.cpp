@@ -212,6 +212,22 @@ void SqlTx::set_meta(std::string_view key, std::string_view value) {
   });
 }
 
+int SqlTx::delete_meta(std::string_view prefix, std::string_view below) {
+  return guarded("delete_meta", [&] {
+    // A range on the primary key: the keys that start with `prefix` sort from it up to it with
+    // its last byte raised (prefixes here are ASCII and end in ':').
+    std::string end(prefix);
+    if (end.empty()) throw std::invalid_argument("store: delete_meta: an empty prefix");
+    end.back() = static_cast<char>(end.back() + 1);
+    auto st = conn_.prepare(std::string("DELETE FROM meta WHERE key >= ?1 AND key < ?2") +
+                            (below.empty() ? "" : " AND value < ?3"));
+    st->bind(1, std::string(prefix));
+    st->bind(2, end);
+    if (!below.empty()) st->bind(3, std::string(below));
+    return st->exec();
+  });
+}
+
 KeyUsage SqlTx::sealed_key_usage() {
   return guarded("sealed_key_usage", [&] {
     KeyUsage usage;
