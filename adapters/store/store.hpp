@@ -291,9 +291,11 @@ class Tx {
   virtual void merge_contact_into(std::int64_t keep, std::int64_t drop, Millis now) = 0;
   // Open cases whose current rung's SMS alert has failed and not been sent since (SAFETY W6).
   virtual std::vector<CaseRecord> cases_with_failing_alert(int limit) = 0;
-  // Whether the audit log holds a row with exactly this case reference, action and detail.
+  // Whether the audit log holds a row with exactly this case reference, action and detail,
+  // written at `since` or later (a reference can be given again once retention removed its
+  // case: rows about the earlier case are not this one's).
   virtual bool audit_has(std::string_view case_reference, std::string_view action,
-                         std::string_view detail) = 0;
+                         std::string_view detail, Millis since = 0) = 0;
   // A case's timeline (#15): the newest `limit` audit rows of its steps (route, alert,
   // alert_failed, fallback, ack, claim, assign, note, close, approve, decline, reopen, refer;
   // never reads) in id order, and the outbox rows it caused (cause "case:<reference>": SMS

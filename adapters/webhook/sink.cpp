@@ -73,14 +73,15 @@ std::string sealed_associated_data(std::string_view dedupe_key, std::string_view
   return "outbox.webhook_" + std::string(name) + ":" + std::string(dedupe_key);
 }
 
-// "<event>:<reference>", and ":<n>" for the n-th time the event happens to the case (n > 1).
-std::string occurrence_key(const std::string& event, const std::string& reference, int occurrence) {
-  return event + ":" + reference + (occurrence > 1 ? ":" + std::to_string(occurrence) : "");
+// "<event>:<reference>", and ":<step>" for an event that can happen again to the case.
+std::string occurrence_key(const std::string& event, const std::string& reference,
+                           std::int64_t step) {
+  return event + ":" + reference + (step > 0 ? ":" + std::to_string(step) : "");
 }
 
 std::string dedupe_key_of(const WebhookSink& sink, const std::string& event,
-                          const std::string& reference, int occurrence) {
-  return webhook_kind(sink.name) + ":" + occurrence_key(event, reference, occurrence);
+                          const std::string& reference, std::int64_t step) {
+  return webhook_kind(sink.name) + ":" + occurrence_key(event, reference, step);
 }
 
 // Only digits, at most 18 of them (no sign, no overflow).
@@ -107,7 +108,8 @@ std::string webhook_kind(std::string_view sink_name) {
 }
 
 std::string case_webhook_payload(const store::CaseRecord& c, const std::string& event,
-                                 const WebhookFacts& facts, std::int64_t now_ms, int occurrence) {
+                                 const WebhookFacts& facts, std::int64_t now_ms,
+                                 std::int64_t step) {
   if (!is_webhook_event(event)) throw std::invalid_argument("webhook: unknown event");
   ordered_json j;
   j["event"] = event;
@@ -118,7 +120,7 @@ std::string case_webhook_payload(const store::CaseRecord& c, const std::string& 
   j["team"] = c.team;
   j["created_at"] = c.created_at;
   j["sent_at"] = now_ms;
-  j["idempotency_key"] = occurrence_key(event, c.reference, occurrence);
+  j["idempotency_key"] = occurrence_key(event, c.reference, step);
   // SAFETY D3: nothing identifying without her referral consent; her number also needs her
   // callback consent. A consent never asked is a no.
   if (granted(facts.referral_consent)) {
@@ -168,14 +170,14 @@ bool verify_signature(const std::string& secret, std::string_view header_value,
 
 store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::CaseRecord& c,
                                         const std::string& event, const WebhookFacts& facts,
-                                        std::int64_t now_ms, int occurrence) {
+                                        std::int64_t now_ms, std::int64_t step) {
   if (sink.name.empty()) throw std::invalid_argument("webhook: the sink has no name");
   if (sink.secret.empty()) throw std::invalid_argument("webhook: the sink has no secret");
   if (c.reference.empty()) throw std::invalid_argument("webhook: the case has no reference");
-  if (occurrence < 1) throw std::invalid_argument("webhook: occurrences count from 1");
-  const std::string key = dedupe_key_of(sink, event, c.reference, occurrence);
+  if (step < 0) throw std::invalid_argument("webhook: a step is a positive number");
+  const std::string key = dedupe_key_of(sink, event, c.reference, step);
 
-  const auto plain = ordered_json::parse(case_webhook_payload(c, event, facts, now_ms, occurrence));
+  const auto plain = ordered_json::parse(case_webhook_payload(c, event, facts, now_ms, step));
   const common::FieldCipher cipher = payload_cipher(sink);
   ordered_json j = ordered_json::object();
   for (const auto& [name, value] : plain.items()) {

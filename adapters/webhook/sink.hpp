@@ -7,8 +7,9 @@
 //   {"event", "reference", "severity", "category", "status", "team",
 //    "created_at",        // when the case was raised, Unix epoch ms
 //    "sent_at",           // when rabta raised this event, Unix epoch ms
-//    "idempotency_key",   // "<event>:<reference>", and ":<n>" for the n-th time the event
-//                         // happens to the case (n > 1); as in the Idempotency-Key header
+//    "idempotency_key",   // "<event>:<reference>" for opened and escalated (once per case);
+//                         // "<event>:<reference>:<step>" for the others, which can happen
+//                         // again (<step> grows with each step); as in the Idempotency-Key
 //    "district", "call_time",  // ONLY with her consent for the sink's purpose ("referral_ngo",
 //                              // or "referral_police" for a police partner)
 //    "phone"}                  // ONLY with referral AND callback consent, E.164
@@ -17,7 +18,7 @@
 //
 // Signature (the scheme of Stripe's webhooks):
 //   X-Rabta-Signature: t=<unix seconds>,v1=<lowercase hex HMAC-SHA256(secret, "<t>.<body>")>
-//   Idempotency-Key: <event>:<reference>[:<n>]
+//   Idempotency-Key: <event>:<reference>[:<step>]
 //   Content-Type: application/json
 // The body is signed when it is sent, so t is the time of that attempt. A receiver recomputes
 // the HMAC over "<t>." followed by the raw body bytes exactly as received, compares in constant
@@ -62,6 +63,9 @@ struct WebhookSink {
   // a police women's desk (#15 referral partners).
   std::string consent_purpose = "referral_ngo";
   std::string label;  // a partner's name as caseworkers read it ("" for the case system)
+  // A referral partner: nothing at all is sent without her consent for consent_purpose (the
+  // case system gets its events without the identifying fields instead).
+  bool requires_consent = false;
 };
 
 // "" when the URL may be used, else why not: it must be https, or http to a loopback host
@@ -88,11 +92,12 @@ bool is_webhook_event(std::string_view event);
 std::string webhook_kind(std::string_view sink_name);
 
 // The JSON body (pure, deterministic). Throws std::invalid_argument for an unknown event.
-// `occurrence`: the n-th time this event happens to the case (a case can be assigned or reopened
-// more than once); the idempotency key of the n-th (n > 1) ends in ":<n>".
+// `step`: for an event that can happen again to a case (assigned, closed after a reopening, ...),
+// a number that names this occurrence (rabta uses the id of the audit row of the step that
+// caused it); the idempotency key then ends in ":<step>". 0 = the event happens once per case.
 std::string case_webhook_payload(const store::CaseRecord& c, const std::string& event,
                                  const WebhookFacts& facts, std::int64_t now_ms,
-                                 int occurrence = 1);
+                                 std::int64_t step = 0);
 
 // The X-Rabta-Signature value: "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>".
 std::string sign(const std::string& secret, std::int64_t t, const std::string& body);
@@ -107,7 +112,7 @@ bool verify_signature(const std::string& secret, std::string_view header_value,
 // unknown event, a sink without a name or secret, or a case without a reference.
 store::OutboxRecord make_webhook_outbox(const WebhookSink& sink, const store::CaseRecord& c,
                                         const std::string& event, const WebhookFacts& facts,
-                                        std::int64_t now_ms, int occurrence = 1);
+                                        std::int64_t now_ms, std::int64_t step = 0);
 
 // What a row sends, with her current consent applied (nullopt = never asked = no): the body of
 // the row's payload, or nullopt when the payload is unreadable (not JSON, or a number that does

@@ -104,7 +104,8 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
       throw std::runtime_error("the responder roster could not be stored: " + synced.error);
     cases_ = std::make_unique<CaseService>(roster_, *cipher_, clock, roster_->outcomes);
     sms_->set_case_service(cases_.get());
-    responder_menu_ = std::make_unique<ResponderUssd>(*cases_, *pseudonymizer_, clock);
+    responder_menu_ = std::make_unique<ResponderUssd>(*cases_, *pseudonymizer_, clock,
+                                                      roster_->responder_ussd_code);
     ussd_->set_responder_menu(responder_menu_.get());
     escalation_ = std::make_unique<Escalation>(
         store, roster_, *cipher_, clock, EscalationOptions{zone, roster_->alert_channel, 100});
@@ -119,7 +120,7 @@ Wiring::Wiring(const Config& config, StartupPlan& plan, store::Store& store,
     };
     if (roster_->webhook.enabled) add_sink(roster_->webhook, "[webhook]");
     for (const auto& partner : roster_->partners) add_sink(partner, "[[partners]] " + partner.name);
-    api_ = std::make_unique<CaseworkerApi>(store, *cases_, clock);
+    api_ = std::make_unique<CaseworkerApi>(store, *cases_, clock, zone);
     app_options.prefix_routes.emplace_back("/api/v1/", [this](HttpRequest&& r, Responder respond) {
       api_->handle(std::move(r), std::move(respond));
     });

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "adapters/common/crypto.hpp"
 #include "gateway/responders/responders.hpp"
@@ -107,8 +108,8 @@ std::string responder_menu_line(const store::CaseRecord& c, std::int64_t now) {
 }
 
 ResponderUssd::ResponderUssd(const CaseService& cases, const common::Pseudonymizer& key,
-                             const common::Clock& clock)
-    : cases_(cases), key_(key), clock_(clock) {}
+                             const common::Clock& clock, std::string code)
+    : cases_(cases), key_(key), clock_(clock), code_(std::move(code)) {}
 
 int ResponderUssd::expire(store::Tx& tx, std::int64_t before) const {
   char stamp[24];
@@ -124,8 +125,10 @@ std::optional<UssdReply> ResponderUssd::handle(store::Tx& tx, const UssdHop& hop
   if (const std::string stored = tx.meta(key); !stored.empty()) {
     state = decode(stored);
     if (state) who = tx.find_responder(state->responder);
-    // Another number with her session id, or she was removed meanwhile: the menu is over.
-    if (!state || !who || !who->active || who->phone_pseudonym != hop.pseudonym) {
+    // Another number with her session id (SAFETY W5: a session is the number's that opened it):
+    // the women's service's, which keeps it apart. She was removed meanwhile: the menu is over.
+    if (!state || !who || who->phone_pseudonym != hop.pseudonym) return std::nullopt;
+    if (!who->active) {
       UssdReply r;
       r.end = true;
       r.text = "Session ended.";
@@ -133,6 +136,7 @@ std::optional<UssdReply> ResponderUssd::handle(store::Tx& tx, const UssdHop& hop
       return r;
     }
   } else {
+    if (!code_.empty() && hop.service_code != code_) return std::nullopt;
     if (tx.find_session(hop.provider, hop.session_id)) return std::nullopt;  // a woman's session
     who = tx.find_responder_by_phone(hop.pseudonym);
     if (!who || !who->active) return std::nullopt;
@@ -143,12 +147,19 @@ std::optional<UssdReply> ResponderUssd::handle(store::Tx& tx, const UssdHop& hop
   MenuState& s = *state;
 
   // A retried hop gets the same answer, and nothing is applied twice.
+  // As UssdService: without a path, the gateway's hop counter or a second "begin" tells a retry.
   const bool repeated =
       s.hops > 0 &&
       (hop.text_is_path ? hop.text.size() == s.path_len && path_hash(key_, hop.text) == s.path_hash
-                        : (hop.sequence > 0 && hop.sequence <= s.hops));
+                        : ((hop.sequence > 0 && hop.sequence <= s.hops) || hop.begins));
   UssdReply reply;
   reply.hop = static_cast<int>(s.hops);
+  // A session number of its own for the screens an asynchronous gateway takes by a separate
+  // call (their outbox rows are keyed by session and hop): negative, so never a women's session.
+  reply.session = -static_cast<std::int64_t>(std::stoull(
+      key_.keyed("rabta responder menu session v1:" + hop.provider + ":" + hop.session_id)
+          .substr(0, 13),
+      nullptr, 16));
   if (repeated) {
     reply.end = s.last_reply.rfind("END ", 0) == 0;
     reply.text = s.last_reply.substr(4);

@@ -4,6 +4,8 @@
 // of her SMS commands (case_service.hpp by_phone): her own team, acknowledge and claim only, her
 // PIN first when she has one, and wrong PINs count towards the same hourly lock as by SMS.
 //
+// Which dial opens it: with `responder_ussd_code` set in responders.toml, only that code (every
+// other code is the women's service, for responders too); without, any code but the duress code.
 // Screens (the menu's own words; nothing says what the service is for):
 //   [PIN]   CON Enter your PIN
 //   list    CON 2 waiting:\n1 K7P3QX high 12m\n2 M8Q2ZA normal 3h\n0 Exit
@@ -34,8 +36,11 @@ std::string responder_menu_line(const store::CaseRecord& c, std::int64_t now);
 
 class ResponderUssd {
  public:
+  // `code`: the service code that opens the menu (responders.toml `responder_ussd_code`, e.g.
+  // "*786*5#"); "" = any code of the service except the duress code. With a code of its own, a
+  // responder who dials the women's code gets the women's service like anyone else.
   ResponderUssd(const CaseService& cases, const common::Pseudonymizer& key,
-                const common::Clock& clock);
+                const common::Clock& clock, std::string code = "");
 
   // The reply when the hop belongs to a responder's menu: a session of the menu already, or the
   // first hop of a session from an active responder's number that is not a woman's session.
@@ -49,6 +54,7 @@ class ResponderUssd {
   const CaseService& cases_;
   const common::Pseudonymizer& key_;
   const common::Clock& clock_;
+  std::string code_;
 };
 
 }  // namespace rabta::gateway

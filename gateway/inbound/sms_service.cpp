@@ -80,7 +80,11 @@ std::string SmsService::responder_reply(store::Tx& tx, const store::ResponderRec
   if (has_pin) {
     const std::int64_t now = clock_.now_ms();
     const std::string who = "sms:" + std::to_string(responder.id);
-    if (tx.count_audit_since(who, "pin_wrong,", now - kPinWindowMs) >= kMaxWrongPins) {
+    // Wrong PINs by SMS and by the USSD menu count together (responder_ussd.cpp).
+    if (tx.count_audit_since(who, "pin_wrong,", now - kPinWindowMs) +
+            tx.count_audit_since("ussd:" + std::to_string(responder.id), "pin_wrong,",
+                                 now - kPinWindowMs) >=
+        kMaxWrongPins) {
       tx.append_audit(now, who, action, command->reference, sms_audit_detail("locked", actor));
       return unknown;
     }

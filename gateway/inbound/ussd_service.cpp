@@ -80,8 +80,16 @@ void UssdService::offer_resume_after(store::Tx& tx, std::int64_t contact_id,
 }
 
 UssdReply UssdService::handle_hop(store::Tx& tx, const UssdHop& hop) {
-  if (responder_menu_)
-    if (auto menu = responder_menu_->handle(tx, hop)) return std::move(*menu);
+  if (responder_menu_) {
+    // The duress code is always the women's service's, whoever dials it (SAFETY S4).
+    const std::string& duress =
+        hop.duress_code_sha256.empty() ? policy_.duress_code_sha256 : hop.duress_code_sha256;
+    const bool duress_code =
+        !duress.empty() && !hop.service_code.empty() &&
+        common::constant_time_equal(common::sha256_hex(hop.service_code), duress);
+    if (!duress_code)
+      if (auto menu = responder_menu_->handle(tx, hop)) return std::move(*menu);
+  }
   const std::int64_t now = clock_.now_ms();
   UssdReply reply;
   // SAFETY W5: a session belongs to the number that opened it. A hop carrying her session id

@@ -95,6 +95,10 @@ Prepared WebhookDispatcher::prepare(const ClaimedRow& c, std::int64_t now) {
     // Not claimed by the lane (it claims its exact kind): should one come here, it waits.
     return {Action::retry, {}, "no such webhook sink", now + backoff_cap_.count()};
   const auto& consents = std::any_cast<const Consents&>(c.context);
+  // A referral partner gets nothing at all once she no longer agrees to that kind of referral
+  // in this case (or the case is gone): the event is dropped, not sent without its fields.
+  if (sink_.requires_consent && !consents.referral.value_or(false))
+    return {Action::cancel, {}, "her consent to this referral is withdrawn", 0};
   std::optional<adapters::webhook::WebhookDelivery> d;
   try {
     d = adapters::webhook::read_webhook_payload(sink_, row, consents.referral, consents.callback);

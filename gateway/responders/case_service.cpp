@@ -28,10 +28,13 @@ std::string actor_name(const Actor& actor) {
          std::to_string(actor.responder_id);
 }
 
-void audit(store::Tx& tx, std::int64_t now, const Actor& actor, std::string_view action,
-           std::string_view reference, std::string_view detail) {
-  tx.append_audit(now, actor_name(actor), action, reference,
-                  by_phone(actor) ? sms_audit_detail(detail, actor) : std::string(detail));
+// Appends the audit row; its id names the step (the webhook events it causes carry it).
+std::int64_t audit(store::Tx& tx, std::int64_t now, const Actor& actor, std::string_view action,
+                   std::string_view reference, std::string_view detail) {
+  return tx
+      .append_audit(now, actor_name(actor), action, reference,
+                    by_phone(actor) ? sms_audit_detail(detail, actor) : std::string(detail))
+      .id;
 }
 
 // What a search asked for, for the audit row: codes in full, typed values by name only.
@@ -117,7 +120,7 @@ bool CaseService::may_act(store::Tx& tx, const Actor& actor, const store::CaseRe
   if (actor.responder_id <= 0 || actor.name.empty()) return false;
   for (int rung = 1; rung <= c.rung; ++rung)
     if (tx.audit_has(c.reference, "case.alert",
-                     "rung " + std::to_string(rung) + " to " + actor.name))
+                     "rung " + std::to_string(rung) + " to " + actor.name, c.created_at))
       return true;
   return false;
 }
@@ -224,8 +227,8 @@ CaseResult CaseService::acknowledge(store::Tx& tx, const Actor& actor,
   c->acknowledged_by = actor.responder_id;
   c->next_alert_at = 0;  // the ladder stops
   tx.update_case(*c);
-  audit(tx, now, actor, "case.ack", reference, "ok");
-  publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
+  const std::int64_t step = audit(tx, now, actor, "case.ack", reference, "ok");
+  publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now, step);
   return CaseResult::ok;
 }
 
@@ -255,10 +258,10 @@ CaseResult CaseService::claim(store::Tx& tx, const Actor& actor,
   std::string detail = "ok";
   if (again && previous != actor.responder_id)
     detail += ",from=responder:" + std::to_string(previous);
-  audit(tx, now, actor, "case.claim", reference, detail);
-  if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
+  const std::int64_t step = audit(tx, now, actor, "case.claim", reference, detail);
+  if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now, step);
   if (previous != actor.responder_id)
-    publish_case_event(tx, *roster_, *c, "assigned", cipher_, now);
+    publish_case_event(tx, *roster_, *c, "assigned", cipher_, now, step);
   return CaseResult::ok;
 }
 
@@ -345,9 +348,9 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
     }
     c->next_alert_at = 0;
     tx.update_case(*c);
-    audit(tx, now, actor, "case.close", reference,
-          "pending,outcome=" + outcome + ",note=" + std::to_string(note));
-    if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
+    const std::int64_t step = audit(tx, now, actor, "case.close", reference,
+                                    "pending,outcome=" + outcome + ",note=" + std::to_string(note));
+    if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now, step);
     return CaseResult::accepted;
   }
   c->status = store::case_status::closed;
@@ -357,9 +360,9 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
   c->pending_outcome.clear();
   c->pending_by = 0;
   tx.update_case(*c);
-  audit(tx, now, actor, "case.close", reference,
-        "outcome=" + outcome + ",note=" + std::to_string(note));
-  publish_case_event(tx, *roster_, *c, "closed", cipher_, now);
+  const std::int64_t step = audit(tx, now, actor, "case.close", reference,
+                                  "outcome=" + outcome + ",note=" + std::to_string(note));
+  publish_case_event(tx, *roster_, *c, "closed", cipher_, now, step);
   return CaseResult::ok;
 }
 
@@ -387,8 +390,8 @@ CaseResult CaseService::approve(store::Tx& tx, const Actor& actor,
   c->pending_outcome.clear();
   c->pending_by = 0;
   tx.update_case(*c);
-  audit(tx, now, actor, "case.approve", reference, "outcome=" + outcome);
-  publish_case_event(tx, *roster_, *c, "closed", cipher_, now);
+  const std::int64_t step = audit(tx, now, actor, "case.approve", reference, "outcome=" + outcome);
+  publish_case_event(tx, *roster_, *c, "closed", cipher_, now, step);
   return CaseResult::ok;
 }
 
@@ -462,9 +465,9 @@ CaseResult CaseService::reopen(store::Tx& tx, const Actor& actor, const std::str
   tx.update_case(*c);
   const std::int64_t note =
       seal_note(tx, cipher_, c->id, actor.responder_id, reason, "reopening", now);
-  audit(tx, now, actor, "case.reopen", reference,
-        "was=" + outcome + ",note=" + std::to_string(note));
-  publish_case_event(tx, *roster_, *c, "reopened", cipher_, now);
+  const std::int64_t step = audit(tx, now, actor, "case.reopen", reference,
+                                  "was=" + outcome + ",note=" + std::to_string(note));
+  publish_case_event(tx, *roster_, *c, "reopened", cipher_, now, step);
   return CaseResult::ok;
 }
 
@@ -501,9 +504,9 @@ CaseResult CaseService::assign(store::Tx& tx, const Actor& actor, const std::str
   std::string detail = "ok,to=responder:" + std::to_string(target->id);
   if (previous > 0 && previous != target->id)
     detail += ",from=responder:" + std::to_string(previous);
-  audit(tx, now, actor, "case.assign", reference, detail);
-  if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now);
-  if (previous != target->id) publish_case_event(tx, *roster_, *c, "assigned", cipher_, now);
+  const std::int64_t step = audit(tx, now, actor, "case.assign", reference, detail);
+  if (was_open) publish_case_event(tx, *roster_, *c, "acknowledged", cipher_, now, step);
+  if (previous != target->id) publish_case_event(tx, *roster_, *c, "assigned", cipher_, now, step);
   return CaseResult::ok;
 }
 
@@ -533,12 +536,12 @@ CaseResult CaseService::refer(store::Tx& tx, const Actor& actor, const std::stri
     audit(tx, now, actor, "case.refer", reference, "no_consent,partner=" + p->name);
     return CaseResult::no_consent;
   }
-  if (referred_to(tx, *c, p->name)) {
+  if (referred_to(tx, *c, *p)) {
     audit(tx, now, actor, "case.refer", reference, "conflict,referred,partner=" + p->name);
     return CaseResult::conflict;
   }
-  audit(tx, now, actor, "case.refer", reference, "partner=" + p->name);
-  publish_case_event(tx, *roster_, *c, "referred", cipher_, now);
+  const std::int64_t step = audit(tx, now, actor, "case.refer", reference, referral_detail(*p));
+  publish_case_event(tx, *roster_, *c, "referred", cipher_, now, step);
   return CaseResult::ok;
 }
 
@@ -661,6 +664,7 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
   opened.detail = c->flow;
   out.push_back(std::move(opened));
   for (const store::AuditRecord& a : tx.list_case_audit(reference, kMaxRows)) {
+    if (a.at < c->created_at) continue;  // an earlier case that had this reference
     TimelineEvent e;
     e.event = timeline_event(a);
     if (e.event.empty()) continue;
@@ -683,7 +687,7 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
       e.detail = detail_value(d, "outcome");
     } else if (e.event == "reopened") {
       e.detail = detail_value(d, "was");
-    } else if (e.event == "referred") {
+    } else if (e.event == "referred") {  // "partner=<name>,purpose=<purpose>"
       const std::string name = detail_value(d, "partner");
       e.detail = name;
       for (const auto& p : roster_->partners)
@@ -703,6 +707,7 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
     if (out[i].event == "alerted") alerted[out[i].detail.substr(0, out[i].detail.find(" to "))] = i;
   std::vector<TimelineEvent> sent;
   for (const store::OutboxRecord& o : tx.list_case_outbox(reference, kMaxRows)) {
+    if (o.created_at < c->created_at) continue;
     const bool alert = o.dedupe_key.rfind("alert:", 0) == 0;
     const bool webhook = o.kind.rfind("webhook:", 0) == 0;
     if (!alert && !webhook) continue;

@@ -141,6 +141,7 @@ class CaseService {
 
   const std::vector<std::string>& outcomes() const { return outcomes_; }
   const std::vector<adapters::webhook::WebhookSink>& partners() const { return roster_->partners; }
+  const Roster& roster() const { return *roster_; }
   bool needs_approval(std::string_view outcome) const;
 
  private:

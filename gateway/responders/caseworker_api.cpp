@@ -23,6 +23,7 @@
 #include "adapters/common/form.hpp"
 #include "console_files.hpp"
 #include "gateway/responders/case_events.hpp"
+#include "gateway/responders/reports.hpp"
 #include "gateway/settings/config.hpp"
 
 namespace rabta::gateway {
@@ -74,6 +75,8 @@ enum class Endpoint {
   decline,
   reopen,
   refer,
+  report,
+  report_csv,
   export_all,
   unknown
 };
@@ -127,6 +130,10 @@ ApiRoute parse_route(std::string_view path) {
     set(Endpoint::me, "GET", "/api/v1/me", "responder.me");
   } else if (p.size() == 1 && p[0] == "cases") {
     set(Endpoint::list, "GET", "/api/v1/cases", "case.list");
+  } else if (p.size() == 1 && p[0] == "reports") {
+    set(Endpoint::report, "GET", "/api/v1/reports", "report.read");
+  } else if (p.size() == 1 && p[0] == "reports.csv") {
+    set(Endpoint::report_csv, "GET", "/api/v1/reports.csv", "report.read");
   } else if (p.size() == 1 && p[0] == "export") {
     set(Endpoint::export_all, "GET", "/api/v1/export", "case.export");
   } else if ((p.size() == 2 || p.size() == 3) && p[0] == "cases") {
@@ -264,6 +271,48 @@ std::variant<CaseQuery, std::string> parse_query(std::string_view query) {
   return q;
 }
 
+// ?weeks=N (1 to 52, default 12); any other parameter is refused.
+std::variant<int, std::string> parse_weeks(std::string_view query) {
+  int weeks = 12;
+  auto parsed = common::parse_form(query);
+  if (std::holds_alternative<common::FormParseError>(parsed)) return std::string("bad query");
+  for (const auto& [name, value] : std::get<std::vector<common::FormField>>(parsed)) {
+    if (name != "weeks") return "unknown parameter '" + shown(name) + "' (known: weeks)";
+    const auto v = parse_int(value);
+    if (!v || *v < 1 || *v > 52) return std::string("weeks must be 1 to 52");
+    weeks = static_cast<int>(*v);
+  }
+  return weeks;
+}
+
+json cell_json(const Cell& c) {
+  return c ? json(*c) : json(nullptr);
+}
+
+json report_json(const Report& r, int weeks, std::int64_t now) {
+  json rows = json::array();
+  for (const auto& w : r.weeks) {
+    json outcomes = json::object();
+    for (const auto& [k, v] : w.outcomes) outcomes[k] = cell_json(v);
+    rows.push_back({{"week", w.week},
+                    {"team", w.team},
+                    {"reported", cell_json(w.reported)},
+                    {"acknowledged", cell_json(w.acknowledged)},
+                    {"ack_median_ms", cell_json(w.ack_median_ms)},
+                    {"ack_p90_ms", cell_json(w.ack_p90_ms)},
+                    {"within_sla", w.within_sla ? json(*w.within_sla) : json(nullptr)},
+                    {"outcomes", std::move(outcomes)}});
+  }
+  json ages = json::array();
+  for (const auto& a : r.open_by_age)
+    ages.push_back({{"team", a.team}, {"age", a.age}, {"open", cell_json(a.open)}});
+  return {{"weeks", weeks},
+          {"rows", std::move(rows)},
+          {"open_by_age", std::move(ages)},
+          {"min_cell", r.min_cell},
+          {"now", now}};
+}
+
 std::string actor_name(const Actor& a) {
   return (by_phone(a) ? a.via + ":" : std::string("responder:")) + std::to_string(a.responder_id);
 }
@@ -384,8 +433,43 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
 }  // namespace
 
 CaseworkerApi::CaseworkerApi(store::Store& store, const CaseService& cases,
-                             const common::Clock& clock)
-    : store_(store), cases_(cases), clock_(clock) {}
+                             const common::Clock& clock, flows::Zone zone)
+    : store_(store), cases_(cases), clock_(clock), zone_(std::move(zone)) {}
+
+Report CaseworkerApi::build_case_report(store::Tx& tx, const Actor& actor, int weeks,
+                                        std::int64_t now) const {
+  // From the start of the week `weeks - 1` weeks before this one (local Monday 00:00).
+  const flows::LocalTime today = flows::to_local(now, zone_);
+  const std::int64_t midnight =
+      flows::local_to_utc_ms(today.year, today.month, today.day, 0, zone_);
+  const std::int64_t from =
+      midnight - (static_cast<std::int64_t>(today.weekday - 1) + 7LL * (weeks - 1)) * 86'400'000;
+  std::vector<store::CaseRecord> cases;
+  // Her scope: her team, or every team for a supervisor (in the console; by phone there are no
+  // reports).
+  const auto scoped = [&](store::CaseFilter f) {
+    if (actor.role != "supervisor") f.teams = {actor.team};
+    f.limit = 200;
+    while (true) {
+      const auto page = tx.list_cases(f);
+      for (const auto& c : page)
+        if (cases_.may_see(actor, c)) cases.push_back(c);
+      if (page.empty()) break;
+      f.after_id = page.back().id;
+    }
+  };
+  store::CaseFilter reported;
+  reported.created_from = from;
+  scoped(reported);
+  store::CaseFilter still_open;  // older cases still open count for "open by age"
+  still_open.open_only = true;
+  still_open.created_to = from;
+  scoped(still_open);
+  ReportOptions o;
+  o.zone = zone_;
+  o.now = now;
+  return build_report(cases, cases_.roster(), o, from);
+}
 
 Handler CaseworkerApi::handler() {
   return [this](HttpRequest&& request, Responder respond) {
@@ -416,6 +500,9 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
   std::optional<PresentedToken> presented = parse_api_token(token);
   std::variant<CaseQuery, std::string> filter = CaseQuery{};
   if (route.endpoint == Endpoint::list) filter = parse_query(request.query);
+  std::variant<int, std::string> weeks = 12;
+  if (route.endpoint == Endpoint::report || route.endpoint == Endpoint::report_csv)
+    weeks = parse_weeks(request.query);
   Parsed body =
       request.method == route.method ? parse_body(route.endpoint, request.body) : Parsed{};
 
@@ -429,7 +516,8 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
   const std::string peer = request.peer;
   store_.submit(
       [this, result, route, method, peer, presented = std::move(presented),
-       filter = std::move(filter), body = std::move(body)](store::Tx& tx) {
+       filter = std::move(filter), weeks = std::move(weeks),
+       body = std::move(body)](store::Tx& tx) {
         const std::int64_t now = clock_.now_ms();
         std::optional<store::ResponderRecord> who;
         std::optional<SignInFailure> failure = SignInFailure::unknown;
@@ -604,7 +692,7 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
                                   {"label", p.label},
                                   {"purpose", p.consent_purpose},
                                   {"consented", it != d.consents.end() && it->second},
-                                  {"referred", referred_to(tx, d.record, p.name)}});
+                                  {"referred", referred_to(tx, d.record, p)}});
             }
             j["consents"] = std::move(consents);
             j["referrals"] = std::move(referral);
@@ -677,6 +765,29 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             }
             result->response = json_response(
                 200, {{"reference", route.reference}, {"events", std::move(list)}, {"now", now}});
+            return;
+          }
+          case Endpoint::report:
+          case Endpoint::report_csv: {
+            if (const auto* bad = std::get_if<std::string>(&weeks))
+              return refuse(error_response(400, "bad_request", *bad));
+            const int n = std::get<int>(weeks);
+            const Report report = build_case_report(tx, actor, n, now);
+            tx.append_audit(now, actor_name(actor), route.action, "",
+                            "weeks=" + std::to_string(n) +
+                                (route.endpoint == Endpoint::report_csv ? ",csv" : ""));
+            if (route.endpoint == Endpoint::report_csv) {
+              HttpResponse r;
+              r.status = 200;
+              r.content_type = "text/csv; charset=utf-8";
+              r.body = report_csv(report);
+              r.headers.emplace_back("Content-Disposition",
+                                     "attachment; filename=\"rabta-report.csv\"");
+              r.no_store();
+              result->response = std::move(r);
+              return;
+            }
+            result->response = json_response(200, report_json(report, n, now));
             return;
           }
           case Endpoint::export_all: {

@@ -26,6 +26,9 @@
 //                                       partner's purpose in this case (409 no_consent)
 // The contract is docs/api/openapi.json, checked against this code by ApiContract
 // (tests/responders/caseworker_api_test.cpp): keep them together.
+//   GET  /api/v1/reports?weeks=12       per week and team: time to acknowledge (median, p90),
+//                                       share within SLA, outcomes; open cases by age; small
+//                                       cells suppressed (reports.hpp); /reports.csv the same
 //   GET  /api/v1/export                 with can_export only: every case she may see, without
 //                                       answers, notes or numbers; the district only with her
 //                                       referral consent
@@ -47,6 +50,7 @@
 #include "gateway/http/http_types.hpp"
 #include "gateway/responders/api_token.hpp"
 #include "gateway/responders/case_service.hpp"
+#include "gateway/responders/reports.hpp"
 #include "gateway/responders/responders.hpp"
 
 namespace rabta::gateway {
@@ -55,7 +59,9 @@ class CaseworkerApi {
  public:
   static constexpr const char* prefix = "/api/v1/";
 
-  CaseworkerApi(store::Store& store, const CaseService& cases, const common::Clock& clock);
+  // `zone`: the service's time zone (reports count weeks in it).
+  CaseworkerApi(store::Store& store, const CaseService& cases, const common::Clock& clock,
+                flows::Zone zone = *flows::parse_zone("UTC"));
 
   // Never blocks: the work is one store job per request and the response is sent from its Done
   // (on the store's writer thread).
@@ -67,7 +73,10 @@ class CaseworkerApi {
   store::Store& store_;
   const CaseService& cases_;
   const common::Clock& clock_;
+  flows::Zone zone_;
   SignInLimiter sign_ins_;
+
+  Report build_case_report(store::Tx& tx, const Actor& actor, int weeks, std::int64_t now) const;
 };
 
 }  // namespace rabta::gateway

@@ -147,7 +147,7 @@ Escalation::Result Escalation::run_once() {
       // Only when that one went to the same person: the ladder's shape changes with duty hours.
       if (static_cast<std::size_t>(rung) > ladder.size() &&
           tx.audit_has(c.reference, "case.alert",
-                       "rung " + std::to_string(rung - 1) + " to " + who.member.name))
+                       "rung " + std::to_string(rung - 1) + " to " + who.member.name, c.created_at))
         tx.outbox_cancel_key("alert:" + c.reference + ":" + std::to_string(rung - 1),
                              "superseded by rung " + std::to_string(rung));
       c.rung = rung;

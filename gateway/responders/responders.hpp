@@ -56,6 +56,9 @@ struct Roster {
   // is referred to one only with her consent for the partner's purpose in that case; the partner
   // then receives the case's events as signed webhooks (adapters/webhook/sink.hpp).
   std::vector<adapters::webhook::WebhookSink> partners;
+  // The service code that opens the responders' USSD menu ("" = the service's codes, for a
+  // registered responder's number; gateway/inbound/responder_ussd.hpp).
+  std::string responder_ussd_code;
   // SAFETY W6: the always-on team (every day, 0-24) that takes over when a team is off duty or
   // its ladder is exhausted; "" = none.
   std::string fallback_team;

@@ -348,6 +348,7 @@ void read_partner(Loader& l, const toml::table& t, const fs::path& base,
   const std::string where = "[[partners]]";
   l.known(t, {"name", "enabled", "label", "purpose", "url", "secret_env", "secret_file"}, where);
   p.enabled = l.boolean(t, "enabled", where).value_or(true);
+  p.requires_consent = true;
   p.name = l.str(t, "name", where).value_or("");
   const bool code = !p.name.empty() && p.name.size() <= 40 &&
                     std::all_of(p.name.begin(), p.name.end(), [](char c) {
@@ -391,13 +392,23 @@ Roster load_roster(const std::string& path, const flows::FlowSet& flows,
   Loader l(path, errors);
   l.known(*doc,
           {"alert_channel", "alert_template", "outcomes", "outcomes_needing_approval", "sla",
-           "webhook", "partners", "teams", "routes", "fallback_team"},
+           "webhook", "partners", "responder_ussd_code", "teams", "routes", "fallback_team"},
           "responders.toml");
 
   if (const auto ch = l.str(*doc, "alert_channel", "responders.toml")) {
     roster.alert_channel = *ch;
     roster.alert_channel_line = doc->get("alert_channel")->source().begin.line;
     if (ch->empty()) l.error(*doc->get("alert_channel"), "alert_channel must name a [channels.X]");
+  }
+  if (const auto code = l.str(*doc, "responder_ussd_code", "responders.toml")) {
+    roster.responder_ussd_code = *code;
+    const bool ok = code->size() >= 3 && code->size() <= 32 && code->front() == '*' &&
+                    code->back() == '#' && std::all_of(code->begin(), code->end(), [](char c) {
+                      return (c >= '0' && c <= '9') || c == '*' || c == '#';
+                    });
+    if (!ok)
+      l.error(*doc->get("responder_ussd_code"),
+              "responder_ussd_code must be a USSD code like \"*786*5#\" (digits, * and #)");
   }
   if (const auto tpl = l.str(*doc, "alert_template", "responders.toml")) {
     roster.alert_template = *tpl;

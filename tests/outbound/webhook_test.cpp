@@ -546,24 +546,23 @@ TEST(WebhookOutbox, RefusesAnIncompleteSinkOrCase) {
       adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "deleted", {}, kT0),
       std::invalid_argument);
   EXPECT_THROW(
-      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "closed", {}, kT0, 0),
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "closed", {}, kT0, -1),
       std::invalid_argument);
 }
 
 // #15: an event that can happen again to a case (assigned, closed after a reopening) gets a row
-// per occurrence, told apart by its idempotency key; the first keeps the plain key.
+// per step, told apart by its idempotency key (the step's number); without one, the plain key.
 TEST(WebhookOutbox, RepeatedEventsGetARowEachWithTheirOwnKey) {
-  const auto first =
+  const auto plain =
       adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "assigned", {}, kT0);
-  const auto second =
-      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "assigned", {}, kT0, 2);
-  EXPECT_NE(first.dedupe_key, second.dedupe_key);
-  EXPECT_EQ(second.dedupe_key, first.dedupe_key + ":2");
-  const auto body = nlohmann::json::parse(second.payload);
-  EXPECT_EQ(body["idempotency_key"], "assigned:" + sample_case().reference + ":2");
-  const auto delivery = adapters::webhook::read_webhook_payload(test_sink(), second, {}, {});
+  const auto step =
+      adapters::webhook::make_webhook_outbox(test_sink(), sample_case(), "assigned", {}, kT0, 417);
+  EXPECT_EQ(step.dedupe_key, plain.dedupe_key + ":417");
+  const auto body = nlohmann::json::parse(step.payload);
+  EXPECT_EQ(body["idempotency_key"], "assigned:" + sample_case().reference + ":417");
+  const auto delivery = adapters::webhook::read_webhook_payload(test_sink(), step, {}, {});
   ASSERT_TRUE(delivery);
-  EXPECT_EQ(delivery->idempotency_key, "assigned:" + sample_case().reference + ":2");
+  EXPECT_EQ(delivery->idempotency_key, "assigned:" + sample_case().reference + ":417");
 }
 
 // --- The dispatcher
@@ -845,4 +844,36 @@ TEST(WebhookDispatcherSetup, RefusesWhatCannotWork) {
   EXPECT_THROW(make(test_sink(), o), std::invalid_argument);
   EXPECT_THROW(WebhookDispatcher(*store, test_sink(), clock, {}, nullptr), std::invalid_argument);
   store->close();
+}
+
+// #15: a referral partner's dispatcher reads her consent for the partner's own purpose (a police
+// desk: "referral_police", not the NGO consent), and sends nothing at all once she no longer
+// agrees: the row is cancelled, not sent without its fields.
+TEST_F(WebhookDispatcherTest, APartnerGetsNothingWithoutHerConsentForItsPurpose) {
+  auto& base = make_dispatcher();
+  (void)base;
+  sink.name = "police_desk";
+  sink.consent_purpose = "referral_police";
+  sink.requires_consent = true;
+  dispatcher = std::make_unique<WebhookDispatcher>(*store, sink, clock, WebhookDispatcherOptions{},
+                                                   [this] { return next_random(); });
+  // She agreed to an NGO only: the police desk gets nothing.
+  const auto ngo_only = make_case("NGOONL", true, true);
+  ASSERT_TRUE(enqueue(ngo_only, "referred", facts(true, true)));
+  EXPECT_EQ(dispatcher->run_once().sent, 0);
+  EXPECT_EQ(row("webhook:police_desk:referred:NGOONL").status, "cancelled");
+  // She agreed to the police: district, call time and number go with it.
+  const auto police = make_case("POLICE", false, true);
+  set_consent(police, "referral_police", true);
+  ASSERT_TRUE(enqueue(police, "referred", facts(true, true)));
+  EXPECT_EQ(dispatcher->run_once().sent, 1);
+  // She withdrew it in this case: later events are not sent at all.
+  clock.advance(milliseconds(1));
+  set_consent(police, "referral_police", false);
+  ASSERT_TRUE(enqueue(police, "closed", facts(true, true)));
+  EXPECT_EQ(dispatcher->run_once().sent, 0);
+  EXPECT_EQ(row("webhook:police_desk:closed:POLICE").status, "cancelled");
+  const auto got = receiver.accepted();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(keys_of(got[0].body), with(kBaseKeys, {"district", "call_time", "phone"}));
 }

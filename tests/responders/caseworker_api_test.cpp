@@ -84,6 +84,7 @@ gateway::Roster test_roster(bool with_cora = true) {
   police.name = "police_desk";
   police.label = "Police women's desk";
   police.consent_purpose = "referral_police";
+  police.requires_consent = true;
   police.url = "http://127.0.0.1:9/police";
   police.secret = "police-secret";
   adapters::webhook::WebhookSink ngo = police;
@@ -247,13 +248,17 @@ class CaseworkerGateway {
     });
     if (!res.ok) throw std::runtime_error("add_reported_case failed: " + res.error);
   }
-  // The webhook rows a case caused, as "<kind> <idempotency key>", in order.
+  // The webhook rows a case caused, as "<kind> <event>", in order; every key distinct.
   std::vector<std::string> webhook_rows(const std::string& ref) {
     std::vector<std::string> out;
+    std::set<std::string> keys;
     store->read([&](store::Tx& tx) {
       for (const auto& row : tx.list_case_outbox(ref, 100))
-        if (row.kind.rfind("webhook:", 0) == 0)
-          out.push_back(row.kind + " " + row.dedupe_key.substr(row.kind.size() + 1));
+        if (row.kind.rfind("webhook:", 0) == 0) {
+          const std::string rest = row.dedupe_key.substr(row.kind.size() + 1);
+          out.push_back(row.kind + " " + rest.substr(0, rest.find(':')));
+          EXPECT_TRUE(keys.insert(row.dedupe_key).second) << row.dedupe_key;
+        }
     });
     return out;
   }
@@ -264,7 +269,9 @@ class CaseworkerGateway {
     std::optional<json> out;
     store->read([&](store::Tx& tx) {
       for (const auto& row : tx.list_case_outbox(ref, 100)) {
-        if (row.kind != kind || row.dedupe_key != kind + ":" + event + ":" + ref) continue;
+        const std::string key = kind + ":" + event + ":" + ref;
+        if (row.kind != kind || (row.dedupe_key != key && row.dedupe_key.rfind(key + ":", 0) != 0))
+          continue;
         const auto& sinks = roster->partners;
         adapters::webhook::WebhookSink sink = roster->webhook;
         for (const auto& p : sinks)
@@ -1520,18 +1527,30 @@ TEST_F(CaseworkerApiTest, ReferralFollowsHerConsentAndPartnersReceiveTheLifecycl
                 .status,
             200);
   EXPECT_EQ(g.webhook_rows("REFPOL"), (std::vector<std::string>{
-                                          "webhook:case_management acknowledged:REFPOL",
-                                          "webhook:case_management referred:REFPOL",
-                                          "webhook:police_desk referred:REFPOL",
-                                          "webhook:case_management assigned:REFPOL",
-                                          "webhook:police_desk assigned:REFPOL",
-                                          "webhook:case_management closed:REFPOL",
-                                          "webhook:police_desk closed:REFPOL",
-                                          "webhook:case_management reopened:REFPOL",
-                                          "webhook:police_desk reopened:REFPOL",
-                                          "webhook:case_management closed:REFPOL:2",
-                                          "webhook:police_desk closed:REFPOL:2",
+                                          "webhook:case_management acknowledged",
+                                          "webhook:case_management referred",
+                                          "webhook:police_desk referred",
+                                          "webhook:case_management assigned",
+                                          "webhook:police_desk assigned",
+                                          "webhook:case_management closed",
+                                          "webhook:police_desk closed",
+                                          "webhook:case_management reopened",
+                                          "webhook:police_desk reopened",
+                                          "webhook:case_management closed",
+                                          "webhook:police_desk closed",
                                       }));
+  // She withdraws her consent to the police in this case: the desk hears nothing more.
+  ASSERT_TRUE(
+      g.store
+          ->run([&](store::Tx& tx) {
+            const auto c = *tx.find_case("REFPOL");
+            tx.insert_consent({c.contact_id, 0, "referral_police", false, g.clock.now_ms(), c.id});
+          })
+          .ok);
+  ASSERT_EQ(
+      g.call("POST", "/api/v1/cases/REFPOL/reopen", "token-sara", R"({"reason":"again"})").status,
+      200);
+  EXPECT_EQ(g.webhook_rows("REFPOL").back(), "webhook:case_management reopened");
   // The timeline names the partner, and what was sent to whom.
   const json events =
       body_of(g.call("GET", "/api/v1/cases/REFPOL/timeline", "token-alice"))["events"];
@@ -1542,7 +1561,31 @@ TEST_F(CaseworkerApiTest, ReferralFollowsHerConsentAndPartnersReceiveTheLifecycl
     if (e["event"] == "webhook") ++webhooks;
   }
   EXPECT_TRUE(referred) << events.dump();
-  EXPECT_EQ(webhooks, 11);
+  EXPECT_EQ(webhooks, 12);
+}
+
+// A reference is given again once retention removed its case: what was done to the earlier case
+// (a referral, an alert) is not this one's.
+TEST_F(CaseworkerApiTest, AReusedReferenceInheritsNothingFromTheEarlierCase) {
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    tx.append_audit(kStart - 1000, "responder:1", "case.refer", "REUSED",
+                                    "partner=police_desk,purpose=referral_police");
+                    tx.append_audit(kStart - 1000, "system", "case.alert", "REUSED",
+                                    "rung 1 to Bina Caseworker");
+                  })
+                  .ok);
+  g.add_reported_case("REUSED", "team_a", {{"referral_police", false}});
+  const json d = body_of(g.call("GET", "/api/v1/cases/REUSED", "token-alice"));
+  EXPECT_EQ(d["referrals"][0]["referred"], false);
+  ASSERT_EQ(g.call("POST", "/api/v1/cases/REUSED/ack", "token-alice").status, 200);
+  for (const std::string& row : g.webhook_rows("REUSED"))
+    EXPECT_EQ(row.find("police"), std::string::npos) << row;
+  EXPECT_EQ(g.call("GET", "/api/v1/cases/REUSED", "token-bina").status, 404)
+      << "an alert of the earlier case does not open this one to her";
+  for (const auto& e :
+       body_of(g.call("GET", "/api/v1/cases/REUSED/timeline", "token-alice"))["events"])
+    EXPECT_NE(e["event"], "referred");
 }
 
 // SAFETY W2 for referrals: a consent she gave in another report does not count for this one.
@@ -1685,6 +1728,10 @@ class ApiContract : public CaseworkerApiTest {
     if (!responses.contains(status)) return r;
     covered.insert(m + " " + path_template + " " + status);
     const json& response = api.resolve(responses[status]);
+    if (response.contains("content") && response["content"].contains("text/csv")) {
+      EXPECT_TRUE(has_header(r, "Content-Type: text/csv")) << path;
+      return r;
+    }
     const json parsed = json::parse(r.body, nullptr, false);
     EXPECT_FALSE(parsed.is_discarded()) << path << ": not JSON: " << r.body;
     if (response.contains("content")) {
@@ -1767,6 +1814,11 @@ TEST_F(ApiContract, EveryDocumentedOperationAndStatusAnswersAsDocumented) {
   hit("POST", "/cases/{ref}/reopen", "/cases/CONCCC/reopen", "token-sara", R"({"reason":"back"})");
   hit("GET", "/cases/{ref}/timeline", "/cases/CONCCC/timeline", "token-sara");
   hit("GET", "/cases", "/cases?view=closed", "token-sara");
+  // Reports.
+  hit("GET", "/reports", "/reports?weeks=4", "token-sara");
+  hit("GET", "/reports", "/reports?weeks=60", "token-sara");
+  hit("GET", "/reports.csv", "/reports.csv", "token-alice");
+  hit("GET", "/reports.csv", "/reports.csv?team=x", "token-alice");
   // Export.
   hit("GET", "/export", "/export", "token-sara");
   hit("GET", "/export", "/export", "token-alice");
@@ -1802,4 +1854,33 @@ TEST_F(ApiContract, EveryDocumentedOperationAndStatusAnswersAsDocumented) {
         EXPECT_TRUE(covered.count(key)) << "documented but never exercised: " << key;
       }
   EXPECT_EQ(shared_seen, (std::set<std::string>{"401", "429", "503"}));
+}
+
+// #15: the reports as the API gives them: her team's only (a supervisor: every team), small
+// cells suppressed, the CSV download, audited.
+TEST_F(CaseworkerApiTest, ReportsAreScopedSuppressedAndDownloadable) {
+  for (int i = 0; i < 6; ++i) g.add_case("RPA00" + std::to_string(i), "team_a");
+  for (int i = 0; i < 2; ++i) g.add_case("RPB00" + std::to_string(i), "team_b");
+  g.clock.advance(std::chrono::minutes(7));
+  for (int i = 0; i < 6; ++i)
+    ASSERT_EQ(
+        g.call("POST", "/api/v1/cases/RPA00" + std::to_string(i) + "/ack", "token-alice").status,
+        200);
+  json r = body_of(g.call("GET", "/api/v1/reports?weeks=2", "token-alice"));
+  ASSERT_EQ(r["rows"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["rows"][0]["team"], "team_a");
+  EXPECT_EQ(r["rows"][0]["reported"], 6);
+  EXPECT_EQ(r["rows"][0]["ack_median_ms"], 7 * 60'000);
+  EXPECT_EQ(r["rows"][0]["within_sla"], 1.0);
+  r = body_of(g.call("GET", "/api/v1/reports?weeks=2", "token-sara"));
+  ASSERT_EQ(r["rows"].size(), 2u) << r.dump();
+  EXPECT_EQ(r["rows"][1]["team"], "team_b");
+  EXPECT_TRUE(r["rows"][1]["reported"].is_null()) << "two cases: suppressed";
+  const HttpResult csv = g.call("GET", "/api/v1/reports.csv?weeks=2", "token-sara");
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_TRUE(has_header(csv, "Content-Disposition: attachment"));
+  EXPECT_NE(csv.body.find(",team_b,reported,<5\n"), std::string::npos) << csv.body;
+  EXPECT_NE(csv.body.find(",team_a,ack_median_minutes,7\n"), std::string::npos) << csv.body;
+  EXPECT_EQ(g.count("audit", "action = 'report.read'"), 3);
+  EXPECT_EQ(g.call("GET", "/api/v1/reports?weeks=0", "token-sara").status, 400);
 }

@@ -412,3 +412,78 @@ TEST_F(EscalationTest, WithAPinTheUssdMenuAsksForItAndWrongOnesLockAsBySms) {
   ASSERT_TRUE(g.store->run([&](store::Tx& tx) { g.ussd().expire_idle(tx, g.clock.now_ms()); }).ok);
   EXPECT_EQ(g.count("meta", "key LIKE 'responder_ussd:%'"), 0);
 }
+
+// Review of the USSD menu: a code of its own, a session id reused by another number, a gateway
+// without a path retrying its first hop, and asynchronous screens keyed apart per menu.
+TEST_F(EscalationTest, TheUssdMenuHasItsOwnCodeAndKeepsSessionsApart) {
+  const std::string ref = report_help_now();
+  escalation.run_once();
+  const auto dial = [&](const std::string& session, const std::string& phone,
+                        const std::string& code, const std::string& text) {
+    return g.http
+        .post(g.ussd_url(), test::form({{"sessionId", session},
+                                        {"serviceCode", code},
+                                        {"phoneNumber", phone},
+                                        {"networkCode", "99999"},
+                                        {"text", text}}))
+        .body;
+  };
+  gateway::ResponderUssd own_code{cases, g.pseudonymizer, g.clock, "*786*5#"};
+  g.ussd().set_responder_menu(&own_code);
+  // With a code of its own, a responder dialling the women's code gets the women's service.
+  EXPECT_EQ(dial("c1", "+923000000101", "*786#", "").find("waiting"), std::string::npos);
+  EXPECT_EQ(g.count("sessions", "provider_session_id = 'c1'"), 1);
+  EXPECT_EQ(dial("c2", "+923000000101", "*786*5#", "").substr(0, 14), "CON 1 waiting:");
+  // Another number with the menu's session id is the women's service's, kept apart (W5).
+  EXPECT_EQ(dial("c2", "+923001234500", "*786*5#", "").find("waiting"), std::string::npos);
+  EXPECT_EQ(dial("c2", "+923000000101", "*786*5#", "1").substr(0, 10), "CON " + ref);
+  g.ussd().set_responder_menu(&menu);
+
+  // A gateway that sends only the newest input: a second "begin" is the first hop again.
+  gateway::UssdHop hop;
+  hop.provider = "hubtel";
+  hop.session_id = "h1";
+  hop.pseudonym = g.pseudonymizer.pseudonym("+923000000101");
+  hop.text_is_path = false;
+  hop.begins = true;
+  hop.service_code = "*786#";
+  std::optional<gateway::UssdReply> a, b, c;
+  ASSERT_TRUE(g.store->run([&](store::Tx& tx) { a = menu.handle(tx, hop); }).ok);
+  ASSERT_TRUE(g.store->run([&](store::Tx& tx) { b = menu.handle(tx, hop); }).ok);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->text, b->text);
+  EXPECT_EQ(b->outcome, "repeated");
+  // Each menu has a session number of its own for asynchronous screens, never a woman's.
+  hop.session_id = "h2";
+  ASSERT_TRUE(g.store->run([&](store::Tx& tx) { c = menu.handle(tx, hop); }).ok);
+  ASSERT_TRUE(c);
+  EXPECT_LT(a->session, 0);
+  EXPECT_LT(c->session, 0);
+  EXPECT_NE(a->session, c->session);
+}
+
+// SAFETY S4 for responders too: the duress code is the women's service's, whoever dials it.
+TEST(ResponderUssdDuress, TheDuressCodeIsNeverTheResponderMenu) {
+  test::Gateway g(8 * 1024, test::default_channels(), "http://127.0.0.1", [](gateway::Config& c) {
+    for (auto& u : c.ussd) u.duress_code_sha256 = common::sha256_hex("*786*9#");
+  });
+  const auto roster = std::make_shared<const gateway::Roster>(test_roster());
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    gateway::sync_roster(tx, *roster, g.pseudonymizer, g.cipher, 1);
+                  })
+                  .ok);
+  gateway::CaseService cases{roster, g.cipher, g.clock, roster->outcomes};
+  gateway::ResponderUssd menu{cases, g.pseudonymizer, g.clock};
+  g.ussd().set_responder_menu(&menu);
+  const auto body = g.http
+                        .post(g.ussd_url(), test::form({{"sessionId", "d1"},
+                                                        {"serviceCode", "*786*9#"},
+                                                        {"phoneNumber", "+923000000101"},
+                                                        {"networkCode", "99999"},
+                                                        {"text", ""}}))
+                        .body;
+  EXPECT_EQ(body.find("waiting"), std::string::npos) << body;
+  EXPECT_EQ(g.text("SELECT category FROM cases"), "duress");
+  EXPECT_EQ(g.text("SELECT severity FROM cases"), "critical");
+}

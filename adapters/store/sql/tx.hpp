@@ -73,8 +73,8 @@ class SqlTx final : public Tx {
   int count_audit_since(std::string_view actor, std::string_view detail_prefix,
                         Millis since) override;
   void set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) override;
-  bool audit_has(std::string_view case_reference, std::string_view action,
-                 std::string_view detail) override;
+  bool audit_has(std::string_view case_reference, std::string_view action, std::string_view detail,
+                 Millis since = 0) override;
   std::vector<AuditRecord> list_case_audit(std::string_view case_reference, int limit) override;
   std::vector<OutboxRecord> list_case_outbox(std::string_view case_reference, int limit) override;
   std::vector<CaseRecord> list_contact_cases(std::int64_t contact_id, int limit) override;

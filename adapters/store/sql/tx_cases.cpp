@@ -136,14 +136,15 @@ void SqlTx::set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis
 }
 
 bool SqlTx::audit_has(std::string_view case_reference, std::string_view action,
-                      std::string_view detail) {
+                      std::string_view detail, Millis since) {
   return guarded("audit_has", [&] {
     auto st = conn_.prepare(
         "SELECT 1 FROM audit WHERE case_reference = ?1 AND action = ?2 AND "
-        "detail = ?3 LIMIT 1");
+        "detail = ?3 AND at >= ?4 LIMIT 1");
     st->bind(1, std::string(case_reference));
     st->bind(2, std::string(action));
     st->bind(3, std::string(detail));
+    st->bind(4, since);
     return st->executeStep();
   });
 }
