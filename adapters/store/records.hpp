@@ -125,6 +125,7 @@ struct ResponderRecord {
   Millis token_expires_at = 0;  // the token stops working at this instant
   std::string pin_hash;         // keyed hash of her SMS PIN ("" = no PIN asked)
   bool active = true;           // false once removed from the roster
+  std::string language;         // schema 10: her console's language, "en" or "ur" ("" = not set)
   Millis updated_at = 0;
 };
 

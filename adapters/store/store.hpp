@@ -212,6 +212,8 @@ class Tx {
   virtual void set_responder_token(std::int64_t id, std::string_view token_hash, Millis now,
                                    Millis expires_at) = 0;
   virtual void set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) = 0;
+  // Her console's language ("en" or "ur"), as she chose it (#15).
+  virtual void set_responder_language(std::int64_t id, std::string_view language, Millis now) = 0;
 
   virtual std::int64_t insert_note(const NoteRecord& n) = 0;
   virtual std::vector<NoteRecord> list_notes(std::int64_t case_id) = 0;

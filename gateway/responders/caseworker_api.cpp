@@ -63,6 +63,7 @@ HttpResponse unauthorized() {
 
 enum class Endpoint {
   me,
+  language,
   list,
   detail,
   timeline,
@@ -128,6 +129,8 @@ ApiRoute parse_route(std::string_view path) {
   };
   if (p.size() == 1 && p[0] == "me") {
     set(Endpoint::me, "GET", "/api/v1/me", "responder.me");
+  } else if (p.size() == 2 && p[0] == "me" && p[1] == "language") {
+    set(Endpoint::language, "POST", "/api/v1/me/language", "responder.language");
   } else if (p.size() == 1 && p[0] == "cases") {
     set(Endpoint::list, "GET", "/api/v1/cases", "case.list");
   } else if (p.size() == 1 && p[0] == "reports") {
@@ -385,6 +388,9 @@ Parsed parse_body(Endpoint e, const std::string& body) {
     case Endpoint::refer:
       fields = {{"partner", &p.partner}};
       break;
+    case Endpoint::language:
+      fields = {{"language", &p.text}};
+      break;
     case Endpoint::decline:
     case Endpoint::reopen:
       fields = {{"reason", &p.text}};
@@ -631,16 +637,18 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             for (const auto& p : cases_.partners())
               partners.push_back(
                   {{"name", p.name}, {"label", p.label}, {"purpose", p.consent_purpose}});
-            result->response = json_response(200, {{"id", actor.responder_id},
-                                                   {"name", actor.name},
-                                                   {"role", actor.role},
-                                                   {"team", actor.team},
-                                                   {"can_export", actor.can_export},
-                                                   {"outcomes", cases_.outcomes()},
-                                                   {"outcomes_needing_approval", approval},
-                                                   {"people", std::move(people)},
-                                                   {"partners", std::move(partners)},
-                                                   {"now", now}});
+            result->response = json_response(
+                200, {{"id", actor.responder_id},
+                      {"name", actor.name},
+                      {"role", actor.role},
+                      {"team", actor.team},
+                      {"can_export", actor.can_export},
+                      {"outcomes", cases_.outcomes()},
+                      {"outcomes_needing_approval", approval},
+                      {"people", std::move(people)},
+                      {"partners", std::move(partners)},
+                      {"language", who->language.empty() ? json(nullptr) : json(who->language)},
+                      {"now", now}});
             return;
           }
           case Endpoint::list: {
@@ -765,6 +773,14 @@ void CaseworkerApi::handle(HttpRequest&& request, Responder respond) {
             }
             result->response = json_response(
                 200, {{"reference", route.reference}, {"events", std::move(list)}, {"now", now}});
+            return;
+          }
+          case Endpoint::language: {
+            if (body.text != "en" && body.text != "ur")
+              return refuse(error_response(400, "bad_request", "language must be en or ur"));
+            tx.set_responder_language(actor.responder_id, body.text, now);
+            tx.append_audit(now, actor_name(actor), route.action, "", "language=" + body.text);
+            result->response = json_response(200, {{"language", body.text}});
             return;
           }
           case Endpoint::report:

@@ -1755,6 +1755,9 @@ TEST_F(ApiContract, EveryDocumentedOperationAndStatusAnswersAsDocumented) {
   const std::string a = "/cases/CONAAA";
   using S = std::string;
   hit("GET", "/me", "/me", "token-alice");
+  hit("POST", "/me/language", "/me/language", "token-alice", R"({"language":"ur"})");
+  hit("POST", "/me/language", "/me/language", "token-alice", R"({"language":"fr"})");
+  EXPECT_EQ(body_of(hit("GET", "/me", "/me", "token-alice"))["language"], "ur");
   hit("GET", "/cases", "/cases?view=team&severity=high&overdue=0", "token-alice");
   hit("GET", "/cases", "/cases?sevrity=high", "token-alice");
   hit("GET", "/cases/{ref}", a, "token-alice");

@@ -224,6 +224,7 @@ ALTER TABLE cases ADD COLUMN ack_due_at bigint NOT NULL DEFAULT 0;
 ALTER TABLE cases ADD COLUMN pending_outcome text COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE cases ADD COLUMN pending_by bigint NOT NULL DEFAULT 0;
 ALTER TABLE notes ADD COLUMN kind text COLLATE "C" NOT NULL DEFAULT 'note';
+ALTER TABLE responders ADD COLUMN language text COLLATE "C" NOT NULL DEFAULT '';
 CREATE INDEX outbox_case_cause ON outbox (cause) WHERE substr(cause, 1, 5) = 'case:';
 )sql";
 

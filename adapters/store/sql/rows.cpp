@@ -177,6 +177,7 @@ ResponderRecord responder_from(const Statement& st) {
   r.pin_hash = st.getColumn(10).getString();
   r.token_issued_at = st.getColumn(11).getInt64();
   r.token_expires_at = st.getColumn(12).getInt64();
+  r.language = st.getColumn(13).getString();
   return r;
 }
 

@@ -151,7 +151,7 @@ constexpr std::string_view kCaseColumns =
 
 constexpr std::string_view kResponderColumns =
     "id, name, team, role, can_export, phone_pseudonym, phone_enc, token_hash, active, updated_at, "
-    "pin_hash, token_issued_at, token_expires_at";
+    "pin_hash, token_issued_at, token_expires_at, language";
 
 constexpr std::string_view kNoteColumns = "id, case_id, responder_id, text_enc, created_at, kind";
 

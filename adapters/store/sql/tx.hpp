@@ -73,6 +73,7 @@ class SqlTx final : public Tx {
   int count_audit_since(std::string_view actor, std::string_view detail_prefix,
                         Millis since) override;
   void set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis now) override;
+  void set_responder_language(std::int64_t id, std::string_view language, Millis now) override;
   bool audit_has(std::string_view case_reference, std::string_view action, std::string_view detail,
                  Millis since = 0) override;
   std::vector<AuditRecord> list_case_audit(std::string_view case_reference, int limit) override;

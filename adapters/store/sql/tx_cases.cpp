@@ -135,6 +135,17 @@ void SqlTx::set_responder_pin(std::int64_t id, std::string_view pin_hash, Millis
   });
 }
 
+void SqlTx::set_responder_language(std::int64_t id, std::string_view language, Millis now) {
+  guarded("set_responder_language", [&] {
+    auto st = conn_.prepare("UPDATE responders SET language = ?1, updated_at = ?2 WHERE id = ?3");
+    st->bind(1, std::string(language));
+    st->bind(2, now);
+    st->bind(3, id);
+    if (st->exec() == 0)
+      throw std::runtime_error("store: set_responder_language: no such responder");
+  });
+}
+
 bool SqlTx::audit_has(std::string_view case_reference, std::string_view action,
                       std::string_view detail, Millis since) {
   return guarded("audit_has", [&] {

@@ -299,7 +299,7 @@ CREATE INDEX checkins_finished_sent ON checkins (sent_at) WHERE status NOT IN ('
 
 // #15: the caseworker's case file. A case keeps when it should have been acknowledged (her report
 // plus the first SLA; the router sets it, and fills it in for cases routed before this version),
-// and a closing that waits for a supervisor's approval. A note gains its kind: the reason given
+// and a closing that waits for a supervisor's approval; a responder, her console's language. A note gains its kind: the reason given
 // with closing, reopening or declining a closing is a sealed note like any other. The timeline
 // reads the outbox rows a case caused (alerts, webhook events) through a small partial index
 // (its audit rows through audit_case_action).
@@ -308,6 +308,7 @@ ALTER TABLE cases ADD COLUMN ack_due_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE cases ADD COLUMN pending_outcome TEXT NOT NULL DEFAULT '';
 ALTER TABLE cases ADD COLUMN pending_by INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE notes ADD COLUMN kind TEXT NOT NULL DEFAULT 'note';
+ALTER TABLE responders ADD COLUMN language TEXT NOT NULL DEFAULT '';
 CREATE INDEX outbox_case_cause ON outbox (cause) WHERE substr(cause, 1, 5) = 'case:';
 )sql";
 
