@@ -5,9 +5,15 @@
 #include "gateway/responders/escalation.hpp"
 
 #include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <array>
+#include <future>
+#include <map>
 
 #include "gateway/inbound/responder_ussd.hpp"
 #include "gateway/outbound/outbound_sms.hpp"
+#include "gateway/responders/api_token.hpp"
 #include "gateway/responders/case_service.hpp"
 #include "gateway/responders/caseworker_api.hpp"
 #include "gateway/responders/console.hpp"
@@ -486,4 +492,153 @@ TEST(ResponderUssdDuress, TheDuressCodeIsNeverTheResponderMenu) {
   EXPECT_EQ(body.find("waiting"), std::string::npos) << body;
   EXPECT_EQ(g.text("SELECT category FROM cases"), "duress");
   EXPECT_EQ(g.text("SELECT severity FROM cases"), "critical");
+}
+
+// #15: the scope rules of every way in, in one table. The console is a client of the API (the
+// same calls), SMS and the USSD menu are the responders' phones. A caseworker works her team's
+// cases; a supervisor reads every case in the console and the API but acts by phone only on her
+// own team's (the number alone says who she is); supervisor steps are the console's and API's.
+TEST_F(EscalationTest, ScopeRulesOfTheConsoleApiSmsAndUssdInOneTable) {
+  const std::string punjab = report_help_now();  // routed to punjab (the one route)
+  escalation.run_once();
+  const std::string kp = "KPCAXE";  // of the reference alphabet, as SMS commands read them
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    const auto contact = tx.upsert_contact("kp-contact", g.clock.now_ms());
+                    store::CaseRecord c;
+                    c.reference = kp;
+                    c.contact_id = contact.id;
+                    c.flow = "incident";
+                    c.category = "threats";
+                    c.severity = "high";
+                    c.created_at = g.clock.now_ms();
+                    c.team = "kp";
+                    c.rung = 1;
+                    c.next_alert_at = g.clock.now_ms() + 900'000;
+                    tx.insert_case(c);
+                  })
+                  .ok);
+  gateway::CaseworkerApi api{*g.store, cases, g.clock};
+  std::map<std::string, std::string> tokens;
+  std::map<std::string, std::string> phones = {{"Amna", "+923000000101"},
+                                               {"Sadia", "+923000000109"},
+                                               {"Yasmin", "+923000000202"},
+                                               {"Zainab", "+923000000201"}};
+  ASSERT_TRUE(g.store
+                  ->run([&](store::Tx& tx) {
+                    for (const auto& r : tx.list_responders()) {
+                      std::array<unsigned char, 32> secret{};
+                      randombytes_buf(secret.data(), secret.size());
+                      const std::string token = gateway::format_api_token(r.id, secret);
+                      tx.set_responder_token(r.id, common::sha256_hex(token), 1,
+                                             g.clock.now_ms() + 86'400'000);
+                      tokens[r.name] = token;
+                    }
+                  })
+                  .ok);
+  // The API called as the console calls it (the handler, without a socket).
+  const auto call = [&](const std::string& who, const std::string& method, const std::string& path,
+                        const std::string& body) {
+    gateway::HttpRequest req;
+    req.method = method;
+    req.path = "/api/v1/" + path;
+    req.target = req.path;
+    req.headers = {{"authorization", "Bearer " + tokens.at(who)}};
+    req.body = body;
+    req.peer = "127.0.0.1";
+    std::promise<int> status;
+    api.handle(std::move(req), [&](gateway::HttpResponse r) { status.set_value(r.status); });
+    return status.get_future().get();
+  };
+  struct Row {
+    std::string who;
+    std::string via;   // "api" (and the console), "sms", "ussd"
+    std::string step;  // read, ack, claim, assign, close, approve, reopen, list
+    std::string team;  // the case's team
+    std::string expect;
+  };
+  // "ok", "hidden" (as if it did not exist), "forbidden" (a supervisor's step), "conflict" (a
+  // supervisor's step on a case with nothing to approve or not closed: she may take it).
+  const std::vector<Row> table = {
+      {"Amna", "api", "read", "punjab", "ok"},
+      {"Amna", "api", "read", "kp", "hidden"},
+      {"Amna", "api", "ack", "kp", "hidden"},
+      {"Amna", "api", "assign", "kp", "hidden"},
+      {"Amna", "api", "approve", "punjab", "forbidden"},
+      {"Amna", "api", "reopen", "punjab", "forbidden"},
+      {"Amna", "api", "list", "punjab", "ok"},
+      {"Amna", "api", "list", "kp", "hidden"},
+      {"Amna", "sms", "ack", "kp", "hidden"},
+      {"Amna", "sms", "close", "punjab", "hidden"},
+      {"Amna", "ussd", "list", "punjab", "ok"},
+      {"Amna", "ussd", "list", "kp", "hidden"},
+      {"Yasmin", "api", "read", "kp", "ok"},
+      {"Yasmin", "api", "read", "punjab", "hidden"},
+      {"Yasmin", "sms", "ack", "punjab", "hidden"},
+      {"Yasmin", "ussd", "list", "kp", "ok"},
+      {"Yasmin", "ussd", "list", "punjab", "hidden"},
+      {"Sadia", "api", "read", "kp", "ok"},
+      {"Sadia", "api", "list", "kp", "ok"},
+      {"Sadia", "api", "approve", "kp", "conflict"},
+      {"Sadia", "api", "reopen", "kp", "conflict"},
+      {"Sadia", "sms", "ack", "kp", "hidden"},
+      {"Sadia", "ussd", "list", "kp", "hidden"},
+      {"Sadia", "ussd", "list", "punjab", "ok"},
+      {"Zainab", "api", "read", "punjab", "ok"},
+      {"Zainab", "sms", "claim", "punjab", "hidden"},
+      {"Zainab", "ussd", "list", "punjab", "hidden"},
+      // Last, as they change the cases: her own team's, by each way in.
+      {"Yasmin", "sms", "ack", "kp", "ok"},
+      {"Amna", "api", "claim", "punjab", "ok"},
+      {"Zainab", "api", "assign", "punjab", "ok"},
+  };
+  int session = 0;
+  for (const Row& row : table) {
+    const std::string ref = row.team == "kp" ? kp : punjab;
+    std::string got;
+    if (row.via == "api") {
+      int status = 0;
+      if (row.step == "read") status = call(row.who, "GET", "cases/" + ref, "");
+      if (row.step == "ack" || row.step == "claim" || row.step == "approve")
+        status = call(row.who, "POST", "cases/" + ref + "/" + row.step, "");
+      if (row.step == "reopen")
+        status = call(row.who, "POST", "cases/" + ref + "/reopen", R"({"reason":"x"})");
+      if (row.step == "assign")
+        status = call(row.who, "POST", "cases/" + ref + "/assign", R"({"to":"Sadia"})");
+      if (row.step == "list") {
+        gateway::HttpRequest req;
+        req.method = "GET";
+        req.path = "/api/v1/cases";
+        req.query = "view=team";
+        req.headers = {{"authorization", "Bearer " + tokens.at(row.who)}};
+        req.peer = "127.0.0.1";
+        std::promise<std::string> body;
+        api.handle(std::move(req), [&](gateway::HttpResponse r) { body.set_value(r.body); });
+        status = body.get_future().get().find(ref) != std::string::npos ? 200 : 404;
+      }
+      got = status == 200   ? "ok"
+            : status == 404 ? "hidden"
+            : status == 403 ? "forbidden"
+            : status == 409 ? "conflict"
+                            : std::to_string(status);
+    } else if (row.via == "sms") {
+      const std::string word = row.step == "ack" ? "ACK" : row.step == "claim" ? "CLAIM" : "CLOSE";
+      const std::string reply =
+          g.kannel_sms("scope-" + std::to_string(++session), phones.at(row.who),
+                       word + " " + ref + (row.step == "close" ? " resolved" : ""))
+              .body;
+      got = reply.find("acknowledged.") != std::string::npos ||
+                    reply.find("claimed.") != std::string::npos
+                ? "ok"
+                : "hidden";
+    } else {
+      const std::string screen =
+          g.hop("scope-u" + std::to_string(++session), phones.at(row.who), "").body;
+      got = screen.find(ref) != std::string::npos ? "ok" : "hidden";
+    }
+    EXPECT_EQ(got, row.expect) << row.who << " via " << row.via << ": " << row.step << " on a "
+                               << row.team << " case";
+  }
+  // Nothing above closed a case by phone.
+  EXPECT_EQ(g.count("cases", "status = 'closed'"), 0);
 }
