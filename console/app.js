@@ -917,6 +917,7 @@
       if (e.delivery) head += ' (' + label(DELIVERY_TEXT, e.delivery) + ')';
       item.appendChild(element('span', 'event-what', head));
       var who = formatTime(e.at);
+      if (e.event === 'opened' && e.via) who += ' \u00b7 ' + label(CHANNEL_LABELS, e.via);
       if (e.by && e.by !== 'rabta') who += ' \u00b7 ' + e.by + (e.via === 'sms' ? ' ' + t('by SMS') : e.via === 'ussd' ? ' ' + t('by USSD') : '');
       item.appendChild(element('span', 'meta', who));
       if (e.text !== null && e.text !== undefined) item.appendChild(element('p', 'note-text', e.text));

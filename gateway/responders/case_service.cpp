@@ -662,6 +662,9 @@ CaseResult CaseService::timeline(store::Tx& tx, const Actor& actor, const std::s
   opened.at = c->created_at;
   opened.event = "opened";
   opened.detail = c->flow;
+  // The way she came: "ussd" or "sms" (the session's channel; unknown once the session is gone).
+  if (const std::string channel = tx.session_channel(c->session_id); !channel.empty())
+    opened.via = channel.substr(0, channel.find(':'));
   out.push_back(std::move(opened));
   for (const store::AuditRecord& a : tx.list_case_audit(reference, kMaxRows)) {
     if (a.at < c->created_at) continue;  // an earlier case that had this reference

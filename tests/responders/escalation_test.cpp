@@ -319,7 +319,7 @@ TEST_F(EscalationTest, TheTimelineAndTheDeadlineFollowTheLadder) {
                    (e.delivery.empty() ? "" : " [" + e.delivery + "]") +
                    (e.by.empty() ? "" : " by " + e.by) + (e.via.empty() ? "" : " via " + e.via));
   EXPECT_EQ(seen, (std::vector<std::string>{
-                      "opened checkin",
+                      "opened checkin via ussd",
                       "routed punjab by rabta",
                       "alerted rung 1 to Amna [sent] by rabta",
                       "alert_sent rung 1 [sent] by rabta",
