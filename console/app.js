@@ -122,6 +122,8 @@
     'updated {0}': 'تازہ {0}',
     'Awaiting approval': 'منظوری کا انتظار',
     'yours': 'آپ کا',
+    'Retrying.': 'دوبارہ کوشش ہو رہی ہے۔',
+    'Views': 'فہرستیں',
     'Acknowledge within {0}': '{0} میں تصدیق کریں',
     'Overdue by {0}': '{0} تاخیر',
     'Alert {0} sent; next alert in {1}': 'الرٹ {0} بھیجا گیا؛ اگلا الرٹ {1} میں',
@@ -279,7 +281,6 @@
     'by USSD': 'یو ایس ایس ڈی سے',
     'Opened': 'کھولا گیا',
     'Escalated': 'آگے بڑھایا گیا',
-    'Reopened ': 'دوبارہ کھولا گیا',
     // Reports
     'Weeks': 'ہفتے',
     'Show': 'دکھائیں',
@@ -322,6 +323,9 @@
     document.documentElement.dir = language === 'ur' ? 'rtl' : 'ltr';
     var nodes = document.querySelectorAll('[data-t]');
     for (var i = 0; i < nodes.length; i++) nodes[i].textContent = t(nodes[i].getAttribute('data-t'));
+    var labelled = document.querySelectorAll('[data-t-label]');
+    for (var j = 0; j < labelled.length; j++)
+      labelled[j].setAttribute('aria-label', t(labelled[j].getAttribute('data-t-label')));
     var toggle = $('lang');
     if (toggle) {
       toggle.textContent = language === 'ur' ? 'English' : 'اردو';
@@ -465,6 +469,17 @@
   function start(me) {
     state.me = me;
     applyLanguage(me.language || language);
+    fillSelects(me);
+    if (!state.poller) state.poller = window.setInterval(poll, POLL_MS);
+    if (!state.ticker) state.ticker = window.setInterval(tick, 1000);
+    route();
+  }
+
+  // The choices that come from the server, in her language; what she had chosen stays chosen.
+  function fillSelects(me) {
+    var kept = {};
+    var ids = ['outcome', 's-category', 's-assignee', 's-team'];
+    for (var k = 0; k < ids.length; k++) kept[ids[k]] = $(ids[k]).value;
     $('who').textContent = me.name + (me.team ? ' \u00b7 ' + words(me.team) : '');
     var select = $('outcome');
     clear(select);
@@ -496,10 +511,18 @@
     teams.sort();
     for (var ti = 0; ti < teams.length; ti++) team.appendChild(option(teams[ti], words(teams[ti])));
     $('s-team-field').hidden = me.role !== 'supervisor';
+    for (var id in kept) if (kept[id]) $(id).value = kept[id];
     markTab();
-    if (!state.poller) state.poller = window.setInterval(poll, POLL_MS);
-    if (!state.ticker) state.ticker = window.setInterval(tick, 1000);
-    route();
+  }
+
+  // Her language changed: the page again in it, in place (nothing she typed or chose is lost).
+  function rerender() {
+    if (state.view === 'queue') refreshQueue(true);
+    if (state.view === 'detail' && state.current) {
+      renderDetail(state.current, state.receivedAt);
+      if (state.timeline) renderTimeline(state.timeline);
+    }
+    if (state.view === 'reports' && state.report) renderReport(state.report);
   }
 
   function signOut(message) {
@@ -671,7 +694,7 @@
       link.appendChild(slaElement(c, serverNow, receivedAt));
       var meta = label(CATEGORY_LABELS, c.category) + ' \u00b7 ' + formatTime(c.created_at);
       if (c.assignee) meta += ' \u00b7 ' + (state.me && c.claimed_by === state.me.id ?
-        'yours' : c.assignee);
+        t('yours') : c.assignee);
       if (state.me && state.me.role === 'supervisor' && c.team) meta += ' \u00b7 ' + words(c.team);
       link.appendChild(element('span', 'meta', meta));
       item.appendChild(link);
@@ -690,7 +713,7 @@
       if (generation !== state.queueGeneration) return;
       state.inFlight = false;
       if (status !== 200) {
-        $('queue-status').textContent = errorText(status, data) + ' Retrying.';
+        $('queue-status').textContent = errorText(status, data) + ' ' + t('Retrying.');
         return;
       }
       renderQueue(data.cases, data.receivedAt, data.now);
@@ -902,6 +925,7 @@
   }
 
   function renderTimeline(timeline) {
+    state.timeline = timeline;
     var list = $('d-timeline');
     clear(list);
     for (var i = 0; i < timeline.events.length; i++) {
@@ -1018,7 +1042,9 @@
     var chart = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, 'class': 'chart', role: 'img',
       'aria-label': t('Minutes to acknowledge per week') });
     var top = 1;
-    for (var i = 0; i < rows.length; i++) top = Math.max(top, minutes(rows[i].ack_p90_ms) || 0);
+    for (var i = 0; i < rows.length; i++)
+      top = Math.max(top, minutes(rows[i].ack_p90_ms) || 0, minutes(rows[i].ack_median_ms) || 0);
+    var every = Math.ceil(rows.length / 13);  // at most 13 week labels, so that they never overlap
     var slot = (width - pad) / Math.max(rows.length, 1);
     chart.appendChild(svg('line', { x1: pad, y1: height - pad, x2: width, y2: height - pad, 'class': 'axis' }));
     var label = svg('text', { x: 0, y: 10, 'class': 'chart-label' });
@@ -1035,6 +1061,7 @@
         var h50 = (height - 2 * pad) * med / top;
         chart.appendChild(svg('rect', { x: x + 2, y: height - pad - h50, width: Math.max(slot - 4, 2), height: h50, 'class': 'bar-median' }));
       }
+      if (j % every !== 0) continue;
       var wk = svg('text', { x: x + slot / 2, y: height - 6, 'class': 'chart-label', 'text-anchor': 'middle' });
       wk.textContent = String(rows[j].week).slice(-3);
       chart.appendChild(wk);
@@ -1043,6 +1070,7 @@
   }
 
   function renderReport(r) {
+    state.report = r;
     $('r-note').textContent = t('Fewer than {0} cases are shown as "<{0}": small numbers could ' +
       'point to a woman.', r.min_cell);
     var teams = {}, order = [];
@@ -1057,8 +1085,13 @@
     for (var ti = 0; ti < order.length; ti++) {
       var rows = teams[order[ti]];
       box.appendChild(element('h2', null, words(order[ti])));
-      box.appendChild(ackChart(rows, r.min_cell));
-      box.appendChild(element('p', 'hint', t('Dark: median minutes to acknowledge; light: 9 in 10 within.')));
+      var drawn = false;
+      for (var dr = 0; dr < rows.length; dr++)
+        drawn = drawn || rows[dr].ack_median_ms !== null || rows[dr].ack_p90_ms !== null;
+      if (drawn) {
+        box.appendChild(ackChart(rows, r.min_cell));
+        box.appendChild(element('p', 'hint', t('Dark: median minutes to acknowledge; light: 9 in 10 within.')));
+      }
       var table = element('table', 'report');
       var head = element('tr');
       var cols = ['Week', 'Cases', 'Acknowledged', 'Median min', '90% within min', 'Within SLA'];
@@ -1068,7 +1101,9 @@
       table.appendChild(head);
       for (var k = 0; k < rows.length; k++) {
         var w = rows[k], tr = element('tr');
-        tr.appendChild(element('td', null, w.week));
+        var weekCell = element('td', null, w.week);
+        weekCell.dir = 'ltr';  // "2026-W49" stays in its order in Urdu
+        tr.appendChild(weekCell);
         tr.appendChild(element('td', null, shown(w.reported, r.min_cell)));
         tr.appendChild(element('td', null, shown(w.acknowledged, r.min_cell)));
         tr.appendChild(element('td', null, shown(minutes(w.ack_median_ms), r.min_cell)));
@@ -1127,16 +1162,19 @@
     xhr.setRequestHeader('Authorization', 'Bearer ' + state.token);
     xhr.onreadystatechange = function () {
       if (xhr.readyState !== 4) return;
+      if (xhr.status === 401) return signOut(t('You have been signed out. Please sign in again.'));
       if (xhr.status !== 200) {
         $('r-status').textContent = errorText(xhr.status, null);
         return;
       }
+      var url = URL.createObjectURL(new Blob([xhr.responseText], { type: 'text/csv' }));
       var link = element('a');
-      link.href = URL.createObjectURL(new Blob([xhr.responseText], { type: 'text/csv' }));
+      link.href = url;
       link.download = 'rabta-report.csv';
       document.body.appendChild(link);
       link.click();
       document.body.removeChild(link);
+      window.setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
     };
     xhr.send(null);
   }
@@ -1276,7 +1314,8 @@
       applyLanguage(next);
       if (state.me) {
         state.me.language = next;
-        start(state.me);  // the selects and the view again, in her language
+        fillSelects(state.me);
+        rerender();
         api('POST', 'me/language', { language: next }, function () {});
       }
     };

@@ -366,22 +366,55 @@ CaseResult CaseService::close(store::Tx& tx, const Actor& actor, const std::stri
   return CaseResult::ok;
 }
 
+namespace {
+
+// The checks a supervisor's step (approve, decline, reopen) begins with, each refusal audited
+// under `action`: a case she may act on, a supervisor in the console or the API, a reason when
+// the step takes one, and the case in the state the step needs. nullopt, with `result`, when one
+// fails.
+std::optional<store::CaseRecord> supervisor_step(const CaseService& cases, store::Tx& tx,
+                                                 const Actor& actor, std::int64_t now,
+                                                 const std::string& reference,
+                                                 std::string_view action, const std::string* reason,
+                                                 bool (*ready)(const store::CaseRecord&),
+                                                 std::string_view conflict, CaseResult& result) {
+  std::optional<store::CaseRecord> c = tx.find_case(reference);
+  if (!c || !cases.may_act(tx, actor, *c)) {
+    audit(tx, now, actor, action, reference, "not_found");
+    result = CaseResult::not_found;
+  } else if (actor.role != "supervisor" || by_phone(actor)) {
+    audit(tx, now, actor, action, reference, "forbidden");
+    result = CaseResult::forbidden;
+  } else if (reason && !valid_text(*reason)) {
+    audit(tx, now, actor, action, reference, "invalid");
+    result = CaseResult::invalid;
+  } else if (!ready(*c)) {
+    audit(tx, now, actor, action, reference, conflict);
+    result = CaseResult::conflict;
+  } else {
+    return c;
+  }
+  return std::nullopt;
+}
+
+bool closing_waits(const store::CaseRecord& c) {
+  return c.status != store::case_status::closed && !c.pending_outcome.empty();
+}
+
+bool is_closed(const store::CaseRecord& c) {
+  return c.status == store::case_status::closed;
+}
+
+}  // namespace
+
 CaseResult CaseService::approve(store::Tx& tx, const Actor& actor,
                                 const std::string& reference) const {
   const std::int64_t now = clock_.now_ms();
-  std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_act(tx, actor, *c)) {
-    audit(tx, now, actor, "case.approve", reference, "not_found");
-    return CaseResult::not_found;
-  }
-  if (actor.role != "supervisor" || by_phone(actor)) {
-    audit(tx, now, actor, "case.approve", reference, "forbidden");
-    return CaseResult::forbidden;
-  }
-  if (c->status == store::case_status::closed || c->pending_outcome.empty()) {
-    audit(tx, now, actor, "case.approve", reference, "conflict,nothing_pending");
-    return CaseResult::conflict;
-  }
+  CaseResult refused = CaseResult::ok;
+  std::optional<store::CaseRecord> c =
+      supervisor_step(*this, tx, actor, now, reference, "case.approve", nullptr, closing_waits,
+                      "conflict,nothing_pending", refused);
+  if (!c) return refused;
   const std::string outcome = c->pending_outcome;
   c->status = store::case_status::closed;
   c->closed_at = now;
@@ -398,23 +431,11 @@ CaseResult CaseService::approve(store::Tx& tx, const Actor& actor,
 CaseResult CaseService::decline(store::Tx& tx, const Actor& actor, const std::string& reference,
                                 const std::string& reason) const {
   const std::int64_t now = clock_.now_ms();
-  std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_act(tx, actor, *c)) {
-    audit(tx, now, actor, "case.decline", reference, "not_found");
-    return CaseResult::not_found;
-  }
-  if (actor.role != "supervisor" || by_phone(actor)) {
-    audit(tx, now, actor, "case.decline", reference, "forbidden");
-    return CaseResult::forbidden;
-  }
-  if (!valid_text(reason)) {
-    audit(tx, now, actor, "case.decline", reference, "invalid");
-    return CaseResult::invalid;
-  }
-  if (c->status == store::case_status::closed || c->pending_outcome.empty()) {
-    audit(tx, now, actor, "case.decline", reference, "conflict,nothing_pending");
-    return CaseResult::conflict;
-  }
+  CaseResult refused = CaseResult::ok;
+  std::optional<store::CaseRecord> c =
+      supervisor_step(*this, tx, actor, now, reference, "case.decline", &reason, closing_waits,
+                      "conflict,nothing_pending", refused);
+  if (!c) return refused;
   const std::string outcome = c->pending_outcome;
   c->pending_outcome.clear();
   c->pending_by = 0;
@@ -429,23 +450,11 @@ CaseResult CaseService::decline(store::Tx& tx, const Actor& actor, const std::st
 CaseResult CaseService::reopen(store::Tx& tx, const Actor& actor, const std::string& reference,
                                const std::string& reason) const {
   const std::int64_t now = clock_.now_ms();
-  std::optional<store::CaseRecord> c = tx.find_case(reference);
-  if (!c || !may_act(tx, actor, *c)) {
-    audit(tx, now, actor, "case.reopen", reference, "not_found");
-    return CaseResult::not_found;
-  }
-  if (actor.role != "supervisor" || by_phone(actor)) {
-    audit(tx, now, actor, "case.reopen", reference, "forbidden");
-    return CaseResult::forbidden;
-  }
-  if (!valid_text(reason)) {
-    audit(tx, now, actor, "case.reopen", reference, "invalid");
-    return CaseResult::invalid;
-  }
-  if (c->status != store::case_status::closed) {
-    audit(tx, now, actor, "case.reopen", reference, "conflict,not_closed");
-    return CaseResult::conflict;
-  }
+  CaseResult refused = CaseResult::ok;
+  std::optional<store::CaseRecord> c =
+      supervisor_step(*this, tx, actor, now, reference, "case.reopen", &reason, is_closed,
+                      "conflict,not_closed", refused);
+  if (!c) return refused;
   const std::string outcome = c->outcome;
   // Someone worked it already: it comes back acknowledged (no new alerts), to its assignee if
   // she is still someone the case can go to; else to nobody, so that it shows as unassigned.

@@ -445,11 +445,17 @@ CaseworkerApi::CaseworkerApi(store::Store& store, const CaseService& cases,
 Report CaseworkerApi::build_case_report(store::Tx& tx, const Actor& actor, int weeks,
                                         std::int64_t now) const {
   // From the start of the week `weeks - 1` weeks before this one (local Monday 00:00).
+  // Counted in calendar days, then turned into an instant: a day is not always 24 hours.
   const flows::LocalTime today = flows::to_local(now, zone_);
-  const std::int64_t midnight =
-      flows::local_to_utc_ms(today.year, today.month, today.day, 0, zone_);
-  const std::int64_t from =
-      midnight - (static_cast<std::int64_t>(today.weekday - 1) + 7LL * (weeks - 1)) * 86'400'000;
+  const std::chrono::sys_days monday =
+      std::chrono::sys_days{std::chrono::year_month_day{
+          std::chrono::year{today.year}, std::chrono::month{static_cast<unsigned>(today.month)},
+          std::chrono::day{static_cast<unsigned>(today.day)}}} -
+      std::chrono::days{today.weekday - 1 + 7 * (weeks - 1)};
+  const std::chrono::year_month_day start{monday};
+  const std::int64_t from = flows::local_to_utc_ms(
+      static_cast<int>(start.year()), static_cast<int>(static_cast<unsigned>(start.month())),
+      static_cast<int>(static_cast<unsigned>(start.day())), 0, zone_);
   std::vector<store::CaseRecord> cases;
   // Her scope: her team, or every team for a supervisor (in the console; by phone there are no
   // reports).

@@ -30,6 +30,18 @@ std::string age_bucket(std::int64_t age) {
   return "over_30d";
 }
 
+// A team's name as a CSV field: quoted when it holds a comma, a quote or a line break, and
+// never read as a spreadsheet formula.
+std::string csv_field(const std::string& s) {
+  std::string v = s;
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@') && v != "-")
+    v = "'" + v;
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (const char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 struct WeekFacts {
   std::int64_t reported = 0;
   std::vector<std::int64_t> ack_ms;
@@ -44,7 +56,12 @@ Report build_report(const std::vector<store::CaseRecord>& cases, const Roster& r
   std::map<std::pair<std::string, std::string>, WeekFacts> weeks;
   std::map<std::pair<std::string, std::string>, std::int64_t> open;
   for (const auto& c : cases) {
-    const std::string team = c.team.empty() ? "unrouted" : c.team;
+    // The team the case was routed to, even after the always-on team took it over: its figures
+    // are that team's (escalation.cpp routed_team).
+    std::string team = c.team.empty() ? "-" : c.team;
+    if (!roster.fallback_team.empty() && c.team == roster.fallback_team)
+      if (const Team* routed = route_case(roster, c.district, c.category, c.severity))
+        team = routed->name;
     if (c.status != store::case_status::closed) ++open[{team, age_bucket(o.now - c.created_at)}];
     if (c.created_at < from) continue;
     WeekFacts& w = weeks[{flows::iso_week(flows::to_local(c.created_at, o.zone)), team}];
@@ -66,12 +83,18 @@ Report build_report(const std::vector<store::CaseRecord>& cases, const Roster& r
     row.team = key.second;
     row.reported = cell(w.reported, o.min_cell);
     const auto acked = static_cast<std::int64_t>(w.ack_ms.size());
-    row.acknowledged = cell(acked, o.min_cell);
+    const auto small = [&](std::int64_t n) { return n > 0 && n < o.min_cell; };
+    // Reported minus acknowledged is a cell too: a small difference hides the acknowledged count.
+    row.acknowledged = small(w.reported - acked) ? std::nullopt : cell(acked, o.min_cell);
     if (acked >= o.min_cell) {
       std::sort(w.ack_ms.begin(), w.ack_ms.end());
       row.ack_median_ms = percentile(w.ack_ms, 0.5);
-      row.ack_p90_ms = percentile(w.ack_ms, 0.9);
-      row.within_sla = static_cast<double>(w.within) / static_cast<double>(acked);
+      // Under 10 cases the 90th percentile is the slowest case's own wait.
+      if (acked >= 10) row.ack_p90_ms = percentile(w.ack_ms, 0.9);
+      // The share times the acknowledged count gives the cases on time and late: both must be
+      // cells that may be shown (none at all is not a small cell here: it points to nobody).
+      if (!small(w.within) && !small(acked - w.within) && row.acknowledged)
+        row.within_sla = static_cast<double>(w.within) / static_cast<double>(acked);
     }
     for (const auto& outcome : roster.outcomes) {
       const auto it = w.outcomes.find(outcome);
@@ -95,15 +118,17 @@ std::string report_csv(const Report& r) {
   std::ostringstream out;
   const std::string suppressed = "<" + std::to_string(r.min_cell);
   const auto value = [&](const Cell& c) { return c ? std::to_string(*c) : suppressed; };
+  // Minutes as the console shows them: rounded.
+  const auto minutes = [&](const Cell& ms) {
+    return ms ? std::to_string((*ms + 30'000) / 60'000) : suppressed;
+  };
   out << "section,week,team,measure,value\n";
   for (const auto& w : r.weeks) {
-    const std::string at = "week," + w.week + "," + w.team + ",";
+    const std::string at = "week," + w.week + "," + csv_field(w.team) + ",";
     out << at << "reported," << value(w.reported) << "\n";
     out << at << "acknowledged," << value(w.acknowledged) << "\n";
-    out << at << "ack_median_minutes,"
-        << (w.ack_median_ms ? std::to_string(*w.ack_median_ms / 60000) : suppressed) << "\n";
-    out << at << "ack_p90_minutes,"
-        << (w.ack_p90_ms ? std::to_string(*w.ack_p90_ms / 60000) : suppressed) << "\n";
+    out << at << "ack_median_minutes," << minutes(w.ack_median_ms) << "\n";
+    out << at << "ack_p90_minutes," << minutes(w.ack_p90_ms) << "\n";
     char share[16] = "";
     if (w.within_sla) std::snprintf(share, sizeof share, "%.2f", *w.within_sla);
     out << at << "within_sla_share," << (w.within_sla ? std::string(share) : suppressed) << "\n";
@@ -111,7 +136,7 @@ std::string report_csv(const Report& r) {
       out << at << "outcome_" << outcome << "," << value(n) << "\n";
   }
   for (const auto& a : r.open_by_age)
-    out << "open,," << a.team << ",open_" << a.age << "," << value(a.open) << "\n";
+    out << "open,," << csv_field(a.team) << ",open_" << a.age << "," << value(a.open) << "\n";
   return out.str();
 }
 

@@ -5,8 +5,13 @@
 //
 // Small cells are suppressed as in `rabta stats` (SAFETY D6): a count under `min_cell` is
 // reported as suppressed, and so is every figure computed from fewer than `min_cell` cases (a
-// median of two cases tells each case's time). No totals or margins are given, so a suppressed
-// cell cannot be recovered by subtraction.
+// median of two cases tells each case's time); the acknowledged count also when fewer than
+// `min_cell` cases were not acknowledged (reported minus acknowledged is a cell); the 90th
+// percentile under 10 cases (it would be the slowest case's own wait); the share within the SLA
+// when the cases on time or late are a small cell (share times count gives them). A case counts
+// for the team it was routed to, also after the always-on team took it over. Outcomes are counts
+// of the week's closed cases: with the week's total they bound, but do not give, the cases still
+// open; a report for outside the team is `rabta stats`.
 #pragma once
 
 #include <cstdint>

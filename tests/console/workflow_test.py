@@ -179,8 +179,18 @@ def main():
             current = b.script("return document.documentElement.lang;")
             if current != lang:
                 b.click("#lang")
-                wait_for(lambda: b.script("return document.documentElement.lang;") == lang, 5)
+                require(f"the console switches to {lang}", bool(wait_for(
+                    lambda: b.script("return document.documentElement.lang;") == lang, 5)))
             b.script("window.confirm = function () { return true; };")
+
+        def click(css):
+            """Clicks, again if the list was redrawn under the pointer (it refreshes by itself)."""
+            for attempt in range(3):
+                try:
+                    return b.click(css)
+                except WebDriverError as e:
+                    if "stale" not in str(e) or attempt == 2:
+                        raise
 
         def shoot(name, ready_css):
             for lang in ("en", "ur"):
@@ -216,7 +226,7 @@ def main():
         sign_in(HINA)
         item = f'li[data-ref="{reference}"]'
         require("Hina: the case is in her queue", bool(wait_for(lambda: b.find_all(item), 20)))
-        b.click(f"{item} a")
+        click(f"{item} a")
         require("Hina opens it", bool(wait_for(lambda: b.text("#d-status") == "Open", 15)))
         check("Hina: safe to call, in large type beside her number",
               "Safe to call" in b.text("#d-safe") and PHONE in b.text("#d-phone"),
@@ -237,6 +247,12 @@ def main():
         check("closing as unsafe to contact waits for a supervisor",
               bool(wait_for(lambda: "approval" in b.text("#d-message"), 15)), b.text("#d-message"))
         shoot("case", "#detail")
+        b.go(f"{base}/console/#reports")
+        require("Hina's reports open", bool(wait_for(lambda: b.displayed("#reports") and
+                                                       "Loading" not in b.text("#r-status"), 15)))
+        check("Hina's reports are her team's only",
+              "National" in b.text("#r-teams") and "Punjab" not in b.text("#r-teams")
+              and "Kp" not in b.text("#r-teams"), b.text("#r-teams")[:300])
         b.click("#signout")
 
         # Nadia approves it.

@@ -1583,9 +1583,8 @@ TEST_F(CaseworkerApiTest, AReusedReferenceInheritsNothingFromTheEarlierCase) {
     EXPECT_EQ(row.find("police"), std::string::npos) << row;
   EXPECT_EQ(g.call("GET", "/api/v1/cases/REUSED", "token-bina").status, 404)
       << "an alert of the earlier case does not open this one to her";
-  for (const auto& e :
-       body_of(g.call("GET", "/api/v1/cases/REUSED/timeline", "token-alice"))["events"])
-    EXPECT_NE(e["event"], "referred");
+  const json timeline = body_of(g.call("GET", "/api/v1/cases/REUSED/timeline", "token-alice"));
+  for (const auto& e : timeline["events"]) EXPECT_NE(e["event"], "referred");
 }
 
 // SAFETY W2 for referrals: a consent she gave in another report does not count for this one.
@@ -1875,6 +1874,7 @@ TEST_F(CaseworkerApiTest, ReportsAreScopedSuppressedAndDownloadable) {
   EXPECT_EQ(r["rows"][0]["reported"], 6);
   EXPECT_EQ(r["rows"][0]["ack_median_ms"], 7 * 60'000);
   EXPECT_EQ(r["rows"][0]["within_sla"], 1.0);
+  for (const auto& a : r["open_by_age"]) EXPECT_EQ(a["team"], "team_a") << "her team's only";
   r = body_of(g.call("GET", "/api/v1/reports?weeks=2", "token-sara"));
   ASSERT_EQ(r["rows"].size(), 2u) << r.dump();
   EXPECT_EQ(r["rows"][1]["team"], "team_b");

@@ -63,8 +63,8 @@ TEST(Reports, MedianP90AndShareWithinTheSlaPerWeekAndTeam) {
   // Sorted waits: 1..10, 20, 30 minutes. Nearest rank: median = 6th = 6 min, p90 = 11th = 20.
   EXPECT_EQ(w.ack_median_ms, 6 * kMinute);
   EXPECT_EQ(w.ack_p90_ms, 20 * kMinute);
-  ASSERT_TRUE(w.within_sla);
-  EXPECT_DOUBLE_EQ(*w.within_sla, 10.0 / 12.0);
+  // 10 on time and 2 late: the share would give the 2 late cases away.
+  EXPECT_FALSE(w.within_sla);
   EXPECT_EQ(w.outcomes.at("resolved"), 6);
   EXPECT_EQ(w.outcomes.at("referred"), std::nullopt) << "0 is a small cell too";
   // Six still open, reported on Monday and counted on Thursday: 1 to 7 days old.
@@ -104,4 +104,56 @@ TEST(Reports, CasesBeforeTheRangeCountOnlyWhileOpen) {
   ASSERT_EQ(r.open_by_age.size(), 4u);
   EXPECT_EQ(r.open_by_age[3].age, "over_30d");
   EXPECT_EQ(r.open_by_age[3].open, 5);
+}
+
+// Review of the suppression: every figure that would give away a count under the minimum, or a
+// single case's own wait, is suppressed too.
+TEST(Reports, DerivedFiguresDoNotGiveSmallCountsAway) {
+  std::vector<store::CaseRecord> cases;
+  // 20 acknowledged: 15 within the SLA, 5 late; one more reported and never acknowledged.
+  for (int i = 1; i <= 20; ++i)
+    cases.push_back(acked(i, "punjab", kMonday + i * kMinute, i <= 15 ? 5 : 30));
+  store::CaseRecord waiting = acked(21, "punjab", kMonday + kMinute, 0);
+  waiting.acknowledged_at = 0;
+  waiting.status = store::case_status::open;
+  cases.push_back(waiting);
+  Report r = build_report(cases, roster(), options(kMonday + 86'400'000), kMonday);
+  ASSERT_EQ(r.weeks.size(), 1u);
+  EXPECT_EQ(r.weeks[0].reported, 21);
+  EXPECT_EQ(r.weeks[0].acknowledged, std::nullopt) << "21 - 20 = 1 never acknowledged";
+  EXPECT_EQ(r.weeks[0].within_sla, std::nullopt) << "without the count, no share either";
+  cases.pop_back();
+  r = build_report(cases, roster(), options(kMonday + 86'400'000), kMonday);
+  EXPECT_EQ(r.weeks[0].acknowledged, 20);
+  ASSERT_TRUE(r.weeks[0].within_sla);
+  EXPECT_DOUBLE_EQ(*r.weeks[0].within_sla, 0.75) << "15 on time and 5 late: both may be shown";
+  // Five to nine cases: a median, but no 90th percentile (it would be the slowest case's wait).
+  cases.resize(7);
+  r = build_report(cases, roster(), options(kMonday + 86'400'000), kMonday);
+  EXPECT_TRUE(r.weeks[0].ack_median_ms);
+  EXPECT_EQ(r.weeks[0].ack_p90_ms, std::nullopt);
+}
+
+TEST(Reports, ACaseCountsForTheTeamItWasRoutedToAndNamesAreSafeInCsv) {
+  Roster ro = roster();
+  Team punjab;
+  punjab.name = "punjab";
+  Team national;
+  national.name = "national";
+  ro.teams = {punjab, national};
+  ro.fallback_team = "national";
+  Route route;
+  route.team = "punjab";
+  ro.routes = {route};
+  std::vector<store::CaseRecord> cases;
+  // Taken over by the always-on team: still punjab's case in punjab's figures.
+  for (int i = 1; i <= 5; ++i) cases.push_back(acked(i, "national", kMonday + i * kMinute, 3));
+  Report r = build_report(cases, ro, options(kMonday + 86'400'000), kMonday);
+  ASSERT_EQ(r.weeks.size(), 1u);
+  EXPECT_EQ(r.weeks[0].team, "punjab");
+  // A team named like a formula, or with a comma, stays one harmless CSV field.
+  r.weeks[0].team = "=HYPERLINK(\"x\"),a";
+  const std::string csv = report_csv(r);
+  EXPECT_NE(csv.find("week,2026-W49,\"'=HYPERLINK(\"\"x\"\"),a\",reported,5\n"), std::string::npos)
+      << csv;
 }
