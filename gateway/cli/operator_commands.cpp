@@ -218,12 +218,6 @@ std::string local_minute(std::int64_t ms, const flows::Zone& zone) {
   return buf;
 }
 
-// Characters as a terminal shows them (code points; continuation bytes do not count).
-std::size_t shown_width(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; }));
-}
-
 }  // namespace
 
 std::string outbox_table(const std::vector<store::OutboxRecord>& rows,
@@ -243,7 +237,7 @@ std::string outbox_table(const std::vector<store::OutboxRecord>& rows,
   }
   std::vector<std::size_t> width(table.front().size(), 0);
   for (const auto& row : table)
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], shown_width(row[i]));
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], utf8_length(row[i]));
   std::ostringstream out;
   out << "times in " << zone.name << "\n";
   for (const auto& row : table) {
@@ -251,7 +245,7 @@ std::string outbox_table(const std::vector<store::OutboxRecord>& rows,
     for (std::size_t i = 0; i < row.size(); ++i) {
       line += row[i];
       // Two spaces between columns; the last one is not padded.
-      if (i + 1 < row.size()) line += std::string(width[i] - shown_width(row[i]) + 2, ' ');
+      if (i + 1 < row.size()) line += std::string(width[i] - utf8_length(row[i]) + 2, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";

@@ -21,14 +21,6 @@ constexpr std::size_t kMaxItems = 5;
 constexpr int kMaxWrongPins = 5;
 constexpr std::int64_t kPinWindowMs = 60LL * 60 * 1000;
 
-int severity_rank(const std::string& s) {
-  if (s == "critical") return 0;
-  if (s == "high") return 1;
-  if (s == "normal") return 2;
-  if (s == "low") return 3;
-  return 4;
-}
-
 std::string age(std::int64_t ms) {
   const std::int64_t minutes = std::max<std::int64_t>(0, ms / 60'000);
   if (minutes < 60) return std::to_string(minutes) + "m";

@@ -94,6 +94,9 @@ struct Rung {
 std::vector<Rung> escalation_ladder(const Roster& roster, const Team& team,
                                     const flows::LocalTime& now);
 
+// Most urgent first: critical 0, high 1, normal 2, low 3; anything else 4.
+int severity_rank(std::string_view severity);
+
 // How long a case of this severity may wait for an acknowledgement before the ladder climbs.
 std::chrono::milliseconds ack_sla(const Roster& roster, const std::string& severity);
 

@@ -38,6 +38,15 @@ bool is_severity(const std::string& s) {
   return std::find(kSeverities.begin(), kSeverities.end(), s) != kSeverities.end();
 }
 
+}  // namespace
+
+int severity_rank(std::string_view severity) {
+  const auto it = std::find(kSeverities.begin(), kSeverities.end(), severity);
+  return it == kSeverities.end() ? 4 : static_cast<int>(kSeverities.end() - it) - 1;
+}
+
+namespace {
+
 bool all_ascii_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }

@@ -360,6 +360,10 @@ TEST_F(EscalationTest, AResponderAcknowledgesAndTakesCasesFromTheUssdMenu) {
   EXPECT_EQ(g.text("SELECT status FROM cases WHERE reference = '" + second + "'"), "claimed");
   // Not a woman's service: no session row, no contact for a responder's number.
   EXPECT_EQ(g.count("sessions", "provider_session_id IN ('r1', 'r2')"), 0);
+  // SAFETY W1: her number written another way is still her (the pseudonym normalises it).
+  for (const std::string form : {"03000000101", "00923000000101", "923000000101"})
+    EXPECT_EQ(g.hop("rf-" + form, form, "").body.substr(0, 14), "CON 1 waiting:") << form;
+  EXPECT_EQ(g.count("sessions", "provider_session_id LIKE 'rf-%'"), 0);
 }
 
 TEST_F(EscalationTest, TheUssdMenuKeepsTheListSheSawAndHerTeamsScope) {

@@ -680,3 +680,11 @@ TEST(ResponderSms, Table) {
 
 }  // namespace
 }  // namespace rabta::gateway
+
+TEST(Severity, RankIsMostUrgentFirst) {
+  EXPECT_EQ(rabta::gateway::severity_rank("critical"), 0);
+  EXPECT_EQ(rabta::gateway::severity_rank("high"), 1);
+  EXPECT_EQ(rabta::gateway::severity_rank("normal"), 2);
+  EXPECT_EQ(rabta::gateway::severity_rank("low"), 3);
+  EXPECT_EQ(rabta::gateway::severity_rank("urgent"), 4);
+}
